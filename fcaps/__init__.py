@@ -1,0 +1,1 @@
+"""The managed domain, organised by FCAPS area: fault, configuration, accounting, performance, security."""
