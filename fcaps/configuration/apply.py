@@ -1,0 +1,102 @@
+"""Mirror the effective configuration into the state model (config fields only).
+
+Rows are matched by their MIB index: a row whose configuration changed keeps its runtime
+counters and history (reload is a diff, STYLE rule 9); only rows that left the
+configuration are removed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from haoscar_snmp.config.schema import Config
+from haoscar_snmp.core.state import (AliasRow, HbPathRow, HeadRole, HeadRow, Lan, LanIfRow,
+                                     ServiceRow, ServiceStatus, State)
+
+RECOVERY_VALUES = {"restart-then-failover": 1, "restart-then-notify": 2, "notify-only": 3}
+_LANS = {"lan_a": Lan.LAN_A, "lan_b": Lan.LAN_B, "public": Lan.PUBLIC}
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def apply_to_state(config: Config, state: State,
+                   pending: dict[str, dict[int, dict[str, Any]]] | None = None) -> None:
+    """Write the config-owned fields of every table; runtime fields stay untouched."""
+    pending = pending or {}
+    state.cluster.name = config.cluster.name
+    state.cluster.local_head = config.cluster.local_head
+
+    for n, head in enumerate(config.heads, start=1):
+        row = state.heads.get((n,))
+        if row is None or row.name != head.name:
+            row = HeadRow(name=head.name, preferred_role=HeadRole.PRIMARY)
+            state.heads.put((n,), row)
+        row.preferred_role = HeadRole.PRIMARY if head.preferred_role == "primary" else HeadRole.STANDBY
+        row.lan_a, row.lan_b, row.public = _text(head.lan_a), _text(head.lan_b), _text(head.public)
+        row.is_local = head.name == config.cluster.local_head
+        if not row.is_local:  # one heartbeat path per peer head and private LAN
+            for lan in (Lan.LAN_A, Lan.LAN_B):
+                if state.hb_paths.get((n, int(lan))) is None:
+                    state.hb_paths.put((n, int(lan)), HbPathRow())
+
+    wanted_ifs = set()
+    for n, iface in enumerate(config.interfaces, start=1):
+        wanted_ifs.add((n,))
+        row = state.lan_ifs.get((n,))
+        if row is None or (row.node, row.name) != (iface.node, iface.name):
+            state.lan_ifs.put((n,), LanIfRow(node=iface.node, lan=_LANS[str(iface.lan)],
+                                             name=iface.name, address=_text(iface.address)))
+        else:
+            row.lan, row.address = _LANS[str(iface.lan)], _text(iface.address)
+    for key in [k for k in state.lan_ifs.keys() if k not in wanted_ifs]:
+        state.lan_ifs.remove(key)
+
+    wanted = set()
+    for svc in config.services:
+        wanted.add((svc.index,))
+        fields = dict(name=svc.name, check=svc.check, restart=svc.restart,
+                      retry_threshold=config.retry_threshold(svc),
+                      recovery=RECOVERY_VALUES[str(svc.recovery)], enabled=svc.enabled,
+                      active_only=svc.active_only, row_status=str(svc.row_status))
+        _upsert(state.services, (svc.index,), ServiceRow, fields)
+    for index, draft in pending.get("services", {}).items():
+        wanted.add((index,))
+        _upsert(state.services, (index,), ServiceRow, dict(
+            name=draft.get("name") or "", check=draft.get("check") or "",
+            restart=draft.get("restart") or "",
+            retry_threshold=draft.get("retry_threshold") or config.timing.service_retry_threshold,
+            recovery=RECOVERY_VALUES.get(draft.get("recovery", ""), 1),
+            enabled=draft.get("enabled", True), active_only=draft.get("active_only", False),
+            row_status="notReady"))
+    for key in [k for k in state.services.keys() if k not in wanted]:
+        state.services.remove(key)
+    for row in state.services.values():
+        if row.row_status != "active" or not row.enabled:
+            row.status = ServiceStatus.DISABLED
+        elif row.status == ServiceStatus.DISABLED:
+            row.status = ServiceStatus.UNKNOWN
+
+    wanted = set()
+    for alias in config.aliases:
+        wanted.add((alias.index,))
+        _upsert(state.aliases, (alias.index,), AliasRow, dict(
+            address=str(alias.address), prefix_length=alias.prefix_length,
+            interface=alias.interface, row_status=str(alias.row_status)))
+    for index, draft in pending.get("aliases", {}).items():
+        wanted.add((index,))
+        _upsert(state.aliases, (index,), AliasRow, dict(
+            address=draft.get("address") or "", prefix_length=draft.get("prefix_length") or 24,
+            interface=draft.get("interface") or "", row_status="notReady"))
+    for key in [k for k in state.aliases.keys() if k not in wanted]:
+        state.aliases.remove(key)
+
+
+def _upsert(table: Any, key: tuple[int], cls: type, fields: dict[str, Any]) -> None:
+    row = table.get(key)
+    if row is None:
+        table.put(key, cls(**fields))
+        return
+    for name, value in fields.items():
+        setattr(row, name, value)

@@ -1,0 +1,82 @@
+"""The event history: every event, kept in SQLite and published in haoscarEventTable.
+
+Retention rule: the MIB table shows the newest `table_size` events; the SQLite file
+(WAL mode, in the state directory) keeps the newest `keep` events and deletes older ones
+as new ones arrive. Event indexes keep counting across restarts, so an NMS that remembers
+haoscarEventLastIndex can tell exactly which events it missed.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+from haoscar_snmp.core.events import Event, Severity
+from haoscar_snmp.core.state import EventRow, State
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    idx INTEGER PRIMARY KEY,
+    time REAL NOT NULL,
+    type INTEGER NOT NULL,
+    subject TEXT NOT NULL,
+    severity INTEGER NOT NULL,
+    text TEXT NOT NULL
+)
+"""
+
+
+class EventHistory:
+    """Event-bus consumer and sole writer of `state.events` / `state.event_last_index`."""
+
+    def __init__(self, state: State, db_path: Path | None, *, table_size: int = 500,
+                 keep: int = 100_000) -> None:
+        self.state = state
+        self.table_size = table_size
+        self.keep = keep
+        self._db: sqlite3.Connection | None = None
+        if db_path is not None:
+            self._db = sqlite3.connect(db_path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoint, never corrupt
+            self._db.execute(_SCHEMA)
+            self._restore()
+
+    def _restore(self) -> None:
+        assert self._db is not None
+        rows = self._db.execute(
+            "SELECT idx, time, type, subject, severity, text FROM events "
+            "ORDER BY idx DESC LIMIT ?", (self.table_size,)).fetchall()
+        for idx, time, etype, subject, severity, text in reversed(rows):
+            self.state.events.put((idx,), EventRow(time, etype, subject, severity, text))
+        if rows:
+            self.state.event_last_index = rows[0][0]
+
+    def __call__(self, event: Event) -> None:
+        idx = self.state.event_last_index + 1
+        if idx > 0xFFFFFFFF:  # the index is Unsigned32; wrap as the MIB describes
+            idx = 1
+        text = event.text[:255]
+        self.state.events.put((idx,), EventRow(event.time, int(event.type), event.subject[:128],
+                                               int(event.severity), text))
+        self.state.event_last_index = idx
+        while len(self.state.events) > self.table_size:
+            self.state.events.remove(self.state.events.keys()[0])
+        level = logging.WARNING if event.severity <= Severity.MINOR else logging.INFO
+        log.log(level, "event %d %s %s: %s", idx, event.type.name, event.subject, event.text)
+        if self._db is not None:
+            try:
+                self._db.execute("INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?, ?, ?)",
+                                 (idx, event.time, int(event.type), event.subject, int(event.severity), text))
+                if idx % 1000 == 0:
+                    self._db.execute("DELETE FROM events WHERE idx <= ?", (idx - self.keep,))
+            except sqlite3.Error:
+                log.exception("could not record event %d in the history database", idx)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None

@@ -1,0 +1,92 @@
+"""The event bus: every state transition publishes exactly one event.
+
+Notifications, the event history, the alarm table and the accounting ledger all consume
+the same events, so they cannot disagree about what happened. Publishing is synchronous
+and subscribers must be quick and must not block: they record, and schedule any slow
+work (sending an inform, writing SQLite) on the loop.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+
+
+class EventType(enum.IntEnum):
+    """Mirrors HAOSCAR-MIB haoscarEventType (values are the MIB's)."""
+
+    AGENT_STARTED = 1
+    HEAD_DOWN = 2
+    HEAD_UP = 3
+    FAILOVER_STARTED = 4
+    FAILOVER_COMPLETED = 5
+    FAILOVER_FAILED = 6
+    FAILBACK_COMPLETED = 7
+    HB_PATH_DOWN = 8
+    HB_PATH_UP = 9
+    LAN_IF_DOWN = 10
+    LAN_IF_UP = 11
+    SERVICE_DOWN = 12
+    SERVICE_RECOVERED = 13
+    SERVICE_RECOVERY_EXHAUSTED = 14
+    SPLIT_BRAIN_DETECTED = 15
+    SPLIT_BRAIN_RESOLVED = 16
+    ALARM_RAISED = 17
+    ALARM_CLEARED = 18
+    CONFIG_CHANGED = 19
+    ROLE_CHANGED = 20
+    SERVICE_RESTARTED = 21
+    OPERATOR_ACTION = 22
+    AGENT_STOPPING = 23
+
+
+class Severity(enum.IntEnum):
+    """Mirrors HAOSCAR-MIB HaoscarSeverity (ITU X.733 perceived severity, plus info)."""
+
+    CLEARED = 1
+    INDETERMINATE = 2
+    CRITICAL = 3
+    MAJOR = 4
+    MINOR = 5
+    WARNING = 6
+    INFO = 7
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing that happened. `data` carries what notifications need beyond the text:
+    e.g. reason, duration_ms, principal, oid, old, new, and row keys such as service_index."""
+
+    type: EventType
+    subject: str
+    severity: Severity
+    text: str
+    time: float
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """Synchronous fan-out of events to subscribers, in subscription order."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[tuple[str, Subscriber]] = []
+
+    def subscribe(self, name: str, callback: Subscriber) -> None:
+        self._subscribers.append((name, callback))
+
+    def publish(self, event: Event) -> None:
+        for name, callback in self._subscribers:
+            try:
+                callback(event)
+            except Exception:  # one broken consumer must not hide the event from the others
+                log.exception(
+                    "event consumer %s failed on %s; please report it as a BUG",
+                    name, event.type.name,
+                )

@@ -1,0 +1,349 @@
+"""The daemon's live state: the one model that jobs write and the SNMP view reads.
+
+Every slice has exactly one writer, named in its docstring. The SNMP layer only reads,
+at request time, from the same event loop as the writers, so a request always sees a
+consistent state without locks. Enumerations mirror HAOSCAR-MIB values exactly.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Generic, Iterator, TypeVar
+
+K = TypeVar("K", bound=tuple)
+R = TypeVar("R")
+
+
+class ClusterStatus(enum.IntEnum):
+    UNKNOWN = 1
+    NORMAL = 2
+    DEGRADED = 3
+    FAILING_OVER = 4
+    FAILED = 5
+    SPLIT_BRAIN = 6
+
+
+class HeadRole(enum.IntEnum):
+    PRIMARY = 1
+    STANDBY = 2
+
+
+class HeadStatus(enum.IntEnum):
+    UNKNOWN = 1
+    STARTING = 2
+    ACTIVE = 3
+    STANDBY = 4
+    FAILED = 5
+    TAKING_OVER = 6
+    RELEASING = 7
+
+
+class Lan(enum.IntEnum):
+    LAN_A = 1
+    LAN_B = 2
+    PUBLIC = 3
+
+
+class LinkStatus(enum.IntEnum):
+    UNKNOWN = 1
+    UP = 2
+    DOWN = 3
+
+
+class AliasStatus(enum.IntEnum):
+    UNKNOWN = 1
+    HELD = 2
+    RELEASED = 3
+    CONFLICT = 4
+
+
+class ServiceStatus(enum.IntEnum):
+    UNKNOWN = 1
+    RUNNING = 2
+    FAILED = 3
+    RECOVERING = 4
+    STOPPED = 5
+    DISABLED = 6
+
+
+class RecoveryAction(enum.IntEnum):
+    NONE = 1
+    RESTART = 2
+    FAILOVER = 3
+    NOTIFY = 4
+
+
+class ControlAction(enum.IntEnum):
+    NONE = 1
+    SWITCHOVER = 2
+    FAILBACK = 3
+    RESET_COUNTERS = 4
+
+
+class ControlResult(enum.IntEnum):
+    NONE = 1
+    IN_PROGRESS = 2
+    SUCCEEDED = 3
+    FAILED = 4
+    REFUSED = 5
+
+
+class Table(Generic[K, R]):
+    """Rows keyed by their MIB index (a tuple of ints), with the sorted key order cached.
+
+    The cache is invalidated only when rows are added or removed, so a walk over a large
+    table costs one sort per change, not one per request.
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[K, R] = {}
+        self._sorted: list[K] | None = None
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._rows
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self.keys())
+
+    def get(self, key: K) -> R | None:
+        return self._rows.get(key)
+
+    def __getitem__(self, key: K) -> R:
+        return self._rows[key]
+
+    def put(self, key: K, row: R) -> None:
+        if key not in self._rows:
+            self._sorted = None
+        self._rows[key] = row
+
+    def remove(self, key: K) -> R | None:
+        row = self._rows.pop(key, None)
+        if row is not None:
+            self._sorted = None
+        return row
+
+    def clear(self) -> None:
+        self._rows.clear()
+        self._sorted = None
+
+    def keys(self) -> list[K]:
+        if self._sorted is None:
+            self._sorted = sorted(self._rows)
+        return self._sorted
+
+    def items(self) -> list[tuple[K, R]]:
+        return [(k, self._rows[k]) for k in self.keys()]
+
+    def values(self) -> list[R]:
+        return [self._rows[k] for k in self.keys()]
+
+
+@dataclass
+class ClusterState:
+    """Writer: the role state machine (fault/role.py); start-up fields by the daemon."""
+
+    name: str = ""
+    status: ClusterStatus = ClusterStatus.UNKNOWN
+    active_head: str = ""
+    failover_count: int = 0
+    last_failover_time: float = 0.0  # wall clock; 0 = never
+    last_failover_duration_ms: int = 0
+    last_failover_reason: str = ""
+    local_head: str = ""
+    agent_version: str = ""
+    agent_start_time: float = 0.0
+
+
+@dataclass
+class HeadRow:
+    """Writer: heartbeat (peer liveness) and role state machine (state, role changes)."""
+
+    name: str
+    preferred_role: HeadRole
+    lan_a: str = ""
+    lan_b: str = ""
+    public: str = ""
+    is_local: bool = False
+    status: HeadStatus = HeadStatus.UNKNOWN
+    last_heartbeat: float = 0.0
+    role_changes: int = 0
+
+
+@dataclass
+class HbPathRow:
+    """Writer: heartbeat job. Key: (head index, Lan)."""
+
+    status: LinkStatus = LinkStatus.UNKNOWN
+    sent: int = 0
+    received: int = 0
+    lost: int = 0
+    rtt_us: int = 0
+    last_heard: float = 0.0
+    rejected: int = 0
+
+
+@dataclass
+class LanIfRow:
+    """Writer: LAN poller."""
+
+    node: str
+    lan: Lan
+    name: str
+    address: str = ""
+    status: LinkStatus = LinkStatus.UNKNOWN
+    in_packets: int = 0
+    out_packets: int = 0
+    last_change: float = 0.0
+
+
+@dataclass
+class AliasRow:
+    """Config fields: configuration applier. Runtime fields: takeover job."""
+
+    address: str
+    prefix_length: int
+    interface: str
+    row_status: str = "active"  # active | notInService | notReady
+    owner: str = ""
+    status: AliasStatus = AliasStatus.UNKNOWN
+    garp_sent: int = 0
+
+
+@dataclass
+class ServiceRow:
+    """Config fields: configuration applier. Runtime fields: service monitor."""
+
+    name: str
+    check: str
+    restart: str = ""
+    retry_threshold: int = 3
+    recovery: int = 1  # MIB haoscarServiceRecovery value
+    enabled: bool = True
+    active_only: bool = False
+    row_status: str = "active"  # active | notInService | notReady
+    status: ServiceStatus = ServiceStatus.UNKNOWN
+    restarts: int = 0
+    consec_failures: int = 0
+    last_failure: float = 0.0
+    last_action: RecoveryAction = RecoveryAction.NONE
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """Writer: event history (fcaps/fault/history.py)."""
+
+    time: float
+    type: int
+    subject: str
+    severity: int
+    text: str
+
+
+@dataclass(frozen=True)
+class AlarmRow:
+    """Writer: alarm table (fcaps/fault/alarms.py)."""
+
+    severity: int
+    alarm_type: int
+    probable_cause: int
+    subject: str
+    raised_time: float
+    text: str
+
+
+@dataclass
+class AcctRow:
+    """Writer: accounting ledger."""
+
+    subject_type: int
+    subject: str
+    outages: int = 0
+    downtime_s: int = 0
+    monitored_s: int = 0
+    availability_ppm: int = 1_000_000
+    last_outage_start: float = 0.0
+    last_outage_duration_s: int = 0
+
+
+@dataclass
+class PerfState:
+    """Writer: performance job."""
+
+    failover_last_ms: int = 0
+    failover_min_ms: int = 0
+    failover_max_ms: int = 0
+    failover_mean_ms: int = 0
+    hb_rtt_us: int = 0
+    hb_jitter_us: int = 0
+    mttr_s: int = 0
+    mtbf_s: int = 0
+    availability_ppm: int = 1_000_000
+
+
+@dataclass
+class JobRow:
+    """Writer: the scheduler's job wrapper."""
+
+    name: str
+    runs: int = 0
+    failures: int = 0
+    last_duration_us: int = 0
+    max_duration_us: int = 0
+    last_run: float = 0.0
+    last_result: str = ""
+
+
+@dataclass
+class SecurityCounters:
+    """Writers: SNMP engine observer (snmp_*), heartbeat receiver (hb_*, malformed)."""
+
+    snmp_auth_failures: int = 0
+    snmp_set_accepted: int = 0
+    snmp_set_rejected: int = 0
+    hb_auth_failures: int = 0
+    hb_replays: int = 0
+    malformed_packets: int = 0
+
+
+@dataclass
+class ControlState:
+    """Writer: the operator-action handler."""
+
+    result: ControlResult = ControlResult.NONE
+    result_text: str = ""
+    last_action: ControlAction = ControlAction.NONE
+    last_time: float = 0.0
+
+
+@dataclass
+class ConfigMeta:
+    """Writer: the configuration applier."""
+
+    last_changed: float = 0.0
+    changes: int = 0
+
+
+@dataclass
+class State:
+    """All slices, in one place. Passed to writers by slice, to the SNMP view whole."""
+
+    cluster: ClusterState = field(default_factory=ClusterState)
+    config_meta: ConfigMeta = field(default_factory=ConfigMeta)
+    control: ControlState = field(default_factory=ControlState)
+    heads: Table[tuple[int], HeadRow] = field(default_factory=Table)
+    hb_paths: Table[tuple[int, int], HbPathRow] = field(default_factory=Table)
+    lan_ifs: Table[tuple[int], LanIfRow] = field(default_factory=Table)
+    aliases: Table[tuple[int], AliasRow] = field(default_factory=Table)
+    services: Table[tuple[int], ServiceRow] = field(default_factory=Table)
+    events: Table[tuple[int], EventRow] = field(default_factory=Table)
+    event_last_index: int = 0
+    alarms: Table[tuple[int], AlarmRow] = field(default_factory=Table)
+    alarm_last_changed: float = 0.0  # monotonic; the view converts to sysUpTime ticks
+    accounting: Table[tuple[int], AcctRow] = field(default_factory=Table)
+    perf: PerfState = field(default_factory=PerfState)
+    jobs: Table[tuple[int], JobRow] = field(default_factory=Table)
+    security: SecurityCounters = field(default_factory=SecurityCounters)

@@ -1,0 +1,228 @@
+"""The standalone SNMP agent: pysnmp engine, transports, security, and our responders.
+
+Security by default: SNMPv1/v2c communities get read access only, unless the operator
+sets `allow_v2c_write`; SNMPv3 users with write access must use authPriv (a write user
+who sends authNoPriv gets read access only). Every VACM view is defined explicitly,
+including an `excluded` view for "no access", and every group has an access entry for
+each security model and level that can reach it: pysnmp's fuzzy access-entry look-up
+can pick an entry of another model, so we never let it run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable
+
+from pysnmp.carrier.asyncio.dgram import udp, udp6
+from pysnmp.entity import config as pconfig
+from pysnmp.entity import engine as pengine
+from pysnmp.entity.rfc3413 import cmdrsp, context
+from pysnmp.proto import rfc1902
+
+from haoscar_snmp import __version__
+from haoscar_snmp.config.schema import Config
+from haoscar_snmp.core.state import SecurityCounters
+
+from .instrum import HaoscarInstrumController
+from .mib import OID
+from .responders import Committer, SetResponder
+from .setter import SetHandler
+from .view import MibView
+
+log = logging.getLogger(__name__)
+
+MIB2 = (1, 3, 6, 1, 2, 1)
+SNMP_ENGINE_GROUP = (1, 3, 6, 1, 6, 3, 10, 2, 1)
+EVERYTHING = (1, 3, 6)
+
+AUTH = {
+    "sha": pconfig.USM_AUTH_HMAC96_SHA,
+    "sha224": pconfig.USM_AUTH_HMAC128_SHA224,
+    "sha256": pconfig.USM_AUTH_HMAC192_SHA256,
+    "sha384": pconfig.USM_AUTH_HMAC256_SHA384,
+    "sha512": pconfig.USM_AUTH_HMAC384_SHA512,
+}
+PRIV = {
+    "none": pconfig.USM_PRIV_NONE,
+    "aes128": pconfig.USM_PRIV_CFB128_AES,
+    "aes192": pconfig.USM_PRIV_CFB192_AES,
+    "aes256": pconfig.USM_PRIV_CFB256_AES,
+}
+NO_AUTH, AUTH_NO_PRIV, AUTH_PRIV = 1, 2, 3
+LEVEL_NAMES = {NO_AUTH: "noAuthNoPriv", AUTH_NO_PRIV: "authNoPriv", AUTH_PRIV: "authPriv"}
+
+
+def _enum_value(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
+class Agent:
+    """Owns the pysnmp engine. Built from the config, started inside the running loop."""
+
+    def __init__(self, config: Config, view: MibView, set_handler: SetHandler,
+                 committer: Committer, counters: SecurityCounters) -> None:
+        self.config = config
+        self.view = view
+        self.engine = pengine.SnmpEngine(rfc1902.OctetString(config.effective_engine_id()))
+        self._set_handler = set_handler
+        self._committer = committer
+        self._counters = counters
+        self._set_responder: SetResponder | None = None
+        self.target_names: list[str] = []
+        self._started_mono = time.monotonic()
+
+    # -- set-up ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the listeners and register the responders; call from the running loop."""
+        self._transports()
+        self._security()
+        self._system_group()
+        ctx = context.SnmpContext(self.engine)
+        fallback = ctx.get_mib_instrum(b"")
+        instrum = HaoscarInstrumController(self.view, fallback)
+        ctx.unregister_context_name(b"")
+        ctx.register_context_name(b"", instrum)
+        cmdrsp.GetCommandResponder(self.engine, ctx)
+        cmdrsp.NextCommandResponder(self.engine, ctx)
+        cmdrsp.BulkCommandResponder(self.engine, ctx)
+        self._set_responder = SetResponder(self.engine, ctx, self._set_handler, self._committer,
+                                           self._counters, self.view.root)
+        self._set_responder.start()
+        self.engine.open_dispatcher()  # returns at once: the loop is already running
+
+    async def stop(self) -> None:
+        if self._set_responder:
+            await self._set_responder.stop()
+        self.engine.close_dispatcher()
+
+    def _transports(self) -> None:
+        for n, ep in enumerate(self.config.snmp.listen, start=1):
+            if ":" in ep.host:
+                transport = udp6.Udp6AsyncioTransport().open_server_mode((ep.host, ep.port))
+                pconfig.add_transport(self.engine, udp6.DOMAIN_NAME + (n,), transport)
+            else:
+                transport = udp.UdpAsyncioTransport().open_server_mode((ep.host, ep.port))
+                pconfig.add_transport(self.engine, udp.DOMAIN_NAME + (n,), transport)
+            log.info("SNMP agent listening on udp %s port %d", ep.host, ep.port)
+
+    def _security(self) -> None:
+        e = self.engine
+        root = self.view.root
+        pconfig.add_vacm_view(e, "haoscarNone", "excluded", EVERYTHING, "")
+        pconfig.add_vacm_view(e, "haoscarRead", "included", MIB2, "")
+        pconfig.add_vacm_view(e, "haoscarRead", "included", SNMP_ENGINE_GROUP, "")
+        pconfig.add_vacm_view(e, "haoscarRead", "included", root, "")
+        pconfig.add_vacm_view(e, "haoscarWrite", "included", root, "")
+        pconfig.add_vacm_view(e, "haoscarNotify", "included", EVERYTHING, "")
+
+        snmp = self.config.snmp
+        for n, comm in enumerate(snmp.communities, start=1):
+            write = _enum_value(comm.access) == "write" and snmp.allow_v2c_write
+            group = "v2cWrite" if write else "v2cRead"
+            sec_name = f"community{n}"  # never the secret itself: it lands in logs
+            pconfig.add_v1_system(e, sec_name, comm.secret, securityName=sec_name)
+            for model in (1, 2):
+                pconfig.add_vacm_group(e, group, model, sec_name)
+        for group, write in (("v2cRead", False), ("v2cWrite", True)):
+            for model in (1, 2):
+                pconfig.add_vacm_access(e, group, "", model, NO_AUTH, "exact", "haoscarRead",
+                                        "haoscarWrite" if write else "haoscarNone", "haoscarNotify")
+
+        for user in snmp.users:
+            priv = _enum_value(user.priv_protocol)
+            pconfig.add_v3_user(
+                e, user.name, AUTH[_enum_value(user.auth_protocol)], user.auth_key,
+                PRIV[priv], user.priv_key if priv != "none" else None)
+            write = _enum_value(user.access) == "write"
+            group = f"v3:{user.name}"
+            pconfig.add_vacm_group(e, group, 3, user.name)
+            for level in (NO_AUTH, AUTH_NO_PRIV, AUTH_PRIV):
+                if level == NO_AUTH or (level == AUTH_PRIV and priv == "none"):
+                    read, wr = "haoscarNone", "haoscarNone"
+                else:
+                    read = "haoscarRead"
+                    wr = "haoscarWrite" if write and level == AUTH_PRIV else "haoscarNone"
+                pconfig.add_vacm_access(e, group, "", 3, level, "exact", read, wr,
+                                        "haoscarNotify" if level != NO_AUTH else "haoscarNone")
+        for key in self.config.inline_secret_keys():
+            log.warning("%s is written inline in the config file: use a key file "
+                        "(mode 0600) outside a demo", key)
+        self._targets()
+
+    def _targets(self) -> None:
+        """One parameter set, address and notification entry per target, never shared."""
+        e = self.engine
+        for n, target in enumerate(self.config.snmp.targets, start=1):
+            params, addr, tag, notif = (f"p{n}", f"a{n}", f"t{n}", f"n{n}")
+            version = _enum_value(target.version)
+            if version == "v3":
+                user = next(u for u in self.config.snmp.users if u.name == target.user)
+                level = "authPriv" if _enum_value(user.priv_protocol) != "none" else "authNoPriv"
+                pconfig.add_target_parameters(e, params, user.name, level, 3)
+            else:
+                sec_name = f"trap{n}"
+                pconfig.add_v1_system(e, sec_name, target.community, securityName=sec_name)
+                for model in (1, 2):
+                    pconfig.add_vacm_group(e, "v2cTrap", model, sec_name)
+                    pconfig.add_vacm_access(e, "v2cTrap", "", model, NO_AUTH, "exact",
+                                            "haoscarNone", "haoscarNone", "haoscarNotify")
+                pconfig.add_target_parameters(e, params, sec_name, "noAuthNoPriv", 1)
+            ep = target.address
+            domain = (udp6.DOMAIN_NAME if ":" in ep.host else udp.DOMAIN_NAME)
+            self._client_transport(domain)
+            pconfig.add_target_address(
+                e, addr, domain, (ep.host, ep.port), params,
+                timeout=target.timeout_ms / 10.0,  # RFC 3413 TimeInterval: hundredths
+                retryCount=target.retries, tagList=tag)
+            pconfig.add_notification_target(e, notif, params, tag, _enum_value(target.kind))
+            self.target_names.append(notif)
+
+    def _client_transport(self, domain: OID) -> None:
+        if pconfig.get_transport(self.engine, domain) is not None:
+            return
+        if domain == udp6.DOMAIN_NAME:
+            pconfig.add_transport(self.engine, domain, udp6.Udp6AsyncioTransport().open_client_mode())
+        else:
+            pconfig.add_transport(self.engine, domain, udp.UdpAsyncioTransport().open_client_mode())
+
+    def _system_group(self) -> None:
+        builder = self.engine.get_mib_builder()
+        c = self.config
+        values = {
+            "sysDescr": f"haoscar-snmp {__version__}: HA-OSCAR cluster head agent "
+                        f"(cluster {c.cluster.name}, head {c.cluster.local_head})",
+            "sysObjectID": self.view.root + (3, 1),
+            "sysContact": c.snmp.sys_contact,
+            "sysName": c.effective_sys_name(),
+            "sysLocation": c.snmp.sys_location,
+        }
+        for name, value in values.items():
+            (instance,) = builder.import_symbols("__SNMPv2-MIB", name)
+            instance.syntax = instance.syntax.clone(value)
+        # sysUpTime counts from this agent's start, not from when pysnmp was imported.
+        (up,) = builder.import_symbols("__SNMPv2-MIB", "sysUpTime")
+        up.syntax.createdAt = time.time()
+        self._started_mono = time.monotonic()
+
+    # -- read-outs for the MIB ---------------------------------------------------------
+
+    def uptime_ticks(self, monotonic: float) -> int:
+        """sysUpTime, in hundredths of a second, at the given monotonic time."""
+        return max(int((monotonic - self._started_mono) * 100), 0) & 0xFFFFFFFF
+
+    def auth_failures(self) -> int:
+        """Requests refused for a bad community or bad USM credentials."""
+        b = self.engine.get_mib_builder()
+        total = 0
+        for module, name in (("__SNMPv2-MIB", "snmpInBadCommunityNames"),
+                             ("__SNMP-USER-BASED-SM-MIB", "usmStatsUnknownUserNames"),
+                             ("__SNMP-USER-BASED-SM-MIB", "usmStatsWrongDigests"),
+                             ("__SNMP-USER-BASED-SM-MIB", "usmStatsDecryptionErrors")):
+            (counter,) = b.import_symbols(module, name)
+            total += int(counter.syntax)
+        return total
+
+
+UptimeFn = Callable[[float], int]

@@ -1,0 +1,182 @@
+"""Which state value each HAOSCAR-MIB object shows: the one map between MIB names and state.
+
+`MibView.unbound()` must be empty after `bind_all`: a test fails if the MIB gains an
+object that nothing serves, so the agent cannot drift from the MIB text.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from haoscar_snmp.config.schema import Config
+from haoscar_snmp.core.state import State
+
+from .view import MibView
+
+# Writable configuration scalars -> key in [timing] (the SET path uses the same map).
+TIMING_SCALARS: dict[str, str] = {
+    "haoscarHeartbeatInterval": "heartbeat_interval_ms",
+    "haoscarHeartbeatDeadTime": "heartbeat_dead_time_ms",
+    "haoscarLanPollInterval": "lan_poll_interval_ms",
+    "haoscarLanDownAfter": "lan_down_after_ms",
+    "haoscarServiceCheckInterval": "service_check_interval_ms",
+    "haoscarServiceRetryThreshold": "service_retry_threshold",
+    "haoscarAutoFailback": "auto_failback",
+    "haoscarFailbackDelay": "failback_delay_s",
+    "haoscarGarpCount": "garp_count",
+}
+
+
+def notify_email(config: Config) -> str:
+    return ",".join(config.notify.email.to)
+
+
+def bind_all(view: MibView, state: State, config: Callable[[], Config],
+             uptime_ticks: Callable[[float], int], snmp_auth_failures: Callable[[], int]) -> None:
+    """Bind every readable object.
+
+    `uptime_ticks` turns a monotonic time into sysUpTime ticks; `snmp_auth_failures`
+    reads the engine's own counters (bad community, unknown user, wrong digest, bad
+    decryption), which pysnmp keeps and we must not count twice.
+    """
+    s = state
+    scalars: dict[str, Callable[[], object]] = {
+        # cluster summary
+        "haoscarClusterName": lambda: s.cluster.name,
+        "haoscarClusterState": lambda: s.cluster.status,
+        "haoscarActiveHead": lambda: s.cluster.active_head,
+        "haoscarFailoverCount": lambda: s.cluster.failover_count,
+        "haoscarLastFailoverTime": lambda: s.cluster.last_failover_time,
+        "haoscarLastFailoverDuration": lambda: s.cluster.last_failover_duration_ms,
+        "haoscarLastFailoverReason": lambda: s.cluster.last_failover_reason,
+        "haoscarLocalHead": lambda: s.cluster.local_head,
+        "haoscarAgentVersion": lambda: s.cluster.agent_version,
+        "haoscarAgentStartTime": lambda: s.cluster.agent_start_time,
+        # configuration
+        "haoscarNotifyEmail": lambda: notify_email(config()),
+        "haoscarConfigLastChanged": lambda: s.config_meta.last_changed,
+        "haoscarConfigChanges": lambda: s.config_meta.changes,
+        # control
+        "haoscarControlAction": lambda: 1,  # reads back none(1)
+        "haoscarControlResult": lambda: s.control.result,
+        "haoscarControlResultText": lambda: s.control.result_text,
+        "haoscarControlLastAction": lambda: s.control.last_action,
+        "haoscarControlLastTime": lambda: s.control.last_time,
+        # events and alarms
+        "haoscarEventLastIndex": lambda: s.event_last_index,
+        "haoscarAlarmActiveCount": lambda: len(s.alarms),
+        "haoscarAlarmLastChanged": lambda: uptime_ticks(s.alarm_last_changed) if s.alarm_last_changed else 0,
+        # performance
+        "haoscarPerfFailoverLast": lambda: s.perf.failover_last_ms,
+        "haoscarPerfFailoverMin": lambda: s.perf.failover_min_ms,
+        "haoscarPerfFailoverMax": lambda: s.perf.failover_max_ms,
+        "haoscarPerfFailoverMean": lambda: s.perf.failover_mean_ms,
+        "haoscarPerfHbRtt": lambda: s.perf.hb_rtt_us,
+        "haoscarPerfHbJitter": lambda: s.perf.hb_jitter_us,
+        "haoscarPerfMttr": lambda: s.perf.mttr_s,
+        "haoscarPerfMtbf": lambda: s.perf.mtbf_s,
+        "haoscarPerfAvailability": lambda: s.perf.availability_ppm,
+        # security
+        "haoscarSnmpAuthFailures": snmp_auth_failures,
+        "haoscarSnmpSetAccepted": lambda: s.security.snmp_set_accepted,
+        "haoscarSnmpSetRejected": lambda: s.security.snmp_set_rejected,
+        "haoscarHbAuthFailures": lambda: s.security.hb_auth_failures,
+        "haoscarHbReplays": lambda: s.security.hb_replays,
+        "haoscarMalformedPackets": lambda: s.security.malformed_packets,
+    }
+    for name, key in TIMING_SCALARS.items():
+        scalars[name] = (lambda k: lambda: getattr(config().timing, k))(key)
+    for name, getter in scalars.items():
+        view.bind_scalar(name, getter)
+
+    view.bind_table("haoscarHeadEntry", lambda: s.heads, {
+        "haoscarHeadName": lambda r: r.name,
+        "haoscarHeadPreferredRole": lambda r: r.preferred_role,
+        "haoscarHeadState": lambda r: r.status,
+        "haoscarHeadLanAAddress": lambda r: r.lan_a,
+        "haoscarHeadLanBAddress": lambda r: r.lan_b,
+        "haoscarHeadPublicAddress": lambda r: r.public,
+        "haoscarHeadLastHeartbeat": lambda r: r.last_heartbeat,
+        "haoscarHeadIsLocal": lambda r: r.is_local,
+        "haoscarHeadRoleChanges": lambda r: r.role_changes,
+    })
+    view.bind_table("haoscarHbPathEntry", lambda: s.hb_paths, {
+        "haoscarHbPathStatus": lambda r: r.status,
+        "haoscarHbPathSent": lambda r: r.sent,
+        "haoscarHbPathReceived": lambda r: r.received,
+        "haoscarHbPathLost": lambda r: r.lost,
+        "haoscarHbPathRtt": lambda r: r.rtt_us,
+        "haoscarHbPathLastHeard": lambda r: r.last_heard,
+        "haoscarHbPathRejected": lambda r: r.rejected,
+    })
+    view.bind_table("haoscarLanIfEntry", lambda: s.lan_ifs, {
+        "haoscarLanIfNode": lambda r: r.node,
+        "haoscarLanIfLan": lambda r: r.lan,
+        "haoscarLanIfName": lambda r: r.name,
+        "haoscarLanIfAddress": lambda r: r.address,
+        "haoscarLanIfStatus": lambda r: r.status,
+        "haoscarLanIfInPackets": lambda r: r.in_packets,
+        "haoscarLanIfOutPackets": lambda r: r.out_packets,
+        "haoscarLanIfLastChange": lambda r: r.last_change,
+    })
+    view.bind_table("haoscarAliasEntry", lambda: s.aliases, {
+        "haoscarAliasAddress": lambda r: r.address,
+        "haoscarAliasPrefixLength": lambda r: r.prefix_length,
+        "haoscarAliasInterface": lambda r: r.interface,
+        "haoscarAliasOwner": lambda r: r.owner,
+        "haoscarAliasStatus": lambda r: r.status,
+        "haoscarAliasGarpSent": lambda r: r.garp_sent,
+        "haoscarAliasRowStatus": lambda r: ROW_STATUS[r.row_status],
+    })
+    view.bind_table("haoscarServiceEntry", lambda: s.services, {
+        "haoscarServiceName": lambda r: r.name,
+        "haoscarServiceCheck": lambda r: r.check,
+        "haoscarServiceState": lambda r: r.status,
+        "haoscarServiceRestarts": lambda r: r.restarts,
+        "haoscarServiceConsecFailures": lambda r: r.consec_failures,
+        "haoscarServiceRetryThreshold": lambda r: r.retry_threshold,
+        "haoscarServiceRecovery": lambda r: r.recovery,
+        "haoscarServiceAdminStatus": lambda r: 1 if r.enabled else 2,
+        "haoscarServiceLastFailure": lambda r: r.last_failure,
+        "haoscarServiceRestartCommand": lambda r: r.restart,
+        "haoscarServiceActiveOnly": lambda r: r.active_only,
+        "haoscarServiceLastAction": lambda r: r.last_action,
+        "haoscarServiceRowStatus": lambda r: ROW_STATUS[r.row_status],
+    })
+    view.bind_table("haoscarEventEntry", lambda: s.events, {
+        "haoscarEventTime": lambda r: r.time,
+        "haoscarEventType": lambda r: r.type,
+        "haoscarEventSubject": lambda r: r.subject,
+        "haoscarEventSeverity": lambda r: r.severity,
+        "haoscarEventText": lambda r: r.text,
+    })
+    view.bind_table("haoscarAlarmEntry", lambda: s.alarms, {
+        "haoscarAlarmSeverity": lambda r: r.severity,
+        "haoscarAlarmType": lambda r: r.alarm_type,
+        "haoscarAlarmProbableCause": lambda r: r.probable_cause,
+        "haoscarAlarmSubject": lambda r: r.subject,
+        "haoscarAlarmRaisedTime": lambda r: r.raised_time,
+        "haoscarAlarmText": lambda r: r.text,
+    })
+    view.bind_table("haoscarAcctEntry", lambda: s.accounting, {
+        "haoscarAcctSubjectType": lambda r: r.subject_type,
+        "haoscarAcctSubject": lambda r: r.subject,
+        "haoscarAcctOutages": lambda r: r.outages,
+        "haoscarAcctDowntime": lambda r: r.downtime_s,
+        "haoscarAcctMonitoredTime": lambda r: r.monitored_s,
+        "haoscarAcctAvailability": lambda r: r.availability_ppm,
+        "haoscarAcctLastOutageStart": lambda r: r.last_outage_start,
+        "haoscarAcctLastOutageDuration": lambda r: r.last_outage_duration_s,
+    })
+    view.bind_table("haoscarJobEntry", lambda: s.jobs, {
+        "haoscarJobName": lambda r: r.name,
+        "haoscarJobRuns": lambda r: r.runs,
+        "haoscarJobFailures": lambda r: r.failures,
+        "haoscarJobLastDuration": lambda r: r.last_duration_us,
+        "haoscarJobMaxDuration": lambda r: r.max_duration_us,
+        "haoscarJobLastRun": lambda r: r.last_run,
+        "haoscarJobLastResult": lambda r: r.last_result,
+    })
+
+
+ROW_STATUS = {"active": 1, "notInService": 2, "notReady": 3}

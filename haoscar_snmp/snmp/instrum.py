@@ -1,0 +1,100 @@
+"""Serving our MIB subtree from the live view inside pysnmp, and delegating the rest.
+
+pysnmp calls an instrumentation controller synchronously for GET, GETNEXT and GETBULK.
+This one answers names under HAOSCAR-MIB from `MibView` and hands every other name to
+pysnmp's own controller (SNMPv2-MIB system group, snmp counters, ...). It calls the
+access-control function from the request context for every instance it returns, so
+VACM applies to our subtree exactly as it does to pysnmp's (skipping this would silently
+bypass VACM). Writes never come here: `responders.SetResponder` handles SET.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pysnmp.proto import rfc1902, rfc1905
+from pysnmp.smi import error as smi_error
+from pysnmp.smi.instrum import AbstractMibInstrumController
+
+from .mib import OID
+from .view import NO_SUCH_OBJECT, MibView
+
+END_OF_MIB_VIEW = rfc1905.endOfMibView
+_NULL = rfc1902.Null("")
+
+
+class HaoscarInstrumController(AbstractMibInstrumController):
+    """Dispatches our subtree to `MibView`, everything else to pysnmp's controller."""
+
+    def __init__(self, view: MibView, fallback: Any) -> None:
+        self.view = view
+        self.fallback = fallback
+        self.root: OID = view.root
+
+    def read_variables(self, *varBinds: Any, **context: Any) -> list[tuple[Any, Any]]:
+        out: list[tuple[Any, Any]] = []
+        ac_fun = context.get("acFun")
+        for idx, (name, val) in enumerate(varBinds):
+            oid = tuple(name)
+            context["idx"] = idx
+            if not self.view.contains(oid):
+                out.extend(self._fallback("read_variables", name, val, idx, context))
+                continue
+            value = self.view.get(oid)
+            if ac_fun and ac_fun("read", (oid, value), **context):
+                value = NO_SUCH_OBJECT  # not in this principal's view
+            out.append((rfc1902.ObjectName(oid), value))
+        return out
+
+    def read_next_variables(self, *varBinds: Any, **context: Any) -> list[tuple[Any, Any]]:
+        out: list[tuple[Any, Any]] = []
+        for idx, (name, val) in enumerate(varBinds):
+            context["idx"] = idx
+            out.append(self._next(tuple(name), idx, context))
+        return out
+
+    def write_variables(self, *varBinds: Any, **context: Any) -> list[tuple[Any, Any]]:
+        raise smi_error.NotWritableError(idx=context.get("idx", 0))
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _next(self, oid: OID, idx: int, context: dict[str, Any]) -> tuple[Any, Any]:
+        root = self.root
+        if oid[: len(root)] == root:
+            ours = self._our_next(oid, context)
+            # pysnmp's tree has nothing inside our subtree: its next is past our end.
+            return ours or self._fallback_next(oid, idx, context)
+        if oid < root:
+            theirs = self._fallback_next(oid, idx, context)
+            if theirs[1] is not END_OF_MIB_VIEW and tuple(theirs[0]) < root:
+                return theirs
+            ours = self._our_next(oid, context)
+            return ours or theirs
+        return self._fallback_next(oid, idx, context)
+
+    def _our_next(self, oid: OID, context: dict[str, Any]) -> tuple[Any, Any] | None:
+        ac_fun = context.get("acFun")
+        while True:
+            found = self.view.next(oid)
+            if found is None:
+                return None
+            oid, value = found
+            if ac_fun:
+                try:
+                    if ac_fun("read", (oid, value), **context):
+                        continue  # not in view: keep looking
+                except smi_error.NoAccessError:
+                    continue  # e.g. Counter64 asked for over SNMPv1 (RFC 2576 4.1.2.1)
+            return rfc1902.ObjectName(oid), value
+
+    def _fallback_next(self, oid: OID, idx: int, context: dict[str, Any]) -> tuple[Any, Any]:
+        result = self._fallback("read_next_variables", rfc1902.ObjectName(oid), _NULL, idx, context)
+        return result[0]
+
+    def _fallback(self, method: str, name: Any, val: Any, idx: int,
+                  context: dict[str, Any]) -> list[tuple[Any, Any]]:
+        try:
+            return getattr(self.fallback, method)((name, val), **context)
+        except smi_error.MibOperationError as exc:
+            exc.update({"idx": idx})  # pysnmp saw one var-bind; report the PDU's position
+            raise

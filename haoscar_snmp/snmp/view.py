@@ -1,0 +1,136 @@
+"""The OID-ordered view of HAOSCAR-MIB over the live state.
+
+GET looks an instance up; GETNEXT finds the first instance after an OID by bisecting
+the sorted list of object nodes and then the table's sorted row keys, so a walk over a
+table of thousands of rows costs O(log n) per step. Values are read from the state at
+request time: there is no snapshot and no refresh timer.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from pysnmp.proto import rfc1905
+
+from .mib import OID, MibModel, MibObject
+from .values import encoder
+
+NO_SUCH_OBJECT = rfc1905.noSuchObject
+NO_SUCH_INSTANCE = rfc1905.noSuchInstance
+
+Getter = Callable[[], Any]          # scalar: reads the state
+RowGetter = Callable[[Any], Any]    # column: reads one row
+RowsGetter = Callable[[], Any]      # table: returns a state Table (keys() sorted, get())
+
+
+@dataclass
+class _Node:
+    """One scalar instance or one table column, in OID order."""
+
+    oid: OID
+    obj: MibObject
+    encode: Callable[[Any], Any]
+    scalar: Getter | None = None
+    rows: RowsGetter | None = None
+    column: RowGetter | None = None
+
+    def first_after(self, oid: OID) -> tuple[OID, Any] | None:
+        """The first instance of this node strictly after `oid`, with its value."""
+        if self.scalar is not None:
+            inst = self.oid + (0,)
+            return (inst, self.encode(self.scalar())) if inst > oid else None
+        table = self.rows()
+        keys = table.keys()
+        n = len(self.oid)
+        if oid[:n] == self.oid:
+            pos = bisect.bisect_right(keys, oid[n:])
+        elif oid < self.oid:
+            pos = 0
+        else:
+            return None
+        while pos < len(keys):
+            key = keys[pos]
+            value = self.column(table.get(key))
+            if value is not None:  # a column may be absent in some rows
+                return self.oid + key, self.encode(value)
+            pos += 1
+        return None
+
+    def get(self, oid: OID) -> Any:
+        n = len(self.oid)
+        if self.scalar is not None:
+            return self.encode(self.scalar()) if oid[n:] == (0,) else NO_SUCH_INSTANCE
+        row = self.rows().get(oid[n:])
+        if row is None:
+            return NO_SUCH_INSTANCE
+        value = self.column(row)
+        return NO_SUCH_INSTANCE if value is None else self.encode(value)
+
+
+class MibView:
+    """Readable instances of the MIB, bound to getters over the live state."""
+
+    def __init__(self, mib: MibModel) -> None:
+        self.mib = mib
+        self.root = mib.root
+        self._nodes: list[_Node] = []
+        self._oids: list[OID] = []
+
+    def bind_scalar(self, name: str, getter: Getter) -> None:
+        obj = self.mib[name]
+        assert obj.node == "scalar", name
+        self._add(_Node(obj.oid, obj, encoder(obj), scalar=getter))
+
+    def bind_table(self, row_name: str, rows: RowsGetter, columns: dict[str, RowGetter]) -> None:
+        row = self.mib[row_name]
+        assert row.node == "row", row_name
+        for col in self.mib.columns(row_name):
+            if not col.readable:
+                continue  # index columns and notify-only objects are not served
+            if col.name not in columns:
+                raise KeyError(f"{row_name}: no getter for readable column {col.name}")
+            self._add(_Node(col.oid, col, encoder(col), rows=rows, column=columns[col.name]))
+
+    def _add(self, node: _Node) -> None:
+        pos = bisect.bisect_left(self._oids, node.oid)
+        if pos < len(self._oids) and self._oids[pos] == node.oid:
+            raise ValueError(f"{node.obj.name} bound twice")
+        self._oids.insert(pos, node.oid)
+        self._nodes.insert(pos, node)
+
+    def unbound(self) -> list[str]:
+        """Readable objects of the MIB that no getter serves (must be empty)."""
+        bound = {n.obj.name for n in self._nodes}
+        return sorted(o.name for o in self.mib.objects.values()
+                      if o.node in ("scalar", "column") and o.readable and o.name not in bound)
+
+    def contains(self, oid: OID) -> bool:
+        return oid[: len(self.root)] == self.root
+
+    def node_for(self, oid: OID) -> _Node | None:
+        pos = bisect.bisect_right(self._oids, oid) - 1
+        if pos >= 0:
+            node = self._nodes[pos]
+            if oid[: len(node.oid)] == node.oid:
+                return node
+        return None
+
+    def get(self, oid: OID) -> Any:
+        node = self.node_for(oid)
+        if node is None:
+            return NO_SUCH_OBJECT
+        return node.get(oid)
+
+    def next(self, oid: OID) -> tuple[OID, Any] | None:
+        """First readable instance after `oid` within the MIB, or None past its end."""
+        pos = max(bisect.bisect_right(self._oids, oid) - 1, 0)
+        for node in self._nodes[pos:]:
+            found = node.first_after(oid)
+            if found is not None:
+                return found
+        return None
+
+    def nodes(self) -> list[_Node]:
+        return list(self._nodes)
