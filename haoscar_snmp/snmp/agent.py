@@ -193,7 +193,7 @@ class Agent:
         values = {
             "sysDescr": f"haoscar-snmp {__version__}: HA-OSCAR cluster head agent "
                         f"(cluster {c.cluster.name}, head {c.cluster.local_head})",
-            "sysObjectID": self.view.root + (3, 1),
+            "sysObjectID": self.view.mib.identities["haoscarAgentProduct"],
             "sysContact": c.snmp.sys_contact,
             "sysName": c.effective_sys_name(),
             "sysLocation": c.snmp.sys_location,

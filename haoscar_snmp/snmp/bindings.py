@@ -20,7 +20,7 @@ TIMING_SCALARS: dict[str, str] = {
     "haoscarLanPollInterval": "lan_poll_interval_ms",
     "haoscarLanDownAfter": "lan_down_after_ms",
     "haoscarServiceCheckInterval": "service_check_interval_ms",
-    "haoscarServiceRetryThreshold": "service_retry_threshold",
+    "haoscarDefaultRetryThreshold": "service_retry_threshold",
     "haoscarAutoFailback": "auto_failback",
     "haoscarFailbackDelay": "failback_delay_s",
     "haoscarGarpCount": "garp_count",

@@ -68,6 +68,7 @@ class MibModel:
 
     def __init__(self, doc: dict[str, Any]) -> None:
         self.objects: dict[str, MibObject] = {}
+        self.identities: dict[str, OID] = {}  # OBJECT-IDENTITY / OBJECT IDENTIFIER nodes
         self.root: OID = ()
         tcs = dict(_STD_TCS)
         for name, item in doc.items():
@@ -79,6 +80,8 @@ class MibModel:
             cls = item.get("class")
             if cls == "moduleidentity":
                 self.root = parse_oid(item["oid"])
+            elif cls == "objectidentity":
+                self.identities[name] = parse_oid(item["oid"])
             elif cls == "objecttype":
                 self.objects[name] = _object(name, item, tcs)
             elif cls == "notificationtype":
