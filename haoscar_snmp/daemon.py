@@ -84,6 +84,7 @@ class Daemon:
         if not self.log_level:
             setup_logging(str(config.log.level), config.log.syslog)
         state_dir = Path(config.cluster.state_dir)
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         state.cluster.agent_version = __version__
         state.cluster.agent_start_time = clock.time()
 

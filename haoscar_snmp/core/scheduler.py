@@ -45,7 +45,7 @@ class JobRunner:
         self._last_sentence: str | None = None
         self._lock = asyncio.Lock()  # a wake-up never runs a cycle twice at once
 
-    async def __call__(self) -> None:
+    async def run(self) -> None:
         if self._lock.locked():
             return
         async with self._lock:
@@ -90,7 +90,7 @@ class Scheduler:
         self._table.put((len(self._jobs) + 1,), row)
         runner = JobRunner(job, row, self._clock)
         self._jobs[job.name] = (job, runner)
-        self._aps.add_job(runner, IntervalTrigger(seconds=job.interval()), id=job.name,
+        self._aps.add_job(runner.run, IntervalTrigger(seconds=job.interval()), id=job.name,
                           name=job.name, next_run_time=datetime.now())
 
     def start(self) -> None:
@@ -117,4 +117,4 @@ class Scheduler:
                 log.info("job %s now runs every %.3fs", name, job.interval())
 
     def runner(self, name: str) -> Callable[[], Awaitable[None]]:
-        return self._jobs[name][1]
+        return self._jobs[name][1].run

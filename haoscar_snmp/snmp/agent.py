@@ -117,18 +117,23 @@ class Agent:
         pconfig.add_vacm_view(e, "haoscarWrite", "included", root, "")
         pconfig.add_vacm_view(e, "haoscarNotify", "included", EVERYTHING, "")
 
+        pconfig.add_context(e, "")
         snmp = self.config.snmp
+        self._community_names: dict[str, str] = {}
         for n, comm in enumerate(snmp.communities, start=1):
             write = _enum_value(comm.access) == "write" and snmp.allow_v2c_write
             group = "v2cWrite" if write else "v2cRead"
             sec_name = f"community{n}"  # never the secret itself: it lands in logs
             pconfig.add_v1_system(e, sec_name, comm.secret, securityName=sec_name)
+            self._community_names[comm.secret] = sec_name
             for model in (1, 2):
                 pconfig.add_vacm_group(e, group, model, sec_name)
-        for group, write in (("v2cRead", False), ("v2cWrite", True)):
+        for group, read, write in (("v2cRead", "haoscarRead", "haoscarNone"),
+                                   ("v2cWrite", "haoscarRead", "haoscarWrite"),
+                                   ("v2cTrap", "haoscarNone", "haoscarNone")):
             for model in (1, 2):
-                pconfig.add_vacm_access(e, group, "", model, NO_AUTH, "exact", "haoscarRead",
-                                        "haoscarWrite" if write else "haoscarNone", "haoscarNotify")
+                pconfig.add_vacm_access(e, group, "", model, NO_AUTH, "exact", read, write,
+                                        "haoscarNotify")
 
         for user in snmp.users:
             priv = _enum_value(user.priv_protocol)
@@ -162,12 +167,16 @@ class Agent:
                 level = "authPriv" if _enum_value(user.priv_protocol) != "none" else "authNoPriv"
                 pconfig.add_target_parameters(e, params, user.name, level, 3)
             else:
-                sec_name = f"trap{n}"
-                pconfig.add_v1_system(e, sec_name, target.community, securityName=sec_name)
-                for model in (1, 2):
-                    pconfig.add_vacm_group(e, "v2cTrap", model, sec_name)
-                    pconfig.add_vacm_access(e, "v2cTrap", "", model, NO_AUTH, "exact",
-                                            "haoscarNone", "haoscarNone", "haoscarNotify")
+                # A community is one entry in pysnmp's community table: a trap community
+                # that is also a request community must reuse that entry, or the later
+                # registration would hijack requests made with it.
+                sec_name = self._community_names.get(target.community or "")
+                if sec_name is None:
+                    sec_name = f"trap{n}"
+                    pconfig.add_v1_system(e, sec_name, target.community, securityName=sec_name)
+                    self._community_names[target.community or ""] = sec_name
+                    for model in (1, 2):
+                        pconfig.add_vacm_group(e, "v2cTrap", model, sec_name)
                 pconfig.add_target_parameters(e, params, sec_name, "noAuthNoPriv", 1)
             ep = target.address
             domain = (udp6.DOMAIN_NAME if ":" in ep.host else udp.DOMAIN_NAME)
