@@ -1,0 +1,208 @@
+"""Cross-field rules: everything that relates two or more configuration values.
+
+Each rule names the key it concerns. The rules run on `Sections`, where a section that
+failed its own validation is None and so is a table row that failed; a rule skips what
+it cannot see, and whole-table rules skip partial tables. That way one run reports
+every independent problem without inventing follow-up ones (a head with a bad address
+does not also make `local_head` look dangling). The loader,
+`Config` itself and `apply_overrides` all call `check()`, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from typing import Any, Callable, Hashable, Iterable, Iterator
+
+from haoscar_snmp.config.errors import Issue, Loc, format_loc
+from haoscar_snmp.config.schema import (
+    Access,
+    AliasConfig,
+    ClusterConfig,
+    CommunityConfig,
+    Config,
+    Endpoint,
+    HeadConfig,
+    HeartbeatConfig,
+    InterfaceConfig,
+    PrivProtocol,
+    Role,
+    ServiceConfig,
+    SnmpVersion,
+    TargetConfig,
+    TimingConfig,
+    UserConfig,
+)
+
+
+# A table whose rows validated one by one: None marks a row that failed on its own,
+# so positions still match the file and whole-table rules know to stay quiet.
+Rows = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Sections:
+    """What validated on its own: None for a failed section, None rows in a partial table."""
+
+    cluster: ClusterConfig | None = None
+    heads: tuple[HeadConfig | None, ...] | None = None
+    interfaces: tuple[InterfaceConfig | None, ...] | None = None
+    aliases: tuple[AliasConfig | None, ...] | None = None
+    services: tuple[ServiceConfig | None, ...] | None = None
+    timing: TimingConfig | None = None
+    heartbeat: HeartbeatConfig | None = None
+    listen: tuple[Endpoint | None, ...] | None = None
+    allow_v2c_write: bool | None = None
+    communities: tuple[CommunityConfig | None, ...] | None = None
+    users: tuple[UserConfig | None, ...] | None = None
+    targets: tuple[TargetConfig | None, ...] | None = None
+
+    @classmethod
+    def of(cls, config: Config) -> Sections:
+        return cls(
+            cluster=config.cluster, heads=config.heads, interfaces=config.interfaces,
+            aliases=config.aliases, services=config.services, timing=config.timing,
+            heartbeat=config.heartbeat, listen=config.snmp.listen,
+            allow_v2c_write=config.snmp.allow_v2c_write, communities=config.snmp.communities,
+            users=config.snmp.users, targets=config.snmp.targets,
+        )
+
+
+def _whole(rows: Rows | None) -> bool:
+    return rows is not None and all(row is not None for row in rows)
+
+
+def _valid(rows: Rows | None) -> Iterator[tuple[int, Any]]:
+    """(position, row) for the rows that validated."""
+    return ((i, row) for i, row in enumerate(rows or ()) if row is not None)
+
+
+def check(sections: Sections) -> list[Issue]:
+    """Every cross-field problem in `sections`, in file order of the sections."""
+    issues: list[Issue] = []
+    for rule in _RULES:
+        issues.extend(rule(sections))
+    return issues
+
+
+def _duplicates(table: Loc, rows: Rows | None, field: str | None, key: Callable[[Any], Hashable | None],
+                what: str) -> Iterator[Issue]:
+    """Report each row whose key an earlier row already used (keys that are None are skipped)."""
+    first: dict[Hashable, int] = {}
+    for i, row in _valid(rows):
+        value = key(row)
+        if value is None:
+            continue
+        if value in first:
+            loc = table + ((i, field) if field else (i,))
+            yield (loc, f"duplicate {what} {value!s} (also {format_loc(table + (first[value],))})")
+        else:
+            first[value] = i
+
+
+def _cluster_and_heads(s: Sections) -> Iterator[Issue]:
+    yield from _duplicates(("heads",), s.heads, "name", lambda h: h.name, "head name")
+    if s.heads is None:
+        return
+    if s.cluster is not None and _whole(s.heads) and all(h.name != s.cluster.local_head for h in s.heads):
+        names = ", ".join(h.name for h in s.heads)
+        yield (("cluster", "local_head"), f"{s.cluster.local_head!r} is not a [[heads]] name ({names})")
+    if len(s.heads) != 2:
+        return
+    if _whole(s.heads):
+        primaries = [i for i, h in enumerate(s.heads) if h.preferred_role is Role.PRIMARY]
+        if not primaries:
+            yield (("heads",), 'with two heads exactly one needs preferred_role = "primary" (found none)')
+        for i in primaries[1:]:
+            yield (("heads", i, "preferred_role"),
+                   f'with two heads exactly one may be "primary" (heads[{primaries[0]}] already is)')
+    for i, head in _valid(s.heads):
+        for lan in ("lan_a", "lan_b"):
+            if getattr(head, lan) is None:
+                yield (("heads", i, lan),
+                       "required with two heads (the heartbeat runs over both private LANs)")
+    if s.heartbeat is not None and s.heartbeat.key_file is None:
+        yield (("heartbeat", "key_file"), "required with two heads (heartbeats are authenticated)")
+
+
+def _timing(s: Sections) -> Iterator[Issue]:
+    t = s.timing
+    if t is None:
+        return
+    if t.heartbeat_dead_time_ms < 3 * t.heartbeat_interval_ms:
+        yield (("timing", "heartbeat_dead_time_ms"),
+               f"must be >= 3 x heartbeat_interval_ms = {3 * t.heartbeat_interval_ms} "
+               f"(got {t.heartbeat_dead_time_ms}); fewer than three missed beats would declare a head dead")
+    if t.initdead_ms < t.heartbeat_dead_time_ms:
+        yield (("timing", "initdead_ms"),
+               f"must be >= heartbeat_dead_time_ms = {t.heartbeat_dead_time_ms} (got {t.initdead_ms})")
+    if t.lan_down_after_ms < 2 * t.lan_poll_interval_ms:
+        yield (("timing", "lan_down_after_ms"),
+               f"must be >= 2 x lan_poll_interval_ms = {2 * t.lan_poll_interval_ms} "
+               f"(got {t.lan_down_after_ms})")
+
+
+def _tables(s: Sections) -> Iterator[Issue]:
+    yield from _duplicates(("interfaces",), s.interfaces, "name", lambda i: f"{i.node}/{i.name}", "interface")
+    yield from _duplicates(("services",), s.services, "name", lambda r: r.name, "service name")
+    # Index 0 = not given yet (a partial table gets no automatic indexes).
+    yield from _duplicates(("services",), s.services, "index", lambda r: r.index or None, "index")
+    yield from _duplicates(("aliases",), s.aliases, "address", lambda a: a.address, "alias address")
+    yield from _duplicates(("aliases",), s.aliases, "index", lambda a: a.index or None, "index")
+    for i, alias in _valid(s.aliases):
+        bits = 32 if isinstance(alias.address, IPv4Address) else 128
+        if alias.prefix_length > bits:
+            yield (("aliases", i, "prefix_length"),
+                   f"{alias.prefix_length} does not fit IPv{alias.address.version} (1..{bits})")
+
+
+def _exactly_one(loc: Loc, inline_key: str, inline: object, file: object, required: bool = True
+                 ) -> Iterator[Issue]:
+    if inline is not None and file is not None:
+        yield (loc + (inline_key,), f"give either {inline_key} or {inline_key}_file, not both")
+    elif required and inline is None and file is None:
+        yield (loc + (inline_key,), f"required (inline, or as {inline_key}_file)")
+
+
+def _communities_and_users(s: Sections) -> Iterator[Issue]:
+    yield from _duplicates(("snmp", "listen"), s.listen, None, str, "listen endpoint")
+    for i, community in _valid(s.communities):
+        loc: Loc = ("snmp", "communities", i)
+        yield from _exactly_one(loc, "name", community.name_inline, community.name_file)
+        if community.access is Access.WRITE and s.allow_v2c_write is False:
+            yield (loc + ("access",),
+                   '"write" sends secrets in clear text; set [snmp] allow_v2c_write = true to allow it')
+    yield from _duplicates(("snmp", "users"), s.users, "name", lambda u: u.name, "user name")
+    for i, user in _valid(s.users):
+        loc = ("snmp", "users", i)
+        yield from _exactly_one(loc, "auth_key", user.auth_key_inline, user.auth_key_file)
+        has_priv = user.priv_protocol is not PrivProtocol.NONE
+        if has_priv:
+            yield from _exactly_one(loc, "priv_key", user.priv_key_inline, user.priv_key_file)
+        elif user.priv_key_inline is not None or user.priv_key_file is not None:
+            yield (loc + ("priv_key",), 'set but priv_protocol is "none"')
+        if user.access is Access.WRITE and not has_priv:
+            yield (loc + ("access",), '"write" needs privacy (authPriv): set priv_protocol')
+
+
+def _targets(s: Sections) -> Iterator[Issue]:
+    yield from _duplicates(("snmp", "targets"), s.targets, "name", lambda t: t.name, "target name")
+    users = {user.name for _, user in _valid(s.users)}
+    for i, target in _valid(s.targets):
+        loc: Loc = ("snmp", "targets", i)
+        if target.version is SnmpVersion.V3:
+            if target.user is None:
+                yield (loc + ("user",), "required for a v3 target")
+            elif target.user not in users and _whole(s.users):
+                yield (loc + ("user",), f"{target.user!r} is not a [[snmp.users]] name")
+            if target.community_inline is not None or target.community_file is not None:
+                yield (loc + ("community",), "only for v2c targets")
+        else:
+            yield from _exactly_one(loc, "community", target.community_inline, target.community_file)
+            if target.user is not None:
+                yield (loc + ("user",), "only for v3 targets")
+
+
+_RULES: tuple[Callable[[Sections], Iterable[Issue]], ...] = (
+    _cluster_and_heads, _timing, _tables, _communities_and_users, _targets,
+)

@@ -1,0 +1,366 @@
+"""The operator's configuration as typed, immutable models (the C of FCAPS).
+
+Key names, defaults and ranges are the binding ones from the project's config schema;
+the SNMP ranges in HAOSCAR-MIB are the same numbers, so a value that loads from the file
+can always be shown over SNMP and vice versa. The models check single values only;
+rules that relate several values live in `rules.py` so they can run on a partially
+valid file and report every problem at once. `Config` runs those rules too, so a
+`Config` object is valid however it was built.
+
+Secrets: a community, USM key or heartbeat key is given inline or as `*_file`. The
+loader reads the files and attaches the contents to the models (`community.secret`,
+`user.auth_key`, `user.priv_key`, `heartbeat.key`), which never appear in a repr or a
+dump. Models here do no I/O; paths are made absolute when the loader passes
+`base_dir` in the validation context.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from typing import Annotated, Self, TypeVar
+
+from pydantic import AfterValidator, Field, model_validator
+
+from haoscar_snmp.config.values import (
+    AgentxMaster,
+    ConfigPath,
+    Email,
+    Endpoint,
+    EngineId,
+    FrozenModel,
+    IfName,
+    IpAddress,
+    NodeName,
+    Passphrase,
+    Port,
+    RowIndex,
+    Secret,
+    StateDir,
+    Text,
+    WithSecrets,
+)
+
+# IANA's documentation enterprise number (RFC 5612); HAOSCAR-MIB lives under it.
+ENTERPRISE_NUMBER = 32473
+
+
+class Role(enum.StrEnum):
+    PRIMARY = "primary"
+    STANDBY = "standby"
+
+
+class Lan(enum.StrEnum):
+    LAN_A = "lan_a"
+    LAN_B = "lan_b"
+    PUBLIC = "public"
+
+
+class Recovery(enum.StrEnum):
+    RESTART_THEN_FAILOVER = "restart-then-failover"
+    RESTART_THEN_NOTIFY = "restart-then-notify"
+    NOTIFY_ONLY = "notify-only"
+
+
+class RowStatus(enum.StrEnum):
+    """Persisted RowStatus of service/alias rows; only these two survive a restart."""
+
+    ACTIVE = "active"
+    NOT_IN_SERVICE = "notInService"  # kept in the config and the MIB, but not monitored
+
+
+class Access(enum.StrEnum):
+    READ = "read"
+    WRITE = "write"
+
+
+class AuthProtocol(enum.StrEnum):
+    SHA = "sha"
+    SHA224 = "sha224"
+    SHA256 = "sha256"
+    SHA384 = "sha384"
+    SHA512 = "sha512"
+
+
+class PrivProtocol(enum.StrEnum):
+    NONE = "none"
+    AES128 = "aes128"
+    AES192 = "aes192"
+    AES256 = "aes256"
+
+
+class SnmpVersion(enum.StrEnum):
+    V2C = "v2c"
+    V3 = "v3"
+
+
+class NotifyKind(enum.StrEnum):
+    TRAP = "trap"
+    INFORM = "inform"
+
+
+class LogLevel(enum.StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+# ---------------------------------------------------------------------------------------
+# Sections
+
+
+class ClusterConfig(FrozenModel):
+    name: Annotated[Text, Field(min_length=1, max_length=64)]
+    local_head: NodeName
+    state_dir: StateDir = Field("", validate_default=True)
+
+
+class HeadConfig(FrozenModel):
+    name: NodeName
+    preferred_role: Role
+    lan_a: IpAddress | None = None
+    lan_b: IpAddress | None = None
+    public: IpAddress | None = None
+
+
+class InterfaceConfig(FrozenModel):
+    node: NodeName
+    lan: Lan
+    name: IfName
+    address: IpAddress | None = None
+
+
+class AliasConfig(FrozenModel):
+    """A service address the active head holds; `index` is its HAOSCAR-MIB row index."""
+
+    index: RowIndex = 0  # always set in a Config: explicit, or the smallest free one
+    address: IpAddress
+    prefix_length: Annotated[int, Field(ge=1, le=128)]
+    interface: IfName
+    row_status: RowStatus = RowStatus.ACTIVE
+
+
+class ServiceConfig(FrozenModel):
+    """A monitored service; `index` is its HAOSCAR-MIB row index."""
+
+    index: RowIndex = 0  # always set in a Config: explicit, or the smallest free one
+    name: Annotated[Text, Field(min_length=1, max_length=32)]
+    check: Annotated[Text, Field(min_length=1, max_length=255)]
+    restart: Annotated[Text, Field(max_length=255)] = ""
+    retry_threshold: Annotated[int, Field(ge=1, le=100)] | None = None  # None: timing's default
+    recovery: Recovery = Recovery.RESTART_THEN_FAILOVER
+    active_only: bool = False
+    enabled: bool = True
+    row_status: RowStatus = RowStatus.ACTIVE
+
+
+class TimingConfig(FrozenModel):
+    heartbeat_interval_ms: Annotated[int, Field(ge=10, le=60000)] = 5000
+    heartbeat_dead_time_ms: Annotated[int, Field(ge=30, le=600000)] = 15000
+    initdead_ms: Annotated[int, Field(ge=0, le=3600000)] = 30000
+    lan_poll_interval_ms: Annotated[int, Field(ge=100, le=3600000)] = 5000
+    lan_down_after_ms: Annotated[int, Field(ge=300, le=86400000)] = 15000
+    service_check_interval_ms: Annotated[int, Field(ge=100, le=3600000)] = 10000
+    service_retry_threshold: Annotated[int, Field(ge=1, le=100)] = 3
+    auto_failback: bool = True
+    failback_delay_s: Annotated[int, Field(ge=0, le=86400)] = 0
+    garp_count: Annotated[int, Field(ge=0, le=100)] = 5
+    garp_repeat_ms: Annotated[int, Field(ge=0, le=60000)] = 1000
+
+
+class HeartbeatConfig(WithSecrets):
+    port: Port = 7789
+    key_file: ConfigPath | None = None
+
+    @property
+    def key(self) -> bytes | None:
+        """The HMAC key read from key_file (raw bytes, nothing stripped), once loaded."""
+        return self._resolved.get("key")
+
+
+class CommunityConfig(WithSecrets):
+    name_inline: Secret | None = Field(None, alias="name")
+    name_file: ConfigPath | None = None
+    access: Access = Access.READ
+
+    @property
+    def secret(self) -> str:
+        return self._secret("name", self.name_inline) or ""
+
+
+class UserConfig(WithSecrets):
+    name: Annotated[Text, Field(min_length=1, max_length=32)]
+    auth_protocol: AuthProtocol
+    auth_key_inline: Passphrase | None = Field(None, alias="auth_key")
+    auth_key_file: ConfigPath | None = None
+    priv_protocol: PrivProtocol
+    priv_key_inline: Passphrase | None = Field(None, alias="priv_key")
+    priv_key_file: ConfigPath | None = None
+    access: Access = Access.READ
+
+    @property
+    def auth_key(self) -> str | None:
+        return self._secret("auth_key", self.auth_key_inline)
+
+    @property
+    def priv_key(self) -> str | None:
+        return self._secret("priv_key", self.priv_key_inline)
+
+
+class TargetConfig(WithSecrets):
+    name: Annotated[Text, Field(min_length=1, max_length=32)]
+    address: Endpoint
+    version: SnmpVersion
+    kind: NotifyKind = NotifyKind.TRAP
+    community_inline: Secret | None = Field(None, alias="community")
+    community_file: ConfigPath | None = None
+    user: str | None = None
+    retries: Annotated[int, Field(ge=0, le=10)] = 3
+    timeout_ms: Annotated[int, Field(ge=100, le=60000)] = 1500
+
+    @property
+    def community(self) -> str | None:
+        return self._secret("community", self.community_inline)
+
+
+class AgentxConfig(FrozenModel):
+    enabled: bool = False
+    master: AgentxMaster = "/var/agentx/master"
+
+
+class SnmpConfig(FrozenModel):
+    listen: Annotated[tuple[Endpoint, ...], Field(min_length=1)]
+    engine_id: EngineId = ""
+    sys_name: Annotated[Text, Field(max_length=255)] = ""
+    sys_contact: Annotated[Text, Field(max_length=255)] = ""
+    sys_location: Annotated[Text, Field(max_length=255)] = ""
+    allow_v2c_write: bool = False
+    communities: tuple[CommunityConfig, ...] = ()
+    users: tuple[UserConfig, ...] = ()
+    targets: tuple[TargetConfig, ...] = ()
+    agentx: AgentxConfig = AgentxConfig()
+
+
+class EmailConfig(FrozenModel):
+    enabled: bool = False
+    smtp_host: Annotated[Text, Field(min_length=1, max_length=255)] = "127.0.0.1"
+    smtp_port: Port = 25
+    sender: Email = Field("haoscar@localhost", alias="from")
+    to: tuple[Email, ...] = ()
+
+
+class NotifyConfig(FrozenModel):
+    email: EmailConfig = EmailConfig()
+
+
+class LogConfig(FrozenModel):
+    level: LogLevel = LogLevel.INFO
+    syslog: bool = False
+
+
+# ---------------------------------------------------------------------------------------
+# The whole file
+
+_Row = TypeVar("_Row", ServiceConfig, AliasConfig)
+
+
+def assign_indexes(rows: tuple[_Row, ...]) -> tuple[_Row, ...]:
+    """Give rows without an explicit `index` the smallest free one, in file order.
+
+    Auto indexes move when rows are inserted above them, so operators who want OIDs
+    (and SNMP overrides, which are keyed by index) stable across edits set `index`.
+    """
+    taken = {row.index for row in rows if row.index}
+    result: list[_Row] = []
+    candidate = 1
+    for row in rows:
+        if not row.index:
+            while candidate in taken:
+                candidate += 1
+            taken.add(candidate)
+            row = row.model_copy(update={"index": candidate})
+        result.append(row)
+    return tuple(result)
+
+
+Heads = Annotated[tuple[HeadConfig, ...], Field(min_length=1, max_length=2)]
+Services = Annotated[tuple[ServiceConfig, ...], AfterValidator(assign_indexes)]
+Aliases = Annotated[tuple[AliasConfig, ...], AfterValidator(assign_indexes)]
+
+
+class Config(FrozenModel):
+    """One validated configuration; build it with `load_config()` or `apply_overrides()`."""
+
+    cluster: ClusterConfig
+    heads: Heads
+    interfaces: tuple[InterfaceConfig, ...] = ()
+    aliases: Aliases = ()
+    services: Services = ()
+    timing: TimingConfig = TimingConfig()
+    heartbeat: HeartbeatConfig = HeartbeatConfig()
+    snmp: SnmpConfig
+    notify: NotifyConfig = NotifyConfig()
+    log: LogConfig = LogConfig()
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> Self:
+        # Imported here because rules.py imports this module's models.
+        from haoscar_snmp.config import rules
+        from haoscar_snmp.config.errors import format_loc
+
+        issues = rules.check(rules.Sections.of(self))
+        if issues:
+            raise ValueError("; ".join(f"{format_loc(loc)}: {message}" for loc, message in issues))
+        return self
+
+    def head(self, name: str) -> HeadConfig | None:
+        return next((head for head in self.heads if head.name == name), None)
+
+    @property
+    def local_head_config(self) -> HeadConfig:
+        head = self.head(self.cluster.local_head)
+        assert head is not None, "rules.check guarantees local_head names a head"
+        return head
+
+    @property
+    def peer_head_config(self) -> HeadConfig | None:
+        return next((head for head in self.heads if head.name != self.cluster.local_head), None)
+
+    def retry_threshold(self, service: ServiceConfig) -> int:
+        """The service's own threshold, else timing.service_retry_threshold (read at use time)."""
+        return service.retry_threshold or self.timing.service_retry_threshold
+
+    def active_services(self) -> tuple[ServiceConfig, ...]:
+        """Rows to monitor: notInService rows stay in the MIB but are not checked."""
+        return tuple(s for s in self.services if s.row_status is RowStatus.ACTIVE)
+
+    def active_aliases(self) -> tuple[AliasConfig, ...]:
+        return tuple(a for a in self.aliases if a.row_status is RowStatus.ACTIVE)
+
+    def effective_sys_name(self) -> str:
+        return self.snmp.sys_name or self.cluster.local_head
+
+    def effective_engine_id(self) -> bytes:
+        """snmp.engine_id, else an RFC 3411 engine ID derived from the cluster and head name.
+
+        Derived, not random, so an NMS that knows a head's v3 engine ID (informs,
+        localized keys) keeps working after a restart or a reinstall.
+        """
+        if self.snmp.engine_id:
+            return bytes.fromhex(self.snmp.engine_id)
+        prefix = (0x80000000 | ENTERPRISE_NUMBER).to_bytes(4, "big")
+        text = f"{self.cluster.name}/{self.cluster.local_head}".encode()
+        if len(text) <= 27:
+            return prefix + b"\x04" + text  # format 4: administratively assigned text
+        return prefix + b"\x05" + hashlib.sha256(text).digest()[:27]  # format 5: octets
+
+    def inline_secret_keys(self) -> list[str]:
+        """Keys of USM keys written inline in the file; the daemon warns about each."""
+        keys = []
+        for i, user in enumerate(self.snmp.users):
+            if user.auth_key_inline is not None:
+                keys.append(f"snmp.users[{i}].auth_key")
+            if user.priv_key_inline is not None:
+                keys.append(f"snmp.users[{i}].priv_key")
+        return keys
