@@ -176,7 +176,7 @@ class Agent:
     # -- net-snmp tools -----------------------------------------------------------------
 
     def tool(self, *args: str, timeout: float = 20.0) -> Result:
-        cmd = [args[0], "-M", MIB_DIRS, "-m", "+HAOSCAR-MIB", *args[1:]]
+        cmd = [args[0], "-M", MIB_DIRS, "-m", "HAOSCAR-MIB", *args[1:]]
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         return Result(p.returncode, p.stdout, p.stderr)
 
@@ -235,7 +235,7 @@ class TrapReceiver:
         persist.mkdir(exist_ok=True)
         self.proc = subprocess.Popen(
             ["snmptrapd", "-f", "-n", "-On", "-C", "-c", str(conf), "-Lf", str(self.log),
-             "-M", MIB_DIRS, "-m", "+HAOSCAR-MIB", f"udp:127.0.0.1:{self.port}"],
+             "-M", MIB_DIRS, "-m", "HAOSCAR-MIB", f"udp:127.0.0.1:{self.port}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env=dict(os.environ, SNMP_PERSISTENT_DIR=str(persist)))
         deadline = time.monotonic() + 10
