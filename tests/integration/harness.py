@@ -27,6 +27,13 @@ READER_AUTH = "reader-auth-key-1"
 READER_PRIV = "reader-priv-key-1"
 
 
+DEFAULT_SERVICES = """
+[[services]]
+name = "healthy"
+check = "true"
+"""
+
+
 def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -58,7 +65,7 @@ class Agent:
     port: int
     trap_port: int
     extra_toml: str = ""
-    services_toml: str = ""
+    services_toml: str = DEFAULT_SERVICES
     proc: subprocess.Popen | None = None
     logs: list[Path] = field(default_factory=list)
 
