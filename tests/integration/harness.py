@@ -182,27 +182,29 @@ class Agent:
 
     # -- net-snmp tools -----------------------------------------------------------------
 
-    def tool(self, *args: str, timeout: float = 20.0) -> Result:
-        cmd = [args[0], "-M", MIB_DIRS, "-m", "HAOSCAR-MIB", *args[1:]]
+    def tool(self, *args: str, timeout: float = 20.0, mib: bool = True) -> Result:
+        """Run a net-snmp tool; mib=False loads no MIB, so the tool sends what it is told
+        (with the MIB loaded, net-snmp refuses wrong types and ranges before sending)."""
+        cmd = [args[0], "-M", MIB_DIRS, "-m", "HAOSCAR-MIB" if mib else "", *args[1:]]
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         return Result(p.returncode, p.stdout, p.stderr)
 
-    def v2c(self, tool: str, *args: str, community: str = "public") -> Result:
-        return self.tool(tool, "-v2c", "-c", community, "-On", *_split(args, self.address))
+    def v2c(self, tool: str, *args: str, community: str = "public", mib: bool = True) -> Result:
+        return self.tool(tool, "-v2c", "-c", community, "-On", *_split(args, self.address), mib=mib)
 
     def v3(self, tool: str, *args: str, user: str = "admin", auth: str = AUTH_KEY,
            priv: str | None = PRIV_KEY, auth_proto: str = "SHA-256", priv_proto: str = "AES",
-           level: str | None = None) -> Result:
+           level: str | None = None, mib: bool = True) -> Result:
         sec = ["-v3", "-u", user, "-a", auth_proto, "-A", auth]
         if priv is not None:
             sec += ["-l", level or "authPriv", "-x", priv_proto, "-X", priv]
         else:
             sec += ["-l", level or "authNoPriv"]
-        return self.tool(tool, *sec, "-On", *_split(args, self.address))
+        return self.tool(tool, *sec, "-On", *_split(args, self.address), mib=mib)
 
-    def reader(self, tool: str, *args: str) -> Result:
+    def reader(self, tool: str, *args: str, mib: bool = True) -> Result:
         return self.v3(tool, *args, user="reader", auth=READER_AUTH, priv=READER_PRIV,
-                       auth_proto="SHA-512", priv_proto="AES-256")
+                       auth_proto="SHA-512", priv_proto="AES-256", mib=mib)
 
 
 def _split(args: tuple[str, ...], address: str) -> list[str]:
