@@ -137,7 +137,9 @@ class Notifier:
         if varbinds is None or engine is None:
             return
         for target in self._targets_fn():
-            self._originator.send_varbinds(engine, target, None, "", varbinds,
+            # The context name must be bytes: pysnmp's VACM compares it with bytes, and
+            # a str "" silently fails that check (noSuchContext: notification dropped).
+            self._originator.send_varbinds(engine, target, None, b"", varbinds,
                                            self._done, (target, event.type.name))
             self.sent += 1
 

@@ -234,7 +234,8 @@ class TrapReceiver:
 
     def start(self) -> None:
         conf = self.workdir / "snmptrapd.conf"
-        lines = ["authCommunity log public", "authUser log admin", "doNotLogTraps no"]
+        # One line per notification: "TRAP2, SNMP v2c, community public :: vb<TAB>vb..."
+        lines = ["authCommunity log public", "authUser log admin", r"format2 %P :: %v\n"]
         # v3 informs: snmptrapd is authoritative, so its own engine ID is used.
         lines.append(f"createUser admin SHA-256 {AUTH_KEY} AES {PRIV_KEY}")
         if self.engine_id:  # v3 traps: the sender is authoritative
@@ -256,6 +257,32 @@ class TrapReceiver:
 
     def text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def notifications(self) -> list[tuple[str, dict[str, str]]]:
+        """(security info, {oid: value}) for every notification received so far."""
+        out = []
+        for line in self.text().splitlines():
+            if " :: " not in line:
+                continue
+            info, vbs = line.split(" :: ", 1)
+            binds = {}
+            for vb in vbs.split("\t"):
+                if " = " in vb:
+                    oid, value = vb.split(" = ", 1)
+                    binds[oid.strip()] = value.strip()
+            out.append((info, binds))
+        return out
+
+    def wait_notification(self, trap_oid: str, timeout: float = 10.0,
+                          where: str = "") -> tuple[str, dict[str, str]]:
+        """The first notification with this snmpTrapOID (and `where` in its security info)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for info, binds in self.notifications():
+                if binds.get(".1.3.6.1.6.3.1.1.4.1.0", "").endswith(trap_oid) and where in info:
+                    return info, binds
+            time.sleep(0.05)
+        raise AssertionError(f"no notification {trap_oid} ({where}); snmptrapd logged:\n{self.text()}")
 
     def wait_for(self, *needles: str, timeout: float = 10.0) -> str:
         deadline = time.monotonic() + timeout
