@@ -11,7 +11,10 @@ can pick an entry of another model, so we never let it run.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
+import traceback
+from pathlib import Path
 from typing import Any, Callable
 
 from pysnmp.carrier.asyncio.dgram import udp, udp6
@@ -22,6 +25,7 @@ from pysnmp.proto import rfc1902
 
 from haoscar_snmp import __version__
 from haoscar_snmp.config.schema import Config
+from haoscar_snmp.core.scheduler import BUG_MARKER
 from haoscar_snmp.core.state import SecurityCounters
 
 from .instrum import HaoscarInstrumController
@@ -53,6 +57,21 @@ NO_AUTH, AUTH_NO_PRIV, AUTH_PRIV = 1, 2, 3
 LEVEL_NAMES = {NO_AUTH: "noAuthNoPriv", AUTH_NO_PRIV: "authNoPriv", AUTH_PRIV: "authPriv"}
 
 
+def _engine_with_boots_in(state_dir: Path, engine_id: bytes) -> Any:
+    """An SnmpEngine whose snmpEngineBoots file lives in our state directory.
+
+    pysnmp keeps snmpEngineBoots (which USM needs to grow across restarts, or old
+    messages could be replayed) under tempfile.gettempdir(); /tmp may be wiped at boot
+    and is shared. It offers no setting, so point tempfile there for the constructor.
+    """
+    saved = tempfile.tempdir
+    tempfile.tempdir = str(state_dir)
+    try:
+        return pengine.SnmpEngine(rfc1902.OctetString(engine_id))
+    finally:
+        tempfile.tempdir = saved
+
+
 def _enum_value(value: Any) -> Any:
     return getattr(value, "value", value)
 
@@ -64,7 +83,8 @@ class Agent:
                  committer: Committer, counters: SecurityCounters) -> None:
         self.config = config
         self.view = view
-        self.engine = pengine.SnmpEngine(rfc1902.OctetString(config.effective_engine_id()))
+        self.engine = _engine_with_boots_in(Path(config.cluster.state_dir),
+                                            config.effective_engine_id())
         self._set_handler = set_handler
         self._committer = committer
         self._counters = counters
@@ -90,12 +110,40 @@ class Agent:
         self._set_responder = SetResponder(self.engine, ctx, self._set_handler, self._committer,
                                            self._counters, self.view.root)
         self._set_responder.start()
+        self._guard_receive()
         self.engine.open_dispatcher()  # returns at once: the loop is already running
 
     async def stop(self) -> None:
         if self._set_responder:
             await self._set_responder.stop()
         self.engine.close_dispatcher()
+
+    def _guard_receive(self) -> None:
+        """Count undecodable datagrams that pysnmp lets escape as exceptions.
+
+        Some garbage (e.g. b"not snmp at all") makes pysnmp's decoder raise TypeError out
+        of its receive path: asyncio logs a traceback and snmpInASNParseErrs does not move.
+        Such a datagram is malformed input, so count it there and drop it quietly. An
+        exception raised from our own code in the same path is a bug and is logged so.
+        """
+        dispatcher = self.engine.message_dispatcher
+        original = dispatcher.receive_message
+        (parse_errors,) = self.engine.get_mib_builder().import_symbols(
+            "__SNMPv2-MIB", "snmpInASNParseErrs")
+
+        def receive_message(engine: Any, domain: Any, address: Any, message: bytes) -> Any:
+            try:
+                return original(engine, domain, address, message)
+            except Exception as exc:
+                frames = traceback.extract_tb(exc.__traceback__)[1:]  # [0] is this wrapper
+                if any("haoscar_snmp" in f.filename or "fcaps" in f.filename for f in frames):
+                    log.exception("request from %s failed; %s", address, BUG_MARKER)
+                else:
+                    parse_errors.syntax += 1
+                    log.debug("dropped undecodable datagram from %s: %r", address, exc)
+                return b""
+
+        dispatcher.receive_message = receive_message
 
     def _transports(self) -> None:
         for n, ep in enumerate(self.config.snmp.listen, start=1):

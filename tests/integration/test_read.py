@@ -99,3 +99,19 @@ def test_unknown_instances_are_exceptions_not_errors(agent: Agent) -> None:
 def test_ipv6_listener_answers(agent: Agent) -> None:
     r = agent.tool("snmpget", "-v2c", "-c", "public", "-On", f"udp6:[::1]:{agent.port}", f"{R}.1.1.1.0")
     assert r.rc == 0 and "itest" in r.out, r.text
+
+
+def test_malformed_datagrams_are_dropped_and_counted(agent: Agent) -> None:
+    import socket
+
+    # snmpInASNParseErrs + snmpInBadVersions: every junk datagram lands in one of them.
+    counters = ("1.3.6.1.2.1.11.6.0", "1.3.6.1.2.1.11.3.0")
+    before = values(agent.v2c("snmpget", *counters, mib=False).out)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for junk in (b"\x00", b"\x30\x82\xff\xff", b"not snmp at all", bytes(range(256)) * 4):
+            s.sendto(junk, ("127.0.0.1", agent.port))
+    after = values(agent.v2c("snmpget", *counters, mib=False).out)
+    count = lambda v: sum(int(x.split()[-1]) for x in v.values())  # noqa: E731
+    assert count(after) >= count(before) + 4
+    # ... and the agent still answers.
+    assert agent.v2c("snmpget", f"{R}.1.1.1.0").rc == 0
