@@ -33,8 +33,11 @@ from haoscar_snmp.snmp.view import MibView
 from fcaps.configuration.control import OperatorActions
 from fcaps.configuration.store import ConfigStore
 from fcaps.fault.alarms import Alarms
+from fcaps.fault.heartbeat import Heartbeat, LocalView, next_epoch
 from fcaps.fault.history import EventHistory
+from fcaps.fault.role import RoleMachine
 from fcaps.fault.services import ServiceMonitor
+from fcaps.fault.takeover import NetlinkAliases
 
 log = logging.getLogger("haoscar_snmp")
 
@@ -107,7 +110,31 @@ class Daemon:
         bus.subscribe("notifications", Notifier(NotificationBuilder(mib, view),
                                                 lambda: agent.engine, lambda: agent.target_names))
 
+        # Fault management: heartbeat (only with a peer head) and the role state machine.
+        local = LocalView()
+        heartbeat: Heartbeat | None = None
+        role: RoleMachine | None = None
+        if config.peer_head_config is not None:
+            heartbeat = Heartbeat(state, store.current, bus, alarms, clock, next_epoch(state_dir),
+                                  local, on_change=lambda: role.wake() if role else None)
+            try:
+                await heartbeat.start()
+            except OSError as exc:
+                log.error("cannot open the heartbeat sockets: %s", exc)
+                await agent.stop()
+                history.close()
+                return 2
+        role = RoleMachine(
+            state, store.current, heartbeat.peer if heartbeat else (lambda: None),
+            (lambda: heartbeat.peer_dead_since) if heartbeat else (lambda: 0.0),
+            NetlinkAliases(), bus, alarms, clock, self.runner, local,
+            announce=heartbeat.send_now if heartbeat else (lambda: None))
+        actions.role_request = role.request
+
         scheduler = Scheduler(state.jobs, clock)
+        if heartbeat is not None:
+            scheduler.add(heartbeat)
+        scheduler.add(role)
         scheduler.add(ServiceMonitor(state, store.current, self.runner, bus, alarms, clock))
         store.on_change.append(lambda _config: scheduler.reschedule())
         scheduler.start()
@@ -138,6 +165,8 @@ class Daemon:
         bus.publish(Event(EventType.AGENT_STOPPING, config.cluster.local_head, Severity.INFO,
                           "haoscar-snmp stopping", clock.time()))
         scheduler.shutdown()
+        if heartbeat is not None:
+            heartbeat.close()
         await asyncio.sleep(0.05)  # let queued notifications leave
         await agent.stop()
         history.close()

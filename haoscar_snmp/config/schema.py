@@ -254,6 +254,18 @@ class NotifyConfig(FrozenModel):
     email: EmailConfig = EmailConfig()
 
 
+class FailoverConfig(FrozenModel):
+    """How a standby decides it may take over (see docs/failover.md for the trade-offs)."""
+
+    # Run before taking the alias from a peer declared dead (e.g. power it off through its
+    # BMC, as HA-OSCAR did); takeover happens only if it exits 0. "" = no fencing.
+    fence_command: Annotated[Text, Field(max_length=255)] = ""
+    # Must exit 0 for this head to become active (e.g. "ping -c1 -W1 <public gateway>"), so
+    # a head cut off from everything does not take over. "" = no quorum check.
+    quorum_command: Annotated[Text, Field(max_length=255)] = ""
+    command_timeout_ms: Annotated[int, Field(ge=100, le=600000)] = 10000
+
+
 class LogConfig(FrozenModel):
     level: LogLevel = LogLevel.INFO
     syslog: bool = False
@@ -299,6 +311,7 @@ class Config(FrozenModel):
     services: Services = ()
     timing: TimingConfig = TimingConfig()
     heartbeat: HeartbeatConfig = HeartbeatConfig()
+    failover: FailoverConfig = FailoverConfig()
     snmp: SnmpConfig
     notify: NotifyConfig = NotifyConfig()
     log: LogConfig = LogConfig()

@@ -1,0 +1,138 @@
+"""Alias addresses: add and remove them with netlink (pyroute2), announce with gratuitous ARP.
+
+Adding is idempotent (an address already there is fine) and uses the conventional
+`iface:N` label so `ip addr` and old tools show whose it is. Gratuitous ARP is sent as
+ARP requests whose sender and target are the alias address, broadcast on the alias's
+interface, so every neighbour on the LAN updates its cache to this head's MAC at once
+(pyroute2 speaks netlink, not ARP, so these 42-byte frames are built here). IPv6 aliases
+are added and removed; their unsolicited neighbour advertisements are not sent yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+import struct
+from dataclasses import dataclass
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+ETH_P_ARP = 0x0806
+
+
+@dataclass(frozen=True)
+class Alias:
+    address: str
+    prefix_length: int
+    interface: str
+    index: int = 0      # MIB row index, also used for the label iface:N
+
+
+class AliasOps(Protocol):
+    """What the role machine needs from the OS; a fake stands in for it in unit tests."""
+
+    async def add(self, alias: Alias) -> None: ...
+    async def remove(self, alias: Alias) -> None: ...
+    async def present(self, alias: Alias) -> bool: ...
+    async def garp(self, alias: Alias) -> bool: ...
+
+
+def garp_frame(mac: bytes, ip: str) -> bytes:
+    """A broadcast gratuitous ARP request: sender IP = target IP = the alias."""
+    addr = socket.inet_aton(ip)
+    ether = b"\xff" * 6 + mac + struct.pack("!H", ETH_P_ARP)
+    arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac + addr + b"\x00" * 6 + addr
+    return ether + arp
+
+
+class NetlinkAliases:
+    """The real thing: pyroute2 for addresses, an AF_PACKET socket for gratuitous ARP.
+
+    Netlink calls are quick but blocking, so they run in a worker thread.
+    """
+
+    async def add(self, alias: Alias) -> None:
+        await asyncio.to_thread(self._addr, "add", alias)
+
+    async def remove(self, alias: Alias) -> None:
+        await asyncio.to_thread(self._addr, "del", alias)
+
+    async def present(self, alias: Alias) -> bool:
+        return await asyncio.to_thread(self._present, alias)
+
+    async def garp(self, alias: Alias) -> bool:
+        if ipaddress.ip_address(alias.address).version != 4:
+            return False
+        return await asyncio.to_thread(self._send_garp, alias)
+
+    def _addr(self, command: str, alias: Alias) -> None:
+        from pyroute2 import IPRoute
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        with IPRoute() as ipr:
+            index = self._index(ipr, alias.interface)
+            kwargs = dict(index=index, address=alias.address, prefixlen=alias.prefix_length)
+            if command == "add" and ipaddress.ip_address(alias.address).version == 4:
+                kwargs["label"] = f"{alias.interface}:{alias.index}"[:15]
+            try:
+                ipr.addr(command, **kwargs)
+            except NetlinkError as exc:
+                # 17 EEXIST on add, 99 EADDRNOTAVAIL on delete: already as wanted.
+                if exc.code not in (17, 99):
+                    raise
+
+    def _present(self, alias: Alias) -> bool:
+        from pyroute2 import IPRoute
+
+        with IPRoute() as ipr:
+            indexes = ipr.link_lookup(ifname=alias.interface)
+            if not indexes:
+                return False
+            return any(a.get("IFA_ADDRESS") == alias.address for a in ipr.get_addr(index=indexes[0]))
+
+    @staticmethod
+    def _index(ipr: object, ifname: str) -> int:
+        indexes = ipr.link_lookup(ifname=ifname)  # type: ignore[attr-defined]
+        if not indexes:
+            raise OSError(f"interface {ifname} does not exist")
+        return indexes[0]
+
+    def _send_garp(self, alias: Alias) -> bool:
+        try:
+            with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP)) as s:
+                s.bind((alias.interface, ETH_P_ARP))
+                mac = s.getsockname()[4][:6]
+                s.send(garp_frame(mac, alias.address))
+            return True
+        except OSError as exc:  # no CAP_NET_RAW, interface gone: log, the takeover goes on
+            log.warning("gratuitous ARP for %s on %s failed: %s", alias.address, alias.interface, exc)
+            return False
+
+
+class FakeAliases:
+    """In-memory AliasOps for unit tests: records every call."""
+
+    def __init__(self, present: set[str] | None = None) -> None:
+        self.addresses: set[str] = set(present or ())
+        self.calls: list[tuple[str, str]] = []
+        self.fail_add = False
+
+    async def add(self, alias: Alias) -> None:
+        self.calls.append(("add", alias.address))
+        if self.fail_add:
+            raise OSError("add failed")
+        self.addresses.add(alias.address)
+
+    async def remove(self, alias: Alias) -> None:
+        self.calls.append(("remove", alias.address))
+        self.addresses.discard(alias.address)
+
+    async def present(self, alias: Alias) -> bool:
+        return alias.address in self.addresses
+
+    async def garp(self, alias: Alias) -> bool:
+        self.calls.append(("garp", alias.address))
+        return True
