@@ -1,0 +1,196 @@
+"""core.scheduler: JobRunner times, counts and logs each cycle; Scheduler registers jobs.
+
+Jobs are fakes that move a FakeClock to "take" a known time, so durations are exact and
+nothing here depends on how fast the machine is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from haoscar_snmp.core.clock import FakeClock
+from haoscar_snmp.core.scheduler import BUG_MARKER, JobRunner, Scheduler
+from haoscar_snmp.core.state import JobRow, Table
+
+LOGGER = "haoscar_snmp.core.scheduler"
+
+
+class ScriptedJob:
+    """Each cycle takes the next (seconds, outcome) step: a sentence, or an exception to raise."""
+
+    def __init__(self, clock: FakeClock, steps: list[tuple[float, object]], name: str = "probe",
+                 interval: float = 1.0) -> None:
+        self.name = name
+        self.clock = clock
+        self.steps = list(steps)
+        self._interval = interval
+        self.cycles = 0
+
+    def interval(self) -> float:
+        return self._interval
+
+    async def run_cycle(self) -> str:
+        self.cycles += 1
+        seconds, outcome = self.steps.pop(0) if len(self.steps) > 1 else self.steps[0]
+        self.clock.advance(seconds)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return str(outcome)
+
+
+class BlockingJob:
+    """A cycle that waits until the test releases it."""
+
+    name = "slow"
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+        self.cycles = 0
+
+    def interval(self) -> float:
+        return 1.0
+
+    async def run_cycle(self) -> str:
+        self.cycles += 1
+        self.started.set()
+        await self.release.wait()
+        return "done"
+
+
+def run_cycles(runner: JobRunner, n: int) -> None:
+    async def go() -> None:
+        for _ in range(n):
+            await runner.run()
+    asyncio.run(go())
+
+
+def messages(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == LOGGER and r.levelno == level]
+
+
+def test_runs_failures_durations_and_result_are_recorded() -> None:
+    clock = FakeClock()
+    job = ScriptedJob(clock, [(0.25, "peer alive"), (0.5, RuntimeError("boom")), (0.125, "peer lost")])
+    row = JobRow(name="probe")
+    runner = JobRunner(job, row, clock)
+
+    run_cycles(runner, 1)
+    assert (row.runs, row.failures) == (1, 0)
+    assert row.last_duration_us == 250_000
+    assert row.max_duration_us == 250_000
+    assert row.last_result == "peer alive"
+
+    run_cycles(runner, 1)
+    assert (row.runs, row.failures) == (2, 1)
+    assert row.last_duration_us == 500_000
+    assert row.max_duration_us == 500_000
+    assert row.last_result == "cycle raised"
+
+    start_of_third = clock.time()
+    run_cycles(runner, 1)
+    assert (row.runs, row.failures) == (3, 1)
+    assert row.last_duration_us == 125_000
+    assert row.max_duration_us == 500_000  # the maximum is kept
+    assert row.last_result == "peer lost"
+    assert row.last_run == start_of_third  # wall clock at the start of the cycle
+
+
+def test_a_long_sentence_is_cut_to_the_mib_size() -> None:
+    clock = FakeClock()
+    row = JobRow(name="probe")
+    run_cycles(JobRunner(ScriptedJob(clock, [(0, "x" * 400)]), row, clock), 1)
+    assert row.last_result == "x" * 255
+
+
+def test_a_raising_job_is_logged_as_a_bug_and_the_loop_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    job = ScriptedJob(clock, [(0, ValueError("parser broke")), (0, "recovered")])
+    row = JobRow(name="probe")
+    runner = JobRunner(job, row, clock)
+    with caplog.at_level(logging.DEBUG, logger=LOGGER):
+        run_cycles(runner, 3)
+    bugs = [r for r in caplog.records if BUG_MARKER in r.getMessage()]
+    assert len(bugs) == 1
+    assert bugs[0].levelno == logging.ERROR
+    assert "probe" in bugs[0].getMessage()
+    assert bugs[0].exc_info is not None and bugs[0].exc_info[0] is ValueError
+    assert job.cycles == 3
+    assert (row.runs, row.failures) == (3, 1)
+    assert row.last_result == "recovered"
+
+
+def test_the_bug_marker_is_the_one_scenario_tests_look_for() -> None:
+    assert BUG_MARKER == "please report it as a BUG"
+
+
+def test_a_repeated_sentence_is_logged_at_info_once_then_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    job = ScriptedJob(clock, [(0, "all good"), (0, "all good"), (0, "all good"),
+                              (0, "head2 lost"), (0, "all good")])
+    runner = JobRunner(job, JobRow(name="probe"), clock)
+    with caplog.at_level(logging.DEBUG, logger=LOGGER):
+        run_cycles(runner, 5)
+    assert messages(caplog, logging.INFO) == ["probe: all good", "probe: head2 lost", "probe: all good"]
+    assert messages(caplog, logging.DEBUG) == ["probe: all good", "probe: all good"]
+
+
+def test_a_second_call_while_a_cycle_runs_is_skipped() -> None:
+    clock = FakeClock()
+    row = JobRow(name="slow")
+
+    async def scenario() -> BlockingJob:
+        job = BlockingJob()
+        runner = JobRunner(job, row, clock)
+        first = asyncio.create_task(runner.run())
+        await job.started.wait()
+        await runner.run()  # the wake-up arrives while the first cycle still runs
+        assert row.runs == 1
+        job.release.set()
+        await first
+        await runner.run()  # once the first is over, the next call runs again
+        return job
+
+    job = asyncio.run(scenario())
+    assert job.cycles == 2
+    assert row.runs == 2
+
+
+def test_scheduler_add_registers_rows_with_indexes_from_one() -> None:
+    clock = FakeClock()
+    jobs: Table = Table()
+    scheduler = Scheduler(jobs, clock)
+    for name in ("heartbeat", "lan", "services"):
+        scheduler.add(ScriptedJob(clock, [(0, "ok")], name=name))
+    assert jobs.keys() == [(1,), (2,), (3,)]
+    assert [row.name for row in jobs.values()] == ["heartbeat", "lan", "services"]
+    assert all(row.runs == 0 for row in jobs.values())
+
+
+def test_scheduler_refuses_a_duplicate_name_and_keeps_its_table() -> None:
+    clock = FakeClock()
+    jobs: Table = Table()
+    scheduler = Scheduler(jobs, clock)
+    scheduler.add(ScriptedJob(clock, [(0, "ok")], name="lan"))
+    with pytest.raises(ValueError, match="lan"):
+        scheduler.add(ScriptedJob(clock, [(0, "ok")], name="lan"))
+    assert len(jobs) == 1
+    scheduler.add(ScriptedJob(clock, [(0, "ok")], name="services"))
+    assert jobs.keys() == [(1,), (2,)]
+    assert jobs[(2,)].name == "services"
+
+
+def test_a_registered_runner_writes_its_own_row() -> None:
+    clock = FakeClock()
+    jobs: Table = Table()
+    scheduler = Scheduler(jobs, clock)
+    scheduler.add(ScriptedJob(clock, [(0, "a ok")], name="a"))
+    scheduler.add(ScriptedJob(clock, [(0.5, "b ok")], name="b"))
+    asyncio.run(scheduler.runner("b")())
+    assert jobs[(1,)].runs == 0
+    assert jobs[(2,)].runs == 1
+    assert jobs[(2,)].last_result == "b ok"
+    assert jobs[(2,)].last_duration_us == 500_000
