@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections import deque
 from pathlib import Path
 
 from haoscar_snmp.core.events import Event, Severity
@@ -19,7 +20,8 @@ log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
-    idx INTEGER PRIMARY KEY,
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- arrival order, survives the index wrapping
+    idx INTEGER NOT NULL,                   -- haoscarEventIndex
     time REAL NOT NULL,
     type INTEGER NOT NULL,
     subject TEXT NOT NULL,
@@ -38,6 +40,7 @@ class EventHistory:
         self.table_size = table_size
         self.keep = keep
         self._db: sqlite3.Connection | None = None
+        self._order: deque[tuple[int]] = deque()  # table keys, oldest first
         if db_path is not None:
             self._db = sqlite3.connect(db_path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -49,9 +52,10 @@ class EventHistory:
         assert self._db is not None
         rows = self._db.execute(
             "SELECT idx, time, type, subject, severity, text FROM events "
-            "ORDER BY idx DESC LIMIT ?", (self.table_size,)).fetchall()
+            "ORDER BY seq DESC LIMIT ?", (self.table_size,)).fetchall()
         for idx, time, etype, subject, severity, text in reversed(rows):
-            self.state.events.put((idx,), EventRow(time, etype, subject, severity, text))
+            self.state.events.put((idx,), EventRow(time, etype, subject[:128], severity, text[:255]))
+            self._order.append((idx,))
         if rows:
             self.state.event_last_index = rows[0][0]
 
@@ -59,20 +63,23 @@ class EventHistory:
         idx = self.state.event_last_index + 1
         if idx > 0xFFFFFFFF:  # the index is Unsigned32; wrap as the MIB describes
             idx = 1
-        text = event.text[:255]
-        self.state.events.put((idx,), EventRow(event.time, int(event.type), event.subject[:128],
+        text, subject = event.text[:255], event.subject[:128]  # the MIB's SIZE limits
+        self.state.events.put((idx,), EventRow(event.time, int(event.type), subject,
                                                int(event.severity), text))
+        self._order.append((idx,))
         self.state.event_last_index = idx
-        while len(self.state.events) > self.table_size:
-            self.state.events.remove(self.state.events.keys()[0])
+        while len(self._order) > self.table_size:  # oldest out, by arrival, not by index
+            self.state.events.remove(self._order.popleft())
         level = logging.WARNING if event.severity <= Severity.MINOR else logging.INFO
         log.log(level, "event %d %s %s: %s", idx, event.type.name, event.subject, event.text)
         if self._db is not None:
             try:
-                self._db.execute("INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?, ?, ?)",
-                                 (idx, event.time, int(event.type), event.subject, int(event.severity), text))
-                if idx % 1000 == 0:
-                    self._db.execute("DELETE FROM events WHERE idx <= ?", (idx - self.keep,))
+                cur = self._db.execute(
+                    "INSERT INTO events (idx, time, type, subject, severity, text) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (idx, event.time, int(event.type), subject, int(event.severity), text))
+                if cur.lastrowid and cur.lastrowid % 1000 == 0:
+                    self._db.execute("DELETE FROM events WHERE seq <= ?", (cur.lastrowid - self.keep,))
             except sqlite3.Error:
                 log.exception("could not record event %d in the history database", idx)
 

@@ -74,6 +74,7 @@ class RoleMachine:
         self.switchover_requested = False
         self.split_brain = False
         self._lock = asyncio.Lock()
+        self._last_reason = "starting"
         self._garp_tasks: set[asyncio.Task[None]] = set()
         self.state.heads[(self.index,)].status = S.STARTING
         self.local.status = S.STARTING
@@ -100,7 +101,7 @@ class RoleMachine:
 
     async def evaluate(self) -> str:
         if self._lock.locked():
-            return "evaluation already running"
+            return self._last_reason  # a wake-up is already being handled
         async with self._lock:
             cfg = self.config()
             now = self.clock.monotonic()
@@ -117,6 +118,7 @@ class RoleMachine:
             await self._act(decision, peer)
             self._split_brain(peer)
             self._cluster_status(peer)
+            self._last_reason = decision.reason
             return decision.reason
 
     async def _act(self, decision: Decision, peer: Peer | None) -> None:
@@ -152,8 +154,10 @@ class RoleMachine:
 
     async def _take_over(self, reason: str, peer: Peer | None) -> None:
         cfg = self.config()
+        # A failover is a takeover from a peer that was alive and died; taking over at
+        # start-up from a peer never heard is not one.
         detected = self.peer_dead_since() if peer is not None and not peer.alive else 0.0
-        failover = peer is not None and not peer.alive
+        failover = bool(detected)
         begin = detected or self.clock.monotonic()
         self._transition(S.TAKING_OVER, reason)
         if failover:

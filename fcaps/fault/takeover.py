@@ -18,6 +18,11 @@ import struct
 from dataclasses import dataclass
 from typing import Protocol
 
+# Imported up front: pyroute2's first import takes a few hundred milliseconds, which
+# must not be spent in the middle of a takeover.
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
 log = logging.getLogger(__name__)
 
 ETH_P_ARP = 0x0806
@@ -69,9 +74,6 @@ class NetlinkAliases:
         return await asyncio.to_thread(self._send_garp, alias)
 
     def _addr(self, command: str, alias: Alias) -> None:
-        from pyroute2 import IPRoute
-        from pyroute2.netlink.exceptions import NetlinkError
-
         with IPRoute() as ipr:
             index = self._index(ipr, alias.interface)
             kwargs = dict(index=index, address=alias.address, prefixlen=alias.prefix_length)
@@ -85,8 +87,6 @@ class NetlinkAliases:
                     raise
 
     def _present(self, alias: Alias) -> bool:
-        from pyroute2 import IPRoute
-
         with IPRoute() as ipr:
             indexes = ipr.link_lookup(ifname=alias.interface)
             if not indexes:

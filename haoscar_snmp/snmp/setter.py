@@ -97,8 +97,9 @@ _SERVICES = _RowTable(
         "haoscarServiceActiveOnly": "active_only",
     },
     mandatory=("name", "check"),
+    # Every column is listed, so a row re-created over a destroyed file row inherits nothing.
     defaults={"restart": "", "recovery": "restart-then-failover", "enabled": True,
-              "active_only": False},
+              "active_only": False, "retry_threshold": None},
 )
 _ALIASES = _RowTable(
     key="aliases", row_status="haoscarAliasRowStatus",
@@ -154,7 +155,11 @@ class SetHandler:
 
         for i, (oid, value) in enumerate(varbinds):
             obj, instance = self._object_for(oid, i)
-            decoded.append((obj, instance, self._check_value(obj, value, i)))
+            checked = self._check_value(obj, value, i)
+            self._check_instance(obj, instance, i)
+            decoded.append((obj, instance, checked))
+        # Old values are read before anything below touches the rows.
+        olds = [self._current_display(obj, instance, config, rows) for obj, instance, _ in decoded]
 
         # Row creation and deletion first, so that columns set in the same PDU land in
         # the new row whatever their order in the PDU (RFC 2579 allows any order).
@@ -168,7 +173,7 @@ class SetHandler:
                 self._row_status_transition(table, rows[table.key], instance[0], RowStatus(value), i)
 
         for i, (obj, instance, value) in enumerate(decoded):
-            old = self._current_display(obj, instance, config, rows)
+            old = olds[i]
             if obj.node == "scalar":
                 self._set_scalar(plan, obj, value, i)
             else:
@@ -209,13 +214,14 @@ class SetHandler:
             raise SetError("notWritable", i, "no writable object has this name")
         if not obj.writable:
             raise SetError("notWritable", i, f"{obj.name} is {obj.access}")
-        instance = oid[len(obj.oid):]
+        return obj, oid[len(obj.oid):]
+
+    def _check_instance(self, obj: MibObject, instance: OID, i: int) -> None:
         if obj.node == "scalar":
             if instance != (0,):
                 raise SetError("noCreation", i, f"{obj.name} has only the instance .0")
         elif len(instance) != 1 or not 1 <= instance[0] <= 65535:
             raise SetError("noCreation", i, f"{obj.name}: index must be one number in 1..65535")
-        return obj, instance
 
     def _check_value(self, obj: MibObject, value: Any, i: int) -> Any:
         wire = WIRE_TYPES[obj.base]
@@ -262,8 +268,10 @@ class SetHandler:
     def _settle_row(self, plan: SetPlan, table: _RowTable, rows: dict[int, dict], index: int,
                     status: tuple[RowStatus, int] | None, first: int) -> None:
         """Decide the row's final status, then place it in overrides or pending."""
-        row = rows[index]
         key = str(index)
+        row = rows.get(index)
+        if row is None:  # destroy of a row that does not exist: RFC 2579 says noError
+            return
         complete = all(row.get(f) not in (None, "") for f in table.mandatory)
         wanted = status[0] if status else None
         where = status[1] if status else first
@@ -328,17 +336,35 @@ class SetHandler:
 
     def _current_display(self, obj: MibObject, instance: OID, config: Config,
                          rows: dict[str, dict[int, dict]]) -> str:
+        """The object's value before this SET, written as `_new_display` writes new ones."""
         table = self._row_table(obj)
         if table is not None:
-            row = rows[table.key].get(instance[0]) or {}
+            row = rows[table.key].get(instance[0])
+            if row is None:
+                return "absent"
             if obj.name == table.row_status:
-                return str(row.get("row_status", "absent"))
-            return str(row.get(table.columns[obj.name], ""))
+                return str(row.get("row_status"))
+            value = row.get(table.columns[obj.name])
+            if obj.name == "haoscarServiceRetryThreshold" and value is None:
+                value = config.timing.service_retry_threshold  # inherited, as the MIB shows it
+            return self._new_display(obj, self._mib_value(obj, value))
         if obj.name in TIMING_SCALARS:
-            return str(getattr(config.timing, TIMING_SCALARS[obj.name]))
+            value = getattr(config.timing, TIMING_SCALARS[obj.name])
+            return self._new_display(obj, self._mib_value(obj, value))
         if obj.name == "haoscarNotifyEmail":
             return notify_email(config)
         return ""
+
+    @staticmethod
+    def _mib_value(obj: MibObject, value: Any) -> Any:
+        """A configuration value as the MIB carries it (enum number, TruthValue 1/2)."""
+        if obj.name == "haoscarServiceRecovery":
+            return RECOVERY_VALUES.get(str(value), value)
+        if obj.name == "haoscarServiceAdminStatus":
+            return 1 if value else 2
+        if isinstance(value, bool):
+            return 1 if value else 2
+        return value
 
     def _new_display(self, obj: MibObject, value: Any) -> str:
         if obj.tc == "TruthValue":
@@ -359,4 +385,6 @@ class SetHandler:
 
 
 def _status_text(value: int) -> str:
-    return RowStatus(value).name.lower()
+    """RowStatus in the MIB's words: createAndGo, notInService, ..."""
+    head, *rest = RowStatus(value).name.lower().split("_")
+    return head + "".join(word.capitalize() for word in rest)

@@ -85,10 +85,6 @@ def test_an_empty_database_starts_at_zero(tmp_path: Path) -> None:
 
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the table row cuts the subject to 128 characters "
-                   "(haoscarEventSubject SIZE 0..128) but SQLite stores the full subject, and "
-                   "_restore puts it back uncut, so after a restart the MIB serves a subject "
-                   "longer than its SIZE allows.")
 def test_a_restored_subject_is_still_cut_to_the_mib_size(tmp_path: Path) -> None:
     db = tmp_path / "events.db"
     history = EventHistory(State(), db)
@@ -99,9 +95,6 @@ def test_a_restored_subject_is_still_cut_to_the_mib_size(tmp_path: Path) -> None
     assert len(state.events[(1,)].subject) <= 128
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: when haoscarEventIndex wraps from 4294967295 to 1 "
-                   "the trimming loop drops keys()[0], which is now the NEWEST event (index 1 "
-                   "sorts first), so every event after the wrap vanishes from the table at once.")
 def test_events_after_the_index_wraps_stay_in_the_table() -> None:
     state = State()
     history = EventHistory(state, None, table_size=3)

@@ -347,20 +347,12 @@ def test_destroy_of_a_not_ready_row_drops_the_draft(handler: SetHandler, source:
 
 # -- bugs ---------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="BUG: destroy of a row that does not exist raises KeyError "
-                   "in SetHandler._settle_row (rows[index]) instead of succeeding; RFC 2579 says "
-                   "destroy on a non-existent row is noError. The responder turns the KeyError "
-                   "into genErr and logs the BUG marker.")
 def test_destroy_of_a_row_that_does_not_exist_is_accepted(handler: SetHandler, o) -> None:
     plan = handler.prepare([(o("haoscarServiceRowStatus", 9), DESTROY)])
     assert "9" not in plan.overrides.get("services", {})
     assert plan.pending.get("services", {}) == {}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the old value of a RowStatus change is read after "
-                   "_row_status_transition already rewrote the draft row, so destroy is audited "
-                   "as 'destroy' -> 'destroy' and createAndGo as 'new' -> ... instead of "
-                   "'active' and 'absent'.")
 @pytest.mark.parametrize("index,value,old", [(1, DESTROY, "active"), (9, CREATE_AND_GO, "absent")],
                          ids=["destroy", "createAndGo"])
 def test_a_row_status_change_reports_the_status_before_the_set(handler: SetHandler, o, index: int,
@@ -374,11 +366,6 @@ def test_a_row_status_change_reports_the_status_before_the_set(handler: SetHandl
     assert [c.old for c in status] == [old]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Change.old is str() of the config value (\"True\", "
-                   "\"None\", \"restart-then-notify\") while Change.new uses the MIB's words "
-                   "(\"false\", \"notifyOnly\"); an inherited retry threshold is audited as 'None' "
-                   "instead of the effective value. Audit lines and configChanged notifications "
-                   "mix two vocabularies.")
 @pytest.mark.parametrize("name,index,value,old", [
     ("haoscarAutoFailback", 0, Integer32(2), "true"),
     ("haoscarServiceAdminStatus", 1, Integer32(2), "enabled"),
@@ -393,10 +380,6 @@ def test_old_values_are_reported_as_the_mib_shows_them(handler: SetHandler, o, n
     assert [c.old for c in plan.changes] == [old]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: re-creating (createAndGo) a file row that was "
-                   "destroyed over SNMP replaces {'deleted': True} with a row patch that "
-                   "apply_overrides merges over the old file row, so unset columns "
-                   "(retry_threshold) come back from the destroyed row instead of the defaults.")
 def test_a_recreated_row_does_not_inherit_the_destroyed_rows_columns(handler: SetHandler,
                                                                      source: FakeConfigSource, o) -> None:
     source.commit(handler.prepare([(o("haoscarServiceRowStatus", 2), DESTROY)]))
