@@ -31,16 +31,6 @@ FETCH = REPO / "scripts" / "fetch-std-mibs"
 ROOT = (1, 3, 6, 1, 4, 1, 32473, 1)
 
 
-@pytest.fixture(scope="module")
-def mib() -> MibModel:
-    return MibModel.load()
-
-
-@pytest.fixture(scope="module")
-def cfg(tmp_path_factory: pytest.TempPathFactory) -> Config:
-    return load_config(None, state_dir=tmp_path_factory.mktemp("state"))
-
-
 @pytest.fixture
 def bound(mib: MibModel, cfg: Config) -> MibView:
     view = MibView(mib)

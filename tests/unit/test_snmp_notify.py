@@ -20,16 +20,6 @@ from haoscar_snmp.snmp.view import MibView
 NOW = 1_700_000_000.0
 
 
-@pytest.fixture(scope="module")
-def mib() -> MibModel:
-    return MibModel.load()
-
-
-@pytest.fixture(scope="module")
-def cfg(tmp_path_factory: pytest.TempPathFactory) -> Config:
-    return load_config(None, state_dir=tmp_path_factory.mktemp("state"))
-
-
 @pytest.fixture
 def state() -> State:
     state = State()

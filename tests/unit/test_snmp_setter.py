@@ -25,17 +25,6 @@ CREATE_AND_GO, CREATE_AND_WAIT, DESTROY = Integer32(4), Integer32(5), Integer32(
 ACTIVE, NOT_IN_SERVICE, NOT_READY = Integer32(1), Integer32(2), Integer32(3)
 
 
-@pytest.fixture(scope="module")
-def mib() -> MibModel:
-    return MibModel.load()
-
-
-@pytest.fixture(scope="module")
-def cfg(tmp_path_factory: pytest.TempPathFactory) -> Config:
-    # The embedded demo: services 1 (always-healthy) and 2 (tmp-writable), no aliases.
-    return load_config(None, state_dir=tmp_path_factory.mktemp("state"))
-
-
 @pytest.fixture
 def source(cfg: Config) -> FakeConfigSource:
     return FakeConfigSource(cfg)

@@ -15,16 +15,6 @@ from haoscar_snmp.snmp.mib import OID, MibModel
 from haoscar_snmp.snmp.view import NO_SUCH_INSTANCE, NO_SUCH_OBJECT, MibView
 
 
-@pytest.fixture(scope="module")
-def mib() -> MibModel:
-    return MibModel.load()
-
-
-@pytest.fixture(scope="module")
-def cfg(tmp_path_factory: pytest.TempPathFactory) -> Config:
-    return load_config(None, state_dir=tmp_path_factory.mktemp("state"))
-
-
 @pytest.fixture
 def state(cfg: Config) -> State:
     state = State()
