@@ -115,8 +115,9 @@ class RoleMachine:
             if self.local.flags != decision.flags:
                 self.local.flags = decision.flags
                 self.announce()
+            self._split_brain(peer)      # detected before acting: the loser reports it too
             await self._act(decision, peer)
-            self._split_brain(peer)
+            self._split_brain(self.peer())
             self._cluster_status(peer)
             self._last_reason = decision.reason
             return decision.reason
@@ -188,7 +189,7 @@ class RoleMachine:
         self._announce_aliases()
         self._transition(S.ACTIVE, reason)
         self.alarms.clear(ProbableCause.FAILOVER_FAILURE, self.me)
-        duration_ms = int((self.clock.monotonic() - begin) * 1000)
+        duration_ms = round((self.clock.monotonic() - begin) * 1000)
         if failover:
             self._record_failover(duration_ms, reason)
         elif self.preferred and peer is not None:
@@ -289,7 +290,9 @@ class RoleMachine:
                                    self.clock.time(), {"reason": text}))
             self.alarms.raise_alarm(ProbableCause.SPLIT_BRAIN, "cluster", Severity.CRITICAL,
                                     AlarmType.PROCESSING_ERROR, text)
-        elif self.split_brain and not both and self.status in (S.ACTIVE, S.STANDBY):
+        elif self.split_brain and not both and (
+                self.status == S.ACTIVE or (peer is not None and peer.alive and peer.status == S.ACTIVE)):
+            # Resolved: exactly one head is active again.
             self.split_brain = False
             self.bus.publish(Event(EventType.SPLIT_BRAIN_RESOLVED, self.me, Severity.INFO,
                                    f"split brain resolved: {self.state.cluster.active_head or 'peer'} is active",
