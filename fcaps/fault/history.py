@@ -70,7 +70,7 @@ class EventHistory:
         self.state.event_last_index = idx
         while len(self._order) > self.table_size:  # oldest out, by arrival, not by index
             self.state.events.remove(self._order.popleft())
-        level = logging.WARNING if event.severity <= Severity.MINOR else logging.INFO
+        level = logging.INFO if event.severity in (Severity.CLEARED, Severity.INFO) else logging.WARNING
         log.log(level, "event %d %s %s: %s", idx, event.type.name, event.subject, event.text)
         if self._db is not None:
             try:
