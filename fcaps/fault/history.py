@@ -18,6 +18,7 @@ from haoscar_snmp.core.state import EventRow, State
 
 log = logging.getLogger(__name__)
 
+SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- arrival order, survives the index wrapping
@@ -45,8 +46,26 @@ class EventHistory:
             self._db = sqlite3.connect(db_path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoint, never corrupt
-            self._db.execute(_SCHEMA)
+            self._migrate()
             self._restore()
+
+    def _migrate(self) -> None:
+        """Bring an older history file to the current schema (PRAGMA user_version)."""
+        assert self._db is not None
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        columns = [r[1] for r in self._db.execute("PRAGMA table_info(events)")]
+        if columns and "seq" not in columns:
+            # Version 0 keyed rows by idx alone; keep its rows, in index order.
+            self._db.execute("ALTER TABLE events RENAME TO events_v0")
+            self._db.execute(_SCHEMA)
+            self._db.execute("INSERT INTO events (idx, time, type, subject, severity, text) "
+                             "SELECT idx, time, type, subject, severity, text FROM events_v0 ORDER BY idx")
+            self._db.execute("DROP TABLE events_v0")
+            log.info("event history migrated to schema version %d", SCHEMA_VERSION)
+        else:
+            self._db.execute(_SCHEMA)
+        if version != SCHEMA_VERSION:
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _restore(self) -> None:
         assert self._db is not None

@@ -105,3 +105,23 @@ def test_events_after_the_index_wraps_stay_in_the_table() -> None:
     assert len(state.events) == 3
     assert (1,) in state.events  # the newest event must be readable
     assert state.events[(1,)].text == "event 3"
+
+
+def test_a_version_0_history_file_is_migrated_and_kept(tmp_path) -> None:
+    import sqlite3
+
+    from fcaps.fault.history import EventHistory
+    from haoscar_snmp.core.state import State
+
+    db = tmp_path / "history.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE events (idx INTEGER PRIMARY KEY, time REAL NOT NULL, type INTEGER NOT NULL, "
+                "subject TEXT NOT NULL, severity INTEGER NOT NULL, text TEXT NOT NULL)")
+    con.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
+                    [(i, 1.0 * i, 1, f"s{i}", 7, f"t{i}") for i in (1, 2, 3)])
+    con.commit()
+    con.close()
+    state = State()
+    history = EventHistory(state, db)
+    assert state.event_last_index == 3 and [k[0] for k in state.events.keys()] == [1, 2, 3]
+    history.close()
