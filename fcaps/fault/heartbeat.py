@@ -286,13 +286,15 @@ class Heartbeat:
     def check(self) -> None:
         """Declare paths (and the peer) down whose dead time has passed."""
         now = self.clock.monotonic()
-        dead_time = self.config().timing.heartbeat_dead_time_ms / 1000.0
+        timing = self.config().timing
+        dead_time = timing.heartbeat_dead_time_ms / 1000.0
         for lan in LANS:
             row, track = self.path(lan), self._tracks[lan]
+            # A path never heard counts from our start, and gets the start-up wait, so a
+            # peer that boots a little later is not reported; one that never shows up is.
             last = track.last_rx_mono or self._started
-            if row.status != LinkStatus.DOWN and now - last >= dead_time:
-                # Never heard at all counts from our start, so a peer that never shows up
-                # is reported after one dead time, like one that went silent.
+            limit = dead_time if track.last_rx_mono else max(dead_time, timing.initdead_ms / 1000.0)
+            if row.status != LinkStatus.DOWN and now - last >= limit:
                 self._path_down(lan, row, now - last)
         if self.peer_alive and all(self.path(lan).status == LinkStatus.DOWN for lan in LANS):
             self.peer_alive = False

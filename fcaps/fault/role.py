@@ -31,6 +31,7 @@ from haoscar_snmp.core.state import (AliasStatus, ClusterStatus, ControlAction, 
 
 from .alarms import Alarms, AlarmType, ProbableCause
 from .decide import Action, Decision, Me, Peer, decide
+from .hbproto import Flag
 from .heartbeat import LocalView
 from .takeover import Alias, AliasOps
 
@@ -159,6 +160,9 @@ class RoleMachine:
         # start-up from a peer never heard is not one.
         detected = self.peer_dead_since() if peer is not None and not peer.alive else 0.0
         failover = bool(detected)
+        # A failback is a takeover by the preferred primary from a peer that handed over.
+        handover = peer is not None and peer.alive and (
+            bool(peer.flags & Flag.HANDOVER) or peer.status == S.RELEASING)
         begin = detected or self.clock.monotonic()
         self._transition(S.TAKING_OVER, reason)
         if failover:
@@ -192,7 +196,7 @@ class RoleMachine:
         duration_ms = round((self.clock.monotonic() - begin) * 1000)
         if failover:
             self._record_failover(duration_ms, reason)
-        elif self.preferred and peer is not None:
+        elif self.preferred and handover:
             self.bus.publish(Event(EventType.FAILBACK_COMPLETED, self.me, Severity.INFO,
                                    f"failback to {self.me} completed in {duration_ms} ms ({reason})",
                                    self.clock.time(), {"head_index": self.index, "reason": reason,
@@ -249,6 +253,8 @@ class RoleMachine:
         async def burst(delay: float) -> None:
             if delay:
                 await asyncio.sleep(delay)
+            if self.status not in (S.TAKING_OVER, S.ACTIVE):
+                return  # released meanwhile: announcing now would steal the traffic back
             for _ in range(cfg.timing.garp_count):
                 for alias in aliases:
                     if await self.aliases.garp(alias):
@@ -294,8 +300,9 @@ class RoleMachine:
                 self.status == S.ACTIVE or (peer is not None and peer.alive and peer.status == S.ACTIVE)):
             # Resolved: exactly one head is active again.
             self.split_brain = False
+            winner = self.me if self.status == S.ACTIVE else (peer.name if peer else "the peer")
             self.bus.publish(Event(EventType.SPLIT_BRAIN_RESOLVED, self.me, Severity.INFO,
-                                   f"split brain resolved: {self.state.cluster.active_head or 'peer'} is active",
+                                   f"split brain resolved: {winner} is active",
                                    self.clock.time()))
             self.alarms.clear(ProbableCause.SPLIT_BRAIN, "cluster")
             if self.status == S.ACTIVE:

@@ -1,0 +1,233 @@
+"""Two real daemons, one per head namespace, plus an NMS receiver: the scenario fixture.
+
+Builds on `netns.Cluster` (the topology). Each head runs `haoscar-snmp run` inside its
+namespace with a config written here: heartbeats over LAN A and LAN B, the alias
+10.71.0.50/24 on `pub`, SNMP on the head's public address, and notifications to an
+snmptrapd in the NMS namespace. Everything is torn down by the Cluster.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.integration.harness import MIB_DIRS, R
+
+from .netns import Cluster
+
+ALIAS = "10.71.0.50"
+SNMP_PORT = 16161
+TRAP_PORT = 16162
+HEADS = ("head1", "head2")
+BUG_MARKER = "please report it as a BUG"
+PUBLIC = {"head1": "10.71.0.1", "head2": "10.71.0.2"}
+LAN_A = {"head1": "10.71.1.1", "head2": "10.71.1.2"}
+LAN_B = {"head1": "10.71.2.1", "head2": "10.71.2.2"}
+AUTH, PRIV = "scenario-auth-key", "scenario-priv-key"
+
+
+@dataclass
+class HaPair:
+    cluster: Cluster
+    workdir: Path
+    interval_ms: int = 100
+    dead_ms: int = 400
+    initdead_ms: int = 1500
+    auto_failback: bool = True
+    failback_delay_s: int = 0
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    logs: list[Path] = field(default_factory=list)
+    trapd: subprocess.Popen | None = None
+
+    # -- set-up ------------------------------------------------------------------------
+
+    def config(self, head: str) -> Path:
+        path = self.workdir / f"{head}.toml"
+        key = self.workdir / "heartbeat.key"
+        if not key.exists():
+            key.write_bytes(b"scenario-heartbeat-key-0123456789abcdef")
+            key.chmod(0o600)
+        for name, text in (("admin.auth", AUTH), ("admin.priv", PRIV)):
+            secret = self.workdir / name
+            secret.write_text(text + "\n")
+            secret.chmod(0o600)
+        path.write_text(textwrap.dedent(f"""\
+            [cluster]
+            name = "scenario"
+            local_head = "{head}"
+            state_dir = "state-{head}"
+
+            [[heads]]
+            name = "head1"
+            preferred_role = "primary"
+            lan_a = "{LAN_A['head1']}"
+            lan_b = "{LAN_B['head1']}"
+            public = "{PUBLIC['head1']}"
+
+            [[heads]]
+            name = "head2"
+            preferred_role = "standby"
+            lan_a = "{LAN_A['head2']}"
+            lan_b = "{LAN_B['head2']}"
+            public = "{PUBLIC['head2']}"
+
+            [[aliases]]
+            index = 1
+            address = "{ALIAS}"
+            prefix_length = 24
+            interface = "pub"
+
+            [timing]
+            heartbeat_interval_ms = {self.interval_ms}
+            heartbeat_dead_time_ms = {self.dead_ms}
+            initdead_ms = {self.initdead_ms}
+            auto_failback = {str(self.auto_failback).lower()}
+            failback_delay_s = {self.failback_delay_s}
+            garp_count = 3
+            garp_repeat_ms = 1000
+
+            [heartbeat]
+            key_file = "heartbeat.key"
+
+            [snmp]
+            listen = ["{PUBLIC[head]}:{SNMP_PORT}", "127.0.0.1:{SNMP_PORT}"]
+
+            [[snmp.communities]]
+            name = "public"
+            access = "read"
+
+            [[snmp.users]]
+            name = "admin"
+            auth_protocol = "sha256"
+            auth_key_file = "admin.auth"
+            priv_protocol = "aes128"
+            priv_key_file = "admin.priv"
+            access = "write"
+
+            [[snmp.targets]]
+            name = "nms"
+            address = "10.71.0.200:{TRAP_PORT}"
+            version = "v2c"
+            kind = "trap"
+            community = "public"
+            """))
+        return path
+
+    def start_trapd(self) -> None:
+        conf = self.workdir / "snmptrapd.conf"
+        conf.write_text("authCommunity log public\nformat2 %b %P :: %v\\n\n")
+        persist = self.workdir / "trapd-persist"
+        persist.mkdir(exist_ok=True)
+        self.trapd = self.cluster.popen(
+            "nms", "env", f"SNMP_PERSISTENT_DIR={persist}", "snmptrapd", "-f", "-n", "-On", "-C",
+            "-c", str(conf), "-Lf", str(self.trap_log), "-M", MIB_DIRS, "-m", "HAOSCAR-MIB",
+            f"udp:10.71.0.200:{TRAP_PORT}")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.trap_log.exists() and "NET-SNMP version" in self.trap_log.read_text(errors="replace"):
+                return
+            time.sleep(0.05)
+        raise AssertionError("snmptrapd did not start in the NMS namespace")
+
+    @property
+    def trap_log(self) -> Path:
+        return self.workdir / "trapd.log"
+
+    def start(self, head: str) -> None:
+        log = self.workdir / f"{head}-{len(self.logs) + 1}.log"
+        self.logs.append(log)
+        self.procs[head] = self.cluster.popen(
+            head, sys.executable, "-m", "haoscar_snmp", "run", "-c", str(self.config(head)),
+            stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=str(self.workdir))
+
+    def start_both(self) -> None:
+        self.start("head1")
+        self.start("head2")
+        self.wait_for(lambda: self.holders() == {"head1"}, 15, "head1 to hold the alias")
+        self.wait_for(lambda: self.role("head2") == "standby", 10, "head2 to be standby")
+
+    # -- faults ------------------------------------------------------------------------
+
+    def signal(self, head: str, sig: int) -> None:
+        self.procs[head].send_signal(sig)
+
+    def kill9(self, head: str) -> None:
+        self.signal(head, signal.SIGKILL)
+        self.procs[head].wait(5)
+
+    # -- observations ------------------------------------------------------------------
+
+    def holders(self) -> set[str]:
+        return {h for h in HEADS if self.cluster.has_address(h, "pub", ALIAS)}
+
+    def snmp(self, head: str, *oids: str) -> str:
+        """snmpget from the NMS namespace to a head's public address."""
+        p = self.cluster.run("nms", "snmpget", "-v2c", "-c", "public", "-On", "-Oqv", "-t", "1", "-r", "1",
+                             f"{PUBLIC[head]}:{SNMP_PORT}", *oids, check=False)
+        return p.stdout.strip()
+
+    def role(self, head: str) -> str:
+        """haoscarHeadState of the head itself, read from its own agent."""
+        index = HEADS.index(head) + 1
+        value = self.snmp(head, f"{R}.1.4.1.4.{index}")
+        names = {"1": "unknown", "2": "starting", "3": "active", "4": "standby", "5": "failed",
+                 "6": "takingOver", "7": "releasing"}
+        return names.get(value, value)
+
+    def traps(self) -> list[tuple[str, dict[str, str]]]:
+        out = []
+        text = self.trap_log.read_text(errors="replace") if self.trap_log.exists() else ""
+        for line in text.splitlines():
+            if " :: " not in line:
+                continue
+            info, vbs = line.split(" :: ", 1)
+            binds = {}
+            for vb in vbs.split("\t"):
+                if " = " in vb:
+                    oid, value = vb.split(" = ", 1)
+                    binds[oid.strip()] = value.strip()
+            out.append((info, binds))
+        return out
+
+    def trap_names(self, sender: str | None = None) -> list[str]:
+        """snmpTrapOID suffixes (haoscarNotifications.N) received, optionally from one head."""
+        names = []
+        for info, binds in self.traps():
+            if sender and f"[{PUBLIC[sender]}]:" not in info.split("->")[0]:
+                continue
+            oid = binds.get(".1.3.6.1.6.3.1.1.4.1.0", "")
+            names.append(oid.rsplit(".", 1)[-1] if oid.startswith(f"OID: .{R}.0.") else oid)
+        return names
+
+    def wait_for(self, predicate, timeout: float, what: str) -> None:  # noqa: ANN001
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{self.log_text()[-6000:]}")
+
+    def log_text(self) -> str:
+        return "".join(p.read_text(errors="replace") for p in self.logs if p.exists())
+
+    def assert_no_bug(self) -> None:
+        assert BUG_MARKER not in self.log_text(), self.log_text()[-6000:]
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+        if self.trapd and self.trapd.poll() is None:
+            self.trapd.terminate()
+            self.trapd.wait(5)

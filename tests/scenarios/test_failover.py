@@ -1,0 +1,157 @@
+"""Issue 3 scenarios: two real daemons in head namespaces, real faults, an NMS receiving traps.
+
+Timing is aggressive (100 ms heartbeats, 400 ms dead time) so each scenario takes seconds.
+Every scenario checks the outcome, the notifications at the NMS, the MIB as read from the
+NMS namespace, and (in the fixture) that no daemon log holds the bug marker.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+from fcaps.fault import hbproto
+from tests.integration.harness import R
+
+from .hapair import ALIAS, AUTH, PRIV, PUBLIC, SNMP_PORT, HaPair
+
+# haoscarNotifications.N
+HEAD_DOWN, FAILOVER_STARTED, FAILOVER_COMPLETED, FAILBACK_COMPLETED = "2", "4", "5", "7"
+HB_PATH_DOWN, HB_PATH_UP, SPLIT_BRAIN, SPLIT_BRAIN_RESOLVED = "8", "9", "15", "16"
+ALARM_RAISED, ALARM_CLEARED = "17", "18"
+
+
+def test_primary_killed_standby_takes_the_alias_and_fails_back(pair: HaPair) -> None:
+    c = pair.cluster
+    pair.start_both()
+    assert c.ping("client", ALIAS)
+    pair.kill9("head1")
+    pair.wait_for(lambda: "head2" in pair.holders(), 5, "head2 to take the alias")
+    # The kernel of head1 still holds the alias its killed daemon added (as with
+    # keepalived); the client follows head2 because of the gratuitous ARP.
+    pair.wait_for(lambda: c.neigh_mac("client", ALIAS) == c.mac("head2", "pub"), 5,
+                  "the client's ARP entry to move to head2")
+    assert c.ping("client", ALIAS)
+    pair.wait_for(lambda: {HEAD_DOWN, FAILOVER_STARTED, FAILOVER_COMPLETED} <= set(pair.trap_names("head2")),
+                  5, "headDown, failoverStarted, failoverCompleted from head2")
+    assert pair.snmp("head2", f"{R}.1.1.3.0") == '"head2"'            # haoscarActiveHead
+    assert pair.snmp("head2", f"{R}.1.1.4.0") == "1"                   # haoscarFailoverCount
+    assert "dead" in pair.snmp("head2", f"{R}.1.1.7.0")                # haoscarLastFailoverReason
+    # Repaired primary returns: it drops the leftover alias, comes back as standby, asks
+    # for failback (auto-failback is on), and takes the alias back.
+    pair.start("head1")
+    pair.wait_for(lambda: pair.holders() == {"head1"}, 10, "failback to head1")
+    pair.wait_for(lambda: FAILBACK_COMPLETED in pair.trap_names("head1"), 5, "failbackCompleted")
+    pair.wait_for(lambda: c.neigh_mac("client", ALIAS) == c.mac("head1", "pub"), 5,
+                  "the client's ARP entry to move back to head1")
+    assert pair.role("head2") == "standby"
+
+
+def test_hung_primary_then_resumed_ends_with_one_holder(pair: HaPair) -> None:
+    pair.start_both()
+    pair.signal("head1", signal.SIGSTOP)
+    pair.wait_for(lambda: "head2" in pair.holders(), 5, "head2 to take over from the frozen head1")
+    pair.signal("head1", signal.SIGCONT)
+    # Both believe they are active for a moment; the preferred primary wins, head2 yields.
+    pair.wait_for(lambda: pair.holders() == {"head1"}, 10, "exactly one holder after resume")
+    pair.wait_for(lambda: pair.role("head2") == "standby", 5, "head2 standby")
+    assert pair.role("head1") == "active"
+
+
+def test_losing_one_lan_is_a_degraded_path_never_a_failover(pair: HaPair) -> None:
+    c = pair.cluster
+    pair.start_both()
+    c.carrier_down("head1", "lana")
+    pair.wait_for(lambda: HB_PATH_DOWN in pair.trap_names("head2"), 5, "hbPathDown from head2")
+    time.sleep(1.0)
+    assert pair.holders() == {"head1"} and pair.role("head2") == "standby"
+    assert pair.snmp("head2", f"{R}.1.5.1.2.1.1") == "3"               # haoscarHbPathStatus lanA down
+    assert pair.snmp("head2", f"{R}.1.5.1.2.1.2") == "2"               # lanB up
+    assert pair.snmp("head2", f"{R}.1.1.2.0") == "3"                   # haoscarClusterState degraded
+    c.carrier_up("head1", "lana")
+    pair.wait_for(lambda: HB_PATH_UP in pair.trap_names("head2"), 5, "hbPathUp after healing")
+    # LAN B muted: 100% loss with the link up.
+    c.mute("head2", "lanb")
+    pair.wait_for(lambda: pair.snmp("head2", f"{R}.1.5.1.2.1.2") == "3", 5, "lanB path down")
+    time.sleep(1.0)
+    assert pair.holders() == {"head1"} and pair.role("head2") == "standby"
+    assert pair.snmp("head2", f"{R}.1.10.1.0") != "0"                  # an active alarm
+    c.unmute("head2", "lanb")
+    pair.wait_for(lambda: pair.snmp("head2", f"{R}.1.10.1.0") == "0", 5, "alarms cleared")
+    assert pair.snmp("head2", f"{R}.1.1.4.0") == "0"                   # no failover at all
+
+
+def test_both_private_lans_cut_split_brain_is_resolved_after_heal(pair: HaPair) -> None:
+    c = pair.cluster
+    pair.start_both()
+    assert c.ping("client", ALIAS)            # the client has an ARP entry for the alias
+    for lan in ("lana", "lanb"):
+        c.carrier_down("head2", lan)
+    # Documented policy without fence/quorum: the standby takes over (split brain), and
+    # its gratuitous ARP pulls the client over to it.
+    pair.wait_for(lambda: pair.holders() == {"head1", "head2"}, 5, "both heads active")
+    pair.wait_for(lambda: c.neigh_mac("client", ALIAS) == c.mac("head2", "pub"), 5,
+                  "the client to follow head2's gratuitous ARP")
+    for lan in ("lana", "lanb"):
+        c.carrier_up("head2", lan)
+    pair.wait_for(lambda: pair.holders() == {"head1"}, 5, "exactly one holder after heal")
+    pair.wait_for(lambda: SPLIT_BRAIN in pair.trap_names() and SPLIT_BRAIN_RESOLVED in pair.trap_names(),
+                  5, "split-brain detected and resolved notifications")
+    pair.wait_for(lambda: c.neigh_mac("client", ALIAS) == c.mac("head1", "pub"), 5,
+                  "the winner to re-announce the alias")
+    assert c.ping("client", ALIAS)
+
+
+def test_no_failback_with_auto_failback_off_until_operator_switchover(pair: HaPair) -> None:
+    pair.auto_failback = False
+    pair.start_both()
+    pair.kill9("head1")
+    pair.wait_for(lambda: "head2" in pair.holders(), 5, "failover to head2")
+    pair.start("head1")
+    pair.wait_for(lambda: pair.role("head1") == "standby", 10, "head1 back as standby")
+    time.sleep(1.5)
+    assert pair.holders() == {"head2"}                                  # no automatic failback
+    p = pair.cluster.run("nms", "snmpset", "-v3", "-l", "authPriv", "-u", "admin", "-a", "SHA-256",
+                         "-A", AUTH, "-x", "AES", "-X", PRIV, f"{PUBLIC['head2']}:{SNMP_PORT}",
+                         f"{R}.1.3.1.0", "i", "2", check=False)             # haoscarControlAction switchover
+    assert p.returncode == 0, p.stderr
+    pair.wait_for(lambda: pair.holders() == {"head1"}, 5, "switchover to head1")
+    assert pair.snmp("head2", f"{R}.1.3.2.0") == "3"                   # haoscarControlResult succeeded
+
+
+def test_forged_and_replayed_heartbeats_are_rejected_and_counted(pair: HaPair) -> None:
+    pair.start_both()
+    now_ms = int(time.time() * 1000)
+    forged = hbproto.encode(hbproto.Heartbeat("head1", 1, 5, hbproto.Flag(0), 1, 10**9, now_ms),
+                            b"not-the-key")
+    key = (pair.workdir / "heartbeat.key").read_bytes()
+    replayed = hbproto.encode(hbproto.Heartbeat("head1", 1, 5, hbproto.Flag(0), 1, 1, now_ms), key)
+    stale = hbproto.encode(hbproto.Heartbeat("head1", 1, 5, hbproto.Flag(0), 10**6, 1, now_ms - 3_600_000), key)
+    script = ("import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+              "for h in sys.argv[1:]:\n    s.sendto(bytes.fromhex(h),('10.71.1.2',7789))\n")
+    for _ in range(3):
+        pair.cluster.run("node1", "python3", "-c", script, forged.hex(), replayed.hex(), stale.hex(), b"junk".hex())
+    time.sleep(0.5)
+    assert int(pair.snmp("head2", f"{R}.1.13.4.0")) >= 3                # haoscarHbAuthFailures
+    assert int(pair.snmp("head2", f"{R}.1.13.5.0")) >= 6                # haoscarHbReplays (old + stale)
+    assert int(pair.snmp("head2", f"{R}.1.13.6.0")) >= 3                # haoscarMalformedPackets
+    assert pair.holders() == {"head1"} and pair.role("head2") == "standby"
+    assert HEAD_DOWN not in pair.trap_names()
+
+
+def test_snmp_flood_causes_no_false_failover(pair: HaPair) -> None:
+    pair.start_both()
+    walkers = []
+    for head in ("head1", "head2", "head1", "head2", "head1", "head2"):
+        loop = (f"end=$((SECONDS+6)); while [ $SECONDS -lt $end ]; do "
+                f"snmpbulkwalk -v2c -c public -Cr50 -t 2 -r 0 {PUBLIC[head]}:{SNMP_PORT} .1 >/dev/null 2>&1; done")
+        walkers.append(pair.cluster.popen("nms", "bash", "-c", loop))
+    deadline = time.monotonic() + 15
+    for w in walkers:
+        w.wait(max(deadline - time.monotonic(), 1))
+    assert pair.holders() == {"head1"} and pair.role("head2") == "standby"
+    for head in ("head1", "head2"):
+        assert pair.snmp(head, f"{R}.1.1.4.0") == "0"                  # failover count
+    assert HEAD_DOWN not in pair.trap_names() and FAILOVER_STARTED not in pair.trap_names()
+    requests = pair.snmp("head1", "1.3.6.1.2.1.11.1.0")                 # snmpInPkts: the flood was real
+    assert int(requests) > 200, requests
