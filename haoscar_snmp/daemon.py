@@ -22,7 +22,7 @@ from haoscar_snmp.core.clock import Clock, SystemClock
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
 from haoscar_snmp.core.runner import Runner, ShellRunner
 from haoscar_snmp.core.scheduler import Scheduler
-from haoscar_snmp.core.state import State
+from haoscar_snmp.core.state import HeadStatus, State
 from haoscar_snmp.snmp.agent import Agent
 from haoscar_snmp.snmp.bindings import bind_all
 from haoscar_snmp.snmp.mib import MibModel
@@ -137,7 +137,8 @@ class Daemon:
         if heartbeat is not None:
             scheduler.add(heartbeat)
         scheduler.add(role)
-        scheduler.add(ServiceMonitor(state, store.current, self.runner, bus, alarms, clock))
+        scheduler.add(ServiceMonitor(state, store.current, self.runner, bus, alarms, clock,
+                                     is_active=lambda: role.status == HeadStatus.ACTIVE))
         store.on_change.append(lambda _config: scheduler.reschedule())
         scheduler.start()
 

@@ -191,6 +191,7 @@ class RoleMachine:
                                     AlarmType.PROCESSING_ERROR, f"takeover failed: {problem}")
             return
         self._announce_aliases()
+        await self._services("start", cfg)
         self._transition(S.ACTIVE, reason)
         self.alarms.clear(ProbableCause.FAILOVER_FAILURE, self.me)
         duration_ms = round((self.clock.monotonic() - begin) * 1000)
@@ -216,6 +217,7 @@ class RoleMachine:
 
     async def _release(self, reason: str) -> None:
         self._transition(S.RELEASING, reason)
+        await self._services("stop", self.config())
         for alias in self._alias_list(self.config()):
             try:
                 await self.aliases.remove(alias)
@@ -232,6 +234,20 @@ class RoleMachine:
                             alias.address, self.peer().name if self.peer() else "the peer")
                 await self.aliases.remove(alias)
             self._alias_row(alias, AliasStatus.RELEASED, "")
+
+    async def _services(self, which: str, cfg: Config) -> None:
+        """Start (on takeover) or stop (on release) the services that run only on the
+        active head. A failure is logged and left to the service monitor: it must not
+        keep the alias from moving."""
+        timeout = cfg.failover.command_timeout_ms / 1000.0
+        for svc in cfg.active_services():
+            command = svc.start if which == "start" else svc.stop
+            if not (svc.active_only and svc.enabled and command):
+                continue
+            result = await self.runner.run(command, timeout)
+            if not result.ok:
+                log.error("%s of service %s failed (%s): %s", which, svc.name,
+                          "timeout" if result.timed_out else f"exit {result.returncode}", result.output)
 
     # -- aliases -------------------------------------------------------------------------
 

@@ -28,20 +28,29 @@ class ServiceMonitor:
     name = "services"
 
     def __init__(self, state: State, config: Callable[[], Config], runner: Runner,
-                 bus: EventBus, alarms: Alarms, clock: Clock) -> None:
+                 bus: EventBus, alarms: Alarms, clock: Clock,
+                 is_active: Callable[[], bool] = lambda: True) -> None:
         self.state = state
         self.config = config
         self.runner = runner
         self.bus = bus
         self.alarms = alarms
         self.clock = clock
+        self.is_active = is_active  # active_only services are checked on the active head only
 
     def interval(self) -> float:
         return self.config().timing.service_check_interval_ms / 1000.0
 
     async def run_cycle(self) -> str:
+        active = self.is_active()
+        if not active:  # RUNNING/FAILED/UNKNOWN -> STOPPED: not ours to run on a standby
+            for row in self.state.services.values():
+                if row.active_only and row.row_status == "active" and row.enabled:
+                    if row.status == ServiceStatus.FAILED:
+                        self.alarms.clear(ProbableCause.SERVICE_FAILURE, row.name)
+                    row.status, row.consec_failures = ServiceStatus.STOPPED, 0
         rows = [(key[0], row) for key, row in self.state.services.items()
-                if row.row_status == "active" and row.enabled]
+                if row.row_status == "active" and row.enabled and (active or not row.active_only)]
         if not rows:
             return "no active services to check"
         timeout = max(self.interval() * CHECK_TIMEOUT_FRACTION, 0.1)

@@ -151,6 +151,9 @@ class ServiceConfig(FrozenModel):
     retry_threshold: Annotated[int, Field(ge=1, le=100)] | None = None  # None: timing's default
     recovery: Recovery = Recovery.RESTART_THEN_FAILOVER
     active_only: bool = False
+    # Run when this head becomes active / stops being active (active_only services).
+    start: Annotated[Text, Field(max_length=255)] = ""
+    stop: Annotated[Text, Field(max_length=255)] = ""
     enabled: bool = True
     row_status: RowStatus = RowStatus.ACTIVE
 

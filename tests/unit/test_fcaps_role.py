@@ -39,6 +39,12 @@ lan_b = "10.71.2.2"
 address = "10.71.0.50"
 prefix_length = 24
 interface = "pub"
+[[services]]
+name = "pbs"
+check = "check pbs"
+start = "start pbs"
+stop = "stop pbs"
+active_only = true
 [timing]
 heartbeat_interval_ms = 100
 heartbeat_dead_time_ms = 300
@@ -64,7 +70,7 @@ class World:
         self.events: list = []
         self.bus.subscribe("test", self.events.append)
         self.aliases = FakeAliases()
-        self.runner = FakeRunner({"fence head1": [0 if fence_ok else 1]})
+        self.runner = FakeRunner({"fence head1": [0 if fence_ok else 1]})  # others exit 0
         self.peer = Peer("head1", alive=False, status=S.UNKNOWN, flags=Flag(0), alive_for_ms=0,
                          preferred_primary=True)
         self.dead_since = 0.0
@@ -95,7 +101,7 @@ def test_standby_fails_over_when_the_primary_dies(tmp_path: Path) -> None:
     w.step()
     assert w.role.status is S.ACTIVE
     assert w.aliases.addresses == {"10.71.0.50"}
-    assert w.runner.calls == ["fence head1"]
+    assert w.runner.calls == ["fence head1", "start pbs"]   # fence first, services after the alias
     assert w.state.cluster.failover_count == 1 and w.state.cluster.active_head == "head2"
     assert w.state.aliases[(1,)].owner == "head2"
     assert w.local.aliases == ("10.71.0.50",)
@@ -130,6 +136,7 @@ def test_failback_hands_the_alias_back_to_the_primary(tmp_path: Path) -> None:
     w.step()
     assert w.role.status is S.STANDBY and w.aliases.addresses == set()
     assert w.state.aliases[(1,)].owner == ""
+    assert w.runner.calls[-1] == "stop pbs"
 
 
 def test_orphaned_alias_is_dropped_when_the_peer_is_active(tmp_path: Path) -> None:

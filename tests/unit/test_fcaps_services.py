@@ -163,3 +163,17 @@ def test_a_hung_check_counts_as_a_failure_and_is_bounded_by_the_interval(cfg: Co
     assert world.state.services[(1,)].status == ServiceStatus.FAILED
     assert "timed out" in world.recorder.events[0].data["reason"]
     assert hanging.timeouts == [pytest.approx(world.monitor.interval() * 0.8)]
+
+
+def test_active_only_services_are_checked_on_the_active_head_only(cfg: Config) -> None:
+    world = World(cfg, {"check-web": [1], "check-pbs": [0]}, web(1),
+                  ServiceRow(name="pbs", check="check-pbs", retry_threshold=1, active_only=True))
+    active = False
+    world.monitor.is_active = lambda: active
+    world.cycle()
+    assert world.runner.calls == ["check-web"]
+    assert world.state.services[(2,)].status == ServiceStatus.STOPPED   # shown as stopped on a standby
+    active = True
+    world.cycle()
+    assert "check-pbs" in world.runner.calls
+    assert world.state.services[(2,)].status == ServiceStatus.RUNNING
