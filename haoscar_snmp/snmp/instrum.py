@@ -45,6 +45,10 @@ class HaoscarInstrumController(AbstractMibInstrumController):
         # times in one request and stalled the loop for over a second. Views do not
         # change while the agent runs, so the answer can be remembered.
         self._end_of_view: dict[tuple[Any, Any], OID] = {}
+        # Per principal, whether our subtree is in its read view. Every view the agent
+        # defines (agent.py) includes or excludes HAOSCAR-MIB as a whole, so one check
+        # per principal answers for every instance; pysnmp's check costs ~70 us each.
+        self._subtree_readable: dict[tuple[Any, Any], bool] = {}
 
     def read_variables(self, *varBinds: Any, **context: Any) -> list[tuple[Any, Any]]:
         out: list[tuple[Any, Any]] = []
@@ -56,7 +60,7 @@ class HaoscarInstrumController(AbstractMibInstrumController):
                 out.extend(self._fallback("read_variables", name, val, idx, context))
                 continue
             value = self.view.get(oid)
-            if ac_fun and ac_fun("read", (oid, value), **context):
+            if ac_fun and not self._readable(oid, value, context):
                 value = NO_SUCH_OBJECT  # not in this principal's view
             out.append((rfc1902.ObjectName(oid), value))
         return out
@@ -96,11 +100,26 @@ class HaoscarInstrumController(AbstractMibInstrumController):
             oid, value = found
             if ac_fun:
                 try:
-                    if ac_fun("read", (oid, value), **context):
+                    if not self._readable(oid, value, context):
                         continue  # not in view: keep looking
                 except smi_error.NoAccessError:
                     continue  # e.g. Counter64 asked for over SNMPv1 (RFC 2576 4.1.2.1)
             return rfc1902.ObjectName(oid), value
+
+    def _readable(self, oid: OID, value: Any, context: dict[str, Any]) -> bool:
+        """VACM read access to an instance of our subtree, checked once per principal.
+
+        SNMPv1 requests always go through pysnmp's check, which also hides Counter64
+        values from them. A missing group or access entry raises every time (never cached).
+        """
+        who = _principal(context)
+        if who[0] == 1:
+            return not context["acFun"]("read", (oid, value), **context)
+        readable = self._subtree_readable.get(who)
+        if readable is None:
+            readable = not context["acFun"]("read", (self.root, None), **context)
+            self._subtree_readable[who] = readable
+        return readable
 
     def _fallback_next(self, oid: OID, idx: int, context: dict[str, Any]) -> tuple[Any, Any]:
         who = _principal(context)
