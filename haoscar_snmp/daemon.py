@@ -101,7 +101,7 @@ class Daemon:
 
         mib = MibModel.load()
         view = MibView(mib)
-        agent = Agent(config, view, SetHandler(mib, state, store), store, state.security)
+        agent = Agent(config, view, SetHandler(mib, store), store, state.security)
         bind_all(view, state, store.current, agent.uptime_ticks, agent.auth_failures)
         try:
             agent.start()

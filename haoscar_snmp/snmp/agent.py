@@ -15,7 +15,7 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pysnmp.carrier.asyncio.dgram import udp, udp6
 from pysnmp.entity import config as pconfig
@@ -281,5 +281,3 @@ class Agent:
             total += int(counter.syntax)
         return total
 
-
-UptimeFn = Callable[[float], int]

@@ -13,16 +13,14 @@ from __future__ import annotations
 import copy
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
-
-from pysnmp.proto import rfc1902
+from typing import Any, Protocol
 
 from haoscar_snmp.config.schema import Config
-from haoscar_snmp.core.state import ControlAction, State
+from haoscar_snmp.core.state import ControlAction
 
 from .bindings import TIMING_SCALARS, notify_email
 from .mib import OID, MibModel, MibObject
-from .values import WIRE_TYPES, display
+from .values import WIRE_TYPES
 
 RECOVERY_NAMES = {1: "restart-then-failover", 2: "restart-then-notify", 3: "notify-only"}
 RECOVERY_VALUES = {v: k for k, v in RECOVERY_NAMES.items()}
@@ -131,9 +129,8 @@ def _enum_text(value: Any) -> Any:
 class SetHandler:
     """Validates SET var-bind lists against the MIB, the state and the configuration."""
 
-    def __init__(self, mib: MibModel, state: State, source: ConfigSource) -> None:
+    def __init__(self, mib: MibModel, source: ConfigSource) -> None:
         self.mib = mib
-        self.state = state
         self.source = source
         self._objects = sorted(
             (o for o in mib.objects.values() if o.node in ("scalar", "column")),

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import make_agent
-from .harness import BUG_MARKER, R, Agent, TrapReceiver
+from .harness import R, Agent
 
 HB_INTERVAL = f"{R}.1.2.1.0"
 FAILBACK_DELAY = f"{R}.1.2.8.0"

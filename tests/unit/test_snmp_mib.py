@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from pysnmp.proto.rfc1902 import Integer32, OctetString, Unsigned32
 
-from haoscar_snmp.config.loader import load_config
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.events import EventType, Severity
 from haoscar_snmp.core.state import State
@@ -130,7 +129,7 @@ def writable(mib: MibModel, node: str) -> list:
 def test_every_writable_scalar_has_a_set_handler(mib: MibModel, cfg: Config, bound: MibView) -> None:
     scalars = writable(mib, "scalar")
     assert len(scalars) >= 11
-    handler = SetHandler(mib, State(), FakeConfigSource(cfg))
+    handler = SetHandler(mib, FakeConfigSource(cfg))
     for obj in scalars:
         instance = obj.oid + (0,)
         value = bound.get(instance)  # its current value: valid by construction
@@ -165,7 +164,7 @@ def test_every_writable_column_is_known_to_this_test(mib: MibModel) -> None:
 
 @pytest.mark.parametrize("row_name", ["haoscarServiceEntry", "haoscarAliasEntry"])
 def test_every_writable_column_has_a_set_handler(mib: MibModel, cfg: Config, row_name: str) -> None:
-    handler = SetHandler(mib, State(), FakeConfigSource(cfg))
+    handler = SetHandler(mib, FakeConfigSource(cfg))
     columns = [c for c in mib.columns(row_name) if c.writable]
     plan = handler.prepare([(c.oid + (77,), COLUMN_VALUES[c.name]) for c in columns])
     assert sorted(c.name for c in plan.changes) == sorted(c.name for c in columns)

@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from pysnmp.proto import rfc1902
 
-from haoscar_snmp.config.loader import load_config
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.events import Event, EventType, Severity
 from haoscar_snmp.core.state import AlarmRow, ServiceRow, ServiceStatus, State

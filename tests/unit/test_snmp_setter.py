@@ -13,11 +13,10 @@ from typing import Any
 import pytest
 from pysnmp.proto.rfc1902 import Integer32, OctetString, Unsigned32
 
-from haoscar_snmp.config.loader import load_config
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.state import ControlAction, State
 from haoscar_snmp.snmp.mib import OID, MibModel
-from haoscar_snmp.snmp.setter import SetError, SetHandler, SetPlan
+from haoscar_snmp.snmp.setter import SetError, SetHandler
 
 from fakes import FakeConfigSource, FakeProblem
 
@@ -32,7 +31,7 @@ def source(cfg: Config) -> FakeConfigSource:
 
 @pytest.fixture
 def handler(mib: MibModel, source: FakeConfigSource) -> SetHandler:
-    return SetHandler(mib, State(), source)
+    return SetHandler(mib, source)
 
 
 @pytest.fixture

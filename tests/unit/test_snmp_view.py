@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from fcaps.configuration.apply import apply_to_state
-from haoscar_snmp.config.loader import load_config
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.state import EventRow, HbPathRow, ServiceRow, State
 from haoscar_snmp.snmp.bindings import bind_all
