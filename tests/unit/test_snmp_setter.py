@@ -14,7 +14,7 @@ import pytest
 from pysnmp.proto.rfc1902 import Integer32, OctetString, Unsigned32
 
 from haoscar_snmp.config.schema import Config
-from haoscar_snmp.core.state import ControlAction, State
+from haoscar_snmp.core.state import ControlAction
 from haoscar_snmp.snmp.mib import OID, MibModel
 from haoscar_snmp.snmp.setter import SetError, SetHandler
 
