@@ -219,6 +219,22 @@ def _split(args: tuple[str, ...], address: str) -> list[str]:
     return [*opts, address, *rest]
 
 
+def parse_trapd_log(text: str) -> list[tuple[str, dict[str, str]]]:
+    """Lines written with `format2 ... :: %v`: (what precedes '::', {oid: value})."""
+    out = []
+    for line in text.splitlines():
+        if " :: " not in line:
+            continue
+        info, vbs = line.split(" :: ", 1)
+        binds = {}
+        for vb in vbs.split("\t"):
+            if " = " in vb:
+                oid, value = vb.split(" = ", 1)
+                binds[oid.strip()] = value.strip()
+        out.append((info, binds))
+    return out
+
+
 @dataclass
 class TrapReceiver:
     """A real snmptrapd writing every notification it accepts to a file."""
@@ -260,18 +276,7 @@ class TrapReceiver:
 
     def notifications(self) -> list[tuple[str, dict[str, str]]]:
         """(security info, {oid: value}) for every notification received so far."""
-        out = []
-        for line in self.text().splitlines():
-            if " :: " not in line:
-                continue
-            info, vbs = line.split(" :: ", 1)
-            binds = {}
-            for vb in vbs.split("\t"):
-                if " = " in vb:
-                    oid, value = vb.split(" = ", 1)
-                    binds[oid.strip()] = value.strip()
-            out.append((info, binds))
-        return out
+        return parse_trapd_log(self.text())
 
     def wait_notification(self, trap_oid: str, timeout: float = 10.0,
                           where: str = "") -> tuple[str, dict[str, str]]:

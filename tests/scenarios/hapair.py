@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.integration.harness import MIB_DIRS, R
+from tests.integration.harness import MIB_DIRS, R, parse_trapd_log
 
 from .netns import Cluster
 
@@ -180,19 +180,7 @@ class HaPair:
         return names.get(value, value)
 
     def traps(self) -> list[tuple[str, dict[str, str]]]:
-        out = []
-        text = self.trap_log.read_text(errors="replace") if self.trap_log.exists() else ""
-        for line in text.splitlines():
-            if " :: " not in line:
-                continue
-            info, vbs = line.split(" :: ", 1)
-            binds = {}
-            for vb in vbs.split("\t"):
-                if " = " in vb:
-                    oid, value = vb.split(" = ", 1)
-                    binds[oid.strip()] = value.strip()
-            out.append((info, binds))
-        return out
+        return parse_trapd_log(self.trap_log.read_text(errors="replace") if self.trap_log.exists() else "")
 
     def trap_names(self, sender: str | None = None) -> list[str]:
         """snmpTrapOID suffixes (haoscarNotifications.N) received, optionally from one head."""
