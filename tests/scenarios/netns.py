@@ -6,23 +6,44 @@
     client pub 10.71.0.100                                ─┤
     nms    pub 10.71.0.200                                ─┘
 
-Every namespace name starts with a per-run prefix; the switch namespace holds the three
-bridges, so nothing is ever created in, or routed through, the host's own namespace.
+Every namespace name starts with a per-run prefix (`hs<pid % 10000>` unless given); the
+switch namespace `<p>-sw` holds the three bridges, so nothing is ever created in, or routed
+through, the host's own namespace, and every address lives inside a namespace made here.
+The alias 10.71.0.50/24 (see `ALIAS`) is not configured here: the daemon under test does.
+
 Faults: `carrier_down` sets the switch-side end of a veth down (the host sees NO-CARRIER);
-`mute` drops every frame to and from one bridge port with an nftables bridge-family rule,
-link up (this kernel has no sch_netem, so `tc netem` is not available).
+`mute` drops every frame to and from one bridge port with an nftables bridge-family rule
+while the link stays up (this kernel has no sch_netem, so `tc netem` is not available).
+
+Probes: `ping` (ICMP), and a UDP echo: `udp_echo(host)` starts a responder that answers
+with its host's name, `udp_ask(host, address)` says who answered (or None), so a scenario
+can tell *which* head the alias answers from. See docs/scenarios.md.
+
+Teardown (on context exit, on a failed build, and at interpreter exit) kills tracked
+processes with their process groups, then every process left in our namespaces, deletes
+the nft table and the namespaces. `Cluster.__enter__` first removes leftovers of an
+earlier crashed run with the same prefix.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import select
 import signal
 import subprocess
+import sys
 import time
+import uuid
 from typing import Any
 
+ALIAS = "10.71.0.50"
+UDP_ECHO_PORT = 7007
+
+# lan (= host-side interface name) -> (bridge in <p>-sw, port suffix, third octet)
 LANS = {"lana": ("brA", "a", 1), "lanb": ("brB", "b", 2), "pub": ("brP", "p", 0)}
+# host -> (last octet, lans)
 HOSTS: dict[str, tuple[int, tuple[str, ...]]] = {
     "head1": (1, ("lana", "lanb", "pub")),
     "head2": (2, ("lana", "lanb", "pub")),
@@ -31,23 +52,87 @@ HOSTS: dict[str, tuple[int, tuple[str, ...]]] = {
     "nms": (200, ("pub",)),
 }
 SHORT = {"head1": "h1", "head2": "h2", "node1": "n1", "client": "c", "nms": "m"}
+NFT_TABLE = "hsmute"  # bridge-family table in <p>-sw
+
+# The UDP echo responder: answers "<name> <payload>" from the address the request was sent
+# to (IP_PKTINFO), so a client probing the alias gets its reply from the alias. Bounded in
+# lifetime and in replies.
+_ECHO = r"""
+import socket, struct, sys, time
+name, port, lifetime, limit = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+IP_PKTINFO = 8
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+s.bind(("0.0.0.0", port))
+s.settimeout(0.5)
+print("ready", flush=True)
+deadline, replies = time.monotonic() + lifetime, 0
+while time.monotonic() < deadline and replies < limit:
+    try:
+        data, anc, _, peer = s.recvmsg(512, socket.CMSG_SPACE(12))
+    except socket.timeout:
+        continue
+    cmsg = []
+    for level, kind, value in anc:
+        if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= 12:
+            cmsg = [(level, kind, struct.pack("i4s4s", 0, value[8:12], bytes(4)))]
+    try:
+        s.sendmsg([name.encode() + b" " + data], cmsg, 0, peer)
+    except OSError:
+        pass
+    replies += 1
+"""
+
+# One UDP request on a connected socket (so a reply from any other source is ignored).
+_ASK = r"""
+import socket, sys
+address, port, timeout, token = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(timeout)
+try:
+    s.connect((address, port))
+    s.send(token.encode())
+    data = s.recv(512).decode()
+except OSError:  # no route, timeout, or ICMP port unreachable
+    sys.exit(1)
+name, _, echoed = data.partition(" ")
+if echoed != token:
+    sys.exit(1)
+print(name)
+"""
 
 
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check, timeout=30)
+def _ip(*args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check, timeout=timeout)
+
+
+def _lan(lan: str) -> str:
+    """'lana', 'lanA', 'pub' ... -> the interface name used as key."""
+    key = lan.lower()
+    if key not in LANS:
+        raise KeyError(f"unknown LAN {lan!r} (one of {', '.join(LANS)})")
+    return key
 
 
 class Cluster:
-    """Namespaces, veths, bridges and addresses; torn down on exit, also on failure."""
+    """Namespaces, bridges, veths and addresses; a context manager that tears it all down.
+
+    Hosts: head1, head2, node1, client, nms (and "sw", the switch, for `run`).
+    LANs: "lana" (LAN A), "lanb" (LAN B), "pub" (public); also the host-side interface names.
+    """
 
     def __init__(self, prefix: str | None = None) -> None:
         self.prefix = prefix or f"hs{os.getpid() % 10000}"
         self._procs: list[subprocess.Popen] = []
+        self._atexit = False
 
     # -- life cycle --------------------------------------------------------------------
 
     def __enter__(self) -> "Cluster":
         self.teardown()  # leftovers of a crashed run with the same prefix
+        atexit.register(self.teardown)
+        self._atexit = True
         try:
             self._build()
         except BaseException:
@@ -59,34 +144,52 @@ class Cluster:
         self.teardown()
 
     def ns(self, host: str) -> str:
+        """Namespace name of a host ("sw" for the switch)."""
         return f"{self.prefix}-{host}"
 
     def addr(self, host: str, lan: str) -> str:
-        return f"10.71.{LANS[lan][2]}.{HOSTS[host][0]}"
+        """IPv4 address (no prefix length) of a host on a LAN."""
+        return f"10.71.{LANS[_lan(lan)][2]}.{HOSTS[host][0]}"
 
-    def _port(self, host: str, lan: str) -> str:
-        return f"{self.prefix[-4:]}{SHORT[host]}{LANS[lan][1]}"  # switch-side veth, <= 15 chars
+    def port(self, host: str, lan: str) -> str:
+        """Name of the switch-side veth (bridge port) of a host's LAN link, e.g. h1a."""
+        return f"{SHORT[host]}{LANS[_lan(lan)][1]}"
+
+    def namespaces(self) -> list[str]:
+        """Existing namespaces with this cluster's prefix."""
+        listed = _ip("netns", "list", check=False).stdout.splitlines()
+        return [line.split()[0] for line in listed if line.startswith(f"{self.prefix}-")]
 
     def _build(self) -> None:
         sw = self.ns("sw")
         for ns in [sw] + [self.ns(h) for h in HOSTS]:
             _ip("netns", "add", ns)
-        cmds: list[str] = []
+        cmds = ["link set lo up"]
         for bridge, _, _ in LANS.values():
-            cmds += [f"link add {bridge} type bridge", f"link set {bridge} up"]
+            cmds += [f"link add {bridge} type bridge stp_state 0 forward_delay 0",
+                     f"link set {bridge} up"]
+        for host, (_, lans) in HOSTS.items():
+            for lan in lans:
+                cmds.append(f"link add {self.port(host, lan)} type veth peer name {lan} "
+                            f"netns {self.ns(host)}")
+        self._batch(sw, cmds)
+        cmds = []
+        for host, (_, lans) in HOSTS.items():
+            for lan in lans:
+                port = self.port(host, lan)
+                cmds += [f"link set {port} master {LANS[lan][0]}", f"link set {port} up"]
         self._batch(sw, cmds)
         for host, (_, lans) in HOSTS.items():
-            self._batch(self.ns(host), ["link set lo up"])
+            cmds = ["link set lo up"]
             for lan in lans:
-                port = self._port(host, lan)
-                _ip("-n", sw, "link", "add", port, "type", "veth", "peer", "name", lan,
-                    "netns", self.ns(host))
-                self._batch(sw, [f"link set {port} master {LANS[lan][0]}", f"link set {port} up"])
-                self._batch(self.ns(host), [f"addr add {self.addr(host, lan)}/24 dev {lan}",
-                                            f"link set {lan} up"])
-        # The mute table lives in the switch namespace, so it vanishes with it.
-        self._nft("add table bridge mute\n"
-                  "add chain bridge mute drops { type filter hook forward priority 0; }\n")
+                cmds += [f"addr add {self.addr(host, lan)}/24 dev {lan}", f"link set {lan} up"]
+            self._batch(self.ns(host), cmds)
+        # Muted ports are elements of a set; two rules drop everything from or to them.
+        self._nft(f"add table bridge {NFT_TABLE}\n"
+                  f"add set bridge {NFT_TABLE} muted {{ type ifname; }}\n"
+                  f"add chain bridge {NFT_TABLE} drops {{ type filter hook forward priority 0; }}\n"
+                  f"add rule bridge {NFT_TABLE} drops iifname @muted drop\n"
+                  f"add rule bridge {NFT_TABLE} drops oifname @muted drop\n")
 
     def _batch(self, ns: str, commands: list[str]) -> None:
         p = subprocess.run(["ip", "-n", ns, "-batch", "-"], input="\n".join(commands) + "\n",
@@ -94,26 +197,48 @@ class Cluster:
         if p.returncode != 0:
             raise RuntimeError(f"ip -n {ns} -batch failed: {p.stderr}")
 
-    def _nft(self, script: str) -> None:
+    def _nft(self, script: str, check: bool = True) -> subprocess.CompletedProcess:
         p = subprocess.run(["ip", "netns", "exec", self.ns("sw"), "nft", "-f", "-"], input=script,
                            capture_output=True, text=True, timeout=10)
-        if p.returncode != 0:
+        if check and p.returncode != 0:
             raise RuntimeError(f"nft failed: {p.stderr}")
+        return p
 
     def teardown(self) -> None:
+        """Kill processes, delete the nft table and every namespace with our prefix.
+
+        Idempotent; safe on a half-built cluster and on leftovers of a crashed run."""
         for proc in self._procs:
             self._kill(proc)
         self._procs.clear()
-        listed = _ip("netns", "list", check=False).stdout.split("\n")
-        mine = [line.split()[0] for line in listed if line.startswith(f"{self.prefix}-")]
-        for ns in mine:  # processes first, or the namespace lingers
-            for pid in _ip("netns", "pids", ns, check=False).stdout.split():
+        mine = self.namespaces()
+        for _ in range(3):  # processes first, or the namespace lingers; bounded retries
+            pids = [pid for ns in mine for pid in _ip("netns", "pids", ns, check=False).stdout.split()]
+            if not pids:
+                break
+            for pid in pids:
                 try:
                     os.kill(int(pid), signal.SIGKILL)
                 except (ProcessLookupError, ValueError):
                     pass
+            time.sleep(0.05)
+        if self.ns("sw") in mine:
+            subprocess.run(["ip", "netns", "exec", self.ns("sw"), "nft", "delete", "table", "bridge",
+                            NFT_TABLE], capture_output=True, timeout=10)
         for ns in mine:
             _ip("netns", "del", ns, check=False)
+        if self._atexit:
+            atexit.unregister(self.teardown)
+            self._atexit = False
+
+    def wait_gone(self, timeout: float = 10) -> bool:
+        """True once no namespace with our prefix is listed (bounded wait)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.namespaces():
+                return True
+            time.sleep(0.1)
+        return False
 
     @staticmethod
     def _kill(proc: subprocess.Popen) -> None:
@@ -131,41 +256,56 @@ class Cluster:
     # -- running things inside ---------------------------------------------------------
 
     def run(self, host: str, *argv: str, check: bool = True, timeout: float = 10) -> subprocess.CompletedProcess:
+        """Run argv in the host's namespace and wait (text output captured)."""
         return subprocess.run(["ip", "netns", "exec", self.ns(host), *argv], capture_output=True,
                               text=True, check=check, timeout=timeout)
 
     def popen(self, host: str, *argv: str, **kwargs: Any) -> subprocess.Popen:
+        """Start argv in the host's namespace in its own session; killed (whole process group)
+        and reaped at teardown. stdout/stderr default to DEVNULL."""
         kwargs.setdefault("stdout", subprocess.DEVNULL)
         kwargs.setdefault("stderr", subprocess.DEVNULL)
-        proc = subprocess.Popen(["ip", "netns", "exec", self.ns(host), *argv],
-                                start_new_session=True, **kwargs)
+        kwargs["start_new_session"] = True
+        proc = subprocess.Popen(["ip", "netns", "exec", self.ns(host), *argv], **kwargs)
         self._procs.append(proc)
         return proc
 
     # -- faults ------------------------------------------------------------------------
 
     def carrier_down(self, host: str, lan: str) -> None:
-        self._batch(self.ns("sw"), [f"link set {self._port(host, lan)} down"])
+        """Set the switch-side veth down: the host's interface loses carrier (NO-CARRIER)."""
+        self._batch(self.ns("sw"), [f"link set {self.port(host, lan)} down"])
 
     def carrier_up(self, host: str, lan: str) -> None:
-        self._batch(self.ns("sw"), [f"link set {self._port(host, lan)} up"])
+        self._batch(self.ns("sw"), [f"link set {self.port(host, lan)} up"])
 
     def mute(self, host: str, lan: str) -> None:
-        port = self._port(host, lan)
-        self._nft(f'add rule bridge mute drops iifname "{port}" drop comment "{port}"\n'
-                  f'add rule bridge mute drops oifname "{port}" drop comment "{port}"\n')
+        """Drop every frame to and from the host's bridge port; the link stays up."""
+        self._nft(f'add element bridge {NFT_TABLE} muted {{ "{self.port(host, lan)}" }}\n')
 
     def unmute(self, host: str, lan: str) -> None:
-        port = self._port(host, lan)
-        listing = self.run("sw", "nft", "-a", "list", "chain", "bridge", "mute", "drops").stdout
-        handles = [line.rsplit("handle", 1)[1].strip() for line in listing.splitlines()
-                   if f'"{port}"' in line and "handle" in line]
-        for handle in handles:
-            self.run("sw", "nft", "delete", "rule", "bridge", "mute", "drops", "handle", handle)
+        if self.port(host, lan) in self.muted():
+            self._nft(f'delete element bridge {NFT_TABLE} muted {{ "{self.port(host, lan)}" }}\n')
+
+    def muted(self) -> set[str]:
+        """Switch-side ports currently muted."""
+        out = self.run("sw", "nft", "-j", "list", "set", "bridge", NFT_TABLE, "muted").stdout
+        for item in json.loads(out).get("nftables", []):
+            if "set" in item:
+                return set(item["set"].get("elem", []))
+        return set()
 
     # -- observations ------------------------------------------------------------------
 
+    def link(self, host: str, ifname: str) -> dict[str, Any]:
+        """`ip -j link show dev IFNAME` in the host's namespace (flags, operstate, address...)."""
+        return json.loads(self.run(host, "ip", "-j", "link", "show", "dev", ifname).stdout)[0]
+
+    def operstate(self, host: str, ifname: str) -> str:
+        return self.link(host, ifname)["operstate"]
+
     def has_address(self, host: str, ifname: str, address: str) -> bool:
+        """Whether IPv4/IPv6 `address` (no prefix length) is configured on ifname."""
         out = self.run(host, "ip", "-j", "addr", "show", "dev", ifname, check=False).stdout
         try:
             data = json.loads(out or "[]")
@@ -174,24 +314,49 @@ class Cluster:
         return any(a.get("local") == address for link in data for a in link.get("addr_info", []))
 
     def mac(self, host: str, ifname: str) -> str:
-        data = json.loads(self.run(host, "ip", "-j", "link", "show", "dev", ifname).stdout)
-        return data[0]["address"]
+        return self.link(host, ifname)["address"]
 
     def neigh_mac(self, host: str, address: str) -> str | None:
+        """The MAC of the host's neighbour (ARP) entry for address, or None (none / FAILED)."""
         data = json.loads(self.run(host, "ip", "-j", "neigh", "show", address).stdout or "[]")
         for entry in data:
             if entry.get("lladdr") and "FAILED" not in entry.get("state", []):
                 return entry["lladdr"]
         return None
 
-    def ping(self, host: str, address: str, timeout_s: int = 1) -> bool:
-        return self.run(host, "ping", "-c", "1", "-W", str(timeout_s), address, check=False,
-                        timeout=timeout_s + 5).returncode == 0
+    # -- probes ------------------------------------------------------------------------
 
-    def wait_gone(self, timeout: float = 10) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not any(l.startswith(f"{self.prefix}-") for l in _ip("netns", "list").stdout.splitlines()):
-                return True
-            time.sleep(0.1)
-        return False
+    def ping(self, host: str, address: str, timeout_s: float = 1) -> bool:
+        """One ICMP echo (`ping -c 1 -W timeout_s`) from host; True if answered."""
+        return self.run(host, "ping", "-n", "-q", "-c", "1", "-W", str(timeout_s), address,
+                        check=False, timeout=timeout_s + 5).returncode == 0
+
+    def udp_echo(self, host: str, port: int = UDP_ECHO_PORT, lifetime_s: float = 300,
+                 max_replies: int = 100_000) -> subprocess.Popen:
+        """Start a UDP echo responder on 0.0.0.0:port in host (answers "<host> <payload>",
+        from the address the request was sent to); returns once it is bound. It exits by
+        itself after lifetime_s or max_replies, and is killed at teardown anyway."""
+        proc = self.popen(host, sys.executable, "-c", _ECHO, host, str(port), str(lifetime_s),
+                          str(max_replies), stdout=subprocess.PIPE, text=True)
+        ready, _, _ = select.select([proc.stdout], [], [], 10)
+        if not ready or proc.stdout.readline().strip() != "ready":
+            self._kill(proc)
+            raise RuntimeError(f"UDP echo responder did not start in {self.ns(host)}")
+        return proc
+
+    def udp_ask(self, host: str, address: str, port: int = UDP_ECHO_PORT,
+                timeout_s: float = 1.0) -> str | None:
+        """Send one UDP request from host to address:port; the name of the host whose
+        `udp_echo` answered (from that very address), or None (no answer within timeout_s,
+        or port unreachable)."""
+        token = uuid.uuid4().hex[:12]
+        p = self.run(host, sys.executable, "-c", _ASK, address, str(port), str(timeout_s), token,
+                     check=False, timeout=timeout_s + 10)
+        return (p.stdout.strip() or None) if p.returncode == 0 else None
+
+    def probe(self, host: str, address: str, port: int | None = None, timeout_s: float = 1.0) -> bool:
+        """Reachability of address from host: ICMP ping if port is None, else a UDP echo
+        request (needs `udp_echo` running where address lives)."""
+        if port is None:
+            return self.ping(host, address, timeout_s)
+        return self.udp_ask(host, address, port, timeout_s) is not None
