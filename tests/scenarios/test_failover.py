@@ -155,3 +155,16 @@ def test_snmp_flood_causes_no_false_failover(pair: HaPair) -> None:
     assert HEAD_DOWN not in pair.trap_names() and FAILOVER_STARTED not in pair.trap_names()
     requests = pair.snmp("head1", "1.3.6.1.2.1.11.1.0")                 # snmpInPkts: the flood was real
     assert int(requests) > 200, requests
+
+
+def test_daemon_restarted_within_the_dead_time_keeps_its_alias_and_nothing_moves(pair: HaPair) -> None:
+    pair.dead_ms = 3000           # a production-like margin: restart (~1 s) < dead time
+    pair.initdead_ms = 3000
+    pair.start_both()
+    pair.kill9("head1")
+    assert pair.holders() == {"head1"}                # the kernel keeps the alias
+    pair.start("head1")
+    pair.wait_for(lambda: pair.role("head1") == "active", 10, "head1 active again")
+    assert pair.holders() == {"head1"} and pair.role("head2") == "standby"
+    assert pair.snmp("head2", f"{R}.1.1.4.0") == "0"   # head2 never took over
+    assert FAILOVER_STARTED not in pair.trap_names()
