@@ -288,6 +288,7 @@ class Heartbeat:
         now = self.clock.monotonic()
         timing = self.config().timing
         dead_time = timing.heartbeat_dead_time_ms / 1000.0
+        went_down: list[tuple[Lan, HbPathRow, float]] = []
         for lan in LANS:
             row, track = self.path(lan), self._tracks[lan]
             # A path never heard counts from our start, and gets the start-up wait, so a
@@ -295,16 +296,23 @@ class Heartbeat:
             last = track.last_rx_mono or self._started
             limit = dead_time if track.last_rx_mono else max(dead_time, timing.initdead_ms / 1000.0)
             if row.status != LinkStatus.DOWN and now - last >= limit:
-                self._path_down(lan, row, now - last)
-        if self.peer_alive and all(self.path(lan).status == LinkStatus.DOWN for lan in LANS):
+                row.status = LinkStatus.DOWN  # UNKNOWN/UP -> DOWN
+                went_down.append((lan, row, now - last))
+        peer_died = self.peer_alive and all(self.path(lan).status == LinkStatus.DOWN for lan in LANS)
+        if peer_died:
             self.peer_alive = False
             self.peer_dead_since = now
             self.peer_status = HeadStatus.FAILED
             head = self.state.heads.get((self.peer_index,))
             if head is not None:
                 head.status = HeadStatus.FAILED
-            self._peer_down(dead_time)
+            # Wake the role machine before anything else: its takeover task runs first,
+            # and the events below (history, alarms, notifications) follow it.
             self.on_change()
+        for lan, row, silent_for in went_down:
+            self._path_down(lan, row, silent_for)
+        if peer_died:
+            self._peer_down(dead_time)
 
     # -- events ------------------------------------------------------------------------
 
@@ -321,7 +329,6 @@ class Heartbeat:
             self.alarms.clear(ProbableCause.HEARTBEAT_PATH_FAILURE, self._subject(lan))
 
     def _path_down(self, lan: Lan, row: HbPathRow, silent_for: float) -> None:
-        row.status = LinkStatus.DOWN  # UNKNOWN/UP -> DOWN
         reason = f"no valid heartbeat on {LAN_NAMES[lan]} for {int(silent_for * 1000)} ms"
         self.bus.publish(Event(EventType.HB_PATH_DOWN, self._subject(lan), Severity.MAJOR,
                                f"heartbeat path to {self.peer_name} down: {reason}", self.clock.time(),

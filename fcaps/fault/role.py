@@ -190,11 +190,14 @@ class RoleMachine:
             self.alarms.raise_alarm(ProbableCause.FAILOVER_FAILURE, self.me, Severity.CRITICAL,
                                     AlarmType.PROCESSING_ERROR, f"takeover failed: {problem}")
             return
-        self._announce_aliases()
+        # The first burst is part of the takeover (and of its measured duration): clients
+        # reach this head only once they have heard it. The repeat goes in the background.
+        await self._garp_burst()
+        self._announce_aliases(now=False)
+        duration_ms = round((self.clock.monotonic() - begin) * 1000)
         await self._services("start", cfg)
         self._transition(S.ACTIVE, reason)
         self.alarms.clear(ProbableCause.FAILOVER_FAILURE, self.me)
-        duration_ms = round((self.clock.monotonic() - begin) * 1000)
         if failover:
             self._record_failover(duration_ms, reason)
         elif self.preferred and handover:
@@ -261,26 +264,28 @@ class RoleMachine:
         self.local.aliases = tuple(a.address for a in self._alias_list(self.config())
                                    if (r := self.state.aliases.get((a.index,))) and r.status == AliasStatus.HELD)
 
-    def _announce_aliases(self) -> None:
-        """Gratuitous ARP: a burst now, another after garp_repeat_ms (for slow switches)."""
+    async def _garp_burst(self, delay: float = 0.0) -> None:
+        """One burst of garp_count gratuitous ARPs for every alias this head holds."""
+        if delay:
+            await asyncio.sleep(delay)
+        if self.status not in (S.TAKING_OVER, S.ACTIVE):
+            return  # released meanwhile: announcing now would steal the traffic back
         cfg = self.config()
-        aliases = self._alias_list(cfg)
+        for alias in self._alias_list(cfg):
+            sent = await self.aliases.garp(alias, cfg.timing.garp_count)
+            row = self.state.aliases.get((alias.index,))
+            if row is not None:
+                row.garp_sent += sent
 
-        async def burst(delay: float) -> None:
-            if delay:
-                await asyncio.sleep(delay)
-            if self.status not in (S.TAKING_OVER, S.ACTIVE):
-                return  # released meanwhile: announcing now would steal the traffic back
-            for _ in range(cfg.timing.garp_count):
-                for alias in aliases:
-                    if await self.aliases.garp(alias):
-                        row = self.state.aliases.get((alias.index,))
-                        if row is not None:
-                            row.garp_sent += 1
-
+    def _announce_aliases(self, now: bool = True) -> None:
+        """Gratuitous ARP in the background: a burst now (unless already sent), another
+        after garp_repeat_ms, for switches and clients that missed or ignored the first."""
+        delays = [self.config().timing.garp_repeat_ms / 1000.0]
+        if now:
+            delays.insert(0, 0.0)
         loop = asyncio.get_running_loop()
-        for delay in (0.0, cfg.timing.garp_repeat_ms / 1000.0):
-            task = loop.create_task(burst(delay))
+        for delay in delays:
+            task = loop.create_task(self._garp_burst(delay))
             self._garp_tasks.add(task)
             task.add_done_callback(self._garp_tasks.discard)
 

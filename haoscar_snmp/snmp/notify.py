@@ -9,6 +9,7 @@ NotificationType cannot mix scalar and column instances.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Callable
 
@@ -132,15 +133,26 @@ class Notifier:
         self.failed = 0
 
     def __call__(self, event: Event) -> None:
+        # The var-binds are built now, so they carry the values of the moment; encoding
+        # and sending (milliseconds each in pysnmp) wait for the next loop turn, so that
+        # whatever woke up with this event (a takeover) goes first.
         varbinds = self.builder.build(event)
+        if varbinds is None:
+            return
+        try:
+            asyncio.get_running_loop().call_soon(self._send, varbinds, event.type.name)
+        except RuntimeError:  # no loop (unit tests): send at once
+            self._send(varbinds, event.type.name)
+
+    def _send(self, varbinds: list[tuple[OID, Any]], what: str) -> None:
         engine = self._engine_fn()
-        if varbinds is None or engine is None:
+        if engine is None:
             return
         for target in self._targets_fn():
             # The context name must be bytes: pysnmp's VACM compares it with bytes, and
             # a str "" silently fails that check (noSuchContext: notification dropped).
             self._originator.send_varbinds(engine, target, None, b"", varbinds,
-                                           self._done, (target, event.type.name))
+                                           self._done, (target, what))
             self.sent += 1
 
     def _done(self, engine: Any, handle: Any, error_indication: Any, error_status: Any,
