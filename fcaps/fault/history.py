@@ -8,6 +8,7 @@ haoscarEventLastIndex can tell exactly which events it missed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections import deque
@@ -42,6 +43,8 @@ class EventHistory:
         self.keep = keep
         self._db: sqlite3.Connection | None = None
         self._order: deque[tuple[int]] = deque()  # table keys, oldest first
+        self._unwritten: list[tuple] = []
+        self._flush_scheduled = False
         if db_path is not None:
             self._db = sqlite3.connect(db_path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -91,18 +94,39 @@ class EventHistory:
             self.state.events.remove(self._order.popleft())
         level = logging.INFO if event.severity in (Severity.CLEARED, Severity.INFO) else logging.WARNING
         log.log(level, "event %d %s %s: %s", idx, event.type.name, event.subject, event.text)
-        if self._db is not None:
-            try:
-                cur = self._db.execute(
+        if self._db is None:
+            return
+        self._unwritten.append((idx, event.time, int(event.type), subject, int(event.severity), text))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (unit tests, shutdown): write at once
+            self._flush()
+            return
+        if not self._flush_scheduled:
+            # One transaction per loop turn: a failover publishes about ten events, and
+            # writing each on its own would sit in the takeover's path.
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        rows, self._unwritten = self._unwritten, []
+        if self._db is None or not rows:
+            return
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.executemany(
                     "INSERT INTO events (idx, time, type, subject, severity, text) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (idx, event.time, int(event.type), subject, int(event.severity), text))
-                if cur.lastrowid and cur.lastrowid % 1000 == 0:
-                    self._db.execute("DELETE FROM events WHERE seq <= ?", (cur.lastrowid - self.keep,))
-            except sqlite3.Error:
-                log.exception("could not record event %d in the history database", idx)
+                    "VALUES (?, ?, ?, ?, ?, ?)", rows)
+                last = self._db.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+                if last // 1000 != (last - len(rows)) // 1000:  # every ~1000 events
+                    self._db.execute("DELETE FROM events WHERE seq <= ?", (last - self.keep,))
+        except sqlite3.Error:
+            log.exception("could not record %d event(s) in the history database", len(rows))
 
     def close(self) -> None:
+        self._flush()
         if self._db is not None:
             self._db.close()
             self._db = None

@@ -129,6 +129,8 @@ class Notifier:
         self._engine_fn = engine_fn
         self._targets_fn = targets_fn
         self._originator = ntforg.NotificationOriginator()
+        self._queue: asyncio.Queue[tuple[list[tuple[OID, Any]], str]] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
         self.sent = 0
         self.failed = 0
 
@@ -140,20 +142,33 @@ class Notifier:
         if varbinds is None:
             return
         try:
-            asyncio.get_running_loop().call_soon(self._send, varbinds, event.type.name)
+            loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop (unit tests): send at once
-            self._send(varbinds, event.type.name)
+            for target in self._targets_fn():
+                self._send(target, varbinds, event.type.name)
+            return
+        self._queue.put_nowait((varbinds, event.type.name))
+        if self._worker is None or self._worker.done():
+            self._worker = loop.create_task(self._work(), name="notifications")
 
-    def _send(self, varbinds: list[tuple[OID, Any]], what: str) -> None:
+    async def _work(self) -> None:
+        """Send queued notifications one target at a time, yielding to the loop after
+        each: a burst of events (a failover publishes about ten) must not hold up the
+        takeover's own steps, which resume from worker threads through the loop."""
+        while not self._queue.empty():
+            varbinds, what = self._queue.get_nowait()
+            for target in self._targets_fn():
+                self._send(target, varbinds, what)
+                await asyncio.sleep(0)
+
+    def _send(self, target: str, varbinds: list[tuple[OID, Any]], what: str) -> None:
         engine = self._engine_fn()
         if engine is None:
             return
-        for target in self._targets_fn():
-            # The context name must be bytes: pysnmp's VACM compares it with bytes, and
-            # a str "" silently fails that check (noSuchContext: notification dropped).
-            self._originator.send_varbinds(engine, target, None, b"", varbinds,
-                                           self._done, (target, what))
-            self.sent += 1
+        # The context name must be bytes: pysnmp's VACM compares it with bytes, and a
+        # str "" silently fails that check (noSuchContext: notification dropped).
+        self._originator.send_varbinds(engine, target, None, b"", varbinds, self._done, (target, what))
+        self.sent += 1
 
     def _done(self, engine: Any, handle: Any, error_indication: Any, error_status: Any,
               error_index: Any, varbinds: Any, ctx: Any) -> None:
