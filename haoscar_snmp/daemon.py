@@ -126,10 +126,11 @@ class Daemon:
                 await agent.stop()
                 history.close()
                 return 2
+        aliases = NetlinkAliases()
         role = RoleMachine(
             state, store.current, heartbeat.peer if heartbeat else (lambda: None),
             (lambda: heartbeat.peer_dead_since) if heartbeat else (lambda: 0.0),
-            NetlinkAliases(), bus, alarms, clock, self.runner, local,
+            aliases, bus, alarms, clock, self.runner, local,
             announce=heartbeat.send_now if heartbeat else (lambda: None))
         actions.role_request = role.request
 
@@ -170,6 +171,7 @@ class Daemon:
         scheduler.shutdown()
         if heartbeat is not None:
             heartbeat.close()
+        aliases.close()
         await asyncio.sleep(0.05)  # let queued notifications leave
         await agent.stop()
         history.close()

@@ -68,11 +68,17 @@ class NetlinkAliases:
     async def present(self, alias: Alias) -> bool:
         return await asyncio.to_thread(self._present, alias)
 
+    def __init__(self) -> None:
+        # One send-only packet socket per interface, kept open: creating, binding and
+        # sending take ~0.2 ms, but closing one waits for the kernel's network RCU grace
+        # period (8 to 16 ms measured), which would sit in every takeover.
+        self._sockets: dict[str, socket.socket] = {}
+
     async def garp(self, alias: Alias, count: int = 1) -> int:
-        """Send `count` gratuitous ARPs in one go; returns how many left."""
+        """Send `count` gratuitous ARPs now (no thread hop: it takes ~0.1 ms)."""
         if ipaddress.ip_address(alias.address).version != 4 or count <= 0:
             return 0
-        return await asyncio.to_thread(self._send_garp, alias, count)
+        return self._send_garp(alias, count)
 
     def _addr(self, command: str, alias: Alias) -> None:
         with IPRoute() as ipr:
@@ -102,18 +108,40 @@ class NetlinkAliases:
         return indexes[0]
 
     def _send_garp(self, alias: Alias, count: int) -> int:
-        try:
-            # Protocol 0: a send-only socket. With a protocol the kernel registers a receive
-            # hook, which costs ~8 ms to set up and more to tear down (measured).
-            with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0) as s:
-                s.bind((alias.interface, 0))
+        for attempt in (1, 2):  # a cached socket may be bound to an interface since recreated
+            try:
+                s = self._socket(alias.interface)
                 frame = garp_frame(s.getsockname()[4][:6], alias.address)
                 for _ in range(count):
                     s.send(frame)
-            return count
-        except OSError as exc:  # no CAP_NET_RAW, interface gone: log, the takeover goes on
-            log.warning("gratuitous ARP for %s on %s failed: %s", alias.address, alias.interface, exc)
-            return 0
+                return count
+            except OSError as exc:  # no CAP_NET_RAW, interface gone: log, the takeover goes on
+                stale = self._sockets.pop(alias.interface, None)
+                if stale is not None:
+                    stale.close()
+                if attempt == 2:
+                    log.warning("gratuitous ARP for %s on %s failed: %s", alias.address,
+                                alias.interface, exc)
+        return 0
+
+    def _socket(self, ifname: str) -> socket.socket:
+        s = self._sockets.get(ifname)
+        if s is None:
+            # Protocol 0: send-only. With a protocol the kernel also registers a receive
+            # hook, which costs ~8 ms more to set up.
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+            try:
+                s.bind((ifname, 0))
+            except OSError:
+                s.close()
+                raise
+            self._sockets[ifname] = s
+        return s
+
+    def close(self) -> None:
+        for s in self._sockets.values():
+            s.close()
+        self._sockets.clear()
 
 
 class FakeAliases:
