@@ -59,10 +59,12 @@ listen = ["127.0.0.1:1161"]
 
 
 class World:
-    def __init__(self, tmp_path: Path, fence_ok: bool = True) -> None:
+    def __init__(self, tmp_path: Path, fence_ok: bool = True, quorum_ok: bool = True) -> None:
         (tmp_path / "hb.key").write_bytes(b"k" * 32)
         (tmp_path / "hb.key").chmod(0o600)
-        self.cfg = parse_config(CONFIG, label="t.toml", base_dir=tmp_path, environ={})
+        text = CONFIG.replace('fence_command = "fence head1"',
+                              'fence_command = "fence head1"\nquorum_command = "ping gateway"')
+        self.cfg = parse_config(text, label="t.toml", base_dir=tmp_path, environ={})
         self.state = State()
         apply_to_state(self.cfg, self.state)
         self.clock = FakeClock()
@@ -70,7 +72,8 @@ class World:
         self.events: list = []
         self.bus.subscribe("test", self.events.append)
         self.aliases = FakeAliases()
-        self.runner = FakeRunner({"fence head1": [0 if fence_ok else 1]})  # others exit 0
+        self.runner = FakeRunner({"fence head1": [0 if fence_ok else 1],
+                                  "ping gateway": [0 if quorum_ok else 1]})  # others exit 0
         self.peer = Peer("head1", alive=False, status=S.UNKNOWN, flags=Flag(0), alive_for_ms=0,
                          preferred_primary=True)
         self.dead_since = 0.0
@@ -101,7 +104,8 @@ def test_standby_fails_over_when_the_primary_dies(tmp_path: Path) -> None:
     w.step()
     assert w.role.status is S.ACTIVE
     assert w.aliases.addresses == {"10.71.0.50"}
-    assert w.runner.calls == ["fence head1", "start pbs"]   # fence first, services after the alias
+    # fence first, then the quorum check, services after the alias
+    assert w.runner.calls == ["fence head1", "ping gateway", "start pbs"]
     assert w.state.cluster.failover_count == 1 and w.state.cluster.active_head == "head2"
     assert w.state.aliases[(1,)].owner == "head2"
     assert w.local.aliases == ("10.71.0.50",)
@@ -176,3 +180,15 @@ def test_transitions_outside_the_table_are_refused(tmp_path: Path, bad: str) -> 
     w = World(tmp_path)
     with pytest.raises(AssertionError):
         w.role._transition(S.ACTIVE, "not from STARTING directly")
+
+
+def test_failed_quorum_check_means_no_takeover(tmp_path: Path) -> None:
+    w = World(tmp_path, quorum_ok=False)
+    w.peer = Peer("head1", True, S.ACTIVE, Flag.PREFERRED_PRIMARY, 5000, True)
+    w.step()
+    w.dead_since = w.clock.monotonic()
+    w.peer = Peer("head1", False, S.FAILED, Flag(0), 0, True)
+    w.step()
+    assert w.role.status is S.STANDBY and w.aliases.addresses == set()
+    failed = next(e for e in w.events if e.type == EventType.FAILOVER_FAILED)
+    assert "quorum" in failed.text
