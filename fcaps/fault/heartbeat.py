@@ -109,7 +109,7 @@ class Heartbeat:
         peer_cfg = cfg.peer_head_config
         assert peer_cfg is not None, "the heartbeat runs only with two heads"
         self.peer_name = peer_cfg.name
-        self.peer_index = next(n for n, h in enumerate(cfg.heads, 1) if h.name == peer_cfg.name)
+        self.peer_index = cfg.head_index(peer_cfg.name)
         self.peer_preferred = str(peer_cfg.preferred_role) == "primary"
         key = cfg.heartbeat.key
         assert key, "heartbeat.key_file is required with two heads"

@@ -69,7 +69,7 @@ class RoleMachine:
         self.announce = announce
         cfg = config()
         self.me = cfg.cluster.local_head
-        self.index = next(n for n, h in enumerate(cfg.heads, 1) if h.name == self.me)
+        self.index = cfg.head_index(self.me)
         self.preferred = str(cfg.local_head_config.preferred_role) == "primary"
         self.started = clock.monotonic()
         self.switchover_requested = False

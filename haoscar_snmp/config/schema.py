@@ -330,6 +330,10 @@ class Config(FrozenModel):
             raise ValueError("; ".join(f"{format_loc(loc)}: {message}" for loc, message in issues))
         return self
 
+    def head_index(self, name: str) -> int:
+        """A head's row index in haoscarHeadTable (its 1-based position in the file)."""
+        return next(n for n, head in enumerate(self.heads, start=1) if head.name == name)
+
     def head(self, name: str) -> HeadConfig | None:
         return next((head for head in self.heads if head.name == name), None)
 

@@ -89,6 +89,14 @@ class World:
     def step(self) -> str:
         return asyncio.run(self.role.evaluate())
 
+    def primary_dies(self) -> None:
+        """head2 settles as standby under an active head1, which then dies."""
+        self.peer = Peer("head1", True, S.ACTIVE, Flag.PREFERRED_PRIMARY, 5000, True)
+        self.step()
+        self.dead_since = self.clock.monotonic()
+        self.peer = Peer("head1", False, S.FAILED, Flag(0), 0, True)
+        self.step()
+
     def types(self) -> list[EventType]:
         return [e.type for e in self.events]
 
@@ -117,11 +125,7 @@ def test_standby_fails_over_when_the_primary_dies(tmp_path: Path) -> None:
 
 def test_failed_fence_means_no_takeover_and_a_critical_alarm(tmp_path: Path) -> None:
     w = World(tmp_path, fence_ok=False)
-    w.peer = Peer("head1", True, S.ACTIVE, Flag.PREFERRED_PRIMARY, 5000, True)
-    w.step()
-    w.dead_since = w.clock.monotonic()
-    w.peer = Peer("head1", False, S.FAILED, Flag(0), 0, True)
-    w.step()
+    w.primary_dies()
     assert w.role.status is S.STANDBY and w.aliases.addresses == set()
     assert EventType.FAILOVER_FAILED in w.types()
     assert any(a.probable_cause == 7 for a in w.state.alarms.values())   # failoverFailure
@@ -130,11 +134,7 @@ def test_failed_fence_means_no_takeover_and_a_critical_alarm(tmp_path: Path) -> 
 
 def test_failback_hands_the_alias_back_to_the_primary(tmp_path: Path) -> None:
     w = World(tmp_path)
-    w.peer = Peer("head1", True, S.ACTIVE, Flag.PREFERRED_PRIMARY, 5000, True)
-    w.step()
-    w.dead_since = w.clock.monotonic()
-    w.peer = Peer("head1", False, S.FAILED, Flag(0), 0, True)
-    w.step()
+    w.primary_dies()
     assert w.role.status is S.ACTIVE
     w.peer = Peer("head1", True, S.STANDBY, Flag.PREFERRED_PRIMARY | Flag.WANTS_ACTIVE, 100, True)
     w.step()
@@ -153,11 +153,7 @@ def test_orphaned_alias_is_dropped_when_the_peer_is_active(tmp_path: Path) -> No
 
 def test_split_brain_loser_releases_and_it_is_notified(tmp_path: Path) -> None:
     w = World(tmp_path)
-    w.peer = Peer("head1", True, S.ACTIVE, Flag.PREFERRED_PRIMARY, 5000, True)
-    w.step()
-    w.dead_since = w.clock.monotonic()
-    w.peer = Peer("head1", False, S.FAILED, Flag(0), 0, True)
-    w.step()
+    w.primary_dies()
     w.peer = Peer("head1", True, S.ACTIVE, Flag.PREFERRED_PRIMARY, 10, True)   # LANs healed
     w.step()
     assert w.role.status is S.STANDBY and w.aliases.addresses == set()
@@ -184,11 +180,7 @@ def test_transitions_outside_the_table_are_refused(tmp_path: Path, bad: str) -> 
 
 def test_failed_quorum_check_means_no_takeover(tmp_path: Path) -> None:
     w = World(tmp_path, quorum_ok=False)
-    w.peer = Peer("head1", True, S.ACTIVE, Flag.PREFERRED_PRIMARY, 5000, True)
-    w.step()
-    w.dead_since = w.clock.monotonic()
-    w.peer = Peer("head1", False, S.FAILED, Flag(0), 0, True)
-    w.step()
+    w.primary_dies()
     assert w.role.status is S.STANDBY and w.aliases.addresses == set()
     failed = next(e for e in w.events if e.type == EventType.FAILOVER_FAILED)
     assert "quorum" in failed.text
