@@ -22,7 +22,7 @@ from haoscar_snmp.core.clock import Clock, SystemClock
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
 from haoscar_snmp.core.runner import Runner, ShellRunner
 from haoscar_snmp.core.scheduler import Scheduler
-from haoscar_snmp.core.state import HeadStatus, State
+from haoscar_snmp.core.state import ControlAction, HeadStatus, LinkView, State
 from haoscar_snmp.snmp.agent import Agent
 from haoscar_snmp.snmp.bindings import bind_all
 from haoscar_snmp.snmp.mib import MibModel
@@ -33,15 +33,21 @@ from haoscar_snmp.snmp.view import MibView
 from fcaps.configuration.control import OperatorActions
 from fcaps.configuration.store import ConfigStore
 from fcaps.fault.alarms import Alarms
-from fcaps.fault.heartbeat import Heartbeat, LocalView, next_epoch
+from fcaps.fault.aliasguard import AliasGuard
+from fcaps.fault.hbmonitor import HeartbeatMonitor
+from fcaps.fault.hbthread import HeartbeatThread
+from fcaps.fault.hbthread import build as build_heartbeat
 from fcaps.fault.history import EventHistory
-from fcaps.fault.role import RoleMachine
+from fcaps.fault.quorum import QuorumCheck
+from fcaps.fault.role import Advertiser, GenerationFile, NoPeer, RoleMachine
 from fcaps.fault.services import ServiceMonitor
 from fcaps.fault.takeover import NetlinkAliases
+from fcaps.performance.figures import FailoverFigures
 
 log = logging.getLogger("haoscar_snmp")
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+HEARTBEAT_SWITCH_INTERVAL_S = 0.001
 
 
 def setup_logging(level: str, syslog: bool) -> None:
@@ -77,6 +83,9 @@ class Daemon:
         self._reload = asyncio.Event()
 
     async def run(self) -> int:
+        # Threads take turns every millisecond instead of every five, so the heartbeat
+        # thread gets its turn promptly while the loop is busy answering SNMP.
+        sys.setswitchinterval(HEARTBEAT_SWITCH_INTERVAL_S)
         clock = self.clock
         state = State()
         bus = EventBus()
@@ -95,6 +104,7 @@ class Daemon:
 
         history = EventHistory(state, state_dir / "history.sqlite")
         bus.subscribe("history", history)
+        bus.subscribe("performance", FailoverFigures(state))
         alarms = Alarms(state, bus, clock)
         actions = OperatorActions(state, bus, clock)
         store.on_action = actions.handle
@@ -112,35 +122,47 @@ class Daemon:
         bus.subscribe("notifications", Notifier(NotificationBuilder(mib, view),
                                                 lambda: agent.engine, lambda: agent.target_names))
 
-        # Fault management: heartbeat (only with a peer head) and the role state machine.
-        local = LocalView()
-        heartbeat: Heartbeat | None = None
-        role: RoleMachine | None = None
-        if config.peer_head_config is not None:
-            heartbeat = Heartbeat(state, store.current, bus, alarms, clock, next_epoch(state_dir),
-                                  local, on_change=lambda: role.wake() if role else None)
+        # Fault management. The heartbeat runs in its own thread (only with a peer head);
+        # the role state machine and the alias guard are steady jobs on the monotonic clock;
+        # quorum and service checks are periodic jobs whose lateness is harmless.
+        scheduler = Scheduler(state.jobs, clock)
+        wake_role = scheduler.waker("role")
+        heartbeat: HeartbeatThread | None = None
+        advertiser: Advertiser = NoPeer()
+        peer = config.peer_head_config
+        if peer is not None:
+            monitor = HeartbeatMonitor(state, bus, alarms, clock, config.head_index(peer.name), wake_role)
+            heartbeat = build_heartbeat(store.current, state, clock, state_dir, monitor,
+                                        scheduler.external("heartbeat"))
+            monitor(heartbeat.core.view(), LinkView(), [])   # a peer not heard yet, until it is
             try:
                 await heartbeat.start()
-            except OSError as exc:
+            except (OSError, asyncio.TimeoutError) as exc:
                 log.error("cannot open the heartbeat sockets: %s", exc)
+                heartbeat.stop()
                 await agent.stop()
                 history.close()
                 return 2
+            advertiser = heartbeat
         aliases = NetlinkAliases()
-        role = RoleMachine(
-            state, store.current, heartbeat.peer if heartbeat else (lambda: None),
-            (lambda: heartbeat.peer_dead_since) if heartbeat else (lambda: 0.0),
-            aliases, bus, alarms, clock, self.runner, local,
-            announce=heartbeat.send_now if heartbeat else (lambda: None))
-        actions.role_request = role.request
+        role = RoleMachine(state, store.current, aliases, bus, alarms, clock, self.runner, advertiser,
+                           GenerationFile(state_dir / "role.generation"))
+        guard = AliasGuard(state, store.current, aliases, alarms, clock, wake_role)
 
-        scheduler = Scheduler(state.jobs, clock)
-        if heartbeat is not None:
-            scheduler.add(heartbeat)
-        scheduler.add(role)
+        def role_request(action: ControlAction, principal: str) -> tuple[bool, str]:
+            answer = role.request(action, principal)
+            scheduler.wake("role")
+            return answer
+
+        actions.role_request = role_request
+        scheduler.add_steady(role)
+        scheduler.add_steady(guard)
+        scheduler.add(QuorumCheck(state, store.current, self.runner, clock, wake_role))
         scheduler.add(ServiceMonitor(state, store.current, self.runner, bus, alarms, clock,
                                      is_active=lambda: role.status == HeadStatus.ACTIVE))
         store.on_change.append(lambda _config: scheduler.reschedule())
+        if heartbeat is not None:
+            store.on_change.append(lambda _config: heartbeat.reconfigure())
         scheduler.start()
 
         loop = asyncio.get_running_loop()
@@ -168,9 +190,11 @@ class Daemon:
         log.info("stopping")
         bus.publish(Event(EventType.AGENT_STOPPING, config.cluster.local_head, Severity.INFO,
                           "haoscar-snmp stopping", clock.time()))
-        scheduler.shutdown()
+        await scheduler.stop()
+        await role.stop()
+        guard.close()
         if heartbeat is not None:
-            heartbeat.close()
+            heartbeat.stop()
         aliases.close()
         await asyncio.sleep(0.05)  # let queued notifications leave
         await agent.stop()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from haoscar_snmp.config.schema import Config
-from haoscar_snmp.core.state import (AliasRow, HbPathRow, HeadRole, HeadRow, Lan, LanIfRow,
+from haoscar_snmp.core.state import (AliasRow, HeadRole, HeadRow, Lan, LanIfRow,
                                      ServiceRow, ServiceStatus, State)
 
 RECOVERY_VALUES = {"restart-then-failover": 1, "restart-then-notify": 2, "notify-only": 3}
@@ -28,7 +28,8 @@ def apply_to_state(config: Config, state: State,
     state.cluster.name = config.cluster.name
     state.cluster.local_head = config.cluster.local_head
 
-    for n, head in enumerate(config.heads, start=1):
+    for head in config.heads:
+        n = config.head_index(head.name)
         row = state.heads.get((n,))
         if row is None or row.name != head.name:
             row = HeadRow(name=head.name, preferred_role=HeadRole.PRIMARY)
@@ -36,10 +37,6 @@ def apply_to_state(config: Config, state: State,
         row.preferred_role = HeadRole.PRIMARY if head.preferred_role == "primary" else HeadRole.STANDBY
         row.lan_a, row.lan_b, row.public = _text(head.lan_a), _text(head.lan_b), _text(head.public)
         row.is_local = head.name == config.cluster.local_head
-        if not row.is_local:  # one heartbeat path per peer head and private LAN
-            for lan in (Lan.LAN_A, Lan.LAN_B):
-                if state.hb_paths.get((n, int(lan))) is None:
-                    state.hb_paths.put((n, int(lan)), HbPathRow())
 
     wanted_ifs = set()
     for n, iface in enumerate(config.interfaces, start=1):

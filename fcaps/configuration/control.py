@@ -61,7 +61,7 @@ class OperatorActions:
         for row in s.services.values():
             row.restarts = 0
         for path in s.hb_paths.values():
-            path.sent = path.received = path.lost = path.rejected = 0
+            path.sent = path.received = path.lost = path.rejected = path.max_gap_us = 0
         for job in s.jobs.values():
             job.runs = job.failures = 0
             job.max_duration_us = 0

@@ -33,6 +33,9 @@ class ProbableCause(enum.IntEnum):
     FAILOVER_FAILURE = 7
     CONFIGURATION_ERROR = 8
     AUTHENTICATION_FAILURE = 9
+    CLOCK_DIFFERENCE = 10
+    HEAD_ISOLATED = 11
+    ALIAS_CONFLICT = 12
 
 
 class Alarms:

@@ -1,23 +1,43 @@
 """Who should be active: the pure decision behind the role state machine.
 
-`decide()` looks at this head and at what the heartbeats say about the peer, and answers
-one of: wait, take over, release, or (when active in a split brain it wins) re-announce.
+`decide()` looks at this head (`Me`) and at what the heartbeats say about the peer
+(`Peer`), and answers one of: wait, become standby, take over, release, or re-announce.
 It has no side effects and reads no clock, so every rule below is unit-tested directly.
+
+Fitness. A head may hold the alias only if it can be told apart from a dead one:
+* *isolated*: no carrier on either private heartbeat link. Its peer may be alive and
+  unable to hear it, so an isolated head does not take over, and an active one hands
+  over, unless the public LAN arbitrates: a peer heard there and isolated too means
+  both are cut off alike (the active one keeps the alias); a peer silent there while
+  this head's public link is up is as dead as this head can tell (it keeps or takes).
+* *public down*: no carrier on an interface that carries an alias. Clients cannot reach
+  such a head; it hands over to a peer whose public links are up.
+* *quorum*: a configured quorum command failed; the head does not take over.
+Each head advertises its own fitness in its flags (ISOLATED, PUBLIC_DOWN, QUORUM_OK), so
+both heads judge each other by the same facts.
 
 Rules, in order:
 * A single-head cluster is active as soon as it starts.
 * STARTING (the seed's initdead): follow an active peer; otherwise the preferred primary
   takes over when it hears a peer that is not active, and anybody takes over once the
-  start-up wait has passed without hearing a peer. This keeps a rebooting head from
-  stealing the alias from a healthy peer.
-* STANDBY: take over when the peer is dead (no valid heartbeat on any LAN for the dead
-  time), when it hands over, or when both heads are standby and this one wins the tie.
-  While the peer is active, the preferred primary asks for failback (WANTS_ACTIVE) once
-  auto-failback's delay has passed; an operator switchover asks too.
-* ACTIVE: if the peer is active as well (split brain, e.g. after both private LANs
-  healed), the loser releases: the preferred primary wins, then the smaller name. If the
-  standby peer asks to become active (failback or switchover), hand over.
-* Taking over needs the quorum check to pass; with a dead peer, also the fence command.
+  start-up wait has passed without hearing a peer. A rebooting head never steals the
+  alias from a healthy peer.
+* STANDBY: take over when the peer is silent on every path (unless a live head keeps
+  announcing an alias this head yielded), when it has released and hands over, or when
+  both heads are standby and this one wins the tie (or the winner is unfit). While the
+  peer is active, ask for the active role (WANTS_ACTIVE) for auto-failback once its
+  delay has passed, for an operator switchover, or because the active peer is unfit.
+* ACTIVE: an isolated head hands over (see above). If the peer is active as well (split
+  brain, e.g. after a partition healed), one keeps the alias by `keeps()`. An alias of
+  ours announced by another live head while the peer is not heard (a duplicate address
+  on the public LAN) is settled by the same rule, from what each head knew at the last
+  contact. A standby peer that asks (failback, switchover) or is fitter gets the alias.
+
+Who keeps the alias when both hold it (`keeps()`): with auto-failback on and no failback
+delay, the preferred primary, as the failback policy would do at once anyway. Otherwise
+the head that took over last keeps it: each takeover raises the head's *generation*
+above every generation it has seen, and heartbeats carry it. A tie (both took over
+without hearing each other) goes to the preferred primary, then to the smaller name.
 """
 
 from __future__ import annotations
@@ -29,13 +49,15 @@ from haoscar_snmp.core.state import HeadStatus
 
 from .hbproto import Flag
 
+S = HeadStatus
+
 
 class Action(enum.Enum):
     WAIT = "wait"
     BECOME_STANDBY = "become standby"   # STARTING -> STANDBY (also drops orphaned aliases)
     TAKE_OVER = "take over"
     RELEASE = "release"
-    REANNOUNCE = "re-announce"          # split-brain winner: gratuitous ARP again
+    REANNOUNCE = "re-announce"          # keeps the alias in a split brain: gratuitous ARP again
 
 
 @dataclass(frozen=True)
@@ -49,16 +71,27 @@ class Me:
     failback_delay_ms: int
     switchover_requested: bool     # operator asked (on this head) to move the active role
     quorum_ok: bool = True
+    generation: int = 0            # this head's takeover generation
+    contact_generation: int = 0    # this head's generation when the peer was last heard
+    isolated: bool = False         # no carrier on either private heartbeat link
+    public_down: bool = False      # no carrier on an interface that carries an alias
+    public_path: bool = False      # the public LAN arbitrates and this head's link to it is up
+    handing_over: bool = False     # this head released for the peer, which has not taken over yet
+    conflict: str = ""             # an alias we hold is announced by another live head (its MAC)
+    yielded: str = ""              # a live head keeps announcing an alias we yielded (its MAC)
 
 
 @dataclass(frozen=True)
 class Peer:
     name: str
-    alive: bool
-    status: HeadStatus
+    alive: bool                    # heard on some path within the dead time
+    status: HeadStatus             # as last heard (kept once it falls silent)
     flags: Flag
     alive_for_ms: int              # how long it has been heard continuously
     preferred_primary: bool
+    generation: int = 0            # as last heard
+    ever_heard: bool = True
+    public_only: bool = False      # heard on the public LAN only
 
 
 @dataclass(frozen=True)
@@ -69,75 +102,173 @@ class Decision:
 
 
 def wins_tie(me: Me, peer: Peer) -> bool:
-    """The deterministic winner when both heads want (or both hold) the active role."""
+    """The deterministic winner when nothing else tells the heads apart."""
     if me.preferred_primary != peer.preferred_primary:
         return me.preferred_primary
     return me.name < peer.name
 
 
-def decide(me: Me, peer: Peer | None) -> Decision:
-    base = Flag.PREFERRED_PRIMARY if me.preferred_primary else Flag(0)
+def keeps(me: Me, peer: Peer, peer_generation: int) -> bool:
+    """Whether this head keeps the alias when both heads hold it (see the module text)."""
+    if me.auto_failback and me.failback_delay_ms == 0:
+        return wins_tie(me, peer)
+    if me.generation != peer_generation:
+        return me.generation > peer_generation
+    return wins_tie(me, peer)
+
+
+def blind_peer_generation(me: Me, peer: Peer) -> int:
+    """The peer's generation as this head can infer it without hearing it: unchanged if
+    it was active at the last contact, else one above what both knew then (it took over
+    since). Both heads infer each other's the same way, so they agree on `keeps()`."""
+    if peer.status in (S.ACTIVE, S.TAKING_OVER):
+        return peer.generation
+    return max(peer.generation, me.contact_generation) + 1
+
+
+def peer_fit(peer: Peer) -> bool:
+    """The peer's own word (flags) that it could hold the alias."""
+    return bool(peer.flags & Flag.QUORUM_OK) and not peer.flags & (Flag.ISOLATED | Flag.PUBLIC_DOWN)
+
+
+def _unfit(me: Me, peer: Peer | None) -> str:
+    """Why this head must not take over now ("" = it may)."""
+    if me.isolated and not (peer is not None and not peer.alive and me.public_path):
+        return "it is isolated (no carrier on either private heartbeat link)"
+    if not me.quorum_ok:
+        return "the quorum check fails"
+    return ""
+
+
+def _flags(me: Me) -> Flag:
+    flags = Flag(0)
+    if me.preferred_primary:
+        flags |= Flag.PREFERRED_PRIMARY
     if me.quorum_ok:
-        base |= Flag.QUORUM_OK
+        flags |= Flag.QUORUM_OK
+    if me.isolated:
+        flags |= Flag.ISOLATED
+    if me.public_down:
+        flags |= Flag.PUBLIC_DOWN
+    if me.handing_over:
+        flags |= Flag.HANDOVER
+    return flags
+
+
+def decide(me: Me, peer: Peer | None) -> Decision:
+    base = _flags(me)
     s = me.status
-    if s in (HeadStatus.TAKING_OVER, HeadStatus.RELEASING):
+    if s in (S.TAKING_OVER, S.RELEASING):
         return Decision(Action.WAIT, f"{s.name.lower().replace('_', ' ')} in progress", base)
-
     if peer is None:
-        if s != HeadStatus.ACTIVE:
-            return _take(me, base, "single-head cluster: no peer to wait for")
+        if s != S.ACTIVE:
+            return _take(me, None, base, "single-head cluster: no peer to wait for")
         return Decision(Action.WAIT, "active (single-head cluster)", base)
-
-    if s == HeadStatus.STARTING:
-        if peer.alive and peer.status in (HeadStatus.ACTIVE, HeadStatus.TAKING_OVER):
-            return Decision(Action.BECOME_STANDBY, f"peer {peer.name} is active", base)
-        if peer.alive and me.preferred_primary:
-            return _take(me, base, f"preferred primary; peer {peer.name} is {peer.status.name.lower()}")
-        if peer.alive and peer.status == HeadStatus.STANDBY:
-            return _take(me, base, f"peer {peer.name} is standby and nobody is active")
-        if peer.alive:  # peer starting too: the preferred primary moves first
-            return Decision(Action.WAIT, f"peer {peer.name} is starting too; it is preferred", base)
-        if me.started_for_ms >= me.initdead_ms:
-            return _take(me, base, f"no heartbeat from {peer.name} during the start-up wait "
-                                   f"of {me.initdead_ms} ms")
-        return Decision(Action.WAIT, f"start-up wait: {me.started_for_ms}/{me.initdead_ms} ms, "
-                                     f"peer {peer.name} not heard yet", base)
-
-    if s == HeadStatus.STANDBY:
-        if not peer.alive:
-            return _take(me, base, f"peer {peer.name} is dead: no heartbeat on any LAN")
-        if peer.flags & Flag.HANDOVER or peer.status == HeadStatus.RELEASING:
-            return _take(me, base, f"peer {peer.name} hands over")
-        if peer.status == HeadStatus.STANDBY and wins_tie(me, peer):
-            return _take(me, base, f"both heads standby; {me.name} is preferred")
-        wants = me.switchover_requested or (
-            me.preferred_primary and me.auto_failback and peer.status == HeadStatus.ACTIVE
-            and peer.alive_for_ms >= me.failback_delay_ms)
-        if wants:
-            why = "operator switchover" if me.switchover_requested else "auto-failback"
-            return Decision(Action.WAIT, f"standby; asking {peer.name} to hand over ({why})",
-                            base | Flag.WANTS_ACTIVE)
-        return Decision(Action.WAIT, f"standby; peer {peer.name} is {peer.status.name.lower()}", base)
-
-    if s == HeadStatus.ACTIVE:
-        if not peer.alive:
-            return Decision(Action.WAIT, f"active; peer {peer.name} is dead", base)
-        if peer.status in (HeadStatus.ACTIVE, HeadStatus.TAKING_OVER):
-            if wins_tie(me, peer):
-                return Decision(Action.REANNOUNCE, f"split brain with {peer.name}: {me.name} wins", base)
-            return Decision(Action.RELEASE, f"split brain with {peer.name}: {peer.name} wins",
-                            base | Flag.HANDOVER)
-        if peer.flags & Flag.WANTS_ACTIVE and peer.status == HeadStatus.STANDBY:
-            return Decision(Action.RELEASE, f"peer {peer.name} asks to become active",
-                            base | Flag.HANDOVER)
-        if me.switchover_requested and peer.status == HeadStatus.STANDBY:
-            return Decision(Action.RELEASE, "operator switchover", base | Flag.HANDOVER)
-        return Decision(Action.WAIT, f"active; peer {peer.name} is {peer.status.name.lower()}", base)
-
+    if s == S.STARTING:
+        return _starting(me, peer, base)
+    if s == S.STANDBY:
+        return _standby(me, peer, base)
+    if s == S.ACTIVE:
+        return _active(me, peer, base)
     return Decision(Action.WAIT, f"no rule for state {s.name}", base)
 
 
-def _take(me: Me, flags: Flag, reason: str) -> Decision:
-    if not me.quorum_ok:
-        return Decision(Action.WAIT, f"would take over ({reason}) but the quorum check fails", flags)
+def _starting(me: Me, peer: Peer, base: Flag) -> Decision:
+    if peer.alive and peer.status in (S.ACTIVE, S.TAKING_OVER):
+        return Decision(Action.BECOME_STANDBY, f"peer {peer.name} is active", base)
+    if peer.alive and me.preferred_primary:
+        return _take(me, peer, base, f"preferred primary; peer {peer.name} is {peer.status.name.lower()}")
+    if peer.alive and peer.status == S.STANDBY:
+        return _take(me, peer, base, f"peer {peer.name} is standby and nobody is active")
+    if peer.alive and not peer_fit(peer):
+        return _take(me, peer, base, f"peer {peer.name} is starting too, but it is unfit "
+                                     f"({_peer_unfit_text(peer)})")
+    if peer.alive:  # peer starting too: the preferred primary moves first
+        return Decision(Action.WAIT, f"peer {peer.name} is starting too; it is preferred", base)
+    if me.started_for_ms >= me.initdead_ms:
+        return _take(me, peer, base, f"no heartbeat from {peer.name} during the start-up wait "
+                                     f"of {me.initdead_ms} ms")
+    return Decision(Action.WAIT, f"start-up wait: {me.started_for_ms}/{me.initdead_ms} ms, "
+                                 f"peer {peer.name} not heard yet", base)
+
+
+def _standby(me: Me, peer: Peer, base: Flag) -> Decision:
+    if not peer.alive:
+        if me.yielded:
+            return Decision(Action.WAIT, f"peer {peer.name} not heard, but a live head at {me.yielded} "
+                                         f"keeps announcing the alias this head yielded", base)
+        return _take(me, peer, base, f"peer {peer.name} is dead: no heartbeat on any path")
+    if me.handing_over:
+        return Decision(Action.WAIT, f"handing over to {peer.name}", base)
+    if peer.status == S.STANDBY and peer.flags & Flag.HANDOVER:
+        return _take(me, peer, base, f"peer {peer.name} released the alias and hands over")
+    if peer.status == S.STANDBY:
+        if wins_tie(me, peer) or not peer_fit(peer):
+            why = "this head is preferred" if wins_tie(me, peer) else f"{peer.name} is unfit"
+            return _take(me, peer, base, f"both heads standby; {why}")
+        return Decision(Action.WAIT, f"both heads standby; {peer.name} is preferred", base)
+    if peer.status == S.ACTIVE and not _unfit(me, peer) and not me.public_down:
+        why = ""
+        if me.switchover_requested:
+            why = "operator switchover"
+        elif peer.flags & (Flag.ISOLATED | Flag.PUBLIC_DOWN):
+            why = f"{peer.name} is unfit ({_peer_unfit_text(peer)})"
+        elif me.preferred_primary and me.auto_failback and peer.alive_for_ms >= me.failback_delay_ms:
+            why = "auto-failback"
+        if why:
+            return Decision(Action.WAIT, f"standby; asking {peer.name} to hand over ({why})",
+                            base | Flag.WANTS_ACTIVE)
+    return Decision(Action.WAIT, f"standby; peer {peer.name} is {peer.status.name.lower()}", base)
+
+
+def _active(me: Me, peer: Peer, base: Flag) -> Decision:
+    if me.isolated:
+        if peer.alive and peer.flags & Flag.ISOLATED:
+            return Decision(Action.WAIT, f"active; both heads isolated, {peer.name} heard on the "
+                                         f"public LAN: keeping the alias", base)
+        if peer.alive:
+            return Decision(Action.RELEASE, f"isolated: no carrier on either private heartbeat link; "
+                                            f"handing over to {peer.name} (heard on the public LAN)",
+                            base | Flag.HANDOVER)
+        if me.public_path:
+            return Decision(Action.WAIT, f"isolated, but {peer.name} is silent on the public LAN "
+                                         f"too: keeping the alias", base)
+        return Decision(Action.RELEASE, "isolated: no carrier on either private heartbeat link, "
+                                        f"and {peer.name} may be alive", base)
+    if not peer.alive:
+        if me.conflict:
+            if keeps(me, peer, blind_peer_generation(me, peer) if peer.ever_heard else me.generation):
+                return Decision(Action.REANNOUNCE, f"alias also announced by {me.conflict} "
+                                                   f"({peer.name} not heard): {me.name} keeps it", base)
+            return Decision(Action.RELEASE, f"alias also announced by {me.conflict} "
+                                            f"({peer.name} not heard): {peer.name} keeps it", base)
+        return Decision(Action.WAIT, f"active; peer {peer.name} is dead", base)
+    if peer.status in (S.ACTIVE, S.TAKING_OVER):
+        if keeps(me, peer, peer.generation):
+            return Decision(Action.REANNOUNCE, f"split brain with {peer.name}: {me.name} keeps the alias", base)
+        return Decision(Action.RELEASE, f"split brain with {peer.name}: {peer.name} keeps the alias",
+                        base | Flag.HANDOVER)
+    if peer.status == S.STANDBY and peer_fit(peer):
+        if me.public_down:
+            return Decision(Action.RELEASE, f"no carrier on an alias interface; handing over to {peer.name}",
+                            base | Flag.HANDOVER)
+        if peer.flags & Flag.WANTS_ACTIVE:
+            return Decision(Action.RELEASE, f"peer {peer.name} asks to become active", base | Flag.HANDOVER)
+        if me.switchover_requested:
+            return Decision(Action.RELEASE, "operator switchover", base | Flag.HANDOVER)
+    return Decision(Action.WAIT, f"active; peer {peer.name} is {peer.status.name.lower()}", base)
+
+
+def _peer_unfit_text(peer: Peer) -> str:
+    if peer.flags & Flag.ISOLATED:
+        return "isolated"
+    if peer.flags & Flag.PUBLIC_DOWN:
+        return "no carrier on an alias interface"
+    return "quorum check fails"
+
+
+def _take(me: Me, peer: Peer | None, flags: Flag, reason: str) -> Decision:
+    why_not = _unfit(me, peer)
+    if why_not:
+        return Decision(Action.WAIT, f"would take over ({reason}) but {why_not}", flags)
     return Decision(Action.TAKE_OVER, reason, flags)

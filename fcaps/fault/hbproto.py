@@ -1,16 +1,23 @@
-"""The heartbeat message: encoding, HMAC authentication, and the replay guard. Pure code.
+"""The heartbeat message: encoding and HMAC authentication. Pure code.
 
 Wire format (network byte order), then an HMAC-SHA256 over everything before it:
 
-    magic "HAOS" | version u8 | flags u8 | lan u8 | state u8 |
-    epoch u64 | seq u64 | sent_wall_ms u64 | echo_seq u64 | echo_hold_us u32 |
+    magic "HAOS" | version u8 (2) | lan u8 | state u8 | reserved u8 | flags u16 |
+    epoch u64 | seq u64 | nonce u64 | echo_nonce u64 | peer_epoch u64 | generation u64 |
+    sent_wall_ms u64 | echo_seq u64 | echo_hold_us u32 |
     name_len u8 | name | alias_count u8 | (alias_len u8 | alias)* | hmac[32]
 
-* `epoch` is the sender's boot counter (persisted, +1 at every start) and `seq` counts
-  messages within an epoch, so (epoch, seq) strictly increases for as long as a head
-  lives, across restarts. A receiver accepts a message only if its (epoch, seq) is above
-  the last one accepted from that sender, and its wall-clock stamp is within a window of
-  the receiver's clock: a replayed message is either old (seq) or stale (time).
+* `epoch` is the sender's boot counter and `seq` counts its messages within a boot.
+* `nonce` is a random number the sender draws at every start; `echo_nonce` is the
+  receiver's nonce as the sender last learned it. A message that echoes the receiver's
+  own nonce was made after the receiver started, so it cannot be a recording: this is
+  what protects against replays, without trusting either head's wall clock
+  (see `hbsession.py`).
+* `peer_epoch` is the highest epoch of the receiver that the sender has accepted, so a
+  head that lost its boot counter learns where to continue.
+* `generation` is the sender's takeover generation: raised above everything it has seen
+  each time it takes over, so "who took over last" is known after a partition heals.
+* `sent_wall_ms` is informational only: it lets the receiver report a clock difference.
 * `echo_seq` / `echo_hold_us` let the sender measure round-trip time without trusting
   the peer's clock: the peer echoes the last seq it received on this LAN and how long it
   held it before answering, as NTP does.
@@ -23,10 +30,11 @@ import hashlib
 import hmac
 import struct
 from dataclasses import dataclass, field
+from typing import Sequence
 
 MAGIC = b"HAOS"
-VERSION = 1
-_HEAD = struct.Struct("!4sBBBBQQQQI")
+VERSION = 2
+_HEAD = struct.Struct("!4sBBBBHQQQQQQQQI")
 _MAC_LEN = 32
 MAX_NAME = 64
 MAX_ALIASES = 32
@@ -35,8 +43,10 @@ MAX_ALIASES = 32
 class Flag(enum.IntFlag):
     PREFERRED_PRIMARY = 1  # the sender is the cluster's preferred primary
     WANTS_ACTIVE = 2       # the sender asks to become active (failback / switchover)
-    HANDOVER = 4           # the sender is releasing so that the peer takes over
-    QUORUM_OK = 8          # the sender's quorum check passes
+    HANDOVER = 4           # the sender released so that the peer takes over
+    QUORUM_OK = 8          # the sender's quorum check passes (or none is configured)
+    ISOLATED = 16          # the sender sees no carrier on any of its private heartbeat links
+    PUBLIC_DOWN = 32       # the sender sees no carrier on an interface that carries an alias
 
 
 class DecodeError(Exception):
@@ -50,12 +60,16 @@ class AuthError(Exception):
 @dataclass(frozen=True)
 class Heartbeat:
     sender: str
-    lan: int            # core.state.Lan value of the LAN it was sent on
+    lan: int            # core.state.Lan value of the path it was sent on
     state: int          # core.state.HeadStatus value of the sender
     flags: Flag
     epoch: int
     seq: int
-    sent_wall_ms: int
+    nonce: int = 0
+    echo_nonce: int = 0
+    peer_epoch: int = 0
+    generation: int = 0
+    sent_wall_ms: int = 0
     echo_seq: int = 0
     echo_hold_us: int = 0
     aliases: tuple[str, ...] = field(default_factory=tuple)
@@ -65,8 +79,9 @@ def encode(msg: Heartbeat, key: bytes) -> bytes:
     name = msg.sender.encode()
     if not 0 < len(name) <= MAX_NAME or len(msg.aliases) > MAX_ALIASES:
         raise ValueError("heartbeat sender name or alias list too long")
-    body = bytearray(_HEAD.pack(MAGIC, VERSION, int(msg.flags), msg.lan, msg.state, msg.epoch,
-                                msg.seq, msg.sent_wall_ms, msg.echo_seq,
+    body = bytearray(_HEAD.pack(MAGIC, VERSION, msg.lan, msg.state, 0, int(msg.flags), msg.epoch,
+                                msg.seq, msg.nonce, msg.echo_nonce, msg.peer_epoch, msg.generation,
+                                max(msg.sent_wall_ms, 0), msg.echo_seq,
                                 min(msg.echo_hold_us, 0xFFFFFFFF)))
     body += bytes([len(name)]) + name + bytes([len(msg.aliases)])
     for alias in msg.aliases:
@@ -75,16 +90,19 @@ def encode(msg: Heartbeat, key: bytes) -> bytes:
     return bytes(body) + hmac.new(key, bytes(body), hashlib.sha256).digest()
 
 
-def decode(data: bytes, key: bytes) -> Heartbeat:
-    """Parse and authenticate; raises DecodeError or AuthError, never anything else."""
+def decode(data: bytes, keys: bytes | Sequence[bytes]) -> Heartbeat:
+    """Parse and authenticate under any of `keys` (two during a key rotation).
+
+    Raises DecodeError or AuthError, never anything else."""
     if len(data) < _HEAD.size + 2 + _MAC_LEN or not data.startswith(MAGIC):
         raise DecodeError("not a heartbeat")
     body, mac = data[:-_MAC_LEN], data[-_MAC_LEN:]
-    if not hmac.compare_digest(mac, hmac.new(key, body, hashlib.sha256).digest()):
+    candidates = (keys,) if isinstance(keys, bytes) else tuple(keys)
+    if not any(hmac.compare_digest(mac, hmac.new(k, body, hashlib.sha256).digest()) for k in candidates):
         raise AuthError("bad HMAC")
     try:
-        (_magic, version, flags, lan, state, epoch, seq, sent, echo_seq,
-         echo_hold) = _HEAD.unpack_from(body)
+        (_magic, version, lan, state, _reserved, flags, epoch, seq, nonce, echo_nonce, peer_epoch,
+         generation, sent, echo_seq, echo_hold) = _HEAD.unpack_from(body)
         if version != VERSION:
             raise DecodeError(f"heartbeat version {version} not supported")
         pos = _HEAD.size
@@ -98,40 +116,9 @@ def decode(data: bytes, key: bytes) -> Heartbeat:
             n = body[pos]
             aliases.append(body[pos + 1: pos + 1 + n].decode())
             pos += 1 + n
-        if pos != len(body) or not name:
+        if pos != len(body) or not name or len(name.encode()) != name_len:
             raise DecodeError("heartbeat length mismatch")
     except (IndexError, UnicodeDecodeError, struct.error) as exc:
         raise DecodeError(f"malformed heartbeat: {exc}") from None
-    return Heartbeat(name, lan, state, Flag(flags), epoch, seq, sent, echo_seq, echo_hold,
-                     tuple(aliases))
-
-
-class Verdict(enum.Enum):
-    OK = "ok"
-    REPLAY = "replayed or out of order"
-    STALE = "time stamp outside the acceptance window"
-    UNKNOWN_SENDER = "unknown sender"
-
-
-class ReplayGuard:
-    """Accepts each sender's messages only in strictly increasing (epoch, seq) order.
-
-    The order is tracked per sender and LAN: the two LANs are independent paths and a
-    message may legitimately arrive on LAN B before an older one on LAN A.
-    """
-
-    def __init__(self, senders: set[str], window_ms: int) -> None:
-        self.senders = senders
-        self.window_ms = window_ms
-        self._last: dict[tuple[str, int], tuple[int, int]] = {}
-
-    def check(self, msg: Heartbeat, now_wall_ms: int) -> Verdict:
-        if msg.sender not in self.senders:
-            return Verdict.UNKNOWN_SENDER
-        if abs(now_wall_ms - msg.sent_wall_ms) > self.window_ms:
-            return Verdict.STALE
-        key = (msg.sender, msg.lan)
-        if (msg.epoch, msg.seq) <= self._last.get(key, (-1, -1)):
-            return Verdict.REPLAY
-        self._last[key] = (msg.epoch, msg.seq)
-        return Verdict.OK
+    return Heartbeat(name, lan, state, Flag(flags), epoch, seq, nonce, echo_nonce, peer_epoch,
+                     generation, sent, echo_seq, echo_hold, tuple(aliases))

@@ -1,32 +1,38 @@
 """The role state machine: carries out what `decide()` says, one named transition at a time.
 
 Sole writer of this head's status and role changes, of the cluster summary (active head,
-failover count and timings, cluster state) and of the alias table's runtime columns.
+failover count and timings, cluster state), of the alias table's runtime columns and of
+the takeover generation. It reads only snapshots: the peer as the heartbeat last saw it
+(`state.peer`), this head's carrier (`state.links`), the quorum result (`state.quorum`)
+and alias claims seen on the public LAN (`state.alias_claims`), so what the MIB shows is
+what the decision used.
 
     STARTING    -> STANDBY       peer is active (orphaned aliases from a crash are dropped)
     STARTING    -> TAKING_OVER   start-up rules say this head should be active
-    STANDBY     -> TAKING_OVER   peer dead, peer hands over, or both standby and we win
+    STANDBY     -> TAKING_OVER   peer dead, peer handed over, or both standby and we win
     TAKING_OVER -> ACTIVE        aliases added and announced
     TAKING_OVER -> STANDBY       fence command, quorum check or an alias add failed
-    ACTIVE      -> RELEASING     split brain lost, failback or switchover to the peer
+    ACTIVE      -> RELEASING     split brain lost, isolated, failback or switchover
     RELEASING   -> STANDBY       aliases removed
 
 Each transition is asserted against that table and publishes one event. The machine is
-evaluated every heartbeat interval and whenever the heartbeat reports a change (woken,
-never called from inside a socket callback).
+a steady job (monotonic clock) evaluated every heartbeat interval and whenever the
+heartbeat, the alias guard or an operator wakes it; wake-ups coalesce in the scheduler.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Protocol
 
+from haoscar_snmp.config.persist import atomic_write
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
 from haoscar_snmp.core.runner import Runner
-from haoscar_snmp.core.state import (AliasStatus, ClusterStatus, ControlAction, HeadStatus, LinkStatus,
+from haoscar_snmp.core.state import (AliasStatus, ClusterStatus, ControlAction, HeadStatus, PeerView,
                                      State)
 
 from .alarms import Alarms, AlarmType, ProbableCause
@@ -47,26 +53,57 @@ ALLOWED: dict[HeadStatus, set[HeadStatus]] = {
 }
 
 
+class Advertiser(Protocol):
+    """Where this head's advertised view goes: the heartbeat thread."""
+
+    def advertise(self, local: LocalView) -> None: ...
+
+
+class NoPeer:
+    """The advertiser of a single-head cluster: nobody listens."""
+
+    def advertise(self, local: LocalView) -> None:
+        pass
+
+
+class GenerationFile:
+    """The takeover generation, kept in the state directory across restarts."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.value = int(path.read_text().strip())
+        except (OSError, ValueError):
+            self.value = 0
+
+    async def save(self, value: int) -> None:
+        self.value = value
+        await asyncio.to_thread(atomic_write, self.path, f"{value}\n".encode())
+
+
+def claim_window(config: Config) -> float:
+    """How long an alias announcement from another head counts as "it holds it now"."""
+    announce = config.timing.alias_announce_ms / 1000.0
+    return 3 * announce if announce else 3.0
+
+
 class RoleMachine:
-    """Decides and acts; the heartbeat and the operator only wake it."""
+    """Decides and acts; the heartbeat, the alias guard and the operator only wake it."""
 
     name = "role"
 
-    def __init__(self, state: State, config: Callable[[], Config], peer: Callable[[], Peer | None],
-                 peer_dead_since: Callable[[], float], aliases: AliasOps, bus: EventBus,
-                 alarms: Alarms, clock: Clock, runner: Runner, local: LocalView,
-                 announce: Callable[[], None]) -> None:
+    def __init__(self, state: State, config: Callable[[], Config], aliases: AliasOps, bus: EventBus,
+                 alarms: Alarms, clock: Clock, runner: Runner, advertiser: Advertiser,
+                 generation: GenerationFile) -> None:
         self.state = state
         self.config = config
-        self.peer = peer
-        self.peer_dead_since = peer_dead_since
         self.aliases = aliases
         self.bus = bus
         self.alarms = alarms
         self.clock = clock
         self.runner = runner
-        self.local = local
-        self.announce = announce
+        self.advertiser = advertiser
+        self.generation = generation
         cfg = config()
         self.me = cfg.cluster.local_head
         self.index = cfg.head_index(self.me)
@@ -74,11 +111,14 @@ class RoleMachine:
         self.started = clock.monotonic()
         self.switchover_requested = False
         self.split_brain = False
-        self._lock = asyncio.Lock()
-        self._last_reason = "starting"
+        self.handing_over_since = 0.0       # monotonic; 0 = not handing over
+        self.contact_generation = 0
+        self.yielded: set[str] = set()      # aliases given up to a head we could not hear
+        self.yielded_since = 0.0            # monotonic
+        self.holding_since = 0.0            # monotonic start of the current takeover
+        self.local = LocalView(generation=generation.value)
         self._garp_tasks: set[asyncio.Task[None]] = set()
         self.state.heads[(self.index,)].status = S.STARTING
-        self.local.status = S.STARTING
 
     @property
     def status(self) -> HeadStatus:
@@ -90,56 +130,97 @@ class RoleMachine:
         return self.config().timing.heartbeat_interval_ms / 1000.0
 
     async def run_cycle(self) -> str:
-        return await self.evaluate()
+        cfg = self.config()
+        now = self.clock.monotonic()
+        view = self.state.peer
+        peer = self._peer(view, now)
+        if view is not None and view.heard:
+            self.contact_generation = self.generation.value
+        self._handover_done(view, now, cfg)
+        me = self._me(cfg, now, peer)
+        decision = decide(me, peer)
+        self._advertise(flags=decision.flags)
+        self._split_brain(peer, me.conflict)   # detected before acting: the loser reports it too
+        await self._act(decision, peer)
+        now = self.clock.monotonic()
+        self._split_brain(self._peer(self.state.peer, now),
+                          self._claimed_by(self._held_addresses(), cfg, now, self.holding_since))
+        self._cluster_status(self.state.peer)
+        return decision.reason
 
-    def wake(self) -> None:
-        """Ask for an evaluation soon (from a socket callback, a timer or a SET)."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+    def _peer(self, view: PeerView | None, now: float) -> Peer | None:
+        if view is None:
+            return None
+        return Peer(name=view.name, alive=view.heard, status=view.status, flags=Flag(view.flags),
+                    alive_for_ms=int((now - view.heard_since) * 1000) if view.heard else 0,
+                    preferred_primary=view.preferred_primary, generation=view.generation,
+                    ever_heard=view.ever_heard, public_only=view.public_only)
+
+    def _me(self, cfg: Config, now: float, peer: Peer | None) -> Me:
+        links = self.state.links
+        public_down = any(links.up(a.interface) is False for a in cfg.active_aliases())
+        public_path = cfg.public_heartbeat_path() is not None and links.up(links.public) is not False
+        return Me(name=self.me, preferred_primary=self.preferred, status=self.status,
+                  started_for_ms=int((now - self.started) * 1000), initdead_ms=cfg.timing.initdead_ms,
+                  auto_failback=cfg.timing.auto_failback, failback_delay_ms=cfg.timing.failback_delay_s * 1000,
+                  switchover_requested=self.switchover_requested, quorum_ok=self.state.quorum.ok,
+                  generation=self.generation.value, contact_generation=self.contact_generation,
+                  isolated=links.isolated, public_down=public_down, public_path=public_path,
+                  handing_over=bool(self.handing_over_since),
+                  conflict=self._claimed_by(self._held_addresses(), cfg, now, self.holding_since),
+                  yielded=self._claimed_by(self.yielded, cfg, now, self.yielded_since))
+
+    def _held_addresses(self) -> set[str]:
+        return set(self.local.aliases) if self.status == S.ACTIVE else set()
+
+    def _claimed_by(self, addresses: set[str], cfg: Config, now: float, since: float) -> str:
+        """The MAC of another head that announced one of `addresses` after `since` and
+        recently ("" = none). Announcements from before `since` (a peer that held the
+        alias until it died, say) are no claim on what this head did after."""
+        window = claim_window(cfg)
+        for address in sorted(addresses):
+            claim = self.state.alias_claims.get(address)
+            if claim is not None and claim[1] > since and now - claim[1] <= window:
+                return claim[0]
+        return ""
+
+    def _handover_done(self, view: PeerView | None, now: float, cfg: Config) -> None:
+        """Stop saying HANDOVER once the peer took over, fell silent, or let a dead time pass."""
+        if not self.handing_over_since:
             return
-        loop.create_task(self.evaluate())
-
-    async def evaluate(self) -> str:
-        if self._lock.locked():
-            return self._last_reason  # a wake-up is already being handled
-        async with self._lock:
-            cfg = self.config()
-            now = self.clock.monotonic()
-            peer = self.peer()
-            me = Me(name=self.me, preferred_primary=self.preferred, status=self.status,
-                    started_for_ms=int((now - self.started) * 1000),
-                    initdead_ms=cfg.timing.initdead_ms, auto_failback=cfg.timing.auto_failback,
-                    failback_delay_ms=cfg.timing.failback_delay_s * 1000,
-                    switchover_requested=self.switchover_requested)
-            decision = decide(me, peer)
-            if self.local.flags != decision.flags:
-                self.local.flags = decision.flags
-                self.announce()
-            self._split_brain(peer)      # detected before acting: the loser reports it too
-            await self._act(decision, peer)
-            self._split_brain(self.peer())
-            self._cluster_status(peer)
-            self._last_reason = decision.reason
-            return decision.reason
+        dead = cfg.timing.heartbeat_dead_time_ms / 1000.0
+        if (view is None or not view.heard or view.status in (S.TAKING_OVER, S.ACTIVE)
+                or now - self.handing_over_since > dead):
+            self.handing_over_since = 0.0
 
     async def _act(self, decision: Decision, peer: Peer | None) -> None:
         if decision.action == Action.TAKE_OVER:
             await self._take_over(decision.reason, peer)
         elif decision.action == Action.RELEASE:
+            if decision.flags & Flag.HANDOVER:
+                self.handing_over_since = self.clock.monotonic()
+            elif peer is not None and not peer.alive:
+                self.yielded = set(self.local.aliases)   # gave way to a head we cannot hear
+                self.yielded_since = self.clock.monotonic()
             await self._release(decision.reason)
         elif decision.action == Action.BECOME_STANDBY:
             await self._drop_orphans()
             self._transition(S.STANDBY, decision.reason)
-        elif decision.action == Action.REANNOUNCE and not self.split_brain:
+        elif decision.action == Action.REANNOUNCE:
             self._announce_aliases()
 
     # -- transitions -------------------------------------------------------------------
 
+    def _advertise(self, **changes: object) -> None:
+        fields = {"status": self.local.status, "flags": self.local.flags,
+                  "generation": self.generation.value, "aliases": self.local.aliases}
+        fields.update(changes)
+        self.local = LocalView(**fields)  # type: ignore[arg-type]
+        self.advertiser.advertise(self.local)
+
     def _transition(self, new: HeadStatus, reason: str) -> None:
         old = self.status
         assert new in ALLOWED[old], f"role transition {old.name} -> {new.name} is not allowed"
-        self.local.status = new
         head = self.state.heads[(self.index,)]
         head.status = new
         head.role_changes += 1
@@ -149,21 +230,27 @@ class RoleMachine:
             self.state.cluster.active_head = ""
         if new in (S.ACTIVE, S.STANDBY):
             self.switchover_requested = False
+        if new == S.TAKING_OVER:
+            self.yielded = set()
+            self.holding_since = self.clock.monotonic()
+        self._advertise(status=new)       # the peer hears of it at once
         self.bus.publish(Event(EventType.ROLE_CHANGED, self.me, Severity.INFO,
                                f"{self.me}: {old.name.lower()} -> {new.name.lower()} ({reason})",
                                self.clock.time(), {"head_index": self.index, "reason": reason}))
-        self.announce()
 
     async def _take_over(self, reason: str, peer: Peer | None) -> None:
         cfg = self.config()
+        view = self.state.peer
         # A failover is a takeover from a peer that was alive and died; taking over at
         # start-up from a peer never heard is not one.
-        detected = self.peer_dead_since() if peer is not None and not peer.alive else 0.0
+        detected = view.silent_since if view is not None and not view.heard and view.ever_heard else 0.0
         failover = bool(detected)
-        # A failback is a takeover by the preferred primary from a peer that handed over.
-        handover = peer is not None and peer.alive and (
-            bool(peer.flags & Flag.HANDOVER) or peer.status == S.RELEASING)
+        handover = peer is not None and peer.alive and bool(peer.flags & Flag.HANDOVER)
         begin = detected or self.clock.monotonic()
+        # Above every generation seen, so that "who took over last" is known after a
+        # partition; advertised from the first heartbeat of the takeover on.
+        generation = max(self.generation.value, view.generation if view else 0) + 1
+        self.generation.value = generation
         self._transition(S.TAKING_OVER, reason)
         if failover:
             self.bus.publish(Event(EventType.FAILOVER_STARTED, self.me, Severity.MAJOR,
@@ -197,6 +284,7 @@ class RoleMachine:
         duration_ms = round((self.clock.monotonic() - begin) * 1000)
         await self._services("start", cfg)
         self._transition(S.ACTIVE, reason)
+        self._background(self.generation.save(generation))
         self.alarms.clear(ProbableCause.FAILOVER_FAILURE, self.me)
         if failover:
             self._record_failover(duration_ms, reason)
@@ -214,6 +302,7 @@ class RoleMachine:
                 return f"fence command failed ({'timeout' if result.timed_out else result.returncode})"
         if cfg.failover.quorum_command:
             result = await self.runner.run(cfg.failover.quorum_command, timeout)
+            self.state.quorum.record(result.ok, self.clock.time())
             if not result.ok:
                 return "quorum check failed"
         return None
@@ -234,7 +323,7 @@ class RoleMachine:
         for alias in self._alias_list(self.config()):
             if await self.aliases.present(alias):
                 log.warning("removing alias %s left over from an earlier run: %s is active",
-                            alias.address, self.peer().name if self.peer() else "the peer")
+                            alias.address, self.state.peer.name if self.state.peer else "the peer")
                 await self.aliases.remove(alias)
             self._alias_row(alias, AliasStatus.RELEASED, "")
 
@@ -261,100 +350,118 @@ class RoleMachine:
         row = self.state.aliases.get((alias.index,))
         if row is not None:
             row.status, row.owner = status, owner
-        self.local.aliases = tuple(a.address for a in self._alias_list(self.config())
-                                   if (r := self.state.aliases.get((a.index,))) and r.status == AliasStatus.HELD)
+        held = tuple(a.address for a in self._alias_list(self.config())
+                     if (r := self.state.aliases.get((a.index,))) and r.status == AliasStatus.HELD)
+        self._advertise(aliases=held)
 
     async def _garp_burst(self, delay: float = 0.0) -> None:
-        """One burst of garp_count gratuitous ARPs for every alias this head holds."""
+        """One burst of garp_count announcements for every alias this head holds."""
         if delay:
             await asyncio.sleep(delay)
         if self.status not in (S.TAKING_OVER, S.ACTIVE):
             return  # released meanwhile: announcing now would steal the traffic back
         cfg = self.config()
         for alias in self._alias_list(cfg):
-            sent = await self.aliases.garp(alias, cfg.timing.garp_count)
+            sent = await self.aliases.announce(alias, cfg.timing.garp_count)
             row = self.state.aliases.get((alias.index,))
             if row is not None:
                 row.garp_sent += sent
 
     def _announce_aliases(self, now: bool = True) -> None:
-        """Gratuitous ARP in the background: a burst now (unless already sent), another
-        after garp_repeat_ms, for switches and clients that missed or ignored the first."""
+        """Announce in the background: a burst now (unless already sent), another after
+        garp_repeat_ms, for switches and clients that missed or ignored the first."""
         delays = [self.config().timing.garp_repeat_ms / 1000.0]
         if now:
             delays.insert(0, 0.0)
-        loop = asyncio.get_running_loop()
         for delay in delays:
-            task = loop.create_task(self._garp_burst(delay))
-            self._garp_tasks.add(task)
-            task.add_done_callback(self._garp_tasks.discard)
+            self._background(self._garp_burst(delay))
+
+    def _background(self, coro: object) -> None:
+        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._garp_tasks.add(task)
+        task.add_done_callback(self._garp_tasks.discard)
+
+    async def stop(self) -> None:
+        """Cancel background announcements quietly (shutdown)."""
+        tasks = list(self._garp_tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
 
     # -- bookkeeping -----------------------------------------------------------------------
 
     def _record_failover(self, duration_ms: int, reason: str) -> None:
-        c, p = self.state.cluster, self.state.perf
+        c = self.state.cluster
         c.failover_count += 1
         c.last_failover_time = self.clock.time()
         c.last_failover_duration_ms = duration_ms
         c.last_failover_reason = reason[:255]
-        n = c.failover_count
-        p.failover_last_ms = duration_ms
-        p.failover_min_ms = duration_ms if n == 1 else min(p.failover_min_ms, duration_ms)
-        p.failover_max_ms = max(p.failover_max_ms, duration_ms)
-        p.failover_mean_ms = int(p.failover_mean_ms + (duration_ms - p.failover_mean_ms) / n)
         self.bus.publish(Event(EventType.FAILOVER_COMPLETED, self.me, Severity.WARNING,
                                f"failover to {self.me} completed in {duration_ms} ms: {reason}",
                                c.last_failover_time, {"head_index": self.index, "reason": reason,
                                                       "duration_ms": duration_ms}))
 
-    def _split_brain(self, peer: Peer | None) -> None:
+    def _split_brain(self, peer: Peer | None, claimed_by: str) -> None:
+        """Both heads active, as the heartbeats tell; or, with the peer not heard, an alias
+        of ours announced from another MAC (`claimed_by`) on the public LAN."""
         both = (peer is not None and peer.alive and self.status == S.ACTIVE
                 and peer.status in (S.ACTIVE, S.TAKING_OVER))
-        if both and not self.split_brain:
+        blind = bool(claimed_by) and self.status == S.ACTIVE and not both
+        if (both or blind) and not self.split_brain:
             self.split_brain = True
-            text = f"split brain: {self.me} and {peer.name} both active"
+            other = peer.name if peer is not None else "the peer"
+            text = (f"split brain: {self.me} and {other} both active" if both else
+                    f"split brain: an alias held by {self.me} is also announced by {claimed_by} "
+                    f"on the public LAN ({other} not heard)")
             self.bus.publish(Event(EventType.SPLIT_BRAIN_DETECTED, self.me, Severity.CRITICAL, text,
                                    self.clock.time(), {"reason": text}))
             self.alarms.raise_alarm(ProbableCause.SPLIT_BRAIN, "cluster", Severity.CRITICAL,
                                     AlarmType.PROCESSING_ERROR, text)
-        elif self.split_brain and not both and (
-                self.status == S.ACTIVE or (peer is not None and peer.alive and peer.status == S.ACTIVE)):
+        elif self.split_brain and not both and not blind and (
+                self.status == S.ACTIVE or self.yielded
+                or (peer is not None and peer.alive and peer.status == S.ACTIVE)):
             # Resolved: exactly one head is active again.
             self.split_brain = False
             winner = self.me if self.status == S.ACTIVE else (peer.name if peer else "the peer")
             self.bus.publish(Event(EventType.SPLIT_BRAIN_RESOLVED, self.me, Severity.INFO,
-                                   f"split brain resolved: {winner} is active",
+                                   f"split brain resolved: {winner} keeps the alias",
                                    self.clock.time()))
             self.alarms.clear(ProbableCause.SPLIT_BRAIN, "cluster")
             if self.status == S.ACTIVE:
                 self._announce_aliases()  # the winner re-announces: clients may hold the loser's MAC
 
-    def _cluster_status(self, peer: Peer | None) -> None:
+    def _cluster_status(self, view: PeerView | None) -> None:
         c = self.state.cluster
+        peer_active = view is not None and view.heard and view.status == S.ACTIVE
         if self.split_brain:
             c.status = ClusterStatus.SPLIT_BRAIN
         elif self.status == S.TAKING_OVER:
             c.status = ClusterStatus.FAILING_OVER
-        elif self.status != S.ACTIVE and not (peer and peer.alive and peer.status == S.ACTIVE):
+        elif self.status != S.ACTIVE and not peer_active:
             c.status = ClusterStatus.FAILED if self.status != S.STARTING else ClusterStatus.UNKNOWN
-        elif peer is None:
+        elif view is None:
             c.status = ClusterStatus.NORMAL
-        elif not peer.alive or any(p.status == LinkStatus.DOWN for p in self.state.hb_paths.values()):
+        elif not view.heard or len(view.paths_up) < len(self.state.hb_paths) or self.state.links.isolated:
             c.status = ClusterStatus.DEGRADED
         else:
             c.status = ClusterStatus.NORMAL
-        if peer is not None and peer.alive and peer.status == S.ACTIVE:
-            c.active_head = peer.name
+        if peer_active and view is not None:
+            c.active_head = view.name
 
     # -- operator actions --------------------------------------------------------------
 
     def request(self, action: ControlAction, principal: str) -> tuple[bool, str]:
-        """haoscarControlAction switchover/failback: record, wake, and say what will happen."""
-        peer = self.peer()
-        if peer is None:
+        """haoscarControlAction switchover/failback: record, and say what will happen.
+        The caller wakes the role job."""
+        view = self.state.peer
+        if view is None:
             return False, "no peer head: nothing to switch over to"
-        if not peer.alive:
-            return False, f"peer {peer.name} is not alive"
+        if not view.heard:
+            return False, f"peer {view.name} is not alive"
         if action == ControlAction.FAILBACK:
             on_primary = (self.status == S.ACTIVE) == self.preferred
             if on_primary:
@@ -362,6 +469,5 @@ class RoleMachine:
         if self.status not in (S.ACTIVE, S.STANDBY):
             return False, f"{self.me} is {self.status.name.lower()}; try again shortly"
         self.switchover_requested = True
-        self.wake()
-        target = peer.name if self.status == S.ACTIVE else self.me
+        target = view.name if self.status == S.ACTIVE else self.me
         return True, f"{action.name.lower()} to {target} requested by {principal}"

@@ -27,6 +27,7 @@ RESTART_KEYS = (
     "snmp.listen",
     "snmp.engine_id",
     "heartbeat.port",
+    "heartbeat.public_path",
     "snmp.agentx",
 )
 

@@ -170,11 +170,17 @@ class TimingConfig(FrozenModel):
     failback_delay_s: Annotated[int, Field(ge=0, le=86400)] = 0
     garp_count: Annotated[int, Field(ge=0, le=100)] = 5
     garp_repeat_ms: Annotated[int, Field(ge=0, le=60000)] = 1000
+    # While active, announce each alias (one gratuitous ARP) this often, so that a second
+    # holder on the public LAN is seen and settled; 0 = only at takeover.
+    alias_announce_ms: Annotated[int, Field(ge=0, le=60000)] = 1000
 
 
 class HeartbeatConfig(WithSecrets):
     port: Port = 7789
     key_file: ConfigPath | None = None
+    # Also send heartbeats over the public LAN (both heads need a `public` address). The
+    # public path only arbitrates: a peer heard there is alive, so nobody takes over.
+    public_path: bool = True
 
     @property
     def key(self) -> bytes | None:
@@ -267,6 +273,9 @@ class FailoverConfig(FrozenModel):
     # a head cut off from everything does not take over. "" = no quorum check.
     quorum_command: Annotated[Text, Field(max_length=255)] = ""
     command_timeout_ms: Annotated[int, Field(ge=100, le=600000)] = 10000
+    # How often the quorum command runs while nothing happens, so that the heads know
+    # each other's quorum (advertised in the heartbeats) before they need it.
+    quorum_interval_ms: Annotated[int, Field(ge=1000, le=3600000)] = 5000
 
 
 class LogConfig(FrozenModel):
@@ -331,8 +340,18 @@ class Config(FrozenModel):
         return self
 
     def head_index(self, name: str) -> int:
-        """A head's row index in haoscarHeadTable (its 1-based position in the file)."""
-        return next(n for n, head in enumerate(self.heads, start=1) if head.name == name)
+        """A head's row index in haoscarHeadTable: its rank by name (1 for the smaller),
+        so both heads use the same index for the same head whatever the file order."""
+        names = sorted(head.name for head in self.heads)
+        return names.index(name) + 1
+
+    def public_heartbeat_path(self) -> tuple[str, str] | None:
+        """(local, peer) public addresses when the public LAN carries heartbeats."""
+        peer = self.peer_head_config
+        me = self.local_head_config
+        if peer is None or not self.heartbeat.public_path or me.public is None or peer.public is None:
+            return None
+        return str(me.public), str(peer.public)
 
     def head(self, name: str) -> HeadConfig | None:
         return next((head for head in self.heads if head.name == name), None)

@@ -31,7 +31,8 @@ class SystemClock:
 
 
 class FakeClock:
-    """A clock that moves only when a test says so."""
+    """A clock that moves only when a test says so; its wall clock can also be stepped
+    (as NTP or an operator would) while the monotonic clock goes on undisturbed."""
 
     def __init__(self, start: float = 1_700_000_000.0) -> None:
         self._wall = start
@@ -47,4 +48,8 @@ class FakeClock:
         if seconds < 0:
             raise ValueError("a clock does not go backwards")
         self._mono += seconds
+        self._wall += seconds
+
+    def step_wall(self, seconds: float) -> None:
+        """Step the wall clock only, forward or back; the monotonic clock does not move."""
         self._wall += seconds

@@ -175,7 +175,8 @@ class HeadRow:
 
 @dataclass
 class HbPathRow:
-    """Writer: heartbeat job. Key: (head index, Lan)."""
+    """Writer: the heartbeat (its own thread; each field is one int or float, so a reader
+    on the loop sees either the old or the new value). Key: (head index, Lan)."""
 
     status: LinkStatus = LinkStatus.UNKNOWN
     sent: int = 0
@@ -184,6 +185,61 @@ class HbPathRow:
     rtt_us: int = 0
     last_heard: float = 0.0
     rejected: int = 0
+    max_gap_us: int = 0   # longest time between two valid heartbeats while the path was up
+
+
+@dataclass(frozen=True)
+class PeerView:
+    """Writer: the heartbeat. What the heartbeats say about the peer head, as one frozen
+    snapshot: the role decision reads this and nothing else, and the MIB shows the same.
+
+    Times are on the monotonic clock. `status`, `flags`, `generation` and `aliases` are
+    as last heard, and are kept once the peer falls silent (they are what it was doing
+    at the last contact)."""
+
+    name: str
+    preferred_primary: bool
+    heard: bool = False                 # a valid heartbeat on some path within the dead time
+    paths_up: frozenset[int] = frozenset()   # Lan values of the paths that are up
+    status: HeadStatus = HeadStatus.UNKNOWN
+    flags: int = 0
+    generation: int = 0
+    aliases: tuple[str, ...] = ()
+    heard_since: float = 0.0            # start of the current contact
+    silent_since: float = 0.0           # when it was last declared silent (0: never)
+    ever_heard: bool = False
+
+    @property
+    def private_up(self) -> bool:
+        return bool(self.paths_up & {int(Lan.LAN_A), int(Lan.LAN_B)})
+
+    @property
+    def public_only(self) -> bool:
+        return self.heard and not self.private_up
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """Writer: the heartbeat (from netlink). Carrier of this head's own interfaces:
+    the ones its LAN A and LAN B heartbeats leave from, and those that carry aliases."""
+
+    lan_a: str = ""                     # interface names ("" until found)
+    lan_b: str = ""
+    public: str = ""                    # of the public heartbeat path, if there is one
+    carrier: tuple[tuple[str, bool], ...] = ()
+
+    def up(self, ifname: str) -> bool | None:
+        """Carrier of one interface; None when it is not watched or not known yet."""
+        return dict(self.carrier).get(ifname)
+
+    @property
+    def isolated(self) -> bool:
+        """No carrier on either private heartbeat link (both known and both down)."""
+        return bool(self.lan_a and self.lan_b) and self.up(self.lan_a) is False \
+            and self.up(self.lan_b) is False
+
+    def down_names(self) -> list[str]:
+        return [name for name, up in self.carrier if not up]
 
 
 @dataclass
@@ -320,6 +376,20 @@ class ControlState:
 
 
 @dataclass
+class QuorumState:
+    """Writer: the quorum job (and a takeover, which runs the check once more)."""
+
+    ok: bool = True          # True while no quorum command is configured
+    checked: float = 0.0     # wall clock of the last check; 0 = never
+    failures: int = 0
+
+    def record(self, ok: bool, when: float) -> None:
+        self.ok, self.checked = ok, when
+        if not ok:
+            self.failures += 1
+
+
+@dataclass
 class ConfigMeta:
     """Writer: the configuration applier."""
 
@@ -336,6 +406,12 @@ class State:
     control: ControlState = field(default_factory=ControlState)
     heads: Table[tuple[int], HeadRow] = field(default_factory=Table)
     hb_paths: Table[tuple[int, int], HbPathRow] = field(default_factory=Table)
+    peer: PeerView | None = None        # writer: heartbeat monitor (None: single head)
+    links: LinkView = field(default_factory=LinkView)  # writer: heartbeat monitor
+    quorum: QuorumState = field(default_factory=QuorumState)
+    # address -> (MAC, monotonic time) of the last announcement of one of our aliases by
+    # another host on the public LAN. Writer: the alias guard.
+    alias_claims: dict[str, tuple[str, float]] = field(default_factory=dict)
     lan_ifs: Table[tuple[int], LanIfRow] = field(default_factory=Table)
     aliases: Table[tuple[int], AliasRow] = field(default_factory=Table)
     services: Table[tuple[int], ServiceRow] = field(default_factory=Table)

@@ -108,6 +108,7 @@ def bind_all(view: MibView, state: State, config: Callable[[], Config],
         "haoscarHbPathRtt": lambda r: r.rtt_us,
         "haoscarHbPathLastHeard": lambda r: r.last_heard,
         "haoscarHbPathRejected": lambda r: r.rejected,
+        "haoscarHbPathMaxGap": lambda r: r.max_gap_us,
     })
     view.bind_table("haoscarLanIfEntry", lambda: s.lan_ifs, {
         "haoscarLanIfNode": lambda r: r.node,

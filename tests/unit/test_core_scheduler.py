@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from haoscar_snmp.core.clock import FakeClock
-from haoscar_snmp.core.scheduler import BUG_MARKER, JobRunner, Scheduler
+from haoscar_snmp.core.scheduler import BUG_MARKER, JobRunner, Scheduler, SteadyInterval
 from haoscar_snmp.core.state import JobRow, Table
 
 LOGGER = "haoscar_snmp.core.scheduler"
@@ -138,7 +140,7 @@ def test_a_repeated_sentence_is_logged_at_info_once_then_at_debug(caplog: pytest
     assert messages(caplog, logging.DEBUG) == ["probe: all good", "probe: all good"]
 
 
-def test_a_second_call_while_a_cycle_runs_is_skipped() -> None:
+def test_wake_ups_during_a_cycle_coalesce_into_exactly_one_more() -> None:
     clock = FakeClock()
     row = JobRow(name="slow")
 
@@ -147,16 +149,18 @@ def test_a_second_call_while_a_cycle_runs_is_skipped() -> None:
         runner = JobRunner(job, row, clock)
         first = asyncio.create_task(runner.run())
         await job.started.wait()
-        await runner.run()  # the wake-up arrives while the first cycle still runs
+        for _ in range(3):
+            await runner.run()  # wake-ups arrive while the first cycle still runs
         assert row.runs == 1
         job.release.set()
-        await first
-        await runner.run()  # once the first is over, the next call runs again
+        await first             # ... and are served by one follow-up cycle, not lost
+        assert job.cycles == 2
+        await runner.run()      # once idle, a call runs a cycle of its own
         return job
 
     job = asyncio.run(scenario())
-    assert job.cycles == 2
-    assert row.runs == 2
+    assert job.cycles == 3
+    assert row.runs == 3
 
 
 def test_scheduler_add_registers_rows_with_indexes_from_one() -> None:
@@ -194,3 +198,89 @@ def test_a_registered_runner_writes_its_own_row() -> None:
     assert jobs[(2,)].runs == 1
     assert jobs[(2,)].last_result == "b ok"
     assert jobs[(2,)].last_duration_us == 500_000
+
+
+class SteppedClock:
+    """Real monotonic time; a wall clock that a test can step (as NTP would)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+
+class CountingJob:
+    def __init__(self, name: str, interval: float) -> None:
+        self.name = name
+        self._interval = interval
+        self.cycles = 0
+
+    def interval(self) -> float:
+        return self._interval
+
+    async def run_cycle(self) -> str:
+        self.cycles += 1
+        return "ok"
+
+
+def test_steady_trigger_answers_a_late_job_with_one_run_not_every_missed_one() -> None:
+    trigger = SteadyInterval(0.02)
+    prev = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert trigger.get_next_fire_time(prev, prev + timedelta(seconds=0.005)) == prev + timedelta(seconds=0.02)
+    late = prev + timedelta(hours=1)                # after a one-hour step forward
+    assert trigger.get_next_fire_time(prev, late) == late + timedelta(seconds=0.02)
+
+
+def test_no_job_stalls_when_the_wall_clock_steps_back_or_forward(monkeypatch: pytest.MonkeyPatch) -> None:
+    """APScheduler plans in wall-clock time: a step back of an hour would stall a periodic
+    job for an hour; steady jobs do not read the wall clock at all."""
+    import apscheduler.schedulers.base as aps_base
+
+    clock = SteppedClock()
+
+    class SteppedDatetime(datetime):
+        @classmethod
+        def now(cls, tz=None):  # noqa: ANN001, ANN206 - the signature of datetime.now
+            return datetime.fromtimestamp(clock.time(), tz)
+
+    monkeypatch.setattr(aps_base, "datetime", SteppedDatetime)
+
+    async def scenario() -> list[tuple[int, int]]:
+        scheduler = Scheduler(Table(), clock)
+        periodic, steady = CountingJob("periodic", 0.05), CountingJob("steady", 0.05)
+        scheduler.add(periodic)
+        scheduler.add_steady(steady)
+        scheduler.start()
+        counts = []
+        for step in (0.0, -3600.0, +7200.0, -3600.0):
+            clock.offset += step
+            before = (periodic.cycles, steady.cycles)
+            await asyncio.sleep(1.2)   # > the step watch's period
+            counts.append((periodic.cycles - before[0], steady.cycles - before[1]))
+        await scheduler.stop()
+        assert scheduler.steps_seen == 3
+        return counts
+
+    for periodic, steady in asyncio.run(scenario()):
+        # 24 intervals each; a job may lose at most one interval to a step
+        assert periodic >= 12 and steady >= 20, (periodic, steady)
+
+
+def test_stop_cancels_running_cycles_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> BlockingJob:
+        scheduler = Scheduler(Table(), FakeClock())
+        job = BlockingJob()
+        scheduler.add_steady(job)
+        scheduler.start()
+        await job.started.wait()
+        await scheduler.stop()
+        return job
+
+    with caplog.at_level(logging.DEBUG):
+        job = asyncio.run(scenario())
+    assert job.cycles == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -6,20 +6,28 @@ from dataclasses import replace
 
 import pytest
 
-from fcaps.fault.decide import Action, Me, Peer, decide, wins_tie
+from fcaps.fault.decide import Action, Me, Peer, blind_peer_generation, decide, keeps, wins_tie
 from fcaps.fault.hbproto import Flag
 from haoscar_snmp.core.state import HeadStatus as S
 
 PRIMARY = Me(name="head1", preferred_primary=True, status=S.STANDBY, started_for_ms=60_000,
              initdead_ms=30_000, auto_failback=True, failback_delay_ms=0, switchover_requested=False)
 STANDBY = replace(PRIMARY, name="head2", preferred_primary=False)
+FIT = Flag.QUORUM_OK
 
 
-def peer(status: S, alive: bool = True, flags: Flag = Flag(0), preferred: bool = False,
-         name: str = "head2", alive_for_ms: int = 10_000) -> Peer:
+def peer(status: S, alive: bool = True, flags: Flag = FIT, preferred: bool = False,
+         name: str = "head2", alive_for_ms: int = 10_000, generation: int = 0,
+         ever_heard: bool = True) -> Peer:
     return Peer(name=name, alive=alive, status=status, flags=flags, alive_for_ms=alive_for_ms,
-                preferred_primary=preferred)
+                preferred_primary=preferred, generation=generation, ever_heard=ever_heard)
 
+
+def primary_peer(status: S, **kw: object) -> Peer:
+    return peer(status, preferred=True, name="head1", **kw)  # type: ignore[arg-type]
+
+
+# -- start-up, failover, failback (as before) -----------------------------------------------
 
 def test_single_head_takes_over_at_once() -> None:
     assert decide(replace(PRIMARY, status=S.STARTING, started_for_ms=0), None).action is Action.TAKE_OVER
@@ -33,9 +41,9 @@ def test_starting_head_follows_an_active_peer_even_when_preferred() -> None:
 
 def test_starting_head_waits_for_initdead_before_taking_over_alone() -> None:
     me = replace(STANDBY, status=S.STARTING, started_for_ms=10_000)
-    assert decide(me, peer(S.UNKNOWN, alive=False, name="head1")).action is Action.WAIT
+    assert decide(me, primary_peer(S.UNKNOWN, alive=False, ever_heard=False)).action is Action.WAIT
     me = replace(me, started_for_ms=30_000)
-    d = decide(me, peer(S.UNKNOWN, alive=False, name="head1"))
+    d = decide(me, primary_peer(S.UNKNOWN, alive=False, ever_heard=False))
     assert d.action is Action.TAKE_OVER and "start-up wait" in d.reason
 
 
@@ -44,28 +52,40 @@ def test_starting_preferred_primary_takes_over_from_a_standby_peer() -> None:
     assert d.action is Action.TAKE_OVER
 
 
-def test_starting_standby_lets_a_starting_preferred_peer_go_first() -> None:
+def test_starting_standby_lets_a_starting_preferred_peer_go_first_unless_it_is_unfit() -> None:
     me = replace(STANDBY, status=S.STARTING, started_for_ms=0)
-    assert decide(me, peer(S.STARTING, preferred=True, name="head1")).action is Action.WAIT
+    assert decide(me, primary_peer(S.STARTING)).action is Action.WAIT
+    assert decide(me, primary_peer(S.STARTING, flags=FIT | Flag.ISOLATED)).action is Action.TAKE_OVER
 
 
 def test_standby_takes_over_from_a_dead_peer() -> None:
-    d = decide(STANDBY, peer(S.FAILED, alive=False, preferred=True, name="head1"))
+    d = decide(STANDBY, primary_peer(S.ACTIVE, alive=False))
     assert d.action is Action.TAKE_OVER and "dead" in d.reason
 
 
 def test_standby_never_takes_over_from_a_live_active_peer() -> None:
-    assert decide(STANDBY, peer(S.ACTIVE, preferred=True, name="head1")).action is Action.WAIT
+    assert decide(STANDBY, primary_peer(S.ACTIVE)).action is Action.WAIT
 
 
-def test_quorum_failure_blocks_takeover() -> None:
-    d = decide(replace(STANDBY, quorum_ok=False), peer(S.FAILED, alive=False, name="head1"))
+def test_quorum_failure_blocks_takeover_and_is_advertised() -> None:
+    d = decide(replace(STANDBY, quorum_ok=False), primary_peer(S.ACTIVE, alive=False))
     assert d.action is Action.WAIT and "quorum" in d.reason
+    assert not d.flags & Flag.QUORUM_OK
+    assert decide(STANDBY, primary_peer(S.ACTIVE)).flags & Flag.QUORUM_OK
 
 
-def test_standby_takes_over_on_handover() -> None:
-    d = decide(STANDBY, peer(S.RELEASING, flags=Flag.HANDOVER, preferred=True, name="head1"))
-    assert d.action is Action.TAKE_OVER
+def test_standby_takes_over_only_once_the_peer_has_released() -> None:
+    # RELEASING still holds the alias: taking over now would make two holders.
+    releasing = primary_peer(S.RELEASING, flags=FIT | Flag.HANDOVER)
+    assert decide(STANDBY, releasing).action is Action.WAIT
+    released = primary_peer(S.STANDBY, flags=FIT | Flag.HANDOVER)
+    assert decide(STANDBY, released).action is Action.TAKE_OVER
+
+
+def test_the_head_that_released_does_not_take_back_while_handing_over() -> None:
+    me = replace(PRIMARY, handing_over=True)
+    d = decide(me, peer(S.STANDBY))
+    assert d.action is Action.WAIT and d.flags & Flag.HANDOVER
 
 
 def test_primary_asks_for_failback_after_the_delay_only_with_auto_failback() -> None:
@@ -77,10 +97,12 @@ def test_primary_asks_for_failback_after_the_delay_only_with_auto_failback() -> 
     assert decide(replace(off, switchover_requested=True), peer(S.ACTIVE)).flags & Flag.WANTS_ACTIVE
 
 
-def test_active_standby_hands_over_when_the_primary_asks() -> None:
+def test_active_standby_hands_over_when_a_fit_primary_asks() -> None:
     me = replace(STANDBY, status=S.ACTIVE)
-    d = decide(me, peer(S.STANDBY, flags=Flag.WANTS_ACTIVE, preferred=True, name="head1"))
+    d = decide(me, primary_peer(S.STANDBY, flags=FIT | Flag.WANTS_ACTIVE))
     assert d.action is Action.RELEASE and d.flags & Flag.HANDOVER
+    unfit = primary_peer(S.STANDBY, flags=Flag.WANTS_ACTIVE)          # its quorum check fails
+    assert decide(me, unfit).action is Action.WAIT
 
 
 def test_operator_switchover_on_the_active_head() -> None:
@@ -88,28 +110,142 @@ def test_operator_switchover_on_the_active_head() -> None:
     assert decide(me, peer(S.STANDBY)).action is Action.RELEASE
 
 
+def test_both_standby_the_preferred_one_takes_over_unless_it_is_unfit() -> None:
+    assert decide(PRIMARY, peer(S.STANDBY)).action is Action.TAKE_OVER
+    assert decide(STANDBY, primary_peer(S.STANDBY)).action is Action.WAIT
+    assert decide(STANDBY, primary_peer(S.STANDBY, flags=FIT | Flag.ISOLATED)).action is Action.TAKE_OVER
+
+
+def test_transient_states_wait() -> None:
+    for s in (S.TAKING_OVER, S.RELEASING):
+        assert decide(replace(PRIMARY, status=s), peer(S.FAILED, alive=False)).action is Action.WAIT
+
+
+# -- split brain: who keeps the alias ---------------------------------------------------------
+
 @pytest.mark.parametrize("me_primary, peer_primary, me_name, peer_name, me_wins", [
     (True, False, "head2", "head1", True),    # preference beats names
     (False, True, "head1", "head2", False),
     (False, False, "head1", "head2", True),   # then the smaller name
     (True, True, "headB", "headA", False),
 ])
-def test_split_brain_has_one_deterministic_winner(me_primary: bool, peer_primary: bool,
-                                                  me_name: str, peer_name: str, me_wins: bool) -> None:
+def test_split_brain_with_auto_failback_has_one_deterministic_winner(
+        me_primary: bool, peer_primary: bool, me_name: str, peer_name: str, me_wins: bool) -> None:
     me = replace(PRIMARY, name=me_name, preferred_primary=me_primary, status=S.ACTIVE)
     other = peer(S.ACTIVE, preferred=peer_primary, name=peer_name)
     d = decide(me, other)
     assert d.action is (Action.REANNOUNCE if me_wins else Action.RELEASE)
-    # ... and the peer, deciding with the same facts, reaches the opposite answer.
     mirrored = replace(me, name=peer_name, preferred_primary=peer_primary)
     assert wins_tie(mirrored, replace(other, name=me_name, preferred_primary=me_primary)) is not me_wins
 
 
-def test_both_standby_the_preferred_one_takes_over() -> None:
-    assert decide(PRIMARY, peer(S.STANDBY)).action is Action.TAKE_OVER
-    assert decide(STANDBY, peer(S.STANDBY, preferred=True, name="head1")).action is Action.WAIT
+@pytest.mark.parametrize("auto_failback, delay_ms", [(False, 0), (True, 30_000)])
+def test_split_brain_without_immediate_failback_the_later_takeover_keeps_the_alias(
+        auto_failback: bool, delay_ms: int) -> None:
+    """After a freeze, mute or cut heals: the standby took over (generation 8) while the
+    primary kept its older one (7). The policy says the standby keeps the service."""
+    primary = replace(PRIMARY, status=S.ACTIVE, auto_failback=auto_failback, failback_delay_ms=delay_ms,
+                      generation=7)
+    standby = replace(STANDBY, status=S.ACTIVE, auto_failback=auto_failback, failback_delay_ms=delay_ms,
+                      generation=8)
+    assert decide(primary, peer(S.ACTIVE, generation=8)).action is Action.RELEASE
+    assert decide(standby, primary_peer(S.ACTIVE, generation=7)).action is Action.REANNOUNCE
+    # with equal generations the tie goes to the preferred primary on both heads
+    assert decide(replace(primary, generation=8), peer(S.ACTIVE, generation=8)).action is Action.REANNOUNCE
+    assert decide(standby, primary_peer(S.ACTIVE, generation=8)).action is Action.RELEASE
 
 
-def test_transient_states_wait() -> None:
-    for s in (S.TAKING_OVER, S.RELEASING):
-        assert decide(replace(PRIMARY, status=s), peer(S.FAILED, alive=False)).action is Action.WAIT
+def test_split_brain_with_immediate_failback_goes_to_the_primary_whatever_the_generation() -> None:
+    primary = replace(PRIMARY, status=S.ACTIVE, generation=7)
+    assert decide(primary, peer(S.ACTIVE, generation=8)).action is Action.REANNOUNCE
+
+
+# -- isolation and the public path --------------------------------------------------------------
+
+def test_an_isolated_active_head_hands_over_to_a_peer_heard_on_the_public_lan() -> None:
+    me = replace(PRIMARY, status=S.ACTIVE, isolated=True, public_path=True)
+    d = decide(me, peer(S.STANDBY))
+    assert d.action is Action.RELEASE and d.flags & Flag.HANDOVER and d.flags & Flag.ISOLATED
+    assert "isolated" in d.reason
+
+
+def test_an_isolated_active_head_keeps_the_alias_when_the_peer_is_isolated_too() -> None:
+    me = replace(PRIMARY, status=S.ACTIVE, isolated=True, public_path=True)
+    assert decide(me, peer(S.STANDBY, flags=FIT | Flag.ISOLATED)).action is Action.WAIT
+
+
+def test_an_isolated_active_head_without_a_public_path_lets_go() -> None:
+    me = replace(PRIMARY, status=S.ACTIVE, isolated=True)
+    d = decide(me, peer(S.STANDBY, alive=False))
+    assert d.action is Action.RELEASE and "may be alive" in d.reason
+
+
+def test_an_isolated_active_head_keeps_the_alias_when_the_peer_is_silent_on_public_too() -> None:
+    me = replace(PRIMARY, status=S.ACTIVE, isolated=True, public_path=True)
+    assert decide(me, peer(S.STANDBY, alive=False)).action is Action.WAIT
+
+
+def test_an_isolated_standby_does_not_take_over() -> None:
+    me = replace(STANDBY, isolated=True)
+    assert decide(me, primary_peer(S.ACTIVE, alive=False)).action is Action.WAIT
+    assert decide(me, primary_peer(S.STANDBY, flags=FIT | Flag.HANDOVER)).action is Action.WAIT
+    # ... unless the public LAN says the peer is gone as well
+    assert decide(replace(me, public_path=True), primary_peer(S.ACTIVE, alive=False)).action is Action.TAKE_OVER
+
+
+def test_a_standby_asks_an_unfit_active_peer_to_hand_over() -> None:
+    d = decide(STANDBY, primary_peer(S.ACTIVE, flags=FIT | Flag.ISOLATED))
+    assert d.flags & Flag.WANTS_ACTIVE and "isolated" in d.reason
+
+
+def test_an_active_head_without_carrier_on_its_alias_interface_hands_over() -> None:
+    me = replace(PRIMARY, status=S.ACTIVE, public_down=True)
+    d = decide(me, peer(S.STANDBY))
+    assert d.action is Action.RELEASE and d.flags & Flag.PUBLIC_DOWN
+    assert decide(me, peer(S.STANDBY, flags=FIT | Flag.PUBLIC_DOWN)).action is Action.WAIT
+
+
+def test_a_peer_heard_on_the_public_lan_only_is_alive_no_takeover() -> None:
+    p = replace(primary_peer(S.ACTIVE), public_only=True)
+    assert decide(STANDBY, p).action is Action.WAIT
+
+
+# -- an alias announced by a head we cannot hear ---------------------------------------------------
+
+def test_blind_conflict_the_head_that_took_over_since_the_last_contact_is_newer() -> None:
+    """head1 was active at the last contact (generation 7); head2 took over since (8)."""
+    h1 = replace(PRIMARY, status=S.ACTIVE, auto_failback=False, generation=7, contact_generation=7,
+                 conflict="02:00:00:00:00:02")
+    h2 = replace(STANDBY, status=S.ACTIVE, auto_failback=False, generation=8, contact_generation=7,
+                 conflict="02:00:00:00:00:01")
+    seen_by_h1 = peer(S.STANDBY, alive=False, generation=7)          # head2 as last heard
+    seen_by_h2 = primary_peer(S.ACTIVE, alive=False, generation=7)   # head1 as last heard
+    assert blind_peer_generation(h1, seen_by_h1) == 8
+    assert blind_peer_generation(h2, seen_by_h2) == 7
+    assert decide(h1, seen_by_h1).action is Action.RELEASE
+    assert decide(h2, seen_by_h2).action is Action.REANNOUNCE
+
+
+def test_blind_conflict_between_heads_that_never_met_goes_to_the_primary() -> None:
+    h1 = replace(PRIMARY, status=S.ACTIVE, auto_failback=False, generation=6, conflict="m2")
+    h2 = replace(STANDBY, status=S.ACTIVE, auto_failback=False, generation=4, conflict="m1")
+    never = dict(alive=False, ever_heard=False)
+    assert decide(h1, peer(S.UNKNOWN, **never)).action is Action.REANNOUNCE   # type: ignore[arg-type]
+    assert decide(h2, primary_peer(S.UNKNOWN, **never)).action is Action.RELEASE  # type: ignore[arg-type]
+
+
+def test_a_standby_that_yielded_does_not_take_over_while_the_holder_announces() -> None:
+    me = replace(STANDBY, yielded="02:00:00:00:00:01")
+    d = decide(me, primary_peer(S.ACTIVE, alive=False))
+    assert d.action is Action.WAIT and "yielded" in d.reason
+    assert decide(replace(me, yielded=""), primary_peer(S.ACTIVE, alive=False)).action is Action.TAKE_OVER
+
+
+def test_keeps_is_antisymmetric() -> None:
+    for auto, delay in ((True, 0), (False, 0), (True, 5000)):
+        for g1 in range(3):
+            for g2 in range(3):
+                a = replace(PRIMARY, auto_failback=auto, failback_delay_ms=delay, generation=g1)
+                b = replace(STANDBY, auto_failback=auto, failback_delay_ms=delay, generation=g2)
+                pa, pb = primary_peer(S.ACTIVE, generation=g1), peer(S.ACTIVE, generation=g2)
+                assert keeps(a, pb, g2) is not keeps(b, pa, g1)

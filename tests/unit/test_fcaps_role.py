@@ -9,16 +9,16 @@ import pytest
 
 from fcaps.configuration.apply import apply_to_state
 from fcaps.fault.alarms import Alarms
-from fcaps.fault.decide import Peer
 from fcaps.fault.heartbeat import LocalView
 from fcaps.fault.hbproto import Flag
-from fcaps.fault.role import RoleMachine
+from fcaps.fault.quorum import QuorumCheck
+from fcaps.fault.role import GenerationFile, RoleMachine
 from fcaps.fault.takeover import FakeAliases
 from haoscar_snmp.config.loader import parse_config
 from haoscar_snmp.core.clock import FakeClock
 from haoscar_snmp.core.events import EventBus, EventType
 from haoscar_snmp.core.runner import FakeRunner
-from haoscar_snmp.core.state import ClusterStatus, ControlAction, HeadStatus as S, State
+from haoscar_snmp.core.state import ClusterStatus, ControlAction, HeadStatus as S, LinkView, PeerView, State
 
 CONFIG = """
 [cluster]
@@ -58,6 +58,28 @@ listen = ["127.0.0.1:1161"]
 """
 
 
+class Recorder:
+    """The advertiser: keeps every view the role machine advertised."""
+
+    def __init__(self) -> None:
+        self.views: list[LocalView] = []
+
+    def advertise(self, local: LocalView) -> None:
+        self.views.append(local)
+
+    @property
+    def last(self) -> LocalView:
+        return self.views[-1]
+
+
+def view(status: S, heard: bool = True, flags: Flag = Flag.PREFERRED_PRIMARY | Flag.QUORUM_OK,
+         generation: int = 1, heard_since: float = 0.0, silent_since: float = 0.0) -> PeerView:
+    return PeerView(name="head1", preferred_primary=True, heard=heard,
+                    paths_up=frozenset({1, 2}) if heard else frozenset(), status=status,
+                    flags=int(flags), generation=generation, heard_since=heard_since,
+                    silent_since=silent_since, ever_heard=True)
+
+
 class World:
     def __init__(self, tmp_path: Path, fence_ok: bool = True, quorum_ok: bool = True) -> None:
         (tmp_path / "hb.key").write_bytes(b"k" * 32)
@@ -74,27 +96,33 @@ class World:
         self.aliases = FakeAliases()
         self.runner = FakeRunner({"fence head1": [0 if fence_ok else 1],
                                   "ping gateway": [0 if quorum_ok else 1]})  # others exit 0
-        self.peer = Peer("head1", alive=False, status=S.UNKNOWN, flags=Flag(0), alive_for_ms=0,
-                         preferred_primary=True)
-        self.dead_since = 0.0
-        self.announced = 0
-        self.local = LocalView()
-        self.role = RoleMachine(self.state, lambda: self.cfg, lambda: self.peer, lambda: self.dead_since,
-                                self.aliases, self.bus, Alarms(self.state, self.bus, self.clock),
-                                self.clock, self.runner, self.local, self.announce)
+        self.state.peer = PeerView(name="head1", preferred_primary=True)
+        self.advertised = Recorder()
+        self.generation = GenerationFile(tmp_path / "role.generation")
+        self.role = RoleMachine(self.state, lambda: self.cfg, self.aliases, self.bus,
+                                Alarms(self.state, self.bus, self.clock), self.clock, self.runner,
+                                self.advertised, self.generation)
 
-    def announce(self) -> None:
-        self.announced += 1
+    @property
+    def peer(self) -> PeerView | None:
+        return self.state.peer
+
+    @peer.setter
+    def peer(self, value: PeerView | None) -> None:
+        self.state.peer = value
 
     def step(self) -> str:
-        return asyncio.run(self.role.evaluate())
+        async def go() -> str:
+            reason = await self.role.run_cycle()
+            await self.role.stop()
+            return reason
+        return asyncio.run(go())
 
     def primary_dies(self) -> None:
         """head2 settles as standby under an active head1, which then dies."""
-        self.peer = Peer("head1", True, S.ACTIVE, Flag.PREFERRED_PRIMARY, 5000, True)
+        self.peer = view(S.ACTIVE, heard_since=self.clock.monotonic() - 5)
         self.step()
-        self.dead_since = self.clock.monotonic()
-        self.peer = Peer("head1", False, S.FAILED, Flag(0), 0, True)
+        self.peer = view(S.ACTIVE, heard=False, silent_since=self.clock.monotonic())
         self.step()
 
     def types(self) -> list[EventType]:
@@ -103,12 +131,11 @@ class World:
 
 def test_standby_fails_over_when_the_primary_dies(tmp_path: Path) -> None:
     w = World(tmp_path)
-    w.peer = Peer("head1", True, S.ACTIVE, Flag.PREFERRED_PRIMARY, 5000, True)
+    w.peer = view(S.ACTIVE)
     w.step()
     assert w.role.status is S.STANDBY and w.aliases.addresses == set()
     w.clock.advance(1.0)
-    w.dead_since = w.clock.monotonic() - 0.02
-    w.peer = Peer("head1", False, S.FAILED, Flag(0), 0, True)
+    w.peer = view(S.ACTIVE, heard=False, silent_since=w.clock.monotonic() - 0.02)
     w.step()
     assert w.role.status is S.ACTIVE
     assert w.aliases.addresses == {"10.71.0.50"}
@@ -116,7 +143,8 @@ def test_standby_fails_over_when_the_primary_dies(tmp_path: Path) -> None:
     assert w.runner.calls == ["fence head1", "ping gateway", "start pbs"]
     assert w.state.cluster.failover_count == 1 and w.state.cluster.active_head == "head2"
     assert w.state.aliases[(1,)].owner == "head2"
-    assert w.local.aliases == ("10.71.0.50",)
+    assert w.advertised.last.aliases == ("10.71.0.50",)
+    assert w.advertised.last.generation == 2 == w.generation.value   # above the peer's 1
     types = w.types()
     assert types.index(EventType.FAILOVER_STARTED) < types.index(EventType.FAILOVER_COMPLETED)
     done = next(e for e in w.events if e.type == EventType.FAILOVER_COMPLETED)
@@ -136,7 +164,7 @@ def test_failback_hands_the_alias_back_to_the_primary(tmp_path: Path) -> None:
     w = World(tmp_path)
     w.primary_dies()
     assert w.role.status is S.ACTIVE
-    w.peer = Peer("head1", True, S.STANDBY, Flag.PREFERRED_PRIMARY | Flag.WANTS_ACTIVE, 100, True)
+    w.peer = view(S.STANDBY, flags=Flag.PREFERRED_PRIMARY | Flag.QUORUM_OK | Flag.WANTS_ACTIVE)
     w.step()
     assert w.role.status is S.STANDBY and w.aliases.addresses == set()
     assert w.state.aliases[(1,)].owner == ""
@@ -146,7 +174,7 @@ def test_failback_hands_the_alias_back_to_the_primary(tmp_path: Path) -> None:
 def test_orphaned_alias_is_dropped_when_the_peer_is_active(tmp_path: Path) -> None:
     w = World(tmp_path)
     w.aliases.addresses.add("10.71.0.50")        # left by a daemon killed with -9
-    w.peer = Peer("head1", True, S.ACTIVE, Flag.PREFERRED_PRIMARY, 5000, True)
+    w.peer = view(S.ACTIVE)
     w.step()
     assert w.role.status is S.STANDBY and w.aliases.addresses == set()
 
@@ -154,7 +182,7 @@ def test_orphaned_alias_is_dropped_when_the_peer_is_active(tmp_path: Path) -> No
 def test_split_brain_loser_releases_and_it_is_notified(tmp_path: Path) -> None:
     w = World(tmp_path)
     w.primary_dies()
-    w.peer = Peer("head1", True, S.ACTIVE, Flag.PREFERRED_PRIMARY, 10, True)   # LANs healed
+    w.peer = view(S.ACTIVE, heard_since=w.clock.monotonic())   # LANs healed
     w.step()
     assert w.role.status is S.STANDBY and w.aliases.addresses == set()
     # The loser reports the split brain, releases, and reports it resolved in the same
@@ -167,6 +195,7 @@ def test_split_brain_loser_releases_and_it_is_notified(tmp_path: Path) -> None:
 
 def test_operator_switchover_is_refused_without_a_live_peer(tmp_path: Path) -> None:
     w = World(tmp_path)
+    w.peer = view(S.ACTIVE, heard=False)
     ok, text = w.role.request(ControlAction.SWITCHOVER, "v3:admin@127.0.0.1")
     assert not ok and "not alive" in text
 
@@ -184,3 +213,91 @@ def test_failed_quorum_check_means_no_takeover(tmp_path: Path) -> None:
     assert w.role.status is S.STANDBY and w.aliases.addresses == set()
     failed = next(e for e in w.events if e.type == EventType.FAILOVER_FAILED)
     assert "quorum" in failed.text
+
+
+def test_a_failing_quorum_command_clears_the_advertised_flag(tmp_path: Path) -> None:
+    w = World(tmp_path, quorum_ok=False)
+    job = QuorumCheck(w.state, lambda: w.cfg, w.runner, w.clock, wake_role=lambda: None)
+    w.peer = view(S.ACTIVE)
+    w.step()
+    assert w.advertised.last.flags & Flag.QUORUM_OK
+    assert asyncio.run(job.run_cycle()) == "quorum check fails (exit 1)"
+    w.step()
+    assert not w.advertised.last.flags & Flag.QUORUM_OK
+    w.runner.answers["ping gateway"] = [0]
+    asyncio.run(job.run_cycle())
+    w.step()
+    assert w.advertised.last.flags & Flag.QUORUM_OK
+
+
+def test_with_auto_failback_off_the_head_that_took_over_keeps_the_alias_after_a_freeze(
+        tmp_path: Path) -> None:
+    w = World(tmp_path)
+    w.cfg = w.cfg.model_copy(update={"timing": w.cfg.timing.model_copy(update={"auto_failback": False})})
+    w.primary_dies()                                   # head2 took over: generation 2
+    assert w.role.status is S.ACTIVE and w.generation.value == 2
+    w.peer = view(S.ACTIVE, generation=1)              # head1 thaws, still active (generation 1)
+    w.step()
+    assert w.role.status is S.ACTIVE and w.aliases.addresses == {"10.71.0.50"}
+    assert EventType.SPLIT_BRAIN_DETECTED in w.types()
+    w.peer = view(S.STANDBY, generation=1, flags=Flag.PREFERRED_PRIMARY | Flag.QUORUM_OK | Flag.HANDOVER)
+    w.step()
+    assert w.role.status is S.ACTIVE and EventType.SPLIT_BRAIN_RESOLVED in w.types()
+
+
+def test_an_isolated_active_head_hands_over_and_says_why(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    w.primary_dies()
+    w.peer = view(S.STANDBY, heard_since=w.clock.monotonic())   # heard again (public LAN)
+    w.state.links = LinkView(lan_a="lana", lan_b="lanb", public="pub",
+                             carrier=(("lana", False), ("lanb", False), ("pub", True)))
+    reason = w.step()
+    assert "isolated" in reason
+    assert w.role.status is S.STANDBY and w.aliases.addresses == set()
+    assert w.advertised.last.flags & Flag.HANDOVER and w.advertised.last.flags & Flag.ISOLATED
+    released = [e for e in w.events if e.type == EventType.ROLE_CHANGED and "releasing" in e.text]
+    assert released and "isolated" in released[0].text
+    # the peer takes over: the handover is over, the flag goes
+    w.peer = view(S.ACTIVE, generation=3, heard_since=w.clock.monotonic())
+    w.step()
+    assert not w.advertised.last.flags & Flag.HANDOVER
+
+
+def test_an_alias_announced_by_a_head_we_cannot_hear_is_settled_and_not_taken_back(
+        tmp_path: Path) -> None:
+    w = World(tmp_path)
+    w.cfg = w.cfg.model_copy(update={"timing": w.cfg.timing.model_copy(update={"auto_failback": False})})
+    w.peer = view(S.STANDBY, generation=5)             # last contact: head1 standby, generation 5
+    w.step()
+    w.peer = view(S.STANDBY, heard=False, generation=5, silent_since=w.clock.monotonic())
+    w.step()                                           # head2 takes over: generation 6
+    assert w.role.status is S.ACTIVE and w.generation.value == 6
+    # an announcement heard before the takeover is no claim on it ...
+    w.state.alias_claims["10.71.0.50"] = ("02:00:00:00:00:01", w.clock.monotonic() - 0.5)
+    w.step()
+    assert w.role.status is S.ACTIVE
+    # ... but head1 took over as well (it could not hear us either) and announces the alias
+    w.clock.advance(0.5)
+    w.state.alias_claims["10.71.0.50"] = ("02:00:00:00:00:01", w.clock.monotonic())
+    w.step()
+    # both took over since the last contact: a tie, and head1 is the preferred primary
+    assert w.role.status is S.STANDBY and w.aliases.addresses == set()
+    assert EventType.SPLIT_BRAIN_DETECTED in w.types()
+    w.clock.advance(1.0)
+    w.state.alias_claims["10.71.0.50"] = ("02:00:00:00:00:01", w.clock.monotonic())
+    assert "yielded" in w.step() and w.role.status is S.STANDBY
+    w.clock.advance(5.0)                               # head1 stopped announcing: gone
+    w.step()
+    assert w.role.status is S.ACTIVE
+
+
+def test_head_index_does_not_depend_on_the_order_of_heads_in_the_file(tmp_path: Path) -> None:
+    World(tmp_path)                                    # writes the key file
+    head1, head2 = (CONFIG.split("[[heads]]")[i].split("[[aliases]]")[0] for i in (1, 2))
+    reversed_text = CONFIG.replace(f"[[heads]]{head1}[[heads]]{head2}", f"[[heads]]{head2}[[heads]]{head1}")
+    first = parse_config(CONFIG, label="a", base_dir=tmp_path, environ={})
+    second = parse_config(reversed_text, label="b", base_dir=tmp_path, environ={})
+    assert [h.name for h in second.heads] == ["head2", "head1"]
+    for name in ("head1", "head2"):
+        assert first.head_index(name) == second.head_index(name)
+    assert (first.head_index("head1"), first.head_index("head2")) == (1, 2)
