@@ -13,6 +13,8 @@ Fitness. A head may hold the alias only if it can be told apart from a dead one:
 * *public down*: no carrier on an interface that carries an alias. Clients cannot reach
   such a head; it hands over to a peer whose public links are up.
 * *quorum*: a configured quorum command failed; the head does not take over.
+A head whose private links just came back waits a dead time before it believes that a
+silent peer is dead: the silence it heard while cut off says nothing about the peer.
 Each head advertises its own fitness in its flags (ISOLATED, PUBLIC_DOWN, QUORUM_OK), so
 both heads judge each other by the same facts.
 
@@ -74,6 +76,7 @@ class Me:
     generation: int = 0            # this head's takeover generation
     contact_generation: int = 0    # this head's generation when the peer was last heard
     isolated: bool = False         # no carrier on either private heartbeat link
+    settling: bool = False         # its private links came back less than a dead time ago
     public_down: bool = False      # no carrier on an interface that carries an alias
     public_path: bool = False      # the public LAN arbitrates and this head's link to it is up
     handing_over: bool = False     # this head released for the peer, which has not taken over yet
@@ -135,6 +138,9 @@ def _unfit(me: Me, peer: Peer | None) -> str:
     """Why this head must not take over now ("" = it may)."""
     if me.isolated and not (peer is not None and not peer.alive and me.public_path):
         return "it is isolated (no carrier on either private heartbeat link)"
+    if me.settling and peer is not None and not peer.alive:
+        # Silence heard while this head was cut off says nothing about the peer.
+        return "its private links came back less than a dead time ago"
     if not me.quorum_ok:
         return "the quorum check fails"
     return ""
@@ -243,6 +249,11 @@ def _active(me: Me, peer: Peer, base: Flag) -> Decision:
             return Decision(Action.RELEASE, f"alias also announced by {me.conflict} "
                                             f"({peer.name} not heard): {peer.name} keeps it", base)
         return Decision(Action.WAIT, f"active; peer {peer.name} is dead", base)
+    if me.conflict and peer.status not in (S.ACTIVE, S.TAKING_OVER):
+        # The peer is heard and does not hold the alias: whoever else announces it is in
+        # the wrong (a stray address on the standby, another host); defend the address.
+        return Decision(Action.REANNOUNCE, f"active; defending the alias against {me.conflict} "
+                                           f"({peer.name} is {peer.status.name.lower()})", base)
     if peer.status in (S.ACTIVE, S.TAKING_OVER):
         if keeps(me, peer, peer.generation):
             return Decision(Action.REANNOUNCE, f"split brain with {peer.name}: {me.name} keeps the alias", base)

@@ -284,9 +284,10 @@ class HeartbeatThread:
 
     async def _netlink_events(self, ipr: object) -> None:
         try:
-            async for msg in ipr.get():  # type: ignore[attr-defined]
-                if msg.get("event") in ("RTM_NEWLINK", "RTM_DELLINK"):
-                    self._guarded(lambda msg=msg: self._link_event(msg))
+            while True:   # each get() yields one batch of messages
+                async for msg in ipr.get():  # type: ignore[attr-defined]
+                    if msg.get("event") in ("RTM_NEWLINK", "RTM_DELLINK"):
+                        self._guarded(lambda msg=msg: self._link_event(msg))
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - the socket broke: say so, carry on without it

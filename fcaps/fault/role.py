@@ -81,6 +81,10 @@ class GenerationFile:
         await asyncio.to_thread(atomic_write, self.path, f"{value}\n".encode())
 
 
+REANNOUNCE_MIN_S = 1.0      # re-announcing (split brain won, alias defended) at most this often
+STRAY_CHECK_S = 1.0         # a standby looks for stray aliases this often
+
+
 def claim_window(config: Config) -> float:
     """How long an alias announcement from another head counts as "it holds it now"."""
     announce = config.timing.alias_announce_ms / 1000.0
@@ -116,6 +120,10 @@ class RoleMachine:
         self.yielded: set[str] = set()      # aliases given up to a head we could not hear
         self.yielded_since = 0.0            # monotonic
         self.holding_since = 0.0            # monotonic start of the current takeover
+        self._last_reannounce = float("-inf")
+        self._was_isolated = False
+        self._links_back_at = float("-inf")       # monotonic time isolation last ended
+        self._last_orphan_check = float("-inf")
         self.local = LocalView(generation=generation.value)
         self._garp_tasks: set[asyncio.Task[None]] = set()
         self.state.heads[(self.index,)].status = S.STARTING
@@ -158,6 +166,10 @@ class RoleMachine:
 
     def _me(self, cfg: Config, now: float, peer: Peer | None) -> Me:
         links = self.state.links
+        if self._was_isolated and not links.isolated:
+            self._links_back_at = now
+        self._was_isolated = links.isolated
+        settling = now - self._links_back_at < cfg.timing.heartbeat_dead_time_ms / 1000.0
         public_down = any(links.up(a.interface) is False for a in cfg.active_aliases())
         public_path = cfg.public_heartbeat_path() is not None and links.up(links.public) is not False
         return Me(name=self.me, preferred_primary=self.preferred, status=self.status,
@@ -165,7 +177,8 @@ class RoleMachine:
                   auto_failback=cfg.timing.auto_failback, failback_delay_ms=cfg.timing.failback_delay_s * 1000,
                   switchover_requested=self.switchover_requested, quorum_ok=self.state.quorum.ok,
                   generation=self.generation.value, contact_generation=self.contact_generation,
-                  isolated=links.isolated, public_down=public_down, public_path=public_path,
+                  isolated=links.isolated, settling=settling, public_down=public_down,
+                  public_path=public_path,
                   handing_over=bool(self.handing_over_since),
                   conflict=self._claimed_by(self._held_addresses(), cfg, now, self.holding_since),
                   yielded=self._claimed_by(self.yielded, cfg, now, self.yielded_since))
@@ -201,13 +214,20 @@ class RoleMachine:
                 self.handing_over_since = self.clock.monotonic()
             elif peer is not None and not peer.alive:
                 self.yielded = set(self.local.aliases)   # gave way to a head we cannot hear
-                self.yielded_since = self.clock.monotonic()
+                # The claim that made us yield counts: it came after our takeover began.
+                self.yielded_since = self.holding_since
             await self._release(decision.reason)
         elif decision.action == Action.BECOME_STANDBY:
             await self._drop_orphans()
             self._transition(S.STANDBY, decision.reason)
         elif decision.action == Action.REANNOUNCE:
-            self._announce_aliases()
+            # At most once a second: the decision repeats every cycle while it holds.
+            now = self.clock.monotonic()
+            if now - self._last_reannounce >= REANNOUNCE_MIN_S:
+                self._last_reannounce = now
+                self._announce_aliases()
+        elif self.status == S.STANDBY:
+            await self._stray_aliases()
 
     # -- transitions -------------------------------------------------------------------
 
@@ -326,6 +346,25 @@ class RoleMachine:
                             alias.address, self.state.peer.name if self.state.peer else "the peer")
                 await self.aliases.remove(alias)
             self._alias_row(alias, AliasStatus.RELEASED, "")
+
+    async def _stray_aliases(self) -> None:
+        """A standby holds no alias. One that appears anyway (added by hand, or by a
+        script) would answer for the address beside the active head: remove it, and say
+        so with an aliasConflict alarm raised and cleared. Looked for once a second."""
+        now = self.clock.monotonic()
+        if now - self._last_orphan_check < STRAY_CHECK_S:
+            return
+        self._last_orphan_check = now
+        for alias in self._alias_list(self.config()):
+            if not await self.aliases.present(alias):
+                continue
+            text = (f"alias {alias.address} was configured on {self.me}, which is standby; removed "
+                    f"(it would answer beside the active head)")
+            log.warning("%s", text)
+            self.alarms.raise_alarm(ProbableCause.ALIAS_CONFLICT, f"{self.me}/{alias.address}",
+                                    Severity.MAJOR, AlarmType.PROCESSING_ERROR, text)
+            await self.aliases.remove(alias)
+            self.alarms.clear(ProbableCause.ALIAS_CONFLICT, f"{self.me}/{alias.address}", text)
 
     async def _services(self, which: str, cfg: Config) -> None:
         """Start (on takeover) or stop (on release) the services that run only on the

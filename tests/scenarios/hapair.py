@@ -21,6 +21,7 @@ from tests.integration.harness import MIB_DIRS, R, parse_trapd_log
 from .netns import Cluster
 
 ALIAS = "10.71.0.50"
+ALIAS6 = "fd71::50"
 SNMP_PORT = 16161
 TRAP_PORT = 16162
 HEADS = ("head1", "head2")
@@ -40,6 +41,9 @@ class HaPair:
     initdead_ms: int = 1500
     auto_failback: bool = True
     failback_delay_s: int = 0
+    public_path: bool = True
+    alias6: bool = False              # also an IPv6 alias, fd71::50/64 on pub
+    env: dict[str, dict[str, str]] = field(default_factory=dict)   # extra environment per head
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     logs: list[Path] = field(default_factory=list)
     trapd: subprocess.Popen | None = None
@@ -56,6 +60,8 @@ class HaPair:
             secret = self.workdir / name
             secret.write_text(text + "\n")
             secret.chmod(0o600)
+        alias6 = (f'[[aliases]]\n            index = 2\n            address = "{ALIAS6}"\n'
+                  f'            prefix_length = 64\n            interface = "pub"') if self.alias6 else ""
         path.write_text(textwrap.dedent(f"""\
             [cluster]
             name = "scenario"
@@ -81,6 +87,7 @@ class HaPair:
             address = "{ALIAS}"
             prefix_length = 24
             interface = "pub"
+            {alias6}
 
             [timing]
             heartbeat_interval_ms = {self.interval_ms}
@@ -93,6 +100,7 @@ class HaPair:
 
             [heartbeat]
             key_file = "heartbeat.key"
+            public_path = {str(self.public_path).lower()}
 
             [snmp]
             listen = ["{PUBLIC[head]}:{SNMP_PORT}", "127.0.0.1:{SNMP_PORT}"]
@@ -141,8 +149,9 @@ class HaPair:
     def start(self, head: str) -> None:
         log = self.workdir / f"{head}-{len(self.logs) + 1}.log"
         self.logs.append(log)
+        extra = [f"{k}={v}" for k, v in self.env.get(head, {}).items()]
         self.procs[head] = self.cluster.popen(
-            head, sys.executable, "-m", "haoscar_snmp", "run", "-c", str(self.config(head)),
+            head, "env", *extra, sys.executable, "-m", "haoscar_snmp", "run", "-c", str(self.config(head)),
             stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=str(self.workdir))
 
     def start_both(self) -> None:
@@ -162,8 +171,32 @@ class HaPair:
 
     # -- observations ------------------------------------------------------------------
 
-    def holders(self) -> set[str]:
-        return {h for h in HEADS if self.cluster.has_address(h, "pub", ALIAS)}
+    def holders(self, address: str = ALIAS) -> set[str]:
+        return {h for h in HEADS if self.cluster.has_address(h, "pub", address)}
+
+    def watch_holders(self, seconds: float, period: float = 0.05) -> list[set[str]]:
+        """Sample the holders for a while (bounded): what a client would have met."""
+        samples = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            samples.append(self.holders())
+            time.sleep(period)
+        return samples
+
+    def alarms(self, head: str) -> list[tuple[str, str]]:
+        """(probable cause, subject) of every active alarm in the head's alarm table."""
+        p = self.cluster.run("nms", "snmpwalk", "-v2c", "-c", "public", "-On", "-Oq", "-t", "1", "-r", "1",
+                             f"{PUBLIC[head]}:{SNMP_PORT}", f"{R}.1.10.3.1", check=False)
+        causes: dict[str, str] = {}
+        subjects: dict[str, str] = {}
+        for line in p.stdout.splitlines():
+            oid, _, value = line.partition(" ")
+            column, _, index = oid.removeprefix(f".{R}.1.10.3.1.").partition(".")
+            if column == "4":
+                causes[index] = value
+            elif column == "5":
+                subjects[index] = value.strip('"')
+        return [(causes[i], subjects.get(i, "")) for i in sorted(causes)]
 
     def snmp(self, head: str, *oids: str) -> str:
         """snmpget from the NMS namespace to a head's public address."""

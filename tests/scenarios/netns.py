@@ -1,10 +1,13 @@
 """A small real cluster made of network namespaces, for scenario tests (needs root).
 
-    head1  lana 10.71.1.1  lanb 10.71.2.1  pub 10.71.0.1 ─┐
-    head2  lana 10.71.1.2  lanb 10.71.2.2  pub 10.71.0.2 ─┤  <p>-sw: bridges brA, brB, brP
-    node1  lana 10.71.1.11 lanb 10.71.2.11               ─┤
-    client pub 10.71.0.100                                ─┤
-    nms    pub 10.71.0.200                                ─┘
+    head1  lana 10.71.1.1  lanb 10.71.2.1  pub 10.71.0.1   fd71::1   ─┐
+    head2  lana 10.71.1.2  lanb 10.71.2.2  pub 10.71.0.2   fd71::2   ─┤  <p>-sw: bridges brA, brB, brP
+    node1  lana 10.71.1.11 lanb 10.71.2.11                           ─┤
+    client pub 10.71.0.100  fd71::100                                ─┤
+    nms    pub 10.71.0.200  fd71::200                                ─┘
+
+The public LAN also carries IPv6 (fd71::/64, unique local addresses, added without
+duplicate address detection so they answer at once).
 
 Every namespace name starts with a per-run prefix (`hs<pid % 10000>` unless given); the
 switch namespace `<p>-sw` holds the three bridges, so nothing is ever created in, or routed
@@ -39,6 +42,7 @@ import uuid
 from typing import Any
 
 ALIAS = "10.71.0.50"
+ALIAS6 = "fd71::50"
 UDP_ECHO_PORT = 7007
 
 # lan (= host-side interface name) -> (bridge in <p>-sw, port suffix, third octet)
@@ -151,6 +155,10 @@ class Cluster:
         """IPv4 address (no prefix length) of a host on a LAN."""
         return f"10.71.{LANS[_lan(lan)][2]}.{HOSTS[host][0]}"
 
+    def addr6(self, host: str) -> str:
+        """IPv6 address (no prefix length) of a host on the public LAN."""
+        return f"fd71::{HOSTS[host][0]}"
+
     def port(self, host: str, lan: str) -> str:
         """Name of the switch-side veth (bridge port) of a host's LAN link, e.g. h1a."""
         return f"{SHORT[host]}{LANS[_lan(lan)][1]}"
@@ -183,6 +191,8 @@ class Cluster:
             cmds = ["link set lo up"]
             for lan in lans:
                 cmds += [f"addr add {self.addr(host, lan)}/24 dev {lan}", f"link set {lan} up"]
+                if lan == "pub":
+                    cmds.append(f"addr add {self.addr6(host)}/64 dev pub nodad")
             self._batch(self.ns(host), cmds)
         # Muted ports are elements of a set; two rules drop everything from or to them.
         self._nft(f"add table bridge {NFT_TABLE}\n"
@@ -327,7 +337,7 @@ class Cluster:
     # -- probes ------------------------------------------------------------------------
 
     def ping(self, host: str, address: str, timeout_s: float = 1) -> bool:
-        """One ICMP echo (`ping -c 1 -W timeout_s`) from host; True if answered."""
+        """One ICMP echo (`ping -c 1 -W timeout_s`, IPv4 or IPv6) from host; True if answered."""
         return self.run(host, "ping", "-n", "-q", "-c", "1", "-W", str(timeout_s), address,
                         check=False, timeout=timeout_s + 5).returncode == 0
 

@@ -1,4 +1,4 @@
-"""Issue 3 scenarios: two real daemons in head namespaces, real faults, an NMS receiving traps.
+"""Failover scenarios: two real daemons in head namespaces, real faults, an NMS receiving traps.
 
 Timing is aggressive (100 ms heartbeats, 400 ms dead time) so each scenario takes seconds.
 Every scenario checks the outcome, the notifications at the NMS, the MIB as read from the
@@ -81,27 +81,6 @@ def test_losing_one_lan_is_a_degraded_path_never_a_failover(pair: HaPair) -> Non
     assert pair.snmp("head2", f"{R}.1.1.4.0") == "0"                   # no failover at all
 
 
-def test_both_private_lans_cut_split_brain_is_resolved_after_heal(pair: HaPair) -> None:
-    c = pair.cluster
-    pair.start_both()
-    assert c.ping("client", ALIAS)            # the client has an ARP entry for the alias
-    for lan in ("lana", "lanb"):
-        c.carrier_down("head2", lan)
-    # Documented policy without fence/quorum: the standby takes over (split brain), and
-    # its gratuitous ARP pulls the client over to it.
-    pair.wait_for(lambda: pair.holders() == {"head1", "head2"}, 5, "both heads active")
-    pair.wait_for(lambda: c.neigh_mac("client", ALIAS) == c.mac("head2", "pub"), 5,
-                  "the client to follow head2's gratuitous ARP")
-    for lan in ("lana", "lanb"):
-        c.carrier_up("head2", lan)
-    pair.wait_for(lambda: pair.holders() == {"head1"}, 5, "exactly one holder after heal")
-    pair.wait_for(lambda: SPLIT_BRAIN in pair.trap_names() and SPLIT_BRAIN_RESOLVED in pair.trap_names(),
-                  5, "split-brain detected and resolved notifications")
-    pair.wait_for(lambda: c.neigh_mac("client", ALIAS) == c.mac("head1", "pub"), 5,
-                  "the winner to re-announce the alias")
-    assert c.ping("client", ALIAS)
-
-
 def test_no_failback_with_auto_failback_off_until_operator_switchover(pair: HaPair) -> None:
     pair.auto_failback = False
     pair.start_both()
@@ -121,19 +100,21 @@ def test_no_failback_with_auto_failback_off_until_operator_switchover(pair: HaPa
 
 def test_forged_and_replayed_heartbeats_are_rejected_and_counted(pair: HaPair) -> None:
     pair.start_both()
-    now_ms = int(time.time() * 1000)
-    forged = hbproto.encode(hbproto.Heartbeat("head1", 1, 5, hbproto.Flag(0), 1, 10**9, now_ms),
+    forged = hbproto.encode(hbproto.Heartbeat("head1", 1, 5, hbproto.Flag(0), epoch=1, seq=10**9),
                             b"not-the-key")
     key = (pair.workdir / "heartbeat.key").read_bytes()
-    replayed = hbproto.encode(hbproto.Heartbeat("head1", 1, 5, hbproto.Flag(0), 1, 1, now_ms), key)
-    stale = hbproto.encode(hbproto.Heartbeat("head1", 1, 5, hbproto.Flag(0), 10**6, 1, now_ms - 3_600_000), key)
+    # Authentic messages recorded earlier: they echo a nonce head2 no longer has.
+    replayed = hbproto.encode(hbproto.Heartbeat("head1", 1, 5, hbproto.Flag(0), epoch=1, seq=1,
+                                                nonce=77, echo_nonce=12345), key)
+    stale = hbproto.encode(hbproto.Heartbeat("head1", 1, 5, hbproto.Flag(0), epoch=10**6, seq=1,
+                                             nonce=78, echo_nonce=54321), key)
     script = ("import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
               "for h in sys.argv[1:]:\n    s.sendto(bytes.fromhex(h),('10.71.1.2',7789))\n")
     for _ in range(3):
         pair.cluster.run("node1", "python3", "-c", script, forged.hex(), replayed.hex(), stale.hex(), b"junk".hex())
     time.sleep(0.5)
     assert int(pair.snmp("head2", f"{R}.1.13.4.0")) >= 3                # haoscarHbAuthFailures
-    assert int(pair.snmp("head2", f"{R}.1.13.5.0")) >= 6                # haoscarHbReplays (old + stale)
+    assert int(pair.snmp("head2", f"{R}.1.13.5.0")) >= 6                # haoscarHbReplays (recordings)
     assert int(pair.snmp("head2", f"{R}.1.13.6.0")) >= 3                # haoscarMalformedPackets
     assert pair.holders() == {"head1"} and pair.role("head2") == "standby"
     assert HEAD_DOWN not in pair.trap_names()

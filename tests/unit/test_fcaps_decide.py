@@ -249,3 +249,10 @@ def test_keeps_is_antisymmetric() -> None:
                 b = replace(STANDBY, auto_failback=auto, failback_delay_ms=delay, generation=g2)
                 pa, pb = primary_peer(S.ACTIVE, generation=g1), peer(S.ACTIVE, generation=g2)
                 assert keeps(a, pb, g2) is not keeps(b, pa, g1)
+
+
+def test_a_head_whose_links_just_came_back_waits_before_believing_the_peer_dead() -> None:
+    me = replace(STANDBY, settling=True)
+    d = decide(me, primary_peer(S.ACTIVE, alive=False))
+    assert d.action is Action.WAIT and "came back" in d.reason
+    assert decide(me, primary_peer(S.STANDBY, flags=FIT | Flag.HANDOVER)).action is Action.TAKE_OVER
