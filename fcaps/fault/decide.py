@@ -29,7 +29,8 @@ Rules, in order:
   both heads are standby and this one wins the tie (or the winner is unfit). While the
   peer is active, ask for the active role (WANTS_ACTIVE) for auto-failback once its
   delay has passed, for an operator switchover, or because the active peer is unfit.
-* ACTIVE: an isolated head hands over (see above). If the peer is active as well (split
+* ACTIVE: a head whose heartbeat process fell silent (the daemon hung) releases; an
+  isolated head hands over (see above). If the peer is active as well (split
   brain, e.g. after a partition healed), one keeps the alias by `keeps()`. An alias of
   ours announced by another live head while the peer is not heard (a duplicate address
   on the public LAN) is settled by the same rule, from what each head knew at the last
@@ -77,6 +78,7 @@ class Me:
     contact_generation: int = 0    # this head's generation when the peer was last heard
     isolated: bool = False         # no carrier on either private heartbeat link
     settling: bool = False         # its private links came back less than a dead time ago
+    fenced: bool = False           # its heartbeat process fell silent and removed its aliases
     public_down: bool = False      # no carrier on an interface that carries an alias
     public_path: bool = False      # the public LAN arbitrates and this head's link to it is up
     handing_over: bool = False     # this head released for the peer, which has not taken over yet
@@ -136,6 +138,8 @@ def peer_fit(peer: Peer) -> bool:
 
 def _unfit(me: Me, peer: Peer | None) -> str:
     """Why this head must not take over now ("" = it may)."""
+    if me.fenced:
+        return "its heartbeats are silent (the daemon did not answer its heartbeat process)"
     if me.isolated and not (peer is not None and not peer.alive and me.public_path):
         return "it is isolated (no carrier on either private heartbeat link)"
     if me.settling and peer is not None and not peer.alive:
@@ -228,6 +232,9 @@ def _standby(me: Me, peer: Peer, base: Flag) -> Decision:
 
 
 def _active(me: Me, peer: Peer, base: Flag) -> Decision:
+    if me.fenced:
+        return Decision(Action.RELEASE, "the daemon did not answer its heartbeat process in time: "
+                                        "heartbeats stopped and the aliases were removed", base)
     if me.isolated:
         if peer.alive and peer.flags & Flag.ISOLATED:
             return Decision(Action.WAIT, f"active; both heads isolated, {peer.name} heard on the "

@@ -1,6 +1,7 @@
-"""On the daemon's loop: what the heartbeat thread hands over becomes state, events, alarms.
+"""On the daemon's loop: what the heartbeat process reports becomes state, events, alarms.
 
-Sole writer of `state.peer` and `state.links` (the snapshots the role decision reads),
+Sole writer of `state.peer`, `state.links` and `state.hb_fenced` (the snapshots the role
+decision reads),
 and of the peer's head-row status. The role state machine is woken first, before any
 event is published, so a takeover never waits behind history writes or notifications.
 """
@@ -18,7 +19,7 @@ from .heartbeat import Notice
 
 
 class HeartbeatMonitor:
-    """The heartbeat thread's sink."""
+    """The heartbeat process's sink."""
 
     def __init__(self, state: State, bus: EventBus, alarms: Alarms, clock: Clock,
                  peer_index: int, wake_role: Callable[[], None]) -> None:
@@ -29,15 +30,16 @@ class HeartbeatMonitor:
         self.peer_index = peer_index
         self.wake_role = wake_role
 
-    def __call__(self, view: PeerView, links: LinkView, notices: list[Notice]) -> None:
-        old_view, old_links = self.state.peer, self.state.links
+    def __call__(self, view: PeerView, links: LinkView, notices: list[Notice], fenced: bool = False) -> None:
+        old_view, old_links, old_fenced = self.state.peer, self.state.links, self.state.hb_fenced
         self.state.peer = view
         self.state.links = links
+        self.state.hb_fenced = fenced
         head = self.state.heads.get((self.peer_index,))
         if head is not None:
             head.status = view.status if view.heard else (
                 HeadStatus.FAILED if view.ever_heard else HeadStatus.UNKNOWN)
-        if view != old_view or links != old_links:
+        if view != old_view or links != old_links or fenced != old_fenced:
             self.wake_role()
         for notice in notices:
             self._publish(view, notice)

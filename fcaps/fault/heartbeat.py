@@ -11,11 +11,11 @@ path is a degraded path (event, alarm), never a failover.
 
 `HeartbeatCore` is the logic, driven by a clock it is given: `messages()` at every
 interval, `receive()` for every datagram, `check()` when the deadline it names in
-`next_deadline()` comes. It writes the path rows' counters and status (the MIB reads
-them) and returns whether the peer view changed; what else happened (a path or the
-peer went up or down, a clock difference) it queues as notices for the loop to turn
-into events and alarms (`fcaps/fault/hbmonitor.py`). It runs in the heartbeat thread
-(`fcaps/fault/hbthread.py`), so nothing here may block or touch the event loop.
+`next_deadline()` comes. It keeps the path counters and status and returns whether the
+peer view changed; what else happened (a path or the peer went up or down, a clock
+difference) it queues as notices for the daemon to turn into events and alarms
+(`fcaps/fault/hbmonitor.py`). It runs in the heartbeat process (`fcaps/fault/hbchild.py`),
+which imports nothing heavy, so nothing here may import the configuration or SNMP code.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.state import (HbPathRow, HeadRow, HeadStatus, Lan, LinkStatus, PeerView, PerfState,
                                      SecurityCounters)
@@ -38,6 +37,19 @@ LAN_NAMES = {Lan.LAN_A: "lanA", Lan.LAN_B: "lanB", Lan.PUBLIC: "public"}
 
 # A clock difference above this is reported (alarm); back below half of it, cleared.
 CLOCK_OFFSET_ALARM_MS = 2000
+
+
+@dataclass(frozen=True)
+class HbSettings:
+    """What the heartbeat needs of the configuration (sent to the heartbeat process, and
+    again whenever a SET or a reload changes the timing)."""
+
+    me: str
+    peer: str
+    peer_preferred: bool
+    interval_ms: int
+    dead_ms: int
+    initdead_ms: int
 
 
 @dataclass(frozen=True)
@@ -90,26 +102,23 @@ class PathSpec:
 class HeartbeatCore:
     """Paths, session and peer view of one peer head."""
 
-    def __init__(self, config: Callable[[], Config], clock: Clock, session: Session,
+    def __init__(self, settings: HbSettings, clock: Clock, session: Session,
                  paths: Sequence[PathSpec], rows: dict[Lan, HbPathRow], peer_row: HeadRow,
                  security: SecurityCounters, perf: PerfState,
                  keys: Callable[[], Sequence[bytes]]) -> None:
-        self.config = config
+        self.settings = settings
         self.clock = clock
         self.session = session
         self.peer_row = peer_row    # its last_heartbeat only
         self.security = security    # its hb_* and malformed counters only
         self.perf = perf            # its hb_rtt_us and hb_jitter_us only
         self.keys = keys
-        cfg = config()
-        peer = cfg.peer_head_config
-        assert peer is not None, "the heartbeat runs only with two heads"
-        self.me = cfg.cluster.local_head
-        self.peer_name = peer.name
+        self.me = settings.me
+        self.peer_name = settings.peer
         self.paths = {p.lan: _Path(p.lan, rows[p.lan], p.local, p.remote) for p in paths}
         self.seq = 0
         self.started = clock.monotonic()
-        self._view = PeerView(name=peer.name, preferred_primary=str(peer.preferred_role) == "primary")
+        self._view = PeerView(name=settings.peer, preferred_primary=settings.peer_preferred)
         self._notices: list[Notice] = []
         self._offset_ms = 0.0
         self._offset_alarm = False
@@ -140,7 +149,7 @@ class HeartbeatCore:
     def messages(self, local: LocalView) -> list[tuple[Lan, bytes, str]]:
         """One heartbeat per path, to send now: (path, datagram, remote address)."""
         now, wall = self.clock.monotonic(), self.clock.time()
-        interval = self.config().timing.heartbeat_interval_ms / 1000.0
+        interval = self.settings.interval_ms / 1000.0
         key = self.keys()[0]
         self.seq += 1
         out = []
@@ -255,13 +264,12 @@ class HeartbeatCore:
 
     def _limit(self, path: _Path) -> tuple[float, float]:
         """(time counted from, allowed silence) for one path."""
-        timing = self.config().timing
-        dead = timing.heartbeat_dead_time_ms / 1000.0
+        dead = self.settings.dead_ms / 1000.0
         if path.last_rx:
             return path.last_rx, dead
         # A path never heard counts from our start, and gets the start-up wait, so a
         # peer that boots a little later is not reported; one that never shows up is.
-        return self.started, max(dead, timing.initdead_ms / 1000.0)
+        return self.started, max(dead, self.settings.initdead_ms / 1000.0)
 
     def next_deadline(self) -> float | None:
         """Monotonic time at which some path goes down if nothing arrives before."""
@@ -287,7 +295,7 @@ class HeartbeatCore:
             return False
         heard = old.heard and any(p.row.status == LinkStatus.UP for p in self.paths.values())
         if old.heard and not heard:
-            dead_ms = self.config().timing.heartbeat_dead_time_ms
+            dead_ms = self.settings.dead_ms
             self._notices.append(Notice("peer-down", value=dead_ms,
                                         text=f"no valid heartbeat on any path for {dead_ms} ms"))
         self._view = PeerView(name=old.name, preferred_primary=old.preferred_primary, heard=heard,

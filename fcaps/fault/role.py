@@ -27,7 +27,7 @@ import logging
 from pathlib import Path
 from typing import Callable, Protocol
 
-from haoscar_snmp.config.persist import atomic_write
+from haoscar_snmp.core.files import atomic_write
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
@@ -177,7 +177,8 @@ class RoleMachine:
                   auto_failback=cfg.timing.auto_failback, failback_delay_ms=cfg.timing.failback_delay_s * 1000,
                   switchover_requested=self.switchover_requested, quorum_ok=self.state.quorum.ok,
                   generation=self.generation.value, contact_generation=self.contact_generation,
-                  isolated=links.isolated, settling=settling, public_down=public_down,
+                  isolated=links.isolated, settling=settling, fenced=self.state.hb_fenced,
+                  public_down=public_down,
                   public_path=public_path,
                   handing_over=bool(self.handing_over_since),
                   conflict=self._claimed_by(self._held_addresses(), cfg, now, self.holding_since),
@@ -419,6 +420,14 @@ class RoleMachine:
         task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
         self._garp_tasks.add(task)
         task.add_done_callback(self._garp_tasks.discard)
+
+    async def shutdown(self) -> None:
+        """The daemon stops: an active head releases (and says HANDOVER), so that the peer
+        takes over at once instead of sharing the address with a head nobody manages."""
+        if self.status == S.ACTIVE:
+            self._advertise(flags=self.local.flags | Flag.HANDOVER)
+            self.handing_over_since = self.clock.monotonic()
+            await self._release("the daemon is stopping")
 
     async def stop(self) -> None:
         """Cancel background announcements quietly (shutdown)."""

@@ -1,49 +1,22 @@
-"""Writing state files: the one module that does, and it does so atomically.
+"""The values changed over SNMP, kept apart from the operator's file.
 
-A head can lose power in the middle of a write. Readers must then see either the old
-file or the new one, never a torn mix, so every state file goes through
-`atomic_write` (same-directory temp file, fsync, rename, fsync the directory, as
-Patroni's `Config.save_cache`). `OverrideStore` keeps the values changed over SNMP in
-`<state_dir>/overrides.json`, apart from the operator's file, which is never rewritten.
+`OverrideStore` keeps them in `<state_dir>/overrides.json`, written with
+`haoscar_snmp.core.files.atomic_write` like every state file; the operator's file is
+never rewritten.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from haoscar_snmp.config.errors import ConfigError, Problem
+from haoscar_snmp.core.files import atomic_write
+
+__all__ = ["OVERRIDES_FILE", "OverrideStore", "atomic_write", "ensure_state_dir"]
 
 OVERRIDES_FILE = "overrides.json"
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Replace `path` with `data` so that a crash leaves either the old or the new content."""
-    directory = path.parent
-    # Same directory: rename() is only atomic within one file system.
-    fd, temp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)  # before the data goes in: secrets never sit world-readable
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        try:
-            os.unlink(temp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    # The rename is only durable once the directory entry itself is on disk.
-    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def ensure_state_dir(state_dir: Path) -> None:

@@ -198,7 +198,7 @@ class Scheduler:
 
     def add(self, job: Job) -> None:
         """A periodic job under APScheduler: lateness is harmless."""
-        runner = self._register(job)
+        self._register(job)
         self._aps.add_job(self._kick, SteadyInterval(job.interval()), args=(job.name,), id=job.name,
                           name=job.name, next_run_time=datetime.now().astimezone())
 

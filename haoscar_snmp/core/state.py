@@ -408,6 +408,9 @@ class State:
     hb_paths: Table[tuple[int, int], HbPathRow] = field(default_factory=Table)
     peer: PeerView | None = None        # writer: heartbeat monitor (None: single head)
     links: LinkView = field(default_factory=LinkView)  # writer: heartbeat monitor
+    # The heartbeat process fell silent and removed our aliases: the daemon did not answer
+    # it in time. Writer: heartbeat monitor.
+    hb_fenced: bool = False
     quorum: QuorumState = field(default_factory=QuorumState)
     # address -> (MAC, monotonic time) of the last announcement of one of our aliases by
     # another host on the public LAN. Writer: the alias guard.

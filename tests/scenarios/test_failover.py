@@ -112,10 +112,10 @@ def test_forged_and_replayed_heartbeats_are_rejected_and_counted(pair: HaPair) -
               "for h in sys.argv[1:]:\n    s.sendto(bytes.fromhex(h),('10.71.1.2',7789))\n")
     for _ in range(3):
         pair.cluster.run("node1", "python3", "-c", script, forged.hex(), replayed.hex(), stale.hex(), b"junk".hex())
-    time.sleep(0.5)
-    assert int(pair.snmp("head2", f"{R}.1.13.4.0")) >= 3                # haoscarHbAuthFailures
-    assert int(pair.snmp("head2", f"{R}.1.13.5.0")) >= 6                # haoscarHbReplays (recordings)
-    assert int(pair.snmp("head2", f"{R}.1.13.6.0")) >= 3                # haoscarMalformedPackets
+    # The heartbeat process passes its counters on at least twice a second.
+    pair.wait_for(lambda: int(pair.snmp("head2", f"{R}.1.13.4.0")) >= 3, 3, "haoscarHbAuthFailures")
+    pair.wait_for(lambda: int(pair.snmp("head2", f"{R}.1.13.5.0")) >= 6, 3, "haoscarHbReplays (recordings)")
+    pair.wait_for(lambda: int(pair.snmp("head2", f"{R}.1.13.6.0")) >= 3, 3, "haoscarMalformedPackets")
     assert pair.holders() == {"head1"} and pair.role("head2") == "standby"
     assert HEAD_DOWN not in pair.trap_names()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fcaps.fault.heartbeat import HeartbeatCore, LocalView, PathSpec
+from fcaps.fault.heartbeat import HbSettings, HeartbeatCore, LocalView, PathSpec
 from fcaps.fault.hbsession import Session
 from haoscar_snmp.config.loader import parse_config
 from haoscar_snmp.config.schema import Config
@@ -59,7 +59,9 @@ class Side:
         self.security = SecurityCounters()
         self.peer_row = HeadRow(name=other, preferred_role=HeadRole.STANDBY)
         specs = [PathSpec(lan, "x", "y") for lan in lans]
-        self.core = HeartbeatCore(lambda: cfg, clock, Session(other, 1), specs, self.rows,
+        settings = HbSettings(me, other, other == "head1", cfg.timing.heartbeat_interval_ms,
+                              cfg.timing.heartbeat_dead_time_ms, cfg.timing.initdead_ms)
+        self.core = HeartbeatCore(settings, clock, Session(other, 1), specs, self.rows,
                                   self.peer_row, self.security, PerfState(), lambda: (b"k" * 32,))
         self.local = LocalView(status=HeadStatus.STANDBY)
 

@@ -1,0 +1,404 @@
+"""The heartbeat process: sockets, a monotonic send timer, dead-time timers, carrier, watchdog.
+
+Heartbeats must not wait behind anything the daemon does. Measured on the daemon under
+SNMP walks: a full garbage collection holds every Python thread for 60 to 150 ms, longer
+than a 60 ms dead time, and a busy interpreter hands a waiting thread its turn late. So
+the heartbeat runs in a process of its own, as keepalived keeps VRRP apart from its
+checkers: its own interpreter, its own small heap, its own event loop, and (with
+CAP_SYS_NICE) round-robin real-time priority. It imports no SNMP and no configuration
+code. It runs:
+
+* a send timer on the monotonic clock, re-armed in phase (never a burst of catch-ups);
+* one UDP socket per path; every datagram is judged at once by `HeartbeatCore`;
+* a timer at the next path deadline, so a silent peer is declared at its dead time;
+* a netlink subscription (pyroute2) to link changes, so a carrier lost on this head's
+  own heartbeat or alias interfaces is seen within milliseconds;
+* a watchdog on the daemon: the daemon sends what to advertise at every role cycle; if
+  nothing comes for `daemon_timeout_ms` (the daemon hangs, or is stopped), this process
+  removes the aliases the daemon holds and falls silent, so the peer takes over and
+  never shares the address with a head that can no longer manage it. It speaks again
+  once the daemon, awake, says it holds nothing.
+
+It exits when the daemon's end of the socket pair closes (the daemon died or stopped).
+Started by `fcaps/fault/hbproc.py` as `python -m fcaps.fault.hbchild FD`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from haoscar_snmp.core.files import atomic_write
+from haoscar_snmp.core.clock import SystemClock
+from haoscar_snmp.core.state import HbPathRow, HeadRole, HeadRow, HeadStatus, Lan, LinkView, PerfState, SecurityCounters
+
+from . import hbwire
+from .heartbeat import LAN_NAMES, HeartbeatCore, Notice, PathSpec
+from .hbsession import Session
+from .takeover import Alias, NetlinkAliases
+
+log = logging.getLogger("fcaps.fault.heartbeat")
+
+BUG_MARKER = "please report it as a BUG"
+IFF_UP = 0x1
+IFF_LOWER_UP = 0x10000
+SYNC_S = 0.5                 # counters go to the daemon at least this often
+MAX_PENDING_NOTICES = 1000   # kept while the daemon does not read (it may be frozen)
+RT_PRIORITY = 10
+HOLDING = (HeadStatus.ACTIVE, HeadStatus.TAKING_OVER)
+
+
+class _Endpoint(asyncio.DatagramProtocol):
+    def __init__(self, child: "Child", lan: Lan) -> None:
+        self.child = child
+        self.lan = lan
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        self.child.received(data, self.lan)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP unreachable from a dead peer lands here: normal during failures.
+        log.debug("heartbeat socket on %s: %s", LAN_NAMES[self.lan], exc)
+
+
+class Child:
+    """The heartbeat process's state and event loop work."""
+
+    def __init__(self, sock: socket.socket, init: dict[str, Any]) -> None:
+        self.sock = sock
+        settings = hbwire.settings_from_wire(init["settings"])
+        self.keys: tuple[bytes, ...] = tuple(bytes.fromhex(k) for k in init["keys"])
+        self.port = int(init["port"])
+        self.epoch_file = init["epoch_file"]
+        self.daemon_timeout = init["daemon_timeout_ms"] / 1000.0
+        self.watch: set[str] = set(init["watch"])
+        specs = [PathSpec(Lan(p["lan"]), p["local"], p["remote"]) for p in init["paths"]]
+        self.rows = {spec.lan: HbPathRow() for spec in specs}
+        self.security = SecurityCounters()
+        self.perf = PerfState()
+        self.peer_row = HeadRow(name=settings.peer, preferred_role=HeadRole.STANDBY)
+        self.core = HeartbeatCore(settings, SystemClock(), Session(settings.peer, int(init["epoch"])), specs,
+                                  self.rows, self.peer_row, self.security, self.perf, lambda: self.keys)
+        self.local, self.held = hbwire.local_from_wire(init["local"])
+        self.fenced = False
+        self.job = {"runs": 0, "failures": 0, "last_duration_us": 0, "max_duration_us": 0,
+                    "last_run": 0.0, "last_result": ""}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._endpoints: dict[Lan, _Endpoint] = {}
+        self._links = LinkView()
+        self._carrier: dict[str, bool] = {}
+        self._notices: list[Notice] = []
+        self._dirty = True
+        self._last_sync = 0.0
+        self._last_daemon = time.monotonic()
+        self._due = 0.0
+        self._send_handle: asyncio.TimerHandle | None = None
+        self._deadline_handle: asyncio.TimerHandle | None = None
+        self._done: asyncio.Future[None] | None = None
+        self._nl: Any = None
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._done = loop.create_future()
+        try:
+            for lan, path in self.core.paths.items():
+                family = socket.AF_INET6 if ipaddress.ip_address(path.local).version == 6 else socket.AF_INET
+                _t, proto = await loop.create_datagram_endpoint(
+                    lambda lan=lan: _Endpoint(self, lan), local_addr=(path.local, self.port), family=family)
+                self._endpoints[lan] = proto
+            await self._open_netlink()
+        except OSError as exc:
+            self._send(hbwire.pack("error", text=str(exc)))
+            return
+        self.sock.setblocking(False)
+        loop.add_reader(self.sock.fileno(), self._from_daemon)
+        self._send(hbwire.pack("ready"))
+        self._due = loop.time()
+        self._tick()
+        self._arm_deadline()
+        try:
+            await self._done
+        finally:
+            for handle in (self._send_handle, self._deadline_handle):
+                if handle is not None:
+                    handle.cancel()
+            for ep in self._endpoints.values():
+                if ep.transport is not None:
+                    ep.transport.close()
+            if self._nl is not None:
+                self._nl.close()
+
+    def _stop(self) -> None:
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+    # -- the daemon's messages -----------------------------------------------------------
+
+    def _from_daemon(self) -> None:
+        for _ in range(64):
+            try:
+                data = self.sock.recv(hbwire.MAX_MESSAGE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data = b""
+            if not data:
+                log.info("the daemon closed its end; the heartbeat process stops")
+                self._stop()
+                return
+            self._guarded(lambda data=data: self._message(hbwire.unpack(data)))
+
+    def _message(self, msg: dict[str, Any]) -> str:
+        kind = msg.get("t")
+        self._last_daemon = time.monotonic()
+        if kind == "local":
+            local, held = hbwire.local_from_wire(msg)
+            if self.fenced and local.status not in HOLDING:
+                self.fenced = False          # the daemon is back and holds nothing: speak again
+                self._dirty = True
+                log.warning("the daemon answers again and holds no alias: heartbeats resume")
+            changed = local != self.local
+            self.local, self.held = local, held
+            if changed:
+                self._send_heartbeats()
+        elif kind == "settings":
+            self.core.settings = hbwire.settings_from_wire(msg["settings"])
+            self.daemon_timeout = msg["daemon_timeout_ms"] / 1000.0
+            self._arm_deadline()
+        elif kind == "keys":
+            self.keys = tuple(bytes.fromhex(k) for k in msg["keys"])
+        elif kind == "reset":
+            for row in self.rows.values():
+                row.sent = row.received = row.lost = row.rejected = row.max_gap_us = 0
+            self.job.update(runs=0, failures=0, max_duration_us=0)
+            self._dirty = True
+        elif kind == "stop":
+            self._stop()
+        return ""
+
+    # -- sending -------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        interval = self.core.settings.interval_ms / 1000.0
+        now = loop.time()
+        following = self._due + interval
+        self._due = following if following > now else now + interval
+        self._send_handle = loop.call_at(self._due, self._tick)
+        self._guarded(self._cycle)
+
+    def _cycle(self) -> str:
+        start = time.monotonic()
+        if not self.fenced and start - self._last_daemon > self.daemon_timeout:
+            self._fence(start - self._last_daemon)
+        self._send_heartbeats()
+        self._check()
+        if self._dirty or start - self._last_sync >= SYNC_S:
+            self._sync()
+        took = int((time.monotonic() - start) * 1e6)
+        job = self.job
+        job["runs"] += 1
+        job["last_run"] = time.time()
+        job["last_duration_us"] = took
+        job["max_duration_us"] = max(job["max_duration_us"], took)
+        return ("silent: the daemon does not answer" if self.fenced else self.core.summary())
+
+    def _send_heartbeats(self) -> None:
+        if self.fenced:
+            return
+        for lan, data, remote in self.core.messages(self.local):
+            ep = self._endpoints.get(lan)
+            if ep is not None and ep.transport is not None:
+                ep.transport.sendto(data, (remote, self.port))
+
+    def _fence(self, silent_for: float) -> None:
+        """The daemon stopped answering: let go of its aliases and fall silent."""
+        self.fenced = True
+        self._dirty = True
+        held = self.held if self.local.status in HOLDING else []
+        log.error("the daemon has not answered for %.1f s: removing its aliases (%s) and stopping "
+                  "heartbeats, so that the peer takes over alone", silent_for,
+                  ", ".join(a for a, _, _ in held) or "none held")
+        if held and self._loop is not None:
+            self._loop.create_task(self._remove(held))
+
+    async def _remove(self, held: list[tuple[str, int, str]]) -> None:
+        ops = NetlinkAliases()
+        for address, prefix, interface in held:
+            try:
+                await ops.remove(Alias(address, prefix, interface))
+            except OSError as exc:
+                log.error("could not remove alias %s: %s", address, exc)
+        ops.close()
+
+    # -- receiving and deadlines ---------------------------------------------------------
+
+    def received(self, data: bytes, lan: Lan) -> None:
+        def judge() -> str:
+            if self.core.receive(data, lan) or self.core.has_notices():
+                self._dirty = True
+                self._sync()
+            self._arm_deadline()
+            self._persist_epoch()
+            return ""
+        self._guarded(judge)
+
+    def _check(self) -> None:
+        if self.core.check() or self.core.has_notices():
+            self._dirty = True
+            self._sync()
+        self._arm_deadline()
+
+    def _arm_deadline(self) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        if self._deadline_handle is not None:
+            self._deadline_handle.cancel()
+        when = self.core.next_deadline()
+        if when is not None:
+            self._deadline_handle = loop.call_at(when, lambda: self._guarded(self._deadline))
+
+    def _deadline(self) -> str:
+        self._check()
+        return ""
+
+    def _persist_epoch(self) -> None:
+        session = self.core.session
+        if session.bumped_epoch:
+            session.bumped_epoch = False
+            atomic_write(Path(self.epoch_file), f"{session.epoch}\n".encode())
+            log.warning("heartbeat boot counter raised to %d: the peer had seen a higher one "
+                        "(was the state directory wiped?)", session.epoch)
+
+    # -- carrier (netlink) ---------------------------------------------------------------
+
+    async def _open_netlink(self) -> None:
+        from pyroute2 import AsyncIPRoute
+        from pyroute2.netlink.rtnl import RTMGRP_LINK
+
+        ipr = AsyncIPRoute()
+        await ipr.bind(groups=RTMGRP_LINK)
+        self._nl = ipr
+        names: dict[int, str] = {}
+        async for link in await ipr.link("dump"):
+            names[link["index"]] = link.get("ifname")
+            self._link_seen(link)
+        lan_if: dict[Lan, str] = {}
+        async for addr in await ipr.addr("dump"):
+            for lan, path in self.core.paths.items():
+                if addr.get("address") == path.local:
+                    lan_if[lan] = names.get(addr["index"], "")
+        self.watch |= {name for name in lan_if.values() if name}
+        self._links = LinkView(lan_a=lan_if.get(Lan.LAN_A, ""), lan_b=lan_if.get(Lan.LAN_B, ""),
+                               public=lan_if.get(Lan.PUBLIC, ""))
+        self._links = self._link_view()
+        asyncio.get_running_loop().create_task(self._netlink_events(ipr))
+
+    async def _netlink_events(self, ipr: Any) -> None:
+        try:
+            while True:   # each get() yields one batch of messages
+                async for msg in ipr.get():
+                    if msg.get("event") in ("RTM_NEWLINK", "RTM_DELLINK"):
+                        self._guarded(lambda msg=msg: self._link_event(msg))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the socket broke: say so, carry on without it
+            log.exception("netlink link watch stopped; carrier changes are no longer seen; %s", BUG_MARKER)
+
+    def _link_seen(self, msg: Any) -> None:
+        flags = msg.get("flags", 0)
+        up = msg.get("event") != "RTM_DELLINK" and (flags & (IFF_UP | IFF_LOWER_UP)) == IFF_UP | IFF_LOWER_UP
+        self._carrier[msg.get("ifname")] = up
+
+    def _link_view(self) -> LinkView:
+        carrier = tuple(sorted((n, self._carrier.get(n, False)) for n in self.watch if n in self._carrier))
+        return LinkView(lan_a=self._links.lan_a, lan_b=self._links.lan_b, public=self._links.public,
+                        carrier=carrier)
+
+    def _link_event(self, msg: Any) -> str:
+        if msg.get("ifname") not in self.watch:
+            return ""
+        self._link_seen(msg)
+        view = self._link_view()
+        if view != self._links:
+            self._links = view
+            self._dirty = True
+            self._sync()
+        return ""
+
+    # -- to the daemon -------------------------------------------------------------------
+
+    def _sync(self) -> None:
+        """Send the views, new notices and the counters; keep the notices if the daemon
+        cannot take them now (it may be frozen), bounded."""
+        self._notices.extend(self.core.drain())
+        del self._notices[:-MAX_PENDING_NOTICES]
+        msg = hbwire.pack(
+            "snap", peer=hbwire.peer_to_wire(self.core.view()), links=hbwire.links_to_wire(self._links),
+            notices=[hbwire.notice_to_wire(n) for n in self._notices], fenced=self.fenced,
+            rows={str(int(lan)): hbwire.row_to_wire(row) for lan, row in self.rows.items()},
+            security=[self.security.hb_auth_failures, self.security.hb_replays,
+                      self.security.malformed_packets],
+            perf=[self.perf.hb_rtt_us, self.perf.hb_jitter_us], last_heartbeat=self.peer_row.last_heartbeat,
+            job=self.job)
+        if self._send(msg):
+            self._notices.clear()
+            self._dirty = False
+            self._last_sync = time.monotonic()
+
+    def _send(self, data: bytes) -> bool:
+        try:
+            self.sock.send(data)
+            return True
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            self._stop()
+            return False
+
+    def _guarded(self, work: Callable[[], str]) -> None:
+        """The process's catch-all: a bug in one heartbeat must not stop the next."""
+        try:
+            sentence = work()
+        except Exception:  # noqa: BLE001 - the one catch-all of this process
+            self.job["failures"] += 1
+            log.exception("heartbeat process raised; %s", BUG_MARKER)
+            return
+        if sentence and sentence != self.job["last_result"]:
+            self.job["last_result"] = sentence[:255]
+            log.info("heartbeat: %s", sentence)
+
+
+def main(argv: list[str]) -> int:
+    sock = socket.socket(fileno=int(argv[1]))
+    init = hbwire.unpack(sock.recv(hbwire.MAX_MESSAGE))
+    logging.basicConfig(level=init.get("log_level", "INFO").upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C is for the daemon, which stops us
+    try:
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(RT_PRIORITY))
+    except OSError as exc:
+        log.info("heartbeat process keeps normal priority (%s)", exc.strerror)
+    asyncio.run(Child(sock, init).run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

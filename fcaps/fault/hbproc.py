@@ -1,0 +1,260 @@
+"""The daemon's side of the heartbeat process: start it, feed it, and take what it reports.
+
+The heartbeat runs in a process of its own (`fcaps/fault/hbchild.py` says why). This
+side starts it over a SOCK_SEQPACKET socket pair, sends it its settings and key once,
+then what this head advertises at every role cycle (the daemon's sign of life), and
+turns every `snap` it sends back into state: the counters into the path rows, the peer
+and link views and the notices into the sink (`HeartbeatMonitor`). Nothing here blocks.
+
+If the heartbeat process dies, the heads can no longer hear each other: that is a bug,
+reported with the bug marker, and the daemon stops (releasing what it holds), so that
+systemd starts it afresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from haoscar_snmp.core.events import Event, EventType
+from haoscar_snmp.core.files import atomic_write
+from haoscar_snmp.core.scheduler import BUG_MARKER
+from haoscar_snmp.core.state import HbPathRow, HeadStatus, JobRow, Lan, LinkView, PeerView, State
+
+from . import hbwire
+from .hbproto import Flag
+from .heartbeat import HbSettings, LocalView, Notice
+
+if TYPE_CHECKING:
+    from haoscar_snmp.config.schema import Config
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 15.0
+STOP_TIMEOUT_S = 3.0
+# The heartbeat process falls silent when the daemon has not spoken for this long (at
+# least; the dead time when that is longer): long enough for any pause of a busy daemon
+# (a full garbage collection: up to 150 ms measured), short enough that a hung daemon
+# hands its aliases over within seconds.
+MIN_DAEMON_TIMEOUT_MS = 1000
+
+Sink = Callable[[PeerView, LinkView, list[Notice], bool], None]
+
+
+def settings_of(config: "Config") -> HbSettings:
+    peer = config.peer_head_config
+    assert peer is not None, "the heartbeat runs only with two heads"
+    t = config.timing
+    return HbSettings(config.cluster.local_head, peer.name, str(peer.preferred_role) == "primary",
+                      t.heartbeat_interval_ms, t.heartbeat_dead_time_ms, t.initdead_ms)
+
+
+def daemon_timeout_ms(config: "Config") -> int:
+    return max(MIN_DAEMON_TIMEOUT_MS, config.timing.heartbeat_dead_time_ms)
+
+
+class HeartbeatProcess:
+    """Starts and talks to the heartbeat process; the role machine's advertiser."""
+
+    name = "heartbeat"
+
+    def __init__(self, config: Callable[[], "Config"], init: dict[str, Any], state: State,
+                 peer_index: int, rows: dict[Lan, HbPathRow], sink: Sink, row: JobRow,
+                 on_exit: Callable[[], None]) -> None:
+        self.config = config
+        self.init = init
+        self.state = state
+        self.peer_index = peer_index
+        self.rows = rows
+        self.sink = sink
+        self.row = row
+        self.on_exit = on_exit
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self._ready: asyncio.Future[None] | None = None
+        self._stopping = False
+        self._local_sent: bytes = b""
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the process; returns once every socket is bound (raises OSError if one
+        cannot be, with the process's own words)."""
+        loop = asyncio.get_running_loop()
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._sock = mine
+        self.proc = subprocess.Popen([sys.executable, "-m", "fcaps.fault.hbchild", str(theirs.fileno())],
+                                     pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        theirs.close()
+        mine.setblocking(False)
+        mine.send(hbwire.pack("init", **self.init))
+        self._ready = loop.create_future()
+        loop.add_reader(mine.fileno(), self._readable)
+        try:
+            await asyncio.wait_for(self._ready, START_TIMEOUT_S)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop the process (it also stops by itself when our end closes)."""
+        self._stopping = True
+        sock = self._sock
+        if sock is not None:
+            try:
+                asyncio.get_running_loop().remove_reader(sock.fileno())
+            except (RuntimeError, ValueError):
+                pass
+            try:
+                sock.send(hbwire.pack("stop"))
+            except OSError:
+                pass
+            sock.close()
+            self._sock = None
+        if self.proc is not None:
+            try:
+                self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(STOP_TIMEOUT_S)
+
+    # -- to the process ------------------------------------------------------------------
+
+    def _send(self, data: bytes) -> None:
+        if self._sock is None:
+            return
+        try:
+            self._sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            log.warning("heartbeat process not reading; a message to it was dropped")
+        except OSError:
+            pass   # it died: _readable reports it
+
+    def advertise(self, local: LocalView) -> None:
+        """What this head advertises; called at every role cycle, so also a sign of life."""
+        cfg = self.config()
+        by_address = {str(a.address): (a.prefix_length, a.interface) for a in cfg.aliases}
+        held = [(a, *by_address[a]) for a in local.aliases if a in by_address]
+        self._send(hbwire.pack("local", **hbwire.local_to_wire(local, held)))
+
+    def reconfigure(self) -> None:
+        """Timing or key changed (SET or reload): the process uses the new values."""
+        cfg = self.config()
+        self._send(hbwire.pack("settings", settings=hbwire.settings_to_wire(settings_of(cfg)),
+                               daemon_timeout_ms=daemon_timeout_ms(cfg)))
+
+    def on_event(self, event: Event) -> None:
+        """Event-bus subscriber: an operator's resetCounters reaches the counters here."""
+        if event.type == EventType.OPERATOR_ACTION and event.subject == "reset_counters":
+            self._send(hbwire.pack("reset"))
+
+    # -- from the process ----------------------------------------------------------------
+
+    def _readable(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        for _ in range(64):
+            try:
+                data = sock.recv(hbwire.MAX_MESSAGE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._lost()
+                return
+            try:
+                self._message(hbwire.unpack(data))
+            except Exception:  # noqa: BLE001 - a bad message must not stop the next
+                log.exception("bad message from the heartbeat process; %s", BUG_MARKER)
+
+    def _message(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("t")
+        if kind == "ready":
+            if self._ready is not None and not self._ready.done():
+                self._ready.set_result(None)
+        elif kind == "error":
+            if self._ready is not None and not self._ready.done():
+                self._ready.set_exception(OSError(msg.get("text", "heartbeat process failed")))
+        elif kind == "snap":
+            self._snap(msg)
+
+    def _snap(self, msg: dict[str, Any]) -> None:
+        for lan, values in msg["rows"].items():
+            row = self.rows.get(Lan(int(lan)))
+            if row is not None:
+                hbwire.row_from_wire(values, row)
+        sec = self.state.security
+        sec.hb_auth_failures, sec.hb_replays, sec.malformed_packets = msg["security"]
+        self.state.perf.hb_rtt_us, self.state.perf.hb_jitter_us = msg["perf"]
+        head = self.state.heads.get((self.peer_index,))
+        if head is not None:
+            head.last_heartbeat = msg["last_heartbeat"]
+        for key, value in msg["job"].items():
+            setattr(self.row, key, value)
+        self.sink(hbwire.peer_from_wire(msg["peer"]), hbwire.links_from_wire(msg["links"]),
+                  [hbwire.notice_from_wire(n) for n in msg["notices"]], bool(msg["fenced"]))
+
+    def _lost(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._sock is not None:
+            loop.remove_reader(self._sock.fileno())
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_exception(OSError("the heartbeat process exited during start-up"))
+            return
+        if self._stopping:
+            return
+        code = self.proc.poll() if self.proc else None
+        log.error("the heartbeat process exited (code %s): the heads cannot hear each other; "
+                  "stopping the daemon; %s", code, BUG_MARKER)
+        self._stopping = True
+        self.on_exit()
+
+
+def next_epoch(state_dir: Path) -> int:
+    """This start's boot counter: one more than the last, persisted before first use."""
+    path = state_dir / "heartbeat.epoch"
+    try:
+        last = int(path.read_text().strip())
+    except (OSError, ValueError):
+        last = 0
+    epoch = last + 1
+    atomic_write(path, f"{epoch}\n".encode())
+    return epoch
+
+
+def build(config: Callable[[], "Config"], state: State, state_dir: Path, sink: Sink, row: JobRow,
+          log_level: str, on_exit: Callable[[], None]) -> HeartbeatProcess:
+    """The heartbeat of a two-head cluster: paths from the configuration, rows in the
+    state (this is their one creator), this start's boot counter."""
+    cfg = config()
+    me, peer = cfg.local_head_config, cfg.peer_head_config
+    assert peer is not None and me.lan_a is not None and me.lan_b is not None
+    assert peer.lan_a is not None and peer.lan_b is not None
+    paths = [(Lan.LAN_A, str(me.lan_a), str(peer.lan_a)), (Lan.LAN_B, str(me.lan_b), str(peer.lan_b))]
+    public = cfg.public_heartbeat_path()
+    if public is not None:
+        paths.append((Lan.PUBLIC, *public))
+    peer_index = cfg.head_index(peer.name)
+    rows: dict[Lan, HbPathRow] = {}
+    for lan, _local, _remote in paths:
+        rows[lan] = state.hb_paths.get((peer_index, int(lan))) or HbPathRow()
+        state.hb_paths.put((peer_index, int(lan)), rows[lan])
+    key = cfg.heartbeat.key
+    assert key, "heartbeat.key_file is required with two heads"
+    # Until the role machine's first cycle: starting, and as fit as the configuration says
+    # (the first heartbeats go out before it runs, and the peer judges us by them).
+    flags = Flag.QUORUM_OK | (Flag.PREFERRED_PRIMARY if str(me.preferred_role) == "primary" else Flag(0))
+    first = hbwire.local_to_wire(LocalView(HeadStatus.STARTING, flags), [])
+    init = {"settings": hbwire.settings_to_wire(settings_of(cfg)), "keys": [key.hex()], "local": first,
+            "port": cfg.heartbeat.port, "epoch": next_epoch(state_dir),
+            "epoch_file": str(state_dir / "heartbeat.epoch"), "daemon_timeout_ms": daemon_timeout_ms(cfg),
+            "watch": sorted({a.interface for a in cfg.aliases}), "log_level": log_level,
+            "paths": [{"lan": int(lan), "local": local, "remote": remote} for lan, local, remote in paths]}
+    return HeartbeatProcess(config, init, state, peer_index, rows, sink, row, on_exit)
