@@ -43,6 +43,8 @@ def _check_config(args: argparse.Namespace) -> int:
         print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
         return 1
     where = args.config or "embedded default config"
+    for advice in config.advisories():
+        print(f"{where}: warning: {advice}")
     print(f"{where}: OK (cluster {config.cluster.name}, {len(config.heads)} head(s), "
           f"{len(config.services)} service(s), {len(config.aliases)} alias(es))")
     return 0

@@ -94,6 +94,9 @@ class Daemon:
         config = store.effective
         if not self.log_level:
             setup_logging(str(config.log.level), config.log.syslog)
+        for advice in config.advisories():
+            log.warning("configuration: %s", advice)
+        store.on_change.append(lambda changed: [log.warning("configuration: %s", a) for a in changed.advisories()])
         state_dir = Path(config.cluster.state_dir)
         state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         state.cluster.agent_version = __version__

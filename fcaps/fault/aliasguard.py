@@ -28,7 +28,7 @@ from typing import Callable
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.events import Severity
-from haoscar_snmp.core.state import AliasStatus, State
+from haoscar_snmp.core.state import AliasStatus, HeadStatus, State
 
 from .alarms import Alarms, AlarmType, ProbableCause
 from .role import claim_window
@@ -102,6 +102,11 @@ class AliasGuard:
         return f"announcing {len(held)} held alias(es)" if held else "no alias held"
 
     def _held(self, cfg: Config) -> list[Alias]:
+        """Aliases this head holds and may announce: only while it is active (not while a
+        release is under way, nor when its heartbeat process removed them)."""
+        head = self.state.heads.get((cfg.head_index(cfg.cluster.local_head),))
+        if head is None or head.status != HeadStatus.ACTIVE or self.state.hb_fenced:
+            return []
         held = []
         for a in cfg.active_aliases():
             row = self.state.aliases.get((a.index,))

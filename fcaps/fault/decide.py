@@ -256,11 +256,6 @@ def _active(me: Me, peer: Peer, base: Flag) -> Decision:
             return Decision(Action.RELEASE, f"alias also announced by {me.conflict} "
                                             f"({peer.name} not heard): {peer.name} keeps it", base)
         return Decision(Action.WAIT, f"active; peer {peer.name} is dead", base)
-    if me.conflict and peer.status not in (S.ACTIVE, S.TAKING_OVER):
-        # The peer is heard and does not hold the alias: whoever else announces it is in
-        # the wrong (a stray address on the standby, another host); defend the address.
-        return Decision(Action.REANNOUNCE, f"active; defending the alias against {me.conflict} "
-                                           f"({peer.name} is {peer.status.name.lower()})", base)
     if peer.status in (S.ACTIVE, S.TAKING_OVER):
         if keeps(me, peer, peer.generation):
             return Decision(Action.REANNOUNCE, f"split brain with {peer.name}: {me.name} keeps the alias", base)
@@ -274,6 +269,11 @@ def _active(me: Me, peer: Peer, base: Flag) -> Decision:
             return Decision(Action.RELEASE, f"peer {peer.name} asks to become active", base | Flag.HANDOVER)
         if me.switchover_requested:
             return Decision(Action.RELEASE, "operator switchover", base | Flag.HANDOVER)
+    if me.conflict:
+        # The peer is heard and does not hold the alias: whoever else announces it is in
+        # the wrong (a stray address on the standby, another host); defend the address.
+        return Decision(Action.REANNOUNCE, f"active; defending the alias against {me.conflict} "
+                                           f"({peer.name} is {peer.status.name.lower()})", base)
     return Decision(Action.WAIT, f"active; peer {peer.name} is {peer.status.name.lower()}", base)
 
 

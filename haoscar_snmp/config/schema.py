@@ -44,6 +44,12 @@ from haoscar_snmp.config.values import (
 # IANA's documentation enterprise number (RFC 5612); HAOSCAR-MIB lives under it.
 ENTERPRISE_NUMBER = 32473
 
+# The fastest heartbeat timing measured to hold (no false failover, worst gap 22 ms) with
+# both heads' CPUs saturated by SNMP walks and junk datagrams (bench/bench_flood.py,
+# docs/benchmarks.md). Faster timings are accepted with a warning.
+TIMING_FLOOR_INTERVAL_MS = 20
+TIMING_FLOOR_DEAD_TIME_MS = 60
+
 
 class Role(enum.StrEnum):
     PRIMARY = "primary"
@@ -393,6 +399,17 @@ class Config(FrozenModel):
         if len(text) <= 27:
             return prefix + b"\x04" + text  # format 4: administratively assigned text
         return prefix + b"\x05" + hashlib.sha256(text).digest()[:27]  # format 5: octets
+
+    def advisories(self) -> list[str]:
+        """Settings that are valid but unwise, as "key: why" sentences (check-config
+        prints them, the daemon logs them at start and after every change)."""
+        out = []
+        t = self.timing
+        if t.heartbeat_interval_ms < TIMING_FLOOR_INTERVAL_MS or t.heartbeat_dead_time_ms < TIMING_FLOOR_DEAD_TIME_MS:
+            out.append(f"timing: heartbeat {t.heartbeat_interval_ms} ms / dead time {t.heartbeat_dead_time_ms} ms "
+                       f"is below the floor measured under SNMP load ({TIMING_FLOOR_INTERVAL_MS} ms / "
+                       f"{TIMING_FLOOR_DEAD_TIME_MS} ms): a busy machine may declare a live peer dead")
+        return out
 
     def inline_secret_keys(self) -> list[str]:
         """Keys of USM keys written inline in the file; the daemon warns about each."""

@@ -8,6 +8,7 @@ snmptrapd in the NMS namespace. Everything is torn down by the Cluster.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -163,7 +164,12 @@ class HaPair:
     # -- faults ------------------------------------------------------------------------
 
     def signal(self, head: str, sig: int) -> None:
+        """A signal to the daemon's own process (not its heartbeat process)."""
         self.procs[head].send_signal(sig)
+
+    def signal_group(self, head: str, sig: int) -> None:
+        """A signal to the daemon and its heartbeat process: SIGSTOP freezes the head."""
+        os.killpg(self.procs[head].pid, sig)
 
     def kill9(self, head: str) -> None:
         self.signal(head, signal.SIGKILL)
@@ -242,7 +248,10 @@ class HaPair:
     def stop_all(self) -> None:
         for proc in self.procs.values():
             if proc.poll() is None:
-                proc.send_signal(signal.SIGCONT)
+                try:
+                    os.killpg(proc.pid, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
                 proc.terminate()
                 try:
                     proc.wait(10)

@@ -47,15 +47,40 @@ def test_primary_killed_standby_takes_the_alias_and_fails_back(pair: HaPair) -> 
     assert pair.role("head2") == "standby"
 
 
-def test_hung_primary_then_resumed_ends_with_one_holder(pair: HaPair) -> None:
+def test_frozen_primary_then_resumed_ends_with_one_holder(pair: HaPair) -> None:
     pair.start_both()
-    pair.signal("head1", signal.SIGSTOP)
+    pair.signal_group("head1", signal.SIGSTOP)          # the daemon and its heartbeat process
     pair.wait_for(lambda: "head2" in pair.holders(), 5, "head2 to take over from the frozen head1")
-    pair.signal("head1", signal.SIGCONT)
-    # Both believe they are active for a moment; the preferred primary wins, head2 yields.
+    pair.signal_group("head1", signal.SIGCONT)
+    # Both believe they are active for a moment; with auto-failback and no delay the
+    # preferred primary keeps the alias, head2 yields.
     pair.wait_for(lambda: pair.holders() == {"head1"}, 10, "exactly one holder after resume")
     pair.wait_for(lambda: pair.role("head2") == "standby", 5, "head2 standby")
     assert pair.role("head1") == "active"
+
+
+def test_a_hung_daemon_lets_go_of_its_alias_before_the_peer_takes_over(pair: HaPair) -> None:
+    """Only the daemon hangs; its heartbeat process notices that it stopped answering,
+    removes the alias and falls silent, and only then does the peer take over."""
+    pair.start_both()
+    pair.signal("head1", signal.SIGSTOP)
+    samples = pair.watch_holders(3.0)
+    assert all(len(s) <= 1 for s in samples) and samples[-1] == {"head2"}, samples
+    assert "the daemon has not answered for" in pair.log_text()
+    pair.signal("head1", signal.SIGCONT)
+    pair.wait_for(lambda: pair.role("head1") in ("standby", "active"), 5, "head1 to settle")
+    samples = pair.watch_holders(3.0)
+    assert all(len(s) <= 1 for s in samples) and samples[-1] == {"head1"}, samples  # failback
+
+
+def test_a_clean_stop_of_the_active_head_hands_over_at_once(pair: HaPair) -> None:
+    pair.start_both()
+    pair.signal("head1", signal.SIGTERM)
+    samples = pair.watch_holders(1.0)
+    assert all(len(s) <= 1 for s in samples) and samples[-1] == {"head2"}, samples
+    pair.procs["head1"].wait(5)
+    assert pair.cluster.has_address("head1", "pub", ALIAS) is False
+    assert "the daemon is stopping" in pair.log_text()
 
 
 def test_losing_one_lan_is_a_degraded_path_never_a_failover(pair: HaPair) -> None:

@@ -153,7 +153,7 @@ def test_with_auto_failback_off_the_service_stays_on_the_standby_after_the_parti
     pair.start_both()
     lans = ("lana", "lanb", "pub")
     if fault == "freeze":
-        pair.signal("head1", signal.SIGSTOP)
+        pair.signal_group("head1", signal.SIGSTOP)
     elif fault == "mute":
         for lan in lans:
             c.mute("head1", lan)
@@ -162,7 +162,7 @@ def test_with_auto_failback_off_the_service_stays_on_the_standby_after_the_parti
     pair.wait_for(lambda: "head2" in pair.holders(), 5, "head2 to take over")
     time.sleep(0.5)
     if fault == "freeze":
-        pair.signal("head1", signal.SIGCONT)
+        pair.signal_group("head1", signal.SIGCONT)
     elif fault == "mute":
         for lan in lans:
             c.unmute("head1", lan)

@@ -200,3 +200,21 @@ def test_engine_id_is_derived_from_cluster_and_head_unless_given() -> None:
     given = parse(edit('listen = [', 'engine_id = "0x80007ED9050102030405"\nlisten = ['))
     assert given.effective_engine_id() == bytes.fromhex("80007ed9050102030405")
     assert "snmp.engine_id" in problems(edit('listen = [', 'engine_id = "abc"\nlisten = ['))
+
+
+def test_timings_below_the_measured_floor_are_accepted_with_a_warning() -> None:
+    assert parse(TWO_HEADS).advisories() == []
+    fast = edit("heartbeat_interval_ms = 1000\nheartbeat_dead_time_ms = 3000",
+                "heartbeat_interval_ms = 10\nheartbeat_dead_time_ms = 30")
+    advice = parse(fast).advisories()
+    assert len(advice) == 1 and "below the floor" in advice[0] and advice[0].startswith("timing:")
+    floor = edit("heartbeat_interval_ms = 1000\nheartbeat_dead_time_ms = 3000",
+                 "heartbeat_interval_ms = 20\nheartbeat_dead_time_ms = 60")
+    assert parse(floor).advisories() == []
+
+
+def test_head_indexes_follow_the_names_not_the_file_order() -> None:
+    config = parse(TWO_HEADS.replace('name = "head1"', 'name = "zeta"').replace(
+        'local_head = "head1"', 'local_head = "zeta"'))
+    assert [h.name for h in config.heads] == ["zeta", "head2"]
+    assert (config.head_index("head2"), config.head_index("zeta")) == (1, 2)

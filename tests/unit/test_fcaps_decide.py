@@ -256,3 +256,17 @@ def test_a_head_whose_links_just_came_back_waits_before_believing_the_peer_dead(
     d = decide(me, primary_peer(S.ACTIVE, alive=False))
     assert d.action is Action.WAIT and "came back" in d.reason
     assert decide(me, primary_peer(S.STANDBY, flags=FIT | Flag.HANDOVER)).action is Action.TAKE_OVER
+
+
+def test_an_active_head_defends_its_alias_but_a_failback_request_comes_first() -> None:
+    me = replace(STANDBY, status=S.ACTIVE, conflict="02:00:00:00:00:09")
+    d = decide(me, primary_peer(S.STANDBY))
+    assert d.action is Action.REANNOUNCE and "defending" in d.reason
+    d = decide(me, primary_peer(S.STANDBY, flags=FIT | Flag.WANTS_ACTIVE))
+    assert d.action is Action.RELEASE
+
+
+def test_a_head_whose_heartbeats_fell_silent_releases_and_does_not_take_over() -> None:
+    d = decide(replace(PRIMARY, status=S.ACTIVE, fenced=True), peer(S.ACTIVE))
+    assert d.action is Action.RELEASE and "did not answer" in d.reason
+    assert decide(replace(STANDBY, fenced=True), primary_peer(S.ACTIVE, alive=False)).action is Action.WAIT
