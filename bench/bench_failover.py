@@ -6,11 +6,20 @@ comes from the STANDBY head on the alias address 10.71.0.50. Faults on the activ
 (head1):
 
 * kill       SIGKILL of the daemon (keepalived: of its whole process group, parent and
-             VRRP child at once; see below);
-* freeze     SIGSTOP of the daemon (keepalived: of the whole process group);
+             VRRP child at once; see below); our heartbeat process exits with it;
+* freeze     SIGSTOP of the whole process group (ours: the daemon and its heartbeat
+             process; keepalived: parent and VRRP child): a hung head;
 * isolation  the active head's private LANs muted (ours: lana and lanb, in one nft
              transaction; keepalived runs its VRRP instance on lana: lana), link up, public
-             LAN untouched;
+             LAN untouched. Our heads also heartbeat over the public LAN by default, and a
+             peer heard there is alive: nobody would take over, as designed. To compare
+             like with like, our pair runs here without the public path (heartbeats on the
+             private LANs only, as keepalived's adverts);
+* cut        carrier lost on the active head's private LANs (lana and lanb), public LAN
+             untouched. Ours (public path on, the default): the isolated head hands over
+             at once, the peer hears it on the public LAN. keepalived: its VRRP interface
+             goes down, the instance enters FAULT and drops the VIP, the backup takes over
+             after its master down interval;
 * kill-parent  (only with --faults kill-parent) SIGKILL of keepalived's parent process
              alone; for our single-process daemon the same as kill.
 
@@ -114,7 +123,7 @@ PROBE_INTERVAL_MS = 10
 FAULT_DELAY_S = 0.005              # fault injected this long after a heartbeat was seen
 TAIL_S = 0.3                       # keep probing this long after the first standby reply
 
-FAULTS = ("kill", "freeze", "isolation")
+FAULTS = ("kill", "freeze", "isolation", "cut")
 EXTRA_FAULTS = ("kill-parent",)    # keepalived: SIGKILL of the parent only (ours: as kill)
 IMPLS = ("ours", "keepalived")
 LABEL = {"ours": "haoscar-snmp", "keepalived": "keepalived"}
@@ -392,7 +401,7 @@ class Bench:
         work.mkdir()
         res: dict[str, Any] = {"impl": impl, "timing": timing.name, "fault": fault, "rep": rep,
                                "detection_ms": timing.detection_ms(impl)}
-        pair = Ours(c, work, timing) if impl == "ours" else Keepalived(c, work, timing)
+        pair = Ours(c, work, timing, fault) if impl == "ours" else Keepalived(c, work, timing)
         prober = None
         try:
             pair.start()
@@ -493,14 +502,15 @@ def analyse(done: dict, t_fault: float, frames: list[dict], kind: str, detection
 # -- the two implementations -----------------------------------------------------------------
 
 class Ours:
-    def __init__(self, cluster: Any, work: Path, timing: Timing) -> None:
+    def __init__(self, cluster: Any, work: Path, timing: Timing, fault: str) -> None:
         from tests.scenarios.hapair import HaPair
         self.c = cluster
         self.timing = timing
         self.pair = HaPair(cluster, work, interval_ms=timing.interval_ms, dead_ms=timing.dead_ms,
-                           initdead_ms=timing.initdead_ms)
+                           initdead_ms=timing.initdead_ms, public_path=fault != "isolation")
         self.active_since = 0.0
         self.muted = False
+        self.cut = False
 
     def start(self) -> None:
         self.pair.start_both()   # head1 active, head2 standby (raises with the logs if not)
@@ -515,7 +525,10 @@ class Ours:
         if fault in ("kill", "kill-parent"):
             self.pair.signal("head1", signal.SIGKILL)
         elif fault == "freeze":
-            self.pair.signal("head1", signal.SIGSTOP)
+            self.pair.signal_group("head1", signal.SIGSTOP)
+        elif fault == "cut":
+            self.cut = True
+            cut_both(self.c)
         else:
             self.muted = True
             mute_both(self.c)
@@ -539,6 +552,9 @@ class Ours:
         if self.muted:
             for lan in ("lana", "lanb"):
                 self.c.unmute("head1", lan)
+        if self.cut:
+            for lan in ("lana", "lanb"):
+                self.c.carrier_up("head1", lan)
         for head in ("head1", "head2"):
             self.c.run(head, "ip", "addr", "del", f"{ALIAS}/24", "dev", "pub", check=False)
 
@@ -584,6 +600,7 @@ class Keepalived:
         self.logs: list[Path] = []
         self.active_since = 0.0
         self.muted = False
+        self.cut = False
 
     def conf(self, head: str) -> Path:
         t = self.timing
@@ -645,6 +662,9 @@ class Keepalived:
             os.kill(pgid, signal.SIGKILL)
         elif fault == "freeze":
             os.killpg(pgid, signal.SIGSTOP)
+        elif fault == "cut":
+            self.cut = True
+            cut_both(self.c)
         else:
             self.muted = True
             self.c.mute("head1", "lana")
@@ -664,6 +684,9 @@ class Keepalived:
             wait_until(lambda: not _group_alive(proc.pid), 5, 0.02)
         if self.muted:
             self.c.unmute("head1", "lana")
+        if self.cut:
+            for lan in ("lana", "lanb"):
+                self.c.carrier_up("head1", lan)
         for head in ("head1", "head2"):
             self.c.run(head, "ip", "addr", "del", f"{ALIAS}/24", "dev", "pub", check=False)
 
@@ -685,6 +708,11 @@ def mute_both(c: Any) -> None:
         return
     c.mute("head1", "lana")
     c.mute("head1", "lanb")
+
+
+def cut_both(c: Any) -> None:
+    """Carrier off on head1's lana and lanb in one `ip -batch` in the switch namespace."""
+    c._batch(c.ns("sw"), [f"link set {c.port('head1', lan)} down" for lan in ("lana", "lanb")])
 
 
 def _group_alive(pgid: int) -> bool:
@@ -845,7 +873,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps-default", type=int, help="repetitions at default timing (default 1)")
     p.add_argument("--timings", nargs="+", choices=list(TIMINGS), help="default: both")
     p.add_argument("--faults", nargs="+", choices=FAULTS + EXTRA_FAULTS, default=list(FAULTS),
-                   help="default: kill freeze isolation; kill-parent (SIGKILL of keepalived's "
+                   help="default: kill freeze isolation cut; kill-parent (SIGKILL of keepalived's "
                         "parent process only) on request")
     p.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
     p.add_argument("--json", type=Path, help="also write every run as JSON")

@@ -145,6 +145,7 @@ class Daemon:
             bus.subscribe("heartbeat", heartbeat.on_event)
             advertiser = heartbeat
         aliases = NetlinkAliases()
+        await aliases.open()
         role = RoleMachine(state, store.current, aliases, bus, alarms, clock, self.runner, advertiser,
                            GenerationFile(state_dir / "role.generation"))
         guard = AliasGuard(state, store.current, aliases, alarms, clock, wake_role)
