@@ -243,7 +243,10 @@ class HaPair:
         return "".join(p.read_text(errors="replace") for p in self.logs if p.exists())
 
     def assert_no_bug(self) -> None:
-        assert BUG_MARKER not in self.log_text(), self.log_text()[-6000:]
+        """No bug marker, and no traceback at all: not even a stop may log one."""
+        text = self.log_text()
+        for marker in (BUG_MARKER, "Traceback", "Task exception was never retrieved", "Error running job"):
+            assert marker not in text, f"{marker!r} in a daemon log:\n{text[-6000:]}"
 
     def stop_all(self) -> None:
         for proc in self.procs.values():

@@ -215,3 +215,30 @@ def test_ipv6_clients_follow_the_alias_after_a_failover(pair: HaPair) -> None:
     pair.wait_for(lambda: c.neigh_mac("client", ALIAS6) == c.mac("head2", "pub"), 3,
                   "the client's neighbour entry to move to head2")
     assert c.ping("client", ALIAS6)
+
+
+def test_both_private_switches_dead_the_active_head_keeps_the_alias(pair: HaPair) -> None:
+    """Carrier lost on every private link of both heads: both isolated, both heard on the
+    public path, so the active head keeps the alias and nobody takes over."""
+    pair.start_both()
+    for head in ("head1", "head2", "node1"):
+        cut(pair, head, "lana", "lanb")
+    samples = pair.watch_holders(2.0)
+    assert all(s == {"head1"} for s in samples), (samples, pair.log_text()[-8000:])
+    assert (HEAD_ISOLATED, "head1") in pair.alarms("head1")
+    assert (HEAD_ISOLATED, "head2") in pair.alarms("head2")
+    for head in ("head1", "head2", "node1"):
+        heal(pair, head, "lana", "lanb")
+    samples = pair.watch_holders(1.5)
+    assert all(s == {"head1"} for s in samples), samples
+
+
+def test_an_active_head_losing_carrier_on_its_alias_interface_hands_over(pair: HaPair) -> None:
+    pair.start_both()
+    cut(pair, "head1", "pub")
+    samples = pair.watch_holders(2.0)
+    assert never_two(samples) and samples[-1] == {"head2"}, (samples, pair.log_text()[-8000:])
+    assert "no carrier on an alias interface" in pair.log_text()
+    heal(pair, "head1", "pub")
+    samples = pair.watch_holders(3.0)                 # auto-failback brings it back
+    assert never_two(samples) and samples[-1] == {"head1"}, samples
