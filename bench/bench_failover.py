@@ -14,7 +14,11 @@ comes from the STANDBY head on the alias address 10.71.0.50. Faults on the activ
              LAN untouched. Our heads also heartbeat over the public LAN by default, and a
              peer heard there is alive: nobody would take over, as designed. To compare
              like with like, our pair runs here without the public path (heartbeats on the
-             private LANs only, as keepalived's adverts);
+             private LANs only, as keepalived's adverts) and without auto-failback: both
+             heads then hold the alias, see each other's announcements on the public LAN,
+             and the one that took over last keeps it (with auto-failback the preferred
+             primary would keep it within milliseconds, and the client would never be
+             answered by the standby: nothing to time);
 * cut        carrier lost on the active head's private LANs (lana and lanb), public LAN
              untouched. Ours (public path on, the default): the isolated head hands over
              at once, the peer hears it on the public LAN. keepalived: its VRRP interface
@@ -507,7 +511,8 @@ class Ours:
         self.c = cluster
         self.timing = timing
         self.pair = HaPair(cluster, work, interval_ms=timing.interval_ms, dead_ms=timing.dead_ms,
-                           initdead_ms=timing.initdead_ms, public_path=fault != "isolation")
+                           initdead_ms=timing.initdead_ms, public_path=fault != "isolation",
+                           auto_failback=fault != "isolation")
         self.active_since = 0.0
         self.muted = False
         self.cut = False

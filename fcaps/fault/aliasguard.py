@@ -28,7 +28,7 @@ from typing import Callable
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.events import Severity
-from haoscar_snmp.core.state import AliasStatus, HeadStatus, State
+from haoscar_snmp.core.state import AliasStatus, Claim, HeadStatus, State
 
 from .alarms import Alarms, AlarmType, ProbableCause
 from .role import claim_window
@@ -84,19 +84,26 @@ class AliasGuard:
         cfg = self.config()
         self._watch(cfg)
         held = self._held(cfg)
+        now = self.clock.monotonic()
+        window = claim_window(cfg)
         if cfg.timing.alias_announce_ms:
             for alias in held:
+                claim = self.state.alias_claims.get(alias.address)
+                if claim is not None and now - claim.last <= window:
+                    # Another head claims it: whether to announce is the role state
+                    # machine's decision now (it re-announces if this head keeps it); a
+                    # routine announcement here could pull clients to a head about to yield.
+                    continue
                 sent = await self.aliases.announce(alias, 1)
                 row = self.state.aliases.get((alias.index,))
                 if row is not None:
                     row.garp_sent += sent
-        now = self.clock.monotonic()
-        window = claim_window(cfg)
-        for table in (self.state.alias_claims, self._uses):
-            for address in [a for a, (_, t) in table.items() if now - t > window]:
-                del table[address]
+        for address in [a for a, c in self.state.alias_claims.items() if now - c.last > window]:
+            del self.state.alias_claims[address]
+        for address in [a for a, (_, t) in self._uses.items() if now - t > window]:
+            del self._uses[address]
         self._conflict_alarms({a.address for a in held})
-        claims = [f"{a} by {m}" for a, (m, _) in sorted(self.state.alias_claims.items())]
+        claims = [f"{a} by {c.mac}" for a, c in sorted(self.state.alias_claims.items())]
         if claims:
             return f"aliases also announced elsewhere: {', '.join(claims)}"
         return f"announcing {len(held)} held alias(es)" if held else "no alias held"
@@ -176,10 +183,14 @@ class AliasGuard:
         mac = mac_text(sha)
         if spa == tpa:   # an announcement: a live head claims the address
             old = self.state.alias_claims.get(spa)
-            self.state.alias_claims[spa] = (mac, now)
-            if old is None or old[0] != mac:
+            fresh = old is None or old.mac != mac or now - old.last > claim_window(self.config())
+            self.state.alias_claims[spa] = Claim(mac, now if fresh else old.first, now)  # type: ignore[union-attr]
+            if fresh:
                 log.warning("alias %s announced by %s on %s", spa, mac, ifname)
-                self.wake_role()
+            # Every announcement wakes the role machine (they are rare: one a second per
+            # holder, or a takeover burst): the one that matters may come from a head that
+            # has been announcing all along and has just become a second holder.
+            self.wake_role()
         else:
             self._uses[spa] = (mac, now)
 

@@ -83,6 +83,7 @@ class Me:
     public_path: bool = False      # the public LAN arbitrates and this head's link to it is up
     handing_over: bool = False     # this head released for the peer, which has not taken over yet
     conflict: str = ""             # an alias we hold is announced by another live head (its MAC)
+    stray: str = ""                # the same, for two heartbeat intervals at least
     yielded: str = ""              # a live head keeps announcing an alias we yielded (its MAC)
 
 
@@ -269,10 +270,12 @@ def _active(me: Me, peer: Peer, base: Flag) -> Decision:
             return Decision(Action.RELEASE, f"peer {peer.name} asks to become active", base | Flag.HANDOVER)
         if me.switchover_requested:
             return Decision(Action.RELEASE, "operator switchover", base | Flag.HANDOVER)
-    if me.conflict:
-        # The peer is heard and does not hold the alias: whoever else announces it is in
-        # the wrong (a stray address on the standby, another host); defend the address.
-        return Decision(Action.REANNOUNCE, f"active; defending the alias against {me.conflict} "
+    if me.stray:
+        # The peer is heard and, two intervals on, still does not hold the alias: whoever
+        # else announces it is in the wrong (a stray address on the standby, another
+        # host); defend the address. (Sooner, the announcement may be the peer's takeover
+        # that its heartbeats have not reported yet.)
+        return Decision(Action.REANNOUNCE, f"active; defending the alias against {me.stray} "
                                            f"({peer.name} is {peer.status.name.lower()})", base)
     return Decision(Action.WAIT, f"active; peer {peer.name} is {peer.status.name.lower()}", base)
 

@@ -393,7 +393,10 @@ def main(argv: list[str]) -> int:
     init = hbwire.unpack(sock.recv(hbwire.MAX_MESSAGE))
     logging.basicConfig(level=init.get("log_level", "INFO").upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C is for the daemon, which stops us
+    # Ctrl-C and SIGTERM to the whole group are for the daemon, which releases what it
+    # holds and then stops us (we also stop when its end of the socket closes).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(RT_PRIORITY))
     except OSError as exc:

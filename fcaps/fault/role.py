@@ -182,20 +182,27 @@ class RoleMachine:
                   public_path=public_path,
                   handing_over=bool(self.handing_over_since),
                   conflict=self._claimed_by(self._held_addresses(), cfg, now, self.holding_since),
+                  # Defending against a head we still hear as standby waits two intervals:
+                  # if it took over, its heartbeats (or their silence) say so first.
+                  stray=self._claimed_by(self._held_addresses(), cfg, now, self.holding_since,
+                                         older_than=2 * cfg.timing.heartbeat_interval_ms / 1000.0),
                   yielded=self._claimed_by(self.yielded, cfg, now, self.yielded_since))
 
     def _held_addresses(self) -> set[str]:
         return set(self.local.aliases) if self.status == S.ACTIVE else set()
 
-    def _claimed_by(self, addresses: set[str], cfg: Config, now: float, since: float) -> str:
+    def _claimed_by(self, addresses: set[str], cfg: Config, now: float, since: float,
+                    older_than: float = 0.0) -> str:
         """The MAC of another head that announced one of `addresses` after `since` and
-        recently ("" = none). Announcements from before `since` (a peer that held the
-        alias until it died, say) are no claim on what this head did after."""
+        recently ("" = none), in a claim that began at least `older_than` ago.
+        Announcements from before `since` (a peer that held the alias until it died, say)
+        are no claim on what this head did after."""
         window = claim_window(cfg)
         for address in sorted(addresses):
             claim = self.state.alias_claims.get(address)
-            if claim is not None and claim[1] > since and now - claim[1] <= window:
-                return claim[0]
+            if (claim is not None and claim.last > since and now - claim.last <= window
+                    and now - claim.first >= older_than):
+                return claim.mac
         return ""
 
     def _handover_done(self, view: PeerView | None, now: float, cfg: Config) -> None:

@@ -375,6 +375,15 @@ class ControlState:
     last_time: float = 0.0
 
 
+@dataclass(frozen=True)
+class Claim:
+    """Another host announcing one of our alias addresses on the public LAN."""
+
+    mac: str
+    first: float        # monotonic time of its first announcement in this run of them
+    last: float         # monotonic time of its latest announcement
+
+
 @dataclass
 class QuorumState:
     """Writer: the quorum job (and a takeover, which runs the check once more)."""
@@ -412,9 +421,9 @@ class State:
     # it in time. Writer: heartbeat monitor.
     hb_fenced: bool = False
     quorum: QuorumState = field(default_factory=QuorumState)
-    # address -> (MAC, monotonic time) of the last announcement of one of our aliases by
-    # another host on the public LAN. Writer: the alias guard.
-    alias_claims: dict[str, tuple[str, float]] = field(default_factory=dict)
+    # address -> the latest claim on one of our aliases by another host on the public
+    # LAN. Writer: the alias guard.
+    alias_claims: dict[str, Claim] = field(default_factory=dict)
     lan_ifs: Table[tuple[int], LanIfRow] = field(default_factory=Table)
     aliases: Table[tuple[int], AliasRow] = field(default_factory=Table)
     services: Table[tuple[int], ServiceRow] = field(default_factory=Table)

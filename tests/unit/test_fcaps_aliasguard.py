@@ -54,10 +54,11 @@ def guard(tmp_path: Path) -> tuple[AliasGuard, State, list[int]]:
 def test_an_announcement_of_our_alias_by_another_mac_is_a_claim(tmp_path: Path) -> None:
     g, state, woken = guard(tmp_path)
     g.seen("pub", frame(OTHER, "10.71.0.50", "10.71.0.50"))
-    assert state.alias_claims["10.71.0.50"][0] == "02:00:00:00:00:02"
+    assert state.alias_claims["10.71.0.50"].mac == "02:00:00:00:00:02"
     assert woken == [1]
-    g.seen("pub", frame(OTHER, "10.71.0.50", "10.71.0.50"))   # the same claim: no second wake
-    assert woken == [1]
+    first = state.alias_claims["10.71.0.50"].first
+    g.seen("pub", frame(OTHER, "10.71.0.50", "10.71.0.50"))   # the same claim goes on
+    assert woken == [1, 1] and state.alias_claims["10.71.0.50"].first == first
 
 
 def test_our_own_frames_other_addresses_and_mere_use_are_no_claim(tmp_path: Path) -> None:

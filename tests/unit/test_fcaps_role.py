@@ -18,7 +18,7 @@ from haoscar_snmp.config.loader import parse_config
 from haoscar_snmp.core.clock import FakeClock
 from haoscar_snmp.core.events import EventBus, EventType
 from haoscar_snmp.core.runner import FakeRunner
-from haoscar_snmp.core.state import ClusterStatus, ControlAction, HeadStatus as S, LinkView, PeerView, State
+from haoscar_snmp.core.state import ClusterStatus, ControlAction, Claim, HeadStatus as S, LinkView, PeerView, State
 
 CONFIG = """
 [cluster]
@@ -273,18 +273,19 @@ def test_an_alias_announced_by_a_head_we_cannot_hear_is_settled_and_not_taken_ba
     w.step()                                           # head2 takes over: generation 6
     assert w.role.status is S.ACTIVE and w.generation.value == 6
     # an announcement heard before the takeover is no claim on it ...
-    w.state.alias_claims["10.71.0.50"] = ("02:00:00:00:00:01", w.clock.monotonic() - 0.5)
+    w.state.alias_claims["10.71.0.50"] = Claim("02:00:00:00:00:01", w.clock.monotonic() - 0.5,
+                                               w.clock.monotonic() - 0.5)
     w.step()
     assert w.role.status is S.ACTIVE
     # ... but head1 took over as well (it could not hear us either) and announces the alias
     w.clock.advance(0.5)
-    w.state.alias_claims["10.71.0.50"] = ("02:00:00:00:00:01", w.clock.monotonic())
+    w.state.alias_claims["10.71.0.50"] = Claim("02:00:00:00:00:01", w.clock.monotonic(), w.clock.monotonic())
     w.step()
     # both took over since the last contact: a tie, and head1 is the preferred primary
     assert w.role.status is S.STANDBY and w.aliases.addresses == set()
     assert EventType.SPLIT_BRAIN_DETECTED in w.types()
     w.clock.advance(1.0)
-    w.state.alias_claims["10.71.0.50"] = ("02:00:00:00:00:01", w.clock.monotonic())
+    w.state.alias_claims["10.71.0.50"] = Claim("02:00:00:00:00:01", w.clock.monotonic(), w.clock.monotonic())
     assert "yielded" in w.step() and w.role.status is S.STANDBY
     w.clock.advance(5.0)                               # head1 stopped announcing: gone
     w.step()
