@@ -147,7 +147,7 @@ class Daemon:
         aliases = NetlinkAliases()
         await aliases.open()
         role = RoleMachine(state, store.current, aliases, bus, alarms, clock, self.runner, advertiser,
-                           GenerationFile(state_dir / "role.generation"))
+                           GenerationFile(state_dir / "role.generation"), wake_role)
         guard = AliasGuard(state, store.current, aliases, alarms, clock, wake_role)
 
         def role_request(action: ControlAction, principal: str) -> tuple[bool, str]:
@@ -202,7 +202,7 @@ class Daemon:
         await role.stop()
         guard.close()
         if heartbeat is not None:
-            heartbeat.stop()
+            await heartbeat.stop()
         aliases.close()
         await asyncio.sleep(0.05)  # let queued notifications leave
         await agent.stop()

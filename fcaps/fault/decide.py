@@ -28,7 +28,8 @@ Rules, in order:
   announcing an alias this head yielded), when it has released and hands over, or when
   both heads are standby and this one wins the tie (or the winner is unfit). While the
   peer is active, ask for the active role (WANTS_ACTIVE) for auto-failback once its
-  delay has passed, for an operator switchover, or because the active peer is unfit.
+  delay has passed, or for an operator switchover. (An unfit active peer hands over by
+  itself; asking because of its flags could act on flags that are already out of date.)
 * ACTIVE: a head whose heartbeat process fell silent (the daemon hung) releases; an
   isolated head hands over (see above). If the peer is active as well (split
   brain, e.g. after a partition healed), one keeps the alias by `keeps()`. An alias of
@@ -53,6 +54,9 @@ from haoscar_snmp.core.state import HeadStatus
 from .hbproto import Flag
 
 S = HeadStatus
+# An isolated active head waits this long before handing over to a peer heard on the
+# public LAN: long enough for the peer's own word (isolated too?) to arrive.
+ISOLATION_SETTLE_MS = 100
 
 
 class Action(enum.Enum):
@@ -77,6 +81,7 @@ class Me:
     generation: int = 0            # this head's takeover generation
     contact_generation: int = 0    # this head's generation when the peer was last heard
     isolated: bool = False         # no carrier on either private heartbeat link
+    isolated_for_ms: int = 0       # for how long
     settling: bool = False         # its private links came back less than a dead time ago
     fenced: bool = False           # its heartbeat process fell silent and removed its aliases
     public_down: bool = False      # no carrier on an interface that carries an alias
@@ -222,8 +227,6 @@ def _standby(me: Me, peer: Peer, base: Flag) -> Decision:
         why = ""
         if me.switchover_requested:
             why = "operator switchover"
-        elif peer.flags & (Flag.ISOLATED | Flag.PUBLIC_DOWN):
-            why = f"{peer.name} is unfit ({_peer_unfit_text(peer)})"
         elif me.preferred_primary and me.auto_failback and peer.alive_for_ms >= me.failback_delay_ms:
             why = "auto-failback"
         if why:
@@ -240,6 +243,11 @@ def _active(me: Me, peer: Peer, base: Flag) -> Decision:
         if peer.alive and peer.flags & Flag.ISOLATED:
             return Decision(Action.WAIT, f"active; both heads isolated, {peer.name} heard on the "
                                          f"public LAN: keeping the alias", base)
+        if peer.alive and me.isolated_for_ms < ISOLATION_SETTLE_MS:
+            # Both switches may have died at once: wait until the peer has had time to
+            # say whether it is isolated too, rather than move the service for nothing.
+            return Decision(Action.WAIT, f"isolated for {me.isolated_for_ms} ms; waiting to hear "
+                                         f"whether {peer.name} is isolated too", base)
         if peer.alive:
             return Decision(Action.RELEASE, f"isolated: no carrier on either private heartbeat link; "
                                             f"handing over to {peer.name} (heard on the public LAN)",

@@ -74,7 +74,7 @@ class HeartbeatProcess:
         self.sink = sink
         self.row = row
         self.on_exit = on_exit
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: asyncio.subprocess.Process | None = None
         self._sock: socket.socket | None = None
         self._ready: asyncio.Future[None] | None = None
         self._stopping = False
@@ -88,8 +88,11 @@ class HeartbeatProcess:
         loop = asyncio.get_running_loop()
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._sock = mine
-        self.proc = subprocess.Popen([sys.executable, "-m", "fcaps.fault.hbchild", str(theirs.fileno())],
-                                     pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        # An asyncio subprocess: waiting for it never sleeps (time.sleep fails under a
+        # faked wall clock stepped back, and would block the loop anyway).
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "fcaps.fault.hbchild", str(theirs.fileno()),
+            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
         theirs.close()
         mine.setblocking(False)
         mine.send(hbwire.pack("init", **self.init))
@@ -98,10 +101,10 @@ class HeartbeatProcess:
         try:
             await asyncio.wait_for(self._ready, START_TIMEOUT_S)
         except BaseException:
-            self.stop()
+            await self.stop()
             raise
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         """Stop the process (it also stops by itself when our end closes)."""
         self._stopping = True
         sock = self._sock
@@ -116,12 +119,12 @@ class HeartbeatProcess:
                 pass
             sock.close()
             self._sock = None
-        if self.proc is not None:
+        if self.proc is not None and self.proc.returncode is None:
             try:
-                self.proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
+                await asyncio.wait_for(self.proc.wait(), STOP_TIMEOUT_S)
+            except asyncio.TimeoutError:
                 self.proc.kill()
-                self.proc.wait(STOP_TIMEOUT_S)
+                await asyncio.wait_for(self.proc.wait(), STOP_TIMEOUT_S)
 
     # -- to the process ------------------------------------------------------------------
 
@@ -210,7 +213,7 @@ class HeartbeatProcess:
             return
         if self._stopping:
             return
-        code = self.proc.poll() if self.proc else None
+        code = self.proc.returncode if self.proc else None
         log.error("the heartbeat process exited (code %s): the heads cannot hear each other; "
                   "stopping the daemon; %s", code, BUG_MARKER)
         self._stopping = True

@@ -36,7 +36,7 @@ from haoscar_snmp.core.state import (AliasStatus, ClusterStatus, ControlAction, 
                                      State)
 
 from .alarms import Alarms, AlarmType, ProbableCause
-from .decide import Action, Decision, Me, Peer, decide
+from .decide import ISOLATION_SETTLE_MS, Action, Decision, Me, Peer, decide
 from .hbproto import Flag
 from .heartbeat import LocalView
 from .takeover import Alias, AliasOps
@@ -98,7 +98,7 @@ class RoleMachine:
 
     def __init__(self, state: State, config: Callable[[], Config], aliases: AliasOps, bus: EventBus,
                  alarms: Alarms, clock: Clock, runner: Runner, advertiser: Advertiser,
-                 generation: GenerationFile) -> None:
+                 generation: GenerationFile, wake: Callable[[], None] = lambda: None) -> None:
         self.state = state
         self.config = config
         self.aliases = aliases
@@ -108,6 +108,7 @@ class RoleMachine:
         self.runner = runner
         self.advertiser = advertiser
         self.generation = generation
+        self.wake = wake            # asks the scheduler for another cycle (a timer of ours)
         cfg = config()
         self.me = cfg.cluster.local_head
         self.index = cfg.head_index(self.me)
@@ -123,6 +124,7 @@ class RoleMachine:
         self._last_reannounce = float("-inf")
         self._was_isolated = False
         self._links_back_at = float("-inf")       # monotonic time isolation last ended
+        self._isolated_since = 0.0
         self._last_orphan_check = float("-inf")
         self.local = LocalView(generation=generation.value)
         self._garp_tasks: set[asyncio.Task[None]] = set()
@@ -168,6 +170,10 @@ class RoleMachine:
         links = self.state.links
         if self._was_isolated and not links.isolated:
             self._links_back_at = now
+        if links.isolated and not self._was_isolated:
+            self._isolated_since = now
+            settle = ISOLATION_SETTLE_MS / 1000.0
+            asyncio.get_running_loop().call_later(settle + 0.001, self.wake)  # decide again then
         self._was_isolated = links.isolated
         settling = now - self._links_back_at < cfg.timing.heartbeat_dead_time_ms / 1000.0
         public_down = any(links.up(a.interface) is False for a in cfg.active_aliases())
@@ -177,7 +183,9 @@ class RoleMachine:
                   auto_failback=cfg.timing.auto_failback, failback_delay_ms=cfg.timing.failback_delay_s * 1000,
                   switchover_requested=self.switchover_requested, quorum_ok=self.state.quorum.ok,
                   generation=self.generation.value, contact_generation=self.contact_generation,
-                  isolated=links.isolated, settling=settling, fenced=self.state.hb_fenced,
+                  isolated=links.isolated,
+                  isolated_for_ms=int((now - self._isolated_since) * 1000) if links.isolated else 0,
+                  settling=settling, fenced=self.state.hb_fenced,
                   public_down=public_down,
                   public_path=public_path,
                   handing_over=bool(self.handing_over_since),

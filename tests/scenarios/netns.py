@@ -289,6 +289,12 @@ class Cluster:
     def carrier_up(self, host: str, lan: str) -> None:
         self._batch(self.ns("sw"), [f"link set {self.port(host, lan)} up"])
 
+    def carrier(self, links: list[tuple[str, str]], up: bool) -> None:
+        """Carrier off (or on) for several (host, LAN) links at once, in one `ip -batch`:
+        a switch that dies takes all its ports down together."""
+        state = "up" if up else "down"
+        self._batch(self.ns("sw"), [f"link set {self.port(host, lan)} {state}" for host, lan in links])
+
     def mute(self, host: str, lan: str) -> None:
         """Drop every frame to and from the host's bridge port; the link stays up."""
         self._nft(f'add element bridge {NFT_TABLE} muted {{ "{self.port(host, lan)}" }}\n')

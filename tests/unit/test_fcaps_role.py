@@ -251,6 +251,8 @@ def test_an_isolated_active_head_hands_over_and_says_why(tmp_path: Path) -> None
     w.peer = view(S.STANDBY, heard_since=w.clock.monotonic())   # heard again (public LAN)
     w.state.links = LinkView(lan_a="lana", lan_b="lanb", public="pub",
                              carrier=(("lana", False), ("lanb", False), ("pub", True)))
+    assert "waiting to hear whether head1 is isolated too" in w.step()
+    w.clock.advance(0.2)
     reason = w.step()
     assert "isolated" in reason
     assert w.role.status is S.STANDBY and w.aliases.addresses == set()
