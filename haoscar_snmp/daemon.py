@@ -2,7 +2,7 @@
 
 Start-up order matters: configuration first (refuse to start on any problem), then the
 state model mirrors it, then the SNMP agent opens its listeners, then jobs start, and
-only then is agentStarted announced. Signals only record and wake (STYLE rule 3):
+only then is agentStarted announced. Signals only record and wake:
 SIGTERM/SIGINT ask the loop to stop, SIGHUP asks it to reload.
 """
 

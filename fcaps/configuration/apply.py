@@ -1,7 +1,7 @@
 """Mirror the effective configuration into the state model (config fields only).
 
 Rows are matched by their MIB index: a row whose configuration changed keeps its runtime
-counters and history (reload is a diff, STYLE rule 9); only rows that left the
+counters and history (reload is a diff); only rows that left the
 configuration are removed.
 """
 

@@ -2,7 +2,7 @@
 
 pysnmp answers a SET synchronously from its receive callback. We must not answer before
 the change is on disk (an acknowledged SET survives `kill -9`), and must not block the
-event loop on fsync either. So the handler only records the request (STYLE rule 3): it
+event loop on fsync either. So the handler only records the request: it
 checks VACM write access for every var-bind (the request's security context is only
 available now), notes who asked, and queues. One worker takes SETs in arrival order,
 validates all var-binds against the then-current configuration, has the committer

@@ -1,4 +1,4 @@
-"""SNMP SET, two-phase (STYLE rule 4): validate every var-bind, then commit what cannot fail.
+"""SNMP SET, two-phase: validate every var-bind, then commit what cannot fail.
 
 Phase one checks, in the order RFC 3416 section 4.2.5 gives, each var-bind's object
 (notWritable / noCreation), type (wrongType: pysnmp never checks the tag), length

@@ -1,4 +1,4 @@
-"""Hand-written fakes shared by the unit tests (STYLE rule 10: fakes over @patch)."""
+"""Hand-written fakes shared by the unit tests (fakes rather than stacks of @patch)."""
 
 from __future__ import annotations
 
