@@ -21,6 +21,7 @@ from haoscar_snmp import __version__
 from haoscar_snmp.config.errors import ConfigError
 from haoscar_snmp.core.clock import Clock, SystemClock
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
+from haoscar_snmp.core.files import DirectoryInUse, DirectoryLock
 from haoscar_snmp.core.runner import Runner, ShellRunner
 from haoscar_snmp.core.scheduler import Scheduler
 from haoscar_snmp.core.state import ControlAction, HeadStatus, LinkView, PeerView, State
@@ -99,6 +100,12 @@ class Daemon:
         store.on_change.append(lambda changed: [log.warning("configuration: %s", a) for a in changed.advisories()])
         state_dir = Path(config.cluster.state_dir)
         state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock = DirectoryLock(state_dir)
+        try:
+            lock.acquire()
+        except DirectoryInUse as exc:
+            log.error("not starting: %s", exc)
+            return 2
         state.cluster.agent_version = __version__
         state.cluster.agent_start_time = clock.time()
 
@@ -207,5 +214,6 @@ class Daemon:
         await asyncio.sleep(0.05)  # let queued notifications leave
         await agent.stop()
         history.close()
+        lock.release()
         log.info("stopped")
         return 0

@@ -23,6 +23,7 @@ from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
 from haoscar_snmp.core.state import ControlAction, State
+from haoscar_snmp.core.text import printable
 from haoscar_snmp.snmp.mib import OID
 from haoscar_snmp.snmp.setter import SetError, SetPlan
 from haoscar_snmp.snmp.values import display
@@ -88,11 +89,12 @@ class ConfigStore:
                 self.state.config_meta.last_changed = now
                 self.state.config_meta.changes += len(config_changes)
             for change in config_changes:
-                audit.info("SET by %s: %s.%s changed from %r to %r", principal, change.name,
-                           ".".join(map(str, change.oid[-1:])), change.old, change.new)
+                old, new = printable(change.old), printable(change.new)
+                audit.info("SET by %s: %s.%s changed from '%s' to '%s'", principal, change.name,
+                           ".".join(map(str, change.oid[-1:])), old, new)
                 self.bus.publish(Event(
                     EventType.CONFIG_CHANGED, change.name, Severity.INFO,
-                    f"{change.name} changed from '{change.old}' to '{change.new}' by {principal}",
+                    f"{change.name} changed from '{old}' to '{new}' by {principal}",
                     now, {"principal": principal, "oid": change.oid, "old": change.old,
                           "new": change.new}))
             if plan.config_changed:

@@ -20,7 +20,7 @@ import enum
 import hashlib
 from typing import Annotated, Self, TypeVar
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from haoscar_snmp.config.values import (
     AgentxMaster,
@@ -242,6 +242,14 @@ class TargetConfig(WithSecrets):
 class AgentxConfig(FrozenModel):
     enabled: bool = False
     master: AgentxMaster = "/var/agentx/master"
+
+    @field_validator("enabled")
+    @classmethod
+    def _not_built_yet(cls, value: bool) -> bool:
+        if value:
+            raise ValueError("the AgentX subagent mode is not built yet: set enabled = false "
+                             "(the agent answers SNMP itself on snmp.listen)")
+        return value
 
 
 class SnmpConfig(FrozenModel):

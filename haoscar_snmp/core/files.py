@@ -4,11 +4,13 @@ A head can lose power in the middle of a write. Readers must then see either the
 file or the new one, never a torn mix, so every state file goes through
 `atomic_write` (same-directory temp file, fsync, rename, fsync the directory, as
 Patroni's `Config.save_cache`). It lives in `core` so that the heartbeat process, which
-imports no configuration code, writes its boot counter the same way.
+imports no configuration code, writes its boot counter the same way. `DirectoryLock`
+keeps a second daemon out of a state directory that one already uses.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
 from pathlib import Path
@@ -38,3 +40,34 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+class DirectoryInUse(Exception):
+    """Another process holds the lock of a directory."""
+
+
+class DirectoryLock:
+    """An exclusive lock on a directory (`flock` on `DIR/lock`), held for the life of the
+    process and released by the kernel when it ends, however it ends. Two daemons must
+    never share a state directory: they would write each other's files."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / "lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise DirectoryInUse(f"{self.path.parent} is in use by another haoscar-snmp (pid {holder})") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

@@ -11,6 +11,7 @@ can pick an entry of another model, so we never let it run.
 from __future__ import annotations
 
 import logging
+import socket
 import tempfile
 import time
 import traceback
@@ -146,12 +147,32 @@ class Agent:
         dispatcher.receive_message = receive_message
 
     def _transports(self) -> None:
-        for n, ep in enumerate(self.config.snmp.listen, start=1):
+        """Bind every listener here, so that one that cannot be bound stops the start with
+        the address named (pysnmp binds later, in a task, and only logs a failure: the
+        agent would run on deaf)."""
+        sockets = []
+        try:
+            for ep in self.config.snmp.listen:
+                v6 = ":" in ep.host
+                s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+                sockets.append(s)
+                if v6:
+                    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                try:
+                    s.bind((ep.host, ep.port))
+                except OSError as exc:
+                    raise OSError(exc.errno, f"cannot listen on udp {ep}: {exc.strerror}") from None
+                s.setblocking(False)
+        except BaseException:
+            for s in sockets:
+                s.close()
+            raise
+        for n, (ep, s) in enumerate(zip(self.config.snmp.listen, sockets), start=1):
             if ":" in ep.host:
-                transport = udp6.Udp6AsyncioTransport().open_server_mode((ep.host, ep.port))
+                transport = udp6.Udp6AsyncioTransport().open_server_mode(sock=s)
                 pconfig.add_transport(self.engine, udp6.DOMAIN_NAME + (n,), transport)
             else:
-                transport = udp.UdpAsyncioTransport().open_server_mode((ep.host, ep.port))
+                transport = udp.UdpAsyncioTransport().open_server_mode(sock=s)
                 pconfig.add_transport(self.engine, udp.DOMAIN_NAME + (n,), transport)
             log.info("SNMP agent listening on udp %s port %d", ep.host, ep.port)
 

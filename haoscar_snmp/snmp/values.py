@@ -8,6 +8,8 @@ from typing import Any, Callable
 
 from pysnmp.proto import rfc1902
 
+from haoscar_snmp.core.text import printable
+
 from .mib import MibObject
 
 NEVER = bytes(8)  # DateAndTime for "never happened" (documented in the MIB)
@@ -78,13 +80,14 @@ WIRE_TYPES: dict[str, type] = {
 
 
 def display(value: Any) -> str:
-    """A var-bind value as an operator reads it in a log line or audit record."""
+    """A var-bind value as an operator reads it in a log line or audit record: escaped
+    and bounded (`core.text.printable`), since it came from the network."""
     if isinstance(value, rfc1902.OctetString):
         raw = value.asOctets()
         try:
-            return raw.decode("utf-8")
+            return printable(raw.decode("utf-8"))
         except UnicodeDecodeError:
-            return "0x" + raw.hex()
+            return printable("0x" + raw.hex())
     if value is None:
         return ""
-    return value.prettyPrint() if hasattr(value, "prettyPrint") else str(value)
+    return printable(value.prettyPrint() if hasattr(value, "prettyPrint") else str(value))

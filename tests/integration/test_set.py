@@ -183,3 +183,13 @@ def test_set_counters_count(agent: Agent) -> None:
     v3set(agent, HB_INTERVAL, "u", "1")
     assert get(agent, SET_ACCEPTED).endswith("1")
     assert get(agent, SET_REJECTED).endswith("1")
+
+
+def test_a_refused_value_cannot_forge_audit_lines(agent: Agent) -> None:
+    forged = "x\n2026-11-28 10:00:00,000 INFO haoscar_snmp.audit: SET by v3:admin@10.0.0.1: forged"
+    r = agent.v2c("snmpset", f"{R}.1.2.10.0", "s", forged, mib=False)   # read-only community
+    assert "noAccess" in r.text or "authorizationError" in r.text or "notWritable" in r.text, r.text
+    log = agent.log_text()
+    refused = [line for line in log.splitlines() if "refused with" in line]
+    assert refused and "x\\n2026-11-28 10:00:00,000 INFO" in refused[-1]
+    assert not any(line.startswith("2026-11-28 10:00:00,000") for line in log.splitlines())

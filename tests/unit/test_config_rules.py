@@ -218,3 +218,8 @@ def test_head_indexes_follow_the_names_not_the_file_order() -> None:
         'local_head = "head1"', 'local_head = "zeta"'))
     assert [h.name for h in config.heads] == ["zeta", "head2"]
     assert (config.head_index("head2"), config.head_index("zeta")) == (1, 2)
+
+
+def test_agentx_is_refused_until_it_is_built() -> None:
+    found = problems(TWO_HEADS + '\n[snmp.agentx]\nenabled = true\n')
+    assert "not built yet" in found["snmp.agentx.enabled"]
