@@ -413,6 +413,22 @@ class Config(FrozenModel):
         prints them, the daemon logs them at start and after every change)."""
         out = []
         t = self.timing
+        # Settings of features that are not built yet are accepted (the files stay valid
+        # when the features arrive) but said to have no effect.
+        if self.interfaces:
+            out.append("interfaces: not in effect yet: the LAN poller is not built; the rows are "
+                       "shown in haoscarLanIfTable with status unknown")
+        for key in ("lan_poll_interval_ms", "lan_down_after_ms"):
+            if key in t.model_fields_set:
+                out.append(f"timing.{key}: not in effect yet: the LAN poller is not built")
+        for i, svc in enumerate(self.services):
+            for key in ("restart", "recovery"):
+                if key in svc.model_fields_set and (key != "restart" or svc.restart):
+                    out.append(f"services[{i}].{key}: not in effect yet: a failed service is detected, "
+                               f"alarmed and notified, but the recovery ladder (restart, failover) is not built")
+        if self.notify.email.enabled:
+            out.append("notify.email.enabled: not in effect yet: e-mail is not built; notifications go "
+                       "to the SNMP targets only")
         if t.heartbeat_interval_ms < TIMING_FLOOR_INTERVAL_MS or t.heartbeat_dead_time_ms < TIMING_FLOOR_DEAD_TIME_MS:
             out.append(f"timing: heartbeat {t.heartbeat_interval_ms} ms / dead time {t.heartbeat_dead_time_ms} ms "
                        f"is below the floor measured under SNMP load ({TIMING_FLOOR_INTERVAL_MS} ms / "

@@ -202,15 +202,27 @@ def test_engine_id_is_derived_from_cluster_and_head_unless_given() -> None:
     assert "snmp.engine_id" in problems(edit('listen = [', 'engine_id = "abc"\nlisten = ['))
 
 
+def timing_advice(config: Config) -> list[str]:
+    return [a for a in config.advisories() if a.startswith("timing: heartbeat")]
+
+
 def test_timings_below_the_measured_floor_are_accepted_with_a_warning() -> None:
-    assert parse(TWO_HEADS).advisories() == []
+    assert timing_advice(parse(TWO_HEADS)) == []
     fast = edit("heartbeat_interval_ms = 1000\nheartbeat_dead_time_ms = 3000",
                 "heartbeat_interval_ms = 10\nheartbeat_dead_time_ms = 30")
-    advice = parse(fast).advisories()
-    assert len(advice) == 1 and "below the floor" in advice[0] and advice[0].startswith("timing:")
+    advice = timing_advice(parse(fast))
+    assert len(advice) == 1 and "below the floor" in advice[0]
     floor = edit("heartbeat_interval_ms = 1000\nheartbeat_dead_time_ms = 3000",
                  "heartbeat_interval_ms = 20\nheartbeat_dead_time_ms = 60")
-    assert parse(floor).advisories() == []
+    assert timing_advice(parse(floor)) == []
+
+
+def test_settings_of_features_not_built_yet_are_accepted_and_said_to_have_no_effect() -> None:
+    advice = parse(TWO_HEADS.replace('check = "true"', 'check = "true"\nrestart = "systemctl restart x"', 1)
+                   + '\n[notify.email]\nenabled = true\n').advisories()
+    said = {a.split(":")[0] for a in advice if "not in effect yet" in a}
+    assert said == {"interfaces", "timing.lan_poll_interval_ms", "timing.lan_down_after_ms",
+                    "services[0].restart", "notify.email.enabled"}
 
 
 def test_head_indexes_follow_the_names_not_the_file_order() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from fcaps.configuration.apply import apply_to_state
 from haoscar_snmp.config.schema import Config
-from haoscar_snmp.core.state import EventRow, HbPathRow, ServiceRow, State
+from haoscar_snmp.core.state import EventRow, HbPathRow, Lan, LanIfRow, ServiceRow, State
 from haoscar_snmp.snmp.bindings import bind_all
 from haoscar_snmp.snmp.mib import OID, MibModel
 from haoscar_snmp.snmp.view import NO_SUCH_INSTANCE, NO_SUCH_OBJECT, MibView
@@ -18,6 +18,7 @@ from haoscar_snmp.snmp.view import NO_SUCH_INSTANCE, NO_SUCH_OBJECT, MibView
 def state(cfg: Config) -> State:
     state = State()
     apply_to_state(cfg, state)
+    state.lan_ifs.put((1,), LanIfRow(node="head1", lan=Lan.LAN_A, name="lo", address="127.0.0.1"))
     return state
 
 
