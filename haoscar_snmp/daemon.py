@@ -19,6 +19,7 @@ from pathlib import Path
 
 from haoscar_snmp import __version__
 from haoscar_snmp.config.errors import ConfigError
+from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock, SystemClock
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
 from haoscar_snmp.core.files import DirectoryInUse, DirectoryLock
@@ -95,6 +96,16 @@ class Daemon:
         config = store.effective
         if not self.log_level:
             setup_logging(str(config.log.level), config.log.syslog)
+            logging_set = (config.log.level, config.log.syslog)
+
+            def relog(changed: Config) -> None:   # [log] is applied by a reload too
+                nonlocal logging_set
+                if (changed.log.level, changed.log.syslog) != logging_set:
+                    logging_set = (changed.log.level, changed.log.syslog)
+                    setup_logging(str(changed.log.level), changed.log.syslog)
+                    log.info("logging set up again: level %s, syslog %s", changed.log.level,
+                             "on" if changed.log.syslog else "off")
+            store.on_change.append(relog)
         for advice in config.advisories():
             log.warning("configuration: %s", advice)
         store.on_change.append(lambda changed: [log.warning("configuration: %s", a) for a in changed.advisories()])

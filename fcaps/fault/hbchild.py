@@ -41,7 +41,7 @@ from haoscar_snmp.core.clock import SystemClock
 from haoscar_snmp.core.state import HbPathRow, HeadRole, HeadRow, HeadStatus, Lan, LinkView, PerfState, SecurityCounters
 
 from . import hbwire
-from .heartbeat import LAN_NAMES, HeartbeatCore, Notice, PathSpec
+from .heartbeat import LAN_NAMES, HeartbeatCore, KeyRing, Notice, PathSpec
 from .hbsession import Session
 from .takeover import Alias, NetlinkAliases
 
@@ -79,7 +79,7 @@ class Child:
     def __init__(self, sock: socket.socket, init: dict[str, Any]) -> None:
         self.sock = sock
         settings = hbwire.settings_from_wire(init["settings"])
-        self.keys: tuple[bytes, ...] = tuple(bytes.fromhex(k) for k in init["keys"])
+        self.keys = KeyRing(bytes.fromhex(init["key"]))
         self.port = int(init["port"])
         self.epoch_file = init["epoch_file"]
         self.daemon_timeout = init["daemon_timeout_ms"] / 1000.0
@@ -90,7 +90,7 @@ class Child:
         self.perf = PerfState()
         self.peer_row = HeadRow(name=settings.peer, preferred_role=HeadRole.STANDBY)
         self.core = HeartbeatCore(settings, SystemClock(), Session(settings.peer, int(init["epoch"])), specs,
-                                  self.rows, self.peer_row, self.security, self.perf, lambda: self.keys)
+                                  self.rows, self.peer_row, self.security, self.perf, self.keys)
         self.local, self.held = hbwire.local_from_wire(init["local"])
         self.fenced = False
         self.job = {"runs": 0, "failures": 0, "last_duration_us": 0, "max_duration_us": 0,
@@ -182,8 +182,10 @@ class Child:
             self.core.settings = hbwire.settings_from_wire(msg["settings"])
             self.daemon_timeout = msg["daemon_timeout_ms"] / 1000.0
             self._arm_deadline()
-        elif kind == "keys":
-            self.keys = tuple(bytes.fromhex(k) for k in msg["keys"])
+        elif kind == "key":
+            if self.keys.rotate(bytes.fromhex(msg["key"])):
+                log.warning("new heartbeat key: both keys accepted; sending with the old one until "
+                            "the peer has the new one")
         elif kind == "reset":
             for row in self.rows.values():
                 row.sent = row.received = row.lost = row.rejected = row.max_gap_us = 0

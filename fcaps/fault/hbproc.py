@@ -146,10 +146,13 @@ class HeartbeatProcess:
         self._send(hbwire.pack("local", **hbwire.local_to_wire(local, held)))
 
     def reconfigure(self) -> None:
-        """Timing or key changed (SET or reload): the process uses the new values."""
+        """Timing or key changed (SET or reload): the process uses the new values (a new
+        key is rotated in, see `heartbeat.KeyRing`)."""
         cfg = self.config()
         self._send(hbwire.pack("settings", settings=hbwire.settings_to_wire(settings_of(cfg)),
                                daemon_timeout_ms=daemon_timeout_ms(cfg)))
+        if cfg.heartbeat.key:
+            self._send(hbwire.pack("key", key=cfg.heartbeat.key.hex()))
 
     def on_event(self, event: Event) -> None:
         """Event-bus subscriber: an operator's resetCounters reaches the counters here."""
@@ -255,7 +258,7 @@ def build(config: Callable[[], "Config"], state: State, state_dir: Path, sink: S
     # (the first heartbeats go out before it runs, and the peer judges us by them).
     flags = Flag.QUORUM_OK | (Flag.PREFERRED_PRIMARY if str(me.preferred_role) == "primary" else Flag(0))
     first = hbwire.local_to_wire(LocalView(HeadStatus.STARTING, flags), [])
-    init = {"settings": hbwire.settings_to_wire(settings_of(cfg)), "keys": [key.hex()], "local": first,
+    init = {"settings": hbwire.settings_to_wire(settings_of(cfg)), "key": key.hex(), "local": first,
             "port": cfg.heartbeat.port, "epoch": next_epoch(state_dir),
             "epoch_file": str(state_dir / "heartbeat.epoch"), "daemon_timeout_ms": daemon_timeout_ms(cfg),
             "watch": sorted({a.interface for a in cfg.aliases}), "log_level": log_level,

@@ -4,7 +4,7 @@ Wire format (network byte order), then an HMAC-SHA256 over everything before it:
 
     magic "HAOS" | version u8 (2) | lan u8 | state u8 | reserved u8 | flags u16 |
     epoch u64 | seq u64 | nonce u64 | echo_nonce u64 | peer_epoch u64 | generation u64 |
-    sent_wall_ms u64 | echo_seq u64 | echo_hold_us u32 |
+    sent_wall_ms u64 | echo_seq u64 | echo_hold_us u32 | key_id u32 |
     name_len u8 | name | alias_count u8 | (alias_len u8 | alias)* | hmac[32]
 
 * `epoch` is the sender's boot counter and `seq` counts its messages within a boot.
@@ -18,6 +18,8 @@ Wire format (network byte order), then an HMAC-SHA256 over everything before it:
 * `generation` is the sender's takeover generation: raised above everything it has seen
   each time it takes over, so "who took over last" is known after a partition heals.
 * `sent_wall_ms` is informational only: it lets the receiver report a clock difference.
+* `key_id` names the sender's newest key (a 32-bit fingerprint, `key_id()`), so that two
+  heads rotating their key switch to the new one only once both have it.
 * `echo_seq` / `echo_hold_us` let the sender measure round-trip time without trusting
   the peer's clock: the peer echoes the last seq it received on this LAN and how long it
   held it before answering, as NTP does.
@@ -34,7 +36,7 @@ from typing import Sequence
 
 MAGIC = b"HAOS"
 VERSION = 2
-_HEAD = struct.Struct("!4sBBBBHQQQQQQQQI")
+_HEAD = struct.Struct("!4sBBBBHQQQQQQQQII")
 _MAC_LEN = 32
 MAX_NAME = 64
 MAX_ALIASES = 32
@@ -73,6 +75,12 @@ class Heartbeat:
     echo_seq: int = 0
     echo_hold_us: int = 0
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    key_id: int = 0
+
+
+def key_id(key: bytes) -> int:
+    """A key's 32-bit fingerprint, as heartbeats carry it (not the key: a keyed hash)."""
+    return int.from_bytes(hmac.new(key, b"haoscar heartbeat key id", hashlib.sha256).digest()[:4], "big")
 
 
 def encode(msg: Heartbeat, key: bytes) -> bytes:
@@ -82,7 +90,7 @@ def encode(msg: Heartbeat, key: bytes) -> bytes:
     body = bytearray(_HEAD.pack(MAGIC, VERSION, msg.lan, msg.state, 0, int(msg.flags), msg.epoch,
                                 msg.seq, msg.nonce, msg.echo_nonce, msg.peer_epoch, msg.generation,
                                 max(msg.sent_wall_ms, 0), msg.echo_seq,
-                                min(msg.echo_hold_us, 0xFFFFFFFF)))
+                                min(msg.echo_hold_us, 0xFFFFFFFF), msg.key_id))
     body += bytes([len(name)]) + name + bytes([len(msg.aliases)])
     for alias in msg.aliases:
         raw = alias.encode()
@@ -100,9 +108,13 @@ def decode(data: bytes, keys: bytes | Sequence[bytes]) -> Heartbeat:
     candidates = (keys,) if isinstance(keys, bytes) else tuple(keys)
     if not any(hmac.compare_digest(mac, hmac.new(k, body, hashlib.sha256).digest()) for k in candidates):
         raise AuthError("bad HMAC")
+    return _parse(body)
+
+
+def _parse(body: bytes) -> Heartbeat:
     try:
         (_magic, version, lan, state, _reserved, flags, epoch, seq, nonce, echo_nonce, peer_epoch,
-         generation, sent, echo_seq, echo_hold) = _HEAD.unpack_from(body)
+         generation, sent, echo_seq, echo_hold, kid) = _HEAD.unpack_from(body)
         if version != VERSION:
             raise DecodeError(f"heartbeat version {version} not supported")
         pos = _HEAD.size
@@ -121,4 +133,4 @@ def decode(data: bytes, keys: bytes | Sequence[bytes]) -> Heartbeat:
     except (IndexError, UnicodeDecodeError, struct.error) as exc:
         raise DecodeError(f"malformed heartbeat: {exc}") from None
     return Heartbeat(name, lan, state, Flag(flags), epoch, seq, nonce, echo_nonce, peer_epoch,
-                     generation, sent, echo_seq, echo_hold, tuple(aliases))
+                     generation, sent, echo_seq, echo_hold, tuple(aliases), kid)

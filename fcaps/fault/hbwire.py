@@ -2,8 +2,8 @@
 
 The two processes share a SOCK_SEQPACKET socket pair, so every message arrives whole.
 Daemon -> heartbeat process: `init` (once), `local` (what to advertise; sent at every
-role cycle, which is also the daemon's sign of life), `settings`, `keys`, `reset`,
-`stop`. Heartbeat process -> daemon: `ready` or `error` (once), `snap` (the views, the
+role cycle, which is also the daemon's sign of life), `settings`, `key` (after a reload),
+`reset`, `stop`. Heartbeat process -> daemon: `ready` or `error` (once), `snap` (the views, the
 notices and the counters; at every change and twice a second).
 """
 

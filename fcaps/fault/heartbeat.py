@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Sequence
 
 from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.state import (HbPathRow, HeadRow, HeadStatus, Lan, LinkStatus, PeerView, PerfState,
@@ -90,6 +90,53 @@ class _Path:
     last_rtt_us: int = 0
 
 
+class KeyRing:
+    """This head's heartbeat keys: the current one and, during a rotation, the one before.
+
+    A rotation is done with a reload on each head, in any order and at any interval:
+    a head that has the new key accepts both, and goes on *sending* with the old one until
+    the peer's heartbeats say (`key_id`) that the peer has the new one too; then both send
+    with the new key, and the old one is dropped a dead time later (messages in flight).
+    """
+
+    def __init__(self, key: bytes) -> None:
+        self.current = key
+        self.previous: bytes | None = None
+        self.current_id = hbproto.key_id(key)
+        self.peer_id = 0                 # the peer's newest key, as it last said
+        self._both_since = 0.0           # monotonic: since when both have the current key
+
+    def rotate(self, key: bytes) -> bool:
+        """A new key from a reload; False if it is the one in use."""
+        if key == self.current:
+            return False
+        self.previous, self.current = self.current, key
+        self.current_id = hbproto.key_id(key)
+        self._both_since = 0.0
+        return True
+
+    def accepting(self) -> tuple[bytes, ...]:
+        return (self.current,) if self.previous is None else (self.current, self.previous)
+
+    def sending(self) -> bytes:
+        if self.previous is not None and self.peer_id != self.current_id:
+            return self.previous         # the peer does not have the new key yet
+        return self.current
+
+    def heard(self, peer_key_id: int, now: float, dead_time: float) -> str:
+        """The peer's word on its newest key; returns a sentence when something changed."""
+        self.peer_id = peer_key_id
+        if self.previous is None or peer_key_id != self.current_id:
+            return ""
+        if not self._both_since:
+            self._both_since = now
+            return "the peer has the new heartbeat key too: sending with it"
+        if now - self._both_since > dead_time:
+            self.previous = None
+            return "heartbeat key rotation done: the old key is no longer accepted"
+        return ""
+
+
 @dataclass(frozen=True)
 class PathSpec:
     """A path to set up: which LAN, from which local address to which remote one."""
@@ -104,8 +151,7 @@ class HeartbeatCore:
 
     def __init__(self, settings: HbSettings, clock: Clock, session: Session,
                  paths: Sequence[PathSpec], rows: dict[Lan, HbPathRow], peer_row: HeadRow,
-                 security: SecurityCounters, perf: PerfState,
-                 keys: Callable[[], Sequence[bytes]]) -> None:
+                 security: SecurityCounters, perf: PerfState, keys: KeyRing) -> None:
         self.settings = settings
         self.clock = clock
         self.session = session
@@ -150,7 +196,7 @@ class HeartbeatCore:
         """One heartbeat per path, to send now: (path, datagram, remote address)."""
         now, wall = self.clock.monotonic(), self.clock.time()
         interval = self.settings.interval_ms / 1000.0
-        key = self.keys()[0]
+        key = self.keys.sending()
         self.seq += 1
         out = []
         for lan, path in self.paths.items():
@@ -162,7 +208,7 @@ class HeartbeatCore:
                 echo_nonce=self.session.peer_nonce, peer_epoch=self.session.peer_epoch,
                 generation=local.generation, sent_wall_ms=int(wall * 1000),
                 echo_seq=path.last_seq if path.last_epoch >= 0 else 0, echo_hold_us=hold_us,
-                aliases=local.aliases)
+                aliases=local.aliases, key_id=self.keys.current_id)
             path.sent_at[self.seq] = now
             if len(path.sent_at) > 64:
                 del path.sent_at[min(path.sent_at)]
@@ -185,7 +231,7 @@ class HeartbeatCore:
         """Judge one datagram that arrived on a path; True if the peer view changed."""
         path = self.paths[lan]
         try:
-            msg = hbproto.decode(data, self.keys())
+            msg = hbproto.decode(data, self.keys.accepting())
         except hbproto.AuthError:
             self.security.hb_auth_failures += 1
             path.row.rejected += 1
@@ -207,6 +253,9 @@ class HeartbeatCore:
 
     def _accept(self, msg: hbproto.Heartbeat, path: _Path) -> bool:
         now, wall = self.clock.monotonic(), self.clock.time()
+        said = self.keys.heard(msg.key_id, now, self.settings.dead_ms / 1000.0)
+        if said:
+            log.info("%s", said)
         row = path.row
         if path.last_rx and row.status == LinkStatus.UP:
             row.max_gap_us = max(row.max_gap_us, int((now - path.last_rx) * 1e6))

@@ -127,6 +127,7 @@ class RoleMachine:
         self._isolated_since = 0.0
         self._last_orphan_check = float("-inf")
         self.local = LocalView(generation=generation.value)
+        self._held: dict[int, Alias] = {}   # by row index: what this head has configured
         self._garp_tasks: set[asyncio.Task[None]] = set()
         self.state.heads[(self.index,)].status = S.STARTING
 
@@ -152,6 +153,8 @@ class RoleMachine:
         self._advertise(flags=decision.flags)
         self._split_brain(peer, me.conflict)   # detected before acting: the loser reports it too
         await self._act(decision, peer)
+        if self.status == S.ACTIVE:
+            await self._reconcile(cfg)
         now = self.clock.monotonic()
         self._split_brain(self._peer(self.state.peer, now),
                           self._claimed_by(self._held_addresses(), cfg, now, self.holding_since))
@@ -346,7 +349,8 @@ class RoleMachine:
     async def _release(self, reason: str) -> None:
         self._transition(S.RELEASING, reason)
         await self._services("stop", self.config())
-        for alias in self._alias_list(self.config()):
+        configured = {a.index: a for a in self._alias_list(self.config())}
+        for alias in {**configured, **self._held}.values():
             try:
                 await self.aliases.remove(alias)
             except OSError as exc:  # keep going: leaving one alias is better than leaving all
@@ -405,9 +409,38 @@ class RoleMachine:
         row = self.state.aliases.get((alias.index,))
         if row is not None:
             row.status, row.owner = status, owner
-        held = tuple(a.address for a in self._alias_list(self.config())
-                     if (r := self.state.aliases.get((a.index,))) and r.status == AliasStatus.HELD)
-        self._advertise(aliases=held)
+        if status == AliasStatus.HELD:
+            self._held[alias.index] = alias
+        else:
+            self._held.pop(alias.index, None)
+        self._advertise(aliases=tuple(self._held[i].address for i in sorted(self._held)))
+
+    async def _reconcile(self, cfg: Config) -> None:
+        """An active head holds exactly the active aliases of the configuration: a row
+        added, changed or removed (SNMP SET or reload) is applied at once."""
+        wanted = {a.index: a for a in self._alias_list(cfg)}
+        for index, alias in list(self._held.items()):
+            if wanted.get(index) != alias:
+                try:
+                    await self.aliases.remove(alias)
+                except OSError as exc:
+                    log.error("could not remove alias %s: %s", alias.address, exc)
+                    continue
+                self._alias_row(alias, AliasStatus.RELEASED, "")
+                log.info("alias %s removed: the configuration no longer has it", alias.address)
+        for index, alias in wanted.items():
+            if index not in self._held:
+                try:
+                    await self.aliases.add(alias)
+                except OSError as exc:
+                    log.error("could not add alias %s: %s", alias.address, exc)
+                    continue
+                self._alias_row(alias, AliasStatus.HELD, self.me)
+                sent = await self.aliases.announce(alias, cfg.timing.garp_count)
+                row = self.state.aliases.get((alias.index,))
+                if row is not None:
+                    row.garp_sent += sent
+                log.info("alias %s added: the configuration has it now", alias.address)
 
     async def _garp_burst(self, delay: float = 0.0) -> None:
         """One burst of garp_count announcements for every alias this head holds."""
@@ -416,7 +449,7 @@ class RoleMachine:
         if self.status not in (S.TAKING_OVER, S.ACTIVE):
             return  # released meanwhile: announcing now would steal the traffic back
         cfg = self.config()
-        for alias in self._alias_list(cfg):
+        for alias in list(self._held.values()):
             sent = await self.aliases.announce(alias, cfg.timing.garp_count)
             row = self.state.aliases.get((alias.index,))
             if row is not None:

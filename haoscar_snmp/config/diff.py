@@ -19,17 +19,47 @@ from pydantic import BaseModel
 
 from haoscar_snmp.config.schema import Config
 
+# Every key is in exactly one of these two lists (a test walks the schema to keep it so).
+# Restart-only: sockets, identities, the state directory, and the SNMP engine's set-up
+# (listeners, engine ID, system group, communities, USM users, VACM, targets), which
+# pysnmp builds once.
 RESTART_KEYS = (
     "cluster.name",
     "cluster.local_head",
     "cluster.state_dir",
     "heads",
-    "snmp.listen",
-    "snmp.engine_id",
+    "snmp",
     "heartbeat.port",
     "heartbeat.public_path",
-    "snmp.agentx",
 )
+# Applied by a reload, at once: tables mirrored into the state, timings read at every
+# cycle (the heartbeat process is sent the new ones), fence and quorum commands read at
+# use, the heartbeat key rotated (both keys accepted until the peer has the new one),
+# logging set up again.
+LIVE_KEYS = (
+    "interfaces",
+    "aliases",
+    "services",
+    "timing",
+    "failover",
+    "heartbeat.key",
+    "heartbeat.key_file",
+    "notify",
+    "log",
+)
+
+
+def classify(key: str) -> str | None:
+    """"restart" or "live" for a dotted key (table rows in brackets or not); None if the
+    key is in neither list (a test makes sure that never happens)."""
+    bare = key
+    while "[" in bare:
+        start, end = bare.index("["), bare.index("]")
+        bare = bare[:start] + bare[end + 1:]
+    for kind, prefixes in (("restart", RESTART_KEYS), ("live", LIVE_KEYS)):
+        if any(_under(bare, prefix) for prefix in prefixes):
+            return kind
+    return None
 
 
 @dataclass(frozen=True)
@@ -152,7 +182,7 @@ _TABLES = (*_IDENTITY, "snmp.communities")
 def _flatten(config: Config) -> dict[str, Any]:
     """Dotted key -> comparable value, for every leaf of the configuration."""
     flat: dict[str, Any] = {}
-    for section in ("cluster", "timing", "heartbeat", "notify", "log"):
+    for section in ("cluster", "timing", "heartbeat", "failover", "notify", "log"):
         _walk(section, getattr(config, section).model_dump(by_alias=True), flat)
     flat["heartbeat.key"] = _digest(config.heartbeat.key)
     snmp = config.snmp.model_dump(by_alias=True, exclude={"communities", "users", "targets"})

@@ -116,3 +116,22 @@ def test_good_config_passes_check(agent: Agent) -> None:
     p = subprocess.run([sys.executable, "-m", "haoscar_snmp", "check-config", "-c", str(agent.config_path)],
                        capture_output=True, text=True)
     assert p.returncode == 0 and "OK" in p.stdout, p.stderr
+
+
+def test_a_reload_that_changes_the_snmp_engine_is_refused_naming_the_keys(agent: Agent) -> None:
+    """Communities, users and targets are built once by the SNMP engine: a reload that
+    changes them would be a lie, so it is refused, and the running agent keeps them."""
+    text = agent.config_path.read_text().replace('name = "public"', 'name = "not-public"')
+    text = text.replace('sys_location = "rack 7"', 'sys_location = "rack 8"')
+    agent.config_path.write_text(text)
+    assert agent.proc is not None
+    agent.proc.send_signal(signal.SIGHUP)
+    import time
+    deadline = time.monotonic() + 10
+    while "reload refused" not in agent.log_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log = agent.log_text()
+    assert "restart required for" in log and "snmp.communities[0].name" in log and "snmp.sys_location" in log
+    assert "configuration reloaded" not in log
+    assert get(agent, "1.3.6.1.2.1.1.6.0") == "rack 7"         # sysLocation as before
+    assert agent.v2c("snmpget", f"{R}.1.1.1.0").rc == 0          # "public" still answers

@@ -174,3 +174,21 @@ def test_daemon_restarted_within_the_dead_time_keeps_its_alias_and_nothing_moves
     assert pair.holders() == {"head1"} and pair.role("head2") == "standby"
     assert pair.snmp("head2", f"{R}.1.1.4.0") == "0"   # head2 never took over
     assert FAILOVER_STARTED not in pair.trap_names()
+
+
+def test_the_heartbeat_key_is_rotated_with_a_reload_on_each_head_without_a_failover(pair: HaPair) -> None:
+    pair.start_both()
+    key = pair.workdir / "heartbeat.key"
+    key.write_bytes(b"the-new-heartbeat-key-for-both-heads-0123456789")
+    pair.signal("head1", signal.SIGHUP)
+    samples = pair.watch_holders(2.0)                   # head2 reloads much later than a dead time
+    pair.signal("head2", signal.SIGHUP)
+    samples += pair.watch_holders(2.0)
+    assert all(s == {"head1"} for s in samples)
+    for head in ("head1", "head2"):
+        assert pair.snmp(head, f"{R}.1.1.4.0") == "0"                # no failover
+        assert pair.snmp(head, f"{R}.1.13.4.0") == "0"               # no heartbeat failed authentication
+    assert HEAD_DOWN not in pair.trap_names()
+    log = pair.log_text()
+    assert log.count("heartbeat key rotation done: the old key is no longer accepted") == 2
+    assert "reload refused" not in log

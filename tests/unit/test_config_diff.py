@@ -101,8 +101,50 @@ def test_secret_changes_are_detected_but_never_shown(old: Config) -> None:
 
 
 def test_summary_is_one_sentence(old: Config) -> None:
-    new = apply_overrides(edit('sys_contact = "demo"', 'sys_contact = "ops"'),
+    new = apply_overrides(edit('garp_count = 5', 'garp_count = 7'),
                           {"services": {"9": {"name": "x", "check": "true"}}})
     summary = diff_configs(old, new).summary()
     assert "\n" not in summary
-    assert summary == "2 keys changed: services added x; snmp.sys_contact changed"
+    assert summary == "2 keys changed: services added x; timing.garp_count changed"
+
+
+def _field_keys(model: type, prefix: str = "") -> list[str]:
+    """Every leaf key of the configuration schema, as dotted names (aliases where the
+    file uses them), tables without their row brackets."""
+    import typing
+
+    from pydantic import BaseModel
+
+    keys = []
+    for name, info in model.model_fields.items():
+        key = f"{prefix}{info.alias or name}"
+        annotation = info.annotation
+        args = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
+        inner = [a for arg in args for a in (typing.get_args(arg) or [arg])]
+        nested = [a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)]
+        if nested:
+            keys += _field_keys(nested[0], key + ".")
+        else:
+            keys.append(key)
+    return keys
+
+
+def test_every_configuration_key_is_either_live_or_restart_only() -> None:
+    from haoscar_snmp.config.diff import classify
+
+    keys = _field_keys(Config) + ["heartbeat.key"]
+    assert len(keys) > 60
+    unclassified = [k for k in keys if classify(k) is None]
+    assert unclassified == []
+
+
+@pytest.mark.parametrize("old_text, new_text, key", [
+    ('sys_contact = "demo"', 'sys_contact = "ops"', "snmp.sys_contact"),
+    ('name = "public"', 'name = "secret-now"', "snmp.communities[0].name"),
+    ('auth_key = "demo-auth-passphrase"', 'auth_key = "rotated-passphrase"', "snmp.users[admin].auth_key"),
+    ('address = "127.0.0.1:16162"', 'address = "127.0.0.1:16163"', "snmp.targets[local-trapd].address.port"),
+])
+def test_snmp_engine_changes_are_refused_as_restart_only(old: Config, old_text: str, new_text: str,
+                                                         key: str) -> None:
+    diff = diff_configs(old, edit(old_text, new_text))
+    assert key in diff.restart_required

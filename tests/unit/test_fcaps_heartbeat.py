@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fcaps.fault.heartbeat import HbSettings, HeartbeatCore, LocalView, PathSpec
+from fcaps.fault.heartbeat import HbSettings, HeartbeatCore, KeyRing, LocalView, PathSpec
 from fcaps.fault.hbsession import Session
 from haoscar_snmp.config.loader import parse_config
 from haoscar_snmp.config.schema import Config
@@ -61,8 +61,9 @@ class Side:
         specs = [PathSpec(lan, "x", "y") for lan in lans]
         settings = HbSettings(me, other, other == "head1", cfg.timing.heartbeat_interval_ms,
                               cfg.timing.heartbeat_dead_time_ms, cfg.timing.initdead_ms)
+        self.keys = KeyRing(b"k" * 32)
         self.core = HeartbeatCore(settings, clock, Session(other, 1), specs, self.rows,
-                                  self.peer_row, self.security, PerfState(), lambda: (b"k" * 32,))
+                                  self.peer_row, self.security, PerfState(), self.keys)
         self.local = LocalView(status=HeadStatus.STANDBY)
 
     def kinds(self) -> list[str]:
@@ -237,3 +238,27 @@ def test_without_the_public_path_there_are_two_paths(tmp_path: Path) -> None:
     p.cut = {Lan.LAN_A, Lan.LAN_B}
     p.run(0.6)
     assert not p.h2.core.view().heard
+
+
+def test_a_key_rotated_on_one_head_then_the_other_never_interrupts_the_heartbeat(tmp_path: Path) -> None:
+    p = Pair(tmp_path)
+    p.run(0.5)
+    new = b"n" * 32
+    p.h1.keys.rotate(new)                   # head1 reloaded: accepts both, still sends the old one
+    p.run(2.0)                              # head2 reloads much later than a dead time
+    assert p.h2.core.view().heard and p.h1.core.view().heard
+    assert p.h1.keys.sending() == b"k" * 32 and p.h2.security.hb_auth_failures == 0
+    p.h2.keys.rotate(new)
+    p.run(0.2)
+    assert p.h1.keys.sending() == new and p.h2.keys.sending() == new
+    p.run(0.5)                              # a dead time later the old key is gone
+    assert p.h1.keys.accepting() == (new,) and p.h2.keys.accepting() == (new,)
+    assert all(r.status is LinkStatus.UP for r in p.h2.rows.values())
+    assert p.h2.security.hb_auth_failures == 0 and p.h2.security.hb_replays == 0
+    (lan, _data, _), *_ = p.h1.core.messages(p.h1.local)
+    old_key_core = HeartbeatCore(p.h1.core.settings, p.clock, Session("head2", 9), [PathSpec(lan, "x", "y")],
+                                 {lan: HbPathRow()}, HeadRow("head2", HeadRole.STANDBY), SecurityCounters(),
+                                 PerfState(), KeyRing(b"k" * 32))
+    (_, stale, _), = old_key_core.messages(p.h1.local)
+    p.h2.core.receive(stale, lan)
+    assert p.h2.security.hb_auth_failures == 1     # the old key no longer passes

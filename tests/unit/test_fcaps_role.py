@@ -304,3 +304,21 @@ def test_head_index_does_not_depend_on_the_order_of_heads_in_the_file(tmp_path: 
     for name in ("head1", "head2"):
         assert first.head_index(name) == second.head_index(name)
     assert (first.head_index("head1"), first.head_index("head2")) == (1, 2)
+
+
+def test_an_active_head_applies_alias_rows_added_changed_or_removed_at_once(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    w.primary_dies()
+    assert w.aliases.addresses == {"10.71.0.50"}
+    added = w.cfg.aliases + (w.cfg.aliases[0].model_copy(update={"index": 2, "address": "10.71.0.51"}),)
+    w.cfg = w.cfg.model_copy(update={"aliases": added})
+    apply_to_state(w.cfg, w.state)
+    w.step()
+    assert w.aliases.addresses == {"10.71.0.50", "10.71.0.51"}
+    assert ("announce", "10.71.0.51") in w.aliases.calls
+    assert w.advertised.last.aliases == ("10.71.0.50", "10.71.0.51")
+    w.cfg = w.cfg.model_copy(update={"aliases": added[1:]})      # the first row destroyed
+    apply_to_state(w.cfg, w.state)
+    w.step()
+    assert w.aliases.addresses == {"10.71.0.51"}
+    assert w.advertised.last.aliases == ("10.71.0.51",)
