@@ -110,6 +110,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from haoscar_snmp.core.bug import BUG_MARKER
+
 REPO = Path(__file__).resolve().parents[1]
 ALIAS = "10.71.0.50"
 ECHO_PORT = 17950
@@ -591,7 +593,7 @@ class Ours:
 
     def bug(self) -> str:
         text = self.pair.log_text()
-        return "BUG marker in a daemon log" if "please report it as a BUG" in text else ""
+        return "BUG marker in a daemon log" if BUG_MARKER in text else ""
 
 
 class Keepalived:

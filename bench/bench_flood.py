@@ -33,6 +33,8 @@ import threading
 import time
 from pathlib import Path
 
+from haoscar_snmp.core.bug import BUG_MARKER
+
 REPO = Path(__file__).resolve().parents[1]
 R = "1.3.6.1.4.1.32473.1"
 HEADS = ("head1", "head2")
@@ -181,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{r['cpu1']:>6.0f}% {r['cpu2']:>6.0f}% {r['double']:>5}/{r['samples']}")
             print(f"dead time {args.dead_ms} ms; snmpInPkts at head1 after the run: {rows[-1]['in_pkts']}")
             pair.stop_all()
-            if "please report it as a BUG" in pair.log_text():
+            if BUG_MARKER in pair.log_text():
                 print("WARNING: a daemon log holds the bug marker")
         return 0
     finally:

@@ -6,8 +6,6 @@ import os
 
 import pytest
 
-BUG_MARKER = "please report it as a BUG"
-
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:

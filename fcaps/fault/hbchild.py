@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from haoscar_snmp.core.files import atomic_write
+from haoscar_snmp.core.bug import BUG_MARKER
 from haoscar_snmp.core.clock import SystemClock
 from haoscar_snmp.core.state import HbPathRow, HeadRole, HeadRow, HeadStatus, Lan, LinkView, PerfState, SecurityCounters
 
@@ -47,7 +48,6 @@ from .takeover import Alias, NetlinkAliases
 
 log = logging.getLogger("fcaps.fault.heartbeat")
 
-BUG_MARKER = "please report it as a BUG"
 IFF_UP = 0x1
 IFF_LOWER_UP = 0x10000
 SYNC_S = 0.5                 # counters go to the daemon at least this often

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from haoscar_snmp.core.events import Event, EventType
 from haoscar_snmp.core.files import atomic_write
-from haoscar_snmp.core.scheduler import BUG_MARKER
+from haoscar_snmp.core.bug import BUG_MARKER
 from haoscar_snmp.core.state import HbPathRow, HeadStatus, JobRow, Lan, LinkView, PeerView, State
 
 from . import hbwire

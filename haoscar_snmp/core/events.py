@@ -13,6 +13,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .bug import BUG_MARKER
+
 log = logging.getLogger(__name__)
 
 
@@ -87,6 +89,5 @@ class EventBus:
                 callback(event)
             except Exception:  # one broken consumer must not hide the event from the others
                 log.exception(
-                    "event consumer %s failed on %s; please report it as a BUG",
-                    name, event.type.name,
+                    "event consumer %s failed on %s; %s", name, event.type.name, BUG_MARKER,
                 )

@@ -31,12 +31,12 @@ from typing import Any, Callable, Coroutine, Protocol
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 
+from .bug import BUG_MARKER
 from .clock import Clock
 from .state import JobRow, Table
 
 log = logging.getLogger(__name__)
 
-BUG_MARKER = "please report it as a BUG"
 
 # A change of (wall - monotonic) larger than this between two looks is a step of the
 # wall clock (NTP slews at most 0.5 ms/s, far below it).

@@ -26,7 +26,7 @@ from pysnmp.proto import rfc1902
 
 from haoscar_snmp import __version__
 from haoscar_snmp.config.schema import Config
-from haoscar_snmp.core.scheduler import BUG_MARKER
+from haoscar_snmp.core.bug import BUG_MARKER
 from haoscar_snmp.core.state import SecurityCounters
 
 from .instrum import HaoscarInstrumController

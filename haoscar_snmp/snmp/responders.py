@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from pysnmp.entity.rfc3413 import cmdrsp
 from pysnmp.proto.api import v2c
 
-from haoscar_snmp.core.scheduler import BUG_MARKER
+from haoscar_snmp.core.bug import BUG_MARKER
 from haoscar_snmp.core.state import SecurityCounters
 
 from .mib import OID

@@ -8,7 +8,9 @@ from typing import Iterator
 
 import pytest
 
-from .harness import BUG_MARKER, Agent, TrapReceiver, free_udp_port
+from haoscar_snmp.core.bug import BUG_MARKER
+
+from .harness import Agent, TrapReceiver, free_udp_port
 
 REQUIRED_TOOLS = ("snmpget", "snmpwalk", "snmpbulkwalk", "snmpset", "snmptrapd")
 

@@ -19,7 +19,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 MIB_DIRS = f"+{REPO / 'mibs'}:{REPO / '.cache' / 'mibs'}"
 R = "1.3.6.1.4.1.32473.1"  # HAOSCAR-MIB root
-BUG_MARKER = "please report it as a BUG"
 
 AUTH_KEY = "integration-auth-key"
 PRIV_KEY = "integration-priv-key"

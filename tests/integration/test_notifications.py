@@ -8,8 +8,10 @@ from typing import Iterator
 
 import pytest
 
+from haoscar_snmp.core.bug import BUG_MARKER
+
 from .conftest import make_agent
-from .harness import BUG_MARKER, R, Agent, TrapReceiver, free_udp_port
+from .harness import Agent, R, TrapReceiver, free_udp_port
 
 TRAP_OID = ".1.3.6.1.6.3.1.1.4.1.0"
 AGENT_STARTED = f"{R}.0.1"

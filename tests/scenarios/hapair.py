@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from haoscar_snmp.core.bug import BUG_MARKER
 from tests.integration.harness import MIB_DIRS, R, parse_trapd_log
 
 from .netns import Cluster
@@ -26,7 +27,6 @@ ALIAS6 = "fd71::50"
 SNMP_PORT = 16161
 TRAP_PORT = 16162
 HEADS = ("head1", "head2")
-BUG_MARKER = "please report it as a BUG"
 PUBLIC = {"head1": "10.71.0.1", "head2": "10.71.0.2"}
 LAN_A = {"head1": "10.71.1.1", "head2": "10.71.1.2"}
 LAN_B = {"head1": "10.71.2.1", "head2": "10.71.2.2"}

@@ -6,9 +6,8 @@ import logging
 
 import pytest
 
+from haoscar_snmp.core.bug import BUG_MARKER
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
-
-BUG_MARKER = "please report it as a BUG"
 
 
 def event(kind: EventType = EventType.HEAD_DOWN, subject: str = "head2") -> Event:

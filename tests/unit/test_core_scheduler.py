@@ -13,8 +13,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from haoscar_snmp.core.bug import BUG_MARKER
 from haoscar_snmp.core.clock import FakeClock
-from haoscar_snmp.core.scheduler import BUG_MARKER, JobRunner, Scheduler, SteadyInterval
+from haoscar_snmp.core.scheduler import JobRunner, Scheduler, SteadyInterval
 from haoscar_snmp.core.state import JobRow, Table
 
 LOGGER = "haoscar_snmp.core.scheduler"
@@ -126,7 +127,7 @@ def test_a_raising_job_is_logged_as_a_bug_and_the_loop_goes_on(caplog: pytest.Lo
 
 
 def test_the_bug_marker_is_the_one_scenario_tests_look_for() -> None:
-    assert BUG_MARKER == "please report it as a BUG"
+    assert BUG_MARKER == "please report it as a BUG"  # the phrase tests and operators look for
 
 
 def test_a_repeated_sentence_is_logged_at_info_once_then_at_debug(caplog: pytest.LogCaptureFixture) -> None:
