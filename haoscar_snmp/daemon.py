@@ -9,6 +9,7 @@ SIGTERM/SIGINT ask the loop to stop, SIGHUP asks it to reload.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import logging.handlers
@@ -38,7 +39,6 @@ from fcaps.configuration.store import ConfigStore
 from fcaps.fault.alarms import Alarms
 from fcaps.fault.aliasguard import AliasGuard
 from fcaps.fault.hbmonitor import HeartbeatMonitor
-from fcaps.fault.hbproc import HeartbeatProcess
 from fcaps.fault.hbproc import build as build_heartbeat
 from fcaps.fault.history import EventHistory
 from fcaps.fault.quorum import QuorumCheck
@@ -50,6 +50,7 @@ from fcaps.performance.figures import FailoverFigures
 log = logging.getLogger("haoscar_snmp")
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+NOTIFICATION_DRAIN_S = 1.0   # at shutdown, queued notifications get this long to leave
 
 
 def setup_logging(level: str, syslog: bool) -> None:
@@ -70,8 +71,20 @@ def setup_logging(level: str, syslog: bool) -> None:
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
+class StartFailed(Exception):
+    """A part that the daemon needs could not start; it says which, and the daemon exits 2."""
+
+
 class Daemon:
-    """Builds everything from the config, runs until asked to stop, tears down cleanly."""
+    """Builds everything from the config, serves until asked to stop, tears down cleanly.
+
+    `run` is build, serve, shut down. Building registers every part's teardown on one
+    `AsyncExitStack` as the part comes up, so whatever was built is torn down in reverse
+    order, whether the start fails half-way or the daemon stops normally: jobs stop
+    first, then an active head releases its aliases (and says so to its peer), then the
+    heartbeat process stops, queued notifications leave, the SNMP agent closes, and the
+    state directory is unlocked last.
+    """
 
     def __init__(self, config_path: Path | None, *, state_dir: Path | None = None,
                  log_level: str | None = None, clock: Clock | None = None,
@@ -85,42 +98,44 @@ class Daemon:
         self._reload = asyncio.Event()
 
     async def run(self) -> int:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                store, bus = await self._build(stack)
+            except StartFailed as exc:
+                log.error("not starting: %s", exc)
+                return 2
+            await self._serve(store)
+            log.info("stopping")
+            bus.publish(Event(EventType.AGENT_STOPPING, store.effective.cluster.local_head, Severity.INFO,
+                              "haoscar-snmp stopping", self.clock.time()))
+        log.info("stopped")
+        return 0
+
+    # -- build ---------------------------------------------------------------------------
+
+    async def _build(self, stack: contextlib.AsyncExitStack) -> tuple[ConfigStore, EventBus]:
         clock = self.clock
         state = State()
         bus = EventBus()
         try:
             store = ConfigStore(self.config_path, self.state_dir, state, bus, clock)
         except ConfigError as exc:
-            log.error("configuration rejected, not starting:\n%s", exc)
-            return 2
+            raise StartFailed(f"the configuration is rejected:\n{exc}") from None
         config = store.effective
-        if not self.log_level:
-            setup_logging(str(config.log.level), config.log.syslog)
-            logging_set = (config.log.level, config.log.syslog)
-
-            def relog(changed: Config) -> None:   # [log] is applied by a reload too
-                nonlocal logging_set
-                if (changed.log.level, changed.log.syslog) != logging_set:
-                    logging_set = (changed.log.level, changed.log.syslog)
-                    setup_logging(str(changed.log.level), changed.log.syslog)
-                    log.info("logging set up again: level %s, syslog %s", changed.log.level,
-                             "on" if changed.log.syslog else "off")
-            store.on_change.append(relog)
-        for advice in config.advisories():
-            log.warning("configuration: %s", advice)
-        store.on_change.append(lambda changed: [log.warning("configuration: %s", a) for a in changed.advisories()])
+        self._logging(store)
         state_dir = Path(config.cluster.state_dir)
         state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         lock = DirectoryLock(state_dir)
         try:
             lock.acquire()
         except DirectoryInUse as exc:
-            log.error("not starting: %s", exc)
-            return 2
+            raise StartFailed(str(exc)) from None
+        stack.callback(lock.release)
         state.cluster.agent_version = __version__
         state.cluster.agent_start_time = clock.time()
 
         history = EventHistory(state, state_dir / "history.sqlite")
+        stack.callback(history.close)
         bus.subscribe("history", history)
         bus.subscribe("performance", FailoverFigures(state))
         alarms = Alarms(state, bus, clock)
@@ -134,18 +149,17 @@ class Daemon:
         try:
             agent.start()
         except Exception as exc:  # e.g. the port is taken: say so plainly and stop
-            log.error("cannot start the SNMP agent: %s", exc)
-            history.close()
-            return 2
-        bus.subscribe("notifications", Notifier(NotificationBuilder(mib, view),
-                                                lambda: agent.engine, lambda: agent.target_names))
+            raise StartFailed(f"cannot start the SNMP agent: {exc}") from None
+        stack.push_async_callback(agent.stop)
+        notifier = Notifier(NotificationBuilder(mib, view), lambda: agent.engine, lambda: agent.target_names)
+        bus.subscribe("notifications", notifier)
+        stack.push_async_callback(notifier.drain, NOTIFICATION_DRAIN_S)
 
         # Fault management. The heartbeat runs in its own process (only with a peer head);
         # the role state machine and the alias guard are steady jobs on the monotonic clock;
         # quorum and service checks are periodic jobs whose lateness is harmless.
         scheduler = Scheduler(state.jobs, clock)
         wake_role = scheduler.waker("role")
-        heartbeat: HeartbeatProcess | None = None
         advertiser: Advertiser = NoPeer()
         peer = config.peer_head_config
         if peer is not None:
@@ -156,17 +170,20 @@ class Daemon:
             try:
                 await heartbeat.start()
             except (OSError, asyncio.TimeoutError) as exc:
-                log.error("cannot start the heartbeat: %s", exc or "no answer from its process")
-                await agent.stop()
-                history.close()
-                return 2
+                raise StartFailed(f"cannot start the heartbeat: {exc or 'no answer from its process'}") from None
+            stack.push_async_callback(heartbeat.stop)
             bus.subscribe("heartbeat", heartbeat.on_event)
+            store.on_change.append(lambda _config: heartbeat.reconfigure())
             advertiser = heartbeat
         aliases = NetlinkAliases()
         await aliases.open()
+        stack.callback(aliases.close)
         role = RoleMachine(state, store.current, aliases, bus, alarms, clock, self.runner, advertiser,
                            GenerationFile(state_dir / "role.generation"), wake_role)
+        stack.push_async_callback(role.stop)
+        stack.push_async_callback(role.shutdown)     # release first, while everything still runs
         guard = AliasGuard(state, store.current, aliases, alarms, clock, wake_role)
+        stack.callback(guard.close)
 
         def role_request(action: ControlAction, principal: str) -> tuple[bool, str]:
             answer = role.request(action, principal)
@@ -180,14 +197,8 @@ class Daemon:
         scheduler.add(ServiceMonitor(state, store.current, self.runner, bus, alarms, clock,
                                      is_active=lambda: role.status == HeadStatus.ACTIVE))
         store.on_change.append(lambda _config: scheduler.reschedule())
-        if heartbeat is not None:
-            store.on_change.append(lambda _config: heartbeat.reconfigure())  # type: ignore[union-attr]
         scheduler.start()
-
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, self._stop.set)
-        loop.add_signal_handler(signal.SIGINT, self._stop.set)
-        loop.add_signal_handler(signal.SIGHUP, self._reload.set)
+        stack.push_async_callback(scheduler.stop)    # the first to go at shutdown
 
         bus.publish(Event(EventType.AGENT_STARTED, config.cluster.local_head, Severity.INFO,
                           f"haoscar-snmp {__version__} started on head {config.cluster.local_head} "
@@ -198,9 +209,37 @@ class Daemon:
         # (measured). The heartbeat process has a heap of its own and is not paused.
         gc.collect()
         gc.freeze()
-        listen = config.snmp.listen[0]
-        log.info("ready: try  snmpwalk -v2c -c <community> %s 1.3.6.1.4.1.32473.1", listen)
+        log.info("ready: try  snmpwalk -v2c -c <community> %s 1.3.6.1.4.1.32473.1", config.snmp.listen[0])
+        return store, bus
 
+    def _logging(self, store: ConfigStore) -> None:
+        """Logging as the configuration says (unless the command line set the level), set
+        up again when a reload changes [log]; advisories at start and after every change."""
+        config = store.effective
+        if not self.log_level:
+            setup_logging(str(config.log.level), config.log.syslog)
+            current = (config.log.level, config.log.syslog)
+
+            def relog(changed: Config) -> None:
+                nonlocal current
+                if (changed.log.level, changed.log.syslog) != current:
+                    current = (changed.log.level, changed.log.syslog)
+                    setup_logging(str(changed.log.level), changed.log.syslog)
+                    log.info("logging set up again: level %s, syslog %s", changed.log.level,
+                             "on" if changed.log.syslog else "off")
+            store.on_change.append(relog)
+        for advice in config.advisories():
+            log.warning("configuration: %s", advice)
+        store.on_change.append(lambda changed: [log.warning("configuration: %s", a) for a in changed.advisories()])
+
+    # -- serve ---------------------------------------------------------------------------
+
+    async def _serve(self, store: ConfigStore) -> None:
+        """Until SIGTERM or SIGINT; SIGHUP reloads. Signals only record and wake."""
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self._stop.set)
+        loop.add_signal_handler(signal.SIGINT, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self._reload.set)
         while not self._stop.is_set():
             waiters = [asyncio.ensure_future(self._stop.wait()),
                        asyncio.ensure_future(self._reload.wait())]
@@ -211,20 +250,3 @@ class Daemon:
                 self._reload.clear()
                 log.info("SIGHUP: reloading %s", self.config_path or "the embedded config")
                 await store.reload()
-
-        log.info("stopping")
-        bus.publish(Event(EventType.AGENT_STOPPING, config.cluster.local_head, Severity.INFO,
-                          "haoscar-snmp stopping", clock.time()))
-        await scheduler.stop()
-        await role.shutdown()
-        await role.stop()
-        guard.close()
-        if heartbeat is not None:
-            await heartbeat.stop()
-        aliases.close()
-        await asyncio.sleep(0.05)  # let queued notifications leave
-        await agent.stop()
-        history.close()
-        lock.release()
-        log.info("stopped")
-        return 0

@@ -161,6 +161,16 @@ class Notifier:
                 self._send(target, varbinds, what)
                 await asyncio.sleep(0)
 
+    async def drain(self, timeout: float) -> None:
+        """Wait (bounded) until every queued notification has been handed to its target:
+        at shutdown, so that agentStopping and the release's notifications leave."""
+        worker = self._worker
+        if worker is not None and not worker.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(worker), timeout)
+            except asyncio.TimeoutError:
+                log.warning("%d notification(s) not sent before stopping", self._queue.qsize())
+
     def _send(self, target: str, varbinds: list[tuple[OID, Any]], what: str) -> None:
         engine = self._engine_fn()
         if engine is None:
