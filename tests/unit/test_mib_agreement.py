@@ -1,0 +1,103 @@
+"""The code and the MIB agree: every enumeration, and every range the configuration and
+the MIB both state, is the same on both sides (the MIB is the source of truth)."""
+
+from __future__ import annotations
+
+import enum
+
+import pytest
+
+from fcaps.configuration.apply import RECOVERY_VALUES
+from fcaps.fault.alarms import AlarmType, ProbableCause
+from haoscar_snmp.config.schema import (
+    AliasConfig,
+    Recovery,
+    ServiceConfig,
+    TimingConfig,
+)
+from haoscar_snmp.core.events import EventType, Severity
+from haoscar_snmp.core.state import (
+    AliasStatus,
+    ClusterStatus,
+    ControlAction,
+    ControlResult,
+    HeadRole,
+    HeadStatus,
+    Lan,
+    LinkStatus,
+    RecoveryAction,
+    ServiceStatus,
+)
+from haoscar_snmp.snmp.bindings import TIMING_SCALARS
+from haoscar_snmp.snmp.mib import MibModel
+
+
+def camel(name: str) -> str:
+    """TAKING_OVER -> takingOver, LAN_A -> lanA (the MIB's spelling of an enum label)."""
+    first, *rest = name.lower().split("_")
+    return first + "".join(part.capitalize() for part in rest)
+
+
+ENUMS: list[tuple[type[enum.IntEnum], str, str]] = [
+    (ClusterStatus, "haoscarClusterState", ""),
+    (HeadStatus, "haoscarHeadState", ""),
+    (HeadRole, "haoscarHeadPreferredRole", ""),
+    (LinkStatus, "haoscarHbPathStatus", ""),
+    (LinkStatus, "haoscarLanIfStatus", ""),
+    (Lan, "haoscarHbPathLan", ""),
+    (Lan, "haoscarLanIfLan", ""),
+    (AliasStatus, "haoscarAliasStatus", ""),
+    (ServiceStatus, "haoscarServiceState", ""),
+    (RecoveryAction, "haoscarServiceLastAction", ""),
+    (ControlAction, "haoscarControlAction", ""),
+    (ControlResult, "haoscarControlResult", ""),
+    (EventType, "haoscarEventType", ""),
+    (Severity, "haoscarEventSeverity", ""),
+    (Severity, "haoscarAlarmSeverity", ""),
+    (AlarmType, "haoscarAlarmType", "Alarm"),
+    (ProbableCause, "haoscarAlarmProbableCause", ""),
+]
+
+
+@pytest.mark.parametrize("py_enum, mib_name, suffix", ENUMS, ids=[f"{e.__name__}-{m}" for e, m, _ in ENUMS])
+def test_every_enumeration_is_the_mibs(mib: MibModel, py_enum: type[enum.IntEnum], mib_name: str,
+                                       suffix: str) -> None:
+    ours = {camel(member.name) + suffix: int(member) for member in py_enum}
+    assert ours == mib[mib_name].enums
+
+
+def test_recovery_policies_are_the_mibs(mib: MibModel) -> None:
+    ours = {camel(policy.value.replace("-", "_")): RECOVERY_VALUES[policy.value] for policy in Recovery}
+    assert ours == mib["haoscarServiceRecovery"].enums
+
+
+def bounds(model: type, field: str) -> tuple[int | None, int | None]:
+    """(minimum, maximum) of a number, or of a string's length, as the schema states it."""
+    prop = model.model_json_schema()["properties"][field]
+    for option in prop.get("anyOf", [prop]):           # Optional[...]: the non-null option
+        if option.get("type") in ("integer", "string"):
+            if option["type"] == "integer":
+                return option.get("minimum"), option.get("maximum")
+            return option.get("minLength", 0), option.get("maxLength")
+    return None, None
+
+
+@pytest.mark.parametrize("mib_name, key", sorted(TIMING_SCALARS.items()))
+def test_timing_ranges_are_the_mibs(mib: MibModel, mib_name: str, key: str) -> None:
+    obj = mib[mib_name]
+    if obj.enums:                                          # TruthValue: a bool in the file
+        assert TimingConfig.model_fields[key].annotation is bool
+        return
+    assert bounds(TimingConfig, key) == obj.ranges[0]
+
+
+@pytest.mark.parametrize("model, field, mib_name, kind", [
+    (ServiceConfig, "retry_threshold", "haoscarServiceRetryThreshold", "ranges"),
+    (ServiceConfig, "name", "haoscarServiceName", "sizes"),
+    (ServiceConfig, "check", "haoscarServiceCheck", "sizes"),
+    (ServiceConfig, "restart", "haoscarServiceRestartCommand", "sizes"),
+    (AliasConfig, "prefix_length", "haoscarAliasPrefixLength", "ranges"),
+])
+def test_row_ranges_and_sizes_are_the_mibs(mib: MibModel, model: type, field: str, mib_name: str,
+                                          kind: str) -> None:
+    assert bounds(model, field) == getattr(mib[mib_name], kind)[0]
