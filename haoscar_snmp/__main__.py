@@ -35,7 +35,7 @@ def _check_config(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
         if args.state_dir:
-            from haoscar_snmp.config.overrides import apply_overrides
+            from fcaps.configuration.overrides import apply_overrides
             from haoscar_snmp.config.persist import OverrideStore
             apply_overrides(config, OverrideStore(args.state_dir).load())
     except ConfigError as exc:

@@ -18,6 +18,19 @@ import signal
 import sys
 from pathlib import Path
 
+from fcaps.configuration.control import OperatorActions
+from fcaps.configuration.mibmap import CONFIG_MAP
+from fcaps.configuration.store import ConfigStore
+from fcaps.fault.alarms import Alarms
+from fcaps.fault.aliasguard import AliasGuard
+from fcaps.fault.hbmonitor import HeartbeatMonitor
+from fcaps.fault.hbproc import build as build_heartbeat
+from fcaps.fault.history import EventHistory
+from fcaps.fault.quorum import QuorumCheck
+from fcaps.fault.role import Advertiser, GenerationFile, NoPeer, RoleMachine
+from fcaps.fault.services import ServiceMonitor
+from fcaps.fault.takeover import NetlinkAliases
+from fcaps.performance.figures import FailoverFigures
 from haoscar_snmp import __version__
 from haoscar_snmp.config.errors import ConfigError
 from haoscar_snmp.config.schema import Config
@@ -33,19 +46,6 @@ from haoscar_snmp.snmp.mib import MibModel
 from haoscar_snmp.snmp.notify import NotificationBuilder, Notifier
 from haoscar_snmp.snmp.setter import SetHandler
 from haoscar_snmp.snmp.view import MibView
-
-from fcaps.configuration.control import OperatorActions
-from fcaps.configuration.store import ConfigStore
-from fcaps.fault.alarms import Alarms
-from fcaps.fault.aliasguard import AliasGuard
-from fcaps.fault.hbmonitor import HeartbeatMonitor
-from fcaps.fault.hbproc import build as build_heartbeat
-from fcaps.fault.history import EventHistory
-from fcaps.fault.quorum import QuorumCheck
-from fcaps.fault.role import Advertiser, GenerationFile, NoPeer, RoleMachine
-from fcaps.fault.services import ServiceMonitor
-from fcaps.fault.takeover import NetlinkAliases
-from fcaps.performance.figures import FailoverFigures
 
 log = logging.getLogger("haoscar_snmp")
 
@@ -144,8 +144,8 @@ class Daemon:
 
         mib = MibModel.load()
         view = MibView(mib)
-        agent = Agent(config, view, SetHandler(mib, store), store, state.security)
-        bind_all(view, state, store.current, agent.uptime_ticks, agent.auth_failures)
+        agent = Agent(config, view, SetHandler(mib, store, CONFIG_MAP), store, state.security)
+        bind_all(view, state, store.current, CONFIG_MAP, agent.uptime_ticks, agent.auth_failures)
         try:
             agent.start()
         except Exception as exc:  # e.g. the port is taken: say so plainly and stop

@@ -10,10 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 from haoscar_snmp.config.schema import Config
-from haoscar_snmp.core.state import (AliasRow, HeadRole, HeadRow, Lan, LanIfRow,
-                                     ServiceRow, ServiceStatus, State)
+from haoscar_snmp.core.state import (
+    AliasRow,
+    HeadRole,
+    HeadRow,
+    Lan,
+    LanIfRow,
+    ServiceRow,
+    ServiceStatus,
+    State,
+)
 
-RECOVERY_VALUES = {"restart-then-failover": 1, "restart-then-notify": 2, "notify-only": 3}
+from .mibmap import RECOVERY_VALUES
+
 _LANS = {"lan_a": Lan.LAN_A, "lan_b": Lan.LAN_B, "public": Lan.PUBLIC}
 
 

@@ -14,19 +14,17 @@ import logging
 from pathlib import Path
 from typing import Any, Callable
 
-from haoscar_snmp.config.errors import ConfigError, Problem
+from fcaps.configuration.overrides import apply_overrides, check_candidate
 from haoscar_snmp.config.diff import diff_configs
+from haoscar_snmp.config.errors import ConfigError, Problem
 from haoscar_snmp.config.loader import load_config
-from haoscar_snmp.config.overrides import apply_overrides, check_candidate
+from haoscar_snmp.config.mibmap import SetPlan
 from haoscar_snmp.config.persist import OverrideStore
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
 from haoscar_snmp.core.state import ControlAction, State
 from haoscar_snmp.core.text import printable
-from haoscar_snmp.snmp.mib import OID
-from haoscar_snmp.snmp.setter import SetError, SetPlan
-from haoscar_snmp.snmp.values import display
 
 from .apply import apply_to_state
 
@@ -104,10 +102,9 @@ class ConfigStore:
             audit.info("SET by %s: operator action %s", principal, action.name.lower())
             self.on_action(action, principal)
 
-    def rejected(self, principal: str, varbinds: list[tuple[OID, Any]], error: SetError) -> None:
-        names = ", ".join(".".join(map(str, oid)) + "=" + display(value) for oid, value in varbinds)
-        audit.warning("SET by %s refused with %s at var-bind %d (%s): %s", principal, error.status,
-                      error.index + 1, error.why, names)
+    def rejected(self, principal: str, request: str, status: str, index: int, why: str) -> None:
+        audit.warning("SET by %s refused with %s at var-bind %d (%s): %s", principal, status,
+                      index + 1, printable(why), request)
 
     # -- reload (SIGHUP) ---------------------------------------------------------------
 

@@ -36,14 +36,23 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from haoscar_snmp.core.files import atomic_write
 from haoscar_snmp.core.bug import BUG_MARKER
 from haoscar_snmp.core.clock import SystemClock
-from haoscar_snmp.core.state import HbPathRow, HeadRole, HeadRow, HeadStatus, Lan, LinkView, PerfState, SecurityCounters
+from haoscar_snmp.core.files import atomic_write
+from haoscar_snmp.core.state import (
+    HbPathRow,
+    HeadRole,
+    HeadRow,
+    HeadStatus,
+    Lan,
+    LinkView,
+    PerfState,
+    SecurityCounters,
+)
 
 from . import hbwire
-from .heartbeat import LAN_NAMES, HeartbeatCore, KeyRing, Notice, PathSpec
 from .hbsession import Session
+from .heartbeat import LAN_NAMES, HeartbeatCore, KeyRing, Notice, PathSpec
 from .takeover import Alias, NetlinkAliases
 
 log = logging.getLogger("fcaps.fault.heartbeat")

@@ -21,10 +21,18 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from haoscar_snmp.core.bug import BUG_MARKER
 from haoscar_snmp.core.events import Event, EventType
 from haoscar_snmp.core.files import atomic_write
-from haoscar_snmp.core.bug import BUG_MARKER
-from haoscar_snmp.core.state import HbPathRow, HeadStatus, JobRow, Lan, LinkView, PeerView, State
+from haoscar_snmp.core.state import (
+    HbPathRow,
+    HeadStatus,
+    JobRow,
+    Lan,
+    LinkView,
+    PeerView,
+    State,
+)
 
 from . import hbwire
 from .hbproto import Flag

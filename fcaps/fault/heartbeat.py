@@ -25,8 +25,16 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from haoscar_snmp.core.clock import Clock
-from haoscar_snmp.core.state import (HbPathRow, HeadRow, HeadStatus, Lan, LinkStatus, PeerView, PerfState,
-                                     SecurityCounters)
+from haoscar_snmp.core.state import (
+    HbPathRow,
+    HeadRow,
+    HeadStatus,
+    Lan,
+    LinkStatus,
+    PeerView,
+    PerfState,
+    SecurityCounters,
+)
 
 from . import hbproto
 from .hbsession import Session, Verdict

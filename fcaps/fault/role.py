@@ -27,13 +27,19 @@ import logging
 from pathlib import Path
 from typing import Callable, Protocol
 
-from haoscar_snmp.core.files import atomic_write
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
+from haoscar_snmp.core.files import atomic_write
 from haoscar_snmp.core.runner import Runner
-from haoscar_snmp.core.state import (AliasStatus, ClusterStatus, ControlAction, HeadStatus, PeerView,
-                                     State)
+from haoscar_snmp.core.state import (
+    AliasStatus,
+    ClusterStatus,
+    ControlAction,
+    HeadStatus,
+    PeerView,
+    State,
+)
 
 from .alarms import Alarms, AlarmType, ProbableCause
 from .decide import ISOLATION_SETTLE_MS, Action, Decision, Me, Peer, decide

@@ -34,7 +34,6 @@ from haoscar_snmp.config.schema import (
     UserConfig,
 )
 
-
 # A table whose rows validated one by one: None marks a row that failed on its own,
 # so positions still match the file and whole-table rules know to stay quiet.
 Rows = tuple[Any, ...]

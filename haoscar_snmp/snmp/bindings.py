@@ -8,36 +8,22 @@ from __future__ import annotations
 
 from typing import Callable
 
+from haoscar_snmp.config.mibmap import ConfigMap
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.state import State
 
 from .view import MibView
 
-# Writable configuration scalars -> key in [timing] (the SET path uses the same map).
-TIMING_SCALARS: dict[str, str] = {
-    "haoscarHeartbeatInterval": "heartbeat_interval_ms",
-    "haoscarHeartbeatDeadTime": "heartbeat_dead_time_ms",
-    "haoscarLanPollInterval": "lan_poll_interval_ms",
-    "haoscarLanDownAfter": "lan_down_after_ms",
-    "haoscarServiceCheckInterval": "service_check_interval_ms",
-    "haoscarDefaultRetryThreshold": "service_retry_threshold",
-    "haoscarAutoFailback": "auto_failback",
-    "haoscarFailbackDelay": "failback_delay_s",
-    "haoscarGarpCount": "garp_count",
-}
 
-
-def notify_email(config: Config) -> str:
-    return ",".join(config.notify.email.to)
-
-
-def bind_all(view: MibView, state: State, config: Callable[[], Config],
+def bind_all(view: MibView, state: State, config: Callable[[], Config], config_map: ConfigMap,
              uptime_ticks: Callable[[float], int], snmp_auth_failures: Callable[[], int]) -> None:
     """Bind every readable object.
 
-    `uptime_ticks` turns a monotonic time into sysUpTime ticks; `snmp_auth_failures`
-    reads the engine's own counters (bad community, unknown user, wrong digest, bad
-    decryption), which pysnmp keeps and we must not count twice.
+    The writable configuration scalars are read through `config_map` (the configuration
+    domain's map of which object is which setting). `uptime_ticks` turns a monotonic time
+    into sysUpTime ticks; `snmp_auth_failures` reads the engine's own counters (bad
+    community, unknown user, wrong digest, bad decryption), which pysnmp keeps and we must
+    not count twice.
     """
     s = state
     scalars: dict[str, Callable[[], object]] = {
@@ -53,7 +39,6 @@ def bind_all(view: MibView, state: State, config: Callable[[], Config],
         "haoscarAgentVersion": lambda: s.cluster.agent_version,
         "haoscarAgentStartTime": lambda: s.cluster.agent_start_time,
         # configuration
-        "haoscarNotifyEmail": lambda: notify_email(config()),
         "haoscarConfigLastChanged": lambda: s.config_meta.last_changed,
         "haoscarConfigChanges": lambda: s.config_meta.changes,
         # control
@@ -84,8 +69,8 @@ def bind_all(view: MibView, state: State, config: Callable[[], Config],
         "haoscarHbReplays": lambda: s.security.hb_replays,
         "haoscarMalformedPackets": lambda: s.security.malformed_packets,
     }
-    for name, key in TIMING_SCALARS.items():
-        scalars[name] = (lambda k: lambda: getattr(config().timing, k))(key)
+    for name, scalar in config_map.scalars.items():
+        scalars[name] = (lambda m: lambda: m.read(config()))(scalar)
     for name, getter in scalars.items():
         view.bind_scalar(name, getter)
 

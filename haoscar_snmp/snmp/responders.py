@@ -36,7 +36,13 @@ class Committer(Protocol):
 
     async def commit(self, plan: SetPlan, principal: str) -> None: ...
 
-    def rejected(self, principal: str, varbinds: list[tuple[OID, Any]], error: SetError) -> None: ...
+    def rejected(self, principal: str, request: str, status: str, index: int, why: str) -> None:
+        """A refused SET: `request` is the var-binds as an operator reads them (escaped)."""
+
+
+def describe(varbinds: list[tuple[OID, Any]]) -> str:
+    """A var-bind list for the audit log: dotted names and escaped values."""
+    return ", ".join(".".join(map(str, oid)) + "=" + display(value) for oid, value in varbinds)
 
 
 def principal_of(snmp_engine: Any) -> str:
@@ -105,7 +111,8 @@ class SetResponder(cmdrsp.SetCommandResponder):
 
     def _refuse(self, engine: Any, ref: Any, varbinds: list, principal: str, err: SetError) -> None:
         self._counters.snmp_set_rejected += 1
-        self._committer.rejected(principal, [(tuple(n), v) for n, v in varbinds], err)
+        self._committer.rejected(principal, describe([(tuple(n), v) for n, v in varbinds]),
+                                 err.status, err.index, err.why)
         self.send_varbinds(engine, ref, err.status, err.index + 1, varbinds)
 
     async def _work(self) -> None:
@@ -123,7 +130,7 @@ class SetResponder(cmdrsp.SetCommandResponder):
             plan = self._handler.prepare(request)
         except SetError as err:
             self._counters.snmp_set_rejected += 1
-            self._committer.rejected(principal, request, err)
+            self._committer.rejected(principal, describe(request), err.status, err.index, err.why)
             self._answer(engine, ref, err.status, err.index + 1, varbinds)
             return
         try:

@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import copy
 import enum
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from haoscar_snmp.config.mibmap import Change, ConfigMap, RowLayout, SetPlan
 from haoscar_snmp.config.schema import Config
-from haoscar_snmp.core.state import ControlAction
 
-from .bindings import TIMING_SCALARS, notify_email
 from .mib import OID, MibModel, MibObject
 from .values import WIRE_TYPES
 
-RECOVERY_NAMES = {1: "restart-then-failover", 2: "restart-then-notify", 3: "notify-only"}
-RECOVERY_VALUES = {v: k for k, v in RECOVERY_NAMES.items()}
+__all__ = ["Change", "ConfigSource", "RowStatus", "SetError", "SetHandler", "SetPlan"]
 
 
 class RowStatus(enum.IntEnum):
@@ -45,27 +42,6 @@ class SetError(Exception):
         self.why = why
 
 
-@dataclass(frozen=True)
-class Change:
-    """One accepted change, for the audit trail and the configChanged notification."""
-
-    oid: OID
-    name: str
-    old: str
-    new: str
-
-
-@dataclass
-class SetPlan:
-    """What a validated SET will do. Committing it cannot fail validation any more."""
-
-    overrides: dict[str, Any]
-    pending: dict[str, dict[int, dict[str, Any]]]
-    changes: list[Change] = field(default_factory=list)
-    actions: list[ControlAction] = field(default_factory=list)
-    config_changed: bool = False
-
-
 class ConfigSource(Protocol):
     """What the SET path needs from the configuration side (fcaps/configuration)."""
 
@@ -76,62 +52,13 @@ class ConfigSource(Protocol):
     def file_indexes(self, kind: str) -> set[int]: ...
 
 
-# Per creatable table: state slice, overrides key, columns -> row-dict field, mandatory fields.
-@dataclass(frozen=True)
-class _RowTable:
-    key: str                       # "services" | "aliases"
-    row_status: str                # RowStatus column name
-    columns: dict[str, str]        # MIB column -> row-dict field
-    mandatory: tuple[str, ...]     # row-dict fields needed before active
-    defaults: dict[str, Any]
-
-
-_SERVICES = _RowTable(
-    key="services", row_status="haoscarServiceRowStatus",
-    columns={
-        "haoscarServiceName": "name", "haoscarServiceCheck": "check",
-        "haoscarServiceRetryThreshold": "retry_threshold", "haoscarServiceRecovery": "recovery",
-        "haoscarServiceAdminStatus": "enabled", "haoscarServiceRestartCommand": "restart",
-        "haoscarServiceActiveOnly": "active_only",
-    },
-    mandatory=("name", "check"),
-    # Every column is listed, so a row re-created over a destroyed file row inherits nothing.
-    defaults={"restart": "", "recovery": "restart-then-failover", "enabled": True,
-              "active_only": False, "retry_threshold": None},
-)
-_ALIASES = _RowTable(
-    key="aliases", row_status="haoscarAliasRowStatus",
-    columns={"haoscarAliasAddress": "address", "haoscarAliasPrefixLength": "prefix_length",
-             "haoscarAliasInterface": "interface"},
-    mandatory=("address", "interface"),
-    defaults={"prefix_length": 24},
-)
-_ROW_TABLES = {"haoscarServiceEntry": _SERVICES, "haoscarAliasEntry": _ALIASES}
-
-
-def service_row_dict(svc: Any) -> dict[str, Any]:
-    """A configured service as the overrides file stores it."""
-    return {"name": svc.name, "check": svc.check, "restart": svc.restart or "",
-            "retry_threshold": svc.retry_threshold, "recovery": _enum_text(svc.recovery),
-            "enabled": svc.enabled, "active_only": svc.active_only,
-            "row_status": _enum_text(svc.row_status)}
-
-
-def alias_row_dict(alias: Any) -> dict[str, Any]:
-    return {"address": str(alias.address), "prefix_length": alias.prefix_length,
-            "interface": alias.interface, "row_status": _enum_text(alias.row_status)}
-
-
-def _enum_text(value: Any) -> Any:
-    return value.value if isinstance(value, enum.Enum) else value
-
-
 class SetHandler:
     """Validates SET var-bind lists against the MIB, the state and the configuration."""
 
-    def __init__(self, mib: MibModel, source: ConfigSource) -> None:
+    def __init__(self, mib: MibModel, source: ConfigSource, config_map: ConfigMap) -> None:
         self.mib = mib
         self.source = source
+        self.map = config_map
         self._objects = sorted(
             (o for o in mib.objects.values() if o.node in ("scalar", "column")),
             key=lambda o: o.oid)
@@ -142,8 +69,8 @@ class SetHandler:
         config = self.source.current()
         plan = SetPlan(overrides=copy.deepcopy(self.source.overrides()),
                        pending=copy.deepcopy(self.source.pending()))
-        rows = {"services": {s.index: service_row_dict(s) for s in config.services},
-                "aliases": {a.index: alias_row_dict(a) for a in config.aliases}}
+        rows = {layout.key: {r.index: layout.row(r) for r in getattr(config, layout.key)}
+                for layout in self.map.tables.values()}
         for kind, entries in plan.pending.items():
             rows[kind].update(copy.deepcopy(entries))
         touched: dict[tuple[str, int], int] = {}   # (table, index) -> first var-bind position
@@ -185,14 +112,14 @@ class SetHandler:
                     raise SetError("noCreation", i,
                                    f"{table.key} row {index} does not exist; create it with "
                                    f"{table.row_status} createAndGo or createAndWait")
-                row[table.columns[obj.name]] = self._row_value(obj, value)
+                row[table.columns[obj.name]] = self._row_value(table, obj, value)
                 touched.setdefault((table.key, index), i)
             plan.changes.append(Change(obj.oid + instance, obj.name, old,
                                        self._new_display(obj, value)))
 
+        layouts = {layout.key: layout for layout in self.map.tables.values()}
         for (kind, index), first in touched.items():
-            table = _SERVICES if kind == "services" else _ALIASES
-            self._settle_row(plan, table, rows[kind], index, statuses.get((kind, index)), first)
+            self._settle_row(plan, layouts[kind], rows[kind], index, statuses.get((kind, index)), first)
 
         if plan.config_changed:
             problems = self.source.check(plan.overrides)
@@ -244,12 +171,12 @@ class SetHandler:
             raise SetError("wrongValue", i, "notReady cannot be written")
         return number
 
-    def _row_table(self, obj: MibObject) -> _RowTable | None:
+    def _row_table(self, obj: MibObject) -> RowLayout | None:
         if obj.node != "column":
             return None
-        return _ROW_TABLES.get(self.mib.row_of(obj).name)
+        return self.map.tables.get(self.mib.row_of(obj).name)
 
-    def _row_status_transition(self, table: _RowTable, rows: dict[int, dict], index: int,
+    def _row_status_transition(self, table: RowLayout, rows: dict[int, dict], index: int,
                                wanted: RowStatus, i: int) -> None:
         row = rows.get(index)
         if wanted in (RowStatus.CREATE_AND_GO, RowStatus.CREATE_AND_WAIT):
@@ -262,7 +189,7 @@ class SetHandler:
         elif row is None:
             raise SetError("inconsistentValue", i, f"{table.key} row {index} does not exist")
 
-    def _settle_row(self, plan: SetPlan, table: _RowTable, rows: dict[int, dict], index: int,
+    def _settle_row(self, plan: SetPlan, table: RowLayout, rows: dict[int, dict], index: int,
                     status: tuple[RowStatus, int] | None, first: int) -> None:
         """Decide the row's final status, then place it in overrides or pending."""
         key = str(index)
@@ -304,29 +231,29 @@ class SetHandler:
             plan.overrides.setdefault(table.key, {})[key] = row
             plan.config_changed = True
 
-    def _in_file(self, table: _RowTable, index: int) -> bool:
+    def _in_file(self, table: RowLayout, index: int) -> bool:
         """Does the operator's file (not an earlier SET) define this row?"""
         return index in self.source.file_indexes(table.key)
 
     def _set_scalar(self, plan: SetPlan, obj: MibObject, value: Any, i: int) -> None:
-        if obj.name in TIMING_SCALARS:
-            if obj.tc == "TruthValue":
-                value = value == 1
-            plan.overrides.setdefault("timing", {})[TIMING_SCALARS[obj.name]] = value
+        scalar = self.map.scalars.get(obj.name)
+        action = self.map.actions.get(obj.name)
+        if scalar is not None:
+            *parents, last = scalar.path
+            target = plan.overrides
+            for key in parents:
+                target = target.setdefault(key, {})
+            target[last] = scalar.to_config(value)
             plan.config_changed = True
-        elif obj.name == "haoscarNotifyEmail":
-            plan.overrides["notify_email"] = value
-            plan.config_changed = True
-        elif obj.name == "haoscarControlAction":
-            plan.actions.append(ControlAction(value))
+        elif action is not None:
+            plan.actions.append(action(value))
         else:  # a writable object nobody handles: a MIB/agent mismatch, caught by tests
             raise SetError("notWritable", i, f"{obj.name} has no SET handler")
 
-    def _row_value(self, obj: MibObject, value: Any) -> Any:
-        if obj.name == "haoscarServiceRecovery":
-            return RECOVERY_NAMES[value]
-        if obj.name == "haoscarServiceAdminStatus":
-            return value == 1
+    def _row_value(self, table: RowLayout, obj: MibObject, value: Any) -> Any:
+        convert = table.to_config.get(obj.name)
+        if convert is not None:
+            return convert(value)
         if obj.tc == "TruthValue":
             return value == 1
         return value
@@ -342,26 +269,18 @@ class SetHandler:
             if obj.name == table.row_status:
                 return str(row.get("row_status"))
             value = row.get(table.columns[obj.name])
-            if obj.name == "haoscarServiceRetryThreshold" and value is None:
-                value = config.timing.service_retry_threshold  # inherited, as the MIB shows it
-            return self._new_display(obj, self._mib_value(obj, value))
-        if obj.name in TIMING_SCALARS:
-            value = getattr(config.timing, TIMING_SCALARS[obj.name])
-            return self._new_display(obj, self._mib_value(obj, value))
-        if obj.name == "haoscarNotifyEmail":
-            return notify_email(config)
+            if value is None and obj.name in table.inherited:
+                value = table.inherited[obj.name](config)   # inherited, as the MIB shows it
+            convert = table.to_mib.get(obj.name)
+            if convert is not None:
+                value = convert(value)
+            elif isinstance(value, bool):
+                value = 1 if value else 2
+            return self._new_display(obj, value)
+        scalar = self.map.scalars.get(obj.name)
+        if scalar is not None:
+            return self._new_display(obj, scalar.read(config))
         return ""
-
-    @staticmethod
-    def _mib_value(obj: MibObject, value: Any) -> Any:
-        """A configuration value as the MIB carries it (enum number, TruthValue 1/2)."""
-        if obj.name == "haoscarServiceRecovery":
-            return RECOVERY_VALUES.get(str(value), value)
-        if obj.name == "haoscarServiceAdminStatus":
-            return 1 if value else 2
-        if isinstance(value, bool):
-            return 1 if value else 2
-        return value
 
     def _new_display(self, obj: MibObject, value: Any) -> str:
         if obj.tc == "TruthValue":
@@ -375,8 +294,8 @@ class SetHandler:
         """Index of the var-bind a configuration problem is about (first one if unknown)."""
         keys = " ".join(p.key for p in problems)
         for i, (oid, _value) in enumerate(varbinds):
-            for name, timing_key in TIMING_SCALARS.items():
-                if oid[:-1] == self.mib[name].oid and timing_key in keys:
+            for name, scalar in self.map.scalars.items():
+                if oid[:-1] == self.mib[name].oid and scalar.path[-1] in keys:
                     return i
         return 0
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .harness import R, Agent
+from .harness import Agent, R
 
 HB_INTERVAL = f"{R}.1.2.1.0"
 FAILBACK_DELAY = f"{R}.1.2.8.0"

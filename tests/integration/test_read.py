@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .harness import R, Agent
+from .harness import Agent, R
 
 
 def values(text: str) -> dict[str, str]:

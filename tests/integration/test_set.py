@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from .harness import R, Agent, Result
+from .harness import Agent, R, Result
 
 HB_INTERVAL = f"{R}.1.2.1.0"
 HB_DEAD = f"{R}.1.2.2.0"

@@ -6,10 +6,10 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from haoscar_snmp.config.overrides import apply_overrides
+from fcaps.configuration.overrides import apply_overrides
+from haoscar_snmp.config.mibmap import SetPlan
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.events import Event, EventType
-from haoscar_snmp.snmp.setter import SetPlan
 
 
 @dataclass(frozen=True)

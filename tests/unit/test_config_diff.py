@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from fcaps.configuration.overrides import apply_overrides
 from haoscar_snmp.config.diff import diff_configs
 from haoscar_snmp.config.loader import parse_config, read_embedded_default
-from haoscar_snmp.config.overrides import apply_overrides
 from haoscar_snmp.config.schema import Config
 
 DEMO = read_embedded_default()

@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 from haoscar_snmp.config.errors import ConfigError
-from haoscar_snmp.config.loader import default_state_dir, load_config, parse_config, read_embedded_default
+from haoscar_snmp.config.loader import (
+    default_state_dir,
+    load_config,
+    parse_config,
+    read_embedded_default,
+)
 from haoscar_snmp.config.schema import Endpoint, RowStatus
 from haoscar_snmp.config.secretfiles import SecretFileError
 

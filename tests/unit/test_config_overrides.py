@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from fcaps.configuration.overrides import apply_overrides, check_candidate
 from haoscar_snmp.config.errors import ConfigError
 from haoscar_snmp.config.loader import load_config
-from haoscar_snmp.config.overrides import apply_overrides, check_candidate
 from haoscar_snmp.config.schema import Config, RowStatus
 
 

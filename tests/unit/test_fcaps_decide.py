@@ -6,7 +6,15 @@ from dataclasses import replace
 
 import pytest
 
-from fcaps.fault.decide import Action, Me, Peer, blind_peer_generation, decide, keeps, wins_tie
+from fcaps.fault.decide import (
+    Action,
+    Me,
+    Peer,
+    blind_peer_generation,
+    decide,
+    keeps,
+    wins_tie,
+)
 from fcaps.fault.hbproto import Flag
 from haoscar_snmp.core.state import HeadStatus as S
 

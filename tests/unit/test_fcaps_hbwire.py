@@ -5,7 +5,14 @@ from __future__ import annotations
 from fcaps.fault import hbwire
 from fcaps.fault.hbproto import Flag
 from fcaps.fault.heartbeat import HbSettings, LocalView, Notice
-from haoscar_snmp.core.state import HbPathRow, HeadStatus, Lan, LinkStatus, LinkView, PeerView
+from haoscar_snmp.core.state import (
+    HbPathRow,
+    HeadStatus,
+    Lan,
+    LinkStatus,
+    LinkView,
+    PeerView,
+)
 
 
 def trip(kind: str, **fields: object) -> dict:

@@ -7,12 +7,27 @@ from pathlib import Path
 
 import pytest
 
-from fcaps.fault.heartbeat import HbSettings, HeartbeatCore, KeyRing, LocalView, PathSpec
 from fcaps.fault.hbsession import Session
+from fcaps.fault.heartbeat import (
+    HbSettings,
+    HeartbeatCore,
+    KeyRing,
+    LocalView,
+    PathSpec,
+)
 from haoscar_snmp.config.loader import parse_config
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import FakeClock
-from haoscar_snmp.core.state import HbPathRow, HeadRow, HeadRole, HeadStatus, Lan, LinkStatus, PerfState, SecurityCounters
+from haoscar_snmp.core.state import (
+    HbPathRow,
+    HeadRole,
+    HeadRow,
+    HeadStatus,
+    Lan,
+    LinkStatus,
+    PerfState,
+    SecurityCounters,
+)
 
 CONFIG = """
 [cluster]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from fcaps.fault.history import EventHistory
 from haoscar_snmp.core.events import Event, EventType, Severity
 from haoscar_snmp.core.state import State

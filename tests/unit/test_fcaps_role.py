@@ -9,8 +9,8 @@ import pytest
 
 from fcaps.configuration.apply import apply_to_state
 from fcaps.fault.alarms import Alarms
-from fcaps.fault.heartbeat import LocalView
 from fcaps.fault.hbproto import Flag
+from fcaps.fault.heartbeat import LocalView
 from fcaps.fault.quorum import QuorumCheck
 from fcaps.fault.role import GenerationFile, RoleMachine
 from fcaps.fault.takeover import FakeAliases
@@ -18,7 +18,15 @@ from haoscar_snmp.config.loader import parse_config
 from haoscar_snmp.core.clock import FakeClock
 from haoscar_snmp.core.events import EventBus, EventType
 from haoscar_snmp.core.runner import FakeRunner
-from haoscar_snmp.core.state import ClusterStatus, ControlAction, Claim, HeadStatus as S, LinkView, PeerView, State
+from haoscar_snmp.core.state import (
+    Claim,
+    ClusterStatus,
+    ControlAction,
+    LinkView,
+    PeerView,
+    State,
+)
+from haoscar_snmp.core.state import HeadStatus as S
 
 CONFIG = """
 [cluster]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from fakes import EventRecorder
 
 from fcaps.fault.alarms import Alarms, ProbableCause
 from fcaps.fault.services import ServiceMonitor
@@ -19,8 +20,6 @@ from haoscar_snmp.core.clock import FakeClock
 from haoscar_snmp.core.events import EventBus, EventType, Severity
 from haoscar_snmp.core.runner import FakeRunner, RunResult
 from haoscar_snmp.core.state import ServiceRow, ServiceStatus, State
-
-from fakes import EventRecorder
 
 
 @pytest.fixture(scope="module")

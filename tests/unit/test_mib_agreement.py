@@ -7,7 +7,7 @@ import enum
 
 import pytest
 
-from fcaps.configuration.apply import RECOVERY_VALUES
+from fcaps.configuration.mibmap import CONFIG_MAP, RECOVERY_VALUES, TIMING_SCALARS
 from fcaps.fault.alarms import AlarmType, ProbableCause
 from haoscar_snmp.config.schema import (
     AliasConfig,
@@ -28,7 +28,6 @@ from haoscar_snmp.core.state import (
     RecoveryAction,
     ServiceStatus,
 )
-from haoscar_snmp.snmp.bindings import TIMING_SCALARS
 from haoscar_snmp.snmp.mib import MibModel
 
 
@@ -101,3 +100,8 @@ def test_timing_ranges_are_the_mibs(mib: MibModel, mib_name: str, key: str) -> N
 def test_row_ranges_and_sizes_are_the_mibs(mib: MibModel, model: type, field: str, mib_name: str,
                                           kind: str) -> None:
     assert bounds(model, field) == getattr(mib[mib_name], kind)[0]
+
+
+def test_every_writable_object_of_the_mib_is_in_the_configuration_map(mib: MibModel) -> None:
+    writable = {o.name for o in mib.objects.values() if o.node in ("scalar", "column") and o.writable}
+    assert CONFIG_MAP.writable_names() == writable

@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from fakes import FakeConfigSource
 from pysnmp.proto.rfc1902 import Integer32, OctetString, Unsigned32
 
+from fcaps.configuration.mibmap import CONFIG_MAP
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.events import EventType, Severity
 from haoscar_snmp.core.state import State
@@ -21,8 +23,6 @@ from haoscar_snmp.snmp.bindings import bind_all
 from haoscar_snmp.snmp.mib import MibModel
 from haoscar_snmp.snmp.setter import SetError, SetHandler
 from haoscar_snmp.snmp.view import NO_SUCH_INSTANCE, NO_SUCH_OBJECT, MibView
-
-from fakes import FakeConfigSource
 
 REPO = Path(__file__).resolve().parents[2]
 STD_MIBS = REPO / ".cache" / "mibs"
@@ -33,7 +33,7 @@ ROOT = (1, 3, 6, 1, 4, 1, 32473, 1)
 @pytest.fixture
 def bound(mib: MibModel, cfg: Config) -> MibView:
     view = MibView(mib)
-    bind_all(view, State(), lambda: cfg, lambda m: 0, lambda: 0)
+    bind_all(view, State(), lambda: cfg, CONFIG_MAP, lambda m: 0, lambda: 0)
     return view
 
 
@@ -129,7 +129,7 @@ def writable(mib: MibModel, node: str) -> list:
 def test_every_writable_scalar_has_a_set_handler(mib: MibModel, cfg: Config, bound: MibView) -> None:
     scalars = writable(mib, "scalar")
     assert len(scalars) >= 11
-    handler = SetHandler(mib, FakeConfigSource(cfg))
+    handler = SetHandler(mib, FakeConfigSource(cfg), CONFIG_MAP)
     for obj in scalars:
         instance = obj.oid + (0,)
         value = bound.get(instance)  # its current value: valid by construction
@@ -164,7 +164,7 @@ def test_every_writable_column_is_known_to_this_test(mib: MibModel) -> None:
 
 @pytest.mark.parametrize("row_name", ["haoscarServiceEntry", "haoscarAliasEntry"])
 def test_every_writable_column_has_a_set_handler(mib: MibModel, cfg: Config, row_name: str) -> None:
-    handler = SetHandler(mib, FakeConfigSource(cfg))
+    handler = SetHandler(mib, FakeConfigSource(cfg), CONFIG_MAP)
     columns = [c for c in mib.columns(row_name) if c.writable]
     plan = handler.prepare([(c.oid + (77,), COLUMN_VALUES[c.name]) for c in columns])
     assert sorted(c.name for c in plan.changes) == sorted(c.name for c in columns)

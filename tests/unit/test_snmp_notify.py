@@ -7,12 +7,18 @@ from typing import Any
 import pytest
 from pysnmp.proto import rfc1902
 
+from fcaps.configuration.mibmap import CONFIG_MAP
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.events import Event, EventType, Severity
 from haoscar_snmp.core.state import AlarmRow, ServiceRow, ServiceStatus, State
 from haoscar_snmp.snmp.bindings import bind_all
 from haoscar_snmp.snmp.mib import OID, MibModel
-from haoscar_snmp.snmp.notify import NOTIFICATIONS, ROW_KEYS, SNMP_TRAP_OID, NotificationBuilder
+from haoscar_snmp.snmp.notify import (
+    NOTIFICATIONS,
+    ROW_KEYS,
+    SNMP_TRAP_OID,
+    NotificationBuilder,
+)
 from haoscar_snmp.snmp.values import date_and_time
 from haoscar_snmp.snmp.view import MibView
 
@@ -30,7 +36,7 @@ def state() -> State:
 @pytest.fixture
 def builder(mib: MibModel, cfg: Config, state: State) -> NotificationBuilder:
     view = MibView(mib)
-    bind_all(view, state, lambda: cfg, lambda m: 0, lambda: 0)
+    bind_all(view, state, lambda: cfg, CONFIG_MAP, lambda m: 0, lambda: 0)
     return NotificationBuilder(mib, view)
 
 

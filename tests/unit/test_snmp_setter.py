@@ -11,14 +11,14 @@ import itertools
 from typing import Any
 
 import pytest
+from fakes import FakeConfigSource, FakeProblem
 from pysnmp.proto.rfc1902 import Integer32, OctetString, Unsigned32
 
+from fcaps.configuration.mibmap import CONFIG_MAP
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.state import ControlAction
 from haoscar_snmp.snmp.mib import OID, MibModel
 from haoscar_snmp.snmp.setter import SetError, SetHandler
-
-from fakes import FakeConfigSource, FakeProblem
 
 CREATE_AND_GO, CREATE_AND_WAIT, DESTROY = Integer32(4), Integer32(5), Integer32(6)
 ACTIVE, NOT_IN_SERVICE, NOT_READY = Integer32(1), Integer32(2), Integer32(3)
@@ -31,7 +31,7 @@ def source(cfg: Config) -> FakeConfigSource:
 
 @pytest.fixture
 def handler(mib: MibModel, source: FakeConfigSource) -> SetHandler:
-    return SetHandler(mib, source)
+    return SetHandler(mib, source, CONFIG_MAP)
 
 
 @pytest.fixture

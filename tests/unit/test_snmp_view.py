@@ -7,8 +7,16 @@ from typing import Any
 import pytest
 
 from fcaps.configuration.apply import apply_to_state
+from fcaps.configuration.mibmap import CONFIG_MAP
 from haoscar_snmp.config.schema import Config
-from haoscar_snmp.core.state import EventRow, HbPathRow, Lan, LanIfRow, ServiceRow, State
+from haoscar_snmp.core.state import (
+    EventRow,
+    HbPathRow,
+    Lan,
+    LanIfRow,
+    ServiceRow,
+    State,
+)
 from haoscar_snmp.snmp.bindings import bind_all
 from haoscar_snmp.snmp.mib import OID, MibModel
 from haoscar_snmp.snmp.view import NO_SUCH_INSTANCE, NO_SUCH_OBJECT, MibView
@@ -25,7 +33,7 @@ def state(cfg: Config) -> State:
 @pytest.fixture
 def view(mib: MibModel, cfg: Config, state: State) -> MibView:
     view = MibView(mib)
-    bind_all(view, state, lambda: cfg, lambda m: 0, lambda: 0)
+    bind_all(view, state, lambda: cfg, CONFIG_MAP, lambda m: 0, lambda: 0)
     return view
 
 

@@ -1,0 +1,82 @@
+"""The direction of imports, checked on the source: plumbing never reaches into the domain.
+
+    haoscar_snmp.core     imports nothing of the project but itself
+    haoscar_snmp.config   may import core, never snmp
+    haoscar_snmp.snmp     may import core and config, never fcaps
+    fcaps                 may import core and config, never snmp (the SNMP layer is
+                          plumbing; the domain hands it maps and callbacks instead)
+    haoscar_snmp.daemon and haoscar_snmp.__main__ compose both sides.
+
+And the heartbeat process stays small: importing it loads no SNMP, configuration schema
+or scheduler code (it must start fast and keep a small heap).
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSERS = {"haoscar_snmp.daemon", "haoscar_snmp.__main__"}
+FORBIDDEN = {
+    "haoscar_snmp.core": ("haoscar_snmp.config", "haoscar_snmp.snmp", "fcaps"),
+    "haoscar_snmp.config": ("haoscar_snmp.snmp", "fcaps"),
+    "haoscar_snmp.snmp": ("fcaps",),
+    "fcaps": ("haoscar_snmp.snmp",),
+}
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for package in ("haoscar_snmp", "fcaps"):
+        for path in (REPO / package).rglob("*.py"):
+            parts = list(path.relative_to(REPO).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+def imports_of(name: str, path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                out.add(".".join(base + ([node.module] if node.module else [])))
+            elif node.module:
+                out.add(node.module)
+    return out
+
+
+def under(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+@pytest.mark.parametrize("name, path", sorted(modules().items()))
+def test_imports_go_one_way(name: str, path: Path) -> None:
+    if name in COMPOSERS:
+        return
+    for layer, banned in FORBIDDEN.items():
+        if under(name, layer):
+            wrong = sorted(i for i in imports_of(name, path) if any(under(i, b) for b in banned))
+            assert wrong == [], f"{name} must not import {wrong}"
+
+
+def test_the_heartbeat_process_imports_nothing_heavy() -> None:
+    code = ("import sys, fcaps.fault.hbchild\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('pysnmp', 'pyasn1', 'pydantic', 'apscheduler', 'pysmi') or "
+            "m.startswith(('haoscar_snmp.config', 'haoscar_snmp.snmp')))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=REPO, timeout=60).stdout.strip()
+    assert out == ""
