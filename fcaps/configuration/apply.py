@@ -14,16 +14,14 @@ from haoscar_snmp.core.state import (
     AliasRow,
     HeadRole,
     HeadRow,
-    Lan,
     LanIfRow,
+    RowStatus,
     ServiceRow,
     ServiceStatus,
     State,
 )
 
 from .mibmap import RECOVERY_VALUES
-
-_LANS = {"lan_a": Lan.LAN_A, "lan_b": Lan.LAN_B, "public": Lan.PUBLIC}
 
 
 def _text(value: Any) -> str:
@@ -52,10 +50,10 @@ def apply_to_state(config: Config, state: State,
         wanted_ifs.add((n,))
         row = state.lan_ifs.get((n,))
         if row is None or (row.node, row.name) != (iface.node, iface.name):
-            state.lan_ifs.put((n,), LanIfRow(node=iface.node, lan=_LANS[str(iface.lan)],
+            state.lan_ifs.put((n,), LanIfRow(node=iface.node, lan=iface.lan,
                                              name=iface.name, address=_text(iface.address)))
         else:
-            row.lan, row.address = _LANS[str(iface.lan)], _text(iface.address)
+            row.lan, row.address = iface.lan, _text(iface.address)
     for key in [k for k in state.lan_ifs.keys() if k not in wanted_ifs]:
         state.lan_ifs.remove(key)
 
@@ -65,7 +63,7 @@ def apply_to_state(config: Config, state: State,
         fields = dict(name=svc.name, check=svc.check, restart=svc.restart,
                       retry_threshold=config.retry_threshold(svc),
                       recovery=RECOVERY_VALUES[str(svc.recovery)], enabled=svc.enabled,
-                      active_only=svc.active_only, row_status=str(svc.row_status))
+                      active_only=svc.active_only, row_status=svc.row_status)
         _upsert(state.services, (svc.index,), ServiceRow, fields)
     for index, draft in pending.get("services", {}).items():
         wanted.add((index,))
@@ -75,11 +73,11 @@ def apply_to_state(config: Config, state: State,
             retry_threshold=draft.get("retry_threshold") or config.timing.service_retry_threshold,
             recovery=RECOVERY_VALUES.get(draft.get("recovery", ""), 1),
             enabled=draft.get("enabled", True), active_only=draft.get("active_only", False),
-            row_status="notReady"))
+            row_status=RowStatus.NOT_READY))
     for key in [k for k in state.services.keys() if k not in wanted]:
         state.services.remove(key)
     for row in state.services.values():
-        if row.row_status != "active" or not row.enabled:
+        if row.row_status != RowStatus.ACTIVE or not row.enabled:
             row.status = ServiceStatus.DISABLED
         elif row.status == ServiceStatus.DISABLED:
             row.status = ServiceStatus.UNKNOWN
@@ -89,12 +87,12 @@ def apply_to_state(config: Config, state: State,
         wanted.add((alias.index,))
         _upsert(state.aliases, (alias.index,), AliasRow, dict(
             address=str(alias.address), prefix_length=alias.prefix_length,
-            interface=alias.interface, row_status=str(alias.row_status)))
+            interface=alias.interface, row_status=alias.row_status))
     for index, draft in pending.get("aliases", {}).items():
         wanted.add((index,))
         _upsert(state.aliases, (index,), AliasRow, dict(
             address=draft.get("address") or "", prefix_length=draft.get("prefix_length") or 24,
-            interface=draft.get("interface") or "", row_status="notReady"))
+            interface=draft.get("interface") or "", row_status=RowStatus.NOT_READY))
     for key in [k for k in state.aliases.keys() if k not in wanted]:
         state.aliases.remove(key)
 

@@ -51,13 +51,13 @@ def service_row(svc: Any) -> dict[str, Any]:
     return {"name": svc.name, "check": svc.check, "restart": svc.restart or "",
             "retry_threshold": svc.retry_threshold, "recovery": _text(svc.recovery),
             "enabled": svc.enabled, "active_only": svc.active_only,
-            "row_status": _text(svc.row_status)}
+            "row_status": svc.row_status.label}
 
 
 def alias_row(alias: Any) -> dict[str, Any]:
     """A configured alias as the overrides file stores it."""
     return {"address": str(alias.address), "prefix_length": alias.prefix_length,
-            "interface": alias.interface, "row_status": _text(alias.row_status)}
+            "interface": alias.interface, "row_status": alias.row_status.label}
 
 
 def _timing(key: str) -> ScalarMap:

@@ -52,7 +52,7 @@ from haoscar_snmp.core.state import (
 
 from . import hbwire
 from .hbsession import Session
-from .heartbeat import LAN_NAMES, HeartbeatCore, KeyRing, Notice, PathSpec
+from .heartbeat import HeartbeatCore, KeyRing, Notice, PathSpec
 from .takeover import Alias, NetlinkAliases
 
 log = logging.getLogger("fcaps.fault.heartbeat")
@@ -79,7 +79,7 @@ class _Endpoint(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         # ICMP unreachable from a dead peer lands here: normal during failures.
-        log.debug("heartbeat socket on %s: %s", LAN_NAMES[self.lan], exc)
+        log.debug("heartbeat socket on %s: %s", self.lan.label, exc)
 
 
 class Child:

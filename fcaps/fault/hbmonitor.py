@@ -48,8 +48,7 @@ class HeartbeatMonitor:
             self._carrier(links)
 
     def _subject(self, lan: Lan | None) -> str:
-        names = {Lan.LAN_A: "lanA", Lan.LAN_B: "lanB", Lan.PUBLIC: "public"}
-        return f"{self.state.peer.name if self.state.peer else 'peer'}/{names.get(lan, '?') if lan else ''}"
+        return f"{self.state.peer.name if self.state.peer else 'peer'}/{lan.label if lan else ''}"
 
     def _publish(self, view: PeerView, n: Notice) -> None:
         now = self.clock.time()

@@ -41,7 +41,6 @@ from .hbsession import Session, Verdict
 
 log = logging.getLogger(__name__)
 
-LAN_NAMES = {Lan.LAN_A: "lanA", Lan.LAN_B: "lanB", Lan.PUBLIC: "public"}
 
 # A clock difference above this is reported (alarm); back below half of it, cleared.
 CLOCK_OFFSET_ALARM_MS = 2000
@@ -193,8 +192,8 @@ class HeartbeatCore:
         v = self._view
         if not v.heard:
             return f"peer {self.peer_name} not heard on any path"
-        up = [LAN_NAMES[lan] for lan in self.paths if int(lan) in v.paths_up]
-        down = [LAN_NAMES[lan] for lan in self.paths if int(lan) not in v.paths_up]
+        up = [lan.label for lan in self.paths if int(lan) in v.paths_up]
+        down = [lan.label for lan in self.paths if int(lan) not in v.paths_up]
         text = f"peer {self.peer_name} {v.status.name.lower()}, heard on {', '.join(up)}"
         return text + (f"; lost on {', '.join(down)}" if down else "")
 
@@ -252,10 +251,10 @@ class HeartbeatCore:
         if verdict in (Verdict.REPLAY, Verdict.UNKNOWN_SENDER):
             self.security.hb_replays += 1
             path.row.rejected += 1
-            log.debug("heartbeat on %s rejected: %s", LAN_NAMES[lan], verdict.value)
+            log.debug("heartbeat on %s rejected: %s", lan.label, verdict.value)
             return False
         if verdict is not Verdict.OK:
-            log.debug("heartbeat on %s not counted: %s", LAN_NAMES[lan], verdict.value)
+            log.debug("heartbeat on %s not counted: %s", lan.label, verdict.value)
             return False
         return self._accept(msg, path)
 
@@ -285,7 +284,7 @@ class HeartbeatCore:
             if row.status == LinkStatus.DOWN:
                 self._notices.append(Notice("path-up", path.lan,
                                             f"heartbeat path to {self.peer_name} on "
-                                            f"{LAN_NAMES[path.lan]} is up"))
+                                            f"{path.lan.label} is up"))
             row.status = LinkStatus.UP  # UNKNOWN/DOWN -> UP
         old = self._view
         heard_since = old.heard_since if old.heard else now
@@ -344,7 +343,7 @@ class HeartbeatCore:
                 path.row.status = LinkStatus.DOWN  # UNKNOWN/UP -> DOWN
                 silent_ms = int((now - since) * 1000)
                 self._notices.append(Notice("path-down", path.lan, value=silent_ms,
-                                            text=f"no valid heartbeat on {LAN_NAMES[path.lan]} "
+                                            text=f"no valid heartbeat on {path.lan.label} "
                                                  f"for {silent_ms} ms"))
                 changed = True
         old = self._view

@@ -15,7 +15,7 @@ from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
 from haoscar_snmp.core.runner import Runner
-from haoscar_snmp.core.state import ServiceRow, ServiceStatus, State
+from haoscar_snmp.core.state import RowStatus, ServiceRow, ServiceStatus, State
 
 from .alarms import Alarms, AlarmType, ProbableCause
 
@@ -45,12 +45,12 @@ class ServiceMonitor:
         active = self.is_active()
         if not active:  # RUNNING/FAILED/UNKNOWN -> STOPPED: not ours to run on a standby
             for row in self.state.services.values():
-                if row.active_only and row.row_status == "active" and row.enabled:
+                if row.active_only and row.row_status == RowStatus.ACTIVE and row.enabled:
                     if row.status == ServiceStatus.FAILED:
                         self.alarms.clear(ProbableCause.SERVICE_FAILURE, row.name)
                     row.status, row.consec_failures = ServiceStatus.STOPPED, 0
         rows = [(key[0], row) for key, row in self.state.services.items()
-                if row.row_status == "active" and row.enabled and (active or not row.active_only)]
+                if row.row_status == RowStatus.ACTIVE and row.enabled and (active or not row.active_only)]
         if not rows:
             return "no active services to check"
         timeout = max(self.interval() * CHECK_TIMEOUT_FRACTION, 0.1)

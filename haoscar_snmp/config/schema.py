@@ -20,7 +20,14 @@ import enum
 import hashlib
 from typing import Annotated, Self, TypeVar
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
 
 from haoscar_snmp.config.values import (
     AgentxMaster,
@@ -40,6 +47,7 @@ from haoscar_snmp.config.values import (
     Text,
     WithSecrets,
 )
+from haoscar_snmp.core.state import Lan, RowStatus
 
 # IANA's documentation enterprise number (RFC 5612); HAOSCAR-MIB lives under it.
 ENTERPRISE_NUMBER = 32473
@@ -56,23 +64,33 @@ class Role(enum.StrEnum):
     STANDBY = "standby"
 
 
-class Lan(enum.StrEnum):
-    LAN_A = "lan_a"
-    LAN_B = "lan_b"
-    PUBLIC = "public"
-
-
 class Recovery(enum.StrEnum):
     RESTART_THEN_FAILOVER = "restart-then-failover"
     RESTART_THEN_NOTIFY = "restart-then-notify"
     NOTIFY_ONLY = "notify-only"
 
 
-class RowStatus(enum.StrEnum):
-    """Persisted RowStatus of service/alias rows; only these two survive a restart."""
+def _lan(value: object) -> Lan:
+    if isinstance(value, Lan):
+        return value
+    if isinstance(value, str) and value in {lan.key for lan in Lan}:
+        return Lan.from_key(value)
+    raise ValueError('must be "lan_a", "lan_b" or "public"')
 
-    ACTIVE = "active"
-    NOT_IN_SERVICE = "notInService"  # kept in the config and the MIB, but not monitored
+
+def _row_status(value: object) -> RowStatus:
+    """Only these two survive in a file: notReady rows live in memory until complete."""
+    if isinstance(value, RowStatus) and value in (RowStatus.ACTIVE, RowStatus.NOT_IN_SERVICE):
+        return value
+    if value in ("active", "notInService"):
+        return RowStatus.from_label(str(value))
+    raise ValueError('must be "active" or "notInService"')
+
+
+# One encoding each (core.state): the file writes the names, the MIB the numbers.
+LanKey = Annotated[Lan, BeforeValidator(_lan), PlainSerializer(lambda v: v.key, return_type=str)]
+StoredRowStatus = Annotated[RowStatus, BeforeValidator(_row_status),
+                            PlainSerializer(lambda v: v.label, return_type=str)]
 
 
 class Access(enum.StrEnum):
@@ -132,7 +150,7 @@ class HeadConfig(FrozenModel):
 
 class InterfaceConfig(FrozenModel):
     node: NodeName
-    lan: Lan
+    lan: LanKey
     name: IfName
     address: IpAddress | None = None
 
@@ -144,7 +162,7 @@ class AliasConfig(FrozenModel):
     address: IpAddress
     prefix_length: Annotated[int, Field(ge=1, le=128)]
     interface: IfName
-    row_status: RowStatus = RowStatus.ACTIVE
+    row_status: StoredRowStatus = RowStatus.ACTIVE
 
 
 class ServiceConfig(FrozenModel):
@@ -161,7 +179,7 @@ class ServiceConfig(FrozenModel):
     start: Annotated[Text, Field(max_length=255)] = ""
     stop: Annotated[Text, Field(max_length=255)] = ""
     enabled: bool = True
-    row_status: RowStatus = RowStatus.ACTIVE
+    row_status: StoredRowStatus = RowStatus.ACTIVE
 
 
 class TimingConfig(FrozenModel):

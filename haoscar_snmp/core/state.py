@@ -40,9 +40,53 @@ class HeadStatus(enum.IntEnum):
 
 
 class Lan(enum.IntEnum):
+    """A LAN of the cluster, as HAOSCAR-MIB numbers it (HaoscarLan). `label` is its name in
+    the MIB (lanA), `key` its name in the configuration file (lan_a)."""
+
     LAN_A = 1
     LAN_B = 2
     PUBLIC = 3
+
+    @property
+    def label(self) -> str:
+        return camel(self.name)
+
+    @property
+    def key(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def from_key(cls, text: str) -> "Lan":
+        return cls[text.upper()]
+
+
+class RowStatus(enum.IntEnum):
+    """RFC 2579 RowStatus, with the MIB's values; `label` is its name there (notInService),
+    which is also how the configuration and the overrides file write it."""
+
+    ACTIVE = 1
+    NOT_IN_SERVICE = 2
+    NOT_READY = 3
+    CREATE_AND_GO = 4
+    CREATE_AND_WAIT = 5
+    DESTROY = 6
+
+    @property
+    def label(self) -> str:
+        return camel(self.name)
+
+    @classmethod
+    def from_label(cls, text: str) -> "RowStatus":
+        for member in cls:
+            if member.label == text:
+                return member
+        raise ValueError(f"{text!r} is not a RowStatus")
+
+
+def camel(name: str) -> str:
+    """NOT_IN_SERVICE -> notInService, LAN_A -> lanA: an enum member as the MIB spells it."""
+    first, *rest = name.lower().split("_")
+    return first + "".join(part.capitalize() for part in rest)
 
 
 class LinkStatus(enum.IntEnum):
@@ -263,7 +307,7 @@ class AliasRow:
     address: str
     prefix_length: int
     interface: str
-    row_status: str = "active"  # active | notInService | notReady
+    row_status: RowStatus = RowStatus.ACTIVE   # active, notInService or notReady
     owner: str = ""
     status: AliasStatus = AliasStatus.UNKNOWN
     garp_sent: int = 0
@@ -280,7 +324,7 @@ class ServiceRow:
     recovery: int = 1  # MIB haoscarServiceRecovery value
     enabled: bool = True
     active_only: bool = False
-    row_status: str = "active"  # active | notInService | notReady
+    row_status: RowStatus = RowStatus.ACTIVE   # active, notInService or notReady
     status: ServiceStatus = ServiceStatus.UNKNOWN
     restarts: int = 0
     consec_failures: int = 0

@@ -112,7 +112,7 @@ def bind_all(view: MibView, state: State, config: Callable[[], Config], config_m
         "haoscarAliasOwner": lambda r: r.owner,
         "haoscarAliasStatus": lambda r: r.status,
         "haoscarAliasGarpSent": lambda r: r.garp_sent,
-        "haoscarAliasRowStatus": lambda r: ROW_STATUS[r.row_status],
+        "haoscarAliasRowStatus": lambda r: r.row_status,
     })
     view.bind_table("haoscarServiceEntry", lambda: s.services, {
         "haoscarServiceName": lambda r: r.name,
@@ -127,7 +127,7 @@ def bind_all(view: MibView, state: State, config: Callable[[], Config], config_m
         "haoscarServiceRestartCommand": lambda r: r.restart,
         "haoscarServiceActiveOnly": lambda r: r.active_only,
         "haoscarServiceLastAction": lambda r: r.last_action,
-        "haoscarServiceRowStatus": lambda r: ROW_STATUS[r.row_status],
+        "haoscarServiceRowStatus": lambda r: r.row_status,
     })
     view.bind_table("haoscarEventEntry", lambda: s.events, {
         "haoscarEventTime": lambda r: r.time,
@@ -164,5 +164,3 @@ def bind_all(view: MibView, state: State, config: Callable[[], Config], config_m
         "haoscarJobLastResult": lambda r: r.last_result,
     })
 
-
-ROW_STATUS = {"active": 1, "notInService": 2, "notReady": 3}

@@ -11,25 +11,16 @@ the candidate to the `Committer`, which persists it atomically before the agent 
 from __future__ import annotations
 
 import copy
-import enum
 from typing import Any, Protocol
 
 from haoscar_snmp.config.mibmap import Change, ConfigMap, RowLayout, SetPlan
 from haoscar_snmp.config.schema import Config
+from haoscar_snmp.core.state import RowStatus
 
 from .mib import OID, MibModel, MibObject
 from .values import WIRE_TYPES
 
 __all__ = ["Change", "ConfigSource", "RowStatus", "SetError", "SetHandler", "SetPlan"]
-
-
-class RowStatus(enum.IntEnum):
-    ACTIVE = 1
-    NOT_IN_SERVICE = 2
-    NOT_READY = 3
-    CREATE_AND_GO = 4
-    CREATE_AND_WAIT = 5
-    DESTROY = 6
 
 
 class SetError(Exception):
@@ -302,5 +293,4 @@ class SetHandler:
 
 def _status_text(value: int) -> str:
     """RowStatus in the MIB's words: createAndGo, notInService, ..."""
-    head, *rest = RowStatus(value).name.lower().split("_")
-    return head + "".join(word.capitalize() for word in rest)
+    return RowStatus(value).label

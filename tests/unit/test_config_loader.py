@@ -17,8 +17,9 @@ from haoscar_snmp.config.loader import (
     parse_config,
     read_embedded_default,
 )
-from haoscar_snmp.config.schema import Endpoint, RowStatus
+from haoscar_snmp.config.schema import Endpoint
 from haoscar_snmp.config.secretfiles import SecretFileError
+from haoscar_snmp.core.state import RowStatus
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_SECRETS = ("heartbeat.key", "community", "nms.auth", "nms.priv", "operator.auth", "operator.priv",

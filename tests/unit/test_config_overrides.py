@@ -9,7 +9,8 @@ import pytest
 from fcaps.configuration.overrides import apply_overrides, check_candidate
 from haoscar_snmp.config.errors import ConfigError
 from haoscar_snmp.config.loader import load_config
-from haoscar_snmp.config.schema import Config, RowStatus
+from haoscar_snmp.config.schema import Config
+from haoscar_snmp.core.state import RowStatus
 
 
 @pytest.fixture

@@ -105,3 +105,9 @@ def test_row_ranges_and_sizes_are_the_mibs(mib: MibModel, model: type, field: st
 def test_every_writable_object_of_the_mib_is_in_the_configuration_map(mib: MibModel) -> None:
     writable = {o.name for o in mib.objects.values() if o.node in ("scalar", "column") and o.writable}
     assert CONFIG_MAP.writable_names() == writable
+
+
+def test_row_status_is_rfc_2579s(mib: MibModel) -> None:
+    from haoscar_snmp.core.state import RowStatus
+    for column in ("haoscarServiceRowStatus", "haoscarAliasRowStatus"):
+        assert {status.label: int(status) for status in RowStatus} == mib[column].enums

@@ -16,7 +16,7 @@ from pysnmp.proto.rfc1902 import Integer32, OctetString, Unsigned32
 
 from fcaps.configuration.mibmap import CONFIG_MAP
 from haoscar_snmp.config.schema import Config
-from haoscar_snmp.core.state import ControlAction
+from haoscar_snmp.core.state import ControlAction, RowStatus
 from haoscar_snmp.snmp.mib import OID, MibModel
 from haoscar_snmp.snmp.setter import SetError, SetHandler
 
@@ -236,7 +236,7 @@ def test_create_and_go_accepts_the_columns_in_any_order(order: tuple[int, ...], 
     assert plan.config_changed
     source.commit(plan)
     created = {s.index: s for s in source.current().services}[9]
-    assert created.name == "web" and created.row_status == "active"
+    assert created.name == "web" and created.row_status is RowStatus.ACTIVE
 
 
 def test_create_and_go_of_an_alias(handler: SetHandler, o) -> None:
@@ -271,13 +271,13 @@ def test_create_and_wait_then_columns_then_active(handler: SetHandler, source: F
     assert plan.overrides["services"]["9"]["row_status"] == "notInService"
     assert plan.config_changed
     source.commit(plan)
-    assert {s.index: s.row_status for s in source.current().services}[9] == "notInService"
+    assert {s.index: s.row_status for s in source.current().services}[9] is RowStatus.NOT_IN_SERVICE
 
     # active
     plan = handler.prepare([(o("haoscarServiceRowStatus", 9), ACTIVE)])
     assert plan.overrides["services"]["9"]["row_status"] == "active"
     source.commit(plan)
-    assert {s.index: s.row_status for s in source.current().services}[9] == "active"
+    assert {s.index: s.row_status for s in source.current().services}[9] is RowStatus.ACTIVE
 
 
 def test_create_and_wait_with_every_mandatory_column_is_not_in_service(handler: SetHandler, o) -> None:
