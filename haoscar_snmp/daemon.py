@@ -18,7 +18,7 @@ import signal
 import sys
 from pathlib import Path
 
-from fcaps.configuration.control import OperatorActions
+from fcaps.configuration.control import OperatorActions, is_counter_reset
 from fcaps.configuration.mibmap import CONFIG_MAP
 from fcaps.configuration.store import ConfigStore
 from fcaps.fault.alarms import Alarms
@@ -191,12 +191,17 @@ class Daemon:
             return answer
 
         actions.role_request = role_request
+        bus.subscribe("role", role.on_event)
         scheduler.add_steady(role)
         scheduler.add_steady(guard)
         scheduler.add(QuorumCheck(state, store.current, self.runner, clock, wake_role))
-        scheduler.add(ServiceMonitor(state, store.current, self.runner, bus, alarms, clock,
-                                     is_active=lambda: role.status == HeadStatus.ACTIVE))
+        services = ServiceMonitor(state, store.current, self.runner, bus, alarms, clock,
+                                  is_active=lambda: role.status == HeadStatus.ACTIVE)
+        bus.subscribe("services", services.on_event)
+        scheduler.add(services)
+        bus.subscribe("jobs", lambda event: scheduler.reset_counters() if is_counter_reset(event) else None)
         store.on_change.append(lambda _config: scheduler.reschedule())
+        store.on_change.append(lambda _config: scheduler.wake("services"))   # rows enabled or not
         scheduler.start()
         stack.push_async_callback(scheduler.stop)    # the first to go at shutdown
 

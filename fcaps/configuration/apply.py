@@ -17,7 +17,6 @@ from haoscar_snmp.core.state import (
     LanIfRow,
     RowStatus,
     ServiceRow,
-    ServiceStatus,
     State,
 )
 
@@ -76,11 +75,6 @@ def apply_to_state(config: Config, state: State,
             row_status=RowStatus.NOT_READY))
     for key in [k for k in state.services.keys() if k not in wanted]:
         state.services.remove(key)
-    for row in state.services.values():
-        if row.row_status != RowStatus.ACTIVE or not row.enabled:
-            row.status = ServiceStatus.DISABLED
-        elif row.status == ServiceStatus.DISABLED:
-            row.status = ServiceStatus.UNKNOWN
 
     wanted = set()
     for alias in config.aliases:

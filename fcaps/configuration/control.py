@@ -22,7 +22,9 @@ RoleRequest = Callable[[ControlAction, str], tuple[bool, str]]
 
 
 class OperatorActions:
-    """Sole writer of `state.control`; resets counters on request."""
+    """Sole writer of `state.control`. A resetCounters action is published as an
+    OPERATOR_ACTION event ("reset_counters"); each owner of counters resets its own
+    (`is_counter_reset`)."""
 
     def __init__(self, state: State, bus: EventBus, clock: Clock) -> None:
         self.state = state
@@ -37,7 +39,7 @@ class OperatorActions:
         if action == ControlAction.NONE:
             ok, text = True, "nothing to do"
         elif action == ControlAction.RESET_COUNTERS:
-            self._reset_counters()
+            # Each owner resets its own counters when it sees this event (below).
             ok, text = True, "counters reset"
         elif self.role_request is None:
             ok, text = False, f"{action.name.lower()} needs a peer head and the role state machine"
@@ -53,15 +55,8 @@ class OperatorActions:
                                f"operator action {action.name.lower()} by {principal}: {text}",
                                control.last_time, {"principal": principal}))
 
-    def _reset_counters(self) -> None:
-        """Zero the resettable statistics. Counter32 objects may be reset only because the
-        MIB documents this action as a discontinuity."""
-        s = self.state
-        s.cluster.failover_count = 0
-        for row in s.services.values():
-            row.restarts = 0
-        for path in s.hb_paths.values():
-            path.sent = path.received = path.lost = path.rejected = path.max_gap_us = 0
-        for job in s.jobs.values():
-            job.runs = job.failures = 0
-            job.max_duration_us = 0
+
+def is_counter_reset(event: Event) -> bool:
+    """The event of an accepted resetCounters action (every owner of counters listens)."""
+    return (event.type == EventType.OPERATOR_ACTION and event.subject == "reset_counters"
+            and event.severity == Severity.INFO)

@@ -44,9 +44,9 @@ from haoscar_snmp.core.state import (
     HeadRole,
     HeadRow,
     HeadStatus,
+    HeartbeatFigures,
     Lan,
     LinkView,
-    PerfState,
     SecurityCounters,
 )
 
@@ -96,7 +96,7 @@ class Child:
         specs = [PathSpec(Lan(p["lan"]), p["local"], p["remote"]) for p in init["paths"]]
         self.rows = {spec.lan: HbPathRow() for spec in specs}
         self.security = SecurityCounters()
-        self.perf = PerfState()
+        self.perf = HeartbeatFigures()
         self.peer_row = HeadRow(name=settings.peer, preferred_role=HeadRole.STANDBY)
         self.core = HeartbeatCore(settings, SystemClock(), Session(settings.peer, int(init["epoch"])), specs,
                                   self.rows, self.peer_row, self.security, self.perf, self.keys)
@@ -369,7 +369,7 @@ class Child:
             rows={str(int(lan)): hbwire.row_to_wire(row) for lan, row in self.rows.items()},
             security=[self.security.hb_auth_failures, self.security.hb_replays,
                       self.security.malformed_packets],
-            perf=[self.perf.hb_rtt_us, self.perf.hb_jitter_us], last_heartbeat=self.peer_row.last_heartbeat,
+            perf=[self.perf.rtt_us, self.perf.jitter_us], last_heartbeat=self.peer_row.last_heartbeat,
             job=self.job)
         if self._send(msg):
             self._notices.clear()

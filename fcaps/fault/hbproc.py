@@ -21,8 +21,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from fcaps.configuration.control import is_counter_reset
 from haoscar_snmp.core.bug import BUG_MARKER
-from haoscar_snmp.core.events import Event, EventType
+from haoscar_snmp.core.events import Event
 from haoscar_snmp.core.files import atomic_write
 from haoscar_snmp.core.state import (
     HbPathRow,
@@ -163,8 +164,9 @@ class HeartbeatProcess:
             self._send(hbwire.pack("key", key=cfg.heartbeat.key.hex()))
 
     def on_event(self, event: Event) -> None:
-        """Event-bus subscriber: an operator's resetCounters reaches the counters here."""
-        if event.type == EventType.OPERATOR_ACTION and event.subject == "reset_counters":
+        """Event-bus subscriber: an operator's resetCounters reaches the counters here
+        (the heartbeat process owns them; its next report carries the zeroes)."""
+        if is_counter_reset(event):
             self._send(hbwire.pack("reset"))
 
     # -- from the process ----------------------------------------------------------------
@@ -206,7 +208,7 @@ class HeartbeatProcess:
                 hbwire.row_from_wire(values, row)
         sec = self.state.security
         sec.hb_auth_failures, sec.hb_replays, sec.malformed_packets = msg["security"]
-        self.state.perf.hb_rtt_us, self.state.perf.hb_jitter_us = msg["perf"]
+        self.state.hb_figures.rtt_us, self.state.hb_figures.jitter_us = msg["perf"]
         head = self.state.heads.get((self.peer_index,))
         if head is not None:
             head.last_heartbeat = msg["last_heartbeat"]

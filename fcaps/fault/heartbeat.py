@@ -29,10 +29,10 @@ from haoscar_snmp.core.state import (
     HbPathRow,
     HeadRow,
     HeadStatus,
+    HeartbeatFigures,
     Lan,
     LinkStatus,
     PeerView,
-    PerfState,
     SecurityCounters,
 )
 
@@ -158,13 +158,13 @@ class HeartbeatCore:
 
     def __init__(self, settings: HbSettings, clock: Clock, session: Session,
                  paths: Sequence[PathSpec], rows: dict[Lan, HbPathRow], peer_row: HeadRow,
-                 security: SecurityCounters, perf: PerfState, keys: KeyRing) -> None:
+                 security: SecurityCounters, perf: HeartbeatFigures, keys: KeyRing) -> None:
         self.settings = settings
         self.clock = clock
         self.session = session
         self.peer_row = peer_row    # its last_heartbeat only
         self.security = security    # its hb_* and malformed counters only
-        self.perf = perf            # its hb_rtt_us and hb_jitter_us only
+        self.perf = perf            # round-trip time and jitter
         self.keys = keys
         self.me = settings.me
         self.peer_name = settings.peer
@@ -278,7 +278,7 @@ class HeartbeatCore:
             if path.last_rtt_us:
                 path.jitter_us += (abs(rtt - path.last_rtt_us) - path.jitter_us) / 16
             path.last_rtt_us = row.rtt_us = rtt
-            self.perf.hb_rtt_us, self.perf.hb_jitter_us = self.rtt_and_jitter_us()
+            self.perf.rtt_us, self.perf.jitter_us = self.rtt_and_jitter_us()
         self._clock_offset(msg.sent_wall_ms - wall * 1000)
         if row.status != LinkStatus.UP:
             if row.status == LinkStatus.DOWN:

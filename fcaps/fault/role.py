@@ -27,6 +27,7 @@ import logging
 from pathlib import Path
 from typing import Callable, Protocol
 
+from fcaps.configuration.control import is_counter_reset
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
@@ -553,6 +554,11 @@ class RoleMachine:
             c.status = ClusterStatus.NORMAL
         if peer_active and view is not None:
             c.active_head = view.name
+
+    def on_event(self, event: Event) -> None:
+        """Event-bus subscriber: resetCounters zeroes the failover count (ours to write)."""
+        if is_counter_reset(event):
+            self.state.cluster.failover_count = 0
 
     # -- operator actions --------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Callable
 
+from fcaps.configuration.control import is_counter_reset
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
@@ -38,10 +39,23 @@ class ServiceMonitor:
         self.clock = clock
         self.is_active = is_active  # active_only services are checked on the active head only
 
+    def on_event(self, event: Event) -> None:
+        """Event-bus subscriber: resetCounters zeroes the restart counts (ours to write)."""
+        if is_counter_reset(event):
+            for row in self.state.services.values():
+                row.restarts = 0
+
     def interval(self) -> float:
         return self.config().timing.service_check_interval_ms / 1000.0
 
     async def run_cycle(self) -> str:
+        for row in self.state.services.values():
+            if row.row_status != RowStatus.ACTIVE or not row.enabled:
+                if row.status == ServiceStatus.FAILED:
+                    self.alarms.clear(ProbableCause.SERVICE_FAILURE, row.name)
+                row.status, row.consec_failures = ServiceStatus.DISABLED, 0   # any -> DISABLED
+            elif row.status == ServiceStatus.DISABLED:
+                row.status = ServiceStatus.UNKNOWN                              # DISABLED -> UNKNOWN
         active = self.is_active()
         if not active:  # RUNNING/FAILED/UNKNOWN -> STOPPED: not ours to run on a standby
             for row in self.state.services.values():

@@ -256,6 +256,11 @@ class Scheduler:
                 self._aps.reschedule_job(name, trigger=SteadyInterval(job.interval()))
                 log.info("job %s now runs every %.3fs", name, job.interval())
 
+    def reset_counters(self) -> None:
+        """Zero the job table's counters (resetCounters; the daemon calls it on the event)."""
+        for row in self._table.values():
+            row.runs = row.failures = row.max_duration_us = 0
+
     def runner(self, name: str) -> Callable[[], Coroutine[Any, Any, None]]:
         return self._jobs[name][1].run
 

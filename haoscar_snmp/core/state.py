@@ -371,17 +371,23 @@ class AcctRow:
 
 @dataclass
 class PerfState:
-    """Writer: performance job."""
+    """Writer: the performance figures (fcaps/performance/figures.py)."""
 
     failover_last_ms: int = 0
     failover_min_ms: int = 0
     failover_max_ms: int = 0
     failover_mean_ms: int = 0
-    hb_rtt_us: int = 0
-    hb_jitter_us: int = 0
     mttr_s: int = 0
     mtbf_s: int = 0
     availability_ppm: int = 1_000_000
+
+
+@dataclass
+class HeartbeatFigures:
+    """Writer: the heartbeat (its process measures, `hbproc.py` copies in)."""
+
+    rtt_us: int = 0
+    jitter_us: int = 0
 
 
 @dataclass
@@ -477,5 +483,6 @@ class State:
     alarm_last_changed: float = 0.0  # monotonic; the view converts to sysUpTime ticks
     accounting: Table[tuple[int], AcctRow] = field(default_factory=Table)
     perf: PerfState = field(default_factory=PerfState)
+    hb_figures: HeartbeatFigures = field(default_factory=HeartbeatFigures)
     jobs: Table[tuple[int], JobRow] = field(default_factory=Table)
     security: SecurityCounters = field(default_factory=SecurityCounters)

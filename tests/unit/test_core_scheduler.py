@@ -285,3 +285,14 @@ def test_stop_cancels_running_cycles_quietly(caplog: pytest.LogCaptureFixture) -
         job = asyncio.run(scenario())
     assert job.cycles == 1
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_reset_counters_zeroes_the_job_table() -> None:
+    clock = FakeClock()
+    jobs: Table = Table()
+    scheduler = Scheduler(jobs, clock)
+    scheduler.add(ScriptedJob(clock, [(0.5, "ok")], name="a"))
+    asyncio.run(scheduler.runner("a")())
+    assert (jobs[(1,)].runs, jobs[(1,)].max_duration_us) == (1, 500_000)
+    scheduler.reset_counters()
+    assert (jobs[(1,)].runs, jobs[(1,)].failures, jobs[(1,)].max_duration_us) == (0, 0, 0)

@@ -23,9 +23,9 @@ from haoscar_snmp.core.state import (
     HeadRole,
     HeadRow,
     HeadStatus,
+    HeartbeatFigures,
     Lan,
     LinkStatus,
-    PerfState,
     SecurityCounters,
 )
 
@@ -78,7 +78,7 @@ class Side:
                               cfg.timing.heartbeat_dead_time_ms, cfg.timing.initdead_ms)
         self.keys = KeyRing(b"k" * 32)
         self.core = HeartbeatCore(settings, clock, Session(other, 1), specs, self.rows,
-                                  self.peer_row, self.security, PerfState(), self.keys)
+                                  self.peer_row, self.security, HeartbeatFigures(), self.keys)
         self.local = LocalView(status=HeadStatus.STANDBY)
 
     def kinds(self) -> list[str]:
@@ -273,7 +273,7 @@ def test_a_key_rotated_on_one_head_then_the_other_never_interrupts_the_heartbeat
     (lan, _data, _), *_ = p.h1.core.messages(p.h1.local)
     old_key_core = HeartbeatCore(p.h1.core.settings, p.clock, Session("head2", 9), [PathSpec(lan, "x", "y")],
                                  {lan: HbPathRow()}, HeadRow("head2", HeadRole.STANDBY), SecurityCounters(),
-                                 PerfState(), KeyRing(b"k" * 32))
+                                 HeartbeatFigures(), KeyRing(b"k" * 32))
     (_, stale, _), = old_key_core.messages(p.h1.local)
     p.h2.core.receive(stale, lan)
     assert p.h2.security.hb_auth_failures == 1     # the old key no longer passes

@@ -1,0 +1,161 @@
+"""Each slice of the state has its writers, named here, and no other module writes it.
+
+Checked on the source: every assignment (or augmented assignment, or table put/remove/
+clear) whose target goes through `state.<slice>` (`self.state.cluster.x = ...`,
+`state.hb_paths.put(...)`), directly or through a local name bound to such a chain in
+the same function (`c = self.state.cluster; c.failover_count += 1`,
+`row = self.state.aliases.get(k); row.status = ...`), must be in a writer of that slice.
+Slices whose fields have different writers list them per field.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+# slice -> writer modules; or slice -> {field: writers} where fields differ ("*" = the rest)
+WRITERS: dict[str, set[str] | dict[str, set[str]]] = {
+    "cluster": {"name": {"fcaps.configuration.apply"}, "local_head": {"fcaps.configuration.apply"},
+                "agent_version": {"haoscar_snmp.daemon"}, "agent_start_time": {"haoscar_snmp.daemon"},
+                "*": {"fcaps.fault.role"}},
+    "config_meta": {"fcaps.configuration.store"},
+    "control": {"fcaps.configuration.control"},
+    "heads": {"*": {"fcaps.configuration.apply", "fcaps.fault.role", "fcaps.fault.hbmonitor"},
+              "last_heartbeat": {"fcaps.fault.hbproc"}},
+    "hb_paths": {"fcaps.fault.hbproc"},
+    "lan_ifs": {"fcaps.configuration.apply"},
+    "aliases": {"*": {"fcaps.configuration.apply"},
+                "status": {"fcaps.fault.role"}, "owner": {"fcaps.fault.role"},
+                "garp_sent": {"fcaps.fault.role", "fcaps.fault.aliasguard"}},
+    "services": {"*": {"fcaps.configuration.apply"},
+                 "status": {"fcaps.fault.services"}, "consec_failures": {"fcaps.fault.services"},
+                 "last_failure": {"fcaps.fault.services"}, "restarts": {"fcaps.fault.services"},
+                 "last_action": {"fcaps.fault.services"}},
+    "events": {"fcaps.fault.history"},
+    "event_last_index": {"fcaps.fault.history"},
+    "alarms": {"fcaps.fault.alarms"},
+    "alarm_last_changed": {"fcaps.fault.alarms"},
+    "accounting": set(),
+    "perf": {"fcaps.performance.figures"},
+    "hb_figures": {"fcaps.fault.hbproc"},
+    "jobs": {"haoscar_snmp.core.scheduler"},
+    "security": {"*": {"haoscar_snmp.snmp.responders", "haoscar_snmp.snmp.agent"},
+                 "hb_auth_failures": {"fcaps.fault.hbproc"}, "hb_replays": {"fcaps.fault.hbproc"},
+                 "malformed_packets": {"fcaps.fault.hbproc"}},
+    "peer": {"fcaps.fault.hbmonitor"},
+    "links": {"fcaps.fault.hbmonitor"},
+    "hb_fenced": {"fcaps.fault.hbmonitor"},
+    "quorum": {"fcaps.fault.quorum", "fcaps.fault.role"},
+    "alias_claims": {"fcaps.fault.aliasguard"},
+}
+MUTATORS = {"put", "remove", "clear", "pop", "update", "setdefault", "record", "append"}
+
+
+def chain(node: ast.AST) -> list[str]:
+    """`self.state.cluster.x` -> ["self", "state", "cluster", "x"]; calls and subscripts
+    are looked through (`self.state.aliases.get(k)` -> [..., "aliases", "get"])."""
+    parts: list[str] = []
+    while True:
+        if isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        elif isinstance(node, ast.Subscript):
+            node = node.value
+        elif isinstance(node, ast.Call):
+            node = node.func
+        elif isinstance(node, ast.Name):
+            parts.append(node.id)
+            return parts[::-1]
+        else:
+            return parts[::-1]
+
+
+def slice_of(parts: list[str], aliases: dict[str, str]) -> tuple[str, list[str]] | None:
+    """(slice, the rest of the chain) if the chain goes through state.<slice>."""
+    if parts and parts[0] in aliases:
+        return aliases[parts[0]], parts[1:]
+    for i, part in enumerate(parts[:-1]):
+        if part == "state" and parts[i + 1] in WRITERS:
+            return parts[i + 1], parts[i + 2:]
+    return None
+
+
+def writes(path: Path) -> list[tuple[int, str, str]]:
+    """(line, slice, field) of every write to the state in a module."""
+    found = []
+    tree = ast.parse(path.read_text())
+    for func in ast.walk(tree):
+        if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.Module)):
+            continue
+        aliases: dict[str, str] = {}
+        body = func.body if isinstance(func.body, list) else [func.body]
+        for node in (n for stmt in body for n in ast.walk(stmt)):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                hit = slice_of(chain(node.value), aliases)
+                if hit is not None:
+                    aliases[node.targets[0].id] = hit[0]
+            if isinstance(node, (ast.For, ast.comprehension)) and isinstance(node.target, ast.Name):
+                hit = slice_of(chain(node.iter), aliases)
+                if hit is not None:
+                    aliases[node.target.id] = hit[0]
+            targets: list[ast.AST] = []
+            if isinstance(node, ast.Assign):
+                targets = [t for t in node.targets]
+                targets = [e for t in targets for e in (t.elts if isinstance(t, ast.Tuple) else [t])]
+            elif isinstance(node, ast.AugAssign):
+                targets = [node.target]
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS:
+                targets = [node.func]
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    continue
+                hit = slice_of(chain(target), aliases)
+                if hit is not None:
+                    rest = [p for p in hit[1] if p not in MUTATORS and p not in ("get", "values", "items")]
+                    found.append((node.lineno, hit[0], rest[-1] if rest else "*"))
+    return sorted(set(found))   # a function's body is walked from the module too
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for package in ("haoscar_snmp", "fcaps"):
+        for path in (REPO / package).rglob("*.py"):
+            parts = list(path.relative_to(REPO).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            out[".".join(parts)] = path
+    return out
+
+
+def allowed(slice_name: str, field: str) -> set[str]:
+    writers = WRITERS[slice_name]
+    if isinstance(writers, dict):
+        return writers.get(field, writers.get("*", set()))
+    return writers
+
+
+@pytest.mark.parametrize("name, path", sorted(modules().items()))
+def test_only_a_slices_writers_write_it(name: str, path: Path) -> None:
+    wrong = [f"line {line}: state.{s}.{f}" for line, s, f in writes(path) if name not in allowed(s, f)]
+    assert wrong == [], f"{name} writes state it does not own: {wrong}"
+
+
+def test_the_check_sees_writes_through_local_names() -> None:
+    source = ("def f(self):\n"
+              "    c = self.state.cluster\n"
+              "    c.failover_count += 1\n"
+              "    row = self.state.aliases.get((1,))\n"
+              "    row.status = 2\n"
+              "    self.state.hb_paths.put((1, 1), None)\n")
+    path = REPO / ".cache" / "writers-probe.py"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(source)
+    try:
+        assert sorted((s, f) for _, s, f in writes(path)) == [("aliases", "status"), ("cluster", "failover_count"),
+                                                                ("hb_paths", "*")]
+    finally:
+        path.unlink()
