@@ -241,29 +241,3 @@ class NetlinkAliases:
         if self._nl is not None:
             self._nl.close()
             self._nl = None
-
-
-class FakeAliases:
-    """In-memory AliasOps for unit tests: records every call."""
-
-    def __init__(self, present: set[str] | None = None) -> None:
-        self.addresses: set[str] = set(present or ())
-        self.calls: list[tuple[str, str]] = []
-        self.fail_add = False
-
-    async def add(self, alias: Alias) -> None:
-        self.calls.append(("add", alias.address))
-        if self.fail_add:
-            raise OSError("add failed")
-        self.addresses.add(alias.address)
-
-    async def remove(self, alias: Alias) -> None:
-        self.calls.append(("remove", alias.address))
-        self.addresses.discard(alias.address)
-
-    async def present(self, alias: Alias) -> bool:
-        return alias.address in self.addresses
-
-    async def announce(self, alias: Alias, count: int = 1) -> int:
-        self.calls.append(("announce", alias.address))
-        return count

@@ -57,17 +57,3 @@ class ShellRunner:
             return RunResult(command, None, "", timed_out=True)
         text = out[: self.max_output].decode("utf-8", "replace").strip()
         return RunResult(command, proc.returncode, text)
-
-
-class FakeRunner:
-    """Answers from a table: command -> list of results (the last one repeats)."""
-
-    def __init__(self, answers: dict[str, list[int]] | None = None) -> None:
-        self.answers = answers or {}
-        self.calls: list[str] = []
-
-    async def run(self, command: str, timeout: float) -> RunResult:
-        self.calls.append(command)
-        codes = self.answers.get(command, [0])
-        code = codes.pop(0) if len(codes) > 1 else codes[0]
-        return RunResult(command, code, "")

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from fcaps.configuration.overrides import apply_overrides
+from fcaps.fault.takeover import Alias
 from haoscar_snmp.config.mibmap import SetPlan
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.events import Event, EventType
+from haoscar_snmp.core.runner import RunResult
 
 
 @dataclass(frozen=True)
@@ -70,3 +72,68 @@ class EventRecorder:
 
     def types(self) -> list[EventType]:
         return [e.type for e in self.events]
+
+
+class FakeClock:
+    """A clock that moves only when a test says so; its wall clock can also be stepped
+    (as NTP or an operator would) while the monotonic clock goes on undisturbed."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self._wall = start
+        self._mono = 1000.0
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    def time(self) -> float:
+        return self._wall
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("a clock does not go backwards")
+        self._mono += seconds
+        self._wall += seconds
+
+    def step_wall(self, seconds: float) -> None:
+        """Step the wall clock only, forward or back; the monotonic clock does not move."""
+        self._wall += seconds
+
+
+class FakeRunner:
+    """Answers from a table: command -> list of results (the last one repeats)."""
+
+    def __init__(self, answers: dict[str, list[int]] | None = None) -> None:
+        self.answers = answers or {}
+        self.calls: list[str] = []
+
+    async def run(self, command: str, timeout: float) -> RunResult:
+        self.calls.append(command)
+        codes = self.answers.get(command, [0])
+        code = codes.pop(0) if len(codes) > 1 else codes[0]
+        return RunResult(command, code, "")
+
+
+class FakeAliases:
+    """In-memory AliasOps for unit tests: records every call."""
+
+    def __init__(self, present: set[str] | None = None) -> None:
+        self.addresses: set[str] = set(present or ())
+        self.calls: list[tuple[str, str]] = []
+        self.fail_add = False
+
+    async def add(self, alias: Alias) -> None:
+        self.calls.append(("add", alias.address))
+        if self.fail_add:
+            raise OSError("add failed")
+        self.addresses.add(alias.address)
+
+    async def remove(self, alias: Alias) -> None:
+        self.calls.append(("remove", alias.address))
+        self.addresses.discard(alias.address)
+
+    async def present(self, alias: Alias) -> bool:
+        return alias.address in self.addresses
+
+    async def announce(self, alias: Alias, count: int = 1) -> int:
+        self.calls.append(("announce", alias.address))
+        return count

@@ -7,7 +7,9 @@ import os
 import time
 from pathlib import Path
 
-from haoscar_snmp.core.runner import FakeRunner, RunResult, ShellRunner
+from fakes import FakeRunner
+
+from haoscar_snmp.core.runner import RunResult, ShellRunner
 
 
 def run(command: str, timeout: float = 5.0) -> RunResult:

@@ -12,9 +12,9 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from fakes import FakeClock
 
 from haoscar_snmp.core.bug import BUG_MARKER
-from haoscar_snmp.core.clock import FakeClock
 from haoscar_snmp.core.scheduler import JobRunner, Scheduler, SteadyInterval
 from haoscar_snmp.core.state import JobRow, Table
 

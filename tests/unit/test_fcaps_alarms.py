@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from fakes import EventRecorder
+from fakes import EventRecorder, FakeClock
 
 from fcaps.fault.alarms import Alarms, AlarmType, ProbableCause
-from haoscar_snmp.core.clock import FakeClock
 from haoscar_snmp.core.events import EventBus, EventType, Severity
 from haoscar_snmp.core.state import State
 

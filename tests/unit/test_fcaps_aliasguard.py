@@ -6,12 +6,12 @@ import socket
 import struct
 from pathlib import Path
 
+from fakes import FakeAliases, FakeClock
+
 from fcaps.configuration.apply import apply_to_state
 from fcaps.fault.alarms import Alarms
 from fcaps.fault.aliasguard import AliasGuard, parse_arp
-from fcaps.fault.takeover import FakeAliases
 from haoscar_snmp.config.loader import parse_config
-from haoscar_snmp.core.clock import FakeClock
 from haoscar_snmp.core.events import EventBus
 from haoscar_snmp.core.state import State
 

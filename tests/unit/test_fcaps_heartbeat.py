@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fakes import FakeClock
 
 from fcaps.fault.hbsession import Session
 from fcaps.fault.heartbeat import (
@@ -17,7 +18,6 @@ from fcaps.fault.heartbeat import (
 )
 from haoscar_snmp.config.loader import parse_config
 from haoscar_snmp.config.schema import Config
-from haoscar_snmp.core.clock import FakeClock
 from haoscar_snmp.core.state import (
     HbPathRow,
     HeadRole,

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from fakes import FakeAliases, FakeClock, FakeRunner
 
 from fcaps.configuration.apply import apply_to_state
 from fcaps.fault.alarms import Alarms
@@ -13,11 +14,8 @@ from fcaps.fault.hbproto import Flag
 from fcaps.fault.heartbeat import LocalView
 from fcaps.fault.quorum import QuorumCheck
 from fcaps.fault.role import GenerationFile, RoleMachine
-from fcaps.fault.takeover import FakeAliases
 from haoscar_snmp.config.loader import parse_config
-from haoscar_snmp.core.clock import FakeClock
 from haoscar_snmp.core.events import EventBus, EventType
-from haoscar_snmp.core.runner import FakeRunner
 from haoscar_snmp.core.state import (
     Claim,
     ClusterStatus,

@@ -10,15 +10,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from fakes import EventRecorder
+from fakes import EventRecorder, FakeClock, FakeRunner
 
 from fcaps.fault.alarms import Alarms, ProbableCause
 from fcaps.fault.services import ServiceMonitor
 from haoscar_snmp.config.loader import load_config
 from haoscar_snmp.config.schema import Config
-from haoscar_snmp.core.clock import FakeClock
 from haoscar_snmp.core.events import EventBus, EventType, Severity
-from haoscar_snmp.core.runner import FakeRunner, RunResult
+from haoscar_snmp.core.runner import RunResult
 from haoscar_snmp.core.state import ServiceRow, ServiceStatus, State
 
 

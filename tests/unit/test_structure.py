@@ -7,6 +7,8 @@
                           plumbing; the domain hands it maps and callbacks instead)
     haoscar_snmp.daemon and haoscar_snmp.__main__ compose both sides.
 
+Test doubles live in tests/, not in the packages.
+
 And the heartbeat process stays small: importing it loads no SNMP, configuration schema
 or scheduler code (it must start fast and keep a small heap).
 """
@@ -80,3 +82,12 @@ def test_the_heartbeat_process_imports_nothing_heavy() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=REPO, timeout=60).stdout.strip()
     assert out == ""
+
+
+def test_fakes_live_in_the_tests() -> None:
+    """Production modules hold no test doubles: a fake shipped in the package can be wired
+    in by mistake, and it hides which code only the tests need."""
+    shipped = sorted(f"{name}.{node.name}" for name, path in modules().items()
+                     for node in ast.walk(ast.parse(path.read_text()))
+                     if isinstance(node, ast.ClassDef) and node.name.startswith("Fake"))
+    assert shipped == []
