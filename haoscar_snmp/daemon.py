@@ -39,7 +39,7 @@ from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
 from haoscar_snmp.core.files import DirectoryInUse, DirectoryLock
 from haoscar_snmp.core.runner import Runner, ShellRunner
 from haoscar_snmp.core.scheduler import Scheduler
-from haoscar_snmp.core.state import ControlAction, HeadStatus, LinkView, PeerView, State
+from haoscar_snmp.core.state import ControlAction, LinkView, PeerView, State
 from haoscar_snmp.snmp.agent import Agent
 from haoscar_snmp.snmp.bindings import bind_all
 from haoscar_snmp.snmp.mib import MibModel
@@ -195,8 +195,7 @@ class Daemon:
         scheduler.add_steady(role)
         scheduler.add_steady(guard)
         scheduler.add(QuorumCheck(state, store.current, self.runner, clock, wake_role))
-        services = ServiceMonitor(state, store.current, self.runner, bus, alarms, clock,
-                                  is_active=lambda: role.status == HeadStatus.ACTIVE)
+        services = ServiceMonitor(state, store.current, self.runner, bus, alarms, clock)
         bus.subscribe("services", services.on_event)
         scheduler.add(services)
         bus.subscribe("jobs", lambda event: scheduler.reset_counters() if is_counter_reset(event) else None)

@@ -16,7 +16,7 @@ from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
 from haoscar_snmp.core.runner import Runner
-from haoscar_snmp.core.state import RowStatus, ServiceRow, ServiceStatus, State
+from haoscar_snmp.core.state import HeadStatus, RowStatus, ServiceRow, ServiceStatus, State
 
 from .alarms import Alarms, AlarmType, ProbableCause
 
@@ -29,21 +29,23 @@ class ServiceMonitor:
     name = "services"
 
     def __init__(self, state: State, config: Callable[[], Config], runner: Runner,
-                 bus: EventBus, alarms: Alarms, clock: Clock,
-                 is_active: Callable[[], bool] = lambda: True) -> None:
+                 bus: EventBus, alarms: Alarms, clock: Clock) -> None:
         self.state = state
         self.config = config
         self.runner = runner
         self.bus = bus
         self.alarms = alarms
         self.clock = clock
-        self.is_active = is_active  # active_only services are checked on the active head only
 
     def on_event(self, event: Event) -> None:
         """Event-bus subscriber: resetCounters zeroes the restart counts (ours to write)."""
         if is_counter_reset(event):
             for row in self.state.services.values():
                 row.restarts = 0
+
+    def local_head_active(self) -> bool:
+        """Read from the state, as the role machine last wrote it (not asked of the role)."""
+        return any(head.is_local and head.status == HeadStatus.ACTIVE for head in self.state.heads.values())
 
     def interval(self) -> float:
         return self.config().timing.service_check_interval_ms / 1000.0
@@ -56,7 +58,7 @@ class ServiceMonitor:
                 row.status, row.consec_failures = ServiceStatus.DISABLED, 0   # any -> DISABLED
             elif row.status == ServiceStatus.DISABLED:
                 row.status = ServiceStatus.UNKNOWN                              # DISABLED -> UNKNOWN
-        active = self.is_active()
+        active = self.local_head_active()   # active_only services run on the active head only
         if not active:  # RUNNING/FAILED/UNKNOWN -> STOPPED: not ours to run on a standby
             for row in self.state.services.values():
                 if row.active_only and row.row_status == RowStatus.ACTIVE and row.enabled:

@@ -204,7 +204,9 @@ class ClusterState:
 
 @dataclass
 class HeadRow:
-    """Writer: heartbeat (peer liveness) and role state machine (state, role changes)."""
+    """Writers: the configuration (the configured fields), the role state machine (this
+    head's status and role changes), the heartbeat monitor (the peer's status) and
+    fault/hbproc.py (the peer's last heartbeat)."""
 
     name: str
     preferred_role: HeadRole
@@ -219,8 +221,8 @@ class HeadRow:
 
 @dataclass
 class HbPathRow:
-    """Writer: the heartbeat (its own thread; each field is one int or float, so a reader
-    on the loop sees either the old or the new value). Key: (head index, Lan)."""
+    """Writer: the daemon's side of the heartbeat process (fault/hbproc.py), copying the
+    process's counters. Key: (head index, Lan)."""
 
     status: LinkStatus = LinkStatus.UNKNOWN
     sent: int = 0

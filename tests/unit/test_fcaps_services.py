@@ -18,7 +18,7 @@ from haoscar_snmp.config.loader import load_config
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.events import EventBus, EventType, Severity
 from haoscar_snmp.core.runner import RunResult
-from haoscar_snmp.core.state import ServiceRow, ServiceStatus, State
+from haoscar_snmp.core.state import HeadRole, HeadRow, HeadStatus, ServiceRow, ServiceStatus, State
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +32,8 @@ class World:
     def __init__(self, cfg: Config, answers: dict[str, list[int]], *rows: ServiceRow) -> None:
         self.clock = FakeClock()
         self.state = State()
+        self.head = HeadRow("a", HeadRole.PRIMARY, is_local=True, status=HeadStatus.ACTIVE)
+        self.state.heads.put((1,), self.head)
         for n, row in enumerate(rows, start=1):
             self.state.services.put((n,), row)
         self.runner = FakeRunner(answers)
@@ -166,12 +168,11 @@ def test_a_hung_check_counts_as_a_failure_and_is_bounded_by_the_interval(cfg: Co
 def test_active_only_services_are_checked_on_the_active_head_only(cfg: Config) -> None:
     world = World(cfg, {"check-web": [1], "check-pbs": [0]}, web(1),
                   ServiceRow(name="pbs", check="check-pbs", retry_threshold=1, active_only=True))
-    active = False
-    world.monitor.is_active = lambda: active
+    world.head.status = HeadStatus.STANDBY     # as the role machine writes it
     world.cycle()
     assert world.runner.calls == ["check-web"]
     assert world.state.services[(2,)].status == ServiceStatus.STOPPED   # shown as stopped on a standby
-    active = True
+    world.head.status = HeadStatus.ACTIVE
     world.cycle()
     assert "check-pbs" in world.runner.calls
     assert world.state.services[(2,)].status == ServiceStatus.RUNNING
