@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from sourcetree import REPO, modules
 
-REPO = Path(__file__).resolve().parents[2]
 COMPOSERS = {"haoscar_snmp.daemon", "haoscar_snmp.__main__"}
 FORBIDDEN = {
     "haoscar_snmp.core": ("haoscar_snmp.config", "haoscar_snmp.snmp", "fcaps"),
@@ -32,15 +32,6 @@ FORBIDDEN = {
 }
 
 
-def modules() -> dict[str, Path]:
-    found = {}
-    for package in ("haoscar_snmp", "fcaps"):
-        for path in (REPO / package).rglob("*.py"):
-            parts = list(path.relative_to(REPO).with_suffix("").parts)
-            if parts[-1] == "__init__":
-                parts.pop()
-            found[".".join(parts)] = path
-    return found
 
 
 def imports_of(name: str, path: Path) -> set[str]:

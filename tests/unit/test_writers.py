@@ -14,8 +14,8 @@ import ast
 from pathlib import Path
 
 import pytest
+from sourcetree import REPO, modules
 
-REPO = Path(__file__).resolve().parents[2]
 
 # slice -> writer modules; or slice -> {field: writers} where fields differ ("*" = the rest)
 WRITERS: dict[str, set[str] | dict[str, set[str]]] = {
@@ -120,15 +120,6 @@ def writes(path: Path) -> list[tuple[int, str, str]]:
     return sorted(set(found))   # a function's body is walked from the module too
 
 
-def modules() -> dict[str, Path]:
-    out = {}
-    for package in ("haoscar_snmp", "fcaps"):
-        for path in (REPO / package).rglob("*.py"):
-            parts = list(path.relative_to(REPO).with_suffix("").parts)
-            if parts[-1] == "__init__":
-                parts.pop()
-            out[".".join(parts)] = path
-    return out
 
 
 def allowed(slice_name: str, field: str) -> set[str]:
