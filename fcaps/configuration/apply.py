@@ -12,6 +12,7 @@ from typing import Any
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.state import (
     AliasRow,
+    CheckKind,
     HeadRole,
     HeadRow,
     LanIfRow,
@@ -20,7 +21,7 @@ from haoscar_snmp.core.state import (
     State,
 )
 
-from .mibmap import RECOVERY_VALUES
+from .mibmap import CHECK_TYPE_VALUES, RECOVERY_VALUES, SERVICE_KEYS, SERVICES
 
 
 def _text(value: Any) -> str:
@@ -59,20 +60,12 @@ def apply_to_state(config: Config, state: State,
     wanted = set()
     for svc in config.services:
         wanted.add((svc.index,))
-        fields = dict(name=svc.name, check=svc.check, restart=svc.restart,
-                      retry_threshold=config.retry_threshold(svc),
-                      recovery=RECOVERY_VALUES[str(svc.recovery)], enabled=svc.enabled,
-                      active_only=svc.active_only, row_status=svc.row_status)
-        _upsert(state.services, (svc.index,), ServiceRow, fields)
+        _upsert(state.services, (svc.index,), ServiceRow, _service_fields(
+            {key: getattr(svc, key) for key in SERVICE_KEYS}, config, svc.row_status))
     for index, draft in pending.get("services", {}).items():
         wanted.add((index,))
-        _upsert(state.services, (index,), ServiceRow, dict(
-            name=draft.get("name") or "", check=draft.get("check") or "",
-            restart=draft.get("restart") or "",
-            retry_threshold=draft.get("retry_threshold") or config.timing.service_retry_threshold,
-            recovery=RECOVERY_VALUES.get(draft.get("recovery", ""), 1),
-            enabled=draft.get("enabled", True), active_only=draft.get("active_only", False),
-            row_status=RowStatus.NOT_READY))
+        _upsert(state.services, (index,), ServiceRow, _service_fields(
+            {**SERVICES.defaults, "name": "", "check": "", **draft}, config, RowStatus.NOT_READY))
     for key in [k for k in state.services.keys() if k not in wanted]:
         state.services.remove(key)
 
@@ -98,3 +91,15 @@ def _upsert(table: Any, key: tuple[int], cls: type, fields: dict[str, Any]) -> N
         return
     for name, value in fields.items():
         setattr(row, name, value)
+
+
+def _service_fields(row: dict[str, Any], config: Config, row_status: RowStatus) -> dict[str, Any]:
+    """A service's configured columns as the MIB shows them (file row or pending draft)."""
+    fields = {key: row[key] for key in SERVICE_KEYS}
+    fields.update(
+        name=row["name"] or "", check=row["check"] or "", restart=row["restart"] or "",
+        retry_threshold=row["retry_threshold"] or config.timing.service_retry_threshold,
+        recovery=RECOVERY_VALUES.get(str(row["recovery"]), 1),
+        check_type=CHECK_TYPE_VALUES.get(str(row["check_type"]), CheckKind.COMMAND),
+        row_status=row_status)
+    return fields

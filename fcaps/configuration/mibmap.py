@@ -12,12 +12,37 @@ import enum
 from typing import Any
 
 from haoscar_snmp.config.mibmap import ConfigMap, RowLayout, ScalarMap
-from haoscar_snmp.config.schema import Config
-from haoscar_snmp.core.state import ControlAction
+from haoscar_snmp.config.checkspec import CheckType
+from haoscar_snmp.config.schema import Config, ServiceConfig
+from haoscar_snmp.core.state import CheckKind, ControlAction, ServiceSelection
 
 # haoscarServiceRecovery: MIB value <-> the policy's name in the configuration file.
 RECOVERY_NAMES = {1: "restart-then-failover", 2: "restart-then-notify", 3: "notify-only"}
 RECOVERY_VALUES = {name: value for value, name in RECOVERY_NAMES.items()}
+
+# haoscarServiceCheckType: the configuration's word <-> the MIB value.
+CHECK_TYPE_VALUES: dict[str, CheckKind] = {
+    CheckType.COMMAND.value: CheckKind.COMMAND, CheckType.SYSTEMD.value: CheckKind.SYSTEMD_UNIT,
+    CheckType.PROCESS.value: CheckKind.PROCESS, CheckType.TCP.value: CheckKind.TCP,
+    CheckType.UDP.value: CheckKind.UDP, CheckType.HTTP.value: CheckKind.HTTP,
+}
+CHECK_TYPE_NAMES: dict[int, str] = {int(kind): name for name, kind in CHECK_TYPE_VALUES.items()}
+
+# Service columns that map one to one onto a configuration key (the rest need converting).
+SERVICE_PLAIN_COLUMNS: dict[str, str] = {
+    "haoscarServiceName": "name", "haoscarServiceCheck": "check",
+    "haoscarServiceRetryThreshold": "retry_threshold", "haoscarServiceRestartCommand": "restart",
+    "haoscarServiceInterval": "interval_ms", "haoscarServiceTimeout": "timeout_ms",
+    "haoscarServiceRise": "rise", "haoscarServiceCheckSend": "send", "haoscarServiceCheckExpect": "expect",
+    "haoscarServiceMaxRestarts": "max_restarts", "haoscarServiceRestartWindow": "restart_window_s",
+    "haoscarServiceResetAfter": "reset_after", "haoscarServiceFlapThreshold": "flap_threshold",
+    "haoscarServiceFailureTimeout": "failure_timeout_s", "haoscarServiceRestartTimeout": "restart_timeout_ms",
+}
+# The configuration keys of a service that the overrides file stores for each row.
+SERVICE_KEYS = ("name", "check", "check_type", "interval_ms", "timeout_ms", "rise", "send", "expect",
+                "restart", "restart_timeout_ms", "retry_threshold", "recovery", "max_restarts",
+                "restart_window_s", "reset_after", "flap_threshold", "failure_timeout_s", "enabled",
+                "active_only")
 
 # Writable scalars -> key in [timing].
 TIMING_SCALARS: dict[str, str] = {
@@ -48,10 +73,10 @@ def _text(value: Any) -> Any:
 
 def service_row(svc: Any) -> dict[str, Any]:
     """A configured service as the overrides file stores it."""
-    return {"name": svc.name, "check": svc.check, "restart": svc.restart or "",
-            "retry_threshold": svc.retry_threshold, "recovery": _text(svc.recovery),
-            "enabled": svc.enabled, "active_only": svc.active_only,
-            "row_status": svc.row_status.label}
+    row = {key: _text(getattr(svc, key)) for key in SERVICE_KEYS}
+    row["restart"] = row["restart"] or ""
+    row["row_status"] = svc.row_status.label
+    return row
 
 
 def alias_row(alias: Any) -> dict[str, Any]:
@@ -67,25 +92,30 @@ def _timing(key: str) -> ScalarMap:
                      to_config=(lambda v: v == 1) if boolean else (lambda v: v))
 
 
+def _service_defaults() -> dict[str, Any]:
+    fields = ServiceConfig.model_fields
+    return {key: _text(fields[key].default) for key in SERVICE_KEYS if key not in ("name", "check")}
+
+
 SERVICES = RowLayout(
     key="services", row_status="haoscarServiceRowStatus",
     columns={
-        "haoscarServiceName": "name", "haoscarServiceCheck": "check",
-        "haoscarServiceRetryThreshold": "retry_threshold", "haoscarServiceRecovery": "recovery",
-        "haoscarServiceAdminStatus": "enabled", "haoscarServiceRestartCommand": "restart",
-        "haoscarServiceActiveOnly": "active_only",
+        **SERVICE_PLAIN_COLUMNS, "haoscarServiceRecovery": "recovery",
+        "haoscarServiceAdminStatus": "enabled", "haoscarServiceActiveOnly": "active_only",
+        "haoscarServiceCheckType": "check_type",
     },
     mandatory=("name", "check"),
     # Every column is listed, so a row re-created over a destroyed file row inherits nothing.
-    defaults={"restart": "", "recovery": "restart-then-failover", "enabled": True,
-              "active_only": False, "retry_threshold": None},
+    defaults=_service_defaults(),
     row=service_row,
     to_config={"haoscarServiceRecovery": lambda v: RECOVERY_NAMES[v],
                "haoscarServiceAdminStatus": lambda v: v == 1,
-               "haoscarServiceActiveOnly": lambda v: v == 1},
+               "haoscarServiceActiveOnly": lambda v: v == 1,
+               "haoscarServiceCheckType": lambda v: CHECK_TYPE_NAMES[v]},
     to_mib={"haoscarServiceRecovery": lambda v: RECOVERY_VALUES.get(str(v), v),
             "haoscarServiceAdminStatus": truth,
-            "haoscarServiceActiveOnly": truth},
+            "haoscarServiceActiveOnly": truth,
+            "haoscarServiceCheckType": lambda v: int(CHECK_TYPE_VALUES.get(str(v), v))},
     inherited={"haoscarServiceRetryThreshold": lambda c: c.timing.service_retry_threshold},
 )
 
@@ -102,5 +132,5 @@ CONFIG_MAP = ConfigMap(
     scalars={**{name: _timing(key) for name, key in TIMING_SCALARS.items()},
              "haoscarNotifyEmail": ScalarMap(path=("notify_email",), read=notify_email)},
     tables={"haoscarServiceEntry": SERVICES, "haoscarAliasEntry": ALIASES},
-    actions={"haoscarControlAction": ControlAction},
+    actions={"haoscarControlAction": ControlAction, "haoscarControlServiceIndex": ServiceSelection},
 )

@@ -36,6 +36,7 @@ class ProbableCause(enum.IntEnum):
     CLOCK_DIFFERENCE = 10
     HEAD_ISOLATED = 11
     ALIAS_CONFLICT = 12
+    SERVICE_CHECK_ERROR = 13
 
 
 class Alarms:

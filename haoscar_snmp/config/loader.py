@@ -41,6 +41,7 @@ from haoscar_snmp.config.schema import (
 from haoscar_snmp.config.secretfiles import (
     SecretReader,
     read_secret_file,
+    resolve_email_password,
     resolve_heartbeat_key,
     resolve_table,
 )
@@ -109,12 +110,17 @@ def parse_config(text: str, *, label: str, base_dir: Path, environ: Mapping[str,
     if sections.heartbeat is not None:
         resolved["heartbeat"], secret_issues = resolve_heartbeat_key(sections.heartbeat, read_secret)
         issues += secret_issues
+    if sections.email is not None:
+        resolved["email"], secret_issues = resolve_email_password(sections.email, read_secret)
+        issues += secret_issues
     sections = replace(sections, **resolved)
 
     issues += rules.check(sections)
     if issues:
         raise ConfigError(problems_from_issues(label, issues))
     values["heartbeat"] = sections.heartbeat
+    if values.get("notify") is not None:
+        values["notify"] = values["notify"].model_copy(update={"email": sections.email})
     values["snmp"] = values["snmp"].model_copy(update={
         "communities": sections.communities, "users": sections.users, "targets": sections.targets})
     try:
@@ -199,5 +205,6 @@ def _sections(raw: dict[str, Any], values: dict[str, Any], context: dict[str, An
         snmp = {name: _rows(raw_snmp.get(name, []), model, context) for name, model in _SNMP_ROWS.items()}
         allow = raw_snmp.get("allow_v2c_write", False)
         snmp["allow_v2c_write"] = allow if isinstance(allow, bool) else None
+    email = values["notify"].email if values.get("notify") is not None else None
     return rules.Sections(cluster=values["cluster"], timing=values["timing"], heartbeat=values["heartbeat"],
-                          **tables, **snmp)
+                          email=email, **tables, **snmp)

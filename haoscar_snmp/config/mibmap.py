@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from haoscar_snmp.config.schema import Config
-from haoscar_snmp.core.state import ControlAction
+from haoscar_snmp.core.state import OperatorRequest
 
 OID = tuple[int, ...]
 
@@ -64,7 +64,7 @@ class ConfigMap:
 
     scalars: dict[str, ScalarMap]
     tables: dict[str, RowLayout]                 # by the MIB entry's name
-    actions: dict[str, Callable[[int], ControlAction]]   # write-only trigger scalars
+    actions: dict[str, Callable[[int], OperatorRequest]]   # write-only trigger scalars
 
     def writable_names(self) -> set[str]:
         names = set(self.scalars) | set(self.actions)
@@ -90,5 +90,5 @@ class SetPlan:
     overrides: dict[str, Any]
     pending: dict[str, dict[int, dict[str, Any]]]
     changes: list[Change] = field(default_factory=list)
-    actions: list[ControlAction] = field(default_factory=list)
+    actions: list[OperatorRequest] = field(default_factory=list)
     config_changed: bool = False

@@ -11,7 +11,7 @@ does not also make `local_head` look dangling). The loader,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, ip_address
 from typing import Any, Callable, Hashable, Iterable, Iterator
 
 from haoscar_snmp.config.errors import Issue, Loc, format_loc
@@ -21,6 +21,7 @@ from haoscar_snmp.config.schema import (
     ClusterConfig,
     CommunityConfig,
     Config,
+    EmailConfig,
     Endpoint,
     HeadConfig,
     HeartbeatConfig,
@@ -28,6 +29,7 @@ from haoscar_snmp.config.schema import (
     PrivProtocol,
     Role,
     ServiceConfig,
+    SmtpSecurity,
     SnmpVersion,
     TargetConfig,
     TimingConfig,
@@ -55,6 +57,7 @@ class Sections:
     communities: tuple[CommunityConfig | None, ...] | None = None
     users: tuple[UserConfig | None, ...] | None = None
     targets: tuple[TargetConfig | None, ...] | None = None
+    email: EmailConfig | None = None
 
     @classmethod
     def of(cls, config: Config) -> Sections:
@@ -63,7 +66,7 @@ class Sections:
             aliases=config.aliases, services=config.services, timing=config.timing,
             heartbeat=config.heartbeat, listen=config.snmp.listen,
             allow_v2c_write=config.snmp.allow_v2c_write, communities=config.snmp.communities,
-            users=config.snmp.users, targets=config.snmp.targets,
+            users=config.snmp.users, targets=config.snmp.targets, email=config.notify.email,
         )
 
 
@@ -155,6 +158,39 @@ def _tables(s: Sections) -> Iterator[Issue]:
                    f"{alias.prefix_length} does not fit IPv{alias.address.version} (1..{bits})")
 
 
+def _services(s: Sections) -> Iterator[Issue]:
+    for i, svc in _valid(s.services):
+        problem = svc.spec_problem()
+        if problem is not None:
+            yield (("services", i, problem.key), str(problem))
+        if s.timing is not None and svc.timeout_ms:
+            interval = svc.interval_ms or s.timing.service_check_interval_ms
+            if svc.timeout_ms >= interval:
+                where = "interval_ms" if svc.interval_ms else "[timing] service_check_interval_ms"
+                yield (("services", i, "timeout_ms"),
+                       f"must be shorter than the check interval ({where} = {interval}; got {svc.timeout_ms})")
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _email(s: Sections) -> Iterator[Issue]:
+    e = s.email
+    if e is None:
+        return
+    if (e.username is None) != (e.password_file is None):
+        missing = "password_file" if e.password_file is None else "username"
+        yield (("notify", "email", missing), "username and password_file go together")
+    if e.username is not None and e.security is SmtpSecurity.NONE and not _is_loopback(e.smtp_host):
+        yield (("notify", "email", "security"),
+               f'"none" would send the SMTP password in clear text to {e.smtp_host}: '
+               f'use "starttls" or "tls"')
+
+
 def _exactly_one(loc: Loc, inline_key: str, inline: object, file: object, required: bool = True
                  ) -> Iterator[Issue]:
     if inline is not None and file is not None:
@@ -203,5 +239,5 @@ def _targets(s: Sections) -> Iterator[Issue]:
 
 
 _RULES: tuple[Callable[[Sections], Iterable[Issue]], ...] = (
-    _cluster_and_heads, _timing, _tables, _communities_and_users, _targets,
+    _cluster_and_heads, _timing, _tables, _services, _communities_and_users, _targets, _email,
 )

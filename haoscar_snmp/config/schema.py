@@ -29,6 +29,8 @@ from pydantic import (
     model_validator,
 )
 
+from haoscar_snmp.config.checkspec import CheckSpec, CheckSpecError, CheckType
+from haoscar_snmp.config.checkspec import parse as parse_check
 from haoscar_snmp.config.values import (
     AgentxMaster,
     ConfigPath,
@@ -165,21 +167,68 @@ class AliasConfig(FrozenModel):
     row_status: StoredRowStatus = RowStatus.ACTIVE
 
 
+def _interval_ms(value: int) -> int:
+    if value and not 100 <= value <= 3600000:
+        raise ValueError("must be 0 (the [timing] default) or 100..3600000")
+    return value
+
+
+def _timeout_ms(value: int) -> int:
+    if value and not 10 <= value <= 600000:
+        raise ValueError("must be 0 (80% of the interval) or 10..600000")
+    return value
+
+
 class ServiceConfig(FrozenModel):
-    """A monitored service; `index` is its HAOSCAR-MIB row index."""
+    """A monitored service; `index` is its HAOSCAR-MIB row index.
+
+    `check` is read by `check_type` (haoscar_snmp/config/checkspec.py): a shell command,
+    a systemd unit, a pid file or process name, host:port, or a URL. The recovery ladder:
+    `retry_threshold` failed checks declare the service failed; it is restarted up to
+    `max_restarts` times within `restart_window_s`, then escalated by `recovery`.
+    """
 
     index: RowIndex = 0  # always set in a Config: explicit, or the smallest free one
     name: Annotated[Text, Field(min_length=1, max_length=32)]
     check: Annotated[Text, Field(min_length=1, max_length=255)]
+    check_type: CheckType = CheckType.COMMAND
+    interval_ms: Annotated[int, AfterValidator(_interval_ms)] = 0     # 0: timing's default
+    timeout_ms: Annotated[int, AfterValidator(_timeout_ms)] = 0       # 0: 80% of the interval
+    rise: Annotated[int, Field(ge=1, le=100)] = 1
+    send: Annotated[Text, Field(max_length=255)] = ""                 # udp: the request
+    expect: Annotated[Text, Field(max_length=255)] = ""               # udp: reply text; http: statuses
     restart: Annotated[Text, Field(max_length=255)] = ""
+    restart_timeout_ms: Annotated[int, Field(ge=100, le=600000)] = 30000
     retry_threshold: Annotated[int, Field(ge=1, le=100)] | None = None  # None: timing's default
     recovery: Recovery = Recovery.RESTART_THEN_FAILOVER
+    max_restarts: Annotated[int, Field(ge=0, le=100)] = 3
+    restart_window_s: Annotated[int, Field(ge=1, le=86400)] = 300
+    reset_after: Annotated[int, Field(ge=1, le=10000)] = 10
+    flap_threshold: Annotated[int, Field(ge=0, le=100)] = 5
+    failure_timeout_s: Annotated[int, Field(ge=0, le=604800)] = 0
     active_only: bool = False
     # Run when this head becomes active / stops being active (active_only services).
     start: Annotated[Text, Field(max_length=255)] = ""
     stop: Annotated[Text, Field(max_length=255)] = ""
     enabled: bool = True
     row_status: StoredRowStatus = RowStatus.ACTIVE
+
+    def spec(self) -> CheckSpec:
+        """The check, parsed for its type (the rules have refused a row it fails on)."""
+        return parse_check(self.check_type, self.check, self.send, self.expect)
+
+    def spec_problem(self) -> CheckSpecError | None:
+        try:
+            self.spec()
+        except CheckSpecError as error:
+            return error
+        return None
+
+    def restart_command(self) -> str:
+        """The restart command; a systemd unit without one is restarted with systemctl."""
+        if self.restart or self.check_type is not CheckType.SYSTEMD:
+            return self.restart
+        return f"systemctl restart -- {self.check}"
 
 
 class TimingConfig(FrozenModel):
@@ -283,12 +332,35 @@ class SnmpConfig(FrozenModel):
     agentx: AgentxConfig = AgentxConfig()
 
 
-class EmailConfig(FrozenModel):
+class SmtpSecurity(enum.StrEnum):
+    NONE = "none"            # plain SMTP (a relay on this host or a trusted LAN)
+    STARTTLS = "starttls"    # plain connection upgraded with STARTTLS, certificate verified
+    TLS = "tls"              # TLS from the first byte (port 465), certificate verified
+
+
+class EmailConfig(WithSecrets):
+    """Operator e-mail: one mail per incident and one when it is over (fault/mailer.py)."""
+
     enabled: bool = False
     smtp_host: Annotated[Text, Field(min_length=1, max_length=255)] = "127.0.0.1"
     smtp_port: Port = 25
+    security: SmtpSecurity = SmtpSecurity.NONE
+    # CA certificates (PEM) that the server's certificate must chain to; unset: the system's.
+    ca_file: ConfigPath | None = None
+    username: Annotated[Text, Field(min_length=1, max_length=255)] | None = None
+    password_file: ConfigPath | None = None
     sender: Email = Field("haoscar@localhost", alias="from")
     to: tuple[Email, ...] = ()
+    timeout_ms: Annotated[int, Field(ge=100, le=600000)] = 10000
+    retries: Annotated[int, Field(ge=0, le=10)] = 3
+    retry_delay_ms: Annotated[int, Field(ge=100, le=3600000)] = 5000
+    max_per_hour: Annotated[int, Field(ge=1, le=10000)] = 30
+    queue_size: Annotated[int, Field(ge=1, le=10000)] = 100
+
+    @property
+    def password(self) -> str | None:
+        """The SMTP password read from password_file, once loaded."""
+        return self._resolved.get("password")
 
 
 class NotifyConfig(FrozenModel):
@@ -401,6 +473,14 @@ class Config(FrozenModel):
     def retry_threshold(self, service: ServiceConfig) -> int:
         """The service's own threshold, else timing.service_retry_threshold (read at use time)."""
         return service.retry_threshold or self.timing.service_retry_threshold
+
+    def check_interval_ms(self, service: ServiceConfig) -> int:
+        """The service's own interval, else timing.service_check_interval_ms."""
+        return service.interval_ms or self.timing.service_check_interval_ms
+
+    def check_timeout_ms(self, service: ServiceConfig) -> int:
+        """The service's own timeout, else 80% of its interval."""
+        return service.timeout_ms or max(10, self.check_interval_ms(service) * 4 // 5)
 
     def active_services(self) -> tuple[ServiceConfig, ...]:
         """Rows to monitor: notInService rows stay in the MIB but are not checked."""

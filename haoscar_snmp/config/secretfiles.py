@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from haoscar_snmp.config.errors import Issue
-from haoscar_snmp.config.schema import HeartbeatConfig
+from haoscar_snmp.config.schema import EmailConfig, HeartbeatConfig
 from haoscar_snmp.config.values import MIN_PASSPHRASE, WithSecrets
 
 SecretReader = Callable[[Path], bytes]
@@ -116,3 +116,14 @@ def resolve_heartbeat_key(heartbeat: HeartbeatConfig, read: SecretReader
     if not key:
         return heartbeat, [(("heartbeat", "key_file"), f"{heartbeat.key_file} is empty")]
     return heartbeat.with_resolved(key=key), []
+
+
+def resolve_email_password(email: EmailConfig, read: SecretReader) -> tuple[EmailConfig, list[Issue]]:
+    """Attach the SMTP password read from notify.email.password_file."""
+    if email.password_file is None:
+        return email, []
+    try:
+        password = _read_text(read, email.password_file, 1)
+    except SecretFileError as error:
+        return email, [(("notify", "email", "password_file"), str(error))]
+    return email.with_resolved(password=password), []

@@ -44,6 +44,9 @@ class EventType(enum.IntEnum):
     SERVICE_RESTARTED = 21
     OPERATOR_ACTION = 22
     AGENT_STOPPING = 23
+    SERVICE_RESTART_FAILED = 24
+    SERVICE_ESCALATED = 25
+    SERVICE_LADDER_RESET = 26
 
 
 class Severity(enum.IntEnum):

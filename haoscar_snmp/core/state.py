@@ -123,6 +123,42 @@ class ControlAction(enum.IntEnum):
     SWITCHOVER = 2
     FAILBACK = 3
     RESET_COUNTERS = 4
+    RESET_SERVICE = 5
+
+
+@dataclass(frozen=True)
+class ServiceSelection:
+    """haoscarControlServiceIndex was written: the service a resetService applies to."""
+
+    index: int
+
+    @property
+    def name(self) -> str:        # as the audit line names an operator request
+        return f"SELECT_SERVICE_{self.index}"
+
+
+# What a SET of a haoscarControl object asks the operator-action handler to do.
+OperatorRequest = ControlAction | ServiceSelection
+
+
+class ServiceRung(enum.IntEnum):
+    """Where a service stands on its recovery ladder (HAOSCAR-MIB haoscarServiceRung)."""
+
+    WATCHING = 1
+    RESTARTING = 2
+    FAILOVER = 3
+    OPERATOR = 4
+
+
+class CheckKind(enum.IntEnum):
+    """HAOSCAR-MIB haoscarServiceCheckType."""
+
+    COMMAND = 1
+    SYSTEMD_UNIT = 2
+    PROCESS = 3
+    TCP = 4
+    UDP = 5
+    HTTP = 6
 
 
 class ControlResult(enum.IntEnum):
@@ -327,11 +363,30 @@ class ServiceRow:
     enabled: bool = True
     active_only: bool = False
     row_status: RowStatus = RowStatus.ACTIVE   # active, notInService or notReady
+    check_type: CheckKind = CheckKind.COMMAND
+    interval_ms: int = 0
+    timeout_ms: int = 0
+    rise: int = 1
+    send: str = ""
+    expect: str = ""
+    max_restarts: int = 3
+    restart_window_s: int = 300
+    reset_after: int = 10
+    flap_threshold: int = 5
+    failure_timeout_s: int = 0
+    restart_timeout_ms: int = 30000
+    # runtime: the service monitor
     status: ServiceStatus = ServiceStatus.UNKNOWN
     restarts: int = 0
     consec_failures: int = 0
     last_failure: float = 0.0
     last_action: RecoveryAction = RecoveryAction.NONE
+    rung: ServiceRung = ServiceRung.WATCHING
+    restarts_in_window: int = 0
+    last_reason: str = ""
+    last_action_time: float = 0.0
+    check_errors: int = 0
+    check_timeouts: int = 0
 
 
 @dataclass(frozen=True)
@@ -425,6 +480,19 @@ class ControlState:
     result_text: str = ""
     last_action: ControlAction = ControlAction.NONE
     last_time: float = 0.0
+    service_index: int = 0      # the service resetService applies to (0: every one)
+
+
+@dataclass
+class EmailStats:
+    """Writer: the mailer (fault/mailer.py)."""
+
+    sent: int = 0
+    failed: int = 0
+    dropped: int = 0
+    queued: int = 0
+    last_error: str = ""
+    last_sent: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -488,3 +556,7 @@ class State:
     hb_figures: HeartbeatFigures = field(default_factory=HeartbeatFigures)
     jobs: Table[tuple[int], JobRow] = field(default_factory=Table)
     security: SecurityCounters = field(default_factory=SecurityCounters)
+    email: EmailStats = field(default_factory=EmailStats)
+    # Why this head must not be made active while the peer can serve (a service's
+    # recovery ladder handed the role over; "" = nothing). Writer: the service monitor.
+    service_unfit: str = ""

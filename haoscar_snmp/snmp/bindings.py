@@ -47,6 +47,7 @@ def bind_all(view: MibView, state: State, config: Callable[[], Config], config_m
         "haoscarControlResultText": lambda: s.control.result_text,
         "haoscarControlLastAction": lambda: s.control.last_action,
         "haoscarControlLastTime": lambda: s.control.last_time,
+        "haoscarControlServiceIndex": lambda: s.control.service_index,
         # events and alarms
         "haoscarEventLastIndex": lambda: s.event_last_index,
         "haoscarAlarmActiveCount": lambda: len(s.alarms),
@@ -68,6 +69,13 @@ def bind_all(view: MibView, state: State, config: Callable[[], Config], config_m
         "haoscarHbAuthFailures": lambda: s.security.hb_auth_failures,
         "haoscarHbReplays": lambda: s.security.hb_replays,
         "haoscarMalformedPackets": lambda: s.security.malformed_packets,
+        # e-mail
+        "haoscarEmailSent": lambda: s.email.sent,
+        "haoscarEmailFailed": lambda: s.email.failed,
+        "haoscarEmailDropped": lambda: s.email.dropped,
+        "haoscarEmailQueued": lambda: s.email.queued,
+        "haoscarEmailLastError": lambda: s.email.last_error,
+        "haoscarEmailLastSent": lambda: s.email.last_sent,
     }
     for name, scalar in config_map.scalars.items():
         scalars[name] = (lambda m: lambda: m.read(config()))(scalar)
@@ -128,6 +136,24 @@ def bind_all(view: MibView, state: State, config: Callable[[], Config], config_m
         "haoscarServiceActiveOnly": lambda r: r.active_only,
         "haoscarServiceLastAction": lambda r: r.last_action,
         "haoscarServiceRowStatus": lambda r: r.row_status,
+        "haoscarServiceCheckType": lambda r: r.check_type,
+        "haoscarServiceInterval": lambda r: r.interval_ms,
+        "haoscarServiceTimeout": lambda r: r.timeout_ms,
+        "haoscarServiceRise": lambda r: r.rise,
+        "haoscarServiceCheckSend": lambda r: r.send,
+        "haoscarServiceCheckExpect": lambda r: r.expect,
+        "haoscarServiceMaxRestarts": lambda r: r.max_restarts,
+        "haoscarServiceRestartWindow": lambda r: r.restart_window_s,
+        "haoscarServiceResetAfter": lambda r: r.reset_after,
+        "haoscarServiceFlapThreshold": lambda r: r.flap_threshold,
+        "haoscarServiceFailureTimeout": lambda r: r.failure_timeout_s,
+        "haoscarServiceRestartTimeout": lambda r: r.restart_timeout_ms,
+        "haoscarServiceRung": lambda r: r.rung,
+        "haoscarServiceRestartsInWindow": lambda r: r.restarts_in_window,
+        "haoscarServiceLastReason": lambda r: r.last_reason,
+        "haoscarServiceLastActionTime": lambda r: r.last_action_time,
+        "haoscarServiceCheckErrors": lambda r: r.check_errors,
+        "haoscarServiceCheckTimeouts": lambda r: r.check_timeouts,
     })
     view.bind_table("haoscarEventEntry", lambda: s.events, {
         "haoscarEventTime": lambda r: r.time,

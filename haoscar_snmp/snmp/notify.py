@@ -46,6 +46,10 @@ NOTIFICATIONS: dict[EventType, str] = {
     EventType.ALARM_RAISED: "haoscarAlarmRaised",
     EventType.ALARM_CLEARED: "haoscarAlarmCleared",
     EventType.CONFIG_CHANGED: "haoscarConfigChanged",
+    EventType.SERVICE_RESTARTED: "haoscarServiceLadderStep",
+    EventType.SERVICE_RESTART_FAILED: "haoscarServiceLadderStep",
+    EventType.SERVICE_ESCALATED: "haoscarServiceLadderStep",
+    EventType.SERVICE_LADDER_RESET: "haoscarServiceLadderStep",
 }
 
 # Which event-data key gives the row index of each table's column objects.

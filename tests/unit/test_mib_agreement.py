@@ -18,6 +18,7 @@ from haoscar_snmp.config.schema import (
 from haoscar_snmp.core.events import EventType, Severity
 from haoscar_snmp.core.state import (
     AliasStatus,
+    CheckKind,
     ClusterStatus,
     ControlAction,
     ControlResult,
@@ -26,6 +27,7 @@ from haoscar_snmp.core.state import (
     Lan,
     LinkStatus,
     RecoveryAction,
+    ServiceRung,
     ServiceStatus,
 )
 from haoscar_snmp.snmp.mib import MibModel
@@ -48,6 +50,8 @@ ENUMS: list[tuple[type[enum.IntEnum], str, str]] = [
     (AliasStatus, "haoscarAliasStatus", ""),
     (ServiceStatus, "haoscarServiceState", ""),
     (RecoveryAction, "haoscarServiceLastAction", ""),
+    (ServiceRung, "haoscarServiceRung", ""),
+    (CheckKind, "haoscarServiceCheckType", ""),
     (ControlAction, "haoscarControlAction", ""),
     (ControlResult, "haoscarControlResult", ""),
     (EventType, "haoscarEventType", ""),
@@ -95,11 +99,45 @@ def test_timing_ranges_are_the_mibs(mib: MibModel, mib_name: str, key: str) -> N
     (ServiceConfig, "name", "haoscarServiceName", "sizes"),
     (ServiceConfig, "check", "haoscarServiceCheck", "sizes"),
     (ServiceConfig, "restart", "haoscarServiceRestartCommand", "sizes"),
+    (ServiceConfig, "rise", "haoscarServiceRise", "ranges"),
+    (ServiceConfig, "send", "haoscarServiceCheckSend", "sizes"),
+    (ServiceConfig, "expect", "haoscarServiceCheckExpect", "sizes"),
+    (ServiceConfig, "max_restarts", "haoscarServiceMaxRestarts", "ranges"),
+    (ServiceConfig, "restart_window_s", "haoscarServiceRestartWindow", "ranges"),
+    (ServiceConfig, "reset_after", "haoscarServiceResetAfter", "ranges"),
+    (ServiceConfig, "flap_threshold", "haoscarServiceFlapThreshold", "ranges"),
+    (ServiceConfig, "failure_timeout_s", "haoscarServiceFailureTimeout", "ranges"),
+    (ServiceConfig, "restart_timeout_ms", "haoscarServiceRestartTimeout", "ranges"),
     (AliasConfig, "prefix_length", "haoscarAliasPrefixLength", "ranges"),
 ])
 def test_row_ranges_and_sizes_are_the_mibs(mib: MibModel, model: type, field: str, mib_name: str,
                                           kind: str) -> None:
     assert bounds(model, field) == getattr(mib[mib_name], kind)[0]
+
+
+def test_check_types_are_the_mibs(mib: MibModel) -> None:
+    from fcaps.configuration.mibmap import CHECK_TYPE_VALUES
+    from haoscar_snmp.config.checkspec import CheckType
+    assert {CheckType(name): CheckKind(value) for name, value in CHECK_TYPE_VALUES.items()} == {
+        CheckType.COMMAND: CheckKind.COMMAND, CheckType.SYSTEMD: CheckKind.SYSTEMD_UNIT,
+        CheckType.PROCESS: CheckKind.PROCESS, CheckType.TCP: CheckKind.TCP, CheckType.UDP: CheckKind.UDP,
+        CheckType.HTTP: CheckKind.HTTP}
+
+
+@pytest.mark.parametrize("field, mib_name, low, high", [
+    ("interval_ms", "haoscarServiceInterval", 100, 3600000),
+    ("timeout_ms", "haoscarServiceTimeout", 10, 600000),
+])
+def test_zero_or_a_range_columns_are_the_mibs(mib: MibModel, field: str, mib_name: str, low: int,
+                                              high: int) -> None:
+    assert mib[mib_name].ranges == ((0, 0), (low, high))
+    for value, ok in ((0, True), (low, True), (high, True), (low - 1, False), (high + 1, False)):
+        try:
+            ServiceConfig(name="s", check="true", **{field: value})
+        except ValueError:
+            assert not ok, value
+        else:
+            assert ok, value
 
 
 def test_every_writable_object_of_the_mib_is_in_the_configuration_map(mib: MibModel) -> None:

@@ -134,7 +134,10 @@ def test_events_without_a_notification_build_nothing(builder: NotificationBuilde
 def test_every_mapped_event_type_names_an_existing_notification(mib: MibModel) -> None:
     for kind, name in NOTIFICATIONS.items():
         notif = mib.notification(name)  # KeyError if the MIB has no such notification
-        assert notif.oid == mib.root + (0, int(kind)), name  # numbered like haoscarEventType
+        if kind <= 19:   # one notification per event type, numbered like haoscarEventType
+            assert notif.oid == mib.root + (0, int(kind)), name
+        else:            # the service ladder's steps share haoscarServiceLadderStep
+            assert name == "haoscarServiceLadderStep", kind
 
 
 def test_every_mib_notification_is_sent_for_some_event(mib: MibModel) -> None:

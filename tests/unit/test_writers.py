@@ -51,6 +51,8 @@ WRITERS: dict[str, set[str] | dict[str, set[str]]] = {
     "hb_fenced": {"fcaps.fault.hbmonitor"},
     "quorum": {"fcaps.fault.quorum", "fcaps.fault.role"},
     "alias_claims": {"fcaps.fault.aliasguard"},
+    "email": {"fcaps.fault.mailer"},
+    "service_unfit": {"fcaps.fault.services"},
 }
 MUTATORS = {"put", "remove", "clear", "pop", "update", "setdefault", "record", "append"}
 
