@@ -23,9 +23,12 @@ from fcaps.configuration.mibmap import CONFIG_MAP
 from fcaps.configuration.store import ConfigStore
 from fcaps.fault.alarms import Alarms
 from fcaps.fault.aliasguard import AliasGuard
+from fcaps.fault.checks import Checker
 from fcaps.fault.hbmonitor import HeartbeatMonitor
 from fcaps.fault.hbproc import build as build_heartbeat
 from fcaps.fault.history import EventHistory
+from fcaps.fault.mailer import Mailer
+from fcaps.fault.outages import OutageFile
 from fcaps.fault.quorum import QuorumCheck
 from fcaps.fault.role import Advertiser, GenerationFile, NoPeer, RoleMachine
 from fcaps.fault.services import ServiceMonitor
@@ -139,6 +142,10 @@ class Daemon:
         bus.subscribe("history", history)
         bus.subscribe("performance", FailoverFigures(state))
         alarms = Alarms(state, bus, clock)
+        mailer = Mailer(state, store.current, clock)
+        bus.subscribe("mailer", mailer.on_event)
+        await mailer.start()
+        stack.push_async_callback(mailer.stop)
         actions = OperatorActions(state, bus, clock)
         store.on_action = actions.handle
 
@@ -195,7 +202,11 @@ class Daemon:
         scheduler.add_steady(role)
         scheduler.add_steady(guard)
         scheduler.add(QuorumCheck(state, store.current, self.runner, clock, wake_role))
-        services = ServiceMonitor(state, store.current, self.runner, bus, alarms, clock)
+        checker = Checker(self.runner)
+        stack.push_async_callback(checker.aclose)
+        services = ServiceMonitor(state, store.current, checker, self.runner, bus, alarms, clock,
+                                  OutageFile(state_dir / "services.json", clock), wake_role)
+        stack.push_async_callback(services.stop)
         bus.subscribe("services", services.on_event)
         scheduler.add(services)
         bus.subscribe("jobs", lambda event: scheduler.reset_counters() if is_counter_reset(event) else None)

@@ -13,7 +13,7 @@ from typing import Callable
 
 from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
-from haoscar_snmp.core.state import ControlAction, ControlResult, State
+from haoscar_snmp.core.state import ControlAction, ControlResult, OperatorRequest, ServiceSelection, State
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +32,30 @@ class OperatorActions:
         self.clock = clock
         self.role_request: RoleRequest | None = None
 
-    def handle(self, action: ControlAction, principal: str) -> None:
+    def handle(self, action: OperatorRequest, principal: str) -> None:
         control = self.state.control
+        if isinstance(action, ServiceSelection):
+            control.service_index = action.index     # for the resetService that follows
+            return
         control.last_action = action
         control.last_time = self.clock.time()
+        data: dict[str, object] = {"principal": principal}
         if action == ControlAction.NONE:
             ok, text = True, "nothing to do"
         elif action == ControlAction.RESET_COUNTERS:
             # Each owner resets its own counters when it sees this event (below).
             ok, text = True, "counters reset"
+        elif action == ControlAction.RESET_SERVICE:
+            # The service monitor resets the ladders when it sees this event (below).
+            index = control.service_index
+            row = self.state.services.get((index,))
+            data["service_index"] = index
+            if index == 0:
+                ok, text = True, f"every service reset ({len(self.state.services)})"
+            elif row is None:
+                ok, text = False, f"no service with index {index} (set haoscarControlServiceIndex)"
+            else:
+                ok, text = True, f"service {row.name} reset"
         elif self.role_request is None:
             ok, text = False, f"{action.name.lower()} needs a peer head and the role state machine"
         else:
@@ -53,7 +68,13 @@ class OperatorActions:
         self.bus.publish(Event(EventType.OPERATOR_ACTION, action.name.lower(),
                                Severity.INFO if ok else Severity.WARNING,
                                f"operator action {action.name.lower()} by {principal}: {text}",
-                               control.last_time, {"principal": principal}))
+                               control.last_time, data))
+
+
+def is_service_reset(event: Event) -> bool:
+    """The event of an accepted resetService action (the service monitor listens)."""
+    return (event.type == EventType.OPERATOR_ACTION and event.subject == "reset_service"
+            and event.severity == Severity.INFO)
 
 
 def is_counter_reset(event: Event) -> bool:

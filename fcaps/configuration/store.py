@@ -23,7 +23,7 @@ from haoscar_snmp.config.persist import OverrideStore
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
-from haoscar_snmp.core.state import ControlAction, State
+from haoscar_snmp.core.state import OperatorRequest, ServiceSelection, State
 from haoscar_snmp.core.text import printable
 
 from .apply import apply_to_state
@@ -48,7 +48,7 @@ class ConfigStore:
         self._pending: dict[str, dict[int, dict[str, Any]]] = {}
         self.effective: Config = apply_overrides(self.file_config, self._overrides)
         self.on_change: list[Callable[[Config], None]] = []
-        self.on_action: Callable[[ControlAction, str], None] = lambda action, who: None
+        self.on_action: Callable[[OperatorRequest, str], None] = lambda action, who: None
         self._lock = asyncio.Lock()
         apply_to_state(self.effective, state, self._pending)
 
@@ -82,7 +82,8 @@ class ConfigStore:
             self._pending = plan.pending
             apply_to_state(self.effective, self.state, self._pending)
             now = self.clock.time()
-            config_changes = [c for c in plan.changes if c.name != "haoscarControlAction"]
+            config_changes = [c for c in plan.changes
+                              if c.name not in ("haoscarControlAction", "haoscarControlServiceIndex")]
             if config_changes:
                 self.state.config_meta.last_changed = now
                 self.state.config_meta.changes += len(config_changes)
@@ -98,7 +99,9 @@ class ConfigStore:
             if plan.config_changed:
                 for callback in self.on_change:
                     callback(self.effective)
-        for action in plan.actions:
+        # A service selection applies to the resetService of the same request, wherever it
+        # stands in the request.
+        for action in sorted(plan.actions, key=lambda a: not isinstance(a, ServiceSelection)):
             audit.info("SET by %s: operator action %s", principal, action.name.lower())
             self.on_action(action, principal)
 

@@ -13,9 +13,14 @@ Fitness. A head may hold the alias only if it can be told apart from a dead one:
 * *public down*: no carrier on an interface that carries an alias. Clients cannot reach
   such a head; it hands over to a peer whose public links are up.
 * *quorum*: a configured quorum command failed; the head does not take over.
+* *service failed*: a service's recovery ladder gave up on this head (restarts did not
+  help). Such a head hands the active role to a peer that can serve, is not made active
+  by failback or switchover, and loses a standby tie; but it still takes over from a
+  dead peer (a cluster with one failed service beats a cluster with none).
 A head whose private links just came back waits a dead time before it believes that a
 silent peer is dead: the silence it heard while cut off says nothing about the peer.
-Each head advertises its own fitness in its flags (ISOLATED, PUBLIC_DOWN, QUORUM_OK), so
+Each head advertises its own fitness in its flags (ISOLATED, PUBLIC_DOWN, QUORUM_OK,
+SERVICE_FAILED), so
 both heads judge each other by the same facts.
 
 Rules, in order:
@@ -90,6 +95,7 @@ class Me:
     conflict: str = ""             # an alias we hold is announced by another live head (its MAC)
     stray: str = ""                # the same, for two heartbeat intervals at least
     yielded: str = ""              # a live head keeps announcing an alias we yielded (its MAC)
+    service_unfit: str = ""        # a service failed on this head beyond its restarts (why)
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,11 @@ def peer_fit(peer: Peer) -> bool:
     return bool(peer.flags & Flag.QUORUM_OK) and not peer.flags & (Flag.ISOLATED | Flag.PUBLIC_DOWN)
 
 
+def serves(peer: Peer) -> bool:
+    """The peer's own word that none of its services has failed beyond its restarts."""
+    return not peer.flags & Flag.SERVICE_FAILED
+
+
 def _unfit(me: Me, peer: Peer | None) -> str:
     """Why this head must not take over now ("" = it may)."""
     if me.fenced:
@@ -168,6 +179,8 @@ def _flags(me: Me) -> Flag:
         flags |= Flag.PUBLIC_DOWN
     if me.handing_over:
         flags |= Flag.HANDOVER
+    if me.service_unfit:
+        flags |= Flag.SERVICE_FAILED
     return flags
 
 
@@ -192,6 +205,8 @@ def decide(me: Me, peer: Peer | None) -> Decision:
 def _starting(me: Me, peer: Peer, base: Flag) -> Decision:
     if peer.alive and peer.status in (S.ACTIVE, S.TAKING_OVER):
         return Decision(Action.BECOME_STANDBY, f"peer {peer.name} is active", base)
+    if peer.alive and me.service_unfit and peer_fit(peer) and serves(peer):
+        return Decision(Action.BECOME_STANDBY, f"{me.service_unfit}; peer {peer.name} can serve", base)
     if peer.alive and me.preferred_primary:
         return _take(me, peer, base, f"preferred primary; peer {peer.name} is {peer.status.name.lower()}")
     if peer.alive and peer.status == S.STANDBY:
@@ -219,10 +234,18 @@ def _standby(me: Me, peer: Peer, base: Flag) -> Decision:
     if peer.status == S.STANDBY and peer.flags & Flag.HANDOVER:
         return _take(me, peer, base, f"peer {peer.name} released the alias and hands over")
     if peer.status == S.STANDBY:
-        if wins_tie(me, peer) or not peer_fit(peer):
-            why = "this head is preferred" if wins_tie(me, peer) else f"{peer.name} is unfit"
-            return _take(me, peer, base, f"both heads standby; {why}")
+        if not peer_fit(peer):
+            return _take(me, peer, base, f"both heads standby; {peer.name} is unfit")
+        if bool(me.service_unfit) != (not serves(peer)):
+            if me.service_unfit:
+                return Decision(Action.WAIT, f"both heads standby; {me.service_unfit}, "
+                                             f"{peer.name} can serve", base)
+            return _take(me, peer, base, f"both heads standby; a service failed on {peer.name}")
+        if wins_tie(me, peer):
+            return _take(me, peer, base, "both heads standby; this head is preferred")
         return Decision(Action.WAIT, f"both heads standby; {peer.name} is preferred", base)
+    if peer.status == S.ACTIVE and me.service_unfit:
+        return Decision(Action.WAIT, f"standby; {me.service_unfit}: not asking to become active", base)
     if peer.status == S.ACTIVE and not _unfit(me, peer) and not me.public_down:
         why = ""
         if me.switchover_requested:
@@ -274,9 +297,12 @@ def _active(me: Me, peer: Peer, base: Flag) -> Decision:
         if me.public_down:
             return Decision(Action.RELEASE, f"no carrier on an alias interface; handing over to {peer.name}",
                             base | Flag.HANDOVER)
-        if peer.flags & Flag.WANTS_ACTIVE:
+        if me.service_unfit and serves(peer):
+            return Decision(Action.RELEASE, f"{me.service_unfit}; handing over to {peer.name}",
+                            base | Flag.HANDOVER)
+        if peer.flags & Flag.WANTS_ACTIVE and serves(peer):
             return Decision(Action.RELEASE, f"peer {peer.name} asks to become active", base | Flag.HANDOVER)
-        if me.switchover_requested:
+        if me.switchover_requested and serves(peer):
             return Decision(Action.RELEASE, "operator switchover", base | Flag.HANDOVER)
     if me.stray:
         # The peer is heard and, two intervals on, still does not hold the alias: whoever

@@ -49,6 +49,7 @@ class Flag(enum.IntFlag):
     QUORUM_OK = 8          # the sender's quorum check passes (or none is configured)
     ISOLATED = 16          # the sender sees no carrier on any of its private heartbeat links
     PUBLIC_DOWN = 32       # the sender sees no carrier on an interface that carries an alias
+    SERVICE_FAILED = 64    # a service's recovery ladder failed on the sender: do not make it active
 
 
 class DecodeError(Exception):

@@ -198,6 +198,7 @@ class RoleMachine:
                   settling=settling, fenced=self.state.hb_fenced,
                   public_down=public_down,
                   public_path=public_path,
+                  service_unfit=self.state.service_unfit,
                   handing_over=bool(self.handing_over_since),
                   conflict=self._claimed_by(self._held_addresses(), cfg, now, self.holding_since),
                   # Defending against a head we still hear as standby waits two intervals:
@@ -576,6 +577,10 @@ class RoleMachine:
                 return False, "the preferred primary is already active"
         if self.status not in (S.ACTIVE, S.STANDBY):
             return False, f"{self.me} is {self.status.name.lower()}; try again shortly"
+        if self.status == S.STANDBY and self.state.service_unfit:
+            return False, f"{self.me} cannot become active: {self.state.service_unfit} (reset the service first)"
+        if self.status == S.ACTIVE and view.flags & Flag.SERVICE_FAILED:
+            return False, f"{view.name} cannot become active: a service failed there (reset it there first)"
         self.switchover_requested = True
         target = view.name if self.status == S.ACTIVE else self.me
         return True, f"{action.name.lower()} to {target} requested by {principal}"

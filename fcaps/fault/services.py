@@ -1,109 +1,427 @@
-"""Service monitor job: runs each active service's check command, publishes up/down.
+"""Service monitoring and recovery: each service checked on its own timer, its ladder driven.
 
-This is the detection half of the seed's service monitoring. Each check runs bounded by
-a timeout through the injected runner; a service is down after `retry_threshold`
-consecutive failed checks (so one slow check does not page anyone), and recovered on the
-first good one. The recovery ladder (restart, failover, notify) builds on these events.
+The seed's service monitor: every configured service is checked by its check type
+(fault/checks.py) at its own interval, on the event loop's monotonic clock, with at most
+`MAX_IN_FLIGHT` checks running at once; a check never blocks the loop and is bounded by
+its timeout. Each verdict goes to the service's recovery ladder (fault/ladder.py), and
+the ladder's steps are carried out here: restart commands run through the runner with
+their own timeout, a failover is asked of the role machine by marking this head unfit
+(`state.service_unfit`, which it reads and advertises to the peer), and every step is an
+event with its reason, an alarm raised or cleared, and a row of haoscarServiceTable.
+The ladders are saved after every step (fault/outages.py), before a restart runs.
+
+A check that cannot be carried out (the command cannot run, no systemd, ...) is not a
+verdict on the service: it is counted, raises a serviceCheckError alarm, and leaves the
+service's state as it was. A check that runs out of time is a failed check.
+
+Active-only services run on the active head only: the role machine starts them at
+takeover and stops them at release; on a standby they show `stopped` and are neither
+checked nor restarted. A disabled or notInService row is not checked, and its ladder
+starts afresh when it comes back.
+
+The job (`run_cycle`, every second and whenever the configuration changes) keeps the
+timers in step with the rows, moves rows between disabled, stopped and checked, and
+lets the failure timeout of handed-over services run out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from typing import Callable
 
-from fcaps.configuration.control import is_counter_reset
-from haoscar_snmp.config.schema import Config
+from fcaps.configuration.control import is_counter_reset, is_service_reset
+from haoscar_snmp.config.schema import Config, ServiceConfig
+from haoscar_snmp.core.bug import BUG_MARKER
 from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
 from haoscar_snmp.core.runner import Runner
-from haoscar_snmp.core.state import HeadStatus, RowStatus, ServiceRow, ServiceStatus, State
+from haoscar_snmp.core.state import HeadStatus, RowStatus, ServiceRow, ServiceRung, ServiceStatus, State
 
 from .alarms import Alarms, AlarmType, ProbableCause
+from .checks import Checker, Outcome, Verdict
+from .hbproto import Flag
+from .ladder import Ladder, Policy, Step, StepKind
+from .outages import OutageFile
 
-CHECK_TIMEOUT_FRACTION = 0.8  # a check may use at most this share of the interval
+log = logging.getLogger(__name__)
+
+MAX_IN_FLIGHT = 32          # checks running at once, all services together
+SYNC_INTERVAL_S = 1.0       # the job: rows <-> timers, failure timeouts
+
+
+def policy_of(config: Config, svc: ServiceConfig) -> Policy:
+    return Policy(fall=config.retry_threshold(svc), rise=svc.rise, max_restarts=svc.max_restarts,
+                  window_s=float(svc.restart_window_s), reset_after=svc.reset_after,
+                  flap_threshold=svc.flap_threshold, failure_timeout_s=float(svc.failure_timeout_s),
+                  recovery=str(svc.recovery), has_restart=bool(svc.restart_command()))
 
 
 class ServiceMonitor:
-    """Sole writer of the services' runtime fields (status, failures, last failure)."""
+    """Sole writer of the services' runtime fields and of `state.service_unfit`."""
 
     name = "services"
 
-    def __init__(self, state: State, config: Callable[[], Config], runner: Runner,
-                 bus: EventBus, alarms: Alarms, clock: Clock) -> None:
+    def __init__(self, state: State, config: Callable[[], Config], checker: Checker, runner: Runner,
+                 bus: EventBus, alarms: Alarms, clock: Clock, outages: OutageFile | None = None,
+                 wake_role: Callable[[], None] = lambda: None, max_in_flight: int = MAX_IN_FLIGHT) -> None:
         self.state = state
         self.config = config
+        self.checker = checker
         self.runner = runner
         self.bus = bus
         self.alarms = alarms
         self.clock = clock
+        self.outages = outages
+        self.wake_role = wake_role
+        self.ladders: dict[str, Ladder] = outages.load() if outages is not None else {}
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._busy: set[str] = set()            # a check or a restart of this service is running
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._due: dict[str, float] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopped = False
 
-    def on_event(self, event: Event) -> None:
-        """Event-bus subscriber: resetCounters zeroes the restart counts (ours to write)."""
-        if is_counter_reset(event):
-            for row in self.state.services.values():
-                row.restarts = 0
+    # -- the job -----------------------------------------------------------------------
+
+    def interval(self) -> float:
+        return SYNC_INTERVAL_S
+
+    async def run_cycle(self) -> str:
+        """Rows <-> timers and states; failure timeouts. Returns the services' summary."""
+        config = self.config()
+        now = self.clock.monotonic()
+        active = self.local_head_active()
+        wanted: set[str] = set()
+        changed = False
+        for index, row in self._rows():
+            svc = self._service(config, index)
+            if svc is None or row.row_status != RowStatus.ACTIVE or not row.enabled:
+                changed |= self._set_aside(row, ServiceStatus.DISABLED)
+                continue
+            ladder = self._ladder(row.name)
+            if row.active_only and not active:
+                if row.status != ServiceStatus.STOPPED:
+                    self._clear_alarms(row.name)
+                    row.status, row.consec_failures = ServiceStatus.STOPPED, 0
+                changed |= await self._carry_out(index, row, ladder.tick(now, policy_of(config, svc), False))
+                continue
+            if row.status in (ServiceStatus.DISABLED, ServiceStatus.STOPPED):
+                row.status = ladder.status                 # back in service: unknown, or as saved
+            wanted.add(row.name)
+            if row.name not in self._timers:
+                self._arm(row.name, now)                   # a new row: checked at once
+        for name in [n for n in self._timers if n not in wanted]:
+            self._timers.pop(name).cancel()
+            self._due.pop(name, None)
+        names = {row.name for _, row in self._rows()}
+        for name in [n for n in self.ladders if n not in names]:
+            del self.ladders[name]                         # the row is gone: so is its history
+            changed = True
+        self._update_unfit()
+        if changed:
+            await self._save()
+        return self._summary()
 
     def local_head_active(self) -> bool:
         """Read from the state, as the role machine last wrote it (not asked of the role)."""
         return any(head.is_local and head.status == HeadStatus.ACTIVE for head in self.state.heads.values())
 
-    def interval(self) -> float:
-        return self.config().timing.service_check_interval_ms / 1000.0
+    async def stop(self) -> None:
+        """Cancel the timers, checks and restarts quietly, and wait for them."""
+        self._stopped = True
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
-    async def run_cycle(self) -> str:
-        for row in self.state.services.values():
-            if row.row_status != RowStatus.ACTIVE or not row.enabled:
-                if row.status == ServiceStatus.FAILED:
-                    self.alarms.clear(ProbableCause.SERVICE_FAILURE, row.name)
-                row.status, row.consec_failures = ServiceStatus.DISABLED, 0   # any -> DISABLED
-            elif row.status == ServiceStatus.DISABLED:
-                row.status = ServiceStatus.UNKNOWN                              # DISABLED -> UNKNOWN
-        active = self.local_head_active()   # active_only services run on the active head only
-        if not active:  # RUNNING/FAILED/UNKNOWN -> STOPPED: not ours to run on a standby
-            for row in self.state.services.values():
-                if row.active_only and row.row_status == RowStatus.ACTIVE and row.enabled:
-                    if row.status == ServiceStatus.FAILED:
-                        self.alarms.clear(ProbableCause.SERVICE_FAILURE, row.name)
-                    row.status, row.consec_failures = ServiceStatus.STOPPED, 0
-        rows = [(key[0], row) for key, row in self.state.services.items()
-                if row.row_status == RowStatus.ACTIVE and row.enabled and (active or not row.active_only)]
-        if not rows:
-            return "no active services to check"
-        timeout = max(self.interval() * CHECK_TIMEOUT_FRACTION, 0.1)
-        results = await asyncio.gather(*(self.runner.run(row.check, timeout) for _, row in rows))
-        down = []
-        for (index, row), result in zip(rows, results):
-            if result.ok:
-                self._good(index, row)
-            else:
-                self._bad(index, row, "timed out" if result.timed_out
-                          else f"exit code {result.returncode}")
-            if row.status == ServiceStatus.FAILED:
-                down.append(row.name)
-        if down:
-            return f"{len(rows) - len(down)}/{len(rows)} services up; down: {', '.join(down)}"
-        return f"{len(rows)}/{len(rows)} services up"
+    async def settle(self) -> None:
+        """Wait until no check, restart or reset runs (tests, and an orderly stop)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    def _good(self, index: int, row: ServiceRow) -> None:
-        was = row.status
-        row.consec_failures = 0
-        row.status = ServiceStatus.RUNNING
-        if was == ServiceStatus.FAILED:  # FAILED -> RUNNING: recovered
-            self.bus.publish(Event(EventType.SERVICE_RECOVERED, row.name, Severity.INFO,
-                                   f"service {row.name} is running again", self.clock.time(),
-                                   {"service_index": index}))
-            self.alarms.clear(ProbableCause.SERVICE_FAILURE, row.name)
+    # -- bus subscriber ----------------------------------------------------------------
 
-    def _bad(self, index: int, row: ServiceRow, why: str) -> None:
-        row.consec_failures += 1
-        if row.status == ServiceStatus.FAILED or row.consec_failures < row.retry_threshold:
+    def on_event(self, event: Event) -> None:
+        """resetCounters zeroes our counters; resetService resets ladders (ours to write)."""
+        if is_counter_reset(event):
+            for _, row in self._rows():
+                row.restarts = row.check_errors = row.check_timeouts = 0
+            for ladder in self.ladders.values():
+                ladder.total_restarts = 0
+        elif is_service_reset(event):
+            wanted = int(event.data.get("service_index", 0))
+            who = event.data.get("principal", "an operator")
+            for index, row in self._rows():
+                if wanted in (0, index) and row.name in self.ladders:
+                    self._spawn(self._reset(index, row, f"reset by {who}"))
+
+    # -- checks ------------------------------------------------------------------------
+
+    def _arm(self, name: str, due: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._due[name] = due
+        self._timers[name] = loop.call_at(due, self._fire, name)
+
+    def _fire(self, name: str) -> None:
+        config = self.config()
+        found = self._find(name)
+        if found is None or self._stopped:
+            self._timers.pop(name, None)
             return
-        # UNKNOWN/RUNNING -> FAILED: threshold reached
-        row.status = ServiceStatus.FAILED
-        row.last_failure = self.clock.time()
-        reason = f"check '{row.check}' failed {row.consec_failures} times ({why})"
-        self.bus.publish(Event(EventType.SERVICE_DOWN, row.name, Severity.MAJOR,
-                               f"service {row.name} is down: {reason}", row.last_failure,
-                               {"service_index": index, "reason": reason}))
-        self.alarms.raise_alarm(ProbableCause.SERVICE_FAILURE, row.name, Severity.MAJOR,
-                                AlarmType.PROCESSING_ERROR, f"service {row.name} is down: {reason}")
+        index, _row = found
+        svc = self._service(config, index)
+        if svc is None:
+            self._timers.pop(name, None)
+            return
+        interval = config.check_interval_ms(svc) / 1000.0
+        now = asyncio.get_running_loop().time()
+        following = self._due.get(name, now) + interval
+        self._arm(name, following if following > now else now + interval)
+        if name not in self._busy:      # still checking or restarting: this round is skipped
+            self._spawn(self.check_now(name))
+
+    async def check_now(self, name: str) -> None:
+        """Check one service now and carry out what its ladder says."""
+        found = self._find(name)
+        if found is None or name in self._busy:
+            return
+        index, row = found
+        svc = self._service(self.config(), index)
+        if svc is None:
+            return
+        self._busy.add(name)
+        try:
+            async with self._slots:
+                outcome = await self.checker.check(svc.spec(), self.config().check_timeout_ms(svc) / 1000.0)
+            found = self._find(name)
+            if found is None or found[1].status in (ServiceStatus.DISABLED, ServiceStatus.STOPPED):
+                return                                      # changed while it was checked
+            await self._verdict(index, found[1], svc, outcome)
+        finally:
+            self._busy.discard(name)
+
+    async def _verdict(self, index: int, row: ServiceRow, svc: ServiceConfig, outcome: Outcome) -> None:
+        if outcome.verdict is Verdict.ERROR:
+            row.check_errors += 1
+            row.last_reason = f"check could not run: {outcome.detail}"[:255]
+            self.alarms.raise_alarm(ProbableCause.SERVICE_CHECK_ERROR, row.name, Severity.MINOR,
+                                    AlarmType.PROCESSING_ERROR,
+                                    f"the check of service {row.name} cannot run: {outcome.detail}")
+            return
+        self.alarms.clear(ProbableCause.SERVICE_CHECK_ERROR, row.name)
+        if outcome.timed_out:
+            row.check_timeouts += 1
+        ladder = self._ladder(row.name)
+        config = self.config()
+        steps = ladder.observe(outcome.verdict is Verdict.UP, self.clock.monotonic(), policy_of(config, svc),
+                               outcome.detail)
+        self._mirror(row, ladder, config, svc)
+        if steps:
+            await self._carry_out(index, row, steps, svc)
+
+    # -- ladder steps ------------------------------------------------------------------
+
+    async def _carry_out(self, index: int, row: ServiceRow, steps: list[Step],
+                         svc: ServiceConfig | None = None) -> bool:
+        """Publish each step, act on it, save the ladders; True if there was anything to do."""
+        if not steps:
+            return False
+        config = self.config()
+        svc = svc or self._service(config, index)
+        ladder = self._ladder(row.name)
+        restart = False
+        for step in steps:
+            if svc is not None:
+                self._mirror(row, ladder, config, svc)
+            if step.kind is StepKind.DOWN:
+                row.last_failure = self.clock.time()
+                self._publish(EventType.SERVICE_DOWN, Severity.MAJOR, index, row,
+                              f"service {row.name} is down: {step.reason}", step.reason)
+                self.alarms.raise_alarm(ProbableCause.SERVICE_FAILURE, row.name, Severity.MAJOR,
+                                        AlarmType.PROCESSING_ERROR, f"service {row.name} is down: {step.reason}")
+            elif step.kind is StepKind.RESTART:
+                self._publish(EventType.SERVICE_RESTARTED, Severity.WARNING, index, row,
+                              f"service {row.name}: {step.reason}", step.reason)
+                restart = True
+            elif step.kind is StepKind.RESTART_FAILED:
+                self._publish(EventType.SERVICE_RESTART_FAILED, Severity.MAJOR, index, row,
+                              f"service {row.name}: {step.reason}", step.reason)
+            elif step.kind is StepKind.FAILOVER:
+                blocked = self.handover_blocked()
+                if blocked:
+                    await self._carry_out(index, row, ladder.failover_refused(
+                        f"{step.reason}; the active role cannot move: {blocked}"), svc)
+                    continue
+                peer = self.state.peer.name if self.state.peer is not None else "the peer"
+                self._publish(EventType.SERVICE_ESCALATED, Severity.MAJOR, index, row,
+                              f"service {row.name}: {step.reason}; handing the active role to {peer}",
+                              step.reason)
+            elif step.kind is StepKind.EXHAUSTED:
+                self._publish(EventType.SERVICE_RECOVERY_EXHAUSTED, Severity.CRITICAL, index, row,
+                              f"service {row.name}: recovery exhausted ({step.reason}); operator action needed",
+                              step.reason)
+                self.alarms.raise_alarm(ProbableCause.RECOVERY_EXHAUSTED, row.name, Severity.CRITICAL,
+                                        AlarmType.PROCESSING_ERROR,
+                                        f"service {row.name}: recovery exhausted ({step.reason})")
+            elif step.kind is StepKind.RECOVERED:
+                self._publish(EventType.SERVICE_RECOVERED, Severity.INFO, index, row,
+                              f"service {row.name} is running again: {step.reason}", step.reason)
+                self._clear_alarms(row.name)
+            elif step.kind is StepKind.RESET:
+                self._publish(EventType.SERVICE_LADDER_RESET, Severity.INFO, index, row,
+                              f"service {row.name}: incident closed ({step.reason})", step.reason)
+                if row.status != ServiceStatus.FAILED:
+                    self._clear_alarms(row.name)
+                else:
+                    self.alarms.clear(ProbableCause.RECOVERY_EXHAUSTED, row.name)
+        if svc is not None:
+            self._mirror(row, ladder, config, svc)
+        self._update_unfit()
+        await self._save()                     # before the restart runs: a crash resumes here
+        if restart and svc is not None:
+            await self._restart(index, row, svc)
+        return True
+
+    async def _restart(self, index: int, row: ServiceRow, svc: ServiceConfig) -> None:
+        timeout = svc.restart_timeout_ms / 1000.0
+        result = await self.runner.run(svc.restart_command(), timeout)
+        if result.timed_out:
+            detail = f"did not finish within {svc.restart_timeout_ms} ms"
+        elif result.ok:
+            detail = "finished"
+        else:
+            first = result.output.splitlines()[0][:80] if result.output else ""
+            detail = f"exited with {result.returncode}" + (f": {first}" if first else "")
+        log.info("service %s: restart command %s", row.name, detail)
+        found = self._find(row.name)
+        if found is None:
+            return
+        ladder = self._ladder(row.name)
+        steps = ladder.restart_done(result.ok, detail)
+        self._mirror(row, ladder, self.config(), svc)
+        await self._carry_out(index, row, steps, svc)
+        if not steps:
+            await self._save()
+
+    async def _reset(self, index: int, row: ServiceRow, reason: str) -> None:
+        ladder = self._ladder(row.name)
+        steps = ladder.reset(reason)
+        self._clear_alarms(row.name)
+        if row.status not in (ServiceStatus.DISABLED, ServiceStatus.STOPPED):
+            row.status = ServiceStatus.UNKNOWN
+        await self._carry_out(index, row, steps)
+        if row.name in self._timers and not self._stopped:
+            self._timers.pop(row.name).cancel()
+            self._arm(row.name, asyncio.get_running_loop().time())   # checked afresh, now
+
+    def handover_blocked(self) -> str:
+        """Why the active role cannot move to the peer now ("" = it can)."""
+        if not self.local_head_active():
+            return "this head is not active"
+        peer = self.state.peer
+        if peer is None:
+            return "there is no peer head"
+        if not peer.heard:
+            return f"peer {peer.name} is not heard"
+        if peer.status != HeadStatus.STANDBY:
+            return f"peer {peer.name} is {peer.status.name.lower()}"
+        flags = Flag(peer.flags)
+        if not flags & Flag.QUORUM_OK or flags & (Flag.ISOLATED | Flag.PUBLIC_DOWN):
+            return f"peer {peer.name} is not fit to be active"
+        if flags & Flag.SERVICE_FAILED:
+            return f"peer {peer.name} has a failed service too"
+        return ""
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _rows(self) -> list[tuple[int, ServiceRow]]:
+        return [(key[0], row) for key, row in self.state.services.items()]
+
+    def _find(self, name: str) -> tuple[int, ServiceRow] | None:
+        return next(((i, row) for i, row in self._rows() if row.name == name), None)
+
+    @staticmethod
+    def _service(config: Config, index: int) -> ServiceConfig | None:
+        return next((svc for svc in config.services if svc.index == index), None)
+
+    def _ladder(self, name: str) -> Ladder:
+        ladder = self.ladders.get(name)
+        if ladder is None:
+            ladder = self.ladders[name] = Ladder()
+        return ladder
+
+    def _set_aside(self, row: ServiceRow, status: ServiceStatus) -> bool:
+        """A row not in service: no timer, no alarms, a fresh ladder when it comes back."""
+        if row.status == status and row.name not in self.ladders:
+            return False
+        self._clear_alarms(row.name)
+        row.status, row.consec_failures = status, 0
+        row.rung, row.restarts_in_window = ServiceRung.WATCHING, 0
+        return self.ladders.pop(row.name, None) is not None
+
+    def _clear_alarms(self, name: str) -> None:
+        for cause in (ProbableCause.SERVICE_FAILURE, ProbableCause.RECOVERY_EXHAUSTED,
+                      ProbableCause.SERVICE_CHECK_ERROR):
+            self.alarms.clear(cause, name)
+
+    def _mirror(self, row: ServiceRow, ladder: Ladder, config: Config, svc: ServiceConfig) -> None:
+        """The ladder as haoscarServiceTable shows it."""
+        if row.status not in (ServiceStatus.DISABLED, ServiceStatus.STOPPED):
+            row.status = ladder.status
+        row.consec_failures = ladder.consec_fail
+        row.rung = ladder.rung
+        row.restarts_in_window = ladder.restarts_in_window(self.clock.monotonic(), policy_of(config, svc))
+        row.restarts = ladder.total_restarts
+        if ladder.last_action != row.last_action:
+            row.last_action_time = self.clock.time()
+        row.last_action = ladder.last_action
+        row.last_reason = ladder.last_reason[:255]
+
+    def _update_unfit(self) -> None:
+        names = {row.name for _, row in self._rows() if row.row_status == RowStatus.ACTIVE and row.enabled}
+        unfit = sorted(name for name, ladder in self.ladders.items() if ladder.unfit and name in names)
+        text = f"service {', '.join(unfit)} failed on this head" if unfit else ""
+        if text != self.state.service_unfit:
+            self.state.service_unfit = text
+            log.warning("%s", text or "no failed service keeps this head from being active any more")
+            self.wake_role()
+
+    def _publish(self, kind: EventType, severity: Severity, index: int, row: ServiceRow, text: str,
+                 reason: str) -> None:
+        self.bus.publish(Event(kind, row.name, severity, text, self.clock.time(),
+                               {"service_index": index, "reason": reason, "rung": row.rung.name.lower(),
+                                "action": row.last_action.name.lower()}))
+
+    async def _save(self) -> None:
+        if self.outages is not None:
+            try:
+                await self.outages.save(self.ladders)
+            except OSError as error:
+                log.error("cannot save the service outage history to %s: %s", self.outages.path, error)
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("service task raised; %s", BUG_MARKER, exc_info=task.exception())
+
+    def _summary(self) -> str:
+        checked = [row for _, row in self._rows()
+                   if row.status not in (ServiceStatus.DISABLED, ServiceStatus.STOPPED)]
+        if not checked:
+            return "no active services to check"
+        down = [row.name for row in checked if row.status in (ServiceStatus.FAILED, ServiceStatus.RECOVERING)]
+        up = sum(1 for row in checked if row.status == ServiceStatus.RUNNING)
+        sentence = f"{up}/{len(checked)} services up"
+        return f"{sentence}; down: {', '.join(down)}" if down else sentence

@@ -519,14 +519,16 @@ class Config(FrozenModel):
         for key in ("lan_poll_interval_ms", "lan_down_after_ms"):
             if key in t.model_fields_set:
                 out.append(f"timing.{key}: not in effect yet: the LAN poller is not built")
+        email = self.notify.email
+        if email.enabled and not email.to:
+            out.append("notify.email.to: e-mail is enabled but has no recipient (haoscarNotifyEmail is empty): "
+                       "no e-mail is sent")
+        elif email.to and not email.enabled:
+            out.append("notify.email.enabled: false, so no e-mail goes to the recipients in notify.email.to")
         for i, svc in enumerate(self.services):
-            for key in ("restart", "recovery"):
-                if key in svc.model_fields_set and (key != "restart" or svc.restart):
-                    out.append(f"services[{i}].{key}: not in effect yet: a failed service is detected, "
-                               f"alarmed and notified, but the recovery ladder (restart, failover) is not built")
-        if self.notify.email.enabled:
-            out.append("notify.email.enabled: not in effect yet: e-mail is not built; notifications go "
-                       "to the SNMP targets only")
+            if svc.recovery is Recovery.RESTART_THEN_FAILOVER and len(self.heads) == 1:
+                out.append(f"services[{i}].recovery: restart-then-failover on a single-head cluster: "
+                           f"there is no head to fail over to; the operator is notified instead")
         if t.heartbeat_interval_ms < TIMING_FLOOR_INTERVAL_MS or t.heartbeat_dead_time_ms < TIMING_FLOOR_DEAD_TIME_MS:
             out.append(f"timing: heartbeat {t.heartbeat_interval_ms} ms / dead time {t.heartbeat_dead_time_ms} ms "
                        f"is below the floor measured under SNMP load ({TIMING_FLOOR_INTERVAL_MS} ms / "

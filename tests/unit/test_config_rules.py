@@ -218,11 +218,16 @@ def test_timings_below_the_measured_floor_are_accepted_with_a_warning() -> None:
 
 
 def test_settings_of_features_not_built_yet_are_accepted_and_said_to_have_no_effect() -> None:
-    advice = parse(TWO_HEADS.replace('check = "true"', 'check = "true"\nrestart = "systemctl restart x"', 1)
-                   + '\n[notify.email]\nenabled = true\n').advisories()
+    advice = parse(TWO_HEADS + '\n[notify.email]\nenabled = true\n').advisories()
     said = {a.split(":")[0] for a in advice if "not in effect yet" in a}
-    assert said == {"interfaces", "timing.lan_poll_interval_ms", "timing.lan_down_after_ms",
-                    "services[0].restart", "notify.email.enabled"}
+    assert said == {"interfaces", "timing.lan_poll_interval_ms", "timing.lan_down_after_ms"}
+
+
+def test_e_mail_without_recipients_or_recipients_without_e_mail_are_said() -> None:
+    advice = parse(TWO_HEADS + '\n[notify.email]\nenabled = true\n').advisories()
+    assert any(a.startswith("notify.email.to: e-mail is enabled but has no recipient") for a in advice)
+    advice = parse(TWO_HEADS + '\n[notify.email]\nto = ["ops@example.org"]\n').advisories()
+    assert any(a.startswith("notify.email.enabled: false") for a in advice)
 
 
 def test_head_indexes_follow_the_names_not_the_file_order() -> None:

@@ -285,3 +285,56 @@ def test_a_head_whose_heartbeats_fell_silent_releases_and_does_not_take_over() -
     d = decide(replace(PRIMARY, status=S.ACTIVE, fenced=True), peer(S.ACTIVE))
     assert d.action is Action.RELEASE and "did not answer" in d.reason
     assert decide(replace(STANDBY, fenced=True), primary_peer(S.ACTIVE, alive=False)).action is Action.WAIT
+
+
+# -- a service that failed beyond its restarts --------------------------------------------
+
+FAILED_HERE = "service pbs failed on this head"
+
+
+def test_an_active_head_with_a_failed_service_hands_over_to_a_standby_that_can_serve() -> None:
+    me = replace(PRIMARY, status=S.ACTIVE, service_unfit=FAILED_HERE)
+    d = decide(me, peer(S.STANDBY))
+    assert d.action is Action.RELEASE and d.flags & Flag.HANDOVER and d.flags & Flag.SERVICE_FAILED
+    assert FAILED_HERE in d.reason
+
+
+def test_it_keeps_the_role_when_the_peer_cannot_serve_either() -> None:
+    me = replace(PRIMARY, status=S.ACTIVE, service_unfit=FAILED_HERE)
+    assert decide(me, peer(S.STANDBY, flags=FIT | Flag.SERVICE_FAILED)).action is Action.WAIT
+    assert decide(me, peer(S.STANDBY, flags=FIT | Flag.ISOLATED)).action is Action.WAIT
+    assert decide(me, peer(S.STANDBY, alive=False)).action is Action.WAIT
+
+
+def test_a_standby_with_a_failed_service_asks_for_no_failback() -> None:
+    me = replace(PRIMARY, service_unfit=FAILED_HERE)          # the preferred primary, auto-failback on
+    d = decide(me, peer(S.ACTIVE))
+    assert d.action is Action.WAIT and not d.flags & Flag.WANTS_ACTIVE
+    assert not d.flags & Flag.WANTS_ACTIVE and d.flags & Flag.SERVICE_FAILED
+    assert decide(PRIMARY, peer(S.ACTIVE)).flags & Flag.WANTS_ACTIVE       # without it, it would
+
+
+def test_an_active_head_does_not_hand_over_to_a_peer_whose_service_failed() -> None:
+    me = replace(STANDBY, status=S.ACTIVE)
+    asking = FIT | Flag.WANTS_ACTIVE | Flag.SERVICE_FAILED | Flag.PREFERRED_PRIMARY
+    assert decide(me, primary_peer(S.STANDBY, flags=asking)).action is Action.WAIT
+    assert decide(replace(me, switchover_requested=True),
+                  primary_peer(S.STANDBY, flags=FIT | Flag.SERVICE_FAILED)).action is Action.WAIT
+
+
+def test_a_dead_peer_is_taken_over_from_even_with_a_failed_service() -> None:
+    me = replace(STANDBY, service_unfit=FAILED_HERE)
+    assert decide(me, primary_peer(S.ACTIVE, alive=False)).action is Action.TAKE_OVER
+
+
+def test_between_two_standbys_the_one_that_can_serve_takes_over() -> None:
+    me = replace(PRIMARY, service_unfit=FAILED_HERE)          # would win the tie otherwise
+    assert decide(me, peer(S.STANDBY)).action is Action.WAIT
+    d = decide(STANDBY, primary_peer(S.STANDBY, flags=FIT | Flag.SERVICE_FAILED | Flag.PREFERRED_PRIMARY))
+    assert d.action is Action.TAKE_OVER and "service failed" in d.reason
+
+
+def test_a_starting_head_with_a_failed_service_lets_a_standby_peer_serve() -> None:
+    me = replace(PRIMARY, status=S.STARTING, started_for_ms=0, service_unfit=FAILED_HERE)
+    assert decide(me, peer(S.STANDBY)).action is Action.BECOME_STANDBY
+    assert decide(me, peer(S.STANDBY, flags=FIT | Flag.SERVICE_FAILED)).action is Action.TAKE_OVER

@@ -332,12 +332,14 @@ def test_an_active_head_applies_alias_rows_added_changed_or_removed_at_once(tmp_
 
 def test_reset_counters_is_done_by_each_owner_on_the_event(tmp_path: Path) -> None:
     from fcaps.configuration.control import OperatorActions
+    from fcaps.fault.checks import Checker
     from fcaps.fault.services import ServiceMonitor
 
     w = World(tmp_path)
     w.primary_dies()
     w.state.services[(1,)].restarts = 4
-    services = ServiceMonitor(w.state, lambda: w.cfg, w.runner, w.bus, Alarms(w.state, w.bus, w.clock), w.clock)
+    services = ServiceMonitor(w.state, lambda: w.cfg, Checker(w.runner), w.runner, w.bus,
+                              Alarms(w.state, w.bus, w.clock), w.clock)
     w.bus.subscribe("role", w.role.on_event)
     w.bus.subscribe("services", services.on_event)
     assert w.state.cluster.failover_count == 1

@@ -1,178 +1,334 @@
-"""fcaps.fault.services.ServiceMonitor with a FakeRunner and a FakeClock.
+"""fcaps.fault.services.ServiceMonitor: verdicts in, ladder steps carried out.
 
-A service is down only after retry_threshold consecutive failed checks, which publishes
-SERVICE_DOWN and raises an alarm; the first good check after that publishes
-SERVICE_RECOVERED and clears the alarm. Disabled and notInService rows are never checked.
+The checks are scripted (a fake checker), restart commands go to a FakeRunner, times to
+a FakeClock; each step must show as an event with its reason, an alarm raised or
+cleared, a row of the service table, and in the outage history on disk.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 from fakes import EventRecorder, FakeClock, FakeRunner
 
+from fcaps.configuration.apply import apply_to_state
+from fcaps.configuration.control import OperatorActions
 from fcaps.fault.alarms import Alarms, ProbableCause
+from fcaps.fault.checks import Outcome, Verdict
+from fcaps.fault.hbproto import Flag
+from fcaps.fault.outages import OutageFile
 from fcaps.fault.services import ServiceMonitor
+from haoscar_snmp.config.checkspec import CheckSpec
 from haoscar_snmp.config.loader import load_config
-from haoscar_snmp.config.schema import Config
+from haoscar_snmp.config.schema import Config, ServiceConfig
 from haoscar_snmp.core.events import EventBus, EventType, Severity
 from haoscar_snmp.core.runner import RunResult
-from haoscar_snmp.core.state import HeadRole, HeadRow, HeadStatus, ServiceRow, ServiceStatus, State
+from haoscar_snmp.core.state import (
+    ControlAction,
+    HeadStatus,
+    PeerView,
+    RecoveryAction,
+    ServiceRung,
+    ServiceSelection,
+    ServiceStatus,
+    State,
+)
+
+UP = Outcome(Verdict.UP, "connected")
+DOWN = Outcome(Verdict.DOWN, "connection refused")
+SLOW = Outcome(Verdict.DOWN, "no answer within 800 ms", timed_out=True)
+BROKEN = Outcome(Verdict.ERROR, "cannot run: exit 127 (command not found)")
 
 
 @pytest.fixture(scope="module")
-def cfg(tmp_path_factory: pytest.TempPathFactory) -> Config:
+def base(tmp_path_factory: pytest.TempPathFactory) -> Config:
     return load_config(None, state_dir=tmp_path_factory.mktemp("state"))
 
 
-class World:
-    """A monitor wired to fakes, with the services the test puts in its state."""
-
-    def __init__(self, cfg: Config, answers: dict[str, list[int]], *rows: ServiceRow) -> None:
-        self.clock = FakeClock()
-        self.state = State()
-        self.head = HeadRow("a", HeadRole.PRIMARY, is_local=True, status=HeadStatus.ACTIVE)
-        self.state.heads.put((1,), self.head)
-        for n, row in enumerate(rows, start=1):
-            self.state.services.put((n,), row)
-        self.runner = FakeRunner(answers)
-        self.recorder = EventRecorder()
-        bus = EventBus()
-        bus.subscribe("recorder", self.recorder)
-        self.alarms = Alarms(self.state, bus, self.clock)
-        self.monitor = ServiceMonitor(self.state, lambda: cfg, self.runner, bus, self.alarms, self.clock)
-
-    def cycle(self) -> str:
-        self.clock.advance(10)
-        return asyncio.run(self.monitor.run_cycle())
+def service(index: int = 1, name: str = "web", **fields: Any) -> ServiceConfig:
+    values: dict[str, Any] = dict(index=index, name=name, check=f"check-{name}", restart=f"restart-{name}",
+                                  retry_threshold=2, interval_ms=3600000, max_restarts=2, reset_after=3,
+                                  flap_threshold=0)
+    values.update(fields)
+    return ServiceConfig(**values)
 
 
-def web(threshold: int = 3, **fields: object) -> ServiceRow:
-    return ServiceRow(name="web", check="check-web", retry_threshold=threshold, **fields)
-
-
-def test_a_service_is_down_only_after_threshold_consecutive_failures(cfg: Config) -> None:
-    world = World(cfg, {"check-web": [1, 1, 1]}, web(3))
-    row = world.state.services[(1,)]
-    assert world.cycle() == "1/1 services up"  # not yet down: one bad check pages nobody
-    assert world.cycle() == "1/1 services up"
-    assert (row.status, row.consec_failures) == (ServiceStatus.UNKNOWN, 2)
-    assert world.recorder.events == []
-
-    sentence = world.cycle()
-    assert sentence == "0/1 services up; down: web"
-    assert (row.status, row.consec_failures) == (ServiceStatus.FAILED, 3)
-    assert row.last_failure == world.clock.time()
-    assert world.recorder.types() == [EventType.SERVICE_DOWN, EventType.ALARM_RAISED]
-    down = world.recorder.events[0]
-    assert down.subject == "web" and down.severity == Severity.MAJOR
-    assert down.data["service_index"] == 1
-    assert "exit code 1" in down.data["reason"]
-    assert world.alarms.active(ProbableCause.SERVICE_FAILURE, "web")
-    assert [a.subject for a in world.state.alarms.values()] == ["web"]
-
-
-def test_a_good_check_resets_the_count(cfg: Config) -> None:
-    world = World(cfg, {"check-web": [1, 1, 0, 1, 1, 0]}, web(3))
-    for _ in range(6):
-        world.cycle()
-    row = world.state.services[(1,)]
-    assert row.status == ServiceStatus.RUNNING
-    assert row.consec_failures == 0
-    assert world.recorder.events == []
-
-
-def test_a_down_service_is_reported_once(cfg: Config) -> None:
-    world = World(cfg, {"check-web": [1]}, web(2))
-    for _ in range(6):
-        world.cycle()
-    assert world.recorder.types() == [EventType.SERVICE_DOWN, EventType.ALARM_RAISED]
-    assert world.state.services[(1,)].consec_failures == 6
-    assert len(world.state.alarms) == 1
-
-
-def test_recovery_publishes_recovered_and_clears_the_alarm(cfg: Config) -> None:
-    world = World(cfg, {"check-web": [1, 1, 0]}, web(2))
-    world.cycle()
-    world.cycle()
-    assert world.state.services[(1,)].status == ServiceStatus.FAILED
-    assert world.cycle() == "1/1 services up"
-    row = world.state.services[(1,)]
-    assert (row.status, row.consec_failures) == (ServiceStatus.RUNNING, 0)
-    assert world.recorder.types() == [EventType.SERVICE_DOWN, EventType.ALARM_RAISED,
-                                      EventType.SERVICE_RECOVERED, EventType.ALARM_CLEARED]
-    assert world.recorder.events[2].data == {"service_index": 1}
-    assert not world.alarms.active(ProbableCause.SERVICE_FAILURE, "web")
-    assert len(world.state.alarms) == 0
-
-
-def test_a_first_good_check_is_not_a_recovery(cfg: Config) -> None:
-    world = World(cfg, {"check-web": [0]}, web())
-    world.cycle()
-    assert world.state.services[(1,)].status == ServiceStatus.RUNNING
-    assert world.recorder.events == []
-
-
-def test_disabled_and_not_in_service_rows_are_not_checked(cfg: Config) -> None:
-    world = World(cfg, {"check-web": [1], "check-off": [1], "check-nis": [1]},
-                  web(1),
-                  ServiceRow(name="off", check="check-off", retry_threshold=1, enabled=False),
-                  ServiceRow(name="nis", check="check-nis", retry_threshold=1, row_status="notInService"),
-                  ServiceRow(name="draft", check="check-draft", retry_threshold=1, row_status="notReady"))
-    assert world.cycle() == "0/1 services up; down: web"
-    assert world.runner.calls == ["check-web"]
-    assert [e.subject for e in world.recorder.events if e.type == EventType.SERVICE_DOWN] == ["web"]
-
-
-def test_nothing_to_check(cfg: Config) -> None:
-    world = World(cfg, {}, ServiceRow(name="off", check="check-off", enabled=False))
-    assert world.cycle() == "no active services to check"
-    assert world.runner.calls == []
-
-
-def test_each_service_is_judged_on_its_own_check(cfg: Config) -> None:
-    world = World(cfg, {"check-web": [1], "check-db": [0]},
-                  web(1), ServiceRow(name="db", check="check-db", retry_threshold=1))
-    assert world.cycle() == "1/2 services up; down: web"
-    assert world.state.services[(2,)].status == ServiceStatus.RUNNING
-    assert sorted(world.runner.calls) == ["check-db", "check-web"]
-
-
-def test_the_check_interval_comes_from_the_live_config(cfg: Config) -> None:
-    world = World(cfg, {})
-    assert world.monitor.interval() == cfg.timing.service_check_interval_ms / 1000.0
-
-
-class HangingRunner:
-    """Every check times out; remembers the timeout it was given."""
+class FakeChecker:
+    """Answers each service's checks from a script (the last answer repeats)."""
 
     def __init__(self) -> None:
-        self.timeouts: list[float] = []
+        self.script: dict[str, list[Outcome]] = {}
+        self.calls: list[str] = []
+        self.running = 0
+        self.most = 0
+        self.delay = 0.0
 
-    async def run(self, command: str, timeout: float) -> RunResult:
-        self.timeouts.append(timeout)
-        return RunResult(command, None, "", timed_out=True)
+    async def check(self, spec: CheckSpec, timeout: float) -> Outcome:
+        name = spec.command.removeprefix("check-")
+        self.calls.append(name)
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            answers = self.script.get(name, [UP])
+            return answers.pop(0) if len(answers) > 1 else answers[0]
+        finally:
+            self.running -= 1
 
 
-def test_a_hung_check_counts_as_a_failure_and_is_bounded_by_the_interval(cfg: Config) -> None:
-    world = World(cfg, {}, web(1))
-    hanging = HangingRunner()
-    world.monitor.runner = hanging
-    world.cycle()
-    assert world.state.services[(1,)].status == ServiceStatus.FAILED
-    assert "timed out" in world.recorder.events[0].data["reason"]
-    assert hanging.timeouts == [pytest.approx(world.monitor.interval() * 0.8)]
+class World:
+    def __init__(self, base: Config, tmp_path: Path, *services: ServiceConfig, active: bool = True,
+                 max_in_flight: int = 32) -> None:
+        self.config = base.model_copy(update={"services": services or (service(),)})
+        self.clock = FakeClock()
+        self.state = State()
+        apply_to_state(self.config, self.state)
+        self.head = next(h for h in self.state.heads.values() if h.is_local)
+        self.head.status = HeadStatus.ACTIVE if active else HeadStatus.STANDBY
+        self.checker = FakeChecker()
+        self.runner = FakeRunner({})
+        self.bus = EventBus()
+        self.events = EventRecorder()
+        self.bus.subscribe("recorder", self.events)
+        self.alarms = Alarms(self.state, self.bus, self.clock)
+        self.role_woken = 0
+        self.path = tmp_path / "services.json"
+        self.monitor = self.new_monitor(max_in_flight)
+
+    def new_monitor(self, max_in_flight: int = 32) -> ServiceMonitor:
+        monitor = ServiceMonitor(self.state, lambda: self.config, self.checker, self.runner,  # type: ignore[arg-type]
+                                 self.bus, self.alarms, self.clock, OutageFile(self.path, self.clock, boot="b"),
+                                 wake_role=self.woken, max_in_flight=max_in_flight)
+        self.bus.subscribe(f"services{id(monitor)}", monitor.on_event)
+        return monitor
+
+    def woken(self) -> None:
+        self.role_woken += 1
+
+    def row(self, index: int = 1) -> Any:
+        return self.state.services[(index,)]
+
+    def run(self, *steps: Any) -> None:
+        """Run the steps (coroutine functions of the world) on one loop, in order."""
+        async def main() -> None:
+            for step in steps:
+                await step()
+            await self.monitor.stop()
+        asyncio.run(main())
+        self.monitor._stopped = False       # the next run() is a new loop: the monitor goes on there
+
+    async def cycle(self) -> None:
+        await self.monitor.run_cycle()
+        await asyncio.sleep(0.01)            # a new row's first check is armed for "now"
+        await self.monitor.settle()
+
+    def checks(self, name: str, *outcomes: Outcome) -> Any:
+        async def step() -> None:
+            for outcome in outcomes:
+                self.checker.script[name] = [outcome]
+                self.clock.advance(1)
+                await self.monitor.check_now(name)
+                await self.monitor.settle()
+        return step
+
+    def types(self) -> list[EventType]:
+        return [e.type for e in self.events.events if e.type not in (EventType.ALARM_RAISED,
+                                                                      EventType.ALARM_CLEARED)]
 
 
-def test_active_only_services_are_checked_on_the_active_head_only(cfg: Config) -> None:
-    world = World(cfg, {"check-web": [1], "check-pbs": [0]}, web(1),
-                  ServiceRow(name="pbs", check="check-pbs", retry_threshold=1, active_only=True))
-    world.head.status = HeadStatus.STANDBY     # as the role machine writes it
-    world.cycle()
-    assert world.runner.calls == ["check-web"]
-    assert world.state.services[(2,)].status == ServiceStatus.STOPPED   # shown as stopped on a standby
-    world.head.status = HeadStatus.ACTIVE
-    world.cycle()
-    assert "check-pbs" in world.runner.calls
-    assert world.state.services[(2,)].status == ServiceStatus.RUNNING
+def test_a_failed_service_is_declared_down_and_restarted(base: Config, tmp_path: Path) -> None:
+    w = World(base, tmp_path)
+    w.run(w.cycle, w.checks("web", DOWN, DOWN))
+    row = w.row()
+    assert w.types() == [EventType.SERVICE_DOWN, EventType.SERVICE_RESTARTED]
+    down, restarted = [e for e in w.events.events if e.type in (EventType.SERVICE_DOWN, EventType.SERVICE_RESTARTED)]
+    assert down.severity == Severity.MAJOR and "2 failed checks (connection refused)" in down.data["reason"]
+    assert "restart 1 of 2" in restarted.text and restarted.data["rung"] == "restarting"
+    assert w.runner.calls == ["restart-web"]
+    assert (row.status, row.rung, row.restarts, row.restarts_in_window, row.last_action) == (
+        ServiceStatus.RECOVERING, ServiceRung.RESTARTING, 1, 1, RecoveryAction.RESTART)
+    assert row.last_action_time == w.clock.time() and row.last_failure == w.clock.time()
+    assert w.alarms.active(ProbableCause.SERVICE_FAILURE, "web")
+
+
+def test_a_restart_that_works_recovers_the_service_and_clears_the_alarm(base: Config, tmp_path: Path) -> None:
+    w = World(base, tmp_path)
+    w.run(w.cycle, w.checks("web", DOWN, DOWN, UP))
+    recovered = w.events.events[-2]          # the recovery, then its alarm cleared
+    assert recovered.type == EventType.SERVICE_RECOVERED and "the restart worked" in recovered.text
+    assert not w.alarms.active(ProbableCause.SERVICE_FAILURE, "web")
+    assert w.row().status is ServiceStatus.RUNNING and w.row().rung is ServiceRung.RESTARTING
+    w.run(w.checks("web", UP, UP))
+    assert w.types()[-1] == EventType.SERVICE_LADDER_RESET and w.row().rung is ServiceRung.WATCHING
+
+
+def test_the_ladder_is_saved_before_the_restart_runs(base: Config, tmp_path: Path) -> None:
+    w = World(base, tmp_path)
+    seen: list[str] = []
+
+    async def restart(command: str, timeout: float) -> RunResult:
+        seen.append(json.loads(w.path.read_text())["services"]["web"]["rung"])
+        return RunResult(command, 0, "")
+    w.runner.run = restart  # type: ignore[method-assign]
+    w.run(w.cycle, w.checks("web", DOWN, DOWN))
+    assert seen == ["restarting"]
+
+
+def test_restarts_that_do_not_help_hand_the_role_to_a_peer_that_can_serve(base: Config, tmp_path: Path) -> None:
+    w = World(base, tmp_path)
+    w.state.peer = PeerView("head2", False, heard=True, status=HeadStatus.STANDBY, flags=int(Flag.QUORUM_OK))
+    w.run(w.cycle, w.checks("web", *[DOWN] * 6))
+    assert w.types() == [EventType.SERVICE_DOWN, EventType.SERVICE_RESTARTED, EventType.SERVICE_RESTART_FAILED,
+                         EventType.SERVICE_RESTARTED, EventType.SERVICE_RESTART_FAILED,
+                         EventType.SERVICE_ESCALATED]
+    escalated = w.events.events[-1]
+    assert "2 restarts within 300 s did not help" in escalated.text and "handing the active role to head2" in escalated.text
+    assert w.row().rung is ServiceRung.FAILOVER and w.row().last_action is RecoveryAction.FAILOVER
+    assert w.state.service_unfit == "service web failed on this head" and w.role_woken == 1
+
+
+def test_a_failover_the_peer_cannot_take_goes_to_the_operator(base: Config, tmp_path: Path) -> None:
+    w = World(base, tmp_path, service(restart=""))
+    w.state.peer = PeerView("head2", False, heard=False)
+    w.run(w.cycle, w.checks("web", DOWN, DOWN))
+    exhausted = w.events.events[-2]
+    assert exhausted.type == EventType.SERVICE_RECOVERY_EXHAUSTED and exhausted.severity == Severity.CRITICAL
+    assert "no restart command; the active role cannot move: peer head2 is not heard" in exhausted.text
+    assert w.alarms.active(ProbableCause.RECOVERY_EXHAUSTED, "web")
+    assert w.row().rung is ServiceRung.OPERATOR
+    assert w.state.service_unfit     # the role moves as soon as the peer can take it
+
+
+def test_restart_then_notify_notifies_and_leaves_the_head_fit(base: Config, tmp_path: Path) -> None:
+    w = World(base, tmp_path, service(recovery="restart-then-notify", max_restarts=1))
+    w.run(w.cycle, w.checks("web", *[DOWN] * 4))
+    assert w.types()[-1] == EventType.SERVICE_RECOVERY_EXHAUSTED
+    assert "1 restarts within 300 s did not help" in w.events.events[-2].text
+    assert w.row().last_action is RecoveryAction.NOTIFY and w.state.service_unfit == ""
+
+
+def test_a_restart_command_that_fails_is_an_event(base: Config, tmp_path: Path) -> None:
+    w = World(base, tmp_path)
+    w.runner.answers["restart-web"] = [1]
+    w.run(w.cycle, w.checks("web", DOWN, DOWN))
+    failed = w.events.events[-1]
+    assert failed.type == EventType.SERVICE_RESTART_FAILED and "restart command exited with 1" in failed.text
+    assert w.row().status is ServiceStatus.FAILED
+
+
+def test_a_check_that_cannot_run_is_counted_and_alarmed_but_judges_nothing(base: Config, tmp_path: Path) -> None:
+    w = World(base, tmp_path)
+    w.run(w.cycle, w.checks("web", BROKEN, BROKEN, BROKEN))
+    row = w.row()
+    assert (row.status, row.check_errors, row.consec_failures) == (ServiceStatus.RUNNING, 3, 0)
+    assert row.last_reason.startswith("check could not run: cannot run: exit 127")
+    assert w.alarms.active(ProbableCause.SERVICE_CHECK_ERROR, "web") and w.types() == []
+    w.run(w.checks("web", UP))
+    assert not w.alarms.active(ProbableCause.SERVICE_CHECK_ERROR, "web")
+
+
+def test_a_check_that_times_out_is_a_failure_and_counted(base: Config, tmp_path: Path) -> None:
+    w = World(base, tmp_path)
+    w.run(w.cycle, w.checks("web", SLOW))
+    assert (w.row().check_timeouts, w.row().consec_failures) == (1, 1)
+
+
+def test_active_only_services_are_not_checked_on_a_standby(base: Config, tmp_path: Path) -> None:
+    w = World(base, tmp_path, service(active_only=True), service(2, "nfs"), active=False)
+    w.run(w.cycle)
+    assert w.row(1).status is ServiceStatus.STOPPED and w.checker.calls == ["nfs"]
+    w.head.status = HeadStatus.ACTIVE
+    w.run(w.cycle)
+    assert w.row(1).status is ServiceStatus.RUNNING and "web" in w.checker.calls
+
+
+def test_a_handed_over_active_only_service_is_reset_after_its_failure_timeout(base: Config, tmp_path: Path) -> None:
+    w = World(base, tmp_path, service(active_only=True, restart="", failure_timeout_s=600))
+    w.state.peer = PeerView("head2", False, heard=True, status=HeadStatus.STANDBY, flags=int(Flag.QUORUM_OK))
+    w.run(w.cycle, w.checks("web", DOWN, DOWN))
+    assert w.row().rung is ServiceRung.FAILOVER and w.state.service_unfit
+    w.head.status = HeadStatus.STANDBY                     # the role moved
+    w.clock.advance(100)
+    w.run(w.cycle)
+    assert w.row().status is ServiceStatus.STOPPED and w.state.service_unfit
+    w.clock.advance(600)
+    w.run(w.cycle)
+    assert w.types()[-1] == EventType.SERVICE_LADDER_RESET and "failure timeout of 600 s" in w.events.events[-1].text
+    assert w.state.service_unfit == "" and w.row().rung is ServiceRung.WATCHING
+
+
+def test_an_operator_reset_clears_the_ladder_and_checks_afresh(base: Config, tmp_path: Path) -> None:
+    w = World(base, tmp_path, service(restart=""), service(2, "nfs"))
+    w.state.peer = PeerView("head2", False, heard=False)
+    w.run(w.cycle, w.checks("web", DOWN, DOWN))
+    assert w.row().rung is ServiceRung.OPERATOR and w.state.service_unfit
+    actions = OperatorActions(w.state, w.bus, w.clock)
+
+    async def reset() -> None:
+        actions.handle(ServiceSelection(1), "v3:admin@nms")
+        actions.handle(ControlAction.RESET_SERVICE, "v3:admin@nms")
+        await asyncio.sleep(0)
+        await w.monitor.settle()
+    w.run(reset)
+    assert w.state.control.result_text == "service web reset"
+    reset_event = next(e for e in w.events.events if e.type == EventType.SERVICE_LADDER_RESET)
+    assert "reset by v3:admin@nms" in reset_event.text
+    assert (w.row().rung, w.row().status) == (ServiceRung.WATCHING, ServiceStatus.UNKNOWN)
+    assert not w.alarms.active(ProbableCause.RECOVERY_EXHAUSTED, "web") and w.state.service_unfit == ""
+    actions.handle(ServiceSelection(9), "v3:admin@nms")
+    actions.handle(ControlAction.RESET_SERVICE, "v3:admin@nms")
+    assert "no service with index 9" in w.state.control.result_text
+
+
+def test_disabled_rows_are_not_checked_and_lose_their_ladder(base: Config, tmp_path: Path) -> None:
+    w = World(base, tmp_path)
+    w.run(w.cycle, w.checks("web", DOWN, DOWN))
+    w.config = w.config.model_copy(update={"services": (service(enabled=False),)})
+    apply_to_state(w.config, w.state)
+    calls = len(w.checker.calls)
+    w.run(w.cycle)
+    assert w.row().status is ServiceStatus.DISABLED and len(w.checker.calls) == calls
+    assert "web" not in w.monitor.ladders and not w.alarms.active(ProbableCause.SERVICE_FAILURE, "web")
+
+
+def test_a_daemon_restart_resumes_the_ladder_on_its_rung(base: Config, tmp_path: Path) -> None:
+    w = World(base, tmp_path)
+    w.run(w.cycle, w.checks("web", DOWN, DOWN))         # restart 1 ran
+    w.state = State()
+    apply_to_state(w.config, w.state)
+    next(h for h in w.state.heads.values() if h.is_local).status = HeadStatus.ACTIVE
+    w.alarms = Alarms(w.state, w.bus, w.clock)
+    w.monitor = w.new_monitor()
+    w.run(w.cycle, w.checks("web", DOWN, DOWN))
+    assert w.row().rung is ServiceRung.RESTARTING and w.row().restarts_in_window == 2
+    assert w.types()[-2:] == [EventType.SERVICE_RESTART_FAILED, EventType.SERVICE_RESTARTED]
+
+
+def test_reset_counters_zeroes_the_monitors_counters(base: Config, tmp_path: Path) -> None:
+    w = World(base, tmp_path)
+    w.run(w.cycle, w.checks("web", BROKEN, SLOW, DOWN))
+    OperatorActions(w.state, w.bus, w.clock).handle(ControlAction.RESET_COUNTERS, "v3:admin@nms")
+    assert (w.row().restarts, w.row().check_errors, w.row().check_timeouts) == (0, 0, 0)
+
+
+def test_no_more_checks_run_at_once_than_allowed(base: Config, tmp_path: Path) -> None:
+    w = World(base, tmp_path, *(service(i, f"s{i}") for i in range(1, 9)), max_in_flight=3)
+    w.checker.delay = 0.01
+    w.run(w.cycle)
+    assert len(w.checker.calls) == 8 and w.checker.most == 3
+
+
+def test_the_summary_names_what_is_down(base: Config, tmp_path: Path) -> None:
+    w = World(base, tmp_path, service(restart=""), service(2, "nfs"))
+    w.state.peer = PeerView("head2", False, heard=False)
+    sentences: list[str] = []
+
+    async def summary() -> None:
+        sentences.append(await w.monitor.run_cycle())
+    w.run(w.cycle, w.checks("web", DOWN, DOWN), summary)
+    assert sentences == ["1/2 services up; down: web"]

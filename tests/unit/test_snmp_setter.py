@@ -358,7 +358,7 @@ def test_a_row_status_change_reports_the_status_before_the_set(handler: SetHandl
     ("haoscarAutoFailback", 0, Integer32(2), "true"),
     ("haoscarServiceAdminStatus", 1, Integer32(2), "enabled"),
     ("haoscarServiceActiveOnly", 1, Integer32(1), "false"),
-    ("haoscarServiceRecovery", 1, Integer32(3), "restartThenFailover"),
+    ("haoscarServiceRecovery", 1, Integer32(2), "notifyOnly"),
     ("haoscarServiceRetryThreshold", 1, Unsigned32(5), "3"),
 ], ids=["AutoFailback", "ServiceAdminStatus", "ServiceActiveOnly", "ServiceRecovery",
         "ServiceRetryThreshold-inherited"])
