@@ -100,17 +100,24 @@ class FakeClock:
 
 
 class FakeRunner:
-    """Answers from a table: command -> list of results (the last one repeats)."""
+    """Answers from a table: command -> list of results (the last one repeats).
 
-    def __init__(self, answers: dict[str, list[int]] | None = None) -> None:
+    An exit code of None answers as a run that timed out; `outputs` gives a command's
+    output (empty for any command not in it)."""
+
+    def __init__(self, answers: dict[str, list[int | None]] | None = None,
+                 outputs: dict[str, str] | None = None) -> None:
         self.answers = answers or {}
+        self.outputs = outputs or {}
         self.calls: list[str] = []
 
     async def run(self, command: str, timeout: float) -> RunResult:
         self.calls.append(command)
         codes = self.answers.get(command, [0])
         code = codes.pop(0) if len(codes) > 1 else codes[0]
-        return RunResult(command, code, "")
+        if code is None:
+            return RunResult(command, None, "", timed_out=True)
+        return RunResult(command, code, self.outputs.get(command, ""))
 
 
 class FakeAliases:
