@@ -107,11 +107,15 @@ class ServiceMonitor:
                     row.status, row.consec_failures = ServiceStatus.STOPPED, 0
                 changed |= await self._carry_out(index, row, ladder.tick(now, policy_of(config, svc), False))
                 continue
+            first = now
+            if row.status == ServiceStatus.STOPPED:
+                # Just started at takeover: give it one interval to come up before judging it.
+                first = now + config.check_interval_ms(svc) / 1000.0
             if row.status in (ServiceStatus.DISABLED, ServiceStatus.STOPPED):
                 row.status = ladder.status                 # back in service: unknown, or as saved
             wanted.add(row.name)
             if row.name not in self._timers:
-                self._arm(row.name, now)                   # a new row: checked at once
+                self._arm(row.name, first)                 # a new row: checked at once
         for name in [n for n in self._timers if n not in wanted]:
             self._timers.pop(name).cancel()
             self._due.pop(name, None)

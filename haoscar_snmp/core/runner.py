@@ -8,6 +8,7 @@ a hung check must not hang the daemon.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from dataclasses import dataclass
@@ -49,11 +50,20 @@ class ShellRunner:
         try:
             out, _ = await asyncio.wait_for(proc.communicate(), timeout)
         except asyncio.TimeoutError:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            _kill_group(proc.pid)
             await proc.wait()  # reap: no zombies left behind
             return RunResult(command, None, "", timed_out=True)
+        except asyncio.CancelledError:
+            _kill_group(proc.pid)  # the caller gave up (the daemon stops): so does the command
+            with contextlib.suppress(asyncio.CancelledError):
+                await proc.wait()
+            raise
         text = out[: self.max_output].decode("utf-8", "replace").strip()
         return RunResult(command, proc.returncode, text)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

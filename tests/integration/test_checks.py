@@ -468,3 +468,27 @@ def test_a_systemd_check_on_a_machine_without_systemd_is_an_error() -> None:
         pytest.skip("this machine runs systemd")
     assert check("systemd", "systemd-journald.service") == Outcome(Verdict.ERROR,
                                                                    "systemd is not running on this head")
+
+
+def test_a_cancelled_command_takes_its_whole_process_group_down(tmp_path: Path) -> None:
+    """The daemon stopping cancels running checks: their commands must not live on."""
+    marker = tmp_path / "child.pid"
+
+    async def scenario() -> None:
+        task = asyncio.ensure_future(ShellRunner().run(f"sleep 30 & echo $! > {marker}; wait", 10))
+        for _ in range(200):
+            if marker.exists() and marker.read_text().strip():
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    asyncio.run(scenario())
+    child = int(marker.read_text())
+    for _ in range(100):
+        if not Path(f"/proc/{child}").exists() or \
+                Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            break
+        time.sleep(0.01)
+    else:
+        raise AssertionError(f"sleep {child} outlived the cancelled command")
