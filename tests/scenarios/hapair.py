@@ -44,6 +44,7 @@ class HaPair:
     failback_delay_s: int = 0
     public_path: bool = True
     alias6: bool = False              # also an IPv6 alias, fd71::50/64 on pub
+    services: dict[str, str] = field(default_factory=dict)       # [[services]] TOML per head
     env: dict[str, dict[str, str]] = field(default_factory=dict)   # extra environment per head
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     logs: list[Path] = field(default_factory=list)
@@ -89,7 +90,7 @@ class HaPair:
             prefix_length = 24
             interface = "pub"
             {alias6}
-
+            {{services}}
             [timing]
             heartbeat_interval_ms = {self.interval_ms}
             heartbeat_dead_time_ms = {self.dead_ms}
@@ -124,7 +125,7 @@ class HaPair:
             version = "v2c"
             kind = "trap"
             community = "public"
-            """))
+            """).replace("{services}", textwrap.dedent(self.services.get(head, ""))))
         return path
 
     def start_trapd(self) -> None:
