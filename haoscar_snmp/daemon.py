@@ -34,6 +34,7 @@ from fcaps.fault.role import Advertiser, GenerationFile, NoPeer, RoleMachine
 from fcaps.fault.services import ServiceMonitor
 from fcaps.fault.takeover import NetlinkAliases
 from fcaps.performance.figures import FailoverFigures
+from fcaps.performance.looplag import LoopLag
 from haoscar_snmp import __version__
 from haoscar_snmp.config.errors import ConfigError
 from haoscar_snmp.config.schema import Config
@@ -141,6 +142,10 @@ class Daemon:
         stack.callback(history.close)
         bus.subscribe("history", history)
         bus.subscribe("performance", FailoverFigures(state))
+        loop_lag = LoopLag(state)
+        bus.subscribe("loop-lag", loop_lag.on_event)
+        loop_lag.start()
+        stack.callback(loop_lag.stop)
         alarms = Alarms(state, bus, clock)
         mailer = Mailer(state, store.current, clock)
         bus.subscribe("mailer", mailer.on_event)

@@ -440,6 +440,14 @@ class PerfState:
 
 
 @dataclass
+class LoopFigures:
+    """Writer: the loop-lag probe (fcaps/performance/looplag.py)."""
+
+    lag_us: int = 0          # worst of the last seconds
+    lag_max_us: int = 0      # worst since start / resetCounters
+
+
+@dataclass
 class HeartbeatFigures:
     """Writer: the heartbeat (its process measures, `hbproc.py` copies in)."""
 
@@ -554,6 +562,7 @@ class State:
     accounting: Table[tuple[int], AcctRow] = field(default_factory=Table)
     perf: PerfState = field(default_factory=PerfState)
     hb_figures: HeartbeatFigures = field(default_factory=HeartbeatFigures)
+    loop: LoopFigures = field(default_factory=LoopFigures)
     jobs: Table[tuple[int], JobRow] = field(default_factory=Table)
     security: SecurityCounters = field(default_factory=SecurityCounters)
     email: EmailStats = field(default_factory=EmailStats)

@@ -62,6 +62,8 @@ def bind_all(view: MibView, state: State, config: Callable[[], Config], config_m
         "haoscarPerfMttr": lambda: s.perf.mttr_s,
         "haoscarPerfMtbf": lambda: s.perf.mtbf_s,
         "haoscarPerfAvailability": lambda: s.perf.availability_ppm,
+        "haoscarPerfLoopLag": lambda: s.loop.lag_us,
+        "haoscarPerfLoopLagMax": lambda: s.loop.lag_max_us,
         # security
         "haoscarSnmpAuthFailures": snmp_auth_failures,
         "haoscarSnmpSetAccepted": lambda: s.security.snmp_set_accepted,

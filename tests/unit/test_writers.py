@@ -53,6 +53,7 @@ WRITERS: dict[str, set[str] | dict[str, set[str]]] = {
     "alias_claims": {"fcaps.fault.aliasguard"},
     "email": {"fcaps.fault.mailer"},
     "service_unfit": {"fcaps.fault.services"},
+    "loop": {"fcaps.performance.looplag"},
 }
 MUTATORS = {"put", "remove", "clear", "pop", "update", "setdefault", "record", "append"}
 
