@@ -119,8 +119,8 @@ def test_example_config_loads(tmp_path: Path) -> None:
     config = load_config(write_example(tmp_path))
     assert [(h.name, h.preferred_role) for h in config.heads] == [("head1", "primary"), ("head2", "standby")]
     assert config.peer_head_config is not None and config.peer_head_config.name == "head2"
-    assert [s.name for s in config.services] == ["pbs_server", "maui", "nfs-server", "isc-dhcp-server"]
-    assert [s.index for s in config.services] == [1, 2, 3, 4]
+    assert [s.name for s in config.services] == ["pbs_server", "maui", "nfs-server", "isc-dhcp-server", "ganglia-web"]
+    assert [s.index for s in config.services] == [1, 2, 3, 4, 5]
     assert [str(a.address) for a in config.aliases] == ["192.0.2.100"]
     assert {i.node for i in config.interfaces} == {"head1", "head2", "node01", "node02"}
     assert config.heartbeat.key == b"heartbeat.key-passphrase\n"  # binary key: kept as is
