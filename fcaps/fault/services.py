@@ -194,7 +194,7 @@ class ServiceMonitor:
     async def check_now(self, name: str) -> None:
         """Check one service now and carry out what its ladder says."""
         found = self._find(name)
-        if found is None or name in self._busy:
+        if found is None or name in self._busy or not self._checked_here(found[1]):
             return
         index, row = found
         svc = self._service(self.config(), index)
@@ -205,7 +205,7 @@ class ServiceMonitor:
             async with self._slots:
                 outcome = await self.checker.check(svc.spec(), self.config().check_timeout_ms(svc) / 1000.0)
             found = self._find(name)
-            if found is None or found[1].status in (ServiceStatus.DISABLED, ServiceStatus.STOPPED):
+            if found is None or not self._checked_here(found[1]):
                 return                                      # changed while it was checked
             await self._verdict(index, found[1], svc, outcome)
         finally:
@@ -289,7 +289,7 @@ class ServiceMonitor:
             self._mirror(row, ladder, config, svc)
         self._update_unfit()
         await self._save()                     # before the restart runs: a crash resumes here
-        if restart and svc is not None:
+        if restart and svc is not None and self._checked_here(row):
             await self._restart(index, row, svc)
         return True
 
@@ -304,6 +304,11 @@ class ServiceMonitor:
             first = result.output.splitlines()[0][:80] if result.output else ""
             detail = f"exited with {result.returncode}" + (f": {first}" if first else "")
         log.info("service %s: restart command %s", row.name, detail)
+        if svc.active_only and svc.stop and not self.local_head_active():
+            # The role was released while the restart ran, and the release stopped the
+            # service before the restart started it again: stop it once more.
+            log.warning("service %s: restarted while this head released the role; stopping it", row.name)
+            await self.runner.run(svc.stop, timeout)
         found = self._find(row.name)
         if found is None:
             return
@@ -324,6 +329,13 @@ class ServiceMonitor:
         if row.name in self._timers and not self._stopped:
             self._timers.pop(row.name).cancel()
             self._arm(row.name, asyncio.get_running_loop().time())   # checked afresh, now
+
+    def _checked_here(self, row: ServiceRow) -> bool:
+        """In service on this head now: an active-only service is never judged, let alone
+        restarted, on a head that is not active (releasing included: it was just stopped)."""
+        if row.status in (ServiceStatus.DISABLED, ServiceStatus.STOPPED):
+            return False
+        return not row.active_only or self.local_head_active()
 
     def handover_blocked(self) -> str:
         """Why the active role cannot move to the peer now ("" = it can)."""

@@ -332,3 +332,25 @@ def test_the_summary_names_what_is_down(base: Config, tmp_path: Path) -> None:
         sentences.append(await w.monitor.run_cycle())
     w.run(w.cycle, w.checks("web", DOWN, DOWN), summary)
     assert sentences == ["1/2 services up; down: web"]
+
+
+def test_an_active_only_service_is_never_judged_or_restarted_once_the_head_is_not_active(
+        base: Config, tmp_path: Path) -> None:
+    w = World(base, tmp_path, service(active_only=True))
+    w.run(w.cycle, w.checks("web", DOWN))                  # one failure of two
+    w.head.status = HeadStatus.RELEASING                   # the role is stopping it right now
+    w.run(w.checks("web", DOWN, DOWN))
+    assert w.runner.calls == [] and w.types() == [] and w.row().consec_failures == 1
+
+
+def test_a_restart_that_ends_after_the_release_is_stopped_again(base: Config, tmp_path: Path) -> None:
+    w = World(base, tmp_path, service(active_only=True, stop="stop-web"))
+
+    async def restart_during_release(command: str, timeout: float) -> RunResult:
+        w.runner.calls.append(command)
+        if command == "restart-web":
+            w.head.status = HeadStatus.RELEASING            # the role released meanwhile
+        return RunResult(command, 0, "")
+    w.runner.run = restart_during_release  # type: ignore[method-assign]
+    w.run(w.cycle, w.checks("web", DOWN, DOWN))
+    assert w.runner.calls == ["restart-web", "stop-web"]
