@@ -655,7 +655,7 @@ class Keepalived:
             self.active_since = time.monotonic()
 
     def holders(self) -> set[str]:
-        return {h for h in ("head1", "head2") if self.c.has_address(h, "pub", ALIAS)}
+        return self.c.holding(("head1", "head2"), "pub", ALIAS)
 
     def settle_s(self, fault: str) -> float:
         # vrrp_garp_master_delay (default 5 s): the old master's second ARP burst.

@@ -179,7 +179,7 @@ class HaPair:
     # -- observations ------------------------------------------------------------------
 
     def holders(self, address: str = ALIAS) -> set[str]:
-        return {h for h in HEADS if self.cluster.has_address(h, "pub", address)}
+        return self.cluster.holding(HEADS, "pub", address)
 
     def watch_holders(self, seconds: float, period: float = 0.05) -> list[set[str]]:
         """Sample the holders for a while (bounded): what a client would have met."""

@@ -41,6 +41,8 @@ import time
 import uuid
 from typing import Any
 
+from pyroute2 import IPRoute
+
 ALIAS = "10.71.0.50"
 ALIAS6 = "fd71::50"
 UDP_ECHO_PORT = 7007
@@ -129,6 +131,7 @@ class Cluster:
     def __init__(self, prefix: str | None = None) -> None:
         self.prefix = prefix or f"hs{os.getpid() % 10000}"
         self._procs: list[subprocess.Popen] = []
+        self._netlink: dict[str, IPRoute] = {}
         self._atexit = False
 
     # -- life cycle --------------------------------------------------------------------
@@ -218,6 +221,9 @@ class Cluster:
         """Kill processes, delete the nft table and every namespace with our prefix.
 
         Idempotent; safe on a half-built cluster and on leftovers of a crashed run."""
+        for ipr in self._netlink.values():
+            ipr.close()
+        self._netlink.clear()
         for proc in self._procs:
             self._kill(proc)
         self._procs.clear()
@@ -328,6 +334,31 @@ class Cluster:
         except json.JSONDecodeError:
             return False
         return any(a.get("local") == address for link in data for a in link.get("addr_info", []))
+
+    def _addresses(self, host: str, ifname: str) -> set[str]:
+        """The addresses on ifname, read over a netlink socket kept open in the host's
+        namespace: about a millisecond, where `ip netns exec` takes several."""
+        ipr = self._netlink.get(host)
+        if ipr is None:
+            ipr = self._netlink[host] = IPRoute(netns=self.ns(host))
+        found: set[str] = set()
+        for index in ipr.link_lookup(ifname=ifname):
+            for msg in ipr.get_addr(index=index):
+                found.update(v for v in (msg.get("IFA_LOCAL"), msg.get("IFA_ADDRESS")) if v)
+        return found
+
+    def holding(self, hosts: tuple[str, ...], ifname: str, address: str) -> set[str]:
+        """The hosts that certainly held `address` at one instant.
+
+        Hosts are read in order, then in reverse order; a host counts only if both its
+        readings saw the address. Each host's two readings enclose the readings of the
+        hosts after it, so two hosts counted did hold the address at the same time. A
+        host seen only once was between adding and removing it, and is not counted: one
+        address handed from head to head within a millisecond is not two holders, and a
+        sequential read would otherwise say it was."""
+        first = [address in self._addresses(h, ifname) for h in hosts]
+        second = [address in self._addresses(h, ifname) for h in reversed(hosts)][::-1]
+        return {h for h, a, b in zip(hosts, first, second) if a and b}
 
     def mac(self, host: str, ifname: str) -> str:
         return self.link(host, ifname)["address"]
