@@ -38,6 +38,8 @@ RESTART_KEYS = (
 # logging set up again.
 LIVE_KEYS = (
     "interfaces",
+    "nodes",
+    "lan",
     "aliases",
     "services",
     "timing",
@@ -171,6 +173,7 @@ def _digest(secret: str | bytes | None) -> str | None:
 _IDENTITY: dict[str, Callable[[Any], str]] = {
     "heads": lambda h: h.name,
     "interfaces": lambda i: f"{i.node}/{i.name}",
+    "nodes": lambda n: n.name,
     "services": lambda s: s.name,
     "aliases": lambda a: str(a.address),
     "snmp.users": lambda u: u.name,
@@ -182,12 +185,12 @@ _TABLES = (*_IDENTITY, "snmp.communities")
 def _flatten(config: Config) -> dict[str, Any]:
     """Dotted key -> comparable value, for every leaf of the configuration."""
     flat: dict[str, Any] = {}
-    for section in ("cluster", "timing", "heartbeat", "failover", "notify", "log"):
+    for section in ("cluster", "timing", "lan", "heartbeat", "failover", "notify", "log"):
         _walk(section, getattr(config, section).model_dump(by_alias=True), flat)
     flat["heartbeat.key"] = _digest(config.heartbeat.key)
     snmp = config.snmp.model_dump(by_alias=True, exclude={"communities", "users", "targets"})
     _walk("snmp", snmp, flat)
-    for table in ("heads", "interfaces", "services", "aliases"):
+    for table in ("heads", "interfaces", "nodes", "services", "aliases"):
         _rows(table, getattr(config, table), flat)
     _rows("snmp.users", config.snmp.users, flat,
           lambda u: {"auth_key": _digest(u.auth_key), "priv_key": _digest(u.priv_key)})

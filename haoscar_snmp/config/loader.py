@@ -34,6 +34,7 @@ from haoscar_snmp.config.schema import (
     Endpoint,
     HeadConfig,
     InterfaceConfig,
+    NodeConfig,
     ServiceConfig,
     TargetConfig,
     UserConfig,
@@ -173,7 +174,8 @@ def _validate_sections(raw: dict[str, Any], context: dict[str, Any]) -> tuple[di
 # Tables whose rows are validated one by one when their section fails, so the rules
 # can still check the rows that are fine.
 _TABLE_ROWS: dict[str, type[BaseModel]] = {
-    "heads": HeadConfig, "interfaces": InterfaceConfig, "aliases": AliasConfig, "services": ServiceConfig,
+    "heads": HeadConfig, "interfaces": InterfaceConfig, "nodes": NodeConfig, "aliases": AliasConfig,
+    "services": ServiceConfig,
 }
 _SNMP_ROWS: dict[str, type[BaseModel]] = {
     "listen": Endpoint, "communities": CommunityConfig, "users": UserConfig, "targets": TargetConfig,

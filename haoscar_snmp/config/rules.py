@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, ip_address
 from typing import Any, Callable, Hashable, Iterable, Iterator
 
+from haoscar_snmp.config import lanrows
 from haoscar_snmp.config.errors import Issue, Loc, format_loc
 from haoscar_snmp.config.schema import (
     Access,
@@ -26,6 +27,7 @@ from haoscar_snmp.config.schema import (
     HeadConfig,
     HeartbeatConfig,
     InterfaceConfig,
+    NodeConfig,
     PrivProtocol,
     Role,
     ServiceConfig,
@@ -48,6 +50,7 @@ class Sections:
     cluster: ClusterConfig | None = None
     heads: tuple[HeadConfig | None, ...] | None = None
     interfaces: tuple[InterfaceConfig | None, ...] | None = None
+    nodes: tuple[NodeConfig | None, ...] | None = None
     aliases: tuple[AliasConfig | None, ...] | None = None
     services: tuple[ServiceConfig | None, ...] | None = None
     timing: TimingConfig | None = None
@@ -63,7 +66,7 @@ class Sections:
     def of(cls, config: Config) -> Sections:
         return cls(
             cluster=config.cluster, heads=config.heads, interfaces=config.interfaces,
-            aliases=config.aliases, services=config.services, timing=config.timing,
+            nodes=config.nodes, aliases=config.aliases, services=config.services, timing=config.timing,
             heartbeat=config.heartbeat, listen=config.snmp.listen,
             allow_v2c_write=config.snmp.allow_v2c_write, communities=config.snmp.communities,
             users=config.snmp.users, targets=config.snmp.targets, email=config.notify.email,
@@ -158,6 +161,13 @@ def _tables(s: Sections) -> Iterator[Issue]:
                    f"{alias.prefix_length} does not fit IPv{alias.address.version} (1..{bits})")
 
 
+def _watched_interfaces(s: Sections) -> Iterator[Issue]:
+    """One row per node and LAN across [[heads]], [[interfaces]] and [[nodes]]; no address twice."""
+    # Missing parts only hide conflicts, never invent them, so this runs on what there is.
+    _, issues = lanrows.expand(s.heads or (), s.interfaces or (), s.nodes or ())
+    yield from issues
+
+
 def _services(s: Sections) -> Iterator[Issue]:
     for i, svc in _valid(s.services):
         problem = svc.spec_problem()
@@ -239,5 +249,6 @@ def _targets(s: Sections) -> Iterator[Issue]:
 
 
 _RULES: tuple[Callable[[Sections], Iterable[Issue]], ...] = (
-    _cluster_and_heads, _timing, _tables, _services, _communities_and_users, _targets, _email,
+    _cluster_and_heads, _timing, _tables, _watched_interfaces, _services, _communities_and_users, _targets,
+    _email,
 )

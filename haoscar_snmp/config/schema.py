@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from typing import Annotated, Self, TypeVar
+from typing import TYPE_CHECKING, Annotated, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -50,6 +50,9 @@ from haoscar_snmp.config.values import (
     WithSecrets,
 )
 from haoscar_snmp.core.state import Lan, RowStatus
+
+if TYPE_CHECKING:
+    from haoscar_snmp.config.lanrows import WatchedInterface
 
 # IANA's documentation enterprise number (RFC 5612); HAOSCAR-MIB lives under it.
 ENTERPRISE_NUMBER = 32473
@@ -125,6 +128,14 @@ class NotifyKind(enum.StrEnum):
     INFORM = "inform"
 
 
+class Poller(enum.StrEnum):
+    """Which head pings the LAN interfaces."""
+
+    STANDBY = "standby"      # the standby; the active head while there is no standby
+    ACTIVE = "active"        # the active head only
+    BOTH = "both"            # each head, on its own
+
+
 class LogLevel(enum.StrEnum):
     DEBUG = "debug"
     INFO = "info"
@@ -155,6 +166,21 @@ class InterfaceConfig(FrozenModel):
     lan: LanKey
     name: IfName
     address: IpAddress | None = None
+
+
+class NodeConfig(FrozenModel):
+    """A compute node watched on the private LANs: one entry stands for up to two
+    interface rows (haoscar_snmp/config/lanrows.py), pinged at these addresses."""
+
+    name: NodeName
+    lan_a: IpAddress | None = None
+    lan_b: IpAddress | None = None
+
+    @model_validator(mode="after")
+    def _has_an_address(self) -> Self:
+        if self.lan_a is None and self.lan_b is None:
+            raise ValueError("give lan_a, lan_b or both (the addresses the LAN poller pings)")
+        return self
 
 
 class AliasConfig(FrozenModel):
@@ -367,6 +393,23 @@ class NotifyConfig(FrozenModel):
     email: EmailConfig = EmailConfig()
 
 
+class LanConfig(FrozenModel):
+    """How the LAN poller judges interfaces and LANs (fcaps/fault/lanwatch.py). The poll
+    interval and the down-after time are in [timing] (haoscarLanPollInterval and
+    haoscarLanDownAfter); these are file-only."""
+
+    # Replies in a row before a down interface is up again (a flapping link stays down).
+    rise: Annotated[int, Field(ge=1, le=100)] = 3
+    # At most one down and one up notification per interface (and per LAN) in this time;
+    # the state is always current, and the final state is always told. 0 = no hold-down.
+    hold_down_ms: Annotated[int, Field(ge=0, le=86400000)] = 60000
+    # A LAN has failed when, within two poll intervals, this share of its interfaces that
+    # were not already down went down, and at least failure_min_interfaces of them.
+    failure_percent: Annotated[int, Field(ge=1, le=100)] = 50
+    failure_min_interfaces: Annotated[int, Field(ge=1, le=65535)] = 2
+    poller: Poller = Poller.STANDBY
+
+
 class FailoverConfig(FrozenModel):
     """How a standby decides it may take over (see docs/failover.md for the trade-offs)."""
 
@@ -380,6 +423,9 @@ class FailoverConfig(FrozenModel):
     # How often the quorum command runs while nothing happens, so that the heads know
     # each other's quorum (advertised in the heartbeats) before they need it.
     quorum_interval_ms: Annotated[int, Field(ge=1000, le=3600000)] = 5000
+    # The active head counts as failed when the LAN poller finds all its private
+    # interfaces down while the standby's are up (fcaps/fault/lanwatch.py).
+    lan_failure_is_head_failure: bool = False
 
 
 class LogConfig(FrozenModel):
@@ -423,9 +469,11 @@ class Config(FrozenModel):
     cluster: ClusterConfig
     heads: Heads
     interfaces: tuple[InterfaceConfig, ...] = ()
+    nodes: tuple[NodeConfig, ...] = ()
     aliases: Aliases = ()
     services: Services = ()
     timing: TimingConfig = TimingConfig()
+    lan: LanConfig = LanConfig()
     heartbeat: HeartbeatConfig = HeartbeatConfig()
     failover: FailoverConfig = FailoverConfig()
     snmp: SnmpConfig
@@ -482,6 +530,15 @@ class Config(FrozenModel):
         """The service's own timeout, else 80% of its interval."""
         return service.timeout_ms or max(10, self.check_interval_ms(service) * 4 // 5)
 
+    def watched_interfaces(self) -> list[WatchedInterface]:
+        """Every interface the LAN poller watches: the heads' lan_a / lan_b, [[interfaces]]
+        and [[nodes]], one row per node and LAN (haoscar_snmp/config/lanrows.py)."""
+        from haoscar_snmp.config.lanrows import expand
+
+        rows, issues = expand(self.heads, self.interfaces, self.nodes)
+        assert not issues, "rules.check refuses a configuration whose rows conflict"
+        return rows
+
     def active_services(self) -> tuple[ServiceConfig, ...]:
         """Rows to monitor: notInService rows stay in the MIB but are not checked."""
         return tuple(s for s in self.services if s.row_status is RowStatus.ACTIVE)
@@ -516,9 +573,15 @@ class Config(FrozenModel):
         if self.interfaces:
             out.append("interfaces: not in effect yet: the LAN poller is not built; the rows are "
                        "shown in haoscarLanIfTable with status unknown")
+        if self.nodes:
+            out.append("nodes: not in effect yet: the LAN poller is not built")
         for key in ("lan_poll_interval_ms", "lan_down_after_ms"):
             if key in t.model_fields_set:
                 out.append(f"timing.{key}: not in effect yet: the LAN poller is not built")
+        for key in sorted(self.lan.model_fields_set):
+            out.append(f"lan.{key}: not in effect yet: the LAN poller is not built")
+        if "lan_failure_is_head_failure" in self.failover.model_fields_set:
+            out.append("failover.lan_failure_is_head_failure: not in effect yet: the LAN poller is not built")
         email = self.notify.email
         if email.enabled and not email.to:
             out.append("notify.email.to: e-mail is enabled but has no recipient (haoscarNotifyEmail is empty): "
