@@ -41,7 +41,7 @@ from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock, SystemClock
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
 from haoscar_snmp.core.files import DirectoryInUse, DirectoryLock
-from haoscar_snmp.core.runner import Runner, ShellRunner
+from haoscar_snmp.core.runner import Runner, ShellRunner, watch_children_with_pidfd
 from haoscar_snmp.core.scheduler import Scheduler
 from haoscar_snmp.core.state import ControlAction, LinkView, PeerView, State
 from haoscar_snmp.snmp.agent import Agent
@@ -102,6 +102,7 @@ class Daemon:
         self._reload = asyncio.Event()
 
     async def run(self) -> int:
+        watch_children_with_pidfd()
         async with contextlib.AsyncExitStack() as stack:
             try:
                 store, bus = await self._build(stack)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import errno
+import functools
 import os
 import shlex
 import socket
@@ -37,12 +37,13 @@ from haoscar_snmp.core.clock import Clock, SystemClock
 from haoscar_snmp.core.runner import Runner, RunResult
 
 if TYPE_CHECKING:
-    import httpx
+    import aiohttp
 
 SCAN_REUSE = 0.2      # seconds during which one /proc scan answers every process-by-name check
 RUNNER_GRACE = 0.5    # the runner kills on its own timeout; this backstop must not cut its kill short
 OUTPUT_CUT = 80       # characters of a failed command's first output line kept in the detail
 REPLY_CUT = 60        # characters of an unexpected UDP reply kept in the detail
+UDP_MAX = 65535       # the largest UDP answer read
 CANNOT_RUN = {126: "not executable", 127: "command not found"}   # the shell's own exit codes
 RUNNING_UNIT_STATES = ("active", "reloading")   # a reloading unit goes on serving
 
@@ -188,39 +189,6 @@ def os_reason(exc: OSError) -> str:
     return cut(exc.strerror or str(exc) or type(exc).__name__, OUTPUT_CUT)
 
 
-def all_refused(exc: OSError) -> bool:
-    """asyncio joins the failures of a name's several addresses into one OSError without an errno."""
-    text = str(exc)
-    return text.startswith("Multiple exceptions: ") and \
-        text.count("[Errno ") == text.count(f"[Errno {errno.ECONNREFUSED}]")
-
-
-class _Probe(asyncio.DatagramProtocol):
-    """Hands the first datagram (or the first error, such as ICMP port unreachable) to a future."""
-
-    def __init__(self) -> None:
-        self.answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        if not self.answer.done():
-            self.answer.set_result(data)
-
-    def error_received(self, exc: Exception) -> None:
-        if not self.answer.done():
-            self.answer.set_exception(exc)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.answer.done():
-            self.answer.set_exception(exc or ConnectionError("the socket was closed"))
-
-    def settle(self) -> None:
-        """Before closing: nobody waits for the answer any more, so it must not be left to warn."""
-        if not self.answer.done():
-            self.answer.cancel()
-        elif not self.answer.cancelled():
-            self.answer.exception()
-
-
 class Checker:
     """Runs checks of every type; one per daemon, shared by all services."""
 
@@ -232,7 +200,7 @@ class Checker:
         self.clock = clock or SystemClock()
         self._scan: asyncio.Task[list[ProcessEntry]] | None = None
         self._scan_started = 0.0
-        self._http: asyncio.Task[httpx.AsyncClient] | None = None
+        self._http: asyncio.Task[aiohttp.ClientSession] | None = None
 
     async def check(self, spec: CheckSpec, timeout: float) -> Outcome:
         """The service's verdict, within `timeout` seconds; never raises for the target's failure."""
@@ -256,10 +224,10 @@ class Checker:
         if making is None:
             return
         try:
-            client = await making
+            session = await making
         except (ImportError, OSError):
             return   # never made: nothing to close
-        await client.aclose()
+        await session.close()
 
     async def _run(self, command: str, timeout: float) -> RunResult | Outcome:
         try:
@@ -317,38 +285,38 @@ class Checker:
         return await asyncio.shield(scan)   # one check cancelled or timed out leaves the shared scan running
 
     async def _tcp(self, spec: CheckSpec, timeout: float) -> Outcome:
-        deadline = asyncio.get_running_loop().time() + timeout
+        """A connect to each of the host's addresses in turn: the first that takes it is UP."""
+        loop = asyncio.get_running_loop()
+        errors: list[OSError] = []
         try:
-            async with asyncio.timeout_at(deadline):
-                _, writer = await asyncio.open_connection(spec.host, spec.port)
+            async with asyncio.timeout(timeout):
+                for family, kind, proto, address in await resolve(spec.host, spec.port, socket.SOCK_STREAM):
+                    sock = socket.socket(family, kind, proto)
+                    try:
+                        sock.setblocking(False)
+                        await loop.sock_connect(sock, address)
+                        return Outcome(Verdict.UP, f"connected to port {spec.port}")
+                    except OSError as exc:
+                        errors.append(exc)
+                    finally:
+                        sock.close()
         except TimeoutError:
             return Outcome(Verdict.DOWN, f"no connection within {millis(timeout)}", timed_out=True)
         except socket.gaierror:
             return Outcome(Verdict.ERROR, f"cannot resolve {spec.host}")
-        except ConnectionRefusedError:
-            return Outcome(Verdict.DOWN, "connection refused")
-        except OSError as exc:
-            return Outcome(Verdict.DOWN, "connection refused" if all_refused(exc) else os_reason(exc))
-        writer.close()
-        try:
-            async with asyncio.timeout_at(deadline):
-                await writer.wait_closed()
-        except (TimeoutError, OSError):
-            writer.transport.abort()
-        return Outcome(Verdict.UP, f"connected to port {spec.port}")
+        if any(isinstance(exc, ConnectionRefusedError) for exc in errors):
+            return Outcome(Verdict.DOWN, "connection refused")   # reached the host: nothing listens
+        return Outcome(Verdict.DOWN, os_reason(errors[-1]) if errors else f"no address for {spec.host}")
 
     async def _udp(self, spec: CheckSpec, timeout: float) -> Outcome:
+        """One datagram out, the first answer back; ICMP port unreachable comes back as an error."""
         loop = asyncio.get_running_loop()
-        transport: asyncio.BaseTransport | None = None
-        probe: _Probe | None = None
         sock: socket.socket | None = None
         try:
             async with asyncio.timeout(timeout):
                 sock = await self._udp_socket(spec.host, spec.port)
-                transport, probe = await loop.create_datagram_endpoint(_Probe, sock=sock)
-                # Sent on the socket itself: asyncio's sendto drops an empty datagram, which is a valid probe.
-                sock.send(spec.send)
-                reply = await probe.answer
+                sock.send(spec.send)        # an empty datagram is a valid probe too
+                reply = await loop.sock_recv(sock, UDP_MAX)
         except TimeoutError:
             return Outcome(Verdict.DOWN, f"no reply within {millis(timeout)}", timed_out=True)
         except socket.gaierror:
@@ -358,11 +326,7 @@ class Checker:
         except OSError as exc:
             return Outcome(Verdict.DOWN, os_reason(exc))
         finally:
-            if probe is not None:
-                probe.settle()
-            if transport is not None:
-                transport.close()
-            elif sock is not None:
+            if sock is not None:
                 sock.close()
         if spec.expect in reply:
             return Outcome(Verdict.UP, f"reply of {len(reply)} bytes")
@@ -371,9 +335,8 @@ class Checker:
     @staticmethod
     async def _udp_socket(host: str, port: int) -> socket.socket:
         """A non-blocking UDP socket connected to the first of the host's addresses that takes it."""
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_DGRAM)
         error: OSError = OSError(f"no address for {host}")
-        for family, kind, proto, _, address in infos:
+        for family, kind, proto, address in await resolve(host, port, socket.SOCK_DGRAM):
             sock = socket.socket(family, kind, proto)
             try:
                 sock.setblocking(False)
@@ -384,55 +347,99 @@ class Checker:
                 error = exc
         raise error
 
-    async def _client(self) -> httpx.AsyncClient:
-        """The shared HTTP client, made once in a worker thread: loading httpx and the system's
-        certificates takes long enough to stall the event loop."""
+    async def _session(self) -> aiohttp.ClientSession:
+        """The shared HTTP session. Loading aiohttp and the system's certificates takes long
+        enough to stall the event loop, so that part runs once in a worker thread."""
         if self._http is None:
-            self._http = asyncio.create_task(asyncio.to_thread(make_http_client))
+            self._http = asyncio.create_task(self._make_session())
             self._http.add_done_callback(lambda done: done.cancelled() or done.exception())
         return await asyncio.shield(self._http)   # a check that times out leaves it to the next
+
+    @staticmethod
+    async def _make_session() -> aiohttp.ClientSession:
+        context = await asyncio.to_thread(load_http_client)
+        return make_http_session(context)
 
     async def _http_get(self, spec: CheckSpec, timeout: float) -> Outcome:
         deadline = asyncio.get_running_loop().time() + timeout
         try:
             async with asyncio.timeout_at(deadline):
-                client = await self._client()
+                session = await self._session()
         except TimeoutError:
             return Outcome(Verdict.DOWN, f"no answer within {millis(timeout)}", timed_out=True)
-        except (ImportError, OSError) as exc:   # no httpx, or no certificates: no HTTP check can run here
+        except (ImportError, OSError) as exc:   # no aiohttp, or no certificates: no HTTP check can run here
             self._http = None
             return Outcome(Verdict.ERROR, cut(f"cannot make an HTTP client: {exc}", OUTPUT_CUT))
-        import httpx  # loaded by now, with the client
+        import aiohttp  # loaded by now, with the session
 
         try:
             async with asyncio.timeout_at(deadline):
-                async with client.stream("GET", spec.url, timeout=timeout) as response:
-                    status = response.status_code   # the body is never read: only the status matters
-        except (TimeoutError, httpx.TimeoutException):
+                async with session.get(spec.url, allow_redirects=False) as response:
+                    status = response.status    # the body is never read: only the status matters
+        except TimeoutError:
             return Outcome(Verdict.DOWN, f"no answer within {millis(timeout)}", timed_out=True)
-        except httpx.ConnectError as exc:
-            if any(isinstance(cause, socket.gaierror) for cause in causes(exc)):
-                return Outcome(Verdict.ERROR, f"cannot resolve {spec.host}")
-            return Outcome(Verdict.DOWN, f"cannot connect: {cut(str(exc) or 'connection failed', OUTPUT_CUT)}")
-        except httpx.HTTPError as exc:
-            return Outcome(Verdict.DOWN, cut(f"{type(exc).__name__}: {exc}", OUTPUT_CUT))
-        except httpx.InvalidURL as exc:
+        except aiohttp.ClientConnectorDNSError:
+            return Outcome(Verdict.ERROR, f"cannot resolve {spec.host}")
+        except aiohttp.InvalidURL as exc:
             return Outcome(Verdict.ERROR, cut(f"invalid URL: {exc}", OUTPUT_CUT))
+        except aiohttp.ClientConnectorError as exc:
+            return Outcome(Verdict.DOWN, f"cannot connect: {cut(connect_reason(exc), OUTPUT_CUT)}")
+        except aiohttp.ClientError as exc:
+            return Outcome(Verdict.DOWN, cut(f"{type(exc).__name__}: {exc}", OUTPUT_CUT))
         verdict = Verdict.UP if spec.accepts_status(status) else Verdict.DOWN
         return Outcome(verdict, f"HTTP {status}")
 
 
-def make_http_client() -> httpx.AsyncClient:
-    """The HTTP checks' client; blocking (imports httpx, reads the CA certificates), for a worker thread.
+async def resolve(host: str, port: int, kind: int) -> list[tuple[int, int, int, Any]]:
+    """(family, type, protocol, address) of each of the host's addresses. A numeric address
+    is read on the spot; only a name goes to the resolver (a worker thread)."""
+    numeric = numeric_address(host, port, kind)
+    if numeric is not None:
+        return numeric
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=kind)
+    return [(family, socktype, proto, address) for family, socktype, proto, _, address in infos]
+
+
+@functools.lru_cache(maxsize=4096)
+def numeric_address(host: str, port: int, kind: int) -> list[tuple[int, int, int, Any]] | None:
+    """The address of a numeric host (remembered: it cannot change), None for a name."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=kind, flags=socket.AI_NUMERICHOST)
+    except socket.gaierror:
+        return None
+    return [(family, socktype, proto, address) for family, socktype, proto, _, address in infos]
+
+
+def connect_reason(exc: aiohttp.ClientConnectorError) -> str:
+    """Why a connection failed, without aiohttp's 'Cannot connect to host ...' preamble."""
+    cause = getattr(exc, "certificate_error", None) or exc.os_error
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f"{cause.reason}: {cause.verify_message}"
+    if isinstance(cause, ssl.SSLError):
+        return cause.reason or str(cause)
+    return cause.strerror or str(cause) or type(cause).__name__
+
+
+def load_http_client() -> ssl.SSLContext:
+    """Blocking, for a worker thread: imports aiohttp (only a daemon with HTTP checks pays for
+    it) and reads the system's certificate store, where a site's own CA is installed."""
+    import aiohttp  # noqa: F401  - the import is the slow part
+
+    return ssl.create_default_context()
+
+
+def make_http_session(context: ssl.SSLContext) -> aiohttp.ClientSession:
+    """The HTTP checks' session, made on the event loop.
 
     No keep-alive: every check opens a fresh connection, so a restarted server is really
-    reached. No redirects followed: a 3xx is the service's own answer. trust_env off: a proxy
-    from the daemon's environment must not answer for the service. Certificates are verified
-    against the system's store, where a site's own CA is installed."""
-    import httpx  # only a daemon with HTTP checks pays for loading it
+    reached. No redirects followed (per request): a 3xx is the service's own answer. No
+    proxy from the daemon's environment answers for the service. No DNS cache: a name is
+    looked up at every check, as for TCP and UDP checks."""
+    import aiohttp
 
-    return httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=0), follow_redirects=False,
-                             verify=ssl.create_default_context(), trust_env=False)
+    connector = aiohttp.TCPConnector(force_close=True, use_dns_cache=False, ssl=context)
+    return aiohttp.ClientSession(connector=connector, trust_env=False,
+                                 headers={"User-Agent": "haoscar-snmp service check"})
 
 
 def causes(exc: BaseException) -> list[BaseException]:

@@ -19,6 +19,10 @@ takeover and stops them at release; on a standby they show `stopped` and are nei
 checked nor restarted. A disabled or notInService row is not checked, and its ladder
 starts afresh when it comes back.
 
+Checks are spread over their interval (many services starting together do not all fall
+due at once) and fall due on a 50 ms grid, so that one wake-up of the loop runs several:
+on a virtual machine a wake-up costs as much CPU as a check.
+
 The job (`run_cycle`, every second and whenever the configuration changes) keeps the
 timers in step with the rows, moves rows between disabled, stopped and checked, and
 lets the failure timeout of handed-over services run out.
@@ -29,9 +33,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from typing import Callable
 
 from fcaps.configuration.control import is_counter_reset, is_service_reset
+from haoscar_snmp.config.checkspec import CheckSpec
 from haoscar_snmp.config.schema import Config, ServiceConfig
 from haoscar_snmp.core.bug import BUG_MARKER
 from haoscar_snmp.core.clock import Clock
@@ -49,6 +55,7 @@ log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 32          # checks running at once, all services together
 SYNC_INTERVAL_S = 1.0       # the job: rows <-> timers, failure timeouts
+TICK_S = 0.05               # checks fall due on this grid, so that one wake-up runs several
 
 
 def policy_of(config: Config, svc: ServiceConfig) -> Policy:
@@ -82,6 +89,9 @@ class ServiceMonitor:
         self._due: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = False
+        self._index_of: dict[str, int] = {}
+        self._by_index: tuple[Config | None, dict[int, ServiceConfig]] = (None, {})
+        self._specs: dict[int, CheckSpec] = {}
 
     # -- the job -----------------------------------------------------------------------
 
@@ -94,6 +104,7 @@ class ServiceMonitor:
         now = self.clock.monotonic()
         active = self.local_head_active()
         wanted: set[str] = set()
+        arming: list[tuple[str, float, float]] = []
         changed = False
         for index, row in self._rows():
             svc = self._service(config, index)
@@ -115,7 +126,12 @@ class ServiceMonitor:
                 row.status = ladder.status                 # back in service: unknown, or as saved
             wanted.add(row.name)
             if row.name not in self._timers:
-                self._arm(row.name, first)                 # a new row: checked at once
+                self._mirror(row, ladder, config, svc)    # a ladder kept from before shows at once
+                arming.append((row.name, first, config.check_interval_ms(svc) / 1000.0))
+        # New rows are checked at once; many at a time (the daemon starting) are spread
+        # over their interval, so that their checks do not all fall on the same instant.
+        for k, (name, first, interval) in enumerate(arming):
+            self._arm(name, first + interval * k / len(arming))
         for name in [n for n in self._timers if n not in wanted]:
             self._timers.pop(name).cancel()
             self._due.pop(name, None)
@@ -169,9 +185,11 @@ class ServiceMonitor:
     # -- checks ------------------------------------------------------------------------
 
     def _arm(self, name: str, due: float) -> None:
+        """The next check at `due`, run on the first tick of the grid at or after it: every
+        wake-up of the loop costs, and one that runs ten checks costs little more than one."""
         loop = asyncio.get_running_loop()
         self._due[name] = due
-        self._timers[name] = loop.call_at(due, self._fire, name)
+        self._timers[name] = loop.call_at(math.ceil(due / TICK_S) * TICK_S, self._fire, name)
 
     def _fire(self, name: str) -> None:
         config = self.config()
@@ -203,7 +221,7 @@ class ServiceMonitor:
         self._busy.add(name)
         try:
             async with self._slots:
-                outcome = await self.checker.check(svc.spec(), self.config().check_timeout_ms(svc) / 1000.0)
+                outcome = await self.checker.check(self._spec(svc), self.config().check_timeout_ms(svc) / 1000.0)
             found = self._find(name)
             if found is None or not self._checked_here(found[1]):
                 return                                      # changed while it was checked
@@ -361,11 +379,32 @@ class ServiceMonitor:
         return [(key[0], row) for key, row in self.state.services.items()]
 
     def _find(self, name: str) -> tuple[int, ServiceRow] | None:
-        return next(((i, row) for i, row in self._rows() if row.name == name), None)
+        """The row of a service by name: the index remembered from the last lookup, checked
+        against the table (rows come and go by SNMP), else a search."""
+        index = self._index_of.get(name)
+        row = self.state.services.get((index,)) if index is not None else None
+        if row is not None and row.name == name:
+            return index, row
+        found = next(((i, row) for i, row in self._rows() if row.name == name), None)
+        if found is None:
+            self._index_of.pop(name, None)
+        else:
+            self._index_of[name] = found[0]
+        return found
 
-    @staticmethod
-    def _service(config: Config, index: int) -> ServiceConfig | None:
-        return next((svc for svc in config.services if svc.index == index), None)
+    def _service(self, config: Config, index: int) -> ServiceConfig | None:
+        """The configuration of the service at `index`, by a map made once per configuration."""
+        if self._by_index[0] is not config:
+            self._by_index = (config, {svc.index: svc for svc in config.services})
+            self._specs = {}
+        return self._by_index[1].get(index)
+
+    def _spec(self, svc: ServiceConfig) -> CheckSpec:
+        """The service's check, parsed once per configuration."""
+        spec = self._specs.get(svc.index)
+        if spec is None or self._by_index[1].get(svc.index) is not svc:
+            spec = self._specs[svc.index] = svc.spec()
+        return spec
 
     def _ladder(self, name: str) -> Ladder:
         ladder = self.ladders.get(name)

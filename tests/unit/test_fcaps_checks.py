@@ -9,6 +9,7 @@ the shell) are in tests/integration/test_checks.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shlex
 import socket
 import subprocess
@@ -17,8 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 import pytest
+from aiohttp.client_reqrep import ConnectionKey
 from fakes import FakeClock, FakeRunner
 
 from fcaps.fault import checks
@@ -430,19 +432,52 @@ def raising(exc: BaseException) -> Any:
     return fail
 
 
-@pytest.mark.parametrize("exc, outcome", [
-    (socket.gaierror(-2, "Name or service not known"), Outcome(Verdict.ERROR, "cannot resolve db.example")),
-    (OSError(113, "No route to host"), Outcome(Verdict.DOWN, "No route to host")),
-    (ConnectionRefusedError(111, "Connection refused"), Outcome(Verdict.DOWN, "connection refused")),
-    (OSError("Multiple exceptions: [Errno 111] Connect call failed ('::1', 80, 0, 0), "
-             "[Errno 111] Connect call failed ('127.0.0.1', 80)"), Outcome(Verdict.DOWN, "connection refused")),
-    (OSError("Multiple exceptions: [Errno 99] Cannot assign requested address, "
-             "[Errno 111] Connect call failed ('127.0.0.1', 80)"),
-     Outcome(Verdict.DOWN, "Multiple exceptions: [Errno 99] Cannot assign requested address, [Errno 111] ...")),
+def tcp_with(monkeypatch: pytest.MonkeyPatch, addresses: list[str], failures: dict[str, OSError]) -> Outcome:
+    """A TCP check of db.example:5432 resolving to `addresses`, each connect failing as told."""
+    async def resolve(host: str, port: int, kind: int) -> list[tuple[int, int, int, Any]]:
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, kind, 0, (a, port)) for a in addresses]
+
+    async def connect(loop: Any, sock: socket.socket, address: Any) -> None:
+        if address[0] in failures:
+            raise failures[address[0]]
+    monkeypatch.setattr(checks, "resolve", resolve)
+    monkeypatch.setattr(asyncio.selector_events.BaseSelectorEventLoop, "sock_connect", connect)
+    return run(Checker(FakeRunner()), parse("tcp", "db.example:5432"))
+
+
+@pytest.mark.parametrize("failures, outcome", [
+    ({}, Outcome(Verdict.UP, "connected to port 5432")),
+    ({"10.0.0.5": OSError(113, "No route to host")}, Outcome(Verdict.DOWN, "No route to host")),
+    ({"10.0.0.5": ConnectionRefusedError(111, "Connection refused")}, Outcome(Verdict.DOWN, "connection refused")),
 ])
-def test_tcp_failures(monkeypatch: pytest.MonkeyPatch, exc: OSError, outcome: Outcome) -> None:
-    monkeypatch.setattr(asyncio, "open_connection", raising(exc))
-    assert run(Checker(FakeRunner()), parse("tcp", "db.example:5432")) == outcome
+def test_tcp_connects(monkeypatch: pytest.MonkeyPatch, failures: dict[str, OSError], outcome: Outcome) -> None:
+    assert tcp_with(monkeypatch, ["10.0.0.5"], failures) == outcome
+
+
+def test_tcp_tries_every_address_of_a_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    unreachable, refused = OSError(99, "Cannot assign requested address"), ConnectionRefusedError(111, "refused")
+    assert tcp_with(monkeypatch, ["fd00::5", "10.0.0.5"], {"fd00::5": unreachable}) == \
+        Outcome(Verdict.UP, "connected to port 5432")
+    # One address reached the host and nothing listens there: that says more than the other.
+    assert tcp_with(monkeypatch, ["fd00::5", "10.0.0.5"], {"fd00::5": unreachable, "10.0.0.5": refused}) == \
+        Outcome(Verdict.DOWN, "connection refused")
+    assert tcp_with(monkeypatch, ["fd00::5", "10.0.0.5"],
+                    {"fd00::5": unreachable, "10.0.0.5": OSError(113, "No route to host")}) == \
+        Outcome(Verdict.DOWN, "No route to host")
+
+
+def test_a_tcp_name_that_does_not_resolve_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(checks, "resolve", raising(socket.gaierror(-2, "Name or service not known")))
+    assert run(Checker(FakeRunner()), parse("tcp", "db.example:5432")) == \
+        Outcome(Verdict.ERROR, "cannot resolve db.example")
+
+
+def test_a_numeric_address_is_not_sent_to_the_resolver(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def no_resolver(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the resolver was asked")
+    monkeypatch.setattr(asyncio.base_events.BaseEventLoop, "getaddrinfo", no_resolver)
+    found = asyncio.run(checks.resolve("fd00::5", 53, socket.SOCK_DGRAM))
+    assert [(family, address[0]) for family, _, _, address in found] == [(socket.AF_INET6, "fd00::5")]
 
 
 @pytest.mark.parametrize("exc, outcome", [
@@ -454,9 +489,26 @@ def test_udp_failures(monkeypatch: pytest.MonkeyPatch, exc: OSError, outcome: Ou
     assert run(Checker(FakeRunner()), parse("udp", "ntp.example:123")) == outcome
 
 
-def http_with(monkeypatch: pytest.MonkeyPatch, handler: Any) -> tuple[Outcome, httpx.AsyncClient]:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    monkeypatch.setattr(checks, "make_http_client", lambda: client)
+class FakeSession:
+    """Answers every GET with `status`, or raises `error`; remembers being closed."""
+
+    def __init__(self, status: int = 200, error: BaseException | None = None) -> None:
+        self.status, self.error, self.closed, self.asked = status, error, False, []
+
+    @contextlib.asynccontextmanager
+    async def get(self, url: str, allow_redirects: bool = True) -> Any:
+        self.asked.append((url, allow_redirects))
+        if self.error is not None:
+            raise self.error
+        yield self
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+def http_with(monkeypatch: pytest.MonkeyPatch, session: FakeSession) -> Outcome:
+    monkeypatch.setattr(checks, "load_http_client", lambda: None)
+    monkeypatch.setattr(checks, "make_http_session", lambda context: session)
 
     async def go() -> Outcome:
         checker = Checker(FakeRunner())
@@ -464,30 +516,43 @@ def http_with(monkeypatch: pytest.MonkeyPatch, handler: Any) -> tuple[Outcome, h
             return await checker.check(parse("http", "http://web.example/health"), 0.5)
         finally:
             await checker.aclose()
-    return asyncio.run(go()), client
+    return asyncio.run(go())
+
+
+def connector_error(kind: type[aiohttp.ClientConnectorError], os_error: OSError) -> aiohttp.ClientConnectorError:
+    key = ConnectionKey("web.example", 80, False, True, None, None, None)
+    return kind(key, os_error)
+
+
+def test_an_http_status_is_the_verdict_and_redirects_are_not_followed(monkeypatch: pytest.MonkeyPatch) -> None:
+    session = FakeSession(302)
+    assert http_with(monkeypatch, session) == Outcome(Verdict.UP, "HTTP 302")
+    assert session.asked == [("http://web.example/health", False)]
+    assert session.closed   # aclose closed the shared session
 
 
 def test_an_http_name_that_does_not_resolve_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    def unresolvable(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("[Errno -2] Name or service not known") from socket.gaierror(-2, "unknown")
-    outcome, client = http_with(monkeypatch, unresolvable)
-    assert outcome == Outcome(Verdict.ERROR, "cannot resolve web.example")
-    assert client.is_closed   # aclose closed the shared client
+    error = connector_error(aiohttp.ClientConnectorDNSError, socket.gaierror(-2, "Name or service not known"))
+    assert http_with(monkeypatch, FakeSession(error=error)) == Outcome(Verdict.ERROR, "cannot resolve web.example")
+
+
+def test_an_http_connection_failure_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    error = connector_error(aiohttp.ClientConnectorError, OSError(113, "No route to host"))
+    assert http_with(monkeypatch, FakeSession(error=error)) == Outcome(Verdict.DOWN, "cannot connect: No route to host")
 
 
 def test_other_http_errors_are_down(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(request: httpx.Request) -> httpx.Response:
-        raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
-    outcome, _ = http_with(monkeypatch, broken)
-    assert outcome == Outcome(Verdict.DOWN, "RemoteProtocolError: Server disconnected without sending a response.")
+    error = aiohttp.ServerDisconnectedError("Server disconnected")
+    assert http_with(monkeypatch, FakeSession(error=error)) == \
+        Outcome(Verdict.DOWN, "ServerDisconnectedError: Server disconnected")
 
 
 def test_an_http_client_that_cannot_be_made_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     def missing() -> Any:
-        raise ImportError("No module named 'httpx'")
-    monkeypatch.setattr(checks, "make_http_client", missing)
+        raise ImportError("No module named 'aiohttp'")
+    monkeypatch.setattr(checks, "load_http_client", missing)
     outcome = run(Checker(FakeRunner()), parse("http", "http://web.example/"))
-    assert outcome == Outcome(Verdict.ERROR, "cannot make an HTTP client: No module named 'httpx'")
+    assert outcome == Outcome(Verdict.ERROR, "cannot make an HTTP client: No module named 'aiohttp'")
 
 
 # -- odds and ends ---------------------------------------------------------------------------
@@ -504,7 +569,7 @@ def test_printable_escapes_and_cuts() -> None:
     assert checks.printable(b"a" * 10, 10) == "a" * 10
 
 
-def test_a_daemon_without_http_checks_never_loads_httpx() -> None:
+def test_a_daemon_without_http_checks_never_loads_aiohttp() -> None:
     code = ("import asyncio, sys\n"
             "from fcaps.fault.checks import Checker\n"
             "from haoscar_snmp.config.checkspec import parse\n"
@@ -514,7 +579,7 @@ def test_a_daemon_without_http_checks_never_loads_httpx() -> None:
             "    print((await checker.check(parse('command', 'true'), 5)).verdict.value)\n"
             "    await checker.aclose()\n"
             "asyncio.run(main())\n"
-            "print('httpx' in sys.modules)\n")
+            "print('aiohttp' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=REPO, timeout=60).stdout.split()
     assert out == ["up", "False"]
