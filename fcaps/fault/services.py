@@ -90,6 +90,8 @@ class ServiceMonitor:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = False
         self._index_of: dict[str, int] = {}
+        self._queued: dict[str, None] = {}       # due, waiting for their turn to start (in order)
+        self._draining: asyncio.Handle | None = None
         self._by_index: tuple[Config | None, dict[int, ServiceConfig]] = (None, {})
         self._specs: dict[int, CheckSpec] = {}
 
@@ -154,6 +156,10 @@ class ServiceMonitor:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+        if self._draining is not None:
+            self._draining.cancel()
+            self._draining = None
+        self._queued.clear()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -207,7 +213,22 @@ class ServiceMonitor:
         following = self._due.get(name, now) + interval
         self._arm(name, following if following > now else now + interval)
         if name not in self._busy:      # still checking or restarting: this round is skipped
-            self._spawn(self.check_now(name))
+            self._queued[name] = None
+            if self._draining is None:
+                self._draining = asyncio.get_running_loop().call_soon(self._drain)
+
+    def _drain(self) -> None:
+        """Start one queued check and come back in the next pass of the loop for the next:
+        the checks of a tick start one pass apart, so a timer falling due meanwhile is
+        late by one check's start, not by all of them; and no pass waits for the network."""
+        self._draining = None
+        if not self._queued or self._stopped:
+            return
+        name = next(iter(self._queued))
+        del self._queued[name]
+        self._spawn(self.check_now(name))
+        if self._queued:
+            self._draining = asyncio.get_running_loop().call_soon(self._drain)
 
     async def check_now(self, name: str) -> None:
         """Check one service now and carry out what its ladder says."""
