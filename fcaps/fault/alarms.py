@@ -37,6 +37,7 @@ class ProbableCause(enum.IntEnum):
     HEAD_ISOLATED = 11
     ALIAS_CONFLICT = 12
     SERVICE_CHECK_ERROR = 13
+    LAN_FAILURE = 14
 
 
 class Alarms:

@@ -47,6 +47,8 @@ class EventType(enum.IntEnum):
     SERVICE_RESTART_FAILED = 24
     SERVICE_ESCALATED = 25
     SERVICE_LADDER_RESET = 26
+    LAN_FAILED = 27
+    LAN_RECOVERED = 28
 
 
 class Severity(enum.IntEnum):
@@ -64,7 +66,13 @@ class Severity(enum.IntEnum):
 @dataclass(frozen=True)
 class Event:
     """One thing that happened. `data` carries what notifications need beyond the text:
-    e.g. reason, duration_ms, principal, oid, old, new, and row keys such as service_index."""
+    e.g. reason, duration_ms, principal, oid, old, new, and row keys such as service_index.
+
+    LAN_FAILED and LAN_RECOVERED carry `"lan"`: the LAN's `Lan` value as an int, 1 (lanA)
+    or 2 (lanB), which is the index of its haoscarLanTable row; their notifications read
+    that row, so the poller updates the row before it publishes. The subject is the LAN's
+    label ("lanA").
+    """
 
     type: EventType
     subject: str

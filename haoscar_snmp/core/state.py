@@ -95,6 +95,32 @@ class LinkStatus(enum.IntEnum):
     DOWN = 3
 
 
+class LanSource(enum.IntEnum):
+    """HAOSCAR-MIB haoscarLanIfSource: whose probes a haoscarLanIfTable row shows."""
+
+    NONE = 1            # not polled yet
+    THIS_HEAD = 2
+    PEER_HEAD = 3
+
+
+class LanStatus(enum.IntEnum):
+    """HAOSCAR-MIB haoscarLanStatus: a private LAN as a whole."""
+
+    UNKNOWN = 1
+    OK = 2              # none of its interfaces is down, and some are up
+    DEGRADED = 3        # some are down, not enough together to make a LAN failure
+    FAILED = 4          # a LAN failure stands: most of it went down together
+
+
+class PollerPolicy(enum.IntEnum):
+    """HAOSCAR-MIB haoscarLanPollerPolicy; the members are named as the configuration's
+    `lan.poller` values are (`PollerPolicy[poller.name]`)."""
+
+    STANDBY = 1
+    ACTIVE = 2
+    BOTH = 3
+
+
 class AliasStatus(enum.IntEnum):
     UNKNOWN = 1
     HELD = 2
@@ -224,7 +250,8 @@ class Table(Generic[K, R]):
 
 @dataclass
 class ClusterState:
-    """Writer: the role state machine (fault/role.py); start-up fields by the daemon."""
+    """Writer: the role state machine (fault/role.py); start-up fields by the daemon; the
+    lan_* fields (haoscarLans scalars): Writer: LAN poller."""
 
     name: str = ""
     status: ClusterStatus = ClusterStatus.UNKNOWN
@@ -236,6 +263,9 @@ class ClusterState:
     local_head: str = ""
     agent_version: str = ""
     agent_start_time: float = 0.0
+    lan_poller: str = ""            # the head that polls and reports the LANs now; "" = none yet
+    lan_poller_policy: int = PollerPolicy.STANDBY   # PollerPolicy; configuration key lan.poller
+    lan_state: str = ""             # one sentence: "lanA failed: running on lanB only; ..."
 
 
 @dataclass
@@ -326,16 +356,55 @@ class LinkView:
 
 @dataclass
 class LanIfRow:
-    """Writer: LAN poller."""
+    """Config fields (node, lan, name, address): the configuration applier. The rest:
+    Writer: LAN poller.
+
+    Probe fields count what the poller named by `source` saw of the address; kernel fields
+    (carrier and the packet, error and discard counters) are read for this head's own
+    interfaces only and stay UNKNOWN / 0 for other nodes'. Times are wall clock (0 = never).
+    """
 
     node: str
     lan: Lan
     name: str
     address: str = ""
     status: LinkStatus = LinkStatus.UNKNOWN
-    in_packets: int = 0
-    out_packets: int = 0
-    last_change: float = 0.0
+    in_packets: int = 0             # kernel
+    out_packets: int = 0            # kernel
+    last_change: float = 0.0        # of status
+    probes_sent: int = 0            # echo requests sent to the address
+    replies: int = 0                # echo replies, in time or late
+    rtt_us: int = 0                 # of the last reply in time; 0 = none yet
+    last_reply: float = 0.0
+    probe_errors: int = 0           # send failures and ICMP errors about our requests
+    last_error: str = ""            # the last of them, in words; at most 64 characters (MIB SIZE)
+    carrier: LinkStatus = LinkStatus.UNKNOWN   # kernel, from netlink events
+    in_errors: int = 0              # kernel
+    out_errors: int = 0             # kernel
+    in_discards: int = 0            # kernel
+    out_discards: int = 0           # kernel
+    source: LanSource = LanSource.NONE
+
+
+@dataclass
+class LanRow:
+    """Writer: LAN poller. One private LAN as a whole (haoscarLanTable); key (Lan value,).
+    The rows of LAN A and LAN B exist from the start (`State.lans`)."""
+
+    status: LanStatus = LanStatus.UNKNOWN
+    interfaces: int = 0             # haoscarLanIfTable rows on this LAN
+    up: int = 0
+    down: int = 0
+    unknown: int = 0
+    last_change: float = 0.0        # wall clock of the last status change; 0 = never
+
+
+def private_lan_rows() -> Table[tuple[int], LanRow]:
+    """haoscarLanTable as the agent starts: one unknown row per private LAN."""
+    rows: Table[tuple[int], LanRow] = Table()
+    for lan in (Lan.LAN_A, Lan.LAN_B):
+        rows.put((int(lan),), LanRow())
+    return rows
 
 
 @dataclass
@@ -553,6 +622,7 @@ class State:
     # LAN. Writer: the alias guard.
     alias_claims: dict[str, Claim] = field(default_factory=dict)
     lan_ifs: Table[tuple[int], LanIfRow] = field(default_factory=Table)
+    lans: Table[tuple[int], LanRow] = field(default_factory=private_lan_rows)
     aliases: Table[tuple[int], AliasRow] = field(default_factory=Table)
     services: Table[tuple[int], ServiceRow] = field(default_factory=Table)
     events: Table[tuple[int], EventRow] = field(default_factory=Table)

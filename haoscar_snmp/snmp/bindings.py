@@ -78,6 +78,10 @@ def bind_all(view: MibView, state: State, config: Callable[[], Config], config_m
         "haoscarEmailQueued": lambda: s.email.queued,
         "haoscarEmailLastError": lambda: s.email.last_error,
         "haoscarEmailLastSent": lambda: s.email.last_sent,
+        # the private LANs as a whole
+        "haoscarLanPoller": lambda: s.cluster.lan_poller,
+        "haoscarLanPollerPolicy": lambda: s.cluster.lan_poller_policy,
+        "haoscarLanState": lambda: s.cluster.lan_state,
     }
     for name, scalar in config_map.scalars.items():
         scalars[name] = (lambda m: lambda: m.read(config()))(scalar)
@@ -114,6 +118,26 @@ def bind_all(view: MibView, state: State, config: Callable[[], Config], config_m
         "haoscarLanIfInPackets": lambda r: r.in_packets,
         "haoscarLanIfOutPackets": lambda r: r.out_packets,
         "haoscarLanIfLastChange": lambda r: r.last_change,
+        "haoscarLanIfProbesSent": lambda r: r.probes_sent,
+        "haoscarLanIfReplies": lambda r: r.replies,
+        "haoscarLanIfRoundTrip": lambda r: r.rtt_us,
+        "haoscarLanIfLastReply": lambda r: r.last_reply,
+        "haoscarLanIfProbeErrors": lambda r: r.probe_errors,
+        "haoscarLanIfLastError": lambda r: r.last_error,
+        "haoscarLanIfCarrier": lambda r: r.carrier,
+        "haoscarLanIfInErrors": lambda r: r.in_errors,
+        "haoscarLanIfOutErrors": lambda r: r.out_errors,
+        "haoscarLanIfInDiscards": lambda r: r.in_discards,
+        "haoscarLanIfOutDiscards": lambda r: r.out_discards,
+        "haoscarLanIfSource": lambda r: r.source,
+    })
+    view.bind_table("haoscarLanEntry", lambda: s.lans, {
+        "haoscarLanStatus": lambda r: r.status,
+        "haoscarLanInterfaces": lambda r: r.interfaces,
+        "haoscarLanUp": lambda r: r.up,
+        "haoscarLanDown": lambda r: r.down,
+        "haoscarLanUnknown": lambda r: r.unknown,
+        "haoscarLanLastChange": lambda r: r.last_change,
     })
     view.bind_table("haoscarAliasEntry", lambda: s.aliases, {
         "haoscarAliasAddress": lambda r: r.address,

@@ -50,6 +50,8 @@ NOTIFICATIONS: dict[EventType, str] = {
     EventType.SERVICE_RESTART_FAILED: "haoscarServiceLadderStep",
     EventType.SERVICE_ESCALATED: "haoscarServiceLadderStep",
     EventType.SERVICE_LADDER_RESET: "haoscarServiceLadderStep",
+    EventType.LAN_FAILED: "haoscarLanFailed",
+    EventType.LAN_RECOVERED: "haoscarLanRecovered",
 }
 
 # Which event-data key gives the row index of each table's column objects.
@@ -57,6 +59,7 @@ ROW_KEYS: dict[str, str] = {
     "haoscarHeadEntry": "head_index",
     "haoscarHbPathEntry": "path_key",
     "haoscarLanIfEntry": "lan_if_index",
+    "haoscarLanEntry": "lan",           # 1 lanA, 2 lanB (see core.events.Event)
     "haoscarAliasEntry": "alias_index",
     "haoscarServiceEntry": "service_index",
     "haoscarAlarmEntry": "alarm_index",

@@ -25,7 +25,10 @@ from haoscar_snmp.core.state import (
     HeadRole,
     HeadStatus,
     Lan,
+    LanSource,
+    LanStatus,
     LinkStatus,
+    PollerPolicy,
     RecoveryAction,
     ServiceRung,
     ServiceStatus,
@@ -45,8 +48,13 @@ ENUMS: list[tuple[type[enum.IntEnum], str, str]] = [
     (HeadRole, "haoscarHeadPreferredRole", ""),
     (LinkStatus, "haoscarHbPathStatus", ""),
     (LinkStatus, "haoscarLanIfStatus", ""),
+    (LinkStatus, "haoscarLanIfCarrier", ""),
+    (LanSource, "haoscarLanIfSource", ""),
+    (LanStatus, "haoscarLanStatus", ""),
+    (PollerPolicy, "haoscarLanPollerPolicy", ""),
     (Lan, "haoscarHbPathLan", ""),
     (Lan, "haoscarLanIfLan", ""),
+    (Lan, "haoscarLanIndex", ""),
     (AliasStatus, "haoscarAliasStatus", ""),
     (ServiceStatus, "haoscarServiceState", ""),
     (RecoveryAction, "haoscarServiceLastAction", ""),
@@ -67,6 +75,16 @@ def test_every_enumeration_is_the_mibs(mib: MibModel, py_enum: type[enum.IntEnum
                                        suffix: str) -> None:
     ours = {camel(member.name) + suffix: int(member) for member in py_enum}
     assert ours == mib[mib_name].enums
+
+
+def test_lan_poller_policies_are_the_configurations() -> None:
+    from haoscar_snmp.config.schema import Poller
+    assert [p.name for p in Poller] == [p.name for p in PollerPolicy]
+
+
+def test_the_lan_table_has_the_private_lans_from_the_start() -> None:
+    from haoscar_snmp.core.state import State
+    assert State().lans.keys() == [(int(Lan.LAN_A),), (int(Lan.LAN_B),)]
 
 
 def test_recovery_policies_are_the_mibs(mib: MibModel) -> None:

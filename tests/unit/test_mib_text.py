@@ -37,6 +37,10 @@ EXPECTED_OIDS = {
     "haoscarNotifySubject": ".1.3.6.1.4.1.32473.1.1.14.8",
     "haoscarAgentStarted": ".1.3.6.1.4.1.32473.1.0.1",
     "haoscarConfigChanged": ".1.3.6.1.4.1.32473.1.0.19",
+    "haoscarLanIfSource": ".1.3.6.1.4.1.32473.1.1.6.1.21",
+    "haoscarLanState": ".1.3.6.1.4.1.32473.1.1.16.3",
+    "haoscarLanLastChange": ".1.3.6.1.4.1.32473.1.1.16.4.1.7",
+    "haoscarLanRecovered": ".1.3.6.1.4.1.32473.1.0.22",
     "haoscarFullCompliance": ".1.3.6.1.4.1.32473.1.2.1.1",
 }
 

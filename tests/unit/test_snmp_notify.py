@@ -10,7 +10,7 @@ from pysnmp.proto import rfc1902
 from fcaps.configuration.mibmap import CONFIG_MAP
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.events import Event, EventType, Severity
-from haoscar_snmp.core.state import AlarmRow, ServiceRow, ServiceStatus, State
+from haoscar_snmp.core.state import AlarmRow, Lan, LanStatus, ServiceRow, ServiceStatus, State
 from haoscar_snmp.snmp.bindings import bind_all
 from haoscar_snmp.snmp.mib import OID, MibModel
 from haoscar_snmp.snmp.notify import (
@@ -23,6 +23,9 @@ from haoscar_snmp.snmp.values import date_and_time
 from haoscar_snmp.snmp.view import MibView
 
 NOW = 1_700_000_000.0
+
+# Event types past 19 with a notification of their own, and its number.
+LAN_NOTIFICATIONS = {EventType.LAN_FAILED: 21, EventType.LAN_RECOVERED: 22}
 
 
 @pytest.fixture
@@ -98,6 +101,22 @@ def test_a_row_that_is_already_gone_gives_empty_values_of_the_right_type(builder
     assert got["haoscarNotifyReason"] == rfc1902.OctetString(b"")
 
 
+@pytest.mark.parametrize("kind, name", [(EventType.LAN_FAILED, "haoscarLanFailed"),
+                                        (EventType.LAN_RECOVERED, "haoscarLanRecovered")])
+def test_a_lan_notification_reads_the_row_of_the_lan_in_the_event(builder: NotificationBuilder,
+                                                                 mib: MibModel, state: State,
+                                                                 kind: EventType, name: str) -> None:
+    row = state.lans[(int(Lan.LAN_B),)]
+    row.status, row.interfaces, row.down = LanStatus.FAILED, 102, 97
+    varbinds = builder.build(event(kind, "lanB", {"lan": int(Lan.LAN_B)}))
+    assert varbinds[0][1] == rfc1902.ObjectIdentifier(mib.notification(name).oid)
+    assert [oid[-1] for oid, _ in varbinds[1:]] == [0, 0, 2, 2, 2]
+    got = values(varbinds, mib)
+    assert got["haoscarNotifySubject"].asOctets() == b"lanB"
+    assert int(got["haoscarLanStatus"]) == int(LanStatus.FAILED)
+    assert (int(got["haoscarLanInterfaces"]), int(got["haoscarLanDown"])) == (102, 97)
+
+
 def test_a_cleared_alarm_takes_its_columns_from_the_event(builder: NotificationBuilder, mib: MibModel,
                                                           state: State) -> None:
     varbinds = builder.build(event(EventType.ALARM_CLEARED, "web", {
@@ -136,6 +155,8 @@ def test_every_mapped_event_type_names_an_existing_notification(mib: MibModel) -
         notif = mib.notification(name)  # KeyError if the MIB has no such notification
         if kind <= 19:   # one notification per event type, numbered like haoscarEventType
             assert notif.oid == mib.root + (0, int(kind)), name
+        elif kind in LAN_NOTIFICATIONS:
+            assert notif.oid == mib.root + (0, LAN_NOTIFICATIONS[kind]), name
         else:            # the service ladder's steps share haoscarServiceLadderStep
             assert name == "haoscarServiceLadderStep", kind
 
@@ -154,7 +175,7 @@ def test_every_column_in_a_notification_has_a_row_key(mib: MibModel) -> None:
 
 
 def test_every_notification_builds_with_its_row_keys(builder: NotificationBuilder, mib: MibModel) -> None:
-    data = {"head_index": 1, "path_key": (2, 1), "lan_if_index": 1, "alias_index": 1,
+    data = {"head_index": 1, "path_key": (2, 1), "lan_if_index": 1, "lan": 1, "alias_index": 1,
             "service_index": 1, "alarm_index": 1, "reason": "r", "duration_ms": 5,
             "principal": "p", "oid": (1, 3), "old": "o", "new": "n"}
     for kind, name in NOTIFICATIONS.items():

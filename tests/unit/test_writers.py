@@ -11,23 +11,35 @@ Slices whose fields have different writers list them per field.
 from __future__ import annotations
 
 import ast
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 from sourcetree import REPO, modules
 
+from haoscar_snmp.core.state import LanIfRow, State
+
+
+# The fields of a haoscarLanIfTable row that the LAN poller writes (the configuration
+# applier writes node, lan, name and address).
+LAN_IF_RUNTIME = ("status", "in_packets", "out_packets", "last_change", "probes_sent", "replies",
+                  "rtt_us", "last_reply", "probe_errors", "last_error", "carrier", "in_errors",
+                  "out_errors", "in_discards", "out_discards", "source")
 
 # slice -> writer modules; or slice -> {field: writers} where fields differ ("*" = the rest)
 WRITERS: dict[str, set[str] | dict[str, set[str]]] = {
     "cluster": {"name": {"fcaps.configuration.apply"}, "local_head": {"fcaps.configuration.apply"},
                 "agent_version": {"haoscar_snmp.daemon"}, "agent_start_time": {"haoscar_snmp.daemon"},
+                **{name: {"fcaps.fault.lanpoll"} for name in ("lan_poller", "lan_poller_policy", "lan_state")},
                 "*": {"fcaps.fault.role"}},
     "config_meta": {"fcaps.configuration.store"},
     "control": {"fcaps.configuration.control"},
     "heads": {"*": {"fcaps.configuration.apply", "fcaps.fault.role", "fcaps.fault.hbmonitor"},
               "last_heartbeat": {"fcaps.fault.hbproc"}},
     "hb_paths": {"fcaps.fault.hbproc"},
-    "lan_ifs": {"fcaps.configuration.apply"},
+    "lan_ifs": {"*": {"fcaps.configuration.apply"},
+                **{name: {"fcaps.fault.lanpoll"} for name in LAN_IF_RUNTIME}},
+    "lans": {"fcaps.fault.lanpoll"},
     "aliases": {"*": {"fcaps.configuration.apply"},
                 "status": {"fcaps.fault.role"}, "owner": {"fcaps.fault.role"},
                 "garp_sent": {"fcaps.fault.role", "fcaps.fault.aliasguard"}},
@@ -153,3 +165,12 @@ def test_the_check_sees_writes_through_local_names() -> None:
                                                                 ("hb_paths", "*")]
     finally:
         path.unlink()
+
+
+def test_every_slice_has_its_writers_named_here() -> None:
+    assert {f.name for f in fields(State)} == set(WRITERS)
+
+
+def test_every_lan_interface_field_has_its_writer_named_here() -> None:
+    config = {"node", "lan", "name", "address"}
+    assert {f.name for f in fields(LanIfRow)} == config | set(LAN_IF_RUNTIME)
