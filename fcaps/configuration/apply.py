@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from haoscar_snmp.config.lanrows import RowIndexes, reindex
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.state import (
     AliasRow,
@@ -45,15 +46,21 @@ def apply_to_state(config: Config, state: State,
         row.lan_a, row.lan_b, row.public = _text(head.lan_a), _text(head.lan_b), _text(head.public)
         row.is_local = head.name == config.cluster.local_head
 
-    wanted_ifs = set()
-    for n, iface in enumerate(config.interfaces, start=1):
-        wanted_ifs.add((n,))
-        row = state.lan_ifs.get((n,))
-        if row is None or (row.node, row.name) != (iface.node, iface.name):
-            state.lan_ifs.put((n,), LanIfRow(node=iface.node, lan=iface.lan,
-                                             name=iface.name, address=_text(iface.address)))
-        else:
-            row.lan, row.address = iface.lan, _text(iface.address)
+    # haoscarLanIfTable: one row per watched (node, LAN); a row that stays keeps its index,
+    # a new one gets an index never given before in this run.
+    watched = config.watched_interfaces()
+    previous = RowIndexes({(row.node, row.lan): index for (index,), row in state.lan_ifs.items()},
+                          state.lan_if_next_index)
+    indexes = reindex(previous, [w.key for w in watched])
+    state.lan_if_next_index = indexes.next_index
+    for w in watched:
+        key = (indexes.rows[w.key],)
+        row = state.lan_ifs.get(key)
+        if row is None or (row.node, row.lan) != w.key:
+            row = LanIfRow(node=w.node, lan=w.lan, name=w.name)
+            state.lan_ifs.put(key, row)
+        row.name, row.address = w.name, _text(w.address)
+    wanted_ifs = {(index,) for index in indexes.rows.values()}
     for key in [k for k in state.lan_ifs.keys() if k not in wanted_ifs]:
         state.lan_ifs.remove(key)
 

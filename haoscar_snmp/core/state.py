@@ -622,6 +622,8 @@ class State:
     # LAN. Writer: the alias guard.
     alias_claims: dict[str, Claim] = field(default_factory=dict)
     lan_ifs: Table[tuple[int], LanIfRow] = field(default_factory=Table)
+    # The next haoscarLanIfIndex never given in this run. Writer: the configuration applier.
+    lan_if_next_index: int = 1
     lans: Table[tuple[int], LanRow] = field(default_factory=private_lan_rows)
     aliases: Table[tuple[int], AliasRow] = field(default_factory=Table)
     services: Table[tuple[int], ServiceRow] = field(default_factory=Table)

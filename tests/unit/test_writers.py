@@ -40,6 +40,7 @@ WRITERS: dict[str, set[str] | dict[str, set[str]]] = {
     "lan_ifs": {"*": {"fcaps.configuration.apply"},
                 **{name: {"fcaps.fault.lanpoll"} for name in LAN_IF_RUNTIME}},
     "lans": {"fcaps.fault.lanpoll"},
+    "lan_if_next_index": {"fcaps.configuration.apply"},
     "aliases": {"*": {"fcaps.configuration.apply"},
                 "status": {"fcaps.fault.role"}, "owner": {"fcaps.fault.role"},
                 "garp_sent": {"fcaps.fault.role", "fcaps.fault.aliasguard"}},

@@ -1,0 +1,384 @@
+"""The LAN poller: every watched interface of the cluster pinged, judged, shown and told.
+
+The seed's poller: a head sends packets to every interface on the private LANs; an
+interface whose count of answered packets stops growing for `lan_down_after_ms` is down.
+Here the packets are ICMP echo requests from one socket per address family
+(fault/icmp.py), spread over each poll interval by a `Sweep`; after each interval the
+counts go to the watch (fault/lanwatch.py), whose steps are carried out: the rows of
+haoscarLanIfTable change at once, and the notices become notifications (haoscarLanIfDown
+/ Up, haoscarLanFailed / Recovered), alarms and entries of the event history.
+
+Which interfaces: the rows of `Config.watched_interfaces()` ([[interfaces]], [[nodes]],
+and the heads' own lan_a / lan_b addresses). This head's own interfaces are not pinged
+(an echo to one's own address proves nothing): the kernel tells their carrier through a
+netlink subscription within milliseconds and their packet, error and drop counters at
+each round (fault/linkwatch.py). The other head's interfaces are pinged like a node's.
+
+Every head polls, so that each head's MIB shows the interfaces as that head reaches them
+and a change of roles loses nothing: the head that takes over the reporting already has
+every interface's state and history. Only the reporting head tells (notifications,
+alarms, e-mail): by default (`lan.poller = "standby"`, as in the seed) the standby, or
+the active head while there is no standby; "active"; or "both". The other head's rows
+are this head's own view (haoscarLanIfSource = thisHead) and it says nothing.
+
+Reload: the watch is a diff (an interface that stays keeps its state), and rows keep
+their index (the configuration applier numbers them, haoscar_snmp/config/lanrows.py).
+
+Writer of the runtime fields of haoscarLanIfTable's rows, of haoscarLanTable and of
+the cluster's LAN scalars (poller, policy, state sentence).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from haoscar_snmp.config.lanrows import PRIVATE, IfKey
+from haoscar_snmp.config.schema import Config
+from haoscar_snmp.core.clock import Clock
+from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
+from haoscar_snmp.core.state import (
+    HeadRow,
+    HeadStatus,
+    Lan,
+    LanIfRow,
+    LanRow,
+    LanSource,
+    LanStatus,
+    LinkStatus,
+    PollerPolicy,
+    State,
+)
+
+from .alarms import Alarms, AlarmType, ProbableCause
+from .icmp import Prober, Sweep, TargetStats
+from .lanwatch import LanWatch, Policy, Reading, Step, StepKind, Teller, polls_here, running_on
+
+log = logging.getLogger(__name__)
+
+MAX_PROBE_TIMEOUT_S = 1.0     # a reply later than this (or than the interval) is late, still alive
+
+
+class LinkCounters(Protocol):
+    """What the kernel says of one of this head's interfaces."""
+
+    rx_packets: int
+    tx_packets: int
+    rx_errors: int
+    tx_errors: int
+    rx_dropped: int
+    tx_dropped: int
+    carrier: bool | None
+    admin_up: bool
+
+
+class Links(Protocol):
+    """This head's own interfaces, from netlink (fault/linkwatch.py)."""
+
+    def set_names(self, names: list[str]) -> None: ...
+    async def counters(self) -> dict[str, LinkCounters]: ...
+
+
+@dataclass
+class Own:
+    """One of this head's own watched interfaces."""
+
+    name: str                       # Linux name; "" while no interface holds the address
+    teller: Teller
+
+
+def reading(stats: TargetStats | None, now: float, timeout: float) -> Reading | None:
+    """The prober's counts of one address as the watch reads them (None: never probed)."""
+    if stats is None:
+        return None
+    waiting = stats.waiting_since is not None and stats.last_sent is not None and now - stats.last_sent < timeout
+    return Reading(stats.sent, stats.received, stats.last_reply, stats.last_rtt, waiting)
+
+
+class LanPoller:
+    """The LAN poller job (`run_cycle` once per poll interval)."""
+
+    def __init__(self, state: State, config: Callable[[], Config], bus: EventBus, alarms: Alarms,
+                 clock: Clock, prober: Prober | None = None, links: Links | None = None,
+                 interface_of: Callable[[str], str] | None = None,
+                 sweep: Callable[[Prober, float, list[str]], Sweep] = Sweep) -> None:
+        self.state = state
+        self.config = config
+        self.bus = bus
+        self.alarms = alarms
+        self.clock = clock
+        self.prober = prober or Prober(clock=clock)
+        self.links = links
+        self.interface_of = interface_of or (lambda address: "")
+        self.watch = LanWatch()
+        self.make_sweep = sweep
+        self.sweep: Sweep | None = None
+        self._configured: Config | None = None
+        self._remote: dict[IfKey, str] = {}       # pinged: key -> address
+        self._own: dict[IfKey, Own] = {}          # this head's: key -> interface
+        self._index: dict[IfKey, int] = {}        # key -> haoscarLanIfIndex
+        self._reporting = False
+        self._open_error = ""
+
+    # -- the job -----------------------------------------------------------------------
+
+    def interval(self) -> float:
+        return self.config().timing.lan_poll_interval_ms / 1000.0
+
+    async def start(self) -> None:
+        """Open the ICMP sockets. Without them (no privilege for raw ICMP, and the group is
+        outside net.ipv4.ping_group_range) nothing is pinged: every probe counts as an
+        error with the reason, the rows go down in time, and the log says why once."""
+        try:
+            await self.prober.open()
+            log.info("LAN poller: %s", self.prober.describe())
+        except OSError as exc:
+            self._open_error = str(exc)
+            log.error("LAN poller: cannot ping: %s", exc)
+
+    async def stop(self) -> None:
+        if self.sweep is not None:
+            self.sweep.stop()
+            self.sweep = None
+        self.prober.close()
+
+    async def run_cycle(self) -> str:
+        config = self.config()
+        now = self.clock.monotonic()
+        if config is not self._configured:
+            self._reconfigure(config, now)
+        self._reporting = self._reports(config)
+        timeout = self.prober.timeout
+        readings = {key: reading(self.prober.stats(address), now, timeout) for key, address in self._remote.items()}
+        steps = self.watch.step(now, {key: r for key, r in readings.items() if r is not None})
+        for step in steps:
+            if not step.kind.notice:
+                self._carry_out(step)
+        self._mirror()
+        tells = await self._own_rows(config, now)
+        self._summaries()
+        # Told last: a notification reads its rows when it is built, so they must be current.
+        for step in steps:
+            if step.kind.notice:
+                self._carry_out(step)
+        for node, lan, down in tells:
+            self._tell_interface(node, lan, down, "carrier lost" if down else "carrier back")
+        return self.state.cluster.lan_state
+
+    # -- configuration -----------------------------------------------------------------
+
+    def _reconfigure(self, config: Config, now: float) -> None:
+        """The watched rows of a new configuration: a diff, kept interfaces keep their state."""
+        self._configured = config
+        me = config.cluster.local_head
+        rows = {(row.node, row.lan): index for (index,), row in self.state.lan_ifs.items()}
+        remote: dict[IfKey, str] = {}
+        own: dict[IfKey, Own] = {}
+        for w in config.watched_interfaces():
+            if w.key not in rows or w.address is None:
+                continue
+            if w.node == me:
+                kept = self._own.get(w.key)
+                name = w.name or self.interface_of(str(w.address))
+                own[w.key] = Own(name, kept.teller if kept is not None else Teller())
+            else:
+                remote[w.key] = str(w.address)
+        for key, address in self._remote.items():
+            if remote.get(key) != address:
+                self.prober.forget(address)          # gone, or pinged at another address now
+        self._remote, self._own, self._index = remote, own, rows
+        self.watch.configure(remote, now, Policy.of(config))
+        interval = config.timing.lan_poll_interval_ms / 1000.0
+        self.prober.timeout = min(MAX_PROBE_TIMEOUT_S, interval)
+        targets = list(remote.values())
+        if self.sweep is not None and self.sweep.interval != interval:
+            self.sweep.stop()
+            self.sweep = None
+        if self.sweep is None:
+            self.sweep = self.make_sweep(self.prober, interval, targets)
+            self.sweep.start()
+        else:
+            self.sweep.set_targets(targets)
+        if self.links is not None:
+            self.links.set_names(sorted({o.name for o in own.values() if o.name}))
+        self.state.cluster.lan_poller_policy = PollerPolicy[config.lan.poller.name]
+        log.info("LAN poller: %d interfaces pinged every %g s, %d of this head's watched through netlink",
+                 len(remote), interval, len(own))
+
+    def _reports(self, config: Config) -> bool:
+        """Whether this head tells (notifications, alarms): by the poller policy and the roles."""
+        me = self._head(local=True)
+        peer = self._head(local=False)
+        active = me is not None and me.status == HeadStatus.ACTIVE
+        peer_present = peer is not None and peer.status in (HeadStatus.ACTIVE, HeadStatus.STANDBY,
+                                                            HeadStatus.TAKING_OVER, HeadStatus.RELEASING)
+        reporting = polls_here(config.lan.poller, active, peer_present)
+        if reporting:
+            self.state.cluster.lan_poller = config.cluster.local_head
+        elif peer is not None:
+            self.state.cluster.lan_poller = peer.name
+        return reporting
+
+    def _head(self, local: bool) -> HeadRow | None:
+        return next((h for h in self.state.heads.values() if h.is_local == local), None)
+
+    # -- steps -------------------------------------------------------------------------
+
+    def _carry_out(self, step: Step) -> None:
+        wall = self.clock.time()
+        if step.kind in (StepKind.UP, StepKind.DOWN):
+            row = self._row((step.node, step.lan))
+            if row is not None:
+                row.status = LinkStatus.UP if step.kind is StepKind.UP else LinkStatus.DOWN
+                row.last_change = wall
+            log.info("LAN interface %s/%s %s: %s", step.node, step.lan.label, step.kind.value, step.reason)
+        elif step.kind in (StepKind.LAN_FAILED, StepKind.LAN_RECOVERED):
+            lan = self.state.lans.get((int(step.lan),))
+            if lan is not None:
+                lan.last_change = wall
+            log.warning("%s %s: %s", step.lan.label, step.kind.value, step.reason)
+        elif step.kind in (StepKind.TELL_DOWN, StepKind.TELL_UP):
+            self._tell_interface(step.node, step.lan, step.kind is StepKind.TELL_DOWN, step.reason)
+        elif step.kind in (StepKind.TELL_LAN_FAILED, StepKind.TELL_LAN_RECOVERED):
+            self._tell_lan(step.lan, step.kind is StepKind.TELL_LAN_FAILED, step.reason)
+
+    def _tell_interface(self, node: str, lan: Lan, down: bool, reason: str) -> None:
+        if not self._reporting:
+            return
+        index = self._index.get((node, lan))
+        subject = f"{node}/{lan.label}"
+        if down:
+            text = f"LAN interface {subject} is down: {reason}"
+            self.alarms.raise_alarm(ProbableCause.LAN_INTERFACE_FAILURE, subject, Severity.MAJOR,
+                                    AlarmType.COMMUNICATIONS, text)
+        else:
+            text = f"LAN interface {subject} is up again: {reason}"
+            self.alarms.clear(ProbableCause.LAN_INTERFACE_FAILURE, subject, text)
+        self.bus.publish(Event(EventType.LAN_IF_DOWN if down else EventType.LAN_IF_UP, subject,
+                               Severity.MAJOR if down else Severity.CLEARED, text, self.clock.time(),
+                               {"lan_if_index": index or 0, "node": node, "lan": int(lan)}))
+
+    def _tell_lan(self, lan: Lan, failed: bool, reason: str) -> None:
+        if not self._reporting:
+            return
+        subject = lan.label
+        if failed:
+            text = f"{lan.label} failed: {reason}"
+            self.alarms.raise_alarm(ProbableCause.LAN_FAILURE, subject, Severity.CRITICAL,
+                                    AlarmType.COMMUNICATIONS, text)
+        else:
+            text = f"{lan.label} recovered: {reason}"
+            self.alarms.clear(ProbableCause.LAN_FAILURE, subject, text)
+        self.bus.publish(Event(EventType.LAN_FAILED if failed else EventType.LAN_RECOVERED, subject,
+                               Severity.CRITICAL if failed else Severity.CLEARED, text, self.clock.time(),
+                               {"lan": int(lan)}))
+
+    # -- rows --------------------------------------------------------------------------
+
+    def _row(self, key: IfKey) -> LanIfRow | None:
+        index = self._index.get(key)
+        return self.state.lan_ifs.get((index,)) if index is not None else None
+
+    def _mirror(self) -> None:
+        """The prober's counts into the pinged rows."""
+        wall, mono = self.clock.time(), self.clock.monotonic()
+        for key, address in self._remote.items():
+            row = self._row(key)
+            stats = self.prober.stats(address)
+            if row is None:
+                continue
+            row.source = LanSource.THIS_HEAD
+            if stats is None:
+                continue
+            row.probes_sent, row.replies = stats.sent, stats.received
+            row.probe_errors, row.last_error = stats.errors, stats.last_error[:64]
+            row.rtt_us = round(stats.last_rtt * 1e6) if stats.last_rtt is not None else 0
+            if stats.last_reply is not None:
+                row.last_reply = wall - (mono - stats.last_reply)
+
+    async def _own_rows(self, config: Config, now: float) -> list[tuple[str, Lan, bool]]:
+        """This head's own interfaces: carrier and kernel counters. Returns what to tell
+        (node, LAN, down) by the hold-down rule the pinged interfaces follow."""
+        tells: list[tuple[str, Lan, bool]] = []
+        if not self._own:
+            return tells
+        counters = await self.links.counters() if self.links is not None else {}
+        hold_down = config.lan.hold_down_ms / 1000.0
+        for key, own in self._own.items():
+            row = self._row(key)
+            if row is None:
+                continue
+            row.source = LanSource.THIS_HEAD
+            c = counters.get(own.name) if own.name else None
+            if c is not None:
+                row.in_packets, row.out_packets = c.rx_packets, c.tx_packets
+                row.in_errors, row.out_errors = c.rx_errors, c.tx_errors
+                row.in_discards, row.out_discards = c.rx_dropped, c.tx_dropped
+            up = None if c is None or c.carrier is None else c.carrier and c.admin_up
+            self.carrier(key, up, "" if c is not None else
+                         f"no interface {own.name} here" if own.name else "no interface holds the address")
+            news = own.teller.tell(row.status == LinkStatus.DOWN if row.status != LinkStatus.UNKNOWN else None,
+                                   now, hold_down)
+            if news is not None:
+                tells.append((key[0], key[1], news))
+        return tells
+
+    def carrier(self, key: IfKey, up: bool | None, why: str = "") -> None:
+        """One of this head's interfaces changed (netlink event, or the round's counters)."""
+        row = self._row(key)
+        if row is None:
+            return
+        row.carrier = LinkStatus.UNKNOWN if up is None else LinkStatus.UP if up else LinkStatus.DOWN
+        status = LinkStatus.UNKNOWN if up is None else row.carrier
+        if status != row.status:
+            row.status, row.last_change = status, self.clock.time()
+            log.info("LAN interface %s/%s (this head's %s) %s%s", key[0], key[1].label,
+                     self._own[key].name if key in self._own else "?", status.name.lower(),
+                     f": {why}" if why else "")
+
+    def link_changed(self, name: str, carrier: bool, admin_up: bool) -> None:
+        """The netlink callback: a carrier or admin change on one of this head's interfaces."""
+        for key, own in self._own.items():
+            if own.name == name:
+                self.carrier(key, carrier and admin_up)
+
+    # -- summaries ---------------------------------------------------------------------
+
+    def _summaries(self) -> None:
+        """haoscarLanTable and the state sentence; this head's own rows count in."""
+        summary = self.watch.summary()
+        own_count: dict[Lan, list[LinkStatus]] = {}
+        for key in self._own:
+            row = self._row(key)
+            if row is not None:
+                own_count.setdefault(key[1], []).append(row.status)
+        for lan in PRIVATE:
+            row = self.state.lans.get((int(lan),))
+            if row is None:
+                row = LanRow()
+                self.state.lans.put((int(lan),), row)
+            s = summary.get(lan)
+            mine = own_count.get(lan, [])
+            row.interfaces = (s.total if s else 0) + len(mine)
+            row.up = (s.up if s else 0) + mine.count(LinkStatus.UP)
+            row.down = (s.down if s else 0) + mine.count(LinkStatus.DOWN)
+            row.unknown = (s.unknown if s else 0) + mine.count(LinkStatus.UNKNOWN)
+            status = (LanStatus.FAILED if s is not None and s.failed else
+                      LanStatus.DEGRADED if row.down else
+                      LanStatus.OK if row.up else LanStatus.UNKNOWN)
+            if status != row.status:
+                row.status, row.last_change = status, self.clock.time()
+        parts = []
+        on = running_on(summary)
+        if on is not None:
+            other = Lan.LAN_A if on is Lan.LAN_B else Lan.LAN_B
+            parts.append(f"{other.label} failed: running on {on.label} only")
+        for lan in PRIVATE:
+            row = self.state.lans.get((int(lan),))
+            if row is not None and row.interfaces:
+                parts.append(f"{lan.label} {row.up}/{row.interfaces} up"
+                             + (" (failed)" if row.status == LanStatus.FAILED else ""))
+        if self._open_error:
+            parts.append(f"not pinging: {self._open_error}")
+        self.state.cluster.lan_state = ("; ".join(parts) or "no LAN interface watched")[:255]
