@@ -27,6 +27,8 @@ from fcaps.fault.checks import Checker
 from fcaps.fault.hbmonitor import HeartbeatMonitor
 from fcaps.fault.hbproc import build as build_heartbeat
 from fcaps.fault.history import EventHistory
+from fcaps.fault.lanpoll import LanPoller
+from fcaps.fault.linkwatch import LinkWatch
 from fcaps.fault.mailer import Mailer
 from fcaps.fault.outages import OutageFile
 from fcaps.fault.quorum import QuorumCheck
@@ -215,6 +217,17 @@ class Daemon:
         stack.push_async_callback(services.stop)
         bus.subscribe("services", services.on_event)
         scheduler.add(services)
+        lan_poller = LanPoller(state, store.current, bus, alarms, clock)
+        links = LinkWatch((), lan_poller.link_changed)
+        try:
+            await links.open()
+            lan_poller.links = links
+            stack.callback(links.close)
+        except OSError as exc:   # the poller goes on pinging; this head's own rows stay unknown
+            log.error("LAN poller: cannot watch this head's interfaces over netlink: %s", exc)
+        await lan_poller.start()
+        stack.push_async_callback(lan_poller.stop)
+        scheduler.add(lan_poller)
         bus.subscribe("jobs", lambda event: scheduler.reset_counters() if is_counter_reset(event) else None)
         store.on_change.append(lambda _config: scheduler.reschedule())
         store.on_change.append(lambda _config: scheduler.wake("services"))   # rows enabled or not

@@ -30,8 +30,13 @@ the cluster's LAN scalars (poller, policy, state sentence).
 
 from __future__ import annotations
 
+import fcntl
+import ipaddress
 import logging
+import socket
+import struct
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Protocol
 
 from haoscar_snmp.config.lanrows import PRIVATE, IfKey
@@ -57,6 +62,7 @@ from .lanwatch import LanWatch, Policy, Reading, Step, StepKind, Teller, polls_h
 
 log = logging.getLogger(__name__)
 
+SIOCGIFADDR = 0x8915          # ioctl: an interface's (primary) IPv4 address
 MAX_PROBE_TIMEOUT_S = 1.0     # a reply later than this (or than the interval) is late, still alive
 
 
@@ -88,6 +94,33 @@ class Own:
     teller: Teller
 
 
+def local_interface(address: str) -> str:
+    """The name of this host's interface that holds `address`, or "" (read at each reload:
+    an IPv4 address from each interface's primary address, an IPv6 one from
+    /proc/net/if_inet6)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return ""
+    if ip.version == 6:
+        try:
+            lines = Path("/proc/net/if_inet6").read_text().splitlines()
+        except OSError:
+            return ""
+        wanted = ip.packed.hex()
+        return next((f[5] for f in (line.split() for line in lines) if len(f) == 6 and f[0] == wanted), "")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for _, name in socket.if_nameindex():
+            request = struct.pack("256s", name.encode()[:15])
+            try:
+                answer = fcntl.ioctl(sock.fileno(), SIOCGIFADDR, request)
+            except OSError:
+                continue                 # no IPv4 address on it
+            if socket.inet_ntoa(answer[20:24]) == str(ip):
+                return name
+    return ""
+
+
 def reading(stats: TargetStats | None, now: float, timeout: float) -> Reading | None:
     """The prober's counts of one address as the watch reads them (None: never probed)."""
     if stats is None:
@@ -98,6 +131,8 @@ def reading(stats: TargetStats | None, now: float, timeout: float) -> Reading | 
 
 class LanPoller:
     """The LAN poller job (`run_cycle` once per poll interval)."""
+
+    name = "lan-poller"
 
     def __init__(self, state: State, config: Callable[[], Config], bus: EventBus, alarms: Alarms,
                  clock: Clock, prober: Prober | None = None, links: Links | None = None,
@@ -110,7 +145,7 @@ class LanPoller:
         self.clock = clock
         self.prober = prober or Prober(clock=clock)
         self.links = links
-        self.interface_of = interface_of or (lambda address: "")
+        self.interface_of = interface_of or local_interface
         self.watch = LanWatch()
         self.make_sweep = sweep
         self.sweep: Sweep | None = None

@@ -570,18 +570,9 @@ class Config(FrozenModel):
         t = self.timing
         # Settings of features that are not built yet are accepted (the files stay valid
         # when the features arrive) but said to have no effect.
-        if self.interfaces:
-            out.append("interfaces: not in effect yet: the LAN poller is not built; the rows are "
-                       "shown in haoscarLanIfTable with status unknown")
-        if self.nodes:
-            out.append("nodes: not in effect yet: the LAN poller is not built")
-        for key in ("lan_poll_interval_ms", "lan_down_after_ms"):
-            if key in t.model_fields_set:
-                out.append(f"timing.{key}: not in effect yet: the LAN poller is not built")
-        for key in sorted(self.lan.model_fields_set):
-            out.append(f"lan.{key}: not in effect yet: the LAN poller is not built")
         if "lan_failure_is_head_failure" in self.failover.model_fields_set:
-            out.append("failover.lan_failure_is_head_failure: not in effect yet: the LAN poller is not built")
+            out.append("failover.lan_failure_is_head_failure: not in effect yet: the LAN poller reports "
+                       "a head's interfaces down, but the failover logic does not act on it")
         email = self.notify.email
         if email.enabled and not email.to:
             out.append("notify.email.to: e-mail is enabled but has no recipient (haoscarNotifyEmail is empty): "

@@ -46,6 +46,8 @@ class HaPair:
     alias6: bool = False              # also an IPv6 alias, fd71::50/64 on pub
     services: dict[str, str] = field(default_factory=dict)       # [[services]] TOML per head
     env: dict[str, dict[str, str]] = field(default_factory=dict)   # extra environment per head
+    timing_toml: str = ""             # more [timing] keys, one per line (both heads)
+    extra_toml: str = ""              # more top-level tables ([[nodes]], [lan], ...), both heads
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     logs: list[Path] = field(default_factory=list)
     trapd: subprocess.Popen | None = None
@@ -97,6 +99,7 @@ class HaPair:
             initdead_ms = {self.initdead_ms}
             auto_failback = {str(self.auto_failback).lower()}
             failback_delay_s = {self.failback_delay_s}
+            {{timing}}
             garp_count = 3
             garp_repeat_ms = 1000
 
@@ -125,7 +128,10 @@ class HaPair:
             version = "v2c"
             kind = "trap"
             community = "public"
-            """).replace("{services}", textwrap.dedent(self.services.get(head, ""))))
+            {{extra}}
+            """).replace("{services}", textwrap.dedent(self.services.get(head, "")))
+            .replace("{timing}", textwrap.dedent(self.timing_toml))
+            .replace("{extra}", textwrap.dedent(self.extra_toml)))
         return path
 
     def start_trapd(self) -> None:

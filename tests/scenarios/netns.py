@@ -128,8 +128,16 @@ class Cluster:
     LANs: "lana" (LAN A), "lanb" (LAN B), "pub" (public); also the host-side interface names.
     """
 
-    def __init__(self, prefix: str | None = None) -> None:
+    def __init__(self, prefix: str | None = None, nodes: int = 1) -> None:
+        """`nodes`: compute nodes node1..nodeN on both private LANs (10.71.x.(10 + n)), at most 80."""
+        if not 1 <= nodes <= 80:
+            raise ValueError("a cluster here has 1 to 80 compute nodes")
         self.prefix = prefix or f"hs{os.getpid() % 10000}"
+        self.hosts = dict(HOSTS)
+        self.short = dict(SHORT)
+        for n in range(2, nodes + 1):
+            self.hosts[f"node{n}"] = (10 + n, ("lana", "lanb"))
+            self.short[f"node{n}"] = f"n{n}"
         self._procs: list[subprocess.Popen] = []
         self._netlink: dict[str, IPRoute] = {}
         self._atexit = False
@@ -156,15 +164,15 @@ class Cluster:
 
     def addr(self, host: str, lan: str) -> str:
         """IPv4 address (no prefix length) of a host on a LAN."""
-        return f"10.71.{LANS[_lan(lan)][2]}.{HOSTS[host][0]}"
+        return f"10.71.{LANS[_lan(lan)][2]}.{self.hosts[host][0]}"
 
     def addr6(self, host: str) -> str:
         """IPv6 address (no prefix length) of a host on the public LAN."""
-        return f"fd71::{HOSTS[host][0]}"
+        return f"fd71::{self.hosts[host][0]}"
 
     def port(self, host: str, lan: str) -> str:
         """Name of the switch-side veth (bridge port) of a host's LAN link, e.g. h1a."""
-        return f"{SHORT[host]}{LANS[_lan(lan)][1]}"
+        return f"{self.short[host]}{LANS[_lan(lan)][1]}"
 
     def namespaces(self) -> list[str]:
         """Existing namespaces with this cluster's prefix."""
@@ -173,24 +181,24 @@ class Cluster:
 
     def _build(self) -> None:
         sw = self.ns("sw")
-        for ns in [sw] + [self.ns(h) for h in HOSTS]:
+        for ns in [sw] + [self.ns(h) for h in self.hosts]:
             _ip("netns", "add", ns)
         cmds = ["link set lo up"]
         for bridge, _, _ in LANS.values():
             cmds += [f"link add {bridge} type bridge stp_state 0 forward_delay 0",
                      f"link set {bridge} up"]
-        for host, (_, lans) in HOSTS.items():
+        for host, (_, lans) in self.hosts.items():
             for lan in lans:
                 cmds.append(f"link add {self.port(host, lan)} type veth peer name {lan} "
                             f"netns {self.ns(host)}")
         self._batch(sw, cmds)
         cmds = []
-        for host, (_, lans) in HOSTS.items():
+        for host, (_, lans) in self.hosts.items():
             for lan in lans:
                 port = self.port(host, lan)
                 cmds += [f"link set {port} master {LANS[lan][0]}", f"link set {port} up"]
         self._batch(sw, cmds)
-        for host, (_, lans) in HOSTS.items():
+        for host, (_, lans) in self.hosts.items():
             cmds = ["link set lo up"]
             for lan in lans:
                 cmds += [f"addr add {self.addr(host, lan)}/24 dev {lan}", f"link set {lan} up"]

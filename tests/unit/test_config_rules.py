@@ -218,9 +218,9 @@ def test_timings_below_the_measured_floor_are_accepted_with_a_warning() -> None:
 
 
 def test_settings_of_features_not_built_yet_are_accepted_and_said_to_have_no_effect() -> None:
-    advice = parse(TWO_HEADS + '\n[notify.email]\nenabled = true\n').advisories()
+    advice = parse(TWO_HEADS + '\n[failover]\nlan_failure_is_head_failure = true\n').advisories()
     said = {a.split(":")[0] for a in advice if "not in effect yet" in a}
-    assert said == {"interfaces", "timing.lan_poll_interval_ms", "timing.lan_down_after_ms"}
+    assert said == {"failover.lan_failure_is_head_failure"}
 
 
 def test_e_mail_without_recipients_or_recipients_without_e_mail_are_said() -> None:
