@@ -32,8 +32,8 @@ a full buffer) and an ICMP error about one of our requests (host unreachable aft
 neighbour lookup, a prohibited route) count against the target with a short reason.
 Packets that cannot be parsed, or are not ours, are counted on the prober and dropped.
 
-`Sweep` probes a list of targets once per interval, spread evenly across it in small
-batches (one `loop.call_at` callback per batch), so 2,000 targets do not leave in one
+`Sweep` probes a list of targets once per interval, spread evenly across it in batches
+of at most BATCH (one `loop.call_at` callback each), so 2,000 targets do not leave in one
 burst that holds the event loop and queues 2,000 replies at once.
 
 Times come from the injected clock's monotonic reading. A round-trip time includes how long
@@ -578,16 +578,13 @@ class Probe(Protocol):
     def probe(self, address: str) -> None: ...
 
 
-TICK = 0.005        # seconds between two batches of a sweep, at least
-MAX_BATCH = 16      # probes per batch (a send costs 5 to 40 us), so a batch stays well under 1 ms
+BATCH = 10      # probes per callback: a send costs 5 to 40 us, so a batch stays well under 1 ms
 
 
-def batches(count: int, interval: float) -> int:
-    """How many batches one interval's `count` probes go in: one every TICK, fewer if
-    there are fewer targets, more if a batch would exceed MAX_BATCH."""
-    if count == 0:
-        return 1
-    return min(count, max(math.ceil(interval / TICK), math.ceil(count / MAX_BATCH)))
+def batches(count: int) -> int:
+    """How many callbacks one interval's `count` probes are spread over: as few as keep
+    each at BATCH probes or fewer (every wake-up of the loop costs, too)."""
+    return max(1, math.ceil(count / BATCH))
 
 
 class Sweep:
@@ -609,7 +606,7 @@ class Sweep:
         self.restarts = 0
         self._targets = list(targets)
         self._next: list[str] | None = None
-        self._batches = batches(len(self._targets), interval)
+        self._batches = batches(len(self._targets))
         self._index = 0
         self._start = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -634,11 +631,11 @@ class Sweep:
         count = len(self._targets)
         first = self._index * count // self._batches
         last = (self._index + 1) * count // self._batches
-        try:
-            for address in self._targets[first:last]:
+        for address in self._targets[first:last]:
+            try:
                 self.prober.probe(address)
-        except Exception:
-            log.exception("the ICMP sweep failed; %s", BUG_MARKER)
+            except Exception:       # one address's trouble is not the others'
+                log.exception("the ICMP sweep failed on %s; %s", address, BUG_MARKER)
         self._index += 1
         if self._index >= self._batches:
             self._next_cycle(self._loop.time())
@@ -651,7 +648,7 @@ class Sweep:
         self._start += self.interval
         if self._next is not None:
             self._targets, self._next = self._next, None
-            self._batches = batches(len(self._targets), self.interval)
+            self._batches = batches(len(self._targets))
         if now - self._start > self.interval:
             self._start = now
             self.restarts += 1
