@@ -217,7 +217,7 @@ class Daemon:
         stack.push_async_callback(services.stop)
         bus.subscribe("services", services.on_event)
         scheduler.add(services)
-        lan_poller = LanPoller(state, store.current, bus, alarms, clock)
+        lan_poller = LanPoller(state, store.current, bus, alarms, clock, wake_role=wake_role)
         links = LinkWatch((), lan_poller.link_changed)
         try:
             await links.open()

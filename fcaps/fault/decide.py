@@ -96,6 +96,8 @@ class Me:
     stray: str = ""                # the same, for two heartbeat intervals at least
     yielded: str = ""              # a live head keeps announcing an alias we yielded (its MAC)
     service_unfit: str = ""        # a service failed on this head beyond its restarts (why)
+    peer_lans_down: str = ""       # this head's LAN poller finds the peer's private interfaces
+                                   # all down and its own up (why; only when the rule is on)
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,8 @@ def _flags(me: Me) -> Flag:
         flags |= Flag.HANDOVER
     if me.service_unfit:
         flags |= Flag.SERVICE_FAILED
+    if me.peer_lans_down:
+        flags |= Flag.PEER_LANS_DOWN
     return flags
 
 
@@ -300,6 +304,13 @@ def _active(me: Me, peer: Peer, base: Flag) -> Decision:
         if me.service_unfit and serves(peer):
             return Decision(Action.RELEASE, f"{me.service_unfit}; handing over to {peer.name}",
                             base | Flag.HANDOVER)
+        if peer.flags & Flag.PEER_LANS_DOWN and serves(peer) and not me.peer_lans_down:
+            # Each head finding the other's interfaces down is a split of the LANs, not a
+            # failed head: nobody moves then.
+            return Decision(Action.RELEASE, f"peer {peer.name} finds every private LAN interface of "
+                                            f"{me.name} down and its own up; handing over", base | Flag.HANDOVER)
+        if me.peer_lans_down:
+            return Decision(Action.WAIT, f"active; not handing over to {peer.name}: {me.peer_lans_down}", base)
         if peer.flags & Flag.WANTS_ACTIVE and serves(peer):
             return Decision(Action.RELEASE, f"peer {peer.name} asks to become active", base | Flag.HANDOVER)
         if me.switchover_requested and serves(peer):

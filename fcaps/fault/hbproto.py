@@ -50,6 +50,8 @@ class Flag(enum.IntFlag):
     ISOLATED = 16          # the sender sees no carrier on any of its private heartbeat links
     PUBLIC_DOWN = 32       # the sender sees no carrier on an interface that carries an alias
     SERVICE_FAILED = 64    # a service's recovery ladder failed on the sender: do not make it active
+    PEER_LANS_DOWN = 128   # the sender's LAN poller finds every private interface of the receiver
+                           # down while its own are up (only with lan_failure_is_head_failure)
 
 
 class DecodeError(Exception):

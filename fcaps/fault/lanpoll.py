@@ -21,6 +21,9 @@ alarms, e-mail): by default (`lan.poller = "standby"`, as in the seed) the stand
 the active head while there is no standby; "active"; or "both". The other head's rows
 are this head's own view (haoscarLanIfSource = thisHead) and it says nothing.
 
+With `failover.lan_failure_is_head_failure`, the poller also judges the peer head for
+the role machine (`state.peer_lans_down`, advertised in the heartbeats): see `_judge_peer`.
+
 Reload: the watch is a diff (an interface that stays keeps its state), and rows keep
 their index (the configuration applier numbers them, haoscar_snmp/config/lanrows.py).
 
@@ -137,7 +140,8 @@ class LanPoller:
     def __init__(self, state: State, config: Callable[[], Config], bus: EventBus, alarms: Alarms,
                  clock: Clock, prober: Prober | None = None, links: Links | None = None,
                  interface_of: Callable[[str], str] | None = None,
-                 sweep: Callable[[Prober, float, list[str]], Sweep] = Sweep) -> None:
+                 sweep: Callable[[Prober, float, list[str]], Sweep] = Sweep,
+                 wake_role: Callable[[], None] = lambda: None) -> None:
         self.state = state
         self.config = config
         self.bus = bus
@@ -148,6 +152,7 @@ class LanPoller:
         self.interface_of = interface_of or local_interface
         self.watch = LanWatch()
         self.make_sweep = sweep
+        self.wake_role = wake_role
         self.sweep: Sweep | None = None
         self._configured: Config | None = None
         self._remote: dict[IfKey, str] = {}       # pinged: key -> address
@@ -199,6 +204,7 @@ class LanPoller:
                 self._carry_out(step)
         for node, lan, down in tells:
             self._tell_interface(node, lan, down, "carrier lost" if down else "carrier back")
+        self._judge_peer(config)
         return self.state.cluster.lan_state
 
     # -- configuration -----------------------------------------------------------------
@@ -377,6 +383,36 @@ class LanPoller:
         for key, own in self._own.items():
             if own.name == name:
                 self.carrier(key, carrier and admin_up)
+
+    # -- the peer head, for the failover logic ----------------------------------------
+
+    def _judge_peer(self, config: Config) -> None:
+        """state.peer_lans_down: whether the peer head counts as failed by this head's
+        pings (failover.lan_failure_is_head_failure). It does when every private interface
+        of the peer is down while this head reaches those LANs: its own interfaces there
+        are up and, on each of them, some other node answers. A head whose own links are
+        dead finds everything down, the peer too, and must not blame the peer for it; with
+        no other node on a LAN there is no such proof, and the peer is never blamed."""
+        why = ""
+        peer = self._head(local=False)
+        if config.failover.lan_failure_is_head_failure and peer is not None:
+            theirs = [(lan, self.watch.status((peer.name, lan))) for lan in PRIVATE
+                      if (peer.name, lan) in self._remote]
+            mine = {key[1]: row.status for key in self._own if (row := self._row(key)) is not None}
+            reached = {lan for (node, lan) in self._remote if node != peer.name
+                       and self.watch.status((node, lan)) == LinkStatus.UP}
+            if theirs and all(status == LinkStatus.DOWN for _, status in theirs) and all(
+                    mine.get(lan) == LinkStatus.UP and lan in reached for lan, _ in theirs):
+                lans = " and ".join(lan.label for lan, _ in theirs)
+                why = (f"{peer.name} answers on none of its private interfaces ({lans}) while "
+                       f"{config.cluster.local_head} reaches the nodes there")
+        if why != self.state.peer_lans_down:
+            if why:
+                log.warning("LAN poller: %s", why)
+            elif self.state.peer_lans_down:
+                log.info("LAN poller: %s answers on its private interfaces again", peer.name if peer else "the peer")
+            self.state.peer_lans_down = why
+            self.wake_role()
 
     # -- summaries ---------------------------------------------------------------------
 

@@ -35,8 +35,8 @@ are then told one by one, after one more window (most of them come back in it).
 
 A private LAN is *out* when its failure stands or every interface on it is known down;
 the cluster **runs on LAN B only** when LAN A is out and LAN B is not and has an
-interface up (`running_on`). The head-failure input (`head_failed`) and which head
-polls (`polls_here`) are pure predicates for the failover logic and the poller.
+interface up (`running_on`). Which head reports (`polls_here`) is a pure predicate for
+the poller.
 """
 
 from __future__ import annotations
@@ -102,7 +102,6 @@ class Policy:
     hold_down_s: float = 60.0
     failure_percent: int = 50
     failure_min: int = 2
-    head_failure: bool = False
 
     @property
     def window_s(self) -> float:
@@ -118,8 +117,7 @@ class Policy:
         return cls(poll_interval_s=timing.lan_poll_interval_ms / 1000,
                    down_after_s=timing.lan_down_after_ms / 1000, rise=lan.rise,
                    hold_down_s=lan.hold_down_ms / 1000, failure_percent=lan.failure_percent,
-                   failure_min=lan.failure_min_interfaces,
-                   head_failure=config.failover.lan_failure_is_head_failure)
+                   failure_min=lan.failure_min_interfaces)
 
 
 @dataclass
@@ -347,16 +345,6 @@ class LanWatch:
         parts = [f"{s.lan.key} {s.up}/{s.total} up" + (" (failed)" if s.failed else "")
                  for s in sorted(self.summary().values(), key=lambda s: s.lan)]
         return ", ".join(parts) or "no LAN interface watched"
-
-    def head_failed(self, active: str, standby: str) -> bool:
-        """Whether the active head is cut off from both private LANs while the standby is
-        not: every watched private interface of `active` is down and every one of
-        `standby` is up. Always False unless failover.lan_failure_is_head_failure."""
-        if not self.policy.head_failure:
-            return False
-        mine = [link.status for (node, lan), link in self._links.items() if node == active and lan in PRIVATE]
-        theirs = [link.status for (node, lan), link in self._links.items() if node == standby and lan in PRIVATE]
-        return bool(mine and theirs) and all(s is L.DOWN for s in mine) and all(s is L.UP for s in theirs)
 
 
 def running_on(summary: Mapping[Lan, LanSummary]) -> Lan | None:

@@ -199,6 +199,7 @@ class RoleMachine:
                   public_down=public_down,
                   public_path=public_path,
                   service_unfit=self.state.service_unfit,
+                  peer_lans_down=self.state.peer_lans_down,
                   handing_over=bool(self.handing_over_since),
                   conflict=self._claimed_by(self._held_addresses(), cfg, now, self.holding_since),
                   # Defending against a head we still hear as standby waits two intervals:
@@ -581,6 +582,8 @@ class RoleMachine:
             return False, f"{self.me} cannot become active: {self.state.service_unfit} (reset the service first)"
         if self.status == S.ACTIVE and view.flags & Flag.SERVICE_FAILED:
             return False, f"{view.name} cannot become active: a service failed there (reset it there first)"
+        if self.status == S.ACTIVE and self.state.peer_lans_down:
+            return False, f"{view.name} cannot become active: {self.state.peer_lans_down}"
         self.switchover_requested = True
         target = view.name if self.status == S.ACTIVE else self.me
         return True, f"{action.name.lower()} to {target} requested by {principal}"

@@ -424,7 +424,7 @@ class FailoverConfig(FrozenModel):
     # each other's quorum (advertised in the heartbeats) before they need it.
     quorum_interval_ms: Annotated[int, Field(ge=1000, le=3600000)] = 5000
     # The active head counts as failed when the LAN poller finds all its private
-    # interfaces down while the standby's are up (fcaps/fault/lanwatch.py).
+    # interfaces down while the standby reaches the LANs (fcaps/fault/lanpoll.py).
     lan_failure_is_head_failure: bool = False
 
 
@@ -568,11 +568,10 @@ class Config(FrozenModel):
         prints them, the daemon logs them at start and after every change)."""
         out = []
         t = self.timing
-        # Settings of features that are not built yet are accepted (the files stay valid
-        # when the features arrive) but said to have no effect.
-        if "lan_failure_is_head_failure" in self.failover.model_fields_set:
-            out.append("failover.lan_failure_is_head_failure: not in effect yet: the LAN poller reports "
-                       "a head's interfaces down, but the failover logic does not act on it")
+        if self.failover.lan_failure_is_head_failure and not self.nodes and not any(
+                i.node not in {h.name for h in self.heads} for i in self.interfaces):
+            out.append("failover.lan_failure_is_head_failure: no compute node is watched, so no head can "
+                       "prove that it reaches the LANs: the rule never fires")
         email = self.notify.email
         if email.enabled and not email.to:
             out.append("notify.email.to: e-mail is enabled but has no recipient (haoscarNotifyEmail is empty): "

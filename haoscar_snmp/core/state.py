@@ -641,3 +641,7 @@ class State:
     # Why this head must not be made active while the peer can serve (a service's
     # recovery ladder handed the role over; "" = nothing). Writer: the service monitor.
     service_unfit: str = ""
+    # Why the peer head counts as failed by the LAN poller's reckoning: every private LAN
+    # interface of the peer down while this head's are up ("" = not so, or the rule is
+    # off: failover.lan_failure_is_head_failure). Writer: the LAN poller.
+    peer_lans_down: str = ""

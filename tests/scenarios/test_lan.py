@@ -200,3 +200,22 @@ def test_the_reporting_role_moves_to_the_active_head_when_the_standby_dies_and_k
     assert status(pair, "head1", "node4", "2") == DOWN                 # known already, not re-learnt
     c.carrier_up("node4", "lanb")
     pair.wait_for(lambda: LAN_IF_UP in pair.trap_names("head1"), 5, "haoscarLanIfUp from head1")
+
+
+def test_an_active_head_cut_off_from_both_private_lans_hands_over_when_the_rule_is_on(lan_pair: HaPair) -> None:
+    """head1's switch ports on LAN A and LAN B drop everything, carrier up: its heartbeats
+    there stop, but the public path says it lives, so nobody takes over by dead time.
+    head2's poller finds head1 silent on both LANs while the nodes answer, says so in its
+    heartbeats, and head1 hands over. Healed, head1 answers again and fails back."""
+    pair, c = lan_pair, lan_pair.cluster
+    pair.extra_toml += "\n[failover]\nlan_failure_is_head_failure = true\n"
+    pair.start_both()
+    pair.wait_for(lambda: all_up(pair, "head2"), 10, "every interface up on head2")
+    c.mute("head1", "lana")
+    c.mute("head1", "lanb")
+    samples = pair.watch_holders(4.0)
+    assert all(len(s) <= 1 for s in samples) and samples[-1] == {"head2"}, samples
+    assert "answers on none of its private interfaces" in pair.log_text()
+    c.unmute("head1", "lana")
+    c.unmute("head1", "lanb")
+    pair.wait_for(lambda: pair.holders() == {"head1"}, 10, "failback to head1 once it answers again")

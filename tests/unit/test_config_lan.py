@@ -157,11 +157,10 @@ def not_in_effect(config: Config) -> set[str]:
     return {a.split(":")[0] for a in config.advisories() if "not in effect yet" in a}
 
 
-def test_only_the_lan_failure_as_head_failure_is_said_to_have_no_effect_yet() -> None:
-    assert not_in_effect(parse(BASE)) == set()
+def test_every_lan_setting_is_in_effect() -> None:
     text = BASE.replace("[heartbeat]", "[timing]\nlan_poll_interval_ms = 1000\n\n[heartbeat]") \
-        + '\n[lan]\nrise = 2\nfailure_percent = 60\n\n[failover]\nlan_failure_is_head_failure = false\n'
-    assert not_in_effect(parse(text)) == {"failover.lan_failure_is_head_failure"}
+        + '\n[lan]\nrise = 2\nfailure_percent = 60\n\n[failover]\nlan_failure_is_head_failure = true\n'
+    assert not_in_effect(parse(BASE)) == not_in_effect(parse(text)) == set()
 
 
 def test_nodes_and_lan_are_applied_by_a_reload() -> None:

@@ -338,3 +338,38 @@ def test_a_starting_head_with_a_failed_service_lets_a_standby_peer_serve() -> No
     me = replace(PRIMARY, status=S.STARTING, started_for_ms=0, service_unfit=FAILED_HERE)
     assert decide(me, peer(S.STANDBY)).action is Action.BECOME_STANDBY
     assert decide(me, peer(S.STANDBY, flags=FIT | Flag.SERVICE_FAILED)).action is Action.TAKE_OVER
+
+
+# -- an active head cut off from the private LANs (failover.lan_failure_is_head_failure) --
+
+PEER_CUT = "head1 answers on none of its private interfaces (lanA and lanB) while head2 reaches the nodes there"
+
+
+def test_a_standby_that_finds_the_active_heads_lans_down_says_so_and_the_active_hands_over() -> None:
+    d = decide(replace(STANDBY, peer_lans_down=PEER_CUT), primary_peer(S.ACTIVE))
+    assert d.action is Action.WAIT and d.flags & Flag.PEER_LANS_DOWN      # the standby only tells
+    me = replace(PRIMARY, status=S.ACTIVE)
+    d = decide(me, peer(S.STANDBY, flags=FIT | Flag.PEER_LANS_DOWN))
+    assert d.action is Action.RELEASE and d.flags & Flag.HANDOVER and "private LAN interface" in d.reason
+    assert decide(me, peer(S.STANDBY)).action is Action.WAIT              # without the word: nothing
+
+
+def test_when_each_head_finds_the_others_lans_down_nobody_moves() -> None:
+    me = replace(PRIMARY, status=S.ACTIVE, peer_lans_down="head2 answers on none of its private interfaces")
+    assert decide(me, peer(S.STANDBY, flags=FIT | Flag.PEER_LANS_DOWN)).action is Action.WAIT
+
+
+def test_no_handover_for_lans_to_an_unfit_peer_or_one_whose_service_failed() -> None:
+    me = replace(PRIMARY, status=S.ACTIVE)
+    assert decide(me, peer(S.STANDBY, flags=Flag.PEER_LANS_DOWN)).action is Action.WAIT     # no quorum
+    assert decide(me, peer(S.STANDBY, flags=FIT | Flag.PEER_LANS_DOWN | Flag.SERVICE_FAILED)).action \
+        is Action.WAIT
+
+
+def test_an_active_head_refuses_failback_and_switchover_to_a_peer_whose_lans_it_finds_down() -> None:
+    me = replace(STANDBY, status=S.ACTIVE, peer_lans_down=PEER_CUT)
+    asking = FIT | Flag.WANTS_ACTIVE | Flag.PREFERRED_PRIMARY
+    d = decide(me, primary_peer(S.STANDBY, flags=asking))
+    assert d.action is Action.WAIT and PEER_CUT in d.reason
+    assert decide(replace(me, switchover_requested=True), primary_peer(S.STANDBY)).action is Action.WAIT
+    assert decide(replace(me, peer_lans_down=""), primary_peer(S.STANDBY, flags=asking)).action is Action.RELEASE

@@ -128,6 +128,7 @@ def config(demo: Config, nodes: int = 4, poller: Poller = Poller.STANDBY, peer: 
 
 class Rig:
     def __init__(self, cfg: Config, status: HeadStatus = HeadStatus.ACTIVE) -> None:
+        self.wakes = 0
         self.cfg = cfg
         self.clock = FakeClock()
         self.state = State()
@@ -143,9 +144,12 @@ class Rig:
         self.poller = LanPoller(self.state, lambda: self.cfg, self.bus, self.alarms, self.clock,
                                 prober=self.prober, links=self.links,  # type: ignore[arg-type]
                                 interface_of={"10.71.1.1": "eth1", "10.71.2.1": "eth2"}.get,  # type: ignore[arg-type]
-                                sweep=NoSweep)  # type: ignore[arg-type]
+                                sweep=NoSweep, wake_role=self.wake)  # type: ignore[arg-type]
         self.links.links = {"eth1": Counters(), "eth2": Counters()}
         asyncio.run(self.poller.run_cycle())        # the first cycle reads the configuration
+
+    def wake(self) -> None:
+        self.wakes += 1
 
     def rounds(self, count: int = 1) -> str:
         sentence = ""
@@ -257,3 +261,35 @@ def test_a_reload_keeps_states_and_forgets_what_left(demo: Config) -> None:
     assert set(rig.prober.forgotten) == {node_address(Lan.LAN_A, 3), node_address(Lan.LAN_B, 3)}
     assert rig.row("node1", Lan.LAN_A) is kept and kept.status == LinkStatus.UP
     assert not [r for r in rig.state.lan_ifs.values() if r.node == "node3"]
+
+
+def test_a_peer_answering_on_no_private_interface_while_the_nodes_answer_counts_as_failed(demo: Config) -> None:
+    cfg = config(demo, peer=True)
+    rig = Rig(cfg.model_copy(update={"failover": cfg.failover.model_copy(
+        update={"lan_failure_is_head_failure": True})}), status=HeadStatus.STANDBY)
+    rig.answer_all()
+    rig.rounds(2)
+    assert rig.state.peer_lans_down == ""
+    rig.prober.answering -= {"10.71.1.2", "10.71.2.2"}                 # head2's interfaces fall silent
+    rig.rounds(4)
+    assert rig.state.peer_lans_down.startswith("head2 answers on none of its private interfaces")
+    assert rig.wakes == 1                                             # the role machine decides at once
+    rig.prober.answering = set()                                      # now nothing answers this head:
+    rig.rounds(4)                                                     # its own links are the suspects
+    assert rig.state.peer_lans_down == "" and rig.wakes == 2
+
+
+def test_the_peer_is_never_blamed_when_the_rule_is_off_or_this_heads_own_link_is_down(demo: Config) -> None:
+    rig = Rig(config(demo, peer=True), status=HeadStatus.STANDBY)
+    rig.answer_all()
+    rig.prober.answering -= {"10.71.1.2", "10.71.2.2"}
+    rig.rounds(6)
+    assert rig.state.peer_lans_down == ""                              # off by default
+    cfg = config(demo, peer=True)
+    rig = Rig(cfg.model_copy(update={"failover": cfg.failover.model_copy(
+        update={"lan_failure_is_head_failure": True})}), status=HeadStatus.STANDBY)
+    rig.answer_all()
+    rig.prober.answering -= {"10.71.1.2", "10.71.2.2"}
+    rig.links.links["eth2"] = Counters(carrier=False)                  # our own lanB is down
+    rig.rounds(6)
+    assert rig.state.peer_lans_down == ""

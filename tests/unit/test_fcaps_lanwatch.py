@@ -328,24 +328,6 @@ def test_a_request_still_on_its_way_is_not_a_miss() -> None:
 
 # -- the failover and the poller ---------------------------------------------------------
 
-def test_the_head_failure_input_is_off_by_default_and_then_needs_the_standby_up() -> None:
-    keys = cluster(4)
-    head1 = [key for key in keys if key[0] == "head1"]
-    for policy, expected in ((SECOND, False), (Policy(poll_interval_s=1, down_after_s=2.5, head_failure=True), True)):
-        run = Run(keys, policy)
-        run.until(5)
-        assert not run.watch.head_failed("head1", "head2")
-        run.until(20, cut=lambda t: head1)
-        assert run.watch.head_failed("head1", "head2") is expected
-        assert not run.watch.head_failed("head2", "head1")
-    # The standby cut off as well (a LAN down for everybody): not the active head's fault.
-    run = Run(keys, Policy(poll_interval_s=1, down_after_s=2.5, head_failure=True))
-    run.until(5)
-    run.until(20, cut=lambda t: head1 + [("head2", A)])
-    assert not run.watch.head_failed("head1", "head2")
-    assert not run.watch.head_failed("head1", "nobody")
-
-
 @pytest.mark.parametrize("poller, active, peer, polls", [
     (Poller.STANDBY, False, True, True),
     (Poller.STANDBY, True, True, False),
@@ -365,6 +347,6 @@ def test_the_policy_is_read_from_the_configuration(cfg: Config) -> None:
         "failover": cfg.failover.model_copy(update={"lan_failure_is_head_failure": True})})
     policy = Policy.of(config)
     assert policy == Policy(poll_interval_s=5.0, down_after_s=15.0, rise=5, hold_down_s=30.0,
-                            failure_percent=75, failure_min=2, head_failure=True)
+                            failure_percent=75, failure_min=2)
     assert policy.window_s == 10.0
-    assert Policy.of(cfg).hold_down_s == 60.0 and not Policy.of(cfg).head_failure
+    assert Policy.of(cfg).hold_down_s == 60.0

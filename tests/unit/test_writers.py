@@ -66,6 +66,7 @@ WRITERS: dict[str, set[str] | dict[str, set[str]]] = {
     "alias_claims": {"fcaps.fault.aliasguard"},
     "email": {"fcaps.fault.mailer"},
     "service_unfit": {"fcaps.fault.services"},
+    "peer_lans_down": {"fcaps.fault.lanpoll"},
     "loop": {"fcaps.performance.looplag"},
 }
 MUTATORS = {"put", "remove", "clear", "pop", "update", "setdefault", "record", "append"}
