@@ -33,6 +33,7 @@ the cluster's LAN scalars (poller, policy, state sentence).
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import ipaddress
 import logging
@@ -66,6 +67,7 @@ from .lanwatch import LanWatch, Policy, Reading, Step, StepKind, Teller, polls_h
 log = logging.getLogger(__name__)
 
 SIOCGIFADDR = 0x8915          # ioctl: an interface's (primary) IPv4 address
+SLICE = 250                   # interfaces read or written per pass of the event loop
 MAX_PROBE_TIMEOUT_S = 1.0     # a reply later than this (or than the interval) is late, still alive
 
 
@@ -124,12 +126,9 @@ def local_interface(address: str) -> str:
     return ""
 
 
-def reading(stats: TargetStats | None, now: float, timeout: float) -> Reading | None:
-    """The prober's counts of one address as the watch reads them (None: never probed)."""
-    if stats is None:
-        return None
-    waiting = stats.waiting_since is not None and stats.last_sent is not None and now - stats.last_sent < timeout
-    return Reading(stats.sent, stats.received, stats.last_reply, stats.last_rtt, waiting)
+def awaiting_reply(stats: TargetStats, now: float, timeout: float) -> bool:
+    """Whether the newest request may still be answered: sent less than `timeout` ago."""
+    return stats.waiting_since is not None and stats.last_sent is not None and now - stats.last_sent < timeout
 
 
 class LanPoller:
@@ -190,12 +189,21 @@ class LanPoller:
             self._reconfigure(config, now)
         self._reporting = self._reports(config)
         timeout = self.prober.timeout
-        readings = {key: reading(self.prober.stats(address), now, timeout) for key, address in self._remote.items()}
-        steps = self.watch.step(now, {key: r for key, r in readings.items() if r is not None})
+        stats: dict[IfKey, TargetStats] = {}
+        readings: dict[IfKey, Reading] = {}
+        for n, (key, address) in enumerate(self._remote.items(), start=1):
+            found = self.prober.stats(address)
+            if found is not None:
+                stats[key] = found
+                readings[key] = Reading(found.sent, found.received, found.last_reply, found.last_rtt,
+                                        awaiting_reply(found, now, timeout))
+            if n % SLICE == 0:
+                await asyncio.sleep(0)           # let the loop breathe between slices
+        steps = self.watch.step(now, readings)
         for step in steps:
             if not step.kind.notice:
                 self._carry_out(step)
-        self._mirror()
+        await self._mirror(stats)
         tells = await self._own_rows(config, now)
         self._summaries()
         # Told last: a notification reads its rows when it is built, so they must be current.
@@ -321,22 +329,22 @@ class LanPoller:
         index = self._index.get(key)
         return self.state.lan_ifs.get((index,)) if index is not None else None
 
-    def _mirror(self) -> None:
-        """The prober's counts into the pinged rows."""
+    async def _mirror(self, stats: dict[IfKey, TargetStats]) -> None:
+        """The prober's counts into the pinged rows, a slice per pass of the loop."""
         wall, mono = self.clock.time(), self.clock.monotonic()
-        for key, address in self._remote.items():
+        for n, key in enumerate(self._remote, start=1):
             row = self._row(key)
-            stats = self.prober.stats(address)
-            if row is None:
-                continue
-            row.source = LanSource.THIS_HEAD
-            if stats is None:
-                continue
-            row.probes_sent, row.replies = stats.sent, stats.received
-            row.probe_errors, row.last_error = stats.errors, stats.last_error[:64]
-            row.rtt_us = round(stats.last_rtt * 1e6) if stats.last_rtt is not None else 0
-            if stats.last_reply is not None:
-                row.last_reply = wall - (mono - stats.last_reply)
+            found = stats.get(key)
+            if row is not None:
+                row.source = LanSource.THIS_HEAD
+                if found is not None:
+                    row.probes_sent, row.replies = found.sent, found.received
+                    row.probe_errors, row.last_error = found.errors, found.last_error[:64]
+                    row.rtt_us = round(found.last_rtt * 1e6) if found.last_rtt is not None else 0
+                    if found.last_reply is not None:
+                        row.last_reply = wall - (mono - found.last_reply)
+            if n % SLICE == 0:
+                await asyncio.sleep(0)
 
     async def _own_rows(self, config: Config, now: float) -> list[tuple[str, Lan, bool]]:
         """This head's own interfaces: carrier and kernel counters. Returns what to tell
