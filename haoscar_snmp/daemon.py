@@ -105,6 +105,13 @@ class Daemon:
 
     async def run(self) -> int:
         watch_children_with_pidfd()
+        # Signals are only recorded, from the first moment: a SIGHUP or SIGTERM that comes
+        # while the daemon is still starting (the SNMP agent already answers) is acted on
+        # once it serves, instead of killing it half-built.
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self._stop.set)
+        loop.add_signal_handler(signal.SIGINT, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self._reload.set)
         async with contextlib.AsyncExitStack() as stack:
             try:
                 store, bus = await self._build(stack)
@@ -272,11 +279,7 @@ class Daemon:
     # -- serve ---------------------------------------------------------------------------
 
     async def _serve(self, store: ConfigStore) -> None:
-        """Until SIGTERM or SIGINT; SIGHUP reloads. Signals only record and wake."""
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, self._stop.set)
-        loop.add_signal_handler(signal.SIGINT, self._stop.set)
-        loop.add_signal_handler(signal.SIGHUP, self._reload.set)
+        """Until SIGTERM or SIGINT; SIGHUP reloads (the handlers, set at start, only record)."""
         while not self._stop.is_set():
             waiters = [asyncio.ensure_future(self._stop.wait()),
                        asyncio.ensure_future(self._reload.wait())]
