@@ -61,6 +61,8 @@ class Kind(enum.StrEnum):
     HEAD = "head"
     FAILOVER = "failover"
     SPLIT_BRAIN = "split-brain"
+    LAN = "LAN"                  # a private LAN failed as a whole
+    INTERFACE = "interface"      # one watched interface (node/LAN) down
 
 
 class Part(enum.Enum):
@@ -83,6 +85,11 @@ RULES: dict[EventType, tuple[Kind, Part]] = {
     EventType.FAILOVER_COMPLETED: (Kind.FAILOVER, Part.CLOSE),
     EventType.SPLIT_BRAIN_DETECTED: (Kind.SPLIT_BRAIN, Part.OPEN),
     EventType.SPLIT_BRAIN_RESOLVED: (Kind.SPLIT_BRAIN, Part.CLOSE),
+    # The LAN poller tells these after its hold-down, and only on the reporting head.
+    EventType.LAN_FAILED: (Kind.LAN, Part.OPEN),
+    EventType.LAN_RECOVERED: (Kind.LAN, Part.CLOSE),
+    EventType.LAN_IF_DOWN: (Kind.INTERFACE, Part.OPEN),
+    EventType.LAN_IF_UP: (Kind.INTERFACE, Part.CLOSE),
 }
 # Cluster-wide incidents are keyed by the cluster's name, not by the head that reported them.
 CLUSTER_WIDE = (Kind.FAILOVER, Kind.SPLIT_BRAIN)

@@ -222,7 +222,7 @@ def test_other_events_and_closes_without_an_incident_send_nothing(cfg: Config) -
     s = Setup(cfg)
     others = [t for t in EventType if t not in {
         T.SERVICE_ESCALATED, T.SERVICE_RECOVERY_EXHAUSTED, T.HEAD_DOWN, T.FAILOVER_STARTED,
-        T.FAILOVER_FAILED, T.SPLIT_BRAIN_DETECTED}]
+        T.FAILOVER_FAILED, T.SPLIT_BRAIN_DETECTED, T.LAN_FAILED, T.LAN_IF_DOWN}]
 
     async def scenario() -> None:
         await s.mailer.start()
@@ -475,3 +475,23 @@ def test_a_long_incident_lists_a_bounded_number_of_events_and_always_the_last(cf
     assert text.count("HEAD_DOWN") == MAX_LISTED
     assert f"and {80 + 1 - MAX_LISTED} more event(s), not listed" in text
     assert "HEAD_UP MAJOR: head2 is back" in text
+
+
+def test_a_lan_failure_and_an_interface_down_are_incidents_of_their_own(cfg: Config) -> None:
+    s = Setup(cfg)
+
+    async def scenario() -> None:
+        await s.mailer.start()
+        s.event(T.LAN_FAILED, subject="lanA", text="lanA failed: 6 of 7 interfaces went down within 0.4 s")
+        s.event(T.LAN_IF_DOWN, subject="node3/lanB", text="LAN interface node3/lanB is down")
+        await until(lambda: len(s.mails()) == 2)
+        s.event(T.LAN_RECOVERED, subject="lanA")
+        s.event(T.LAN_IF_UP, subject="node3/lanB")
+        await until(lambda: len(s.mails()) == 4)
+        await quiet()
+        await s.mailer.stop()
+
+    run(scenario)
+    subjects = sorted(m["Subject"].split("] ")[1].split(":")[0] for m in s.mails())
+    assert subjects == ["PROBLEM LAN lanA", "PROBLEM interface node3/lanB",
+                        "RECOVERED LAN lanA", "RECOVERED interface node3/lanB"]
