@@ -232,7 +232,6 @@ class Daemon:
             stack.callback(links.close)
         except OSError as exc:   # the poller goes on pinging; this head's own rows stay unknown
             log.error("LAN poller: cannot watch this head's interfaces over netlink: %s", exc)
-        await lan_poller.start()
         stack.push_async_callback(lan_poller.stop)
         scheduler.add(lan_poller)
         bus.subscribe("jobs", lambda event: scheduler.reset_counters() if is_counter_reset(event) else None)

@@ -159,16 +159,20 @@ class LanPoller:
         self._index: dict[IfKey, int] = {}        # key -> haoscarLanIfIndex
         self._reporting = False
         self._open_error = ""
+        self._opened = False
+        self._sweeping = False
 
     # -- the job -----------------------------------------------------------------------
 
     def interval(self) -> float:
         return self.config().timing.lan_poll_interval_ms / 1000.0
 
-    async def start(self) -> None:
-        """Open the ICMP sockets. Without them (no privilege for raw ICMP, and the group is
-        outside net.ipv4.ping_group_range) nothing is pinged: every probe counts as an
-        error with the reason, the rows go down in time, and the log says why once."""
+    async def _open(self) -> None:
+        """Open the ICMP sockets, once there is something to ping. Without them (no
+        privilege for raw ICMP, and the group is outside net.ipv4.ping_group_range)
+        nothing is pinged: every probe counts as an error with the reason, the rows go
+        down in time, haoscarLanState says why, and the log says it once."""
+        self._opened = True
         try:
             await self.prober.open()
             log.info("LAN poller: %s", self.prober.describe())
@@ -187,6 +191,11 @@ class LanPoller:
         now = self.clock.monotonic()
         if config is not self._configured:
             self._reconfigure(config, now)
+        if self._remote and not self._opened:
+            await self._open()
+        if self.sweep is not None and not self._sweeping:
+            self.sweep.start()
+            self._sweeping = True
         self._reporting = self._reports(config)
         timeout = self.prober.timeout
         stats: dict[IfKey, TargetStats] = {}
@@ -246,7 +255,7 @@ class LanPoller:
             self.sweep = None
         if self.sweep is None:
             self.sweep = self.make_sweep(self.prober, interval, targets)
-            self.sweep.start()
+            self._sweeping = False                   # started by the round, once the sockets are open
         else:
             self.sweep.set_targets(targets)
         if self.links is not None:
