@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
-import ctypes
 import gc
 import os
 import random
@@ -42,12 +41,10 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,10 +54,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fcaps.fault import icmp  # noqa: E402
 from fcaps.fault.icmp import Prober, Sweep  # noqa: E402
+from tests.integration import nsutil  # noqa: E402
 
 PREFIX = f"hsbench{os.getpid() % 100000}"
 POLLER, TARGETS = f"{PREFIX}-p", f"{PREFIX}-t"
-CLONE_NEWNET = 0x40000000
 LAG_PERIOD = 0.010
 PROBER_CALLBACKS = ("Sweep._run", "Prober._readable")
 NFT_TARGETS = """
@@ -80,7 +77,7 @@ table inet hsbench {
 
 
 def sh(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(args, input=stdin, capture_output=True, text=True, check=check, timeout=60)
+    return nsutil.sh(*args, stdin=stdin, check=check, timeout=60)
 
 
 def target_addresses(count: int, ipv6: int) -> list[str]:
@@ -145,28 +142,7 @@ for line in sys.stdin:
 
 def opener_in(ns: str) -> icmp.Opener:
     """The prober's sockets, made inside `ns` by a thread that enters it (setns is per thread)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-
-    def open_there(version: int) -> tuple[socket.socket, bool]:
-        result: dict[str, Any] = {}
-
-        def work() -> None:
-            fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-            try:
-                if libc.setns(fd, CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), "setns")
-                result["value"] = icmp.open_socket(version)
-            except BaseException as exc:
-                result["error"] = exc
-            finally:
-                os.close(fd)
-        thread = threading.Thread(target=work)
-        thread.start()
-        thread.join(10)
-        if "error" in result:
-            raise result["error"]
-        return result["value"]
-    return open_there
+    return lambda version: nsutil.in_namespace(ns, lambda: icmp.open_socket(version))
 
 
 # -- measuring the loop ----------------------------------------------------------------

@@ -62,26 +62,23 @@ from haoscar_snmp.core.state import (
 
 from .alarms import Alarms, AlarmType, ProbableCause
 from .icmp import Prober, Sweep, TargetStats
-from .lanwatch import LanWatch, Policy, Reading, Step, StepKind, Teller, polls_here, running_on
+from .lanwatch import (
+    LanWatch,
+    Policy,
+    Reading,
+    Step,
+    StepKind,
+    Teller,
+    polls_here,
+    running_on,
+)
+from .linkwatch import LinkCounters
 
 log = logging.getLogger(__name__)
 
 SIOCGIFADDR = 0x8915          # ioctl: an interface's (primary) IPv4 address
 SLICE = 250                   # interfaces read or written per pass of the event loop
 MAX_PROBE_TIMEOUT_S = 1.0     # a reply later than this (or than the interval) is late, still alive
-
-
-class LinkCounters(Protocol):
-    """What the kernel says of one of this head's interfaces."""
-
-    rx_packets: int
-    tx_packets: int
-    rx_errors: int
-    tx_errors: int
-    rx_dropped: int
-    tx_dropped: int
-    carrier: bool | None
-    admin_up: bool
 
 
 class Links(Protocol):

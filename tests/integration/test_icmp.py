@@ -25,14 +25,9 @@ a crashed run with the same name is removed first.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import os
-import socket
-import subprocess
-import threading
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 
@@ -40,9 +35,10 @@ from fcaps.fault import icmp
 from fcaps.fault.icmp import Opener, Prober, Sweep
 from haoscar_snmp.core.bug import BUG_MARKER
 
+from .nsutil import batch, in_namespace, remove, sh
+
 NS = f"hsicmp{os.getpid() % 100000}"
 POLLER, TARGETS = f"{NS}-p", f"{NS}-t"
-CLONE_NEWNET = 0x40000000
 INTERVAL = 0.2
 
 NFT_TARGETS = """
@@ -65,17 +61,8 @@ table inet hsicmp {
 """
 
 
-def sh(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(args, input=stdin, capture_output=True, text=True, check=check, timeout=30)
-
-
-def batch(ns: str, commands: list[str]) -> None:
-    sh("ip", "-n", ns, "-batch", "-", stdin="\n".join(commands) + "\n")
-
-
 def remove_namespaces() -> None:
-    for ns in (POLLER, TARGETS):
-        sh("ip", "netns", "del", ns, check=False)
+    remove((POLLER, TARGETS))
 
 
 def build_namespaces() -> None:
@@ -92,28 +79,7 @@ def build_namespaces() -> None:
 
 def opener_in(ns: str) -> Opener:
     """Open the prober's sockets inside namespace `ns`, from a thread that enters it."""
-    libc = ctypes.CDLL(None, use_errno=True)
-
-    def open_there(version: int) -> tuple[socket.socket, bool]:
-        result: dict[str, Any] = {}
-
-        def work() -> None:
-            fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-            try:
-                if libc.setns(fd, CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), "setns")
-                result["value"] = icmp.open_socket(version)
-            except BaseException as exc:   # handed to the caller's thread
-                result["error"] = exc
-            finally:
-                os.close(fd)
-        thread = threading.Thread(target=work)
-        thread.start()
-        thread.join(10)
-        if "error" in result:
-            raise result["error"]
-        return result["value"]
-    return open_there
+    return lambda version: in_namespace(ns, lambda: icmp.open_socket(version))
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ a crashed run with the same name is removed first.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import json
 import logging
 import os
@@ -26,10 +25,9 @@ import socket
 import statistics
 import struct
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 
@@ -37,52 +35,21 @@ from fcaps.fault import linkwatch as lw
 from fcaps.fault.linkwatch import LinkWatch
 from haoscar_snmp.core.bug import BUG_MARKER
 
+from .nsutil import batch, in_namespace, remove, sh
+
 NS = f"hslw{os.getpid() % 100000}"
 NS_A, NS_B = f"{NS}-a", f"{NS}-b"
-CLONE_NEWNET = 0x40000000
 PAIRS = 25
 FIFTY = [f"d{i}" for i in range(PAIRS)] + [f"e{i}" for i in range(PAIRS)]
 T = TypeVar("T")
 
 
-def sh(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(args, input=stdin, capture_output=True, text=True, check=check, timeout=30)
-
-
-def batch(ns: str, commands: list[str]) -> None:
-    sh("ip", "-n", ns, "-batch", "-", stdin="\n".join(commands) + "\n")
-
-
 def remove_namespaces() -> None:
-    for ns in (NS_A, NS_B):
-        sh("ip", "netns", "del", ns, check=False)
+    remove((NS_A, NS_B))
 
 
 def ifindex(ns: str, name: str) -> int:
     return int(json.loads(sh("ip", "-n", ns, "-j", "link", "show", "dev", name).stdout)[0]["ifindex"])
-
-
-def in_namespace(ns: str, make: Callable[[], T]) -> T:
-    """Run `make` in a thread that has entered namespace `ns`: a socket it makes stays there."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    result: dict[str, Any] = {}
-
-    def work() -> None:
-        fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-        try:
-            if libc.setns(fd, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns")
-            result["value"] = make()
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-            result["error"] = exc
-        finally:
-            os.close(fd)
-    thread = threading.Thread(target=work)
-    thread.start()
-    thread.join(10)
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
 
 
 class LinkSetter:
