@@ -16,6 +16,7 @@ import logging.handlers
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from fcaps.configuration.control import OperatorActions, is_counter_reset
@@ -47,6 +48,8 @@ from haoscar_snmp.core.runner import Runner, ShellRunner, watch_children_with_pi
 from haoscar_snmp.core.scheduler import Scheduler
 from haoscar_snmp.core.state import ControlAction, LinkView, PeerView, State
 from haoscar_snmp.snmp.agent import Agent
+from haoscar_snmp.snmp.agentx.requests import RequestHandler
+from haoscar_snmp.snmp.agentx.session import SessionSettings, Subagent
 from haoscar_snmp.snmp.bindings import bind_all
 from haoscar_snmp.snmp.mib import MibModel
 from haoscar_snmp.snmp.notify import NotificationBuilder, Notifier
@@ -166,16 +169,24 @@ class Daemon:
 
         mib = MibModel.load()
         view = MibView(mib)
-        agent = Agent(config, view, SetHandler(mib, store, CONFIG_MAP), store, state.security)
+        set_handler = SetHandler(mib, store, CONFIG_MAP)
+        agent = Agent(config, view, set_handler, store, state.security)
         bind_all(view, state, store.current, CONFIG_MAP, agent.uptime_ticks, agent.auth_failures)
         try:
             agent.start()
         except Exception as exc:  # e.g. the port is taken: say so plainly and stop
             raise StartFailed(f"cannot start the SNMP agent: {exc}") from None
         stack.push_async_callback(agent.stop)
-        notifier = Notifier(NotificationBuilder(mib, view), lambda: agent.engine, lambda: agent.target_names)
+        builder = NotificationBuilder(mib, view)
+        notifier = Notifier(builder, lambda: agent.engine, lambda: agent.target_names)
         bus.subscribe("notifications", notifier)
         stack.push_async_callback(notifier.drain, NOTIFICATION_DRAIN_S)
+        if config.snmp.agentx.enabled:
+            # Torn down after the jobs and the role's release, so that their notifications
+            # still go out through snmpd; then Close.
+            subagent = self._subagent(config, view, set_handler, store, state, builder, agent)
+            stack.push_async_callback(subagent.stop, NOTIFICATION_DRAIN_S)
+            bus.subscribe("agentx", subagent.on_event)
 
         # Fault management. The heartbeat runs in its own process (only with a peer head);
         # the role state machine and the alias guard are steady jobs on the monotonic clock;
@@ -252,8 +263,23 @@ class Daemon:
         # (measured). The heartbeat process has a heap of its own and is not paused.
         gc.collect()
         gc.freeze()
-        log.info("ready: try  snmpwalk -v2c -c <community> %s 1.3.6.1.4.1.32473.1", config.snmp.listen[0])
+        where = config.snmp.listen[0] if config.snmp.listen else "<snmpd's address>"
+        log.info("ready: try  snmpwalk -v2c -c <community> %s 1.3.6.1.4.1.32473.1", where)
         return store, bus
+
+    @staticmethod
+    def _subagent(config: Config, view: MibView, set_handler: SetHandler, store: ConfigStore,
+                  state: State, builder: NotificationBuilder, agent: Agent) -> Subagent:
+        """The AgentX subagent over the same view, SET checks and committer as the agent."""
+        settings = SessionSettings.of(config.snmp.agentx, view.root,
+                                      view.mib.identities["haoscarAgentProduct"])
+        handler = RequestHandler(view, set_handler, store, state.security, f"agentx:{settings.master}",
+                                 lambda: agent.uptime_ticks(time.monotonic()))
+        subagent = Subagent(settings, handler, state.agentx, builder=builder)
+        subagent.start()
+        log.info("AgentX subagent: serving %s through the master at %s",
+                 ".".join(map(str, view.root)), settings.master)
+        return subagent
 
     def _logging(self, store: ConfigStore) -> None:
         """Logging as the configuration says (unless the command line set the level), set

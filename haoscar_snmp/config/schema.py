@@ -333,20 +333,39 @@ class TargetConfig(WithSecrets):
 
 
 class AgentxConfig(FrozenModel):
+    """The AgentX subagent (haoscar_snmp/snmp/agentx/session.py): serve HAOSCAR-MIB
+    through the host's snmpd. With snmp.listen empty it is the only way in (AgentX only);
+    with both, the standalone agent answers on snmp.listen as well."""
+
     enabled: bool = False
     master: AgentxMaster = "/var/agentx/master"
+    # How long we wait for the master's answer (Open, Register, Ping, Notify); the Open PDU
+    # asks the master to wait as long for ours (in whole seconds, rounded up).
+    timeout_ms: Annotated[int, Field(ge=100, le=60000)] = 1000
+    # Pings in a row that may go unanswered, beyond the first, before the master counts
+    # as dead and the session is opened again.
+    retries: Annotated[int, Field(ge=0, le=10)] = 2
+    ping_interval_ms: Annotated[int, Field(ge=100, le=600000)] = 5000
+    # RFC 2741 registration priority: lower wins when two subagents register one subtree.
+    priority: Annotated[int, Field(ge=1, le=255)] = 127
+    # Only the default context is served.
+    context: Text = ""
+    # Notifications waiting for the master (raised while it is away); beyond this many,
+    # the oldest is dropped and counted.
+    notify_queue: Annotated[int, Field(ge=1, le=10000)] = 100
 
-    @field_validator("enabled")
+    @field_validator("context")
     @classmethod
-    def _not_built_yet(cls, value: bool) -> bool:
+    def _default_context_only(cls, value: str) -> str:
         if value:
-            raise ValueError("the AgentX subagent mode is not built yet: set enabled = false "
-                             "(the agent answers SNMP itself on snmp.listen)")
+            raise ValueError("only the default context (\"\") is served over AgentX: remove the "
+                             "setting, or map the context to the default one in snmpd.conf")
         return value
 
 
 class SnmpConfig(FrozenModel):
-    listen: Annotated[tuple[Endpoint, ...], Field(min_length=1)]
+    # Empty only with [snmp.agentx] enabled: then snmpd is the only way in.
+    listen: tuple[Endpoint, ...] = ()
     engine_id: EngineId = ""
     sys_name: Annotated[Text, Field(max_length=255)] = ""
     sys_contact: Annotated[Text, Field(max_length=255)] = ""
@@ -356,6 +375,13 @@ class SnmpConfig(FrozenModel):
     users: tuple[UserConfig, ...] = ()
     targets: tuple[TargetConfig, ...] = ()
     agentx: AgentxConfig = AgentxConfig()
+
+    @model_validator(mode="after")
+    def _something_answers(self) -> Self:
+        if not self.listen and not self.agentx.enabled:
+            raise ValueError("listen is empty and [snmp.agentx] is not enabled: nothing would answer "
+                             "SNMP (give listen endpoints, or enable AgentX, or both)")
+        return self
 
 
 class SmtpSecurity(enum.StrEnum):

@@ -549,6 +549,36 @@ class SecurityCounters:
     malformed_packets: int = 0
 
 
+class AgentxStatus(enum.IntEnum):
+    """The AgentX subagent's link to the master agent (haoscar_snmp/snmp/agentx/session.py)."""
+
+    DISABLED = 0        # [snmp.agentx] enabled = false
+    CONNECTING = 1      # connecting, opening the session, registering
+    REGISTERED = 2      # serving our subtree through the master
+    BACKOFF = 3         # waiting before the next attempt
+    CLOSED = 4          # stopped (daemon shutdown)
+
+
+@dataclass
+class AgentxStats:
+    """Writer: the AgentX subagent session. No MIB objects show these (yet): the log
+    and the session's describe() do."""
+
+    status: AgentxStatus = AgentxStatus.DISABLED
+    master: str = ""
+    session_id: int = 0
+    connects: int = 0            # sessions opened and registered
+    reconnects: int = 0          # of those, after a lost one
+    failed_attempts: int = 0     # connects, opens or registrations that failed
+    pdus_in: int = 0
+    pdus_out: int = 0
+    parse_errors: int = 0
+    duplicates: int = 0          # retransmitted requests answered from the cache
+    notifications_sent: int = 0
+    notifications_dropped: int = 0
+    last_error: str = ""
+
+
 @dataclass
 class ControlState:
     """Writer: the operator-action handler."""
@@ -637,6 +667,7 @@ class State:
     loop: LoopFigures = field(default_factory=LoopFigures)
     jobs: Table[tuple[int], JobRow] = field(default_factory=Table)
     security: SecurityCounters = field(default_factory=SecurityCounters)
+    agentx: AgentxStats = field(default_factory=AgentxStats)
     email: EmailStats = field(default_factory=EmailStats)
     # Why this head must not be made active while the peer can serve (a service's
     # recovery ladder handed the role over; "" = nothing). Writer: the service monitor.

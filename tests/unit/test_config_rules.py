@@ -237,6 +237,7 @@ def test_head_indexes_follow_the_names_not_the_file_order() -> None:
     assert (config.head_index("head2"), config.head_index("zeta")) == (1, 2)
 
 
-def test_agentx_is_refused_until_it_is_built() -> None:
-    found = problems(TWO_HEADS + '\n[snmp.agentx]\nenabled = true\n')
-    assert "not built yet" in found["snmp.agentx.enabled"]
+def test_agentx_can_be_enabled_but_only_in_the_default_context() -> None:
+    assert parse(TWO_HEADS + '\n[snmp.agentx]\nenabled = true\n').snmp.agentx.enabled
+    found = problems(TWO_HEADS + '\n[snmp.agentx]\nenabled = true\ncontext = "other"\n')
+    assert "only the default context" in found["snmp.agentx.context"]

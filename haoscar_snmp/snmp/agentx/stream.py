@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .decoder import ParseError, decode_header, decode_payload
-from .pdu import HEADER_SIZE, MAX_PAYLOAD, Pdu
+from .pdu import HEADER_SIZE, MAX_PAYLOAD, Header, Pdu
 
 # Consumed octets are cut off the front of the buffer once this many have piled up (or
 # when the buffer runs dry), so a burst of small PDUs is not quadratic to drain.
@@ -44,6 +44,9 @@ class StreamDecoder:
         self._buf = bytearray()
         self._pos = 0
         self._failed: ParseError | None = None
+        # The header of the PDU `next_pdu()` returned last: the session answers in the
+        # byte order the request came in, which the PDU itself does not carry.
+        self.last_header: Header | None = None
 
     @property
     def failed(self) -> ParseError | None:
@@ -90,10 +93,12 @@ class StreamDecoder:
         if self._pos >= _COMPACT_AT:
             self._compact()
         try:
-            return decode_payload(header, payload)
+            pdu = decode_payload(header, payload)
         except ParseError as err:
             err.resumable = True
             raise
+        self.last_header = header
+        return pdu
 
     def __iter__(self) -> Iterator[Pdu]:
         """The complete PDUs buffered so far; a ParseError propagates as from next_pdu."""
