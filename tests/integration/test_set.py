@@ -23,6 +23,27 @@ SVC = f"{R}.1.8.1"          # haoscarServiceEntry
 EVENT_LAST = f"{R}.1.9.1.0"
 
 
+# Each refused SET and the error-status it must get (test_agentx.py sends them through
+# snmpd's AgentX master too).
+BAD_SETS = [
+    ((HB_INTERVAL, "s", "1000"), "wrongType"),           # OCTET STRING for an Unsigned32
+    ((HB_INTERVAL, "i", "1000"), "wrongType"),           # INTEGER tag for an Unsigned32
+    ((HB_INTERVAL, "u", "5"), "wrongValue"),             # below 10 ms
+    ((HB_INTERVAL, "u", "60001"), "wrongValue"),         # above 60000 ms
+    ((AUTO_FAILBACK, "i", "3"), "wrongValue"),           # TruthValue is 1 or 2
+    ((NOTIFY_EMAIL, "s", "x" * 256), "wrongLength"),     # SIZE (0..255)
+    ((NOTIFY_EMAIL, "x", "07"), "wrongValue"),           # control character in a DisplayString
+    ((HB_INTERVAL, "u", "9000"), "inconsistentValue"),   # dead time 15000 < 3 x 9000
+    ((CLUSTER_NAME, "s", "other"), "notWritable"),       # read-only object
+    ((f"{R}.1.2.1.1", "u", "1000"), "noCreation"),       # scalar instance other than .0
+    ((f"{SVC}.2.77", "s", "pbs"), "noCreation"),         # column of a row that does not exist
+    ((f"{SVC}.14.1", "i", "4"), "inconsistentValue"),    # createAndGo on an existing row
+    ((f"{SVC}.14.9", "i", "3"), "wrongValue"),           # notReady cannot be written
+    ((f"{SVC}.14.9", "i", "4"), "inconsistentValue"),    # createAndGo without the mandatory columns
+    ((f"{R}.1.77.0", "u", "1"), "notWritable"),          # no such object in our MIB
+]
+
+
 def v3set(agent: Agent, *args: str, **kw: object) -> Result:
     return agent.v3("snmpset", *args, mib=False, **kw)  # type: ignore[arg-type]
 
@@ -70,23 +91,7 @@ def test_related_values_can_change_together_in_one_pdu(agent: Agent) -> None:
     assert get(agent, HB_INTERVAL).startswith("200") and get(agent, HB_DEAD).startswith("600")
 
 
-@pytest.mark.parametrize("args, error", [
-    ((HB_INTERVAL, "s", "1000"), "wrongType"),           # OCTET STRING for an Unsigned32
-    ((HB_INTERVAL, "i", "1000"), "wrongType"),           # INTEGER tag for an Unsigned32
-    ((HB_INTERVAL, "u", "5"), "wrongValue"),             # below 10 ms
-    ((HB_INTERVAL, "u", "60001"), "wrongValue"),         # above 60000 ms
-    ((AUTO_FAILBACK, "i", "3"), "wrongValue"),           # TruthValue is 1 or 2
-    ((NOTIFY_EMAIL, "s", "x" * 256), "wrongLength"),     # SIZE (0..255)
-    ((NOTIFY_EMAIL, "x", "07"), "wrongValue"),           # control character in a DisplayString
-    ((HB_INTERVAL, "u", "9000"), "inconsistentValue"),   # dead time 15000 < 3 x 9000
-    ((CLUSTER_NAME, "s", "other"), "notWritable"),       # read-only object
-    ((f"{R}.1.2.1.1", "u", "1000"), "noCreation"),       # scalar instance other than .0
-    ((f"{SVC}.2.77", "s", "pbs"), "noCreation"),         # column of a row that does not exist
-    ((f"{SVC}.14.1", "i", "4"), "inconsistentValue"),    # createAndGo on an existing row
-    ((f"{SVC}.14.9", "i", "3"), "wrongValue"),           # notReady cannot be written
-    ((f"{SVC}.14.9", "i", "4"), "inconsistentValue"),    # createAndGo without the mandatory columns
-    ((f"{R}.1.77.0", "u", "1"), "notWritable"),          # no such object in our MIB
-])
+@pytest.mark.parametrize("args, error", BAD_SETS)
 def test_bad_sets_get_the_exact_error_and_change_nothing(agent: Agent, args: tuple, error: str) -> None:
     before = agent.v2c("snmpwalk", R).out
     r = v3set(agent, *args)
