@@ -12,6 +12,7 @@ import asyncio
 import datetime
 import http.server
 import ipaddress
+import os
 import secrets
 import shutil
 import socket
@@ -454,20 +455,48 @@ def members(group: int) -> list[int]:
 
 SYSTEMD = Path("/run/systemd/system")
 
+# What `systemctl show --property=LoadState,ActiveState,SubState -- UNIT` prints, for a
+# stand-in where systemd does not run (containers, this CI): the real shell runs it.
+STAND_IN = """#!/bin/sh
+for unit; do :; done
+case "$unit" in
+  systemd-journald.service) printf 'LoadState=loaded\nActiveState=active\nSubState=running\n' ;;
+  haoscar-stopped.service) printf 'LoadState=loaded\nActiveState=failed\nSubState=failed\n' ;;
+  *) printf 'LoadState=not-found\nActiveState=inactive\nSubState=dead\n' ;;
+esac
+"""
 
-def test_systemd_units_on_a_systemd_machine() -> None:
+
+def systemd_check(unit: str, marker: Path) -> Outcome:
+    async def go() -> Outcome:
+        checker = Checker(ShellRunner(), systemd_marker=marker)
+        try:
+            return await checker.check(parse("systemd", unit), 2.0)
+        finally:
+            await checker.aclose()
+    return asyncio.run(go())
+
+
+def test_systemd_units_are_read_through_systemctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a machine that runs systemd, against the real systemctl; elsewhere against a
+    stand-in `systemctl` on PATH that prints what systemctl prints."""
+    marker = SYSTEMD
     if not SYSTEMD.exists():
-        pytest.skip("no systemd on this machine")
-    assert check("systemd", "systemd-journald.service") == Outcome(Verdict.UP, "unit is active (running)")
-    assert check("systemd", "haoscar-no-such-unit.service") == Outcome(
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        (bin_dir / "systemctl").write_text(STAND_IN)
+        (bin_dir / "systemctl").chmod(0o755)
+        monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ.get('PATH', '')}")
+        marker = tmp_path
+        assert systemd_check("haoscar-stopped.service", marker) == Outcome(Verdict.DOWN, "unit is failed (failed)")
+    assert systemd_check("systemd-journald.service", marker) == Outcome(Verdict.UP, "unit is active (running)")
+    assert systemd_check("haoscar-no-such-unit.service", marker) == Outcome(
         Verdict.ERROR, "unit haoscar-no-such-unit.service is not loaded (not-found)")
 
 
-def test_a_systemd_check_on_a_machine_without_systemd_is_an_error() -> None:
-    if SYSTEMD.exists():
-        pytest.skip("this machine runs systemd")
-    assert check("systemd", "systemd-journald.service") == Outcome(Verdict.ERROR,
-                                                                   "systemd is not running on this head")
+def test_a_systemd_check_on_a_machine_without_systemd_is_an_error(tmp_path: Path) -> None:
+    assert systemd_check("systemd-journald.service", tmp_path / "no-systemd-here") == Outcome(
+        Verdict.ERROR, "systemd is not running on this head")
 
 
 def test_a_cancelled_command_takes_its_whole_process_group_down(tmp_path: Path) -> None:
