@@ -146,6 +146,7 @@ class Subagent:
     def __init__(self, settings: SessionSettings, handler: RequestHandler, stats: AgentxStats, *,
                  builder: NotificationBuilder | None = None, opener: Opener = open_master,
                  sleep: Sleep = asyncio.sleep, rand: Callable[[], float] = random.random) -> None:
+        # `sleep` waits between attempts (the tests' fake clock); `rand` draws the jitter.
         self.settings = settings
         self.handler = handler
         self.stats = stats
@@ -370,7 +371,7 @@ class Subagent:
     async def _keepalive(self, conn: _Connection) -> None:
         missed = 0
         while True:
-            await self._sleep(self.settings.ping_interval_s)
+            await asyncio.sleep(self.settings.ping_interval_s)
             try:
                 await self._request(conn, Ping())
                 missed = 0
