@@ -25,6 +25,7 @@ class Snmpd:
     port: int = field(default_factory=free_udp_port)
     trap_port: int | None = None
     timeout_s: int = 1          # agentXTimeout: how long snmpd waits for a subagent
+    config_text: str | None = None   # a whole snmpd.conf instead of the default one
     proc: subprocess.Popen | None = None
     starts: int = 0
 
@@ -42,6 +43,9 @@ class Snmpd:
 
     def write_config(self) -> Path:
         conf = self.workdir / "snmpd.conf"
+        if self.config_text is not None:
+            conf.write_text(self.config_text)
+            return conf
         lines = [
             "master agentx",
             f"agentXSocket {self.socket}",

@@ -21,7 +21,7 @@ import pytest
 from haoscar_snmp.core.bug import BUG_MARKER
 
 from .conftest import make_agent
-from .harness import Agent, R, TrapReceiver, free_udp_port
+from .harness import AUTH_KEY, PRIV_KEY, REPO, Agent, R, TrapReceiver, free_udp_port
 from .snmpd import SYS_NAME, Snmpd
 from .test_notifications import text
 from .test_set import BAD_SETS, DEFAULT_RETRY, HB_INTERVAL, error_of
@@ -256,5 +256,31 @@ def test_agentx_only_mode_needs_no_listener(tmp_path: Path) -> None:
         served(s.snmpd)
         assert s.daemon.v2c("snmpget", "-t", "0.3", "-r", "0", CLUSTER_NAME).rc != 0
         assert "SNMP agent listening" not in s.daemon.log_text()
+    finally:
+        teardown(s)
+
+
+def test_the_shipped_snmpd_snippet_works(tmp_path: Path) -> None:
+    """conf/snmpd-agentx.conf as shipped, with this test's socket, addresses and user."""
+    s = build(tmp_path, listen_too=False)
+    text = (REPO / "conf" / "snmpd-agentx.conf").read_text()
+    for old, new in (("/var/agentx/master", str(s.snmpd.socket)), ("10.10.1.0/24", "127.0.0.1"),
+                     ("10.10.1.250", f"127.0.0.1:{s.trapd.port}"), (" root root", "")):
+        assert old in text, old
+        text = text.replace(old, new)
+    s.snmpd.config_text = text + f"createUser operator SHA-256 {AUTH_KEY} AES {PRIV_KEY}\n"
+    try:
+        s.snmpd.start()
+        s.daemon.start(wait=False)
+        served(s.snmpd)
+        walk = s.snmpd.v2c("snmpwalk", "1.3.6.1").out
+        assert f".{SYS_NAME} = " in walk and f".{CLUSTER_NAME} = " in walk
+        assert ".1.3.6.1.2.1.2.2.1." not in walk              # IF-MIB is outside haoscarView
+        r = s.snmpd.tool("snmpset", "-v3", "-u", "operator", "-l", "authPriv", "-a", "SHA-256", "-A", AUTH_KEY,
+                         "-x", "AES", "-X", PRIV_KEY, "-On", s.snmpd.address, HB_INTERVAL, "u", "1000")
+        assert r.rc == 0, r.text
+        s.trapd.wait_notification(CONFIG_CHANGED)
+        r = s.snmpd.v2c("snmpset", HB_INTERVAL, "u", "2000")      # the community is read-only
+        assert r.rc != 0 and error_of(r.text) in ("noAccess", "notWritable", "authorizationError"), r.text
     finally:
         teardown(s)
