@@ -6,6 +6,7 @@ What it prints, for each of the three paths:
 
 * GET requests/s        single-var-bind GETs, sequential, one request in flight;
 * GETNEXT varbinds/s    walks of a subtree like `snmpwalk`, repeated for a fixed time;
+* GETBULK varbinds/s    the same like `snmpbulkwalk -Cr25`;
 
 and the daemon's worst event-loop lag (haoscarPerfLoopLagMax, R.1.12.12.0) during the
 walk through snmpd and during the standalone walk: before each, the counters are reset
@@ -60,12 +61,12 @@ LAG_MAX = f"{R}.1.12.12.0"          # haoscarPerfLoopLagMax, microseconds
 CONTROL_ACTION = f"{R}.1.3.1.0"     # resetCounters(4)
 
 
-def walk_for(client: "bench_snmp.Client", root: str, seconds: float) -> dict:
-    """GETNEXT walks of `root`, one after another, for about `seconds`."""
+def walk_for(client: "bench_snmp.Client", root: str, seconds: float, max_reps: int = 0) -> dict:
+    """GETNEXT walks (GETBULK with max_reps) of `root`, one after another, for about `seconds`."""
     total = {"varbinds": 0, "requests": 0, "elapsed": 0.0, "errors": 0, "walks": 0}
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
-        r = bench_snmp.op_walk(client, {"root": root, "max_reps": 0, "max_requests": 10**7,
+        r = bench_snmp.op_walk(client, {"root": root, "max_reps": max_reps, "max_requests": 10**7,
                                         "max_seconds": max(deadline - time.perf_counter(), 0.1)})
         for key in ("varbinds", "requests", "elapsed", "errors"):
             total[key] += r[key]
@@ -143,14 +144,19 @@ level = "warning"
         lag_own = lag_max(daemon.address)
         rows.append(("standalone (pysnmp)", walk, gets_for(ours, CLUSTER_NAME, s), lag_own))
 
+        bulk = {"via": walk_for(via, R, s, 25), "ours": walk_for(ours, R, s, 25),
+                "native": walk_for(via, MIB2, s, 25)}
+
         print(f"\n{'path':<26}{'GETNEXT varbinds/s':>20}{'walks':>7}{'GET req/s':>12}"
-              f"{'loop lag max':>15}")
-        for name, w, g, lag in rows:
+              f"{'loop lag max':>15}{'GETBULK r=25 vb/s':>19}")
+        for (name, w, g, lag), b in zip(rows, (bulk["native"], bulk["via"], bulk["ours"])):
             wr = w["varbinds"] / w["elapsed"] if w["elapsed"] else 0
             gr = g["requests"] / g["elapsed"] if g["elapsed"] else 0
             lag_text = f"{lag / 1000:.1f} ms" if lag is not None else "-"
             errs = w["errors"] + g["errors"]
-            print(f"{name:<26}{wr:>20,.0f}{w['walks']:>7}{gr:>12,.0f}{lag_text:>15}"
+            br = b["varbinds"] / b["elapsed"] if b["elapsed"] else 0
+            errs += b["errors"]
+            print(f"{name:<26}{wr:>20,.0f}{w['walks']:>7}{gr:>12,.0f}{lag_text:>15}{br:>19,.0f}"
                   + (f"  ({errs} errors)" if errs else ""))
         print("\nloop lag max: haoscarPerfLoopLagMax read after the walk, counters reset just before it")
         return 0
