@@ -284,3 +284,13 @@ def test_the_shipped_snmpd_snippet_works(tmp_path: Path) -> None:
         assert r.rc != 0 and error_of(r.text) in ("noAccess", "notWritable", "authorizationError"), r.text
     finally:
         teardown(s)
+
+
+def test_snmpd_reloaded_keeps_or_regains_our_subtree(fresh: Stack) -> None:
+    assert fresh.snmpd.proc is not None
+    for _ in range(2):
+        fresh.snmpd.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+        print(f"\nserved {served(fresh.snmpd, timeout=10):.2f} s after snmpd's reload")
+    r = fresh.snmpd.v3("snmpset", HB_INTERVAL, "u", "1000")
+    assert r.rc == 0, r.text
