@@ -45,8 +45,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.integration.harness import AUTH_KEY, PRIV_KEY, Agent, free_udp_port  # noqa: E402
-from tests.integration.snmpd import Snmpd  # noqa: E402
+from tests.integration.harness import AUTH_KEY, PRIV_KEY, Agent, free_udp_port
+from tests.integration.snmpd import Snmpd
 
 _spec = importlib.util.spec_from_file_location("bench_snmp", REPO / "bench" / "bench_snmp.py")
 assert _spec is not None and _spec.loader is not None
@@ -61,7 +61,7 @@ LAG_MAX = f"{R}.1.12.12.0"          # haoscarPerfLoopLagMax, microseconds
 CONTROL_ACTION = f"{R}.1.3.1.0"     # resetCounters(4)
 
 
-def walk_for(client: "bench_snmp.Client", root: str, seconds: float, max_reps: int = 0) -> dict:
+def walk_for(client: bench_snmp.Client, root: str, seconds: float, max_reps: int = 0) -> dict:
     """GETNEXT walks (GETBULK with max_reps) of `root`, one after another, for about `seconds`."""
     total = {"varbinds": 0, "requests": 0, "elapsed": 0.0, "errors": 0, "walks": 0}
     deadline = time.perf_counter() + seconds
@@ -76,7 +76,7 @@ def walk_for(client: "bench_snmp.Client", root: str, seconds: float, max_reps: i
     return total
 
 
-def gets_for(client: "bench_snmp.Client", oid: str, seconds: float) -> dict:
+def gets_for(client: bench_snmp.Client, oid: str, seconds: float) -> dict:
     return bench_snmp.op_get(client, {"oids": [oid], "max_requests": 10**7, "max_seconds": seconds})
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -171,7 +171,7 @@ def test_set_through_snmpd_is_applied_persisted_audited_and_notified(fresh: Stac
     principal = f"agentx:{fresh.snmpd.socket}"
     assert (f"SET by {principal}: haoscarHeartbeatInterval.0 changed from '5000' to '1000'"
             in fresh.daemon.log_text())
-    info, binds = fresh.trapd.wait_notification(CONFIG_CHANGED)
+    _, binds = fresh.trapd.wait_notification(CONFIG_CHANGED)
     assert text(binds[f".{R}.1.14.4.0"]) == principal, binds   # haoscarNotifyPrincipal
 
 
@@ -218,7 +218,7 @@ def test_snmpd_killed_and_restarted_five_times(fresh: Stack) -> None:
         times.append(served(fresh.snmpd, timeout=10))
     print(f"\nsubtree served again after snmpd restarts: {', '.join(f'{t:.2f} s' for t in times)}")
     assert max(times) < 5, times
-    info, binds = fresh.trapd.wait_notification(CONFIG_CHANGED, timeout=10)
+    _, binds = fresh.trapd.wait_notification(CONFIG_CHANGED, timeout=10)
     assert binds[f".{R}.1.14.5.0"] == f"OID: .{R}.1.2.8.0", binds
     assert "AgentX session" in fresh.daemon.log_text() and "reconnecting" in fresh.daemon.log_text()
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import pytest
 from fakes import FakeConfigSource, FakeProblem
@@ -27,7 +28,12 @@ from haoscar_snmp.snmp.agentx.backoff import Backoff
 from haoscar_snmp.snmp.agentx.encoder import encode
 from haoscar_snmp.snmp.agentx.pdu import ResponseError, SearchRange, ValueType, VarBind
 from haoscar_snmp.snmp.agentx.requests import RequestHandler
-from haoscar_snmp.snmp.agentx.session import SessionLost, SessionSettings, Subagent, _Connection
+from haoscar_snmp.snmp.agentx.session import (
+    SessionLost,
+    SessionSettings,
+    Subagent,
+    _Connection,
+)
 from haoscar_snmp.snmp.agentx.stream import StreamDecoder
 from haoscar_snmp.snmp.bindings import bind_all
 from haoscar_snmp.snmp.mib import MibModel
@@ -140,8 +146,9 @@ class Rig:
         self.counters = SecurityCounters()
         self.handler = RequestHandler(view, SetHandler(mib, self.source, CONFIG_MAP), self.committer,
                                       self.counters, f"agentx:{self.path}", lambda: 4242)
-        defaults = dict(master=str(self.path), timeout_s=0.5, retries=1, priority=100, ping_interval_s=60.0,
-                        queue_size=3, subtree=R, identity=R + (3, 1), caps=R)
+        defaults: dict[str, Any] = {"master": str(self.path), "timeout_s": 0.5, "retries": 1, "priority": 100,
+                                    "ping_interval_s": 60.0, "queue_size": 3, "subtree": R,
+                                    "identity": R + (3, 1), "caps": R}
         self.settings = SessionSettings(**{**defaults, **settings})
         self.stats = AgentxStats()
         self.sleeps: list[float] = []
@@ -216,7 +223,7 @@ def gauge(oid: tuple[int, ...], value: int) -> VarBind:
 def test_open_register_and_agent_caps_in_order(mib: MibModel, cfg: Config, tmp_path: Path) -> None:
     async def test(rig: Rig) -> None:
         await rig.connected()
-        (opened, h1), (registered, h2), (caps, h3) = rig.handshake
+        (opened, h1), (registered, _), (caps, _) = rig.handshake
         assert (opened.timeout, opened.id, opened.session_id) == (1, R + (3, 1), 0)
         assert b"haoscar-snmp" in opened.descr and h1.network_byte_order
         assert (registered.subtree, registered.priority, registered.timeout) == (R, 100, 1)
@@ -508,7 +515,7 @@ def test_notifications_go_out_as_notify_and_wait_while_disconnected(mib: MibMode
     async def test(rig: Rig) -> None:
         rig.subagent.notify(trap(1))                     # before any master: queued
         master = await rig.connected()
-        got, header = await master.recv()
+        got, _ = await master.recv()
         assert isinstance(got, ax.Notify) and got.session_id == SESSION
         assert got.varbinds[0] == VarBind(TRAP_OID, ValueType.OBJECT_IDENTIFIER, R + (0, 1))
         master.answer(got)

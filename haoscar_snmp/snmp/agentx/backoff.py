@@ -4,7 +4,7 @@ subagents restarted with snmpd do not knock on its socket in step."""
 from __future__ import annotations
 
 import random
-from typing import Callable
+from collections.abc import Callable
 
 FIRST_S = 0.5
 MAX_S = 30.0

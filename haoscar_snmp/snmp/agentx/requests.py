@@ -24,8 +24,9 @@ import copy
 import enum
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from haoscar_snmp.config.mibmap import Change, SetPlan
 from haoscar_snmp.core.bug import BUG_MARKER

@@ -29,8 +29,9 @@ import logging
 import math
 import random
 from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from haoscar_snmp.config.schema import AgentxConfig
 from haoscar_snmp.core.bug import BUG_MARKER
@@ -180,7 +181,7 @@ class Subagent:
                 await asyncio.sleep(0.02)
             try:
                 await self._request(conn, Close(reason=CloseReason.SHUTDOWN))
-            except (SessionLost, OSError, asyncio.TimeoutError):
+            except (TimeoutError, SessionLost, OSError):
                 pass
         if self._task is not None:
             self._task.cancel()
@@ -200,7 +201,7 @@ class Subagent:
             else f"master {s.master}"
         return (f"AgentX {s.status.name.lower()}, {where}: {s.connects} session(s) opened, "
                 f"{s.reconnects} reconnect(s), {s.failed_attempts} failed attempt(s), "
-                f"{s.pdus_in} PDUs in, {s.pdus_out} out, {s.parse_errors} parse error(s), "
+                f"{s.pdus_in:,} PDUs in, {s.pdus_out:,} out, {s.parse_errors} parse error(s), "
                 f"{s.duplicates} retransmission(s) answered from cache, "
                 f"{s.notifications_sent} notification(s) sent, {s.notifications_dropped} dropped, "
                 f"{len(self._queue)} queued" + (f"; last error: {s.last_error}" if s.last_error else ""))
@@ -220,7 +221,7 @@ class Subagent:
                 await self._connection()
             except asyncio.CancelledError:
                 raise
-            except (SessionLost, OSError, asyncio.TimeoutError, EOFError) as exc:
+            except (TimeoutError, SessionLost, OSError, EOFError) as exc:
                 self._lost(str(exc) or type(exc).__name__)
             except Exception:  # the catch-all at this loop's edge
                 log.exception("AgentX session failed; %s", BUG_MARKER)
@@ -375,7 +376,7 @@ class Subagent:
             try:
                 await self._request(conn, Ping())
                 missed = 0
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 missed += 1
                 if missed > self.settings.retries:
                     raise SessionLost(f"the master answered none of {missed} pings") from None
