@@ -552,17 +552,16 @@ class SecurityCounters:
 class AgentxStatus(enum.IntEnum):
     """The AgentX subagent's link to the master agent (haoscar_snmp/snmp/agentx/session.py)."""
 
-    DISABLED = 0        # [snmp.agentx] enabled = false
-    CONNECTING = 1      # connecting, opening the session, registering
-    REGISTERED = 2      # serving our subtree through the master
-    BACKOFF = 3         # waiting before the next attempt
-    CLOSED = 4          # stopped (daemon shutdown)
+    DISABLED = 1        # [snmp.agentx] enabled = false
+    CONNECTING = 2      # connecting, opening the session, registering
+    REGISTERED = 3      # serving our subtree through the master
+    BACKOFF = 4         # waiting before the next attempt
+    CLOSED = 5          # stopped (daemon shutdown)
 
 
 @dataclass
 class AgentxStats:
-    """Writer: the AgentX subagent session. No MIB objects show these (yet): the log
-    and the session's describe() do."""
+    """Writer: the AgentX subagent session; haoscarAgentx shows them (and describe())."""
 
     status: AgentxStatus = AgentxStatus.DISABLED
     master: str = ""

@@ -78,6 +78,16 @@ def bind_all(view: MibView, state: State, config: Callable[[], Config], config_m
         "haoscarEmailQueued": lambda: s.email.queued,
         "haoscarEmailLastError": lambda: s.email.last_error,
         "haoscarEmailLastSent": lambda: s.email.last_sent,
+        # the AgentX subagent
+        "haoscarAgentxStatus": lambda: s.agentx.status,
+        "haoscarAgentxMaster": lambda: s.agentx.master,
+        "haoscarAgentxSessionId": lambda: s.agentx.session_id,
+        "haoscarAgentxReconnects": lambda: s.agentx.reconnects,
+        "haoscarAgentxPdusIn": lambda: s.agentx.pdus_in,
+        "haoscarAgentxPdusOut": lambda: s.agentx.pdus_out,
+        "haoscarAgentxParseErrors": lambda: s.agentx.parse_errors,
+        "haoscarAgentxNotifySent": lambda: s.agentx.notifications_sent,
+        "haoscarAgentxNotifyDropped": lambda: s.agentx.notifications_dropped,
         # the private LANs as a whole
         "haoscarLanPoller": lambda: s.cluster.lan_poller,
         "haoscarLanPollerPolicy": lambda: s.cluster.lan_poller_policy,

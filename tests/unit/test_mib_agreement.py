@@ -17,6 +17,7 @@ from haoscar_snmp.config.schema import (
 )
 from haoscar_snmp.core.events import EventType, Severity
 from haoscar_snmp.core.state import (
+    AgentxStatus,
     AliasStatus,
     CheckKind,
     ClusterStatus,
@@ -67,6 +68,7 @@ ENUMS: list[tuple[type[enum.IntEnum], str, str]] = [
     (Severity, "haoscarAlarmSeverity", ""),
     (AlarmType, "haoscarAlarmType", "Alarm"),
     (ProbableCause, "haoscarAlarmProbableCause", ""),
+    (AgentxStatus, "haoscarAgentxStatus", ""),
 ]
 
 
