@@ -660,3 +660,72 @@ def test_an_enum_integer_goes_as_integer(mib: MibModel, cfg: Config, tmp_path: P
         assert isinstance(Integer32(answer.varbinds[0].value), Integer32)
 
     run(mib, cfg, tmp_path, test)
+
+
+# -- a master sending garbage -------------------------------------------------------------------
+
+
+def fuzzed_pdus(count: int, seed: int = 2741) -> list[bytes]:
+    """Well-framed PDUs (version 1, our session, a length that fits) with nonsense inside:
+    request types the session answers (Get, GetNext, GetBulk, TestSet), types it never
+    expects, random flags and either byte order; payloads random, or a valid request's
+    payload with bits flipped or cut short."""
+    import random
+    import struct
+    rng = random.Random(seed)
+    valid = [encode(get(CLUSTER_NAME)), encode(test_set(gauge(HB_INTERVAL, 1000))),
+             encode(ax.GetBulk(non_repeaters=0, max_repetitions=5, ranges=(SearchRange(R),)))]
+    out = []
+    for n in range(count):
+        kind = rng.choice((5, 6, 7, 8, 8, rng.randrange(19, 256), 18, 12))
+        network = rng.random() < 0.5
+        flags = (0x10 if network else 0) | (rng.getrandbits(4) & 0x0F)
+        shape = rng.random()
+        if shape < 0.5:
+            payload = rng.randbytes(4 * rng.randrange(0, 64))
+        else:
+            payload = bytearray(rng.choice(valid)[20:])
+            for _ in range(rng.randrange(1, 8)):
+                if payload:
+                    payload[rng.randrange(len(payload))] ^= 1 << rng.randrange(8)
+            payload = bytes(payload[: 4 * (len(payload) // 4 - rng.randrange(0, 3))] if payload else b"")
+        order = "!" if network else "<"
+        header = struct.pack(order[0] + "BBBBIIII", 1, kind, flags, 0, SESSION, rng.getrandbits(32),
+                             100_000 + n, len(payload))
+        out.append(header + payload)
+    return out
+
+
+def test_ten_thousand_malformed_pdus_leave_the_session_serving_in_bounded_memory(
+        mib: MibModel, cfg: Config, tmp_path: Path) -> None:
+    import tracemalloc
+    garbage = fuzzed_pdus(10_000)
+
+    async def test(rig: Rig) -> None:
+        master = await rig.connected()
+
+        async def drain() -> None:           # the master reads whatever comes back meanwhile
+            try:
+                while True:
+                    got, _ = await master.recv(timeout=0.2)
+                    if isinstance(got, (ax.Ping, ax.Notify)):
+                        master.answer(got)
+            except (TimeoutError, asyncio.TimeoutError):
+                pass
+        tracemalloc.start()
+        try:
+            peaks = []
+            for start in range(0, len(garbage), 500):        # 20 bounded rounds
+                master.writer.write(b"".join(garbage[start:start + 500]))
+                await master.writer.drain()
+                await drain()
+                peaks.append(tracemalloc.get_traced_memory()[0])
+        finally:
+            tracemalloc.stop()
+        answer, _ = await master.ask(get(CLUSTER_NAME))
+        assert answer.varbinds[0].type == ValueType.OCTET_STRING      # still serving
+        assert rig.stats.connects == 1 and rig.stats.parse_errors > 1000
+        # Memory flat: what the second half of the rounds holds is within 256 KiB of the first half.
+        assert max(peaks[10:]) - max(peaks[:10]) < 256 * 1024, peaks
+
+    run(mib, cfg, tmp_path, test)

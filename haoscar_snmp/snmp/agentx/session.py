@@ -66,6 +66,7 @@ log = logging.getLogger(__name__)
 
 MAX_WRITE_BUFFER = 1 << 20      # octets queued for a master that does not read
 MAX_QUEUED_REQUESTS = 1024      # requests read but not answered yet
+PARSE_LOG_EVERY_S = 60.0        # unreadable PDUs: at most one log line this often
 RESPONSE_CACHE = 64             # answers kept for retransmitted requests
 READ_CHUNK = 64 * 1024
 
@@ -158,6 +159,7 @@ class Subagent:
         self._queue: deque[tuple[VarBind, ...]] = deque()
         self._queued = asyncio.Event()
         self._pending: dict[int, asyncio.Future[Response]] = {}
+        self._parse_logged_at = -PARSE_LOG_EVERY_S
         self._packet_id = 0
         self._answers: OrderedDict[tuple[int, int, int, int], Response | None] = OrderedDict()
         self._conn: _Connection | None = None
@@ -346,7 +348,13 @@ class Subagent:
                 pass
             raise SessionLost(f"parse error, framing lost: {err.reason}")
         h = err.header
-        log.warning("AgentX: unreadable PDU from the master skipped: %s", err.reason)
+        # A master gone wrong may send thousands: the first of each minute is logged, the
+        # rest only counted (haoscarAgentxParseErrors).
+        now = asyncio.get_running_loop().time()
+        if now - self._parse_logged_at >= PARSE_LOG_EVERY_S:
+            self._parse_logged_at = now
+            log.warning("AgentX: unreadable PDU from the master skipped (%d so far; at most one "
+                        "logged a minute): %s", self.stats.parse_errors, err.reason)
         if h is not None and h.type not in (PduType.RESPONSE, PduType.CLEANUP_SET):
             conn.send(Response(session_id=h.session_id, transaction_id=h.transaction_id,
                                packet_id=h.packet_id, error=ResponseError.PARSE_ERROR),
