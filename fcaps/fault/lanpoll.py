@@ -158,6 +158,7 @@ class LanPoller:
         self._open_error = ""
         self._opened = False
         self._sweeping = False
+        self._configured_once = False
 
     # -- the job -----------------------------------------------------------------------
 
@@ -193,7 +194,10 @@ class LanPoller:
         if self.sweep is not None and not self._sweeping:
             self.sweep.start()
             self._sweeping = True
-        self._reporting = self._reports(config)
+        reporting = self._reports(config)
+        if reporting and not self._reporting and self._configured_once:
+            self._take_over_reporting()
+        self._reporting, self._configured_once = reporting, True
         timeout = self.prober.timeout
         stats: dict[IfKey, TargetStats] = {}
         readings: dict[IfKey, Reading] = {}
@@ -299,10 +303,14 @@ class LanPoller:
             self._tell_lan(step.lan, step.kind is StepKind.TELL_LAN_FAILED, step.reason)
 
     def _tell_interface(self, node: str, lan: Lan, down: bool, reason: str) -> None:
-        if not self._reporting:
-            return
+        """A notice: notification, event and alarm on the reporting head. Elsewhere only an
+        alarm this head raised while it reported is cleared, so none is left standing."""
         index = self._index.get((node, lan))
         subject = f"{node}/{lan.label}"
+        if not self._reporting:
+            if not down:
+                self.alarms.clear(ProbableCause.LAN_INTERFACE_FAILURE, subject, f"LAN interface {subject} is up")
+            return
         if down:
             text = f"LAN interface {subject} is down: {reason}"
             self.alarms.raise_alarm(ProbableCause.LAN_INTERFACE_FAILURE, subject, Severity.MAJOR,
@@ -315,9 +323,11 @@ class LanPoller:
                                {"lan_if_index": index or 0, "node": node, "lan": int(lan)}))
 
     def _tell_lan(self, lan: Lan, failed: bool, reason: str) -> None:
-        if not self._reporting:
-            return
         subject = lan.label
+        if not self._reporting:
+            if not failed:
+                self.alarms.clear(ProbableCause.LAN_FAILURE, subject, f"{lan.label} recovered")
+            return
         if failed:
             text = f"{lan.label} failed: {reason}"
             self.alarms.raise_alarm(ProbableCause.LAN_FAILURE, subject, Severity.CRITICAL,
@@ -328,6 +338,24 @@ class LanPoller:
         self.bus.publish(Event(EventType.LAN_FAILED if failed else EventType.LAN_RECOVERED, subject,
                                Severity.CRITICAL if failed else Severity.CLEARED, text, self.clock.time(),
                                {"lan": int(lan)}))
+
+    def _take_over_reporting(self) -> None:
+        """This head reports from now on (the other one died, or the roles moved). The
+        notices already went out from the other head; the alarms of what is down now are
+        raised here, so this head's alarm table tells the truth."""
+        me = self.config().cluster.local_head
+        failed = {lan for lan, s in self.watch.summary().items() if s.failed}
+        for lan in failed:
+            self.alarms.raise_alarm(ProbableCause.LAN_FAILURE, lan.label, Severity.CRITICAL,
+                                    AlarmType.COMMUNICATIONS, f"{lan.label} failed (seen when {me} "
+                                                              f"took over reporting the LANs)")
+        downs = [(v.node, v.lan) for v in self.watch.view() if v.status == LinkStatus.DOWN and v.lan not in failed]
+        downs += [key for key in self._own if (row := self._row(key)) is not None and row.status == LinkStatus.DOWN]
+        for node, lan in downs:
+            subject = f"{node}/{lan.label}"
+            self.alarms.raise_alarm(ProbableCause.LAN_INTERFACE_FAILURE, subject, Severity.MAJOR,
+                                    AlarmType.COMMUNICATIONS, f"LAN interface {subject} is down (seen when "
+                                                              f"{me} took over reporting the LANs)")
 
     # -- rows --------------------------------------------------------------------------
 

@@ -293,3 +293,23 @@ def test_the_peer_is_never_blamed_when_the_rule_is_off_or_this_heads_own_link_is
     rig.links.links["eth2"] = Counters(carrier=False)                  # our own lanB is down
     rig.rounds(6)
     assert rig.state.peer_lans_down == ""
+
+
+def test_a_head_that_takes_over_reporting_raises_the_alarms_of_what_is_down_and_one_that_stops_clears_its_own(
+        demo: Config) -> None:
+    rig = Rig(config(demo, peer=True), status=HeadStatus.ACTIVE)       # head2, the standby, reports
+    rig.answer_all()
+    rig.rounds(2)
+    rig.prober.answering.discard(node_address(Lan.LAN_B, 2))
+    rig.rounds(6)
+    assert not rig.state.alarms.values()                               # not ours to raise
+    rig.state.heads[(2,)].status = HeadStatus.FAILED                   # head2 is gone: head1 reports
+    rig.rounds(1)
+    assert [(a.probable_cause, a.subject) for a in rig.state.alarms.values()] == \
+        [(ProbableCause.LAN_INTERFACE_FAILURE, "node2/lanB")]
+    assert EventType.LAN_IF_DOWN not in rig.events.types()             # head2 told it already
+    rig.state.heads[(2,)].status = HeadStatus.STANDBY                  # head2 is back and reports
+    rig.prober.answering.add(node_address(Lan.LAN_B, 2))
+    rig.rounds(3)
+    assert not rig.state.alarms.values()                               # cleared, not left standing
+    assert EventType.LAN_IF_UP not in rig.events.types()
