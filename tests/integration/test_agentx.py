@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -206,10 +207,16 @@ def test_notifications_reach_snmptrapd_through_snmpds_trap_sink(fresh: Stack) ->
 # -- robustness -----------------------------------------------------------------------------
 
 
-def test_snmpd_killed_and_restarted_five_times(fresh: Stack) -> None:
+def test_snmpd_killed_and_restarted_five_times_mid_walk(fresh: Stack) -> None:
     times = []
     for n in range(5):
+        # A walk of our subtree through snmpd is under way (it takes seconds) when snmpd dies.
+        walk = threading.Thread(target=fresh.snmpd.v2c, args=("snmpwalk", "-t", "1", "-r", "0", R), daemon=True)
+        walk.start()
+        time.sleep(0.3)
         fresh.snmpd.kill()
+        walk.join(15)
+        assert not walk.is_alive()
         if n == 2:
             # A notification raised while snmpd is away waits in the queue and goes out
             # through the next snmpd (the daemon also listens itself: SET it there).
