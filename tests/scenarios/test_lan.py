@@ -104,7 +104,7 @@ def test_a_cut_node_is_told_down_with_an_alarm_and_up_again_when_healed(lan_pair
     c.carrier_down("node3", "lana")
     pair.wait_for(lambda: status(pair, "head2", "node3", "1") == DOWN, 5, "node3/lanA down on head2")
     took = time.monotonic() - cut
-    assert took < (DOWN_AFTER_MS + POLL_MS) / 1000 + 1.0, took         # + snmpget's own time
+    assert took < (DOWN_AFTER_MS + POLL_MS) / 1000 + 2.0, took         # + the walks that watch for it
     pair.wait_for(lambda: LAN_IF_DOWN in pair.trap_names("head2"), 5, "haoscarLanIfDown from head2")
     assert (LAN_INTERFACE_FAILURE, "node3/lanA") in alarms(pair, "head2")
     assert LAN_IF_DOWN not in pair.trap_names("head1")                    # head1 does not report
@@ -183,7 +183,7 @@ def test_a_heads_own_carrier_loss_is_seen_at_once_not_at_the_next_poll(lan_pair:
     took = time.monotonic() - cut
     row = interfaces(pair, "head2")[("head2", "2")]
     assert row[STATUS] == DOWN and row[SOURCE] == "2"                   # thisHead
-    assert took < 2.0, took        # the next poll is up to 10 s away; netlink tells at once
+    assert took < 3.0, took        # the next poll is up to 10 s away; netlink tells at once
     c.carrier_up("head2", "lanb")
     pair.wait_for(lambda: interfaces(pair, "head2")[("head2", "2")][STATUS] == UP, 5, "up again")
 
