@@ -70,7 +70,8 @@ PARSE_LOG_EVERY_S = 60.0        # unreadable PDUs: at most one log line this oft
 RESPONSE_CACHE = 64             # answers kept for retransmitted requests
 READ_CHUNK = 64 * 1024
 
-# Named transitions of the link (STYLE rule 8); CLOSED can follow any state.
+# The allowed transitions of the link, named in one table and checked at each change;
+# CLOSED can follow any state.
 _TRANSITIONS = {
     (AgentxStatus.DISABLED, AgentxStatus.CONNECTING),     # started
     (AgentxStatus.BACKOFF, AgentxStatus.CONNECTING),      # the delay is over
