@@ -88,6 +88,18 @@ class Links(Protocol):
     async def counters(self) -> dict[str, LinkCounters]: ...
 
 
+@dataclass(frozen=True)
+class Notice:
+    """What telling of one kind of fault takes: its alarm, its events, its words."""
+
+    cause: ProbableCause
+    severity: Severity
+    bad_event: EventType
+    good_event: EventType
+    bad: str                        # "LAN interface node3/lanA is down"
+    good: str
+
+
 @dataclass
 class Own:
     """One of this head's own watched interfaces."""
@@ -303,41 +315,30 @@ class LanPoller:
             self._tell_lan(step.lan, step.kind is StepKind.TELL_LAN_FAILED, step.reason)
 
     def _tell_interface(self, node: str, lan: Lan, down: bool, reason: str) -> None:
-        """A notice: notification, event and alarm on the reporting head. Elsewhere only an
-        alarm this head raised while it reported is cleared, so none is left standing."""
-        index = self._index.get((node, lan))
         subject = f"{node}/{lan.label}"
-        if not self._reporting:
-            if not down:
-                self.alarms.clear(ProbableCause.LAN_INTERFACE_FAILURE, subject, f"LAN interface {subject} is up")
-            return
-        if down:
-            text = f"LAN interface {subject} is down: {reason}"
-            self.alarms.raise_alarm(ProbableCause.LAN_INTERFACE_FAILURE, subject, Severity.MAJOR,
-                                    AlarmType.COMMUNICATIONS, text)
-        else:
-            text = f"LAN interface {subject} is up again: {reason}"
-            self.alarms.clear(ProbableCause.LAN_INTERFACE_FAILURE, subject, text)
-        self.bus.publish(Event(EventType.LAN_IF_DOWN if down else EventType.LAN_IF_UP, subject,
-                               Severity.MAJOR if down else Severity.CLEARED, text, self.clock.time(),
-                               {"lan_if_index": index or 0, "node": node, "lan": int(lan)}))
+        self._tell(Notice(ProbableCause.LAN_INTERFACE_FAILURE, Severity.MAJOR, EventType.LAN_IF_DOWN,
+                          EventType.LAN_IF_UP, f"LAN interface {subject} is down", f"LAN interface {subject} is up"),
+                   subject, down, reason,
+                   {"lan_if_index": self._index.get((node, lan)) or 0, "node": node, "lan": int(lan)})
 
     def _tell_lan(self, lan: Lan, failed: bool, reason: str) -> None:
-        subject = lan.label
-        if not self._reporting:
-            if not failed:
-                self.alarms.clear(ProbableCause.LAN_FAILURE, subject, f"{lan.label} recovered")
+        self._tell(Notice(ProbableCause.LAN_FAILURE, Severity.CRITICAL, EventType.LAN_FAILED,
+                          EventType.LAN_RECOVERED, f"{lan.label} failed", f"{lan.label} recovered"),
+                   lan.label, failed, reason, {"lan": int(lan)})
+
+    def _tell(self, notice: Notice, subject: str, bad: bool, reason: str, data: dict[str, object]) -> None:
+        """A notice: alarm, event and notification on the reporting head. Elsewhere only an
+        alarm this head raised while it reported is cleared, so none is left standing."""
+        text = f"{notice.bad if bad else notice.good}: {reason}"
+        if bad and not self._reporting:
             return
-        if failed:
-            text = f"{lan.label} failed: {reason}"
-            self.alarms.raise_alarm(ProbableCause.LAN_FAILURE, subject, Severity.CRITICAL,
-                                    AlarmType.COMMUNICATIONS, text)
+        if bad:
+            self.alarms.raise_alarm(notice.cause, subject, notice.severity, AlarmType.COMMUNICATIONS, text)
         else:
-            text = f"{lan.label} recovered: {reason}"
-            self.alarms.clear(ProbableCause.LAN_FAILURE, subject, text)
-        self.bus.publish(Event(EventType.LAN_FAILED if failed else EventType.LAN_RECOVERED, subject,
-                               Severity.CRITICAL if failed else Severity.CLEARED, text, self.clock.time(),
-                               {"lan": int(lan)}))
+            self.alarms.clear(notice.cause, subject, text)
+        if self._reporting:
+            self.bus.publish(Event(notice.bad_event if bad else notice.good_event, subject,
+                                   notice.severity if bad else Severity.CLEARED, text, self.clock.time(), data))
 
     def _take_over_reporting(self) -> None:
         """This head reports from now on (the other one died, or the roles moved). The
