@@ -18,6 +18,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fcaps.configuration.control import OperatorActions, is_counter_reset
 from fcaps.configuration.mibmap import CONFIG_MAP
@@ -48,13 +49,14 @@ from haoscar_snmp.core.runner import Runner, ShellRunner, watch_children_with_pi
 from haoscar_snmp.core.scheduler import Scheduler
 from haoscar_snmp.core.state import ControlAction, LinkView, PeerView, State
 from haoscar_snmp.snmp.agent import Agent
-from haoscar_snmp.snmp.agentx.requests import RequestHandler
-from haoscar_snmp.snmp.agentx.session import SessionSettings, Subagent
 from haoscar_snmp.snmp.bindings import bind_all
 from haoscar_snmp.snmp.mib import MibModel
 from haoscar_snmp.snmp.notify import NotificationBuilder, Notifier
 from haoscar_snmp.snmp.setter import SetHandler
 from haoscar_snmp.snmp.view import MibView
+
+if TYPE_CHECKING:
+    from haoscar_snmp.snmp.agentx.session import Subagent
 
 log = logging.getLogger("haoscar_snmp")
 
@@ -270,7 +272,11 @@ class Daemon:
     @staticmethod
     def _subagent(config: Config, view: MibView, set_handler: SetHandler, store: ConfigStore,
                   state: State, builder: NotificationBuilder, agent: Agent) -> Subagent:
-        """The AgentX subagent over the same view, SET checks and committer as the agent."""
+        """The AgentX subagent over the same view, SET checks and committer as the agent.
+        Imported here: a daemon without AgentX does not pay for loading it at start."""
+        from haoscar_snmp.snmp.agentx.requests import RequestHandler
+        from haoscar_snmp.snmp.agentx.session import SessionSettings, Subagent
+
         settings = SessionSettings.of(config.snmp.agentx, view.root,
                                       view.mib.identities["haoscarAgentProduct"])
         handler = RequestHandler(view, set_handler, store, state.security, f"agentx:{settings.master}",
