@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from fcaps.configuration.control import OperatorActions, is_counter_reset
 from fcaps.configuration.mibmap import CONFIG_MAP
 from fcaps.configuration.store import ConfigStore
+from fcaps.configuration.sync import ClusterSync
 from fcaps.fault.alarms import Alarms
 from fcaps.fault.aliasguard import AliasGuard
 from fcaps.fault.checks import Checker
@@ -196,6 +197,7 @@ class Daemon:
         scheduler = Scheduler(state.jobs, clock)
         wake_role = scheduler.waker("role")
         advertiser: Advertiser = NoPeer()
+        heartbeat = None
         peer = config.peer_head_config
         if peer is not None:
             monitor = HeartbeatMonitor(state, bus, alarms, clock, config.head_index(peer.name), wake_role)
@@ -210,6 +212,13 @@ class Daemon:
             bus.subscribe("heartbeat", heartbeat.on_event)
             store.on_change.append(lambda _config: heartbeat.reconfigure())
             advertiser = heartbeat
+        # One configuration for the cluster: the settings exchange, over the heartbeat's
+        # port and key (a single head has nobody to agree with, and shows "standalone").
+        sync = ClusterSync(store, state, bus, alarms, clock, store.current, heartbeat)
+        stack.push_async_callback(sync.stop)
+        actions.config_request = (lambda action, principal: sync.pull(principal)
+                                  if action == ControlAction.PULL_PEER_CONFIG else sync.push(principal)) \
+            if heartbeat is not None else None
         aliases = NetlinkAliases()
         await aliases.open()
         stack.callback(aliases.close)
@@ -226,9 +235,11 @@ class Daemon:
             return answer
 
         actions.role_request = role_request
+        role.config_ready = sync.ready
         bus.subscribe("role", role.on_event)
         scheduler.add_steady(role)
         scheduler.add_steady(guard)
+        scheduler.add_steady(sync)
         scheduler.add(QuorumCheck(state, store.current, self.runner, clock, wake_role))
         checker = Checker(self.runner)
         stack.push_async_callback(checker.aclose)

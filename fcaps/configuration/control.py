@@ -3,12 +3,16 @@
 A SET only records the request; the action runs on the loop afterwards and its outcome
 is published in haoscarControlResult / haoscarControlResultText and the event history.
 Switchover and failback are carried out by the role state machine when there is a peer
-head; without one they are refused, with the reason in the result text.
+head; without one they are refused, with the reason in the result text. Pulling the
+peer's cluster-wide settings and pushing this head's go to the settings exchange
+(`sync.py`): the result reads inProgress until the peer has answered.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Callable
 
 from haoscar_snmp.core.clock import Clock
@@ -19,6 +23,9 @@ log = logging.getLogger(__name__)
 
 # A role-change request handler: returns (accepted, text). Set by the role state machine.
 RoleRequest = Callable[[ControlAction, str], tuple[bool, str]]
+# A settings-exchange request (pull or push): (accepted, text), once the peer answered.
+ConfigRequest = Callable[[ControlAction, str], Awaitable[tuple[bool, str]]]
+CONFIG_ACTIONS = (ControlAction.PULL_PEER_CONFIG, ControlAction.PUSH_LOCAL_CONFIG)
 
 
 class OperatorActions:
@@ -31,6 +38,8 @@ class OperatorActions:
         self.bus = bus
         self.clock = clock
         self.role_request: RoleRequest | None = None
+        self.config_request: ConfigRequest | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def handle(self, action: OperatorRequest, principal: str) -> None:
         control = self.state.control
@@ -56,10 +65,33 @@ class OperatorActions:
                 ok, text = False, f"no service with index {index} (set haoscarControlServiceIndex)"
             else:
                 ok, text = True, f"service {row.name} reset"
+        elif action in CONFIG_ACTIONS:
+            if self.config_request is None:
+                ok, text = False, f"{action.name.lower()} needs a peer head"
+            else:
+                control.result, control.result_text = ControlResult.IN_PROGRESS, "waiting for the peer head"
+                task = asyncio.get_running_loop().create_task(self._config(action, principal, data))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+                return
         elif self.role_request is None:
             ok, text = False, f"{action.name.lower()} needs a peer head and the role state machine"
         else:
             ok, text = self.role_request(action, principal)
+        self._finish(action, principal, ok, text, data)
+
+    async def _config(self, action: ControlAction, principal: str, data: dict[str, object]) -> None:
+        assert self.config_request is not None
+        try:
+            ok, text = await self.config_request(action, principal)
+        except Exception as exc:  # noqa: BLE001 - the action fails, the daemon goes on
+            log.exception("operator action %s failed", action.name.lower())
+            ok, text = False, f"failed: {exc}"
+        self._finish(action, principal, ok, text, data)
+
+    def _finish(self, action: ControlAction, principal: str, ok: bool, text: str,
+                data: dict[str, object]) -> None:
+        control = self.state.control
         if ok:
             control.result = ControlResult.SUCCEEDED
         else:

@@ -5,24 +5,38 @@ questions (current values, cross-field checks) and commits validated SETs: the n
 overrides are written atomically to the state directory *before* anything is applied or
 acknowledged, so an acknowledged SET survives `kill -9` at any moment. Every accepted
 change is audited (who, which object, old -> new) in the log and the event history.
+
+It also keeps the version of the cluster-wide settings (`haoscar_snmp/config/
+clustersync.py`) in `<state_dir>/cluster-config.json`: raised by every change this head
+makes (a SET, a reload, a file edited while the daemon was stopped), taken from the peer
+when this head adopts the peer's settings. A SET that changes cluster-wide settings is
+first proposed to the peer (`proposer`, wired by `fcaps/configuration/sync.py`): a
+refusal there refuses the SET, and nothing changes on either head.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
+import json
 import logging
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from fcaps.configuration.overrides import apply_overrides, check_candidate
+from haoscar_snmp.config.cluster import apply_cluster_wide, cluster_wide, differences, digest
+from haoscar_snmp.config.clustersync import Version, bump, cross_head_problems
 from haoscar_snmp.config.diff import diff_configs
-from haoscar_snmp.config.errors import ConfigError, Problem
+from haoscar_snmp.config.errors import CommitRefused, ConfigError, Problem
 from haoscar_snmp.config.loader import load_config
 from haoscar_snmp.config.mibmap import SetPlan
-from haoscar_snmp.config.persist import OverrideStore
+from haoscar_snmp.config.persist import OverrideStore, ensure_state_dir
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
+from haoscar_snmp.core.files import atomic_write
 from haoscar_snmp.core.state import OperatorRequest, ServiceSelection, State
 from haoscar_snmp.core.text import printable
 
@@ -30,6 +44,55 @@ from .apply import apply_to_state
 
 log = logging.getLogger(__name__)
 audit = logging.getLogger("haoscar_snmp.audit")
+
+VERSION_FILE = "cluster-config.json"
+
+
+class Confirmation(enum.Enum):
+    CONFIRMED = "confirmed"        # the peer validated, persisted and applied it
+    UNCONFIRMED = "unconfirmed"    # the peer is not heard or did not answer: this head only
+    REFUSED = "refused"            # the peer refused it: nothing changes
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """The peer's answer to a proposed cluster-wide change."""
+
+    outcome: Confirmation
+    why: str = ""
+
+
+# (new cluster-wide settings, their version) -> the peer's answer
+Proposer = Callable[[dict[str, Any], Version], Awaitable[Proposal]]
+
+
+async def _alone(settings: dict[str, Any], version: Version) -> Proposal:
+    return Proposal(Confirmation.CONFIRMED, "no peer head")
+
+
+class VersionFile:
+    """The version of this head's cluster-wide settings and their digest, in the state
+    directory (written after the overrides, so a crash between the two is seen at the
+    next start as settings that differ from the digest, and counted as this head's change)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / VERSION_FILE
+
+    def load(self) -> tuple[Version, str] | None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            return Version(int(data["counter"]), str(data["head"])), str(data["digest"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            log.error("%s is unreadable (%s): the settings' version starts again from 0", self.path, error)
+            return None
+
+    def save(self, version: Version, hex_digest: str) -> None:
+        text = json.dumps({"counter": version.counter, "head": version.head, "digest": hex_digest},
+                          sort_keys=True) + "\n"
+        ensure_state_dir(self.path.parent)
+        atomic_write(self.path, text.encode("utf-8"))
 
 
 class ConfigStore:
@@ -49,8 +112,58 @@ class ConfigStore:
         self.effective: Config = apply_overrides(self.file_config, self._overrides)
         self.on_change: list[Callable[[Config], None]] = []
         self.on_action: Callable[[OperatorRequest, str], None] = lambda action, who: None
+        # The settings exchange plugs in here (fcaps/configuration/sync.py).
+        self.proposer: Proposer = _alone
+        self.peer_settings: Callable[[], Mapping[str, Any] | None] = lambda: None
+        self.on_version: list[Callable[[], None]] = []
         self._lock = asyncio.Lock()
         apply_to_state(self.effective, state, self._pending)
+        self.me = self.file_config.cluster.local_head
+        self.settings: dict[str, Any] = cluster_wide(self.effective)
+        self.digest = digest(self.settings)
+        self._version_file = VersionFile(self.store.state_dir)
+        self.version = self._start_version()
+
+    # -- the cluster-wide settings' version --------------------------------------------
+
+    def _start_version(self) -> Version:
+        """The version this start runs: the one saved, raised when the settings differ
+        from those saved with it (the operator edited the file while the daemon was
+        stopped, or a crash came between the overrides and the version)."""
+        # Nothing is written here (the state directory is not locked yet): the next start
+        # reaches the same version from the same files, and the first change saves it.
+        saved = self._version_file.load()
+        if saved is None:
+            return Version()
+        if saved[1] != self.digest:
+            version = bump(saved[0], self.me)
+            log.info("cluster-wide settings differ from those this head last ran (version %s): "
+                     "this head's change, version %s", saved[0], version)
+            return version
+        return saved[0]
+
+    def _set_version(self, version: Version) -> None:
+        self._version_file.save(version, self.digest)
+        self.version = version
+        for callback in self.on_version:
+            callback()
+
+    async def keep_version(self, version: Version) -> None:
+        """The peer holds the same settings at a higher version: hold it too, so that the
+        next change counts on from it."""
+        async with self._lock:
+            if version > self.version:
+                await asyncio.to_thread(self._set_version, version)
+
+    async def raise_version(self, above: Version, principal: str) -> Version:
+        """A version above `above` and this head's: the peer then takes this head's
+        settings (the operator's push)."""
+        async with self._lock:
+            version = bump(max(above, self.version), self.me)
+            await asyncio.to_thread(self._set_version, version)
+            audit.info("%s: this head's cluster-wide settings raised to version %s, for the peer to take",
+                       principal, version)
+            return version
 
     # -- what the SET path reads (ConfigSource) ----------------------------------------
 
@@ -64,7 +177,17 @@ class ConfigStore:
         return self._pending
 
     def check(self, overrides: dict[str, Any]) -> list[Problem]:
-        return check_candidate(self.file_config, overrides)
+        """Every problem of the candidate overrides: its own (as the file's are checked),
+        then what would go wrong while the peer still runs its settings; a difference
+        between the heads that is already there is the drift alarm's, not this SET's."""
+        problems = check_candidate(self.file_config, overrides)
+        peer = self.peer_settings()
+        if problems or peer is None:
+            return problems
+        proposed = apply_overrides(self.file_config, overrides)
+        before = {key for key, _ in cross_head_problems(self.effective, peer)}
+        return [Problem("cluster", key, f"{why} (the peer head's settings)")
+                for key, why in cross_head_problems(proposed, peer) if key not in before]
 
     def file_indexes(self, kind: str) -> set[int]:
         rows = self.file_config.services if kind == "services" else self.file_config.aliases
@@ -73,12 +196,28 @@ class ConfigStore:
     # -- commit (Committer) ------------------------------------------------------------
 
     async def commit(self, plan: SetPlan, principal: str) -> None:
+        """Persist and apply a validated SET. A cluster-wide change is first proposed to
+        the peer; raises CommitRefused (nothing changed) if the peer refuses it."""
         async with self._lock:
             if plan.config_changed:
                 new = apply_overrides(self.file_config, plan.overrides)  # raises: nothing changed
+                settings = cluster_wide(new)
+                new_digest = digest(settings)
+                version = self.version
+                if new_digest != self.digest:
+                    version = bump(self.version, self.me)
+                    answer = await self.proposer(settings, version)
+                    if answer.outcome is Confirmation.REFUSED:
+                        raise CommitRefused(f"the peer head refused it: {answer.why}")
+                    if answer.outcome is Confirmation.UNCONFIRMED:
+                        audit.warning("SET by %s: applied on this head only (version %s): %s; the peer takes "
+                                      "it when it answers", principal, version, answer.why)
                 await asyncio.to_thread(self.store.save, plan.overrides)
                 self._overrides = plan.overrides
                 self.effective = new
+                self.settings, self.digest = settings, new_digest
+                if version != self.version:
+                    await asyncio.to_thread(self._set_version, version)
             self._pending = plan.pending
             apply_to_state(self.effective, self.state, self._pending)
             now = self.clock.time()
@@ -105,6 +244,55 @@ class ConfigStore:
             audit.info("SET by %s: operator action %s", principal, action.name.lower())
             self.on_action(action, principal)
 
+    # -- the peer's settings -------------------------------------------------------------
+
+    async def adopt(self, peer: Mapping[str, Any], version: Version, principal: str, *,
+                    force: bool = False, expect: Version | None = None) -> tuple[bool, str]:
+        """Take the peer's cluster-wide settings at `version` (a proposal, a newer
+        version seen in its heartbeats, or the operator's pull with `force`).
+
+        Validated as a SET is, persisted before it is applied, audited. Returns
+        (taken, text); not taken: nothing changed, `text` says why (a version that is
+        not newer, or the problems the settings have on this head). `force` takes them
+        whatever the versions, `expect` only if this head's version is still that one
+        (the decision to adopt was taken on it, and a SET may have come since)."""
+        async with self._lock:
+            if expect is not None and self.version != expect:
+                return False, f"this head's settings changed meanwhile (version {self.version})"
+            if peer.get("format") is not None and digest(peer) == self.digest:
+                if version > self.version:
+                    await asyncio.to_thread(self._set_version, version)
+                return True, "the same settings"
+            if not force and version <= self.version:
+                return False, (f"this head has settings at version {self.version}, at least as new as "
+                               f"{version}: refused, so that neither head's change is lost (read them "
+                               f"back, then set again)")
+            try:
+                adoption = apply_cluster_wide(self.file_config, self._overrides, peer, self._pending)
+                new = apply_overrides(self.file_config, adoption.overrides)
+            except ValueError as error:         # ConfigError too
+                return False, str(error).replace("\n", "; ")
+            changed = differences(self.settings, cluster_wide(new))
+            await asyncio.to_thread(self.store.save, adoption.overrides)
+            self._overrides, self._pending, self.effective = adoption.overrides, adoption.pending, new
+            self.settings = cluster_wide(new)
+            self.digest = digest(self.settings)
+            await asyncio.to_thread(self._set_version, version)
+            apply_to_state(self.effective, self.state, self._pending)
+            now = self.clock.time()
+            self.state.config_meta.last_changed = now
+            self.state.config_meta.changes += 1
+            names = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
+            text = f"cluster-wide settings of {principal} adopted (version {version}): {names or 'no key'}"
+            if adoption.not_expressible:
+                text += f"; not adoptable, left as this head's file says: {', '.join(adoption.not_expressible)}"
+            audit.info("%s", printable(text))
+            self.bus.publish(Event(EventType.CONFIG_SYNCED, "cluster-config", Severity.INFO, text, now,
+                                   {"principal": principal, "version": str(version), "keys": changed}))
+            for callback in self.on_change:
+                callback(self.effective)
+            return True, text
+
     def rejected(self, principal: str, request: str, status: str, index: int, why: str) -> None:
         audit.warning("SET by %s refused with %s at var-bind %d (%s): %s", principal, status,
                       index + 1, printable(why), request)
@@ -126,6 +314,12 @@ class ConfigStore:
                           "is unchanged", ", ".join(diff.restart_required))
                 return "reload refused: restart required"
             self.file_config, self.effective = new_file, new
+            settings = cluster_wide(new)
+            if digest(settings) != self.digest:
+                self.settings, self.digest = settings, digest(settings)
+                self._set_version(bump(self.version, self.me))
+                log.info("cluster-wide settings changed by the reload: version %s, for the peer to take",
+                         self.version)
             apply_to_state(self.effective, self.state, self._pending)
             for callback in self.on_change:
                 callback(self.effective)

@@ -38,6 +38,7 @@ class ProbableCause(enum.IntEnum):
     ALIAS_CONFLICT = 12
     SERVICE_CHECK_ERROR = 13
     LAN_FAILURE = 14
+    CONFIGURATION_DRIFT = 15
 
 
 class Alarms:

@@ -13,6 +13,10 @@ code. It runs:
 * a timer at the next path deadline, so a silent peer is declared at its dead time;
 * a netlink subscription (pyroute2) to link changes, so a carrier lost on this head's
   own heartbeat or alias interfaces is seen within milliseconds;
+* the relay of the settings exchange: datagrams of the heads' settings exchange
+  (`fcaps/configuration/syncproto.py`) share the heartbeat port and sockets, so that it
+  needs no port of its own; they are handed to the daemon unread (it authenticates them),
+  at most RELAY_PER_S a second, and the daemon's are sent on the private LANs;
 * a watchdog on the daemon: the daemon sends what to advertise at every role cycle; if
   nothing comes for `daemon_timeout_ms` (the daemon hangs, or is stopped), this process
   removes the aliases the daemon holds and falls silent, so the peer takes over and
@@ -26,6 +30,7 @@ Started by `fcaps/fault/hbproc.py` as `python -m fcaps.fault.hbchild FD`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import ipaddress
 import logging
 import os
@@ -62,6 +67,9 @@ IFF_LOWER_UP = 0x10000
 SYNC_S = 0.5                 # counters go to the daemon at least this often
 MAX_PENDING_NOTICES = 1000   # kept while the daemon does not read (it may be frozen)
 RT_PRIORITY = 10
+CONFIG_MAGIC = b"HAOC"       # the settings exchange's datagrams (fcaps/configuration/syncproto.py)
+RELAY_PER_S = 50             # of them handed to the daemon a second, at most
+RELAY_MAX_BYTES = 46_000     # larger ones do not fit the socket pair's messages once encoded
 HOLDING = (HeadStatus.ACTIVE, HeadStatus.TAKING_OVER)
 
 
@@ -117,6 +125,9 @@ class Child:
         self._deadline_handle: asyncio.TimerHandle | None = None
         self._done: asyncio.Future[None] | None = None
         self._nl: Any = None
+        self._relay_window = 0.0           # monotonic second of the relay count
+        self._relayed = 0
+        self.relay_dropped = 0
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -195,6 +206,8 @@ class Child:
             if self.keys.rotate(bytes.fromhex(msg["key"])):
                 log.warning("new heartbeat key: both keys accepted; sending with the old one until "
                             "the peer has the new one")
+        elif kind == "cfgsend":
+            self._send_config(base64.b64decode(msg["data"]))
         elif kind == "reset":
             for row in self.rows.values():
                 row.sent = row.received = row.lost = row.rejected = row.max_gap_us = 0
@@ -263,6 +276,10 @@ class Child:
     # -- receiving and deadlines ---------------------------------------------------------
 
     def received(self, data: bytes, lan: Lan) -> None:
+        if data[:4] == CONFIG_MAGIC:
+            self._relay(data, lan)
+            return
+
         def judge() -> str:
             if self.core.receive(data, lan) or self.core.has_notices():
                 self._dirty = True
@@ -271,6 +288,29 @@ class Child:
             self._persist_epoch()
             return ""
         self._guarded(judge)
+
+    # -- the settings exchange's datagrams --------------------------------------------------
+
+    def _relay(self, data: bytes, lan: Lan) -> None:
+        """To the daemon, unread; bounded, so a flood costs the heartbeat nothing."""
+        now = time.monotonic()
+        if now - self._relay_window >= 1.0:
+            self._relay_window, self._relayed = now, 0
+        if self._relayed >= RELAY_PER_S or len(data) > RELAY_MAX_BYTES:
+            self.relay_dropped += 1
+            return
+        self._relayed += 1
+        if not self._send(hbwire.pack("cfg", lan=int(lan), data=base64.b64encode(data).decode("ascii"))):
+            self.relay_dropped += 1          # the daemon is not reading (frozen): dropped
+
+    def _send_config(self, data: bytes) -> None:
+        """The daemon's datagram, on each private LAN (the public path only arbitrates)."""
+        if self.fenced or len(data) > RELAY_MAX_BYTES:
+            return
+        for lan in (Lan.LAN_A, Lan.LAN_B):
+            ep, path = self._endpoints.get(lan), self.core.paths.get(lan)
+            if ep is not None and ep.transport is not None and path is not None:
+                ep.transport.sendto(data, (path.remote, self.port))
 
     def _check(self) -> None:
         if self.core.check() or self.core.has_notices():
@@ -370,11 +410,17 @@ class Child:
             security=[self.security.hb_auth_failures, self.security.hb_replays,
                       self.security.malformed_packets],
             perf=[self.perf.rtt_us, self.perf.jitter_us], last_heartbeat=self.peer_row.last_heartbeat,
-            job=self.job)
+            job=self.job, nonces=self._nonces(), relay_dropped=self.relay_dropped)
         if self._send(msg):
             self._notices.clear()
             self._dirty = False
             self._last_sync = time.monotonic()
+
+    def _nonces(self) -> list[int]:
+        """This run's nonce and the peer's current one (0 while the peer is not heard):
+        the settings exchange binds its requests to them, as heartbeats are bound."""
+        session = self.core.session
+        return [session.nonce, session.peer_nonce if self.core.view().heard else 0]
 
     def _send(self, data: bytes) -> bool:
         try:

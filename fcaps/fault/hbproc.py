@@ -14,6 +14,8 @@ systemd starts it afresh.
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
 import logging
 import socket
 import subprocess
@@ -88,6 +90,12 @@ class HeartbeatProcess:
         self._ready: asyncio.Future[None] | None = None
         self._stopping = False
         self._local_sent: bytes = b""
+        # The settings exchange (fcaps/configuration/sync.py) plugs in here: what this
+        # head advertises of its settings, and where the peer's datagrams go.
+        self.config_advert: Callable[[], tuple[int, str, int]] = lambda: (0, "", 0)
+        self.on_config: Callable[[bytes], None] = lambda data: None
+        self.nonces: tuple[int, int] = (0, 0)       # this run's heartbeat nonce, the peer's (0: not heard)
+        self.relay_dropped = 0
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -152,6 +160,7 @@ class HeartbeatProcess:
         cfg = self.config()
         by_address = {str(a.address): (a.prefix_length, a.interface) for a in cfg.aliases}
         held = [(a, *by_address[a]) for a in local.aliases if a in by_address]
+        local = dataclasses.replace(local, config=self.config_advert())
         self._send(hbwire.pack("local", **hbwire.local_to_wire(local, held)))
 
     def reconfigure(self) -> None:
@@ -162,6 +171,10 @@ class HeartbeatProcess:
                                daemon_timeout_ms=daemon_timeout_ms(cfg)))
         if cfg.heartbeat.key:
             self._send(hbwire.pack("key", key=cfg.heartbeat.key.hex()))
+
+    def send_config(self, data: bytes) -> None:
+        """A datagram of the settings exchange, to the peer on the private LANs."""
+        self._send(hbwire.pack("cfgsend", data=base64.b64encode(data).decode("ascii")))
 
     def on_event(self, event: Event) -> None:
         """Event-bus subscriber: an operator's resetCounters reaches the counters here
@@ -200,6 +213,8 @@ class HeartbeatProcess:
                 self._ready.set_exception(OSError(msg.get("text", "heartbeat process failed")))
         elif kind == "snap":
             self._snap(msg)
+        elif kind == "cfg":
+            self.on_config(base64.b64decode(msg["data"]))
 
     def _snap(self, msg: dict[str, Any]) -> None:
         for lan, values in msg["rows"].items():
@@ -214,6 +229,8 @@ class HeartbeatProcess:
             head.last_heartbeat = msg["last_heartbeat"]
         for key, value in msg["job"].items():
             setattr(self.row, key, value)
+        self.nonces = (int(msg["nonces"][0]), int(msg["nonces"][1]))
+        self.relay_dropped = int(msg["relay_dropped"])
         self.sink(hbwire.peer_from_wire(msg["peer"]), hbwire.links_from_wire(msg["links"]),
                   [hbwire.notice_from_wire(n) for n in msg["notices"]], bool(msg["fenced"]))
 

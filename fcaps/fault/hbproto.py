@@ -2,10 +2,12 @@
 
 Wire format (network byte order), then an HMAC-SHA256 over everything before it:
 
-    magic "HAOS" | version u8 (2) | lan u8 | state u8 | reserved u8 | flags u16 |
+    magic "HAOS" | version u8 (2 or 3) | lan u8 | state u8 | caps u8 | flags u16 |
     epoch u64 | seq u64 | nonce u64 | echo_nonce u64 | peer_epoch u64 | generation u64 |
     sent_wall_ms u64 | echo_seq u64 | echo_hold_us u32 | key_id u32 |
-    name_len u8 | name | alias_count u8 | (alias_len u8 | alias)* | hmac[32]
+    name_len u8 | name | alias_count u8 | (alias_len u8 | alias)* |
+    [version 3 only: config_counter u64 | config_fp u64 | config_head_len u8 | config_head] |
+    hmac[32]
 
 * `epoch` is the sender's boot counter and `seq` counts its messages within a boot.
 * `nonce` is a random number the sender draws at every start; `echo_nonce` is the
@@ -20,6 +22,14 @@ Wire format (network byte order), then an HMAC-SHA256 over everything before it:
 * `sent_wall_ms` is informational only: it lets the receiver report a clock difference.
 * `key_id` names the sender's newest key (a 32-bit fingerprint, `key_id()`), so that two
   heads rotating their key switch to the new one only once both have it.
+* `config_counter`, `config_head` and `config_fp` (version 3) advertise the version of
+  the sender's cluster-wide settings and the first 64 bits of their digest
+  (`haoscar_snmp/config/cluster.py`): a difference is how the heads notice they must
+  exchange settings.
+* `caps` bit 0 says "I read version 3". A head sends version 3 only to a peer whose
+  last authenticated message said so (or was version 3), so a head of the release
+  before, which reads version 2 only and ignores that byte, goes on hearing this one
+  during a rolling upgrade.
 * `echo_seq` / `echo_hold_us` let the sender measure round-trip time without trusting
   the peer's clock: the peer echoes the last seq it received on this LAN and how long it
   held it before answering, as NTP does.
@@ -35,8 +45,11 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 MAGIC = b"HAOS"
-VERSION = 2
+VERSION = 3             # the newest format this head writes and reads
+OLDEST_VERSION = 2      # still read, and written to a peer that reads nothing newer
+CAP_READS_V3 = 1        # caps bit: the sender reads version 3
 _HEAD = struct.Struct("!4sBBBBHQQQQQQQQII")
+_CONFIG = struct.Struct("!QQ")
 _MAC_LEN = 32
 MAX_NAME = 64
 MAX_ALIASES = 32
@@ -79,6 +92,18 @@ class Heartbeat:
     echo_hold_us: int = 0
     aliases: tuple[str, ...] = field(default_factory=tuple)
     key_id: int = 0
+    # The sender's cluster-wide settings: version counter, the head that made that
+    # change ("" = the files as loaded), digest fingerprint. Version 3 only: a version 2
+    # message decodes with `version` 2 and these unset.
+    config_counter: int = 0
+    config_head: str = ""
+    config_fp: int = 0
+    version: int = VERSION
+    caps: int = CAP_READS_V3
+
+    @property
+    def reads_v3(self) -> bool:
+        return self.version >= 3 or bool(self.caps & CAP_READS_V3)
 
 
 def key_id(key: bytes) -> int:
@@ -87,10 +112,13 @@ def key_id(key: bytes) -> int:
 
 
 def encode(msg: Heartbeat, key: bytes) -> bytes:
+    """The datagram, in format `msg.version` (2 leaves the settings advert out)."""
     name = msg.sender.encode()
     if not 0 < len(name) <= MAX_NAME or len(msg.aliases) > MAX_ALIASES:
         raise ValueError("heartbeat sender name or alias list too long")
-    body = bytearray(_HEAD.pack(MAGIC, VERSION, msg.lan, msg.state, 0, int(msg.flags), msg.epoch,
+    if msg.version not in (2, 3):
+        raise ValueError(f"heartbeat version {msg.version} cannot be written")
+    body = bytearray(_HEAD.pack(MAGIC, msg.version, msg.lan, msg.state, msg.caps, int(msg.flags), msg.epoch,
                                 msg.seq, msg.nonce, msg.echo_nonce, msg.peer_epoch, msg.generation,
                                 max(msg.sent_wall_ms, 0), msg.echo_seq,
                                 min(msg.echo_hold_us, 0xFFFFFFFF), msg.key_id))
@@ -98,6 +126,11 @@ def encode(msg: Heartbeat, key: bytes) -> bytes:
     for alias in msg.aliases:
         raw = alias.encode()
         body += bytes([len(raw)]) + raw
+    if msg.version >= 3:
+        head = msg.config_head.encode()
+        if len(head) > MAX_NAME:
+            raise ValueError("heartbeat config head name too long")
+        body += _CONFIG.pack(msg.config_counter, msg.config_fp) + bytes([len(head)]) + head
     return bytes(body) + hmac.new(key, bytes(body), hashlib.sha256).digest()
 
 
@@ -116,9 +149,9 @@ def decode(data: bytes, keys: bytes | Sequence[bytes]) -> Heartbeat:
 
 def _parse(body: bytes) -> Heartbeat:
     try:
-        (_magic, version, lan, state, _reserved, flags, epoch, seq, nonce, echo_nonce, peer_epoch,
+        (_magic, version, lan, state, caps, flags, epoch, seq, nonce, echo_nonce, peer_epoch,
          generation, sent, echo_seq, echo_hold, kid) = _HEAD.unpack_from(body)
-        if version != VERSION:
+        if not OLDEST_VERSION <= version <= VERSION:
             raise DecodeError(f"heartbeat version {version} not supported")
         pos = _HEAD.size
         name_len = body[pos]
@@ -131,9 +164,20 @@ def _parse(body: bytes) -> Heartbeat:
             n = body[pos]
             aliases.append(body[pos + 1: pos + 1 + n].decode())
             pos += 1 + n
+        counter = fp = 0
+        config_head = ""
+        if version >= 3:
+            counter, fp = _CONFIG.unpack_from(body, pos)
+            pos += _CONFIG.size
+            head_len = body[pos]
+            config_head = body[pos + 1: pos + 1 + head_len].decode()
+            pos += 1 + head_len
+            if len(config_head.encode()) != head_len:
+                raise DecodeError("heartbeat config head length mismatch")
         if pos != len(body) or not name or len(name.encode()) != name_len:
             raise DecodeError("heartbeat length mismatch")
     except (IndexError, UnicodeDecodeError, struct.error) as exc:
         raise DecodeError(f"malformed heartbeat: {exc}") from None
     return Heartbeat(name, lan, state, Flag(flags), epoch, seq, nonce, echo_nonce, peer_epoch,
-                     generation, sent, echo_seq, echo_hold, tuple(aliases), kid)
+                     generation, sent, echo_seq, echo_hold, tuple(aliases), kid, counter, config_head, fp,
+                     version, caps)

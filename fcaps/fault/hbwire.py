@@ -38,8 +38,10 @@ def peer_to_wire(view: PeerView) -> dict[str, Any]:
 
 
 def peer_from_wire(d: dict[str, Any]) -> PeerView:
+    config = d.get("config")
     return PeerView(**dict(d, paths_up=frozenset(d["paths_up"]), status=HeadStatus(d["status"]),
-                           aliases=tuple(d["aliases"])))
+                           aliases=tuple(d["aliases"]),
+                           config=(int(config[0]), str(config[1]), int(config[2])) if config else None))
 
 
 def links_to_wire(view: LinkView) -> dict[str, Any]:
@@ -74,11 +76,13 @@ def local_to_wire(local: LocalView, aliases: list[tuple[str, int, str]]) -> dict
     """What to advertise, plus (address, prefix length, interface) of every alias held:
     what the heartbeat process removes if the daemon stops answering."""
     return {"status": int(local.status), "flags": int(local.flags), "generation": local.generation,
-            "aliases": list(local.aliases), "held": [list(a) for a in aliases]}
+            "aliases": list(local.aliases), "held": [list(a) for a in aliases], "config": list(local.config)}
 
 
 def local_from_wire(d: dict[str, Any]) -> tuple[LocalView, list[tuple[str, int, str]]]:
-    return (LocalView(HeadStatus(d["status"]), Flag(d["flags"]), d["generation"], tuple(d["aliases"])),
+    config = d.get("config") or (0, "", 0)
+    return (LocalView(HeadStatus(d["status"]), Flag(d["flags"]), d["generation"], tuple(d["aliases"]),
+                      (int(config[0]), str(config[1]), int(config[2]))),
             [(str(a), int(p), str(i)) for a, p, i in d["held"]])
 
 

@@ -67,6 +67,8 @@ class LocalView:
     flags: hbproto.Flag = hbproto.Flag(0)
     generation: int = 0
     aliases: tuple[str, ...] = ()
+    # This head's cluster-wide settings: (version counter, head of the version, fingerprint).
+    config: tuple[int, str, int] = (0, "", 0)
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,7 @@ class HeartbeatCore:
         self.peer_name = settings.peer
         self.paths = {p.lan: _Path(p.lan, rows[p.lan], p.local, p.remote) for p in paths}
         self.seq = 0
+        self.peer_reads_v3 = False  # its last authenticated message said it reads format 3
         self.started = clock.monotonic()
         self._view = PeerView(name=settings.peer, preferred_primary=settings.peer_preferred)
         self._notices: list[Notice] = []
@@ -215,7 +218,9 @@ class HeartbeatCore:
                 echo_nonce=self.session.peer_nonce, peer_epoch=self.session.peer_epoch,
                 generation=local.generation, sent_wall_ms=int(wall * 1000),
                 echo_seq=path.last_seq if path.last_epoch >= 0 else 0, echo_hold_us=hold_us,
-                aliases=local.aliases, key_id=self.keys.current_id)
+                aliases=local.aliases, key_id=self.keys.current_id,
+                config_counter=local.config[0], config_head=local.config[1], config_fp=local.config[2],
+                version=hbproto.VERSION if self.peer_reads_v3 else hbproto.OLDEST_VERSION)
             path.sent_at[self.seq] = now
             if len(path.sent_at) > 64:
                 del path.sent_at[min(path.sent_at)]
@@ -247,6 +252,10 @@ class HeartbeatCore:
             self.security.malformed_packets += 1
             path.row.rejected += 1
             return False
+        if msg.sender == self.peer_name:
+            # Follows the peer's latest word, also before the handshake: a peer that
+            # restarted with an older release is written to in its format at once.
+            self.peer_reads_v3 = msg.reads_v3
         verdict = self.session.check(msg, int(lan), self._view.heard)
         if verdict in (Verdict.REPLAY, Verdict.UNKNOWN_SENDER):
             self.security.hb_replays += 1
@@ -294,7 +303,8 @@ class HeartbeatCore:
         new = PeerView(name=old.name, preferred_primary=old.preferred_primary, heard=True,
                        paths_up=self._paths_up(), status=HeadStatus(msg.state), flags=int(msg.flags),
                        generation=msg.generation, aliases=msg.aliases, heard_since=heard_since,
-                       silent_since=old.silent_since, ever_heard=True)
+                       silent_since=old.silent_since, ever_heard=True,
+                       config=(msg.config_counter, msg.config_head, msg.config_fp) if msg.version >= 3 else None)
         self._view = new
         return new != old
 
@@ -359,7 +369,7 @@ class HeartbeatCore:
                               generation=old.generation, aliases=old.aliases,
                               heard_since=old.heard_since if heard else 0.0,
                               silent_since=old.silent_since if heard else now,
-                              ever_heard=old.ever_heard)
+                              ever_heard=old.ever_heard, config=old.config)
         return self._view != old
 
     def rtt_and_jitter_us(self) -> tuple[int, int]:

@@ -134,6 +134,9 @@ class RoleMachine:
         self._isolated_since = 0.0
         self._last_orphan_check = float("-inf")
         self.local = LocalView(generation=generation.value)
+        # Whether a starting head may take over yet: it first adopts the peer's newer
+        # cluster-wide settings (fcaps/configuration/sync.py sets this).
+        self.config_ready: Callable[[], bool] = lambda: True
         self._held: dict[int, Alias] = {}   # by row index: what this head has configured
         self._garp_tasks: set[asyncio.Task[None]] = set()
         self.state.heads[(self.index,)].status = S.STARTING
@@ -157,6 +160,9 @@ class RoleMachine:
         self._handover_done(view, now, cfg)
         me = self._me(cfg, now, peer)
         decision = decide(me, peer)
+        if self.status == S.STARTING and decision.action is Action.TAKE_OVER and not self.config_ready():
+            decision = Decision(Action.WAIT, "starting: taking the peer's newer cluster-wide settings first",
+                                decision.flags)
         self._advertise(flags=decision.flags)
         self._split_brain(peer, me.conflict)   # detected before acting: the loser reports it too
         await self._act(decision, peer)

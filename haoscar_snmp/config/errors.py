@@ -86,3 +86,15 @@ def _message(detail: dict, loc: Loc) -> str:
     if not is_secret and isinstance(value, (int, float)) and not isinstance(value, bool):
         message += f" (got {value})"
     return message
+
+
+class CommitRefused(Exception):
+    """A change that passed every local check and was refused when it was committed: the
+    peer head refused it (it validates cluster-wide changes against its own state), or
+    it arrived while the heads were exchanging settings. Nothing was changed. `status`
+    is the SNMP error-status name the SET is answered with."""
+
+    def __init__(self, why: str, status: str = "inconsistentValue") -> None:
+        super().__init__(why)
+        self.why = why
+        self.status = status

@@ -49,6 +49,9 @@ class EventType(enum.IntEnum):
     SERVICE_LADDER_RESET = 26
     LAN_FAILED = 27
     LAN_RECOVERED = 28
+    CONFIG_DRIFT = 29
+    CONFIG_DRIFT_CLEARED = 30
+    CONFIG_SYNCED = 31          # this head adopted the peer's settings, or the peer took this head's
 
 
 class Severity(enum.IntEnum):

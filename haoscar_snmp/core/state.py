@@ -150,6 +150,8 @@ class ControlAction(enum.IntEnum):
     FAILBACK = 3
     RESET_COUNTERS = 4
     RESET_SERVICE = 5
+    PULL_PEER_CONFIG = 6     # adopt the peer's cluster-wide settings now
+    PUSH_LOCAL_CONFIG = 7    # make the peer take this head's cluster-wide settings
 
 
 @dataclass(frozen=True)
@@ -320,6 +322,10 @@ class PeerView:
     heard_since: float = 0.0            # start of the current contact
     silent_since: float = 0.0           # when it was last declared silent (0: never)
     ever_heard: bool = False
+    # The peer's cluster-wide settings as its heartbeats advertise them: (version counter,
+    # head that made the change, digest fingerprint); None while it has not advertised
+    # any (not heard yet, or a release that does not).
+    config: tuple[int, str, int] | None = None
 
     @property
     def private_up(self) -> bool:
@@ -578,6 +584,35 @@ class AgentxStats:
     last_error: str = ""
 
 
+class ConfigSyncStatus(enum.IntEnum):
+    """Mirrors haoscarConfigSyncStatus."""
+
+    STANDALONE = 1      # no peer head configured
+    UNKNOWN = 2         # the peer is not heard, or has not advertised its settings
+    IN_SYNC = 3         # same digest
+    MISMATCH = 4        # different digests, within the grace: the exchange is under way
+    DRIFT = 5           # different for longer: the drift alarm is raised
+
+
+@dataclass
+class ConfigSyncStats:
+    """Writer: the cluster configuration sync (fcaps/configuration/sync.py); haoscarConfigSync shows it."""
+
+    status: ConfigSyncStatus = ConfigSyncStatus.STANDALONE
+    version: int = 0
+    version_head: str = ""
+    digest: str = ""
+    peer_version: int = 0
+    peer_version_head: str = ""
+    peer_fingerprint: str = ""
+    differing: str = ""
+    pushes: int = 0
+    adoptions: int = 0
+    refusals: int = 0
+    unconfirmed: int = 0
+    bad_messages: int = 0
+
+
 @dataclass
 class ControlState:
     """Writer: the operator-action handler."""
@@ -667,6 +702,7 @@ class State:
     jobs: Table[tuple[int], JobRow] = field(default_factory=Table)
     security: SecurityCounters = field(default_factory=SecurityCounters)
     agentx: AgentxStats = field(default_factory=AgentxStats)
+    config_sync: ConfigSyncStats = field(default_factory=ConfigSyncStats)
     email: EmailStats = field(default_factory=EmailStats)
     # Why this head must not be made active while the peer can serve (a service's
     # recovery ladder handed the role over; "" = nothing). Writer: the service monitor.

@@ -52,6 +52,8 @@ NOTIFICATIONS: dict[EventType, str] = {
     EventType.SERVICE_LADDER_RESET: "haoscarServiceLadderStep",
     EventType.LAN_FAILED: "haoscarLanFailed",
     EventType.LAN_RECOVERED: "haoscarLanRecovered",
+    EventType.CONFIG_DRIFT: "haoscarConfigDrift",
+    EventType.CONFIG_DRIFT_CLEARED: "haoscarConfigDriftCleared",
 }
 
 # Which event-data key gives the row index of each table's column objects.

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from pysnmp.entity.rfc3413 import cmdrsp
 from pysnmp.proto.api import v2c
 
+from haoscar_snmp.config.errors import CommitRefused
 from haoscar_snmp.core.bug import BUG_MARKER
 from haoscar_snmp.core.state import SecurityCounters
 
@@ -135,6 +136,12 @@ class SetResponder(cmdrsp.SetCommandResponder):
             return
         try:
             await self._committer.commit(plan, principal)
+        except CommitRefused as err:
+            # The peer head refused a cluster-wide change: nothing changed on either head.
+            self._counters.snmp_set_rejected += 1
+            self._committer.rejected(principal, describe(request), err.status, 0, err.why)
+            self._answer(engine, ref, err.status, 1, varbinds)
+            return
         except Exception:
             # Persisting failed (disk full, read-only fs): nothing was applied.
             log.exception("could not commit SET from %s; nothing changed", principal)

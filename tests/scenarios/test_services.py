@@ -25,18 +25,23 @@ PORT = 17070
 SERVICE_DOWN, EXHAUSTED, LADDER_STEP = "12", "14", "20"
 
 
-def tcp_service(pair: HaPair, head: str) -> str:
-    """The service's TOML for one head; its commands are a small script in the workdir."""
-    pidfile = pair.workdir / f"tcp-{head}.pid"
-    script = pair.workdir / f"tcpd-{head}"
+def tcp_service(pair: HaPair) -> str:
+    """The service's TOML, the same for both heads (services are cluster-wide settings);
+    its commands are a small script in the workdir. Both heads share this filesystem, so
+    the script keeps each head's pid file and fault marker apart by HAOSCAR_TEST_HEAD,
+    set in each daemon's environment (on real heads, the paths are the machine's own)."""
+    script = pair.workdir / "tcpd"
+    pidfile = f"{pair.workdir}/tcp-$HAOSCAR_TEST_HEAD.pid"
     script.write_text(f"""#!/bin/sh
 case "$1" in
-  restart) test -e {pair.workdir / (head + ".broken")} && exit 1 ;;
+  restart) test -e {pair.workdir}/$HAOSCAR_TEST_HEAD.broken && exit 1 ;;
   stop) kill "$(cat {pidfile})"; exit ;;
 esac
 {sys.executable} {PROGRAM} {PORT} {pidfile} 0.0.0.0 >/dev/null 2>&1 </dev/null &
 """)
     script.chmod(0o755)
+    for head in ("head1", "head2"):
+        pair.env.setdefault(head, {})["HAOSCAR_TEST_HEAD"] = head
     return f"""
         [[services]]
         name = "tcpd"
@@ -81,7 +86,8 @@ def kill_service(pair: HaPair, head: str) -> None:
 def test_exhausted_restarts_hand_the_service_to_the_standby_and_the_failed_head_waits_for_a_reset(
         pair: HaPair) -> None:
     c = pair.cluster
-    pair.services = {head: tcp_service(pair, head) for head in ("head1", "head2")}
+    service = tcp_service(pair)
+    pair.services = {head: service for head in ("head1", "head2")}
     try:
         pair.start_both()
         pair.wait_for(lambda: alive(pid(pair, "head1")), 5, "the service started on head1 at takeover")

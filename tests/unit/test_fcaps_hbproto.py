@@ -67,3 +67,38 @@ def test_an_authenticated_older_version_is_refused() -> None:
     data = bytes(body) + hmac.new(KEY, bytes(body), hashlib.sha256).digest()
     with pytest.raises(hbproto.DecodeError, match="version 1"):
         hbproto.decode(data, KEY)
+
+
+def test_version_3_carries_the_settings_advert() -> None:
+    msg = beat(config_counter=12, config_head="head2", config_fp=2**64 - 3)
+    back = hbproto.decode(hbproto.encode(msg, KEY), KEY)
+    assert back == msg and back.version == 3 and back.reads_v3
+
+
+def test_version_2_leaves_the_advert_out_and_says_it_reads_3() -> None:
+    """Sent to a peer of the release before: its parser (version 2, the caps byte
+    ignored, nothing after the alias list) reads every byte of it."""
+    msg = beat(version=2, config_counter=12, config_head="head2", config_fp=99)
+    data = hbproto.encode(msg, KEY)
+    assert data[4] == 2 and data[7] == hbproto.CAP_READS_V3
+    back = hbproto.decode(data, KEY)
+    assert (back.version, back.config_counter, back.config_head, back.config_fp) == (2, 0, "", 0)
+    assert back.reads_v3
+    old_release = beat(version=2, caps=0)
+    assert not hbproto.decode(hbproto.encode(old_release, KEY), KEY).reads_v3
+
+
+@pytest.mark.parametrize("version", [1, 4, 255])
+def test_unknown_versions_are_decode_errors(version: int) -> None:
+    body = bytearray(hbproto.encode(beat(), KEY)[:-32])
+    body[4] = version
+    data = bytes(body) + hmac.new(KEY, bytes(body), hashlib.sha256).digest()
+    with pytest.raises(hbproto.DecodeError):
+        hbproto.decode(data, KEY)
+
+
+def test_a_truncated_advert_is_a_decode_error() -> None:
+    body = hbproto.encode(beat(config_head="head2"), KEY)[:-32][:-2]
+    data = body + hmac.new(KEY, body, hashlib.sha256).digest()
+    with pytest.raises(hbproto.DecodeError):
+        hbproto.decode(data, KEY)

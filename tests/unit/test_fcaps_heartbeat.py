@@ -277,3 +277,35 @@ def test_a_key_rotated_on_one_head_then_the_other_never_interrupts_the_heartbeat
     (_, stale, _), = old_key_core.messages(p.h1.local)
     p.h2.core.receive(stale, lan)
     assert p.h2.security.hb_auth_failures == 1     # the old key no longer passes
+
+
+def test_the_settings_advert_reaches_the_peer_once_it_says_it_reads_format_3(tmp_path: Path) -> None:
+    p = Pair(tmp_path)
+    p.h1.local = LocalView(status=HeadStatus.ACTIVE, config=(4, "head2", 0xABCDEF))
+    first = p.h1.core.messages(p.h1.local)
+    assert {data[4] for _lan, data, _r in first} == {2}      # nothing heard yet: the old format
+    p.run(0.5)
+    assert p.h2.core.view().config == (4, "head2", 0xABCDEF)
+    assert {data[4] for _lan, data, _r in p.h1.core.messages(p.h1.local)} == {3}
+
+
+def test_a_peer_of_the_release_before_is_written_to_in_its_format_and_still_heard(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its messages are format 2 with no capability bit; ours to it stay format 2, whose
+    every byte its parser reads, so a rolling upgrade moves nothing."""
+    from fcaps.fault import hbproto
+
+    p = Pair(tmp_path)
+    original = hbproto.encode
+
+    def old_release(msg: hbproto.Heartbeat, key: bytes) -> bytes:
+        if msg.sender == "head2":
+            msg = hbproto.Heartbeat(**{**msg.__dict__, "version": 2, "caps": 0})
+        return original(msg, key)
+
+    monkeypatch.setattr(hbproto, "encode", old_release)
+    p.run(0.5)
+    assert p.h1.core.view().heard and p.h2.core.view().heard
+    assert not p.h1.core.peer_reads_v3
+    assert p.h1.core.view().config is None                  # it advertises no settings
+    assert {data[4] for _lan, data, _r in p.h1.core.messages(p.h1.local)} == {2}

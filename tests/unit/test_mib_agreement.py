@@ -21,6 +21,7 @@ from haoscar_snmp.core.state import (
     AliasStatus,
     CheckKind,
     ClusterStatus,
+    ConfigSyncStatus,
     ControlAction,
     ControlResult,
     HeadRole,
@@ -62,6 +63,7 @@ ENUMS: list[tuple[type[enum.IntEnum], str, str]] = [
     (ServiceRung, "haoscarServiceRung", ""),
     (CheckKind, "haoscarServiceCheckType", ""),
     (ControlAction, "haoscarControlAction", ""),
+    (ControlAction, "haoscarControlLastAction", ""),
     (ControlResult, "haoscarControlResult", ""),
     (EventType, "haoscarEventType", ""),
     (Severity, "haoscarEventSeverity", ""),
@@ -69,6 +71,7 @@ ENUMS: list[tuple[type[enum.IntEnum], str, str]] = [
     (AlarmType, "haoscarAlarmType", "Alarm"),
     (ProbableCause, "haoscarAlarmProbableCause", ""),
     (AgentxStatus, "haoscarAgentxStatus", ""),
+    (ConfigSyncStatus, "haoscarConfigSyncStatus", ""),
 ]
 
 

@@ -10,7 +10,15 @@ from pysnmp.proto import rfc1902
 from fcaps.configuration.mibmap import CONFIG_MAP
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.events import Event, EventType, Severity
-from haoscar_snmp.core.state import AlarmRow, Lan, LanStatus, ServiceRow, ServiceStatus, State
+from haoscar_snmp.core.state import (
+    AlarmRow,
+    ConfigSyncStatus,
+    Lan,
+    LanStatus,
+    ServiceRow,
+    ServiceStatus,
+    State,
+)
 from haoscar_snmp.snmp.bindings import bind_all
 from haoscar_snmp.snmp.mib import OID, MibModel
 from haoscar_snmp.snmp.notify import (
@@ -26,6 +34,7 @@ NOW = 1_700_000_000.0
 
 # Event types past 19 with a notification of their own, and its number.
 LAN_NOTIFICATIONS = {EventType.LAN_FAILED: 21, EventType.LAN_RECOVERED: 22}
+DRIFT_NOTIFICATIONS = {EventType.CONFIG_DRIFT: 23, EventType.CONFIG_DRIFT_CLEARED: 24}
 
 
 @pytest.fixture
@@ -145,6 +154,29 @@ def test_config_changed_carries_who_what_old_and_new(builder: NotificationBuilde
     assert (got["haoscarNotifyOldValue"].asOctets(), got["haoscarNotifyNewValue"].asOctets()) == (b"5000", b"1000")
 
 
+@pytest.mark.parametrize("kind, name, status", [
+    (EventType.CONFIG_DRIFT, "haoscarConfigDrift", ConfigSyncStatus.DRIFT),
+    (EventType.CONFIG_DRIFT_CLEARED, "haoscarConfigDriftCleared", ConfigSyncStatus.IN_SYNC)])
+def test_a_drift_notification_reads_the_config_sync_scalars(builder: NotificationBuilder, mib: MibModel,
+                                                            state: State, kind: EventType, name: str,
+                                                            status: ConfigSyncStatus) -> None:
+    sync = state.config_sync
+    sync.status, sync.version, sync.peer_version = status, 7, 9
+    sync.differing = "" if status is ConfigSyncStatus.IN_SYNC else "timing.heartbeat_interval_ms, services[pbs].check"
+    varbinds = builder.build(event(kind))
+    notif = mib.notification(name)
+    assert varbinds[0] == (SNMP_TRAP_OID, rfc1902.ObjectIdentifier(notif.oid))
+    assert [oid for oid, _ in varbinds[1:]] == [mib[obj].oid + (0,) for obj in notif.objects]
+    got = values(varbinds, mib)
+    assert set(got) >= {"haoscarConfigSyncStatus", "haoscarConfigSyncVersion", "haoscarConfigSyncPeerVersion",
+                        "haoscarConfigSyncDiffering"}
+    assert int(got["haoscarConfigSyncStatus"]) == int(status)
+    assert isinstance(got["haoscarConfigSyncVersion"], rfc1902.Unsigned32)
+    assert (int(got["haoscarConfigSyncVersion"]), int(got["haoscarConfigSyncPeerVersion"])) == (7, 9)
+    assert got["haoscarConfigSyncDiffering"].asOctets() == sync.differing.encode()
+    assert got["haoscarNotifySubject"].asOctets() == b""
+
+
 def test_events_without_a_notification_build_nothing(builder: NotificationBuilder) -> None:
     for kind in set(EventType) - set(NOTIFICATIONS):
         assert builder.build(event(kind)) is None
@@ -157,6 +189,8 @@ def test_every_mapped_event_type_names_an_existing_notification(mib: MibModel) -
             assert notif.oid == mib.root + (0, int(kind)), name
         elif kind in LAN_NOTIFICATIONS:
             assert notif.oid == mib.root + (0, LAN_NOTIFICATIONS[kind]), name
+        elif kind in DRIFT_NOTIFICATIONS:
+            assert notif.oid == mib.root + (0, DRIFT_NOTIFICATIONS[kind]), name
         else:            # the service ladder's steps share haoscarServiceLadderStep
             assert name == "haoscarServiceLadderStep", kind
 

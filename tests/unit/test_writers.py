@@ -67,6 +67,7 @@ WRITERS: dict[str, set[str] | dict[str, set[str]]] = {
     "alias_claims": {"fcaps.fault.aliasguard"},
     "email": {"fcaps.fault.mailer"},
     "agentx": {"haoscar_snmp.snmp.agentx.session"},
+    "config_sync": {"fcaps.configuration.sync"},
     "service_unfit": {"fcaps.fault.services"},
     "peer_lans_down": {"fcaps.fault.lanpoll"},
     "loop": {"fcaps.performance.looplag"},

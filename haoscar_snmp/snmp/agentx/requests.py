@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from haoscar_snmp.config.errors import CommitRefused
 from haoscar_snmp.config.mibmap import Change, SetPlan
 from haoscar_snmp.core.bug import BUG_MARKER
 from haoscar_snmp.core.state import SecurityCounters
@@ -242,6 +243,11 @@ class RequestHandler:
         before = (copy.deepcopy(source.overrides()), copy.deepcopy(source.pending()))
         try:
             await self.committer.commit(txn.plan, self.principal)
+        except CommitRefused as err:
+            # The peer head refused a cluster-wide change; a CommitSet can only fail.
+            self._txns.pop(pdu.transaction_id, None)
+            self._refused(txn.request, SetError("commitFailed", 0, err.why))
+            return self._reply(pdu, (), ResponseError.COMMIT_FAILED, 1)
         except Exception:
             # Persisting failed (disk full, read-only fs): nothing was applied.
             log.exception("could not commit SET from %s; nothing changed", self.principal)

@@ -1,0 +1,490 @@
+"""One configuration for the cluster: the daemon's side of the settings exchange.
+
+Each head advertises the version and fingerprint of its cluster-wide settings in its
+heartbeats (`fcaps/fault/hbproto.py`, from `advert()`). This job compares the peer's
+advert with this head's at every heartbeat interval:
+
+* equal: in sync (the higher version is kept by both);
+* different: it fetches the peer's settings (to name what differs), and the head whose
+  version loses (`clustersync.merge`: newer wins, the head whose name sorts first breaks
+  a tie) adopts the other's, validated as a SET is, before it is applied;
+* different for longer than DRIFT_BEATS heartbeats (the settings cannot be adopted,
+  or the peer cannot be reached to fetch them): the drift alarm (haoscarConfigDrift)
+  naming the keys, cleared when the digests agree again.
+
+A SET of a cluster-wide object is proposed to the peer before it is answered
+(`propose()`, called by `store.ConfigStore.commit`): the peer validates it against its
+own state, persists and applies it, and answers ACK or NAK. A NAK refuses the SET
+(inconsistentValue), nothing changed on either head. A peer that is not heard, or does
+not answer within PROPOSE_TIMEOUT_S, leaves the change on this head only: the SET
+succeeds, the drift alarm is raised at once, and the peer takes the change when it is
+heard again (this head's version is newer). docs/operations.md says it for operators.
+
+The exchange's datagrams (`syncproto.py`) go through the heartbeat process, on the
+heartbeat port, under the heartbeat key and bound to both heads' heartbeat nonces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from fcaps.fault.alarms import Alarms, AlarmType, ProbableCause
+from haoscar_snmp.config.cluster import differences, digest, fingerprint
+from haoscar_snmp.config.clustersync import Advert, DriftState, DriftTracker, Version, merge
+from haoscar_snmp.config.schema import Config
+from haoscar_snmp.core.clock import Clock
+from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
+from haoscar_snmp.core.state import ConfigSyncStatus, State
+from haoscar_snmp.core.text import printable
+
+from . import syncproto
+from .store import Confirmation, ConfigStore, Proposal
+from .syncproto import Kind, Message
+
+log = logging.getLogger(__name__)
+
+PROPOSE_TIMEOUT_S = 0.8    # under net-snmp's default 1 s timeout: the manager hears one answer
+FETCH_TIMEOUT_S = 0.8
+RESEND_S = 0.1             # a request is sent again this often until answered (datagrams get lost)
+FETCH_RETRY_S = 1.0        # after a fetch that got no answer, or an adoption that failed
+SETTLE_MAX_S = 2.0         # the longest a starting head waits for the peer's settings before acting
+SUBJECT = "cluster-config"
+
+
+class Link(Protocol):
+    """The heartbeat process's side that the exchange uses (fcaps/fault/hbproc.py)."""
+
+    nonces: tuple[int, int]
+    relay_dropped: int
+    config_advert: Callable[[], tuple[int, str, int]]
+    on_config: Callable[[bytes], None]
+
+    def send_config(self, data: bytes) -> None: ...
+
+
+class ClusterSync:
+    """The `config-sync` job; the sole writer of `state.config_sync`."""
+
+    name = "config-sync"
+
+    def __init__(self, store: ConfigStore, state: State, bus: EventBus, alarms: Alarms, clock: Clock,
+                 config: Callable[[], Config], link: Link | None) -> None:
+        self.store = store
+        self.state = state
+        self.bus = bus
+        self.alarms = alarms
+        self.clock = clock
+        self.config = config
+        self.link = link
+        cfg = config()
+        peer = cfg.peer_head_config
+        self.me = cfg.cluster.local_head
+        self.peer = peer.name if peer is not None else ""
+        self.tracker = DriftTracker()
+        self.peer_settings: dict[str, Any] | None = None   # the peer's, as last known
+        self._peer_settings_of: tuple[Version, int] | None = None   # (version, fingerprint) they are of
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[Message]] = {}
+        self._answered = syncproto.Answered()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._fetching = False
+        self._next_fetch = 0.0
+        self._tried: tuple[Version, int] | None = None     # the peer advert an adoption was tried for
+        self._proposing = False
+        self._bad = 0
+        self._first_heard = 0.0
+        self._known_count = 0
+        self._unconfirmed = ""      # why the last change is on this head only ("" = it is not)
+        store.proposer = self.propose
+        store.peer_settings = self.peer_settings_now
+        store.on_version.append(self._publish)
+        if link is not None:
+            link.config_advert = self.advert
+            link.on_config = self.datagram
+        self._publish()
+
+    # -- the job -------------------------------------------------------------------------
+
+    def interval(self) -> float:
+        return self.config().timing.heartbeat_interval_ms / 1000.0
+
+    async def run_cycle(self) -> str:
+        self.observe()
+        return self.summary()
+
+    def advert(self) -> tuple[int, str, int]:
+        version = self.store.version
+        return version.counter, version.head, fingerprint(self.store.digest)
+
+    def peer_advert(self) -> tuple[Version, int] | None:
+        view = self.state.peer
+        if view is None or not view.heard or view.config is None:
+            return None
+        counter, head, fp = view.config
+        return Version(counter, head), fp
+
+    def peer_settings_now(self) -> Mapping[str, Any] | None:
+        """The peer's settings as best known: this head's when its advert says they are
+        equal, else the last fetched or proposed (None: never known since start)."""
+        peer = self.peer_advert()
+        if peer is not None and peer[1] == fingerprint(self.store.digest):
+            return self.store.settings
+        return self.peer_settings
+
+    def _known(self, settings: dict[str, Any], version: Version) -> None:
+        """The peer holds `settings` now (it took them, or this head took them from it):
+        no fetch until its heartbeats have had time to advertise them."""
+        self.peer_settings = settings
+        self._peer_settings_of = (version, fingerprint(digest(settings)))
+        self._known_count += 1            # a fetch under way brings older news: dropped
+        self._next_fetch = self.clock.monotonic() + FETCH_RETRY_S
+
+    def observe(self) -> None:
+        """Compare the adverts; fetch, adopt and raise or clear the alarm as needed."""
+        now = self.clock.monotonic()
+        if self.link is None:
+            self._publish()
+            return
+        view = self.state.peer
+        heard = view is not None and view.heard
+        if heard and not self._first_heard:
+            self._first_heard = now
+        elif not heard:
+            self._first_heard = 0.0
+        peer = self.peer_advert()
+        mine = fingerprint(self.store.digest)
+        interval = max(self.interval(), self._peer_interval())
+        if peer is None:
+            if self._unconfirmed and self.tracker.state is not DriftState.DRIFT:
+                self._force_drift(now, ())
+            else:
+                self._transition(self.tracker.observe(now, interval, self.store.digest, None))
+            self._publish()
+            return
+        version, fp = peer
+        if fp == mine:
+            self.peer_settings, self._peer_settings_of = dict(self.store.settings), peer
+            self._unconfirmed = ""
+            if version > self.store.version:
+                self._spawn(self.store.keep_version(version))
+            self._transition(self.tracker.observe(now, interval, self.store.digest, self.store.digest))
+        else:
+            if self._peer_settings_of != peer and not self._fetching and now >= self._next_fetch:
+                self._spawn(self._fetch_and_settle(peer))
+            differing = differences(self.store.settings, self.peer_settings) \
+                if self.peer_settings is not None and self._peer_settings_of == peer else ()
+            if self._unconfirmed and self.tracker.state is not DriftState.DRIFT:
+                self._force_drift(now, differing)
+            else:
+                self._transition(self.tracker.observe(now, interval, self.store.digest, f"{fp:016x}", differing))
+        self._publish()
+
+    def ready(self) -> bool:
+        """Whether a starting head may act on its settings: they agree with the peer's,
+        or this head does not adopt the peer's, or it tried, or the peer cannot tell
+        (not heard, an older release), or it waited SETTLE_MAX_S for them."""
+        peer = self.peer_advert()
+        if self.link is None or peer is None:
+            return True
+        if peer[1] == fingerprint(self.store.digest) or self._tried == peer:
+            return True
+        if not self._adopts(peer):
+            return True
+        if not self._first_heard:
+            self._first_heard = self.clock.monotonic()
+        return self.clock.monotonic() - self._first_heard > SETTLE_MAX_S
+
+    def summary(self) -> str:
+        s = self.state.config_sync
+        text = f"{s.status.name.lower().replace('_', ' ')}, version {self.store.version}"
+        return text + (f"; differing: {s.differing}" if s.differing else "")
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- adopting --------------------------------------------------------------------------
+
+    def _adopts(self, peer: tuple[Version, int]) -> bool:
+        decision = merge(Advert(self.me, self.store.version, f"{fingerprint(self.store.digest):016x}"),
+                         Advert(self.peer, peer[0], f"{peer[1]:016x}"))
+        return decision.adopt
+
+    async def _fetch_and_settle(self, peer: tuple[Version, int]) -> None:
+        self._fetching = True
+        known = self._known_count
+        try:
+            reply = await self._request(Kind.FETCH, {}, FETCH_TIMEOUT_S)
+            if known != self._known_count:
+                return
+            if reply is None or reply.kind is not Kind.SETTINGS:
+                self._next_fetch = self.clock.monotonic() + FETCH_RETRY_S
+                return
+            settings, version = reply.body.get("settings"), _version(reply.body.get("version"))
+            if not isinstance(settings, dict) or version is None:
+                self._bad += 1
+                return
+            self.peer_settings = settings
+            self._peer_settings_of = (version, fingerprint(str(reply.body.get("digest", "0" * 16))))
+            if self._adopts((version, self._peer_settings_of[1])) and self._tried != self._peer_settings_of:
+                self._tried = self._peer_settings_of
+                # merge() decided (a newer version, or the tiebreak at an equal one).
+                taken, text = await self.store.adopt(settings, version, self.peer, force=True,
+                                                     expect=self.store.version)
+                if taken:
+                    self.state.config_sync.adoptions += 1
+                    log.info("%s", printable(text))
+                else:
+                    log.error("the peer's cluster-wide settings (version %s) cannot be taken: %s",
+                              version, printable(text))
+                    self._next_fetch = self.clock.monotonic() + FETCH_RETRY_S
+        finally:
+            self._fetching = False
+            self.observe()
+
+    async def pull(self, principal: str) -> tuple[bool, str]:
+        """The operator's pullPeerConfig: take the peer's settings now, whatever the versions."""
+        if self.link is None:
+            return False, "no peer head"
+        reply = await self._request(Kind.FETCH, {}, FETCH_TIMEOUT_S)
+        if reply is None or reply.kind is not Kind.SETTINGS:
+            return False, f"the peer head {self.peer} did not send its settings (is it heard?)"
+        settings, version = reply.body.get("settings"), _version(reply.body.get("version"))
+        if not isinstance(settings, dict) or version is None:
+            return False, "the peer head sent unreadable settings"
+        taken, text = await self.store.adopt(settings, version, f"{self.peer}, pulled by {principal}",
+                                             force=True)
+        if taken:
+            self.state.config_sync.adoptions += 1
+        self.observe()
+        return taken, text
+
+    async def push(self, principal: str) -> tuple[bool, str]:
+        """The operator's pushLocalConfig: this head's version goes above the peer's, so
+        the peer takes this head's settings (proposed at once when it is heard)."""
+        if self.link is None:
+            return False, "no peer head"
+        peer = self.peer_advert()
+        above = peer[0] if peer is not None else self.store.version
+        version = await self.store.raise_version(above, principal)
+        answer = await self.propose(dict(self.store.settings), version)
+        if answer.outcome is Confirmation.CONFIRMED:
+            return True, f"the peer head took this head's settings (version {version})"
+        if answer.outcome is Confirmation.REFUSED:
+            return False, f"version {version}; the peer head refused them: {answer.why}"
+        return True, f"version {version}; {answer.why}: the peer takes them when it is heard"
+
+    # -- proposing (the SET path) ------------------------------------------------------
+
+    async def propose(self, settings: dict[str, Any], version: Version) -> Proposal:
+        """Ask the peer to take `settings` at `version` before this head does."""
+        if self.link is None:
+            return Proposal(Confirmation.CONFIRMED, "no peer head")
+        view = self.state.peer
+        if view is None or not view.heard or not self.link.nonces[1]:
+            return self._alone("the peer head is not heard")
+        if view.config is None:
+            return self._alone("the peer head does not take part in the settings exchange (an older release)")
+        self._proposing = True
+        try:
+            reply = await self._request(Kind.PROPOSE, {"settings": settings, "version": _wire(version),
+                                                       "digest": digest(settings)}, PROPOSE_TIMEOUT_S)
+        except syncproto.TooLarge as error:
+            return Proposal(Confirmation.REFUSED, str(error))
+        finally:
+            self._proposing = False
+        if reply is None:
+            return self._alone(f"the peer head did not answer within {int(PROPOSE_TIMEOUT_S * 1000)} ms")
+        if reply.kind is Kind.NAK:
+            self.state.config_sync.refusals += 1
+            problems = reply.body.get("problems")
+            return Proposal(Confirmation.REFUSED, "; ".join(map(str, problems)) if isinstance(problems, list)
+                            else "no reason given")
+        self.state.config_sync.pushes += 1
+        self._known(settings, version)
+        self._unconfirmed = ""
+        return Proposal(Confirmation.CONFIRMED)
+
+    def _alone(self, why: str) -> Proposal:
+        self.state.config_sync.unconfirmed += 1
+        self._unconfirmed = why
+        self.tracker.since = None
+        return Proposal(Confirmation.UNCONFIRMED, why)
+
+    # -- datagrams -----------------------------------------------------------------------
+
+    def datagram(self, data: bytes) -> None:
+        """One datagram from the peer (through the heartbeat process)."""
+        try:
+            msg = syncproto.decode(data, self._keys())
+        except (syncproto.DecodeError, syncproto.AuthError) as error:
+            self._drop(f"unreadable: {error}")
+            return
+        if msg.sender != self.peer:
+            self._drop(f"from {msg.sender!r}, not the peer head")
+            return
+        assert self.link is not None
+        mine, theirs = self.link.nonces
+        if not msg.kind.is_request:
+            waiter = self._waiting.get(msg.reply_to)
+            if msg.echo_nonce != mine:
+                self._drop("an answer to a request of another run")
+            elif waiter is not None and not waiter.done():
+                waiter.set_result(msg)
+            return          # otherwise the copy from the other LAN, or a late answer
+        if not theirs or msg.sender_nonce != theirs or msg.echo_nonce != mine:
+            self._drop("a request not bound to both heads' current runs (a recording, or a restart)")
+            return
+        seen, answer = self._answered.lookup(msg.sender_nonce, msg.msg_id)
+        if seen:
+            if answer is not None:
+                self.link.send_config(answer)   # the requester did not get it: again
+            return
+        self._answered.taking(msg.msg_id)
+        if msg.kind is Kind.FETCH:
+            self._answer(msg, Kind.SETTINGS, {"settings": self.store.settings, "version": _wire(self.store.version),
+                                              "digest": self.store.digest})
+        else:
+            self._spawn(self._proposal(msg))
+
+    async def _proposal(self, msg: Message) -> None:
+        settings, version = msg.body.get("settings"), _version(msg.body.get("version"))
+        if not isinstance(settings, dict) or version is None:
+            self._answer(msg, Kind.NAK, {"problems": ["the proposal is unreadable"]})
+            return
+        if self._proposing:
+            self._answer(msg, Kind.NAK, {"problems": [
+                "a change of this head's is being proposed at the same moment: set again"]})
+            return
+        taken, text = await self.store.adopt(settings, version, self.peer)
+        if taken:
+            self._known(settings, version)
+            self.state.config_sync.adoptions += 1
+            self._answer(msg, Kind.ACK, {"version": _wire(self.store.version), "digest": self.store.digest})
+        else:
+            self._answer(msg, Kind.NAK, {"problems": [text]})
+        self.observe()
+
+    def _answer(self, request: Message, kind: Kind, body: dict[str, Any]) -> None:
+        assert self.link is not None
+        mine = self.link.nonces[0]
+        data = syncproto.encode(Message(kind, mine, request.sender_nonce, next(self._ids), request.msg_id,
+                                        {"from": self.me, **body}), self._key())
+        self._answered.answered(request.msg_id, data)
+        self.link.send_config(data)
+
+    async def _request(self, kind: Kind, body: dict[str, Any], timeout: float) -> Message | None:
+        """Send a request (again every RESEND_S) until answered or `timeout`; None if not."""
+        assert self.link is not None
+        mine, theirs = self.link.nonces
+        if not theirs:
+            return None
+        msg_id = next(self._ids)
+        data = syncproto.encode(Message(kind, mine, theirs, msg_id, 0, {"from": self.me, **body}), self._key())
+        waiter: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._waiting[msg_id] = waiter
+        try:
+            for _ in range(max(1, round(timeout / RESEND_S))):     # bounded in count and time
+                self.link.send_config(data)
+                try:
+                    return await asyncio.wait_for(asyncio.shield(waiter), RESEND_S)
+                except asyncio.TimeoutError:
+                    continue
+            return None
+        finally:
+            self._waiting.pop(msg_id, None)
+            waiter.cancel()
+
+    def _key(self) -> bytes:
+        key = self.config().heartbeat.key
+        assert key, "a two-head cluster has a heartbeat key"
+        return key
+
+    def _keys(self) -> tuple[bytes, ...]:
+        return (self._key(),)
+
+    def _drop(self, why: str) -> None:
+        self._bad += 1
+        if self._bad <= 10 or self._bad % 1000 == 0:
+            log.warning("settings-exchange datagram dropped (%d so far): %s", self._bad, printable(why))
+
+    # -- the alarm and the MIB -----------------------------------------------------------
+
+    def _force_drift(self, now: float, differing: Any) -> None:
+        """A change this head made alone: the heads differ from this moment on."""
+        self.tracker.state, self.tracker.since = DriftState.DRIFT, now
+        self.tracker.differing = tuple(differing)
+        self._raise(f"cluster-wide settings changed on this head only ({self._unconfirmed}); "
+                    f"the peer takes them when it answers" + (f": {', '.join(differing[:5])}" if differing else ""))
+
+    def _transition(self, transition: Any) -> None:
+        if transition is None:
+            return
+        log.info("configuration sync: %s", transition.text)
+        if transition.new is DriftState.DRIFT:
+            self._raise(transition.text)
+        elif transition.old is DriftState.DRIFT:
+            self.alarms.clear(ProbableCause.CONFIGURATION_DRIFT, SUBJECT, transition.text)
+            self._publish()
+            self.bus.publish(Event(EventType.CONFIG_DRIFT_CLEARED, SUBJECT, Severity.CLEARED, transition.text,
+                                   self.clock.time()))
+
+    def _raise(self, text: str) -> None:
+        self.alarms.raise_alarm(ProbableCause.CONFIGURATION_DRIFT, SUBJECT, Severity.MINOR,
+                                AlarmType.PROCESSING_ERROR, text)
+        self._publish()
+        self.bus.publish(Event(EventType.CONFIG_DRIFT, SUBJECT, Severity.MINOR, text, self.clock.time()))
+
+    def _publish(self) -> None:
+        s = self.state.config_sync
+        version = self.store.version
+        s.version, s.version_head, s.digest = version.counter, version.head, self.store.digest
+        s.bad_messages = self._bad + (self.link.relay_dropped if self.link is not None else 0)
+        if self.link is None:
+            s.status = ConfigSyncStatus.STANDALONE
+            return
+        peer = self.peer_advert()
+        if peer is not None:
+            s.peer_version, s.peer_version_head, s.peer_fingerprint = peer[0].counter, peer[0].head, f"{peer[1]:016x}"
+        if self.tracker.state is DriftState.DRIFT:
+            s.status = ConfigSyncStatus.DRIFT
+        elif peer is None:
+            s.status = ConfigSyncStatus.UNKNOWN
+        elif peer[1] == fingerprint(self.store.digest):
+            s.status = ConfigSyncStatus.IN_SYNC
+        else:
+            s.status = ConfigSyncStatus.MISMATCH
+        s.differing = ", ".join(self.tracker.differing)[:255] if s.status in (
+            ConfigSyncStatus.MISMATCH, ConfigSyncStatus.DRIFT) else ""
+
+    def _peer_interval(self) -> float:
+        timing = (self.peer_settings or {}).get("timing")
+        value = timing.get("heartbeat_interval_ms") if isinstance(timing, Mapping) else None
+        return value / 1000.0 if isinstance(value, int) else 0.0
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("configuration sync task failed", exc_info=task.exception())
+
+
+def _wire(version: Version) -> list[Any]:
+    return [version.counter, version.head]
+
+
+def _version(value: Any) -> Version | None:
+    if (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int)
+            and not isinstance(value[0], bool) and value[0] >= 0 and isinstance(value[1], str)):
+        return Version(value[0], value[1])
+    return None
+

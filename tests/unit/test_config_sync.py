@@ -1,0 +1,251 @@
+"""The settings exchange between two heads, in one process: two configuration stores and
+two exchange jobs joined by an in-memory link that stands for the heartbeat process.
+
+Each head has its own files and state directory; the link carries the real datagrams
+(HMAC, nonces) and can be cut, so the proposal, adoption, drift and replay rules are
+tested without namespaces (tests/scenarios/test_config_sync.py runs them between two
+daemons)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from test_config_cluster import HEAD1, HEAD2
+
+from fcaps.configuration.store import ConfigStore
+from fcaps.configuration.sync import ClusterSync
+from fcaps.fault.alarms import Alarms, ProbableCause
+from haoscar_snmp.config.clustersync import Version
+from haoscar_snmp.config.errors import CommitRefused
+from haoscar_snmp.config.mibmap import SetPlan
+from haoscar_snmp.core.clock import SystemClock
+from haoscar_snmp.core.events import Event, EventBus, EventType
+from haoscar_snmp.core.state import ConfigSyncStatus, PeerView, State
+
+
+def run(test: Callable[[Path], Awaitable[None]]) -> Callable[[Path], None]:
+    """The test on an event loop of its own (the suite runs no asyncio plugin)."""
+    @functools.wraps(test)
+    def sync(tmp_path: Path) -> None:
+        asyncio.run(asyncio.wait_for(test(tmp_path), 30))
+    return sync
+
+
+class Link:
+    """Stands for the heartbeat process: nonces, the advert, and datagrams to the peer."""
+
+    def __init__(self, nonces: tuple[int, int]) -> None:
+        self.nonces = nonces
+        self.relay_dropped = 0
+        self.config_advert: Callable[[], tuple[int, str, int]] = lambda: (0, "", 0)
+        self.on_config: Callable[[bytes], None] = lambda data: None
+        self.peer: Link | None = None
+        self.up = True
+        self.sent: list[bytes] = []
+
+    def send_config(self, data: bytes) -> None:
+        self.sent.append(data)
+        peer = self.peer
+        if self.up and peer is not None:
+            asyncio.get_running_loop().call_soon(lambda: peer.on_config(data) if peer.up else None)
+
+
+class Head:
+    def __init__(self, tmp: Path, name: str, text: str, nonce: int, peer_nonce: int) -> None:
+        key = tmp / f"hb-{name}"
+        key.write_bytes(b"the shared heartbeat key bytes")
+        key.chmod(0o600)
+        path = tmp / f"{name}.toml"
+        path.write_text(text.replace(f"/keys/hb-{name}", str(key))
+                        .replace(f"/var/lib/{name}-state", str(tmp / f"state-{name}")))
+        self.name, self.path, self.tmp = name, path, tmp
+        self.state, self.bus, self.clock = State(), EventBus(), SystemClock()
+        self.events: list[Event] = []
+        self.bus.subscribe("test", self.events.append)
+        self.alarms = Alarms(self.state, self.bus, self.clock)
+        self.store = ConfigStore(path, None, self.state, self.bus, self.clock)
+        self.link = Link((nonce, peer_nonce))
+        self.sync = ClusterSync(self.store, self.state, self.bus, self.alarms, self.clock, self.store.current,
+                                self.link)
+
+    def hears(self, other: Head | None) -> None:
+        """The heartbeat's view of the peer: heard with its advert, or silent."""
+        peer = "head2" if self.name == "head1" else "head1"
+        self.state.peer = PeerView(peer, peer == "head1", heard=other is not None,
+                                   config=other.sync.advert() if other is not None else None)
+
+    async def set_timing(self, **timing: int) -> None:
+        overrides = copy.deepcopy(self.store.overrides())
+        overrides.setdefault("timing", {}).update(timing)
+        problems = self.store.check(overrides)
+        assert not problems, problems
+        await self.store.commit(SetPlan(overrides=overrides, pending={}, config_changed=True), "test")
+
+    def drifting(self) -> bool:
+        return self.alarms.active(ProbableCause.CONFIGURATION_DRIFT, "cluster-config")
+
+
+def pair(tmp: Path, text1: str = HEAD1, text2: str = HEAD2) -> tuple[Head, Head]:
+    a, b = Head(tmp, "head1", text1, 11, 22), Head(tmp, "head2", text2, 22, 11)
+    a.link.peer, b.link.peer = b.link, a.link
+    return a, b
+
+
+async def settle(*heads: Head, rounds: int = 4) -> None:
+    """A few heartbeat intervals: adverts exchanged, the job run on each head."""
+    for _ in range(rounds):
+        for head in heads:
+            head.hears(next(h for h in heads if h is not head) if len(heads) == 2 else None)
+        for head in heads:
+            head.sync.observe()
+        await asyncio.sleep(0.02)
+
+
+async def stop(*heads: Head) -> None:
+    for head in heads:
+        await head.sync.stop()
+
+
+@run
+async def test_equal_files_are_in_sync_from_the_start(tmp_path: Path) -> None:
+    a, b = pair(tmp_path)
+    await settle(a, b)
+    assert a.store.digest == b.store.digest and a.store.version == b.store.version == Version()
+    assert a.state.config_sync.status is ConfigSyncStatus.IN_SYNC
+    await stop(a, b)
+
+
+@run
+async def test_a_set_is_taken_by_the_peer_before_it_is_applied_here(tmp_path: Path) -> None:
+    a, b = pair(tmp_path)
+    await settle(a, b)
+    await a.set_timing(heartbeat_interval_ms=900)
+    # The peer validated, persisted and applied it before the commit returned.
+    assert b.store.effective.timing.heartbeat_interval_ms == 900
+    assert b.store.version == a.store.version == Version(1, "head1")
+    assert (tmp_path / "state-head2" / "cluster-config.json").exists()
+    assert a.state.config_sync.pushes == 1 and b.state.config_sync.adoptions == 1
+    assert any(e.type == EventType.CONFIG_SYNCED for e in b.events)
+    await settle(a, b)
+    assert a.state.config_sync.status is b.state.config_sync.status is ConfigSyncStatus.IN_SYNC
+    await stop(a, b)
+
+
+@run
+async def test_a_dangerous_change_across_the_heads_is_refused_before_anything_moves(tmp_path: Path) -> None:
+    a, b = pair(tmp_path)
+    await settle(a, b)
+    overrides = {"timing": {"heartbeat_dead_time_ms": 9000, "initdead_ms": 9000, "heartbeat_interval_ms": 2000}}
+    problems = a.store.check(overrides)
+    assert [p.key for p in problems] == ["timing.heartbeat_interval_ms"]
+    assert "peer's heartbeat_dead_time_ms = 1000" in problems[0].message
+    await stop(a, b)
+
+
+@run
+async def test_the_peer_refuses_what_it_cannot_take_and_nothing_changes(tmp_path: Path) -> None:
+    a, b = pair(tmp_path)
+    await settle(a, b)
+    b.store.version = Version(5, "head2")      # the peer holds newer settings (not advertised yet)
+    with pytest.raises(CommitRefused, match="at least as new"):
+        await a.set_timing(garp_count=7)
+    assert a.store.effective.timing.garp_count == b.store.effective.timing.garp_count != 7
+    assert a.store.version == Version() and a.state.config_sync.refusals == 1
+    await stop(a, b)
+
+
+@run
+async def test_a_silent_peer_leaves_the_change_here_with_a_drift_alarm_until_it_takes_it(tmp_path: Path) -> None:
+    a, b = pair(tmp_path)
+    await settle(a, b)
+    b.link.up = False                          # the peer's daemon does not answer
+    await a.set_timing(garp_count=7)
+    assert a.store.effective.timing.garp_count == 7 and b.store.effective.timing.garp_count != 7
+    assert a.state.config_sync.unconfirmed == 1
+    a.hears(b)
+    a.sync.observe()
+    assert a.drifting() and a.state.config_sync.status is ConfigSyncStatus.DRIFT
+    assert any(e.type == EventType.CONFIG_DRIFT for e in a.events)
+    b.link.up = True                           # it answers again: it fetches and adopts
+    await settle(a, b, rounds=6)
+    assert b.store.effective.timing.garp_count == 7 and b.store.version == Version(1, "head1")
+    assert not a.drifting() and a.state.config_sync.status is ConfigSyncStatus.IN_SYNC
+    assert any(e.type == EventType.CONFIG_DRIFT_CLEARED for e in a.events)
+    await stop(a, b)
+
+
+@run
+async def test_a_peer_not_heard_at_all_also_means_drift_at_once(tmp_path: Path) -> None:
+    a, b = pair(tmp_path)
+    a.hears(None)
+    await a.set_timing(garp_count=6)
+    a.sync.observe()
+    assert a.drifting() and "the peer head is not heard" in a.state.alarms.get((1,)).text
+    await stop(a, b)
+
+
+@run
+async def test_a_head_with_older_settings_adopts_the_peers_before_it_may_act(tmp_path: Path) -> None:
+    a, b = pair(tmp_path)
+    await settle(a, b)
+    b.link.up = False
+    await a.set_timing(heartbeat_interval_ms=800)
+    # head2 restarts with its state directory as it was: it must not act on its settings.
+    b2 = Head(tmp_path, "head2", HEAD2, 33, 11)
+    a.link.nonces, a.link.peer, b2.link.peer = (11, 33), b2.link, a.link
+    b2.hears(a)
+    assert not b2.sync.ready()
+    await settle(a, b2)
+    assert b2.sync.ready() and b2.store.effective.timing.heartbeat_interval_ms == 800
+    assert b2.store.version == Version(1, "head1")
+    await stop(a, b, b2)
+
+
+@run
+async def test_the_head_whose_name_sorts_first_wins_when_both_files_changed(tmp_path: Path) -> None:
+    a, b = pair(tmp_path, HEAD1, HEAD2.replace("garp_count", "x") + "\n")
+    b2_text = HEAD2.replace("lan_down_after_ms = 2000", "lan_down_after_ms = 2500")
+    b = Head(tmp_path, "head2", b2_text, 22, 11)
+    a.link.peer, b.link.peer = b.link, a.link
+    await settle(a, b, rounds=6)
+    assert b.store.effective.timing.lan_down_after_ms == 2000      # head1's
+    assert a.store.digest == b.store.digest
+    await stop(a, b)
+
+
+@run
+async def test_a_recorded_request_is_refused_after_the_peer_restarts(tmp_path: Path) -> None:
+    a, b = pair(tmp_path)
+    await settle(a, b)
+    await a.set_timing(garp_count=7)
+    recorded = [d for d in a.link.sent]
+    b.link.nonces = (44, 11)                    # head2 restarted: a new nonce
+    bad = b.state.config_sync.bad_messages
+    for data in recorded:
+        b.link.on_config(data)
+    b.sync.observe()
+    assert b.state.config_sync.bad_messages > bad
+    await stop(a, b)
+
+
+@run
+async def test_pull_and_push_are_operator_actions(tmp_path: Path) -> None:
+    a, b = pair(tmp_path)
+    await settle(a, b)
+    b.link.up = False
+    await a.set_timing(garp_count=7)
+    b.link.up = True
+    b.hears(a)
+    ok, text = await b.sync.pull("operator")
+    assert ok and b.store.effective.timing.garp_count == 7, text
+    await b.set_timing(garp_count=8)            # proposed to head1 and taken
+    assert a.store.effective.timing.garp_count == 8
+    a.hears(b)
+    ok, text = await a.sync.push("operator")
+    assert ok and a.store.version > b.store.version or "took" in text, text
+    await stop(a, b)
