@@ -128,6 +128,7 @@ class Child:
         self._relay_window = 0.0           # monotonic second of the relay count
         self._relayed = 0
         self.relay_dropped = 0
+        self._nonces_sent: list[int] = []
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -281,7 +282,10 @@ class Child:
             return
 
         def judge() -> str:
-            if self.core.receive(data, lan) or self.core.has_notices():
+            if (self.core.receive(data, lan) or self.core.has_notices()
+                    or self._nonces() != self._nonces_sent):
+                # A new run of the peer (its nonce) is told at once: the settings
+                # exchange binds its requests to it.
                 self._dirty = True
                 self._sync()
             self._arm_deadline()
@@ -412,6 +416,7 @@ class Child:
             perf=[self.perf.rtt_us, self.perf.jitter_us], last_heartbeat=self.peer_row.last_heartbeat,
             job=self.job, nonces=self._nonces(), relay_dropped=self.relay_dropped)
         if self._send(msg):
+            self._nonces_sent = self._nonces()
             self._notices.clear()
             self._dirty = False
             self._last_sync = time.monotonic()
