@@ -144,6 +144,14 @@ class ConfigStore:
 
     def _set_version(self, version: Version) -> None:
         self._version_file.save(version, self.digest)
+        self._version_set(version)
+
+    async def _save_version(self, version: Version) -> None:
+        """As _set_version, the write off the loop, the callbacks on it."""
+        await asyncio.to_thread(self._version_file.save, version, self.digest)
+        self._version_set(version)
+
+    def _version_set(self, version: Version) -> None:
         self.version = version
         for callback in self.on_version:
             callback()
@@ -153,14 +161,14 @@ class ConfigStore:
         next change counts on from it."""
         async with self._lock:
             if version > self.version:
-                await asyncio.to_thread(self._set_version, version)
+                await self._save_version(version)
 
     async def raise_version(self, above: Version, principal: str) -> Version:
         """A version above `above` and this head's: the peer then takes this head's
         settings (the operator's push)."""
         async with self._lock:
             version = bump(max(above, self.version), self.me)
-            await asyncio.to_thread(self._set_version, version)
+            await self._save_version(version)
             audit.info("%s: this head's cluster-wide settings raised to version %s, for the peer to take",
                        principal, version)
             return version
@@ -217,7 +225,7 @@ class ConfigStore:
                 self.effective = new
                 self.settings, self.digest = settings, new_digest
                 if version != self.version:
-                    await asyncio.to_thread(self._set_version, version)
+                    await self._save_version(version)
             self._pending = plan.pending
             apply_to_state(self.effective, self.state, self._pending)
             now = self.clock.time()
@@ -261,7 +269,7 @@ class ConfigStore:
                 return False, f"this head's settings changed meanwhile (version {self.version})"
             if peer.get("format") is not None and digest(peer) == self.digest:
                 if version > self.version:
-                    await asyncio.to_thread(self._set_version, version)
+                    await self._save_version(version)
                 return True, "the same settings"
             if not force and version <= self.version:
                 return False, (f"this head has settings at version {self.version}, at least as new as "
@@ -277,7 +285,7 @@ class ConfigStore:
             self._overrides, self._pending, self.effective = adoption.overrides, adoption.pending, new
             self.settings = cluster_wide(new)
             self.digest = digest(self.settings)
-            await asyncio.to_thread(self._set_version, version)
+            await self._save_version(version)
             apply_to_state(self.effective, self.state, self._pending)
             now = self.clock.time()
             self.state.config_meta.last_changed = now

@@ -53,6 +53,7 @@ RESEND_S = 0.1             # a request is sent again this often until answered (
 FETCH_RETRY_S = 1.0        # after a fetch that got no answer, or an adoption that failed
 SETTLE_MAX_S = 2.0         # the longest a starting head waits for the peer's settings before acting
 SUBJECT = "cluster-config"
+NOT_KNOWN = "the peer head is not heard, or does not advertise its settings (haoscarConfigSyncStatus unknown)"
 
 
 class Link(Protocol):
@@ -101,7 +102,9 @@ class ClusterSync:
         self._unconfirmed = ""      # why the last change is on this head only ("" = it is not)
         store.proposer = self.propose
         store.peer_settings = self.peer_settings_now
-        store.on_version.append(self._publish)
+        # A new version (a change here, or the peer's taken) is judged at once: a change
+        # made without the peer raises the drift alarm before the SET is answered.
+        store.on_version.append(self.observe)
         if link is not None:
             link.config_advert = self.advert
             link.on_config = self.datagram
@@ -251,6 +254,8 @@ class ClusterSync:
         """The operator's pullPeerConfig: take the peer's settings now, whatever the versions."""
         if self.link is None:
             return False, "no peer head"
+        if self.peer_advert() is None:
+            return False, NOT_KNOWN
         reply = await self._request(Kind.FETCH, {}, FETCH_TIMEOUT_S)
         if reply is None or reply.kind is not Kind.SETTINGS:
             return False, f"the peer head {self.peer} did not send its settings (is it heard?)"
@@ -270,7 +275,9 @@ class ClusterSync:
         if self.link is None:
             return False, "no peer head"
         peer = self.peer_advert()
-        above = peer[0] if peer is not None else self.store.version
+        if peer is None:
+            return False, NOT_KNOWN
+        above = peer[0]
         version = await self.store.raise_version(above, principal)
         answer = await self.propose(dict(self.store.settings), version)
         if answer.outcome is Confirmation.CONFIRMED:

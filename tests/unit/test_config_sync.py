@@ -249,3 +249,14 @@ async def test_pull_and_push_are_operator_actions(tmp_path: Path) -> None:
     ok, text = await a.sync.push("operator")
     assert ok and a.store.version > b.store.version or "took" in text, text
     await stop(a, b)
+
+
+@run
+async def test_pull_and_push_are_refused_while_the_peers_settings_are_not_known(tmp_path: Path) -> None:
+    a, b = pair(tmp_path)
+    a.hears(None)
+    ok, text = await a.sync.pull("operator")
+    assert not ok and "not heard" in text
+    ok, text = await a.sync.push("operator")
+    assert not ok and a.store.version == Version()
+    await stop(a, b)
