@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from fcaps.fault.alarms import Alarms, AlarmType, ProbableCause
+from fcaps.fault.hbproto import key_id
 from haoscar_snmp.config.cluster import differences, digest, fingerprint
 from haoscar_snmp.config.clustersync import Advert, DriftState, DriftTracker, Version, merge
 from haoscar_snmp.config.schema import Config
@@ -61,6 +62,7 @@ class Link(Protocol):
 
     nonces: tuple[int, int]
     relay_dropped: int
+    key_ids: tuple[int, ...]          # the key the heartbeat sends with, then those it accepts
     config_advert: Callable[[], tuple[int, str, int]]
     on_config: Callable[[bytes], None]
 
@@ -99,6 +101,7 @@ class ClusterSync:
         self._bad = 0
         self._first_heard = 0.0
         self._known_count = 0
+        self._keys_held: dict[int, bytes] = {}
         self._unconfirmed = ""      # why the last change is on this head only ("" = it is not)
         store.proposer = self.propose
         store.peer_settings = self.peer_settings_now
@@ -108,6 +111,7 @@ class ClusterSync:
         if link is not None:
             link.config_advert = self.advert
             link.on_config = self.datagram
+            self._known_keys()
         self._publish()
 
     # -- the job -------------------------------------------------------------------------
@@ -152,6 +156,7 @@ class ClusterSync:
         if self.link is None:
             self._publish()
             return
+        self._known_keys()              # a key replaced by a reload is kept for the rotation
         view = self.state.peer
         heard = view is not None and view.heard
         if heard and not self._first_heard:
@@ -407,13 +412,30 @@ class ClusterSync:
             self._waiting.pop(msg_id, None)
             waiter.cancel()
 
-    def _key(self) -> bytes:
+    def _known_keys(self) -> dict[int, bytes]:
+        """The heartbeat keys this head has held (the current one and, after a reload
+        that changed it, the one before), by key ID."""
         key = self.config().heartbeat.key
         assert key, "a two-head cluster has a heartbeat key"
-        return key
+        kid = key_id(key)
+        if kid not in self._keys_held:
+            self._keys_held = {**dict(list(self._keys_held.items())[-1:]), kid: key}
+        return self._keys_held
+
+    def _key(self) -> bytes:
+        """The key the heartbeat sends with: during a rotation, the old one until the
+        peer has the new one too (fcaps/fault/heartbeat.py KeyRing)."""
+        keys = self._known_keys()
+        ids = self.link.key_ids if self.link is not None else ()
+        if ids and ids[0] in keys:
+            return keys[ids[0]]
+        return self.config().heartbeat.key or b""
 
     def _keys(self) -> tuple[bytes, ...]:
-        return (self._key(),)
+        """The keys the heartbeat accepts."""
+        keys = self._known_keys()
+        ids = self.link.key_ids[1:] if self.link is not None else ()
+        return tuple(keys[i] for i in ids if i in keys) or (self._key(),)
 
     def _drop(self, why: str) -> None:
         self._bad += 1

@@ -55,7 +55,7 @@ from haoscar_snmp.core.state import (
     SecurityCounters,
 )
 
-from . import hbwire
+from . import hbproto, hbwire
 from .hbsession import Session
 from .heartbeat import HeartbeatCore, KeyRing, Notice, PathSpec
 from .takeover import Alias, NetlinkAliases
@@ -414,7 +414,8 @@ class Child:
             security=[self.security.hb_auth_failures, self.security.hb_replays,
                       self.security.malformed_packets],
             perf=[self.perf.rtt_us, self.perf.jitter_us], last_heartbeat=self.peer_row.last_heartbeat,
-            job=self.job, nonces=self._nonces(), relay_dropped=self.relay_dropped)
+            job=self.job, nonces=self._nonces(), relay_dropped=self.relay_dropped,
+            key_ids=[hbproto.key_id(self.keys.sending()), *(hbproto.key_id(k) for k in self.keys.accepting())])
         if self._send(msg):
             self._nonces_sent = self._nonces()
             self._notices.clear()

@@ -95,6 +95,9 @@ class HeartbeatProcess:
         self.config_advert: Callable[[], tuple[int, str, int]] = lambda: (0, "", 0)
         self.on_config: Callable[[bytes], None] = lambda data: None
         self.nonces: tuple[int, int] = (0, 0)       # this run's heartbeat nonce, the peer's (0: not heard)
+        # Key IDs (hbproto.key_id) the heartbeat sends with, then those it accepts: during a
+        # key rotation the exchange signs and verifies as the heartbeat does.
+        self.key_ids: tuple[int, ...] = ()
         self.relay_dropped = 0
 
     # -- life cycle ----------------------------------------------------------------------
@@ -231,6 +234,7 @@ class HeartbeatProcess:
             setattr(self.row, key, value)
         self.nonces = (int(msg["nonces"][0]), int(msg["nonces"][1]))
         self.relay_dropped = int(msg["relay_dropped"])
+        self.key_ids = tuple(int(k) for k in msg["key_ids"])
         self.sink(hbwire.peer_from_wire(msg["peer"]), hbwire.links_from_wire(msg["links"]),
                   [hbwire.notice_from_wire(n) for n in msg["notices"]], bool(msg["fenced"]))
 

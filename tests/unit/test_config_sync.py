@@ -42,6 +42,7 @@ class Link:
     def __init__(self, nonces: tuple[int, int]) -> None:
         self.nonces = nonces
         self.relay_dropped = 0
+        self.key_ids: tuple[int, ...] = ()
         self.config_advert: Callable[[], tuple[int, str, int]] = lambda: (0, "", 0)
         self.on_config: Callable[[bytes], None] = lambda data: None
         self.peer: Link | None = None
@@ -259,4 +260,23 @@ async def test_pull_and_push_are_refused_while_the_peers_settings_are_not_known(
     assert not ok and "not heard" in text
     ok, text = await a.sync.push("operator")
     assert not ok and a.store.version == Version()
+    await stop(a, b)
+
+
+@run
+async def test_during_a_key_rotation_the_exchange_signs_and_verifies_as_the_heartbeat_does(tmp_path: Path) -> None:
+    from fcaps.fault.hbproto import key_id
+
+    a, b = pair(tmp_path)
+    await settle(a, b)
+    old = b"the shared heartbeat key bytes"
+    new = b"the next heartbeat key, rotated"
+    (tmp_path / "hb-head1").write_bytes(new)             # head1 reloads with the new key first
+    await a.store.reload()
+    assert a.store.effective.heartbeat.key == new
+    # head1's heartbeat sends with the old key until head2 has the new one, and accepts both.
+    a.link.key_ids = (key_id(old), key_id(new), key_id(old))
+    b.link.key_ids = (key_id(old), key_id(old))
+    await a.set_timing(garp_count=7)
+    assert b.store.effective.timing.garp_count == 7 and a.state.config_sync.unconfirmed == 0
     await stop(a, b)
