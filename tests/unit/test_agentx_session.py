@@ -20,6 +20,7 @@ from pysnmp.proto.rfc1902 import Integer32, ObjectIdentifier, OctetString
 
 from fcaps.configuration.apply import apply_to_state
 from fcaps.configuration.mibmap import CONFIG_MAP
+from haoscar_snmp.config.errors import CommitRefused
 from haoscar_snmp.config.mibmap import SetPlan
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.state import AgentxStats, AgentxStatus, SecurityCounters, State
@@ -71,11 +72,14 @@ class FakeCommitter:
         self.commits: list[tuple[SetPlan, str]] = []
         self.rejections: list[tuple[str, str, int]] = []
         self.fail = False
+        self.peer_refuses = False
 
     async def commit(self, plan: SetPlan, principal: str) -> None:
         await asyncio.sleep(0)            # the real one awaits its fsync
         if self.fail:
             raise OSError("disk full")
+        if self.peer_refuses:
+            raise CommitRefused("the peer head refused it: its settings are newer")
         self.source.commit(plan)
         self.commits.append((plan, principal))
 
@@ -397,6 +401,22 @@ def test_a_failed_commit_answers_commitfailed_and_changes_nothing(mib: MibModel,
         answer, _ = await master.ask(ax.CommitSet(transaction_id=1))
         assert answer.error == ResponseError.COMMIT_FAILED
         assert rig.source.current().timing.heartbeat_interval_ms == 5000
+
+    run(mib, cfg, tmp_path, test)
+
+
+def test_a_set_the_peer_head_refuses_answers_commitfailed_and_is_audited(mib: MibModel, cfg: Config,
+                                                                         tmp_path: Path) -> None:
+    """A cluster-wide change the peer head refuses at commit: a CommitSet can only fail."""
+    async def test(rig: Rig) -> None:
+        master = await rig.connected()
+        rig.committer.peer_refuses = True
+        await master.ask(test_set(gauge(HB_INTERVAL, 1000)))
+        answer, _ = await master.ask(ax.CommitSet(transaction_id=1))
+        assert (answer.error, answer.index) == (ResponseError.COMMIT_FAILED, 1)
+        assert rig.source.current().timing.heartbeat_interval_ms == 5000
+        assert rig.committer.rejections == [(f"agentx:{rig.path}", "commitFailed", 0)]
+        assert rig.counters.snmp_set_rejected == 1
 
     run(mib, cfg, tmp_path, test)
 

@@ -7,17 +7,22 @@ change as old -> new. Row creation follows RFC 2579 RowStatus.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import Any
 
 import pytest
 from fakes import FakeConfigSource, FakeProblem
+from pysnmp.entity import engine
+from pysnmp.entity.rfc3413 import context
 from pysnmp.proto.rfc1902 import Integer32, OctetString, Unsigned32
 
 from fcaps.configuration.mibmap import CONFIG_MAP
+from haoscar_snmp.config.errors import CommitRefused
 from haoscar_snmp.config.schema import Config
-from haoscar_snmp.core.state import ControlAction, RowStatus
+from haoscar_snmp.core.state import ControlAction, RowStatus, SecurityCounters
 from haoscar_snmp.snmp.mib import OID, MibModel
+from haoscar_snmp.snmp.responders import SetResponder
 from haoscar_snmp.snmp.setter import SetError, SetHandler
 
 CREATE_AND_GO, CREATE_AND_WAIT, DESTROY = Integer32(4), Integer32(5), Integer32(6)
@@ -377,3 +382,36 @@ def test_a_recreated_row_does_not_inherit_the_destroyed_rows_columns(handler: Se
     row = {s.index: s for s in source.current().services}[2]
     assert row.name == "fresh"
     assert row.retry_threshold is None  # the destroyed row had 2
+
+
+# -- the responder: a commit the peer head refuses ---------------------------------------
+
+
+def test_a_set_the_peer_head_refuses_at_commit_is_answered_with_its_status(
+        mib: MibModel, handler: SetHandler, o: Any) -> None:
+    """The standalone agent answers the committer's CommitRefused with its status
+    (inconsistentValue), var-bind 1, counts and audits it, and nothing is committed."""
+    class RefusingCommitter:
+        def __init__(self) -> None:
+            self.rejected_with: list[tuple[str, int, str]] = []
+
+        async def commit(self, plan: Any, principal: str) -> None:
+            raise CommitRefused("the peer head refused it: its settings are newer")
+
+        def rejected(self, principal: str, request: str, status: str, index: int, why: str) -> None:
+            self.rejected_with.append((status, index, why))
+
+    async def scenario() -> tuple[list[tuple[Any, int]], RefusingCommitter, SecurityCounters]:
+        snmp_engine = engine.SnmpEngine()
+        committer, counters = RefusingCommitter(), SecurityCounters()
+        responder = SetResponder(snmp_engine, context.SnmpContext(snmp_engine), handler, committer, counters,
+                                 mib.root)
+        answers: list[tuple[Any, int]] = []
+        responder._answer = lambda eng, ref, status, index, varbinds: answers.append((status, index))  # type: ignore[method-assign]
+        await responder._process(snmp_engine, 1, [(o("haoscarGarpCount"), Unsigned32(7))], "v3:admin@127.0.0.1")
+        return answers, committer, counters
+
+    answers, committer, counters = asyncio.run(scenario())
+    assert answers == [("inconsistentValue", 1)]
+    assert committer.rejected_with == [("inconsistentValue", 0, "the peer head refused it: its settings are newer")]
+    assert counters.snmp_set_rejected == 1 and counters.snmp_set_accepted == 0
