@@ -280,11 +280,11 @@ class ConfigStore:
                 new = apply_overrides(self.file_config, adoption.overrides)
             except ValueError as error:         # ConfigError too
                 return False, str(error).replace("\n", "; ")
-            changed = differences(self.settings, cluster_wide(new))
+            settings = cluster_wide(new)
+            changed = differences(self.settings, settings)
             await asyncio.to_thread(self.store.save, adoption.overrides)
             self._overrides, self._pending, self.effective = adoption.overrides, adoption.pending, new
-            self.settings = cluster_wide(new)
-            self.digest = digest(self.settings)
+            self.settings, self.digest = settings, digest(settings)
             await self._save_version(version)
             apply_to_state(self.effective, self.state, self._pending)
             now = self.clock.time()
@@ -323,8 +323,9 @@ class ConfigStore:
                 return "reload refused: restart required"
             self.file_config, self.effective = new_file, new
             settings = cluster_wide(new)
-            if digest(settings) != self.digest:
-                self.settings, self.digest = settings, digest(settings)
+            new_digest = digest(settings)
+            if new_digest != self.digest:
+                self.settings, self.digest = settings, new_digest
                 self._set_version(bump(self.version, self.me))
                 log.info("cluster-wide settings changed by the reload: version %s, for the peer to take",
                          self.version)

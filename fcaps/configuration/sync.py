@@ -226,23 +226,31 @@ class ClusterSync:
                          Advert(self.peer, peer[0], f"{peer[1]:016x}"))
         return decision.adopt
 
+    async def _fetch(self) -> tuple[dict[str, Any], Version] | str:
+        """The peer's settings and their version, or why not."""
+        reply = await self._request(Kind.FETCH, {}, FETCH_TIMEOUT_S)
+        if reply is None or reply.kind is not Kind.SETTINGS:
+            return f"the peer head {self.peer} did not send its settings"
+        settings, version = reply.body.get("settings"), _version(reply.body.get("version"))
+        if not isinstance(settings, dict) or version is None:
+            self._bad += 1
+            return f"the peer head {self.peer} sent unreadable settings"
+        return settings, version
+
     async def _fetch_and_settle(self, peer: tuple[Version, int]) -> None:
         self._fetching = True
         known = self._known_count
         try:
-            reply = await self._request(Kind.FETCH, {}, FETCH_TIMEOUT_S)
+            fetched = await self._fetch()
             if known != self._known_count:
                 return
-            if reply is None or reply.kind is not Kind.SETTINGS:
+            if isinstance(fetched, str):
                 self._next_fetch = self.clock.monotonic() + FETCH_RETRY_S
                 return
-            settings, version = reply.body.get("settings"), _version(reply.body.get("version"))
-            if not isinstance(settings, dict) or version is None:
-                self._bad += 1
-                return
+            settings, version = fetched
             self.peer_settings = settings
-            self._peer_settings_of = (version, fingerprint(str(reply.body.get("digest", "0" * 16))))
-            if self._adopts((version, self._peer_settings_of[1])) and self._tried != self._peer_settings_of:
+            self._peer_settings_of = (version, fingerprint(digest(settings)))
+            if self._adopts(self._peer_settings_of) and self._tried != self._peer_settings_of:
                 self._tried = self._peer_settings_of
                 # merge() decided (a newer version, or the tiebreak at an equal one).
                 taken, text = await self.store.adopt(settings, version, self.peer, force=True,
@@ -264,12 +272,10 @@ class ClusterSync:
             return False, "no peer head"
         if self.peer_advert() is None:
             return False, NOT_KNOWN
-        reply = await self._request(Kind.FETCH, {}, FETCH_TIMEOUT_S)
-        if reply is None or reply.kind is not Kind.SETTINGS:
-            return False, f"the peer head {self.peer} did not send its settings (is it heard?)"
-        settings, version = reply.body.get("settings"), _version(reply.body.get("version"))
-        if not isinstance(settings, dict) or version is None:
-            return False, "the peer head sent unreadable settings"
+        fetched = await self._fetch()
+        if isinstance(fetched, str):
+            return False, fetched
+        settings, version = fetched
         taken, text = await self.store.adopt(settings, version, f"{self.peer}, pulled by {principal}",
                                              force=True)
         if taken:

@@ -129,6 +129,7 @@ class Child:
         self._relayed = 0
         self.relay_dropped = 0
         self._nonces_sent: list[int] = []
+        self._key_ids: dict[bytes, int] = {}
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -415,12 +416,19 @@ class Child:
                       self.security.malformed_packets],
             perf=[self.perf.rtt_us, self.perf.jitter_us], last_heartbeat=self.peer_row.last_heartbeat,
             job=self.job, nonces=self._nonces(), relay_dropped=self.relay_dropped,
-            key_ids=[hbproto.key_id(self.keys.sending()), *(hbproto.key_id(k) for k in self.keys.accepting())])
+            key_ids=[self._key_id(self.keys.sending()), *map(self._key_id, self.keys.accepting())])
         if self._send(msg):
             self._nonces_sent = self._nonces()
             self._notices.clear()
             self._dirty = False
             self._last_sync = time.monotonic()
+
+    def _key_id(self, key: bytes) -> int:
+        """hbproto.key_id, once per key (an HMAC; snaps go out at every change)."""
+        if key not in self._key_ids:
+            self._key_ids = {k: v for k, v in self._key_ids.items() if k in self.keys.accepting()}
+            self._key_ids[key] = hbproto.key_id(key)
+        return self._key_ids[key]
 
     def _nonces(self) -> list[int]:
         """This run's nonce and the peer's current one (0 while the peer is not heard):
