@@ -203,7 +203,7 @@ class Daemon:
             monitor = HeartbeatMonitor(state, bus, alarms, clock, config.head_index(peer.name), wake_role)
             monitor(PeerView(peer.name, str(peer.preferred_role) == "primary"), LinkView(), [])
             heartbeat = build_heartbeat(store.current, state, state_dir, monitor, scheduler.external("heartbeat"),
-                                        logging.getLevelName(logging.getLogger().level), self._stop.set)
+                                        clock, logging.getLevelName(logging.getLogger().level), self._stop.set)
             try:
                 await heartbeat.start()
             except (OSError, asyncio.TimeoutError) as exc:

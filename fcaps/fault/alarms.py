@@ -39,6 +39,7 @@ class ProbableCause(enum.IntEnum):
     SERVICE_CHECK_ERROR = 13
     LAN_FAILURE = 14
     CONFIGURATION_DRIFT = 15
+    HEARTBEAT_PROCESS_FAILURE = 16
 
 
 class Alarms:

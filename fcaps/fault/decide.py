@@ -17,8 +17,9 @@ Fitness. A head may hold the alias only if it can be told apart from a dead one:
   help). Such a head hands the active role to a peer that can serve, is not made active
   by failback or switchover, and loses a standby tie; but it still takes over from a
   dead peer (a cluster with one failed service beats a cluster with none).
-A head whose private links just came back waits a dead time before it believes that a
-silent peer is dead: the silence it heard while cut off says nothing about the peer.
+A head whose private links just came back, or whose heartbeat process was just replaced,
+waits a dead time before it believes that a silent peer is dead: the silence it heard
+while cut off (or deaf) says nothing about the peer.
 Each head advertises its own fitness in its flags (ISOLATED, PUBLIC_DOWN, QUORUM_OK,
 SERVICE_FAILED), so
 both heads judge each other by the same facts.
@@ -35,7 +36,8 @@ Rules, in order:
   peer is active, ask for the active role (WANTS_ACTIVE) for auto-failback once its
   delay has passed, or for an operator switchover. (An unfit active peer hands over by
   itself; asking because of its flags could act on flags that are already out of date.)
-* ACTIVE: a head whose heartbeat process fell silent (the daemon hung) releases; an
+* ACTIVE: a head whose heartbeat process fell silent (the daemon hung) releases, and so
+  does a head whose daemon hears nothing from its heartbeat process (deaf); an
   isolated head hands over (see above). If the peer is active as well (split
   brain, e.g. after a partition healed), one keeps the alias by `keeps()`. An alias of
   ours announced by another live head while the peer is not heard (a duplicate address
@@ -87,8 +89,11 @@ class Me:
     contact_generation: int = 0    # this head's generation when the peer was last heard
     isolated: bool = False         # no carrier on either private heartbeat link
     isolated_for_ms: int = 0       # for how long
-    settling: bool = False         # its private links came back less than a dead time ago
+    settling: bool = False         # its private links came back, or a new heartbeat process
+                                   # started, less than a dead time ago
     fenced: bool = False           # its heartbeat process fell silent and removed its aliases
+    deaf: str = ""                 # its own heartbeat process does not report (why): it cannot
+                                   # hear the peer, whatever the last report said
     public_down: bool = False      # no carrier on an interface that carries an alias
     public_path: bool = False      # the public LAN arbitrates and this head's link to it is up
     handing_over: bool = False     # this head released for the peer, which has not taken over yet
@@ -159,11 +164,13 @@ def _unfit(me: Me, peer: Peer | None) -> str:
     """Why this head must not take over now ("" = it may)."""
     if me.fenced:
         return "its heartbeats are silent (the daemon did not answer its heartbeat process)"
+    if me.deaf:
+        return me.deaf
     if me.isolated and not (peer is not None and not peer.alive and me.public_path):
         return "it is isolated (no carrier on either private heartbeat link)"
     if me.settling and peer is not None and not peer.alive:
         # Silence heard while this head was cut off says nothing about the peer.
-        return "its private links came back less than a dead time ago"
+        return "its private links came back (or its heartbeat process was replaced) less than a dead time ago"
     if not me.quorum_ok:
         return "the quorum check fails"
     return ""
@@ -266,6 +273,11 @@ def _active(me: Me, peer: Peer, base: Flag) -> Decision:
     if me.fenced:
         return Decision(Action.RELEASE, "the daemon did not answer its heartbeat process in time: "
                                         "heartbeats stopped and the aliases were removed", base)
+    if me.deaf:
+        # The peer may hear nothing from this head and take over at its dead time: let go
+        # first. HANDOVER, for a process that is only late: the peer then takes over at once.
+        return Decision(Action.RELEASE, f"{me.deaf}: this head cannot hear {peer.name}",
+                        base | Flag.HANDOVER)
     if me.isolated:
         if peer.alive and peer.flags & Flag.ISOLATED:
             return Decision(Action.WAIT, f"active; both heads isolated, {peer.name} heard on the "

@@ -17,6 +17,9 @@ code. It runs:
   (`fcaps/configuration/syncproto.py`) share the heartbeat port and sockets, so that it
   needs no port of its own; they are handed to the daemon unread (it authenticates them),
   at most RELAY_PER_S a second, and the daemon's are sent on the private LANs;
+* a sign of life to the daemon at every heartbeat it sends (a report, or a one-word
+  `beat` when there is nothing new), since the daemon watches this process for silence
+  as this process watches the daemon;
 * a watchdog on the daemon: the daemon sends what to advertise at every role cycle; if
   nothing comes for `daemon_timeout_ms` (the daemon hangs, or is stopped), this process
   removes the aliases the daemon holds and falls silent, so the peer takes over and
@@ -71,6 +74,7 @@ CONFIG_MAGIC = b"HAOC"       # the settings exchange's datagrams (fcaps/configur
 RELAY_PER_S = 50             # of them handed to the daemon a second, at most
 RELAY_MAX_BYTES = 46_000     # larger ones do not fit the socket pair's messages once encoded
 HOLDING = (HeadStatus.ACTIVE, HeadStatus.TAKING_OVER)
+BEAT = hbwire.pack("beat")
 
 
 class _Endpoint(asyncio.DatagramProtocol):
@@ -118,7 +122,8 @@ class Child:
         self._carrier: dict[str, bool] = {}
         self._notices: list[Notice] = []
         self._dirty = True
-        self._last_sync = 0.0
+        self._last_sync = float("-inf")
+        self._sent_at = float("-inf")      # monotonic time of the last message to the daemon
         self._last_daemon = time.monotonic()
         self._due = 0.0
         self._send_handle: asyncio.TimerHandle | None = None
@@ -239,6 +244,8 @@ class Child:
         self._check()
         if self._dirty or start - self._last_sync >= SYNC_S:
             self._sync()
+        if self._sent_at < start:
+            self._send(BEAT)               # nothing else went to the daemon in this cycle
         took = int((time.monotonic() - start) * 1e6)
         job = self.job
         job["runs"] += 1
@@ -439,6 +446,7 @@ class Child:
     def _send(self, data: bytes) -> bool:
         try:
             self.sock.send(data)
+            self._sent_at = time.monotonic()
             return True
         except (BlockingIOError, InterruptedError):
             return False

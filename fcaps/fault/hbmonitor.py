@@ -1,21 +1,24 @@
 """On the daemon's loop: what the heartbeat process reports becomes state, events, alarms.
 
-Sole writer of `state.peer`, `state.links` and `state.hb_fenced` (the snapshots the role
-decision reads),
-and of the peer's head-row status. The role state machine is woken first, before any
+Sole writer of `state.peer`, `state.links`, `state.hb_fenced` and `state.hb_process` (the
+snapshots the role decision reads), and of the peer's head-row status. The role state machine is woken first, before any
 event is published, so a takeover never waits behind history writes or notifications.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from typing import Callable
 
 from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
-from haoscar_snmp.core.state import HeadStatus, Lan, LinkView, PeerView, State
+from haoscar_snmp.core.state import HbProcessView, HeadStatus, Lan, LinkView, PeerView, State
 
 from .alarms import Alarms, AlarmType, ProbableCause
 from .heartbeat import Notice
+
+log = logging.getLogger(__name__)
 
 
 class HeartbeatMonitor:
@@ -46,6 +49,43 @@ class HeartbeatMonitor:
         self._public_only(view)
         if links != old_links:
             self._carrier(links)
+
+    def silent(self, reason: str) -> None:
+        """The heartbeat process stopped reporting, or exited: this head hears nothing of
+        its peer any more, whatever the last report said. The peer is shown not heard (its
+        head row unknown: it is this head that is deaf), the role machine is woken (it
+        releases, and takes nothing over), and the operator is told."""
+        if self.state.hb_process.silent:
+            return
+        self.state.hb_process = dataclasses.replace(self.state.hb_process, silent=reason)
+        view = self.state.peer
+        if view is not None:
+            self.state.peer = dataclasses.replace(view, heard=False, paths_up=frozenset())
+            head = self.state.heads.get((self.peer_index,))
+            if head is not None:
+                head.status = HeadStatus.UNKNOWN
+        self.wake_role()
+        me = self.state.cluster.local_head
+        text = f"{reason}: {me} cannot hear its peer; releasing any alias and starting a new heartbeat process"
+        log.error("%s", text)
+        self.bus.publish(Event(EventType.HB_PROCESS_FAILED, me, Severity.MAJOR, text, self.clock.time(),
+                               {"reason": reason}))
+        self.alarms.raise_alarm(ProbableCause.HEARTBEAT_PROCESS_FAILURE, me, Severity.MAJOR,
+                                AlarmType.PROCESSING_ERROR, text)
+
+    def running(self) -> None:
+        """A new heartbeat process is ready. The head stays unfit to take over from a
+        silent peer for a dead time (the role machine's settling), so that the new process
+        hears the peer first."""
+        hb = self.state.hb_process
+        self.state.hb_process = HbProcessView("", hb.restarts + 1, self.clock.monotonic())
+        self.wake_role()
+        me = self.state.cluster.local_head
+        text = f"the heartbeat process is running again on {me} (new process {hb.restarts + 1} of this run)"
+        log.warning("%s", text)
+        self.bus.publish(Event(EventType.HB_PROCESS_RESTARTED, me, Severity.INFO, text, self.clock.time(),
+                               {"reason": hb.silent}))
+        self.alarms.clear(ProbableCause.HEARTBEAT_PROCESS_FAILURE, me, text)
 
     def _subject(self, lan: Lan | None) -> str:
         return f"{self.state.peer.name if self.state.peer else 'peer'}/{lan.label if lan else ''}"

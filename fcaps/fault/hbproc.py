@@ -6,9 +6,17 @@ then what this head advertises at every role cycle (the daemon's sign of life), 
 turns every `snap` it sends back into state: the counters into the path rows, the peer
 and link views and the notices into the sink (`HeartbeatMonitor`). Nothing here blocks.
 
-If the heartbeat process dies, the heads can no longer hear each other: that is a bug,
-reported with the bug marker, and the daemon stops (releasing what it holds), so that
-systemd starts it afresh.
+The daemon watches the process both ways round: the process fences the daemon when the
+daemon stops speaking (hbchild.py), and the daemon watches the process for silence as
+well as for exit. The process reports at every heartbeat it sends; when nothing has come
+from it for `silence_bound_ms` (two intervals, or half the dead time when that is
+longer), or it exits, this head can no longer hear its peer and its peer may no longer
+hear it: the monitor marks the head deaf (the role machine releases any alias at once,
+with HANDOVER, and takes nothing over), and this side kills the process and starts a new
+one, with a new boot counter. The peer, hearing nothing, takes over one dead time after
+our last heartbeat; the release comes at least one interval before that. More than
+`MAX_RESTARTS` new processes within `RESTART_WINDOW_S` stop the daemon instead, for the
+service manager to start afresh.
 """
 
 from __future__ import annotations
@@ -21,10 +29,11 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from fcaps.configuration.control import is_counter_reset
 from haoscar_snmp.core.bug import BUG_MARKER
+from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.events import Event
 from haoscar_snmp.core.files import atomic_write
 from haoscar_snmp.core.state import (
@@ -53,8 +62,23 @@ STOP_TIMEOUT_S = 3.0
 # (a full garbage collection: up to 150 ms measured), short enough that a hung daemon
 # hands its aliases over within seconds.
 MIN_DAEMON_TIMEOUT_MS = 1000
+# A replaced heartbeat process: at most this many in this long, else the daemon stops.
+MAX_RESTARTS = 5
+RESTART_WINDOW_S = 600.0
+# How long a new process waits for the role machine to release before the old one is
+# killed: a process that is only late still carries the release (HANDOVER) to the peer.
+RELEASE_WAIT_S = 1.0
+HOLDING = (HeadStatus.ACTIVE, HeadStatus.TAKING_OVER, HeadStatus.RELEASING)
 
-Sink = Callable[[PeerView, LinkView, list[Notice], bool], None]
+
+class Sink(Protocol):
+    """Where the process's reports go (the heartbeat monitor)."""
+
+    def __call__(self, view: PeerView, links: LinkView, notices: list[Notice], fenced: bool) -> None: ...
+
+    def silent(self, reason: str) -> None: ...
+
+    def running(self) -> None: ...
 
 
 def settings_of(config: "Config") -> HbSettings:
@@ -69,27 +93,43 @@ def daemon_timeout_ms(config: "Config") -> int:
     return max(MIN_DAEMON_TIMEOUT_MS, config.timing.heartbeat_dead_time_ms)
 
 
+def silence_bound_ms(config: "Config") -> int:
+    """How long the heartbeat process may say nothing before the daemon counts it silent.
+
+    It reports at every heartbeat it sends, so this is two reports missed at least. The
+    peer declares this head dead one dead time after the last heartbeat it received; the
+    dead time is at least three intervals, so the release has one interval at least, and
+    half the dead time when the dead time is longer than four intervals."""
+    t = config.timing
+    return max(2 * t.heartbeat_interval_ms, t.heartbeat_dead_time_ms // 2)
+
+
 class HeartbeatProcess:
-    """Starts and talks to the heartbeat process; the role machine's advertiser."""
+    """Starts, talks to and watches the heartbeat process; the role machine's advertiser."""
 
     name = "heartbeat"
 
-    def __init__(self, config: Callable[[], "Config"], init: dict[str, Any], state: State,
-                 peer_index: int, rows: dict[Lan, HbPathRow], sink: Sink, row: JobRow,
-                 on_exit: Callable[[], None]) -> None:
+    def __init__(self, config: Callable[[], "Config"], make_init: Callable[[dict[str, Any]], dict[str, Any]],
+                 local: dict[str, Any], state: State, peer_index: int, rows: dict[Lan, HbPathRow], sink: Sink,
+                 row: JobRow, clock: Clock, on_exit: Callable[[], None]) -> None:
         self.config = config
-        self.init = init
+        self.make_init = make_init      # a process's first message, from what to advertise
         self.state = state
         self.peer_index = peer_index
         self.rows = rows
         self.sink = sink
         self.row = row
+        self.clock = clock
         self.on_exit = on_exit
         self.proc: asyncio.subprocess.Process | None = None
         self._sock: socket.socket | None = None
         self._ready: asyncio.Future[None] | None = None
         self._stopping = False
-        self._local_sent: bytes = b""
+        self._local = local                        # what this head advertises (wire form)
+        self._last_report = float("-inf")          # monotonic time of the process's last message
+        self._watch: asyncio.TimerHandle | None = None
+        self._replacing: asyncio.Task[None] | None = None
+        self._restarts: list[float] = []           # monotonic times new processes were started
         # The settings exchange (fcaps/configuration/sync.py) plugs in here: what this
         # head advertises of its settings, and where the peer's datagrams go.
         self.config_advert: Callable[[], tuple[int, str, int]] = lambda: (0, "", 0)
@@ -115,20 +155,37 @@ class HeartbeatProcess:
             pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
         theirs.close()
         mine.setblocking(False)
-        mine.send(hbwire.pack("init", **self.init))
+        mine.send(hbwire.pack("init", **self.make_init(self._local)))
         self._ready = loop.create_future()
-        loop.add_reader(mine.fileno(), self._readable)
+        loop.add_reader(mine.fileno(), self._readable, mine)
         try:
             await asyncio.wait_for(self._ready, START_TIMEOUT_S)
         except BaseException:
-            await self.stop()
+            await self._end()
             raise
+        self._last_report = self.clock.monotonic()
+        self._arm_watch()
 
     async def stop(self) -> None:
         """Stop the process (it also stops by itself when our end closes)."""
         self._stopping = True
+        if self._replacing is not None:
+            self._replacing.cancel()
+            try:
+                await self._replacing
+            except asyncio.CancelledError:
+                pass
+        await self._end()
+
+    async def _end(self) -> None:
+        """Close our end (the process stops when it sees that) and wait for it; killed if
+        it does not stop in time (a frozen process never reads)."""
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         sock = self._sock
         if sock is not None:
+            self._sock = None
             try:
                 asyncio.get_running_loop().remove_reader(sock.fileno())
             except (RuntimeError, ValueError):
@@ -138,7 +195,6 @@ class HeartbeatProcess:
             except OSError:
                 pass
             sock.close()
-            self._sock = None
         if self.proc is not None and self.proc.returncode is None:
             try:
                 await asyncio.wait_for(self.proc.wait(), STOP_TIMEOUT_S)
@@ -149,12 +205,13 @@ class HeartbeatProcess:
     # -- to the process ------------------------------------------------------------------
 
     def _send(self, data: bytes) -> None:
-        if self._sock is None:
+        if self._sock is None or self._ready is None or not self._ready.done():
             return
         try:
             self._sock.send(data)
         except (BlockingIOError, InterruptedError):
-            log.warning("heartbeat process not reading; a message to it was dropped")
+            if not self.state.hb_process.silent:
+                log.warning("heartbeat process not reading; a message to it was dropped")
         except OSError:
             pass   # it died: _readable reports it
 
@@ -164,7 +221,8 @@ class HeartbeatProcess:
         by_address = {str(a.address): (a.prefix_length, a.interface) for a in cfg.aliases}
         held = [(a, *by_address[a]) for a in local.aliases if a in by_address]
         local = dataclasses.replace(local, config=self.config_advert())
-        self._send(hbwire.pack("local", **hbwire.local_to_wire(local, held)))
+        self._local = hbwire.local_to_wire(local, held)
+        self._send(hbwire.pack("local", **self._local))
 
     def reconfigure(self) -> None:
         """Timing or key changed (SET or reload): the process uses the new values (a new
@@ -187,9 +245,8 @@ class HeartbeatProcess:
 
     # -- from the process ----------------------------------------------------------------
 
-    def _readable(self) -> None:
-        sock = self._sock
-        if sock is None:
+    def _readable(self, sock: socket.socket) -> None:
+        if sock is not self._sock:
             return
         for _ in range(64):
             try:
@@ -201,6 +258,7 @@ class HeartbeatProcess:
             if not data:
                 self._lost()
                 return
+            self._last_report = self.clock.monotonic()
             try:
                 self._message(hbwire.unpack(data))
             except Exception:  # noqa: BLE001 - a bad message must not stop the next
@@ -218,6 +276,7 @@ class HeartbeatProcess:
             self._snap(msg)
         elif kind == "cfg":
             self.on_config(base64.b64decode(msg["data"]))
+        # "beat": a sign of life only (the time of it is taken above)
 
     def _snap(self, msg: dict[str, Any]) -> None:
         for lan, values in msg["rows"].items():
@@ -239,19 +298,87 @@ class HeartbeatProcess:
                   [hbwire.notice_from_wire(n) for n in msg["notices"]], bool(msg["fenced"]))
 
     def _lost(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._sock is not None:
-            loop.remove_reader(self._sock.fileno())
+        sock = self._sock
+        if sock is not None:
+            asyncio.get_running_loop().remove_reader(sock.fileno())
         if self._ready is not None and not self._ready.done():
             self._ready.set_exception(OSError("the heartbeat process exited during start-up"))
             return
         if self._stopping:
             return
         code = self.proc.returncode if self.proc else None
-        log.error("the heartbeat process exited (code %s): the heads cannot hear each other; "
-                  "stopping the daemon; %s", code, BUG_MARKER)
-        self._stopping = True
-        self.on_exit()
+        self._replace("the heartbeat process exited" + (f" (code {code})" if code is not None else ""))
+
+    # -- watching it for silence -----------------------------------------------------------
+
+    def _arm_watch(self) -> None:
+        """A timer at the moment the process would have been silent for the bound; when it
+        fires after a report came, it is armed again from that report."""
+        bound = silence_bound_ms(self.config()) / 1000.0
+        delay = self._last_report + bound - self.clock.monotonic()
+        self._watch = asyncio.get_running_loop().call_later(max(delay, 0.0), self._look)
+
+    def _look(self) -> None:
+        self._watch = None
+        if self._stopping or self._replacing is not None:
+            return
+        bound = silence_bound_ms(self.config())
+        quiet = (self.clock.monotonic() - self._last_report) * 1000.0
+        if quiet >= bound:
+            self._replace(f"the heartbeat process has sent nothing for {quiet:.0f} ms "
+                          f"(it reports at every heartbeat; the bound is {bound} ms)")
+        else:
+            self._arm_watch()
+
+    def _replace(self, reason: str) -> None:
+        """This head is deaf: say so (the role machine releases), then a new process."""
+        if self._replacing is not None or self._stopping:
+            return
+        self.sink.silent(reason)
+        self._replacing = asyncio.get_running_loop().create_task(self._new_process(reason))
+
+    async def _new_process(self, reason: str) -> None:
+        try:
+            await self._released()
+            old = self.proc
+            if old is not None and old.returncode is None:
+                old.kill()                 # a stopped process is killed too (SIGKILL)
+            await self._end()
+            if old is not None and old.returncode is not None and old.returncode > 0:
+                log.error("the heartbeat process ended with code %s; %s", old.returncode, BUG_MARKER)
+            now = self.clock.monotonic()
+            self._restarts = [t for t in self._restarts if now - t < RESTART_WINDOW_S] + [now]
+            if len(self._restarts) > MAX_RESTARTS:
+                log.error("%d new heartbeat processes within %.0f s: stopping the daemon for the service "
+                          "manager to start afresh", MAX_RESTARTS, RESTART_WINDOW_S)
+                self._stopping = True
+                self.on_exit()
+                return
+            try:
+                await self.start()
+            except (OSError, asyncio.TimeoutError) as exc:
+                log.error("cannot start a new heartbeat process (%s): stopping the daemon for the service "
+                          "manager to start afresh", exc or "no answer")
+                self._stopping = True
+                self.on_exit()
+                return
+            self.sink.running()
+        finally:
+            self._replacing = None
+
+    async def _released(self) -> None:
+        """Until this head holds no alias (the role machine, woken, releases at once),
+        at most RELEASE_WAIT_S: meanwhile a process that is only late, not frozen, still
+        tells the peer that this head released and hands over."""
+        head = self.state.heads.get((self.config().head_index(self.config().cluster.local_head),))
+        for _ in range(round(RELEASE_WAIT_S / 0.01)):
+            if head is None or head.status not in HOLDING:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            log.error("this head still holds its aliases %.0f s after its heartbeat process fell silent",
+                      RELEASE_WAIT_S)
+        await asyncio.sleep(0.02)          # the release's last word, to a process that still reads
 
 
 def next_epoch(state_dir: Path) -> int:
@@ -267,7 +394,7 @@ def next_epoch(state_dir: Path) -> int:
 
 
 def build(config: Callable[[], "Config"], state: State, state_dir: Path, sink: Sink, row: JobRow,
-          log_level: str, on_exit: Callable[[], None]) -> HeartbeatProcess:
+          clock: Clock, log_level: str, on_exit: Callable[[], None]) -> HeartbeatProcess:
     """The heartbeat of a two-head cluster: paths from the configuration, rows in the
     state (this is their one creator), this start's boot counter."""
     cfg = config()
@@ -289,9 +416,17 @@ def build(config: Callable[[], "Config"], state: State, state_dir: Path, sink: S
     # (the first heartbeats go out before it runs, and the peer judges us by them).
     flags = Flag.QUORUM_OK | (Flag.PREFERRED_PRIMARY if str(me.preferred_role) == "primary" else Flag(0))
     first = hbwire.local_to_wire(LocalView(HeadStatus.STARTING, flags), [])
-    init = {"settings": hbwire.settings_to_wire(settings_of(cfg)), "key": key.hex(), "local": first,
-            "port": cfg.heartbeat.port, "epoch": next_epoch(state_dir),
-            "epoch_file": str(state_dir / "heartbeat.epoch"), "daemon_timeout_ms": daemon_timeout_ms(cfg),
-            "watch": sorted({a.interface for a in cfg.aliases}), "log_level": log_level,
-            "paths": [{"lan": int(lan), "local": local, "remote": remote} for lan, local, remote in paths]}
-    return HeartbeatProcess(config, init, state, peer_index, rows, sink, row, on_exit)
+
+    def make_init(local: dict[str, Any]) -> dict[str, Any]:
+        """A process's first message: the settings and key as they are now, a boot counter
+        above every earlier one (a new process is a new run to the peer), and what this
+        head advertises now (a new process tells the peer at once that it released)."""
+        now = config()
+        assert now.heartbeat.key, "heartbeat.key_file is required with two heads"
+        return {"settings": hbwire.settings_to_wire(settings_of(now)), "key": now.heartbeat.key.hex(),
+                "local": local, "port": cfg.heartbeat.port, "epoch": next_epoch(state_dir),
+                "epoch_file": str(state_dir / "heartbeat.epoch"), "daemon_timeout_ms": daemon_timeout_ms(now),
+                "watch": sorted({a.interface for a in now.aliases}), "log_level": log_level,
+                "paths": [{"lan": int(lan), "local": local, "remote": remote} for lan, local, remote in paths]}
+
+    return HeartbeatProcess(config, make_init, first, state, peer_index, rows, sink, row, clock, on_exit)

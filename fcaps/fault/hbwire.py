@@ -4,7 +4,8 @@ The two processes share a SOCK_SEQPACKET socket pair, so every message arrives w
 Daemon -> heartbeat process: `init` (once), `local` (what to advertise; sent at every
 role cycle, which is also the daemon's sign of life), `settings`, `key` (after a reload),
 `reset`, `stop`. Heartbeat process -> daemon: `ready` or `error` (once), `snap` (the views, the
-notices and the counters; at every change and twice a second).
+notices and the counters; at every change and twice a second), `beat` (at every
+heartbeat sent when nothing else went to the daemon: the daemon watches for silence).
 """
 
 from __future__ import annotations

@@ -191,7 +191,9 @@ class RoleMachine:
             settle = ISOLATION_SETTLE_MS / 1000.0
             asyncio.get_running_loop().call_later(settle + 0.001, self.wake)  # decide again then
         self._was_isolated = links.isolated
-        settling = now - self._links_back_at < cfg.timing.heartbeat_dead_time_ms / 1000.0
+        hb = self.state.hb_process
+        settling = (now - max(self._links_back_at, hb.restarted_at)
+                    < cfg.timing.heartbeat_dead_time_ms / 1000.0)
         public_down = any(links.up(a.interface) is False for a in cfg.active_aliases())
         public_path = cfg.public_heartbeat_path() is not None and links.up(links.public) is not False
         return Me(name=self.me, preferred_primary=self.preferred, status=self.status,
@@ -201,7 +203,7 @@ class RoleMachine:
                   generation=self.generation.value, contact_generation=self.contact_generation,
                   isolated=links.isolated,
                   isolated_for_ms=int((now - self._isolated_since) * 1000) if links.isolated else 0,
-                  settling=settling, fenced=self.state.hb_fenced,
+                  settling=settling, fenced=self.state.hb_fenced, deaf=hb.silent,
                   public_down=public_down,
                   public_path=public_path,
                   service_unfit=self.state.service_unfit,

@@ -52,6 +52,8 @@ class EventType(enum.IntEnum):
     CONFIG_DRIFT = 29
     CONFIG_DRIFT_CLEARED = 30
     CONFIG_SYNCED = 31          # this head adopted the peer's settings, or the peer took this head's
+    HB_PROCESS_FAILED = 32      # this head's heartbeat process stopped reporting or exited
+    HB_PROCESS_RESTARTED = 33   # a new heartbeat process runs
 
 
 class Severity(enum.IntEnum):

@@ -337,6 +337,18 @@ class PeerView:
 
 
 @dataclass(frozen=True)
+class HbProcessView:
+    """Writer: the heartbeat monitor. The daemon's word on its own heartbeat process,
+    which reports at every heartbeat it sends: a process that falls silent (stopped,
+    stuck in the kernel, a bug) or exits leaves this head deaf to its peer, so the head
+    is unfit to hold an alias until a new process has run for a dead time."""
+
+    silent: str = ""                       # why it is not reporting ("" = it is)
+    restarts: int = 0                      # new processes started in this run of the daemon
+    restarted_at: float = float("-inf")    # monotonic time the last new process was ready
+
+
+@dataclass(frozen=True)
 class LinkView:
     """Writer: the heartbeat (from netlink). Carrier of this head's own interfaces:
     the ones its LAN A and LAN B heartbeats leave from, and those that carry aliases."""
@@ -681,6 +693,9 @@ class State:
     # The heartbeat process fell silent and removed our aliases: the daemon did not answer
     # it in time. Writer: heartbeat monitor.
     hb_fenced: bool = False
+    # Whether the heartbeat process reports in time (it may hang while the daemon runs).
+    # Writer: heartbeat monitor.
+    hb_process: HbProcessView = field(default_factory=lambda: HbProcessView())
     quorum: QuorumState = field(default_factory=QuorumState)
     # address -> the latest claim on one of our aliases by another host on the public
     # LAN. Writer: the alias guard.

@@ -178,6 +178,20 @@ class HaPair:
         """A signal to the daemon and its heartbeat process: SIGSTOP freezes the head."""
         os.killpg(self.procs[head].pid, sig)
 
+    def heartbeat_pid(self, head: str) -> int:
+        """The pid of the head's heartbeat process (the daemon's one child running hbchild)."""
+        pid = self.procs[head].pid
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            if "fcaps.fault.hbchild" in Path(f"/proc/{child}/cmdline").read_text(errors="replace"):
+                return int(child)
+        raise AssertionError(f"{head} has no heartbeat process")
+
+    def signal_heartbeat(self, head: str, sig: int) -> int:
+        """A signal to the head's heartbeat process only (the daemon goes on); its pid."""
+        pid = self.heartbeat_pid(head)
+        os.kill(pid, sig)
+        return pid
+
     def kill9(self, head: str) -> None:
         self.signal(head, signal.SIGKILL)
         self.procs[head].wait(5)

@@ -7,6 +7,7 @@ NMS namespace, and (in the fixture) that no daemon log holds the bug marker.
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 
@@ -19,6 +20,8 @@ from .hapair import ALIAS, AUTH, PRIV, PUBLIC, SNMP_PORT, HaPair
 HEAD_DOWN, FAILOVER_STARTED, FAILOVER_COMPLETED, FAILBACK_COMPLETED = "2", "4", "5", "7"
 HB_PATH_DOWN, HB_PATH_UP, SPLIT_BRAIN, SPLIT_BRAIN_RESOLVED = "8", "9", "15", "16"
 ALARM_RAISED, ALARM_CLEARED = "17", "18"
+# haoscarAlarmProbableCause heartbeatProcessFailure
+HB_PROCESS_FAILURE = "16"
 
 
 def test_primary_killed_standby_takes_the_alias_and_fails_back(pair: HaPair) -> None:
@@ -71,6 +74,40 @@ def test_a_hung_daemon_lets_go_of_its_alias_before_the_peer_takes_over(pair: HaP
     pair.wait_for(lambda: pair.role("head1") in ("standby", "active"), 5, "head1 to settle")
     samples = pair.watch_holders(3.0)
     assert all(len(s) <= 1 for s in samples) and samples[-1] == {"head1"}, samples  # failback
+
+
+def test_a_frozen_heartbeat_process_lets_go_of_the_alias_before_the_peer_takes_over(pair: HaPair) -> None:
+    """Only the active head's heartbeat process stops (stuck in the kernel, a frozen
+    cgroup, a bug); its daemon runs on and hears nothing from it. The daemon releases the
+    alias within max(2 intervals, half the dead time), before the peer's dead time runs
+    out, says why, and starts a new heartbeat process; the peer takes over on its dead
+    time, and head1, back as standby, fails back. Never two holders."""
+    c = pair.cluster
+    pair.start_both()
+    assert c.ping("client", ALIAS)
+    frozen = pair.signal_heartbeat("head1", signal.SIGSTOP)
+    try:
+        samples = pair.watch_holders(1.5)
+        assert all(len(s) <= 1 for s in samples), samples
+        assert {"head2"} in samples, samples
+        pair.wait_for(lambda: pair.heartbeat_pid("head1") != frozen, 10, "a new heartbeat process on head1")
+        # auto-failback on, no delay: head1 comes back as standby and takes the alias back
+        samples = pair.watch_holders(3.0)
+        assert all(len(s) <= 1 for s in samples) and samples[-1] == {"head1"}, samples
+    finally:
+        try:
+            os.kill(frozen, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    log = pair.log_text()
+    assert "heartbeat process has sent nothing for" in log, log[-6000:]
+    assert "the heartbeat process is running again" in log
+    assert pair.snmp("head2", f"{R}.1.1.4.0") == "1"                 # one failover, by head2
+    assert pair.snmp("head1", f"{R}.1.1.4.0") == "0"
+    raised = [binds for _, binds in pair.traps() if any("heartbeat process" in v for v in binds.values())]
+    assert raised, pair.traps()
+    assert (HB_PROCESS_FAILURE, "head1") not in pair.alarms("head1")   # cleared once it runs again
+    assert c.ping("client", ALIAS)
 
 
 def test_a_clean_stop_of_the_active_head_hands_over_at_once(pair: HaPair) -> None:

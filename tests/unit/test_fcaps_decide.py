@@ -287,6 +287,24 @@ def test_a_head_whose_heartbeats_fell_silent_releases_and_does_not_take_over() -
     assert decide(replace(STANDBY, fenced=True), primary_peer(S.ACTIVE, alive=False)).action is Action.WAIT
 
 
+def test_a_head_deaf_to_its_peer_releases_with_handover_and_takes_nothing_over() -> None:
+    deaf = "the heartbeat process has sent nothing for 210 ms"
+    d = decide(replace(PRIMARY, status=S.ACTIVE, deaf=deaf), peer(S.STANDBY))
+    assert d.action is Action.RELEASE and d.flags & Flag.HANDOVER and deaf in d.reason
+    # whatever the last report said of the peer: dead, standby, or handing over
+    for p in (primary_peer(S.ACTIVE, alive=False), primary_peer(S.STANDBY, flags=FIT | Flag.HANDOVER)):
+        d = decide(replace(STANDBY, deaf=deaf), p)
+        assert d.action is Action.WAIT and deaf in d.reason
+    d = decide(replace(STANDBY, status=S.STARTING, started_for_ms=60_000, deaf=deaf),
+               primary_peer(S.UNKNOWN, alive=False, ever_heard=False))
+    assert d.action is Action.WAIT
+
+
+def test_a_new_heartbeat_process_does_not_believe_a_silent_peer_dead_for_a_dead_time() -> None:
+    d = decide(replace(STANDBY, settling=True), primary_peer(S.UNKNOWN, alive=False, ever_heard=False))
+    assert d.action is Action.WAIT and "heartbeat process was replaced" in d.reason
+
+
 # -- a service that failed beyond its restarts --------------------------------------------
 
 FAILED_HERE = "service pbs failed on this head"

@@ -9,7 +9,8 @@ import pytest
 from fakes import FakeAliases, FakeClock, FakeRunner
 
 from fcaps.configuration.apply import apply_to_state
-from fcaps.fault.alarms import Alarms
+from fcaps.fault.alarms import Alarms, ProbableCause
+from fcaps.fault.hbmonitor import HeartbeatMonitor
 from fcaps.fault.hbproto import Flag
 from fcaps.fault.heartbeat import LocalView
 from fcaps.fault.quorum import QuorumCheck
@@ -20,6 +21,7 @@ from haoscar_snmp.core.state import (
     Claim,
     ClusterStatus,
     ControlAction,
+    HbProcessView,
     LinkView,
     PeerView,
     State,
@@ -105,8 +107,9 @@ class World:
         self.state.peer = PeerView(name="head1", preferred_primary=True)
         self.advertised = Recorder()
         self.generation = GenerationFile(tmp_path / "role.generation")
+        self.alarms = Alarms(self.state, self.bus, self.clock)
         self.role = RoleMachine(self.state, lambda: self.cfg, self.aliases, self.bus,
-                                Alarms(self.state, self.bus, self.clock), self.clock, self.runner,
+                                self.alarms, self.clock, self.runner,
                                 self.advertised, self.generation)
 
     @property
@@ -298,6 +301,53 @@ def test_an_alias_announced_by_a_head_we_cannot_hear_is_settled_and_not_taken_ba
     w.clock.advance(5.0)                               # head1 stopped announcing: gone
     w.step()
     assert w.role.status is S.ACTIVE
+
+
+def test_a_head_deaf_to_its_peer_lets_go_instead_of_defending_the_alias(tmp_path: Path) -> None:
+    """head2 is active when its heartbeat process freezes: the last report says head1 is
+    heard and standby, and stays so. head1, hearing nothing, takes over and announces the
+    alias. Taken at its word, the stale report made head2 defend the alias against a
+    "stray" address for as long as the freeze lasted. The monitor marks head2 deaf once
+    the process is silent for its bound: head2 releases (saying HANDOVER) and does not
+    defend; a new process must then hear a dead time before head2 believes head1 dead."""
+    w = World(tmp_path)
+    w.peer = view(S.ACTIVE)
+    w.step()
+    w.peer = view(S.STANDBY, flags=Flag.PREFERRED_PRIMARY | Flag.QUORUM_OK | Flag.HANDOVER)
+    w.step()
+    assert w.role.status is S.ACTIVE
+    monitor = HeartbeatMonitor(w.state, w.bus, w.alarms, w.clock, 1, lambda: None)
+    w.clock.advance(0.2)
+    w.peer = view(S.STANDBY)                          # the last report: head1 heard, standby
+    w.state.alias_claims["10.71.0.50"] = Claim("02:00:00:00:00:01", w.clock.monotonic(), w.clock.monotonic())
+    w.clock.advance(0.3)
+    w.state.alias_claims["10.71.0.50"] = Claim("02:00:00:00:00:01", w.clock.monotonic() - 0.3,
+                                               w.clock.monotonic())
+    assert "defending" in w.step()                    # by that report, a stray address
+    monitor.silent("the heartbeat process has sent nothing for 250 ms")
+    assert w.state.peer is not None and not w.state.peer.heard
+    reason = w.step()
+    assert w.role.status is S.STANDBY and w.aliases.addresses == set(), reason
+    assert "cannot hear head1" in reason and w.advertised.last.flags & Flag.HANDOVER
+    assert EventType.HB_PROCESS_FAILED in w.types()
+    assert ProbableCause.HEARTBEAT_PROCESS_FAILURE in {a.probable_cause for a in w.state.alarms.values()}
+    w.state.alias_claims.clear()
+    w.clock.advance(1.0)
+    assert "would take over" in w.step() and w.role.status is S.STANDBY   # deaf: takes nothing over
+    monitor.running()                                 # a new process: it has heard nobody yet
+    w.peer = PeerView(name="head1", preferred_primary=True)
+    assert w.state.hb_process == HbProcessView("", 1, w.clock.monotonic())
+    assert ProbableCause.HEARTBEAT_PROCESS_FAILURE not in {a.probable_cause for a in w.state.alarms.values()}
+    w.clock.advance(0.2)
+    assert "replaced" in w.step() and w.role.status is S.STANDBY   # within a dead time (300 ms)
+    w.peer = view(S.ACTIVE)
+    w.step()
+    assert w.role.status is S.STANDBY                 # head1 is active: nothing moves
+    assert not w.state.alarms.values()                # and the second holder is gone
+    w.clock.advance(0.2)
+    w.peer = view(S.ACTIVE, heard=False, silent_since=w.clock.monotonic())
+    w.step()
+    assert w.role.status is S.ACTIVE                  # head1 died after the dead time: failover
 
 
 def test_head_index_does_not_depend_on_the_order_of_heads_in_the_file(tmp_path: Path) -> None:

@@ -63,6 +63,7 @@ WRITERS: dict[str, set[str] | dict[str, set[str]]] = {
     "peer": {"fcaps.fault.hbmonitor"},
     "links": {"fcaps.fault.hbmonitor"},
     "hb_fenced": {"fcaps.fault.hbmonitor"},
+    "hb_process": {"fcaps.fault.hbmonitor"},
     "quorum": {"fcaps.fault.quorum", "fcaps.fault.role"},
     "alias_claims": {"fcaps.fault.aliasguard"},
     "email": {"fcaps.fault.mailer"},

@@ -1,0 +1,178 @@
+"""The daemon's side of the heartbeat process, with real processes on loopback.
+
+Two heads' heartbeat processes (head1 on 127.0.1.1 / 127.0.2.1, head2 on 127.0.1.2 /
+127.0.2.2) hear each other; the daemon's side of head1 is watched while its process is
+frozen (SIGSTOP), killed, or keeps dying. No namespace and no root is needed: the
+processes bind loopback addresses only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from fcaps.configuration.apply import apply_to_state
+from fcaps.fault import hbproc
+from fcaps.fault.hbproc import HeartbeatProcess, build, silence_bound_ms
+from fcaps.fault.heartbeat import LocalView, Notice
+from haoscar_snmp.config.loader import parse_config
+from haoscar_snmp.config.schema import Config
+from haoscar_snmp.core.clock import SystemClock
+from haoscar_snmp.core.state import HeadStatus, JobRow, LinkView, PeerView, State
+
+from .harness import free_udp_port
+
+CONFIG = """
+[cluster]
+name = "t"
+local_head = "{me}"
+state_dir = "state-{me}"
+[[heads]]
+name = "head1"
+preferred_role = "primary"
+lan_a = "127.0.1.1"
+lan_b = "127.0.2.1"
+[[heads]]
+name = "head2"
+preferred_role = "standby"
+lan_a = "127.0.1.2"
+lan_b = "127.0.2.2"
+[timing]
+heartbeat_interval_ms = 50
+heartbeat_dead_time_ms = 300
+[heartbeat]
+key_file = "hb.key"
+port = {port}
+public_path = false
+[snmp]
+listen = ["127.0.0.1:1161"]
+"""
+
+
+class Sink:
+    """Records what the daemon's side passes on: the latest peer view, and when the
+    process was found silent or running again (loop times)."""
+
+    def __init__(self) -> None:
+        self.view: PeerView | None = None
+        self.silent_at: list[tuple[float, str]] = []
+        self.running_at: list[float] = []
+
+    def __call__(self, view: PeerView, links: LinkView, notices: list[Notice], fenced: bool) -> None:
+        self.view = view
+
+    def silent(self, reason: str) -> None:
+        self.silent_at.append((asyncio.get_running_loop().time(), reason))
+
+    def running(self) -> None:
+        self.running_at.append(asyncio.get_running_loop().time())
+
+
+class Head:
+    def __init__(self, tmp_path: Path, me: str, port: int) -> None:
+        key = tmp_path / "hb.key"
+        if not key.exists():
+            key.write_bytes(b"h" * 32)
+            key.chmod(0o600)
+        self.config: Config = parse_config(CONFIG.format(me=me, port=port), label=f"{me}.toml",
+                                           base_dir=tmp_path, environ={})
+        self.state = State()
+        apply_to_state(self.config, self.state)
+        state_dir = tmp_path / f"state-{me}"
+        state_dir.mkdir(exist_ok=True)
+        self.sink = Sink()
+        self.exits = 0
+        self.hb: HeartbeatProcess = build(lambda: self.config, self.state, state_dir, self.sink, JobRow("heartbeat"),
+                                          SystemClock(), "WARNING", self.exited)
+
+    def exited(self) -> None:
+        self.exits += 1
+
+    def heard(self) -> bool:
+        return self.sink.view is not None and self.sink.view.heard
+
+
+async def until(predicate: Callable[[], bool], seconds: float, what: str) -> None:
+    for _ in range(int(seconds / 0.01)):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+
+
+def run_pair(tmp_path: Path, body: Callable[[Head, Head], Any]) -> None:
+    port = free_udp_port()
+
+    async def main() -> None:
+        head1, head2 = Head(tmp_path, "head1", port), Head(tmp_path, "head2", port)
+        await head1.hb.start()
+        await head2.hb.start()
+        try:
+            for head in (head1, head2):
+                head.hb.advertise(LocalView(HeadStatus.STANDBY))
+            await until(lambda: head1.heard() and head2.heard(), 5, "the heads to hear each other")
+            await body(head1, head2)
+        finally:
+            for head in (head1, head2):
+                if head.hb.proc is not None and head.hb.proc.returncode is None:
+                    os.kill(head.hb.proc.pid, signal.SIGCONT)
+                await head.hb.stop()
+    asyncio.run(main())
+
+
+def test_the_bound_is_two_intervals_or_half_the_dead_time(tmp_path: Path) -> None:
+    head = Head(tmp_path, "head1", 7789)
+    assert silence_bound_ms(head.config) == 150                  # 50 ms / 300 ms: half the dead time
+    t = head.config.timing.model_copy(update={"heartbeat_interval_ms": 100, "heartbeat_dead_time_ms": 300})
+    assert silence_bound_ms(head.config.model_copy(update={"timing": t})) == 200   # two intervals
+
+
+def test_a_frozen_process_is_found_silent_within_its_bound_and_replaced(tmp_path: Path) -> None:
+    async def body(head1: Head, head2: Head) -> None:
+        loop = asyncio.get_running_loop()
+        old = head1.hb.proc
+        assert old is not None
+        epoch = int((tmp_path / "state-head1" / "heartbeat.epoch").read_text())
+        frozen_at = loop.time()
+        os.kill(old.pid, signal.SIGSTOP)
+        await until(lambda: bool(head1.sink.silent_at), 2, "head1's process to be found silent")
+        found, reason = head1.sink.silent_at[0]
+        bound = silence_bound_ms(head1.config) / 1000.0
+        # Found after its bound, well before the peer's dead time (0.3 s) runs out. The
+        # last report may have come up to an interval before the freeze.
+        assert bound - 0.05 <= found - frozen_at < 0.3 - 0.05, (found - frozen_at, reason)
+        assert "has sent nothing for" in reason
+        await until(lambda: bool(head1.sink.running_at), 10, "a new process on head1")
+        assert old.returncode == -signal.SIGKILL                     # the frozen one was killed
+        assert head1.hb.proc is not old and head1.hb.proc.returncode is None
+        # A new run: a higher boot counter, and the peer hears it again.
+        assert int((tmp_path / "state-head1" / "heartbeat.epoch").read_text()) == epoch + 1
+        await until(lambda: head1.heard() and head2.heard(), 5, "the heads to hear each other again")
+        assert len(head1.sink.silent_at) == 1 and head1.exits == 0
+        assert not head2.sink.silent_at                                # head2's process was fine
+    run_pair(tmp_path, body)
+
+
+def test_a_process_that_exits_is_replaced_and_one_that_keeps_dying_stops_the_daemon(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hbproc, "MAX_RESTARTS", 2)
+
+    async def body(head1: Head, head2: Head) -> None:
+        for n in (1, 2):
+            proc = head1.hb.proc
+            assert proc is not None
+            os.kill(proc.pid, signal.SIGKILL)
+            await until(lambda: len(head1.sink.running_at) == n, 10, f"new process {n}")
+            assert "exited" in head1.sink.silent_at[-1][1]
+        await until(lambda: head1.heard(), 5, "head1 to hear head2 again")
+        proc = head1.hb.proc
+        assert proc is not None
+        os.kill(proc.pid, signal.SIGKILL)
+        await until(lambda: head1.exits == 1, 10, "the daemon to be told to stop")
+        assert len(head1.sink.running_at) == 2                        # no third new process
+    run_pair(tmp_path, body)
