@@ -11,23 +11,36 @@ clustersync.py`) in `<state_dir>/cluster-config.json`: raised by every change th
 makes (a SET, a reload, a file edited while the daemon was stopped), taken from the peer
 when this head adopts the peer's settings. A SET that changes cluster-wide settings is
 first proposed to the peer (`proposer`, wired by `fcaps/configuration/sync.py`): a
-refusal there refuses the SET, and nothing changes on either head.
+refusal there refuses the SET, and nothing changes on either head. A change of the
+heartbeat timing that would let the heads misjudge each other while one runs the old
+timing and the other the new goes in two steps, each proposed to the peer and applied on
+both heads: first an intermediate timing (the longer dead time, the shorter interval),
+then the new one (`clustersync.stage_timing`; `commit` says what happens when a step
+fails).
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import enum
 import json
 import logging
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from fcaps.configuration.overrides import apply_overrides, check_candidate
-from haoscar_snmp.config.cluster import apply_cluster_wide, cluster_wide, differences, digest
-from haoscar_snmp.config.clustersync import Version, bump, cross_head_problems
+from haoscar_snmp.config.cluster import (
+    after_adoption,
+    apply_cluster_wide,
+    cluster_wide,
+    differences,
+    digest,
+    section,
+)
+from haoscar_snmp.config.clustersync import Stage, Version, bump, cross_head_problems, stage_timing
 from haoscar_snmp.config.diff import diff_configs
 from haoscar_snmp.config.errors import CommitRefused, ConfigError, Problem
 from haoscar_snmp.config.loader import load_config
@@ -62,11 +75,14 @@ class Proposal:
     why: str = ""
 
 
-# (new cluster-wide settings, their version) -> the peer's answer
-Proposer = Callable[[dict[str, Any], Version], Awaitable[Proposal]]
+class Proposer(Protocol):
+    """(new cluster-wide settings, their version, the step) -> the peer's answer. `step`
+    is 0 for a change in one step, 1 or 2 for the steps of a staged timing change."""
+
+    def __call__(self, settings: dict[str, Any], version: Version, step: int = 0) -> Awaitable[Proposal]: ...
 
 
-async def _alone(settings: dict[str, Any], version: Version) -> Proposal:
+async def _alone(settings: dict[str, Any], version: Version, step: int = 0) -> Proposal:
     return Proposal(Confirmation.CONFIRMED, "no peer head")
 
 
@@ -115,7 +131,13 @@ class ConfigStore:
         # The settings exchange plugs in here (fcaps/configuration/sync.py).
         self.proposer: Proposer = _alone
         self.peer_settings: Callable[[], Mapping[str, Any] | None] = lambda: None
+        # Whether a change is proposed to a peer that can answer (heard, taking part in
+        # the exchange): the end state is then judged, as both heads will run it.
+        self.peer_takes_part: Callable[[], bool] = lambda: False
+        # Told when a change is applied on this head only (the peer did not answer).
+        self.alone: Callable[[str], None] = lambda why: None
         self.on_version: list[Callable[[], None]] = []
+        self.proposing = False       # a change is being agreed with the peer (through all its steps)
         self._lock = asyncio.Lock()
         apply_to_state(self.effective, state, self._pending)
         self.me = self.file_config.cluster.local_head
@@ -186,16 +208,26 @@ class ConfigStore:
 
     def check(self, overrides: dict[str, Any]) -> list[Problem]:
         """Every problem of the candidate overrides: its own (as the file's are checked),
-        then what would go wrong while the peer still runs its settings; a difference
-        between the heads that is already there is the drift alarm's, not this SET's."""
+        then what would go wrong between the heads. When the peer takes part in the
+        change (it is heard and answers proposals), that is the end state, both heads
+        running the change: `commit` applies it in an order that is safe at every moment
+        between. Otherwise the change stays on this head while the peer keeps its
+        settings as known, and it is judged against those. A difference between the
+        heads that is already there is the drift alarm's, not this SET's."""
         problems = check_candidate(self.file_config, overrides)
         peer = self.peer_settings()
         if problems or peer is None:
             return problems
         proposed = apply_overrides(self.file_config, overrides)
-        before = {key for key, _ in cross_head_problems(self.effective, peer)}
         return [Problem("cluster", key, f"{why} (the peer head's settings)")
-                for key, why in cross_head_problems(proposed, peer) if key not in before]
+                for key, why in self._cross_head(proposed, peer, jointly=self.peer_takes_part())]
+
+    def _cross_head(self, proposed: Config, peer: Mapping[str, Any], *, jointly: bool) -> list[tuple[str, str]]:
+        """The cross-head problems `proposed` brings that the heads do not have already;
+        `jointly`: the peer takes `proposed` too, else it keeps `peer`."""
+        theirs = after_adoption(peer, cluster_wide(proposed)) if jointly else peer
+        before = {key for key, _ in cross_head_problems(self.effective, peer)}
+        return [(key, why) for key, why in cross_head_problems(proposed, theirs) if key not in before]
 
     def file_indexes(self, kind: str) -> set[int]:
         rows = self.file_config.services if kind == "services" else self.file_config.aliases
@@ -205,27 +237,21 @@ class ConfigStore:
 
     async def commit(self, plan: SetPlan, principal: str) -> None:
         """Persist and apply a validated SET. A cluster-wide change is first proposed to
-        the peer; raises CommitRefused (nothing changed) if the peer refuses it."""
+        the peer (`_agree`); raises CommitRefused if the peer refuses it (nothing
+        changed), or, with undoFailed, if the second step of a staged timing change is
+        refused after the first applied on both heads."""
         async with self._lock:
             if plan.config_changed:
                 new = apply_overrides(self.file_config, plan.overrides)  # raises: nothing changed
                 settings = cluster_wide(new)
-                new_digest = digest(settings)
-                version = self.version
-                if new_digest != self.digest:
-                    version = bump(self.version, self.me)
-                    answer = await self.proposer(settings, version)
-                    if answer.outcome is Confirmation.REFUSED:
-                        raise CommitRefused(f"the peer head refused it: {answer.why}")
-                    if answer.outcome is Confirmation.UNCONFIRMED:
-                        audit.warning("SET by %s: applied on this head only (version %s): %s; the peer takes "
-                                      "it when it answers", principal, version, answer.why)
-                await asyncio.to_thread(self.store.save, plan.overrides)
-                self._overrides = plan.overrides
-                self.effective = new
-                self.settings, self.digest = settings, new_digest
-                if version != self.version:
-                    await self._save_version(version)
+                if digest(settings) != self.digest:
+                    self.proposing = True
+                    try:
+                        await self._agree(plan, new, settings, principal)
+                    finally:
+                        self.proposing = False
+                else:
+                    await self._hold(plan.overrides, new, settings, self.version)
             self._pending = plan.pending
             apply_to_state(self.effective, self.state, self._pending)
             now = self.clock.time()
@@ -251,6 +277,122 @@ class ConfigStore:
         for action in sorted(plan.actions, key=lambda a: not isinstance(a, ServiceSelection)):
             audit.info("SET by %s: operator action %s", principal, action.name.lower())
             self.on_action(action, principal)
+
+    async def _agree(self, plan: SetPlan, new: Config, settings: dict[str, Any], principal: str) -> None:
+        """Propose a cluster-wide change to the peer and hold it here once the peer took
+        it: in one step, or in two when the heartbeat timing needs it.
+
+        Two steps (`stage_timing`): step 1 is the whole SET with the heartbeat interval,
+        dead time and initdead at the intermediate timing, proposed, then persisted and
+        applied here (the heartbeat process gets it); after `Stage.settle_s`, step 2 is
+        the new timing, proposed, then persisted and applied here. Every mix of old,
+        intermediate and new timing between the heads is safe, so a failure anywhere
+        leaves the pair safe:
+
+        * step 1 refused: CommitRefused, nothing changed on either head;
+        * step 1 not answered: the change is held on this head alone, at once in its final
+          form, if that is safe while the peer keeps its settings as known; else
+          CommitRefused (nothing changed here);
+        * step 2 refused: both heads hold the intermediate timing (and the rest of the
+          SET); CommitRefused with undoFailed, and the audit log says what each holds;
+        * step 2 not answered: this head holds the new timing, the peer the intermediate
+          (or the new, if only its answer was lost); the SET succeeds with the drift
+          alarm, and the peer takes the new timing when it answers.
+        """
+        peer = self.peer_settings()
+        stage = stage_timing(section(self.settings, "timing"), section(settings, "timing"),
+                             section(peer, "timing") if peer is not None else None) \
+            if self.peer_takes_part() else None
+        version = bump(self.version, self.me)
+        if stage is None:
+            answer = await self.proposer(settings, version, 0)
+            if answer.outcome is Confirmation.REFUSED:
+                raise CommitRefused(f"the peer head refused it: {answer.why}")
+            if answer.outcome is Confirmation.UNCONFIRMED:
+                await self._alone(plan, new, settings, version, principal, answer.why)
+            else:
+                await self._hold(plan.overrides, new, settings, version)
+            return
+
+        first = copy.deepcopy(plan.overrides)
+        first.setdefault("timing", {}).update(stage.intermediate)
+        try:
+            between = apply_overrides(self.file_config, first)
+        except ConfigError as error:        # not expected: the intermediate of two valid timings
+            raise CommitRefused(f"the intermediate heartbeat timing is invalid: {error}", "commitFailed") from None
+        between_settings = cluster_wide(between)
+        answer = await self.proposer(between_settings, version, 1)
+        if answer.outcome is Confirmation.REFUSED:
+            raise CommitRefused(f"the peer head refused it: {answer.why}")
+        if answer.outcome is Confirmation.UNCONFIRMED:
+            # Above step 1's version: if the peer took step 1 and only its answer was lost,
+            # it takes this head's final settings all the same.
+            await self._alone(plan, new, settings, bump(version, self.me), principal, answer.why, stage)
+            return
+        await self._hold(first, between, between_settings, version)
+        self._pending = plan.pending
+        apply_to_state(self.effective, self.state, self._pending)
+        self.state.config_meta.last_changed = self.clock.time()
+        audit.info("SET by %s: heartbeat timing changed in two steps; step 1 applied on both heads "
+                   "(version %s): %s", principal, version, _timing_text(between))
+        for callback in self.on_change:
+            callback(self.effective)
+        if stage.settle_s:
+            # The faster beat is on the wire on both heads before any dead time falls.
+            await asyncio.sleep(stage.settle_s)
+
+        final = bump(version, self.me)
+        answer = await self.proposer(settings, final, 2)
+        if answer.outcome is Confirmation.REFUSED:
+            text = (f"the peer head refused step 2 of the heartbeat timing change ({answer.why}); both heads "
+                    f"hold step 1's intermediate timing (version {version}): {_timing_text(between)}, with "
+                    f"the rest of the SET applied; set the heartbeat timing again")
+            audit.warning("SET by %s: %s", principal, text)
+            raise CommitRefused(text, "undoFailed")
+        if answer.outcome is Confirmation.UNCONFIRMED:
+            await self._alone(plan, new, settings, final, principal, answer.why, stage, between=version)
+            return
+        await self._hold(plan.overrides, new, settings, final)
+        audit.info("SET by %s: step 2 applied on both heads (version %s): %s", principal, final,
+                   _timing_text(new))
+
+    async def _alone(self, plan: SetPlan, new: Config, settings: dict[str, Any], version: Version,
+                     principal: str, why: str, stage: Stage | None = None, between: Version | None = None
+                     ) -> None:
+        """The peer did not answer: hold the change on this head only, if that is safe
+        while the peer keeps its settings as known (CommitRefused if not: nothing
+        changes here). `between`: step 1 applied on both heads at that version."""
+        peer = self.peer_settings()
+        problems = self._cross_head(new, peer, jointly=False) if peer is not None else []
+        if problems:
+            text = (f"the peer head did not answer ({why}), and this head alone may not run the change "
+                    f"while the peer runs its settings: "
+                    + "; ".join(f"{key}: {reason}" for key, reason in problems)
+                    + ". Nothing changed on this head")
+            if stage is not None:
+                text += (f"; if the peer took step 1 all the same (its answer lost), both heads take its "
+                         f"intermediate timing ({_stage_text(stage.intermediate)}), safe with either")
+            raise CommitRefused(text)
+        self.alone(why)
+        if between is None:
+            audit.warning("SET by %s: applied on this head only (version %s): %s; the peer takes it when it "
+                          "answers", principal, version, why)
+        else:
+            audit.warning("SET by %s: step 2 of the heartbeat timing change not confirmed by the peer head "
+                          "(%s): this head holds %s (version %s); the peer head holds step 1's intermediate "
+                          "timing (version %s), or this head's if only its answer was lost; it takes this "
+                          "head's when it answers", principal, why, _timing_text(new), version, between)
+        await self._hold(plan.overrides, new, settings, version)
+
+    async def _hold(self, overrides: dict[str, Any], config: Config, settings: dict[str, Any],
+                    version: Version) -> None:
+        """Persist the overrides (and the version), then hold them as the running
+        configuration; the caller applies them to the state and tells `on_change`."""
+        await asyncio.to_thread(self.store.save, overrides)
+        self._overrides, self.effective = overrides, config
+        self.settings, self.digest = settings, digest(settings)
+        if version != self.version:
+            await self._save_version(version)
 
     # -- the peer's settings -------------------------------------------------------------
 
@@ -334,3 +476,14 @@ class ConfigStore:
                 callback(self.effective)
             log.info("configuration reloaded: %s", diff.summary())
             return diff.summary()
+
+
+def _timing_text(config: Config) -> str:
+    t = config.timing
+    return _stage_text({"heartbeat_interval_ms": t.heartbeat_interval_ms,
+                        "heartbeat_dead_time_ms": t.heartbeat_dead_time_ms, "initdead_ms": t.initdead_ms})
+
+
+def _stage_text(timing: Mapping[str, Any]) -> str:
+    return (f"heartbeat interval {timing['heartbeat_interval_ms']} ms, dead time "
+            f"{timing['heartbeat_dead_time_ms']} ms, initdead {timing['initdead_ms']} ms")

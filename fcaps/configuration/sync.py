@@ -18,7 +18,12 @@ own state, persists and applies it, and answers ACK or NAK. A NAK refuses the SE
 (inconsistentValue), nothing changed on either head. A peer that is not heard, or does
 not answer within PROPOSE_TIMEOUT_S, leaves the change on this head only: the SET
 succeeds, the drift alarm is raised at once, and the peer takes the change when it is
-heard again (this head's version is newer). docs/operations.md says it for operators.
+heard again (this head's version is newer), unless the change is unsafe while the peer
+keeps its settings (then it is refused, `store.ConfigStore._alone`). A heartbeat-timing
+change that needs it is proposed in two steps (`store.ConfigStore._agree`), each one a
+proposal as above; a peer proposal that arrives between them is refused, as one that
+arrives while this head's own proposal waits for its answer. docs/operations.md says it
+for operators.
 
 The exchange's datagrams (`syncproto.py`) go through the heartbeat process, on the
 heartbeat port, under the heartbeat key and bound to both heads' heartbeat nonces.
@@ -106,6 +111,8 @@ class ClusterSync:
         self._unconfirmed = ""      # why the last change is on this head only ("" = it is not)
         store.proposer = self.propose
         store.peer_settings = self.peer_settings_now
+        store.peer_takes_part = lambda: not self._absent()
+        store.alone = self.applied_alone
         # A new version (a change here, or the peer's taken) is judged at once: a change
         # made without the peer raises the drift alarm before the SET is answered.
         store.on_version.append(self.observe)
@@ -298,29 +305,46 @@ class ClusterSync:
             return True, f"the peer head took this head's settings (version {version})"
         if answer.outcome is Confirmation.REFUSED:
             return False, f"version {version}; the peer head refused them: {answer.why}"
+        self.applied_alone(answer.why)
+        self.observe()
         return True, f"version {version}; {answer.why}: the peer takes them when it is heard"
 
     # -- proposing (the SET path) ------------------------------------------------------
 
-    async def propose(self, settings: dict[str, Any], version: Version) -> Proposal:
-        """Ask the peer to take `settings` at `version` before this head does."""
+    def _absent(self) -> str:
+        """Why a proposal cannot reach the peer now ("" = it can)."""
         if self.link is None:
-            return Proposal(Confirmation.CONFIRMED, "no peer head")
+            return "no peer head"
         view = self.state.peer
         if view is None or not view.heard or not self.link.nonces[1]:
-            return self._alone("the peer head is not heard")
+            return "the peer head is not heard"
         if view.config is None:
-            return self._alone("the peer head does not take part in the settings exchange (an older release)")
+            return "the peer head does not take part in the settings exchange (an older release)"
+        return ""
+
+    async def propose(self, settings: dict[str, Any], version: Version, step: int = 0) -> Proposal:
+        """Ask the peer to take `settings` at `version` before this head does. `step`:
+        1 or 2 for the steps of a staged heartbeat-timing change (the peer's audit says
+        so). UNCONFIRMED changes nothing here: the caller says `applied_alone` if it
+        holds the change all the same."""
+        if self.link is None:
+            return Proposal(Confirmation.CONFIRMED, "no peer head")
+        absent = self._absent()
+        if absent:
+            return Proposal(Confirmation.UNCONFIRMED, absent)
+        body = {"settings": settings, "version": _wire(version), "digest": digest(settings)}
+        if step:
+            body["step"] = step
         self._proposing = True
         try:
-            reply = await self._request(Kind.PROPOSE, {"settings": settings, "version": _wire(version),
-                                                       "digest": digest(settings)}, PROPOSE_TIMEOUT_S)
+            reply = await self._request(Kind.PROPOSE, body, PROPOSE_TIMEOUT_S)
         except syncproto.TooLarge as error:
             return Proposal(Confirmation.REFUSED, str(error))
         finally:
             self._proposing = False
         if reply is None:
-            return self._alone(f"the peer head did not answer within {int(PROPOSE_TIMEOUT_S * 1000)} ms")
+            return Proposal(Confirmation.UNCONFIRMED,
+                            f"the peer head did not answer within {int(PROPOSE_TIMEOUT_S * 1000)} ms")
         if reply.kind is Kind.NAK:
             self.state.config_sync.refusals += 1
             problems = reply.body.get("problems")
@@ -331,11 +355,12 @@ class ClusterSync:
         self._unconfirmed = ""
         return Proposal(Confirmation.CONFIRMED)
 
-    def _alone(self, why: str) -> Proposal:
+    def applied_alone(self, why: str) -> None:
+        """A change is held on this head only (the peer did not answer its proposal):
+        counted, and the drift alarm is raised at the next judgement (the new version's)."""
         self.state.config_sync.unconfirmed += 1
         self._unconfirmed = why
         self.tracker.since = None
-        return Proposal(Confirmation.UNCONFIRMED, why)
 
     # -- datagrams -----------------------------------------------------------------------
 
@@ -378,11 +403,16 @@ class ClusterSync:
         if not isinstance(settings, dict) or version is None:
             self._answer(msg, Kind.NAK, {"problems": ["the proposal is unreadable"]})
             return
-        if self._proposing:
+        if self._proposing or self.store.proposing:
             self._answer(msg, Kind.NAK, {"problems": [
                 "a change of this head's is being proposed at the same moment: set again"]})
             return
-        taken, text = await self.store.adopt(settings, version, self.peer)
+        step = msg.body.get("step")
+        principal = self.peer
+        if step in (1, 2):
+            principal += (", step 1 of 2 of a heartbeat timing change (intermediate timing)" if step == 1
+                          else ", step 2 of 2 of a heartbeat timing change")
+        taken, text = await self.store.adopt(settings, version, principal)
         if taken:
             self._known(settings, version)
             self.state.config_sync.adoptions += 1

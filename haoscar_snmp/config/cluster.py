@@ -9,6 +9,7 @@ fails over for nothing. This module is the pure layer of the replicated configur
     digest(settings), fingerprint(hex)  -> str, int     (what the heartbeats advertise)
     differences(a, b)                   -> dotted keys  (what the drift alarm names)
     apply_cluster_wide(file, overrides, peer)           (adopting the peer's, as SNMP-style overrides)
+    after_adoption(peer, settings)      -> settings     (what the peer holds once it took ours)
 
 Versions, the merge rule, what is dangerous while the heads differ and the drift
 tracker are in `clustersync.py`. Nothing here does I/O; the exchange between the heads
@@ -71,6 +72,13 @@ CLUSTER_WIDE_KEYS = (
     # The accusation rule is one decision taken by the pair: the standby accuses, the
     # active head hands over.
     "failover.lan_failure_is_head_failure",
+    # The heads compare what each reaches of the same public targets, by position in the
+    # list (the heartbeats carry a mask over it), and judge them alike.
+    "failover.public_targets",
+    "failover.public_probe_interval_ms",
+    "failover.public_rise",
+    "failover.public_fall",
+    "failover.public_hold_down_ms",
     # Whether the operator is told, and who: mail goes from whichever head reports.
     "notify.email.enabled",
     "notify.email.to",
@@ -318,6 +326,21 @@ def apply_cluster_wide(file_config: Config, overrides: Mapping[str, Any], peer: 
                 new_pending.get(table, {}).pop(index, None)
     new_pending = {table: rows for table, rows in new_pending.items() if rows}
     return Adoption(overrides=new, pending=new_pending, not_expressible=sorted(set(not_expressible)))
+
+
+def after_adoption(peer: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The peer's cluster-wide settings once it has adopted `settings` (a change this head
+    proposes): what the overrides carry (every timing, the service and alias rows, one
+    recipient or none) becomes `settings`'s, the rest stays the peer's (its file's)."""
+    out = copy.deepcopy(dict(peer))
+    for key in ("timing", "services", "aliases"):
+        if key in settings:
+            out[key] = copy.deepcopy(settings[key])
+    to = section(section(settings, "notify"), "email").get("to")
+    if isinstance(to, list) and len(to) <= 1 and isinstance(out.get("notify"), dict) \
+            and isinstance(out["notify"].get("email"), dict):
+        out["notify"]["email"]["to"] = list(to)
+    return out
 
 
 def _patch(mine: Mapping[str, Any], theirs: Mapping[str, Any], model: type) -> tuple[dict[str, Any], list[str]]:

@@ -7,8 +7,10 @@ head that made it: two heads that both changed something from the same version h
 versions with the same counter, and the head name orders them, so any two versions
 compare the same way on both heads. `merge` says what this head does on reading the
 peer's advertisement; `cross_head_problems` says what goes wrong while the heads run
-different settings; `DriftTracker` raises the drift alarm when the heads still differ
-after a few heartbeats. Pure: times are monotonic seconds passed in.
+different settings; `stage_timing` says how a heartbeat-timing change goes from one
+timing to another on both heads without a moment where they misjudge each other;
+`DriftTracker` raises the drift alarm when the heads still differ after a few
+heartbeats. Pure: times are monotonic seconds passed in.
 """
 
 from __future__ import annotations
@@ -107,19 +109,8 @@ def cross_head_problems(proposed: Config, peer: Mapping[str, Any]) -> list[Probl
     peer, or for as long as the peer cannot take it. Each problem names the key of
     `proposed` to blame (the SET path answers inconsistentValue)."""
     mine = cluster_wide(proposed)
-    problems: list[Problem] = []
-    t, theirs = proposed.timing, section(peer, "timing")
-    interval, dead = theirs.get("heartbeat_interval_ms"), theirs.get("heartbeat_dead_time_ms")
-    if isinstance(interval, int) and t.heartbeat_dead_time_ms < 3 * interval:
-        problems.append(("timing.heartbeat_dead_time_ms",
-                         (f"must be >= 3 x the peer's heartbeat_interval_ms = {3 * interval} "
-                          f"(got {t.heartbeat_dead_time_ms}): this head would declare the peer dead "
-                          f"after fewer than three of its beats")))
-    if isinstance(dead, int) and 3 * t.heartbeat_interval_ms > dead:
-        problems.append(("timing.heartbeat_interval_ms",
-                         (f"must be <= a third of the peer's heartbeat_dead_time_ms = {dead // 3} "
-                          f"(got {t.heartbeat_interval_ms}): the peer would declare this head dead "
-                          f"after fewer than three of its beats")))
+    theirs = section(peer, "timing")
+    problems = timing_problems(section(mine, "timing"), theirs)
     poll, down = theirs.get("lan_poll_interval_ms"), theirs.get("lan_down_after_ms")
     if isinstance(poll, int) and isinstance(down, int) and down < 2 * poll:
         problems.append(("timing.lan_down_after_ms",
@@ -142,6 +133,34 @@ def cross_head_problems(proposed: Config, peer: Mapping[str, Any]) -> list[Probl
     return problems
 
 
+def timing_problems(mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> list[Problem]:
+    """What goes wrong while this head runs the heartbeat timing `mine` and the other head
+    `theirs` (two `[timing]` sections): each head declares the other dead after its own
+    dead time, so each dead time must cover three of the other head's beats. These are
+    the only relations between two heads' timings: every other timing (initdead, the LAN
+    poll and its down time, the service checks, failback, gratuitous ARP) is judged by
+    each head against its own values alone. A value that is not an integer is skipped."""
+    problems: list[Problem] = []
+    interval, dead = _ms(mine, "heartbeat_interval_ms"), _ms(mine, "heartbeat_dead_time_ms")
+    their_interval, their_dead = _ms(theirs, "heartbeat_interval_ms"), _ms(theirs, "heartbeat_dead_time_ms")
+    if dead is not None and their_interval is not None and dead < 3 * their_interval:
+        problems.append(("timing.heartbeat_dead_time_ms",
+                         (f"must be >= 3 x the peer's heartbeat_interval_ms = {3 * their_interval} "
+                          f"(got {dead}): this head would declare the peer dead "
+                          f"after fewer than three of its beats")))
+    if interval is not None and their_dead is not None and 3 * interval > their_dead:
+        problems.append(("timing.heartbeat_interval_ms",
+                         (f"must be <= a third of the peer's heartbeat_dead_time_ms = {their_dead // 3} "
+                          f"(got {interval}): the peer would declare this head dead "
+                          f"after fewer than three of its beats")))
+    return problems
+
+
+def _ms(timing: Mapping[str, Any], key: str) -> int | None:
+    value = timing.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _poller_problems(mine: Poller, theirs: Any) -> list[Problem]:
     """Nobody tells of LAN faults when, in some assignment of roles, neither head polls."""
     try:
@@ -159,6 +178,70 @@ def _poller_problems(mine: Poller, theirs: Any) -> list[Problem]:
 def _reports(poller: Poller, active: bool) -> bool:
     # fcaps/fault/lanwatch.py polls_here() with the peer present.
     return poller is Poller.BOTH or (poller is Poller.ACTIVE) == active
+
+
+# ---------------------------------------------------------------------------------------
+# Changing the heartbeat timing on both heads
+
+# What the first step of a staged change sets; every other key goes to its new value at once.
+STAGED_KEYS = ("heartbeat_interval_ms", "heartbeat_dead_time_ms", "initdead_ms")
+# Added to the longest old interval before a dead time falls: the heartbeat process's and
+# the role machine's timers, a busy interpreter, the datagram's way to the other head.
+STAGE_MARGIN_S = 0.25
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A heartbeat-timing change that goes through an intermediate timing on both heads.
+
+    `intermediate` holds the STAGED_KEYS for step 1: the longest dead time and start-up
+    wait and the shortest interval of the old and new timings (both heads' old ones,
+    when they differ). Every mix of an old, the intermediate and the new timing between
+    the two heads is then safe (`timing_problems` finds nothing): with old and new each
+    valid (dead >= 3 x interval), the intermediate dead time is at least every dead
+    time, so at least three of any of the intervals, and its interval at most every
+    interval, so at most a third of any of the dead times. It is valid on its own too
+    (initdead >= dead time, since each initdead covers its own dead time).
+
+    `settle_s`: how long step 2 waits after step 1, when step 1 sped the beat up and
+    step 2 lowers a dead time. A head takes a new interval at its next beat, which was
+    planned under the old interval (so is the role machine's next cycle, the daemon's
+    sign of life to its heartbeat process): until the longest old interval has passed,
+    the faster beat is not yet on the wire and the lower dead time must wait.
+    """
+
+    intermediate: dict[str, int]
+    settle_s: float
+
+
+def stage_timing(old: Mapping[str, Any], new: Mapping[str, Any],
+                 peer: Mapping[str, Any] | None = None) -> Stage | None:
+    """How a change of this head's `[timing]` from `old` to `new` is applied on both
+    heads; `peer` is the other head's timing as known, when it may differ from `old`.
+
+    None: one step is safe, because while one head already runs `new` and the other
+    still its old timing, neither misjudges the other. Otherwise a `Stage`: step 1 applies
+    the intermediate timing on both heads, step 2 the new one."""
+    before = [old] + ([peer] if peer is not None and _valid_timing(peer) else [])
+    if not _valid_timing(old) or not _valid_timing(new):
+        return None                  # not a timing the rules accepted: nothing to stage
+    if not any(timing_problems(new, t) for t in before):
+        return None
+    every = before + [new]
+    intermediate = {
+        "heartbeat_interval_ms": min(t["heartbeat_interval_ms"] for t in every),
+        "heartbeat_dead_time_ms": max(t["heartbeat_dead_time_ms"] for t in every),
+        "initdead_ms": max(t["initdead_ms"] for t in every),
+    }
+    longest = max(t["heartbeat_interval_ms"] for t in before)
+    sped_up = intermediate["heartbeat_interval_ms"] < longest
+    settle = longest / 1000.0 + STAGE_MARGIN_S \
+        if sped_up and new["heartbeat_dead_time_ms"] < intermediate["heartbeat_dead_time_ms"] else 0.0
+    return Stage(intermediate, settle)
+
+
+def _valid_timing(timing: Mapping[str, Any]) -> bool:
+    return all(_ms(timing, key) is not None for key in STAGED_KEYS)
 
 
 # ---------------------------------------------------------------------------------------

@@ -2,11 +2,12 @@
 from the NMS namespace, read back from the other head.
 
 A SET of a cluster-wide object is proposed to the peer, which validates, persists and
-applies it before the receiving head answers; one that would be dangerous while the peer
-still runs its settings is refused with inconsistentValue on both; with the peer frozen
-it stays on the receiving head with a drift alarm until the peer answers again; a head
-restarted with an old state directory takes the peer's newer settings. No scenario may
-move the alias or count a failover.
+applies it before the receiving head answers; a heartbeat timing changed in one SET
+(dead time and interval) goes in two steps on both heads, each safe against the other
+head's timing, while a timing unsafe in its end state is refused with inconsistentValue;
+with the peer frozen a change stays on the receiving head with a drift alarm until the
+peer answers again; a head restarted with an old state directory takes the peer's newer
+settings. No scenario may move the alias or count a failover.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+import threading
+import time
 
 from tests.integration.harness import R
 
@@ -85,24 +88,59 @@ def test_sets_on_either_head_apply_on_both_before_they_are_answered(pair: HaPair
     assert CONFIG_DRIFT not in pair.trap_names()
 
 
-def test_a_set_dangerous_while_the_peer_runs_its_timing_is_refused_on_both(pair: HaPair) -> None:
+def timed_set(pair: HaPair, head: str, *args: str) -> tuple[subprocess.CompletedProcess, float, list[set[str]]]:
+    """snmpset, answered; how long it took; who held the alias while it ran (sampled)."""
+    done: list[subprocess.CompletedProcess] = []
+    started = time.monotonic()
+    worker = threading.Thread(target=lambda: done.append(snmpset(pair, head, *args)))
+    worker.start()
+    samples = []
+    while worker.is_alive():
+        samples.append(pair.holders())
+        time.sleep(0.02)
+    worker.join()
+    return done[0], time.monotonic() - started, samples
+
+
+def test_one_set_of_dead_time_and_interval_applies_in_safe_steps_without_a_failover(pair: HaPair) -> None:
+    pair.interval_ms, pair.dead_ms, pair.initdead_ms = 200, 1000, 5000
     pair.start_both()
     pair.wait_for(lambda: in_sync(pair), 5, "the heads to agree at start")
-    # Valid alone (1500 >= 3 x 500), but head2 would declare head1 dead after 400 ms while
-    # head1 beats every 500 ms: the interval must wait for the dead time on both heads.
-    p = snmpset(pair, "head1", DEAD, "u", "1500", INTERVAL, "u", "500")
+    # An end state unsafe on its own is refused, and nothing moves on either head.
+    p = snmpset(pair, "head1", DEAD, "u", "1500", INTERVAL, "u", "600")
     assert p.returncode != 0 and "inconsistentValue" in p.stdout + p.stderr, p.stdout + p.stderr
     for head in ("head1", "head2"):
-        assert pair.snmp(head, INTERVAL) == "100" and pair.snmp(head, DEAD) == "400"
-    # In the safe order, each step is valid on both heads at every moment.
-    p = snmpset(pair, "head1", DEAD, "u", "1500")
-    assert p.returncode == 0, p.stderr
-    p = snmpset(pair, "head2", INTERVAL, "u", "500")
-    assert p.returncode == 0, p.stderr + pair.log_text()[-5000:]
+        assert pair.snmp(head, INTERVAL) == "200" and pair.snmp(head, DEAD) == "1000"
+
+    # 1500 ms beats next to a 1000 ms dead time would be a false failover: the heads go
+    # through dead time 4500 with the old interval first, then the new interval.
+    p, took, during = timed_set(pair, "head1", DEAD, "u", "4500", INTERVAL, "u", "1500")
+    assert p.returncode == 0, p.stdout + p.stderr + pair.log_text()[-5000:]
     for head in ("head1", "head2"):
-        assert pair.snmp(head, INTERVAL) == "500" and pair.snmp(head, DEAD) == "1500"
-    pair.watch_holders(2.0)
+        assert pair.snmp(head, INTERVAL) == "1500" and pair.snmp(head, DEAD) == "4500"
+    after = pair.watch_holders(6.0)             # longer than the new dead time
+    assert all(held == {"head1"} for held in during + after), during + after
     no_failover(pair)
+    print(f"slow-down SET answered in {took * 1000:.0f} ms")
+
+    # And back, from head2: the faster beat first, the shorter dead time one old beat later.
+    p, took, during = timed_set(pair, "head2", DEAD, "u", "1000", INTERVAL, "u", "200")
+    assert p.returncode == 0, p.stdout + p.stderr + pair.log_text()[-5000:]
+    assert took >= 1.5                         # the step 2 wait: one old interval
+    for head in ("head1", "head2"):
+        assert pair.snmp(head, INTERVAL) == "200" and pair.snmp(head, DEAD) == "1000"
+    after = pair.watch_holders(3.0)
+    assert all(held == {"head1"} for held in during + after), during + after
+    no_failover(pair)
+    print(f"speed-up SET answered in {took * 1000:.0f} ms")
+
+    pair.wait_for(lambda: in_sync(pair), 5, "the heads to agree")
+    assert pair.snmp("head1", VERSION) == pair.snmp("head2", VERSION) == "4"
+    logs = pair.log_text()
+    assert "step 1 applied on both heads" in logs and "step 2 applied on both heads" in logs
+    assert "step 1 of 2 of a heartbeat timing change" in logs
+    assert CONFIG_DRIFT not in pair.trap_names()
+    assert pair.role("head2") == "standby"
 
 
 def test_a_set_while_the_peer_is_frozen_stays_here_with_a_drift_alarm_then_converges(pair: HaPair) -> None:

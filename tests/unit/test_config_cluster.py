@@ -16,6 +16,7 @@ from haoscar_snmp.config.cluster import (
     PER_HEAD_KEYS,
     SETTINGS_FORMAT,
     Scope,
+    after_adoption,
     apply_cluster_wide,
     canonical_json,
     cluster_wide,
@@ -33,6 +34,8 @@ from haoscar_snmp.config.clustersync import (
     bump,
     cross_head_problems,
     merge,
+    stage_timing,
+    timing_problems,
 )
 from haoscar_snmp.config.loader import parse_config
 from haoscar_snmp.config.schema import Config
@@ -419,6 +422,104 @@ def test_the_pair_port_and_public_path_must_match(head1: Config) -> None:
 
 def test_a_malformed_peer_is_not_a_crash(head1: Config) -> None:
     assert cross_head_problems(head1, {"timing": "x", "lan": {"poller": "sideways"}}) == []
+
+
+# -- changing the heartbeat timing on both heads ------------------------------------------
+
+
+def beat(interval: int, dead: int, initdead: int | None = None) -> dict[str, int]:
+    return {"heartbeat_interval_ms": interval, "heartbeat_dead_time_ms": dead,
+            "initdead_ms": dead if initdead is None else initdead}
+
+
+def test_a_change_safe_while_the_heads_differ_goes_in_one_step() -> None:
+    assert stage_timing(beat(1000, 3000), beat(800, 3000)) is None
+    assert stage_timing(beat(200, 3000), beat(100, 1000)) is None       # 1000 >= 3 x the old 200
+    assert stage_timing(beat(200, 1000), beat(300, 1000)) is None
+
+
+def test_a_slow_down_raises_the_dead_time_first() -> None:
+    stage = stage_timing(beat(200, 1000, 5000), beat(1500, 4500, 5000))
+    assert stage is not None
+    assert stage.intermediate == beat(200, 4500, 5000)
+    assert stage.settle_s == 0.0              # nothing falls in step 2: no wait
+
+
+def test_a_speed_up_beats_faster_first_and_lowers_the_dead_time_one_old_beat_later() -> None:
+    stage = stage_timing(beat(1500, 4500, 5000), beat(200, 1000, 5000))
+    assert stage is not None
+    assert stage.intermediate == beat(200, 4500, 5000)
+    assert stage.settle_s == pytest.approx(1.5 + 0.25)
+
+
+def test_the_peers_timing_as_known_counts_when_it_differs() -> None:
+    # This head runs 200/1000, the peer still 1000/3000 (a drift): a change to 300/1000
+    # is safe here but not against the peer's beat, and the intermediate covers both.
+    stage = stage_timing(beat(200, 1000), beat(300, 1000), beat(1000, 3000))
+    assert stage is not None and stage.intermediate == beat(200, 3000)
+
+
+def _timings() -> list[dict[str, int]]:
+    out = []
+    for interval in (10, 100, 200, 333, 1000, 1500, 5000, 20000):
+        for dead in {3 * interval, 3 * interval + 1, 4 * interval, 10 * interval, 1000, 4500, 15000, 600000}:
+            if 30 <= dead <= 600000 and dead >= 3 * interval:
+                for initdead in {dead, 2 * dead, 30000}:
+                    if initdead >= dead and initdead <= 3600000:
+                        out.append(beat(interval, dead, initdead))
+    return out
+
+
+def test_every_mix_of_old_intermediate_and_new_timing_between_the_heads_is_safe(head1: Config) -> None:
+    """Whatever step each head has reached when a step fails or is under way, neither
+    misjudges the other; and the intermediate is a timing the rules accept."""
+    timings = _timings()
+    rng = random.Random(7)
+    cases = [(old, new, None) for old in timings for new in timings]
+    cases += [(rng.choice(timings), rng.choice(timings), rng.choice(timings)) for _ in range(20000)]
+    staged = 0
+    for old, new, peer in cases:
+        stage = stage_timing(old, new, peer)
+        before = [old] + ([peer] if peer is not None else [])
+        if stage is None:
+            for other in before:                         # one step: old and new side by side
+                assert timing_problems(new, other) == [] and timing_problems(other, new) == [], (old, new, peer)
+            continue
+        staged += 1
+        middle = stage.intermediate
+        assert timing_problems(middle, middle) == []
+        assert middle["initdead_ms"] >= middle["heartbeat_dead_time_ms"]
+        for first in before + [middle, new]:
+            for second in [middle] + ([new] if first is middle else []):
+                assert timing_problems(first, second) == [] and timing_problems(second, first) == [], \
+                    (old, new, peer, first, second)
+        # The beat only ever speeds up in step 1, and step 2 waits for it when a dead time falls.
+        longest = max(t["heartbeat_interval_ms"] for t in before)
+        sped_up = middle["heartbeat_interval_ms"] < longest
+        if sped_up and new["heartbeat_dead_time_ms"] < middle["heartbeat_dead_time_ms"]:
+            assert stage.settle_s >= longest / 1000.0
+    assert staged > 1000
+    # And validated as the SET path validates it, on a real configuration.
+    stage = stage_timing(beat(200, 1000, 5000), beat(1500, 4500, 5000))
+    assert stage is not None
+    apply_overrides(head1, {"timing": {**beat(1500, 4500, 5000), **stage.intermediate}})
+
+
+def test_the_heartbeat_relations_are_the_cross_head_check(head1: Config) -> None:
+    peer = cluster_wide(head1)
+    slower = apply_overrides(head1, {"timing": beat(2000, 6000)})
+    assert cross_head_problems(slower, peer) == timing_problems(cluster_wide(slower)["timing"], peer["timing"])
+
+
+def test_after_adoption_the_peer_holds_our_expressible_settings(head1: Config) -> None:
+    peer = cluster_wide(head1)
+    peer["lan"]["poller"] = "both"                            # the peer's file: stays
+    ours = cluster_wide(apply_overrides(head1, {"timing": beat(1500, 4500, 5000), "notify_email": ""}))
+    after = after_adoption(peer, ours)
+    assert after["timing"] == ours["timing"] and after["lan"]["poller"] == "both"
+    assert after["notify"]["email"]["to"] == []
+    assert peer["timing"] != ours["timing"]                   # the peer's own copy is untouched
+    assert cross_head_problems(apply_overrides(head1, {"timing": beat(1500, 4500, 5000)}), after) == []
 
 
 # -- adoption ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import copy
 import functools
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_config_cluster import HEAD1, HEAD2
@@ -28,11 +29,12 @@ from haoscar_snmp.core.events import Event, EventBus, EventType
 from haoscar_snmp.core.state import ConfigSyncStatus, PeerView, State
 
 
-def run(test: Callable[[Path], Awaitable[None]]) -> Callable[[Path], None]:
-    """The test on an event loop of its own (the suite runs no asyncio plugin)."""
+def run(test: Callable[..., Awaitable[None]]) -> Callable[..., None]:
+    """The test on an event loop of its own (the suite runs no asyncio plugin); pytest
+    reads the fixtures from the coroutine's signature."""
     @functools.wraps(test)
-    def sync(tmp_path: Path) -> None:
-        asyncio.run(asyncio.wait_for(test(tmp_path), 30))
+    def sync(**fixtures: Any) -> None:
+        asyncio.run(asyncio.wait_for(test(**fixtures), 30))
     return sync
 
 
@@ -107,6 +109,14 @@ async def settle(*heads: Head, rounds: int = 4) -> None:
         await asyncio.sleep(0.02)
 
 
+async def settled(condition: Callable[[], bool], *heads: Head, seconds: float = 5.0) -> None:
+    """Settle until `condition` holds (a fetch waits FETCH_RETRY_S after the last news)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "not settled"
+        await settle(*heads, rounds=1)
+
+
 async def stop(*heads: Head) -> None:
     for head in heads:
         await head.sync.stop()
@@ -138,13 +148,20 @@ async def test_a_set_is_taken_by_the_peer_before_it_is_applied_here(tmp_path: Pa
 
 
 @run
-async def test_a_dangerous_change_across_the_heads_is_refused_before_anything_moves(tmp_path: Path) -> None:
+async def test_a_change_dangerous_while_the_peer_keeps_its_timing_is_refused_when_the_peer_is_not_in_it(
+        tmp_path: Path) -> None:
     a, b = pair(tmp_path)
     await settle(a, b)
     overrides = {"timing": {"heartbeat_dead_time_ms": 9000, "initdead_ms": 9000, "heartbeat_interval_ms": 2000}}
+    # The peer is heard and answers: it takes the change too (in two steps), so the end
+    # state is judged, and it is safe.
+    assert a.store.check(overrides) == []
+    # The peer is not heard: the change would stay on this head while the peer keeps its
+    # dead time of 3000 ms (as last known), which 2000 ms beats do not fit three times.
+    a.hears(None)
     problems = a.store.check(overrides)
     assert [p.key for p in problems] == ["timing.heartbeat_interval_ms"]
-    assert "peer's heartbeat_dead_time_ms = 1000" in problems[0].message
+    assert "a third of the peer's heartbeat_dead_time_ms = 1000" in problems[0].message
     await stop(a, b)
 
 
@@ -279,4 +296,240 @@ async def test_during_a_key_rotation_the_exchange_signs_and_verifies_as_the_hear
     b.link.key_ids = (key_id(old), key_id(old))
     await a.set_timing(garp_count=7)
     assert b.store.effective.timing.garp_count == 7 and a.state.config_sync.unconfirmed == 0
+    await stop(a, b)
+
+
+# -- heartbeat timing changed in one SET on both heads -------------------------------------
+
+
+class Applied:
+    """Every configuration each head applied, in the order they were applied (what the
+    daemon hands to HeartbeatProcess.reconfigure through ConfigStore.on_change)."""
+
+    def __init__(self, *heads: Head) -> None:
+        self.seen: list[tuple[str, int, int, float]] = []
+        for head in heads:
+            head.store.on_change.append(functools.partial(self._applied, head.name))
+
+    def _applied(self, name: str, config) -> None:  # noqa: ANN001
+        t = config.timing
+        self.seen.append((name, t.heartbeat_interval_ms, t.heartbeat_dead_time_ms, asyncio.get_running_loop().time()))
+
+    def steps(self) -> list[tuple[str, int, int]]:
+        return [(name, interval, dead) for name, interval, dead, _ in self.seen]
+
+
+def timing(head: Head) -> tuple[int, int, int]:
+    t = head.store.effective.timing
+    return t.heartbeat_interval_ms, t.heartbeat_dead_time_ms, t.initdead_ms
+
+
+def on_disk(head: Head) -> tuple[int, int, int]:
+    """The timing this head would start with after kill -9: its file and state directory."""
+    t = ConfigStore(head.path, None, State(), EventBus(), SystemClock()).effective.timing
+    return t.heartbeat_interval_ms, t.heartbeat_dead_time_ms, t.initdead_ms
+
+
+SLOWER = {"heartbeat_interval_ms": 4000, "heartbeat_dead_time_ms": 12000, "initdead_ms": 12000}
+
+
+@run
+async def test_a_combined_slow_down_goes_in_two_steps_dead_time_first_on_both_heads(tmp_path: Path) -> None:
+    a, b = pair(tmp_path)                       # interval 1000, dead time 3000 on both
+    await settle(a, b)
+    applied = Applied(a, b)
+    await a.set_timing(**SLOWER)                # one SET: interval 4000 > 3000 / 3 of the peer's
+    # Step 1, the longer dead time with the old interval, on the peer then here; step 2 the
+    # new interval, on the peer then here. No head ever beats slower than a third of the
+    # other's dead time.
+    assert applied.steps() == [("head2", 1000, 12000), ("head1", 1000, 12000),
+                                ("head2", 4000, 12000), ("head1", 4000, 12000)]
+    assert timing(a) == timing(b) == (4000, 12000, 12000)
+    assert a.store.version == b.store.version == Version(2, "head1")
+    assert a.store.digest == b.store.digest
+    assert on_disk(a) == on_disk(b) == (4000, 12000, 12000)
+    assert a.state.config_sync.pushes == 2 and b.state.config_sync.adoptions == 2
+    adopted = [e.text for e in b.events if e.type == EventType.CONFIG_SYNCED]
+    assert "step 1 of 2" in adopted[0] and "step 2 of 2" in adopted[1]
+    await settle(a, b)
+    assert a.state.config_sync.status is b.state.config_sync.status is ConfigSyncStatus.IN_SYNC
+    assert not a.drifting() and not b.drifting()
+    await stop(a, b)
+
+
+@run
+async def test_a_combined_speed_up_goes_interval_first_and_waits_one_old_beat(tmp_path: Path) -> None:
+    a, b = pair(tmp_path)
+    await settle(a, b)
+    applied = Applied(a, b)
+    # Dead time 600 < 3 x the peer's 1000 ms interval: the faster beat must come first.
+    assert b.store.check({"timing": {"heartbeat_interval_ms": 200, "heartbeat_dead_time_ms": 600}}) == []
+    await b.set_timing(heartbeat_interval_ms=200, heartbeat_dead_time_ms=600)
+    assert applied.steps() == [("head1", 200, 3000), ("head2", 200, 3000),
+                                ("head1", 200, 600), ("head2", 200, 600)]
+    # No dead time fell before a beat planned under the old 1000 ms interval went out.
+    step1_here, step2_peer = applied.seen[1][3], applied.seen[2][3]
+    assert step2_peer - step1_here >= 1.0
+    assert timing(a) == timing(b) == (200, 600, 3000)
+    assert a.store.version == b.store.version == Version(2, "head2")
+    await stop(a, b)
+
+
+@run
+async def test_a_change_safe_in_any_mix_goes_in_one_step(tmp_path: Path) -> None:
+    a, b = pair(tmp_path)
+    await settle(a, b)
+    applied = Applied(a, b)
+    # Interval 800 against the old dead time 3000, dead time 3000 against the old interval 1000.
+    await a.set_timing(heartbeat_interval_ms=800, heartbeat_dead_time_ms=3000, garp_count=7)
+    assert applied.steps() == [("head2", 800, 3000), ("head1", 800, 3000)]
+    assert a.store.version == b.store.version == Version(1, "head1")
+    await stop(a, b)
+
+
+@run
+async def test_an_end_state_unsafe_is_refused(tmp_path: Path) -> None:
+    a, b = pair(tmp_path)
+    await settle(a, b)
+    problems = a.store.check({"timing": {"heartbeat_interval_ms": 600, "heartbeat_dead_time_ms": 1500}})
+    assert [p.key for p in problems] == ["overrides.timing.heartbeat_dead_time_ms"]
+    assert "must be >= 3 x heartbeat_interval_ms = 1800" in problems[0].message
+    await stop(a, b)
+
+
+@run
+async def test_each_step_reaches_the_heartbeat_process_in_order(tmp_path: Path) -> None:
+    from fcaps.fault import hbwire
+    from fcaps.fault.hbproc import HeartbeatProcess
+
+    class Process(HeartbeatProcess):
+        """The daemon's side of the heartbeat process; what it sends is kept here."""
+
+        def __init__(self, config) -> None:  # noqa: ANN001
+            self.config, self.sent = config, []
+
+        def _send(self, data: bytes) -> None:
+            self.sent.append(hbwire.unpack(data))
+
+    a, b = pair(tmp_path)
+    await settle(a, b)
+    processes = {}
+    for head in (a, b):
+        processes[head.name] = process = Process(head.store.current)
+        head.store.on_change.append(lambda _config, p=process: p.reconfigure())    # as the daemon wires it
+    await a.set_timing(**SLOWER)
+    for process in processes.values():
+        settings = [(hbwire.settings_from_wire(m["settings"]), m["daemon_timeout_ms"])
+                    for m in process.sent if m["t"] == "settings"]
+        assert [(s.interval_ms, s.dead_ms, timeout) for s, timeout in settings] == [
+            (1000, 12000, 12000), (4000, 12000, 12000)]
+    await stop(a, b)
+
+
+def refuse_step(head: Head, step: int, how: Callable[[], None]) -> None:
+    """`how` is done just before `head` proposes step `step` of a staged change."""
+    real = head.store.proposer
+
+    async def proposer(settings, version, at=0):  # noqa: ANN001
+        if at == step:
+            how()
+        return await real(settings, version, at)
+
+    head.store.proposer = proposer
+
+
+@run
+async def test_step_2_not_answered_leaves_the_intermediate_on_the_peer_with_a_drift_alarm(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    a, b = pair(tmp_path)
+    await settle(a, b)
+    refuse_step(a, 2, lambda: setattr(b.link, "up", False))     # the peer's daemon stops answering
+    with caplog.at_level("WARNING", "haoscar_snmp.audit"):
+        await a.set_timing(**SLOWER)            # answered noError: this head holds the change
+    assert timing(a) == (4000, 12000, 12000) and a.store.version == Version(2, "head1")
+    assert timing(b) == (1000, 12000, 12000) and b.store.version == Version(1, "head1")   # step 1
+    assert on_disk(b) == (1000, 12000, 12000)   # what it would restart with
+    assert a.state.config_sync.unconfirmed == 1
+    a.hears(b)
+    a.sync.observe()
+    assert a.drifting() and a.state.config_sync.status is ConfigSyncStatus.DRIFT
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "step 2 of the heartbeat timing change not confirmed" in said
+    assert "this head holds heartbeat interval 4000 ms, dead time 12000 ms" in said
+    assert "the peer head holds step 1's intermediate timing (version 1@head1)" in said
+    b.link.up = True                            # it answers again: it takes the new timing
+    await settled(lambda: timing(b) == (4000, 12000, 12000), a, b)
+    await settle(a, b)
+    assert not a.drifting()
+    await stop(a, b)
+
+
+@run
+async def test_step_2_refused_leaves_both_heads_on_the_intermediate_and_says_so(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    a, b = pair(tmp_path)
+    await settle(a, b)
+    refuse_step(a, 2, lambda: setattr(b.store, "proposing", True))   # the peer is proposing a change of its own
+    with caplog.at_level("WARNING", "haoscar_snmp.audit"), pytest.raises(CommitRefused) as refused:
+        await a.set_timing(**SLOWER, garp_count=7)
+    assert refused.value.status == "undoFailed"
+    assert "both heads hold step 1's intermediate timing (version 1@head1): heartbeat interval 1000 ms, " \
+           "dead time 12000 ms" in refused.value.why
+    assert "both heads hold step 1's intermediate timing" in caplog.text
+    b.store.proposing = False
+    for head in (a, b):                         # safe, the same on both, and kept across a restart
+        assert timing(head) == on_disk(head) == (1000, 12000, 12000)
+        assert head.store.effective.timing.garp_count == 7      # the rest of the SET: step 1
+        assert head.store.version == Version(1, "head1")
+    await settle(a, b)
+    assert a.store.digest == b.store.digest and not a.drifting()
+    await stop(a, b)
+
+
+@run
+async def test_step_1_refused_changes_nothing_anywhere(tmp_path: Path) -> None:
+    a, b = pair(tmp_path)
+    await settle(a, b)
+    applied = Applied(a, b)
+    b.store.version = Version(5, "head2")      # the peer holds newer settings (not advertised yet)
+    with pytest.raises(CommitRefused, match="at least as new") as refused:
+        await a.set_timing(**SLOWER)
+    assert refused.value.status == "inconsistentValue"
+    assert applied.steps() == []
+    assert timing(a) == timing(b) == on_disk(a) == on_disk(b) == (1000, 3000, 3000)
+    assert a.store.version == Version()
+    await stop(a, b)
+
+
+@run
+async def test_step_1_not_answered_refuses_what_this_head_may_not_run_alone(tmp_path: Path) -> None:
+    a, b = pair(tmp_path)
+    await settle(a, b)
+    applied = Applied(a, b)
+    b.link.up = False                           # heard (its heartbeat runs), but its daemon does not answer
+    assert a.store.check({"timing": SLOWER}) == []     # judged as a change of both heads
+    with pytest.raises(CommitRefused, match="this head alone may not run the change") as refused:
+        await a.set_timing(**SLOWER)
+    assert "a third of the peer's heartbeat_dead_time_ms = 1000" in refused.value.why
+    assert applied.steps() == [] and timing(a) == on_disk(a) == (1000, 3000, 3000)
+    assert a.store.version == Version() and a.state.config_sync.unconfirmed == 0
+    a.sync.observe()
+    assert not a.drifting()
+    await stop(a, b)
+
+
+@run
+async def test_step_1_taken_but_its_answer_lost_converges_on_the_intermediate(tmp_path: Path) -> None:
+    a, b = pair(tmp_path)
+    await settle(a, b)
+
+    def lose_answers() -> None:
+        b.link.peer = None                      # head2 hears head1's requests, head1 never hears back
+    refuse_step(a, 1, lose_answers)
+    with pytest.raises(CommitRefused):
+        await a.set_timing(**SLOWER)
+    assert timing(a) == (1000, 3000, 3000) and timing(b) == (1000, 12000, 12000)   # safe in that mix
+    b.link.peer = a.link                        # head1 takes head2's newer settings: the intermediate
+    await settled(lambda: timing(a) == (1000, 12000, 12000), a, b)
+    assert timing(b) == (1000, 12000, 12000) and a.store.digest == b.store.digest
     await stop(a, b)
