@@ -30,10 +30,12 @@ from fcaps.fault.checks import Checker
 from fcaps.fault.hbmonitor import HeartbeatMonitor
 from fcaps.fault.hbproc import build as build_heartbeat
 from fcaps.fault.history import EventHistory
+from fcaps.fault.icmp import Prober
 from fcaps.fault.lanpoll import LanPoller
 from fcaps.fault.linkwatch import LinkWatch
 from fcaps.fault.mailer import Mailer
 from fcaps.fault.outages import OutageFile
+from fcaps.fault.publicreach import PublicReachJob
 from fcaps.fault.quorum import QuorumCheck
 from fcaps.fault.role import Advertiser, GenerationFile, NoPeer, RoleMachine
 from fcaps.fault.services import ServiceMonitor
@@ -248,7 +250,10 @@ class Daemon:
         stack.push_async_callback(services.stop)
         bus.subscribe("services", services.on_event)
         scheduler.add(services)
-        lan_poller = LanPoller(state, store.current, bus, alarms, clock, wake_role=wake_role)
+        # One ICMP prober (a socket per address family) for the LAN poller and the public
+        # targets; opened by whichever has something to ping first.
+        prober = Prober(clock=clock)
+        lan_poller = LanPoller(state, store.current, bus, alarms, clock, prober=prober, wake_role=wake_role)
         links = LinkWatch((), lan_poller.link_changed)
         try:
             await links.open()
@@ -258,6 +263,8 @@ class Daemon:
             log.error("LAN poller: cannot watch this head's interfaces over netlink: %s", exc)
         stack.push_async_callback(lan_poller.stop)
         scheduler.add(lan_poller)
+        # Whether clients can reach this head: it may move the aliases, so a steady job.
+        scheduler.add_steady(PublicReachJob(state, store.current, bus, alarms, clock, prober, wake_role))
         bus.subscribe("jobs", lambda event: scheduler.reset_counters() if is_counter_reset(event) else None)
         store.on_change.append(lambda _config: scheduler.reschedule())
         store.on_change.append(lambda _config: scheduler.wake("services"))   # rows enabled or not

@@ -40,6 +40,7 @@ class ProbableCause(enum.IntEnum):
     LAN_FAILURE = 14
     CONFIGURATION_DRIFT = 15
     HEARTBEAT_PROCESS_FAILURE = 16
+    PUBLIC_LAN_UNREACHABLE = 17
 
 
 class Alarms:

@@ -12,6 +12,10 @@ Fitness. A head may hold the alias only if it can be told apart from a dead one:
   this head's public link is up is as dead as this head can tell (it keeps or takes).
 * *public down*: no carrier on an interface that carries an alias. Clients cannot reach
   such a head; it hands over to a peer whose public links are up.
+* *public lost*: the head reaches none of its public targets (fault/publicreach.py),
+  though its links are up. An active head hands over to a standby that reaches one; if
+  neither reaches any, nothing moves. Such a head is not made active by failback or
+  switchover, and loses a standby tie.
 * *quorum*: a configured quorum command failed; the head does not take over.
 * *service failed*: a service's recovery ladder gave up on this head (restarts did not
   help). Such a head hands the active role to a peer that can serve, is not made active
@@ -103,6 +107,9 @@ class Me:
     service_unfit: str = ""        # a service failed on this head beyond its restarts (why)
     peer_lans_down: str = ""       # this head's LAN poller finds the peer's private interfaces
                                    # all down and its own up (why; only when the rule is on)
+    public_lost: str = ""          # this head reaches none of its public targets (why)
+    public_lost_for_ms: int = 0    # for how long
+    public_settle_ms: int = 0      # how long the peer's word may lag behind (see _active)
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,7 @@ class Peer:
     generation: int = 0            # as last heard
     ever_heard: bool = True
     public_only: bool = False      # heard on the public LAN only
+    public_reached: int | None = None   # public targets it reaches, as it advertises (None: it does not)
 
 
 @dataclass(frozen=True)
@@ -152,7 +160,8 @@ def blind_peer_generation(me: Me, peer: Peer) -> int:
 
 def peer_fit(peer: Peer) -> bool:
     """The peer's own word (flags) that it could hold the alias."""
-    return bool(peer.flags & Flag.QUORUM_OK) and not peer.flags & (Flag.ISOLATED | Flag.PUBLIC_DOWN)
+    return bool(peer.flags & Flag.QUORUM_OK) and not peer.flags & (Flag.ISOLATED | Flag.PUBLIC_DOWN
+                                                                    | Flag.PUBLIC_LOST)
 
 
 def serves(peer: Peer) -> bool:
@@ -192,6 +201,8 @@ def _flags(me: Me) -> Flag:
         flags |= Flag.SERVICE_FAILED
     if me.peer_lans_down:
         flags |= Flag.PEER_LANS_DOWN
+    if me.public_lost:
+        flags |= Flag.PUBLIC_LOST
     return flags
 
 
@@ -218,6 +229,8 @@ def _starting(me: Me, peer: Peer, base: Flag) -> Decision:
         return Decision(Action.BECOME_STANDBY, f"peer {peer.name} is active", base)
     if peer.alive and me.service_unfit and peer_fit(peer) and serves(peer):
         return Decision(Action.BECOME_STANDBY, f"{me.service_unfit}; peer {peer.name} can serve", base)
+    if peer.alive and me.public_lost and peer_fit(peer) and (peer.public_reached or 0) > 0:
+        return Decision(Action.BECOME_STANDBY, f"{me.public_lost}; peer {peer.name} reaches the public LAN", base)
     if peer.alive and me.preferred_primary:
         return _take(me, peer, base, f"preferred primary; peer {peer.name} is {peer.status.name.lower()}")
     if peer.alive and peer.status == S.STANDBY:
@@ -247,6 +260,8 @@ def _standby(me: Me, peer: Peer, base: Flag) -> Decision:
     if peer.status == S.STANDBY:
         if not peer_fit(peer):
             return _take(me, peer, base, f"both heads standby; {peer.name} is unfit")
+        if me.public_lost:
+            return Decision(Action.WAIT, f"both heads standby; {me.public_lost}, {peer.name} does not", base)
         if bool(me.service_unfit) != (not serves(peer)):
             if me.service_unfit:
                 return Decision(Action.WAIT, f"both heads standby; {me.service_unfit}, "
@@ -257,6 +272,8 @@ def _standby(me: Me, peer: Peer, base: Flag) -> Decision:
         return Decision(Action.WAIT, f"both heads standby; {peer.name} is preferred", base)
     if peer.status == S.ACTIVE and me.service_unfit:
         return Decision(Action.WAIT, f"standby; {me.service_unfit}: not asking to become active", base)
+    if peer.status == S.ACTIVE and me.public_lost:
+        return Decision(Action.WAIT, f"standby; {me.public_lost}: not asking to become active", base)
     if peer.status == S.ACTIVE and not _unfit(me, peer) and not me.public_down:
         why = ""
         if me.switchover_requested:
@@ -316,6 +333,15 @@ def _active(me: Me, peer: Peer, base: Flag) -> Decision:
         if me.service_unfit and serves(peer):
             return Decision(Action.RELEASE, f"{me.service_unfit}; handing over to {peer.name}",
                             base | Flag.HANDOVER)
+        if me.public_lost and (peer.public_reached or 0) > 0 and serves(peer):
+            if me.public_lost_for_ms < me.public_settle_ms:
+                # The targets may have gone for both heads at once (the gateway died):
+                # the peer's verdict comes up to a probe interval later, and a heartbeat
+                # after that. Moving the service before it would move it for nothing.
+                return Decision(Action.WAIT, f"{me.public_lost}; waiting {me.public_settle_ms} ms "
+                                             f"to hear whether {peer.name} still reaches them", base)
+            return Decision(Action.RELEASE, f"{me.public_lost} while {peer.name} reaches "
+                                            f"{peer.public_reached}: handing over", base | Flag.HANDOVER)
         if peer.flags & Flag.PEER_LANS_DOWN and serves(peer) and not me.peer_lans_down:
             # Each head finding the other's interfaces down is a split of the LANs, not a
             # failed head: nobody moves then.
@@ -334,6 +360,11 @@ def _active(me: Me, peer: Peer, base: Flag) -> Decision:
         # that its heartbeats have not reported yet.)
         return Decision(Action.REANNOUNCE, f"active; defending the alias against {me.stray} "
                                            f"({peer.name} is {peer.status.name.lower()})", base)
+    if me.public_lost:
+        why = (f"{peer.name} does not say what it reaches" if peer.public_reached is None
+               else f"{peer.name} reaches none either" if peer.public_reached == 0 or peer.flags & Flag.PUBLIC_LOST
+               else f"{peer.name} cannot take it now")
+        return Decision(Action.WAIT, f"active; {me.public_lost}, but {why}: keeping the alias", base)
     return Decision(Action.WAIT, f"active; peer {peer.name} is {peer.status.name.lower()}", base)
 
 
@@ -342,6 +373,8 @@ def _peer_unfit_text(peer: Peer) -> str:
         return "isolated"
     if peer.flags & Flag.PUBLIC_DOWN:
         return "no carrier on an alias interface"
+    if peer.flags & Flag.PUBLIC_LOST:
+        return "it reaches none of its public targets"
     return "quorum check fails"
 
 

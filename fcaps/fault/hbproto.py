@@ -2,11 +2,12 @@
 
 Wire format (network byte order), then an HMAC-SHA256 over everything before it:
 
-    magic "HAOS" | version u8 (2 or 3) | lan u8 | state u8 | caps u8 | flags u16 |
+    magic "HAOS" | version u8 (2 to 4) | lan u8 | state u8 | caps u8 | flags u16 |
     epoch u64 | seq u64 | nonce u64 | echo_nonce u64 | peer_epoch u64 | generation u64 |
     sent_wall_ms u64 | echo_seq u64 | echo_hold_us u32 | key_id u32 |
     name_len u8 | name | alias_count u8 | (alias_len u8 | alias)* |
-    [version 3 only: config_counter u64 | config_fp u64 | config_head_len u8 | config_head] |
+    [version 3 and up: config_counter u64 | config_fp u64 | config_head_len u8 | config_head] |
+    [version 4: public_targets u8 | public_reached u8 | public_mask u32] |
     hmac[32]
 
 * `epoch` is the sender's boot counter and `seq` counts its messages within a boot.
@@ -26,10 +27,14 @@ Wire format (network byte order), then an HMAC-SHA256 over everything before it:
   the sender's cluster-wide settings and the first 64 bits of their digest
   (`haoscar_snmp/config/cluster.py`): a difference is how the heads notice they must
   exchange settings.
-* `caps` bit 0 says "I read version 3". A head sends version 3 only to a peer whose
-  last authenticated message said so (or was version 3), so a head of the release
-  before, which reads version 2 only and ignores that byte, goes on hearing this one
-  during a rolling upgrade.
+* `public_targets`, `public_reached` and `public_mask` (version 4) say how many public
+  targets the sender watches, how many it reaches, and which (bit i: the i-th of
+  `[failover] public_targets`, a cluster-wide list): the heads compare them to decide
+  whether the active one should hand over (fcaps/fault/publicreach.py).
+* `caps` bit 0 says "I read version 3", bit 1 "I read version 4". A head writes the
+  newest version its peer's last authenticated message said it reads (or was written
+  in), so a head of an earlier release, which ignores that byte and whatever follows
+  what it knows, goes on hearing this one during a rolling upgrade.
 * `echo_seq` / `echo_hold_us` let the sender measure round-trip time without trusting
   the peer's clock: the peer echoes the last seq it received on this LAN and how long it
   held it before answering, as NTP does.
@@ -45,11 +50,14 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 MAGIC = b"HAOS"
-VERSION = 3             # the newest format this head writes and reads
+VERSION = 4             # the newest format this head writes and reads
 OLDEST_VERSION = 2      # still read, and written to a peer that reads nothing newer
 CAP_READS_V3 = 1        # caps bit: the sender reads version 3
+CAP_READS_V4 = 2        # caps bit: the sender reads version 4
+CAPS = CAP_READS_V3 | CAP_READS_V4
 _HEAD = struct.Struct("!4sBBBBHQQQQQQQQII")
 _CONFIG = struct.Struct("!QQ")
+_PUBLIC = struct.Struct("!BBI")
 _MAC_LEN = 32
 MAX_NAME = 64
 MAX_ALIASES = 32
@@ -65,6 +73,8 @@ class Flag(enum.IntFlag):
     SERVICE_FAILED = 64    # a service's recovery ladder failed on the sender: do not make it active
     PEER_LANS_DOWN = 128   # the sender's LAN poller finds every private interface of the receiver
                            # down while its own are up (only with lan_failure_is_head_failure)
+    PUBLIC_LOST = 256      # the sender reaches none of its public targets (or regained them
+                           # less than the hold-down ago): clients may not reach it
 
 
 class DecodeError(Exception):
@@ -98,12 +108,24 @@ class Heartbeat:
     config_counter: int = 0
     config_head: str = ""
     config_fp: int = 0
+    # The sender's public targets (version 4 only): how many it watches, how many it
+    # reaches, and which (bit i = the i-th target).
+    public_targets: int = 0
+    public_reached: int = 0
+    public_mask: int = 0
     version: int = VERSION
-    caps: int = CAP_READS_V3
+    caps: int = CAPS
 
     @property
     def reads_v3(self) -> bool:
-        return self.version >= 3 or bool(self.caps & CAP_READS_V3)
+        return self.reads >= 3
+
+    @property
+    def reads(self) -> int:
+        """The newest format the sender reads: what to write to it."""
+        if self.version >= 4 or self.caps & CAP_READS_V4:
+            return 4
+        return 3 if self.version >= 3 or self.caps & CAP_READS_V3 else 2
 
 
 def key_id(key: bytes) -> int:
@@ -116,8 +138,11 @@ def encode(msg: Heartbeat, key: bytes) -> bytes:
     name = msg.sender.encode()
     if not 0 < len(name) <= MAX_NAME or len(msg.aliases) > MAX_ALIASES:
         raise ValueError("heartbeat sender name or alias list too long")
-    if msg.version not in (2, 3):
+    if not OLDEST_VERSION <= msg.version <= VERSION:
         raise ValueError(f"heartbeat version {msg.version} cannot be written")
+    if msg.version >= 4 and not (0 <= msg.public_reached <= msg.public_targets <= 255
+                                 and 0 <= msg.public_mask < 1 << 32):
+        raise ValueError("heartbeat public targets out of range")
     body = bytearray(_HEAD.pack(MAGIC, msg.version, msg.lan, msg.state, msg.caps, int(msg.flags), msg.epoch,
                                 msg.seq, msg.nonce, msg.echo_nonce, msg.peer_epoch, msg.generation,
                                 max(msg.sent_wall_ms, 0), msg.echo_seq,
@@ -131,6 +156,8 @@ def encode(msg: Heartbeat, key: bytes) -> bytes:
         if len(head) > MAX_NAME:
             raise ValueError("heartbeat config head name too long")
         body += _CONFIG.pack(msg.config_counter, msg.config_fp) + bytes([len(head)]) + head
+    if msg.version >= 4:
+        body += _PUBLIC.pack(msg.public_targets, msg.public_reached, msg.public_mask)
     return bytes(body) + hmac.new(key, bytes(body), hashlib.sha256).digest()
 
 
@@ -174,10 +201,16 @@ def _parse(body: bytes) -> Heartbeat:
             pos += 1 + head_len
             if len(config_head.encode()) != head_len:
                 raise DecodeError("heartbeat config head length mismatch")
+        targets = reached = mask = 0
+        if version >= 4:
+            targets, reached, mask = _PUBLIC.unpack_from(body, pos)
+            pos += _PUBLIC.size
+            if reached > targets:
+                raise DecodeError("heartbeat public targets mismatch")
         if pos != len(body) or not name or len(name.encode()) != name_len:
             raise DecodeError("heartbeat length mismatch")
     except (IndexError, UnicodeDecodeError, struct.error) as exc:
         raise DecodeError(f"malformed heartbeat: {exc}") from None
     return Heartbeat(name, lan, state, Flag(flags), epoch, seq, nonce, echo_nonce, peer_epoch,
                      generation, sent, echo_seq, echo_hold, tuple(aliases), kid, counter, config_head, fp,
-                     version, caps)
+                     targets, reached, mask, version, caps)

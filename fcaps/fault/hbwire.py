@@ -40,9 +40,11 @@ def peer_to_wire(view: PeerView) -> dict[str, Any]:
 
 def peer_from_wire(d: dict[str, Any]) -> PeerView:
     config = d.get("config")
+    public = d.get("public")
     return PeerView(**dict(d, paths_up=frozenset(d["paths_up"]), status=HeadStatus(d["status"]),
                            aliases=tuple(d["aliases"]),
-                           config=(int(config[0]), str(config[1]), int(config[2])) if config else None))
+                           config=(int(config[0]), str(config[1]), int(config[2])) if config else None,
+                           public=(int(public[0]), int(public[1]), int(public[2])) if public else None))
 
 
 def links_to_wire(view: LinkView) -> dict[str, Any]:
@@ -77,13 +79,16 @@ def local_to_wire(local: LocalView, aliases: list[tuple[str, int, str]]) -> dict
     """What to advertise, plus (address, prefix length, interface) of every alias held:
     what the heartbeat process removes if the daemon stops answering."""
     return {"status": int(local.status), "flags": int(local.flags), "generation": local.generation,
-            "aliases": list(local.aliases), "held": [list(a) for a in aliases], "config": list(local.config)}
+            "aliases": list(local.aliases), "held": [list(a) for a in aliases], "config": list(local.config),
+            "public": list(local.public)}
 
 
 def local_from_wire(d: dict[str, Any]) -> tuple[LocalView, list[tuple[str, int, str]]]:
     config = d.get("config") or (0, "", 0)
+    public = d.get("public") or (0, 0, 0)
     return (LocalView(HeadStatus(d["status"]), Flag(d["flags"]), d["generation"], tuple(d["aliases"]),
-                      (int(config[0]), str(config[1]), int(config[2]))),
+                      (int(config[0]), str(config[1]), int(config[2])), (int(public[0]), int(public[1]),
+                                                                         int(public[2]))),
             [(str(a), int(p), str(i)) for a, p, i in d["held"]])
 
 

@@ -69,6 +69,8 @@ class LocalView:
     aliases: tuple[str, ...] = ()
     # This head's cluster-wide settings: (version counter, head of the version, fingerprint).
     config: tuple[int, str, int] = (0, "", 0)
+    # This head's public targets: (watched, reached, mask of those reached).
+    public: tuple[int, int, int] = (0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,7 @@ class HeartbeatCore:
         self.peer_name = settings.peer
         self.paths = {p.lan: _Path(p.lan, rows[p.lan], p.local, p.remote) for p in paths}
         self.seq = 0
-        self.peer_reads_v3 = False  # its last authenticated message said it reads format 3
+        self.peer_reads = hbproto.OLDEST_VERSION   # the newest format its last message said it reads
         self.started = clock.monotonic()
         self._view = PeerView(name=settings.peer, preferred_primary=settings.peer_preferred)
         self._notices: list[Notice] = []
@@ -220,7 +222,8 @@ class HeartbeatCore:
                 echo_seq=path.last_seq if path.last_epoch >= 0 else 0, echo_hold_us=hold_us,
                 aliases=local.aliases, key_id=self.keys.current_id,
                 config_counter=local.config[0], config_head=local.config[1], config_fp=local.config[2],
-                version=hbproto.VERSION if self.peer_reads_v3 else hbproto.OLDEST_VERSION)
+                public_targets=local.public[0], public_reached=local.public[1], public_mask=local.public[2],
+                version=self.peer_reads)
             path.sent_at[self.seq] = now
             if len(path.sent_at) > 64:
                 del path.sent_at[min(path.sent_at)]
@@ -255,7 +258,7 @@ class HeartbeatCore:
         if msg.sender == self.peer_name:
             # Follows the peer's latest word, also before the handshake: a peer that
             # restarted with an older release is written to in its format at once.
-            self.peer_reads_v3 = msg.reads_v3
+            self.peer_reads = msg.reads
         verdict = self.session.check(msg, int(lan), self._view.heard)
         if verdict in (Verdict.REPLAY, Verdict.UNKNOWN_SENDER):
             self.security.hb_replays += 1
@@ -304,7 +307,8 @@ class HeartbeatCore:
                        paths_up=self._paths_up(), status=HeadStatus(msg.state), flags=int(msg.flags),
                        generation=msg.generation, aliases=msg.aliases, heard_since=heard_since,
                        silent_since=old.silent_since, ever_heard=True,
-                       config=(msg.config_counter, msg.config_head, msg.config_fp) if msg.version >= 3 else None)
+                       config=(msg.config_counter, msg.config_head, msg.config_fp) if msg.version >= 3 else None,
+                       public=(msg.public_targets, msg.public_reached, msg.public_mask) if msg.version >= 4 else None)
         self._view = new
         return new != old
 

@@ -409,6 +409,12 @@ class Prober:
         if not self._channels:
             raise OSError(errno.EPERM, "; ".join(self.unavailable.values()))
 
+    async def ensure_open(self) -> None:
+        """Open the sockets unless they are open: the LAN poller and the public-reach job
+        share one prober, whichever needs it first opens it. Raises as `open` does."""
+        if not self._channels:
+            await self.open()
+
     def close(self) -> None:
         """Stop reading and close the sockets; the counters stay readable."""
         for channel in self._channels.values():

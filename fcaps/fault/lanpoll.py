@@ -184,7 +184,7 @@ class LanPoller:
         down in time, haoscarLanState says why, and the log says it once."""
         self._opened = True
         try:
-            await self.prober.open()
+            await self.prober.ensure_open()
             log.info("LAN poller: %s", self.prober.describe())
         except OSError as exc:
             self._open_error = str(exc)

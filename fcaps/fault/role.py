@@ -180,7 +180,8 @@ class RoleMachine:
         return Peer(name=view.name, alive=view.heard, status=view.status, flags=Flag(view.flags),
                     alive_for_ms=int((now - view.heard_since) * 1000) if view.heard else 0,
                     preferred_primary=view.preferred_primary, generation=view.generation,
-                    ever_heard=view.ever_heard, public_only=view.public_only)
+                    ever_heard=view.ever_heard, public_only=view.public_only,
+                    public_reached=view.public[1] if view.public is not None else None)
 
     def _me(self, cfg: Config, now: float, peer: Peer | None) -> Me:
         links = self.state.links
@@ -208,6 +209,9 @@ class RoleMachine:
                   public_path=public_path,
                   service_unfit=self.state.service_unfit,
                   peer_lans_down=self.state.peer_lans_down,
+                  public_lost=self.state.public_reach.lost,
+                  public_lost_for_ms=int((now - self.state.public_reach.lost_since) * 1000),
+                  public_settle_ms=cfg.failover.public_probe_interval_ms + 2 * cfg.timing.heartbeat_interval_ms,
                   handing_over=bool(self.handing_over_since),
                   conflict=self._claimed_by(self._held_addresses(), cfg, now, self.holding_since),
                   # Defending against a head we still hear as standby waits two intervals:
@@ -268,8 +272,10 @@ class RoleMachine:
     # -- transitions -------------------------------------------------------------------
 
     def _advertise(self, **changes: object) -> None:
+        reach = self.state.public_reach
         fields = {"status": self.local.status, "flags": self.local.flags,
-                  "generation": self.generation.value, "aliases": self.local.aliases}
+                  "generation": self.generation.value, "aliases": self.local.aliases,
+                  "public": (reach.watched, reach.reached, reach.mask)}
         fields.update(changes)
         self.local = LocalView(**fields)  # type: ignore[arg-type]
         self.advertiser.advertise(self.local)
@@ -592,6 +598,10 @@ class RoleMachine:
             return False, f"{view.name} cannot become active: a service failed there (reset it there first)"
         if self.status == S.ACTIVE and self.state.peer_lans_down:
             return False, f"{view.name} cannot become active: {self.state.peer_lans_down}"
+        if self.status == S.STANDBY and self.state.public_reach.lost:
+            return False, f"{self.me} cannot become active: {self.state.public_reach.lost}"
+        if self.status == S.ACTIVE and view.flags & Flag.PUBLIC_LOST:
+            return False, f"{view.name} cannot become active: it reaches none of its public targets"
         self.switchover_requested = True
         target = view.name if self.status == S.ACTIVE else self.me
         return True, f"{action.name.lower()} to {target} requested by {principal}"

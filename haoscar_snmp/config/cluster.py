@@ -72,6 +72,13 @@ CLUSTER_WIDE_KEYS = (
     # The accusation rule is one decision taken by the pair: the standby accuses, the
     # active head hands over.
     "failover.lan_failure_is_head_failure",
+    # The heads compare what each reaches of the same public targets, by position in the
+    # list (the heartbeats carry a mask over it), and judge them alike.
+    "failover.public_targets",
+    "failover.public_probe_interval_ms",
+    "failover.public_rise",
+    "failover.public_fall",
+    "failover.public_hold_down_ms",
     # Whether the operator is told, and who: mail goes from whichever head reports.
     "notify.email.enabled",
     "notify.email.to",

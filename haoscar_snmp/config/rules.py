@@ -23,6 +23,7 @@ from haoscar_snmp.config.schema import (
     CommunityConfig,
     Config,
     EmailConfig,
+    FailoverConfig,
     Endpoint,
     HeadConfig,
     HeartbeatConfig,
@@ -61,6 +62,7 @@ class Sections:
     users: tuple[UserConfig | None, ...] | None = None
     targets: tuple[TargetConfig | None, ...] | None = None
     email: EmailConfig | None = None
+    failover: FailoverConfig | None = None
 
     @classmethod
     def of(cls, config: Config) -> Sections:
@@ -70,6 +72,7 @@ class Sections:
             heartbeat=config.heartbeat, listen=config.snmp.listen,
             allow_v2c_write=config.snmp.allow_v2c_write, communities=config.snmp.communities,
             users=config.snmp.users, targets=config.snmp.targets, email=config.notify.email,
+            failover=config.failover,
         )
 
 
@@ -248,7 +251,37 @@ def _targets(s: Sections) -> Iterator[Issue]:
                 yield (loc + ("user",), "only for v3 targets")
 
 
+def _public_targets(s: Sections) -> Iterator[Issue]:
+    """Public targets: each once, and none of the cluster's own addresses (a head answering
+    says nothing about whether clients can reach the other head, nor does an alias)."""
+    f = s.failover
+    if f is None:
+        return
+    first: dict[object, int] = {}
+    for i, target in enumerate(f.public_targets):
+        if target in first:
+            yield (("failover", "public_targets", i),
+                   f"duplicate public target {target} (also failover.public_targets[{first[target]}])")
+        first.setdefault(target, i)
+    own: dict[object, str] = {}
+    for i, head in _valid(s.heads):
+        for key in ("lan_a", "lan_b", "public"):
+            if getattr(head, key) is not None:
+                own[getattr(head, key)] = f"heads[{i}].{key}, an address of head {head.name}"
+    for i, alias in _valid(s.aliases):
+        own[alias.address] = f"aliases[{i}].address, an alias"
+    for i, target in enumerate(f.public_targets):
+        if target in own:
+            yield (("failover", "public_targets", i), f"{target} is {own[target]}: a public target must be "
+                                                      f"another host on the public LAN (the gateway, a router, "
+                                                      f"a client)")
+    if f.public_targets and s.heads is not None and len(s.heads) == 2 and _whole(s.heads) and any(
+            h.public is None for h in s.heads):
+        yield (("failover", "public_targets"), "needs a public address on both [[heads]]: the heads compare "
+                                               "what each reaches on the public LAN")
+
+
 _RULES: tuple[Callable[[Sections], Iterable[Issue]], ...] = (
     _cluster_and_heads, _timing, _tables, _watched_interfaces, _services, _communities_and_users, _targets,
-    _email,
+    _email, _public_targets,
 )

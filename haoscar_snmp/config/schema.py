@@ -54,6 +54,10 @@ from haoscar_snmp.core.state import Lan, RowStatus
 if TYPE_CHECKING:
     from haoscar_snmp.config.lanrows import WatchedInterface
 
+# At most this many public targets: the heartbeats carry which ones a head reaches as a
+# 32-bit mask.
+MAX_PUBLIC_TARGETS = 32
+
 # IANA's documentation enterprise number (RFC 5612); HAOSCAR-MIB lives under it.
 ENTERPRISE_NUMBER = 32473
 
@@ -452,6 +456,18 @@ class FailoverConfig(FrozenModel):
     # The active head counts as failed when the LAN poller finds all its private
     # interfaces down while the standby reaches the LANs (fcaps/fault/lanpoll.py).
     lan_failure_is_head_failure: bool = False
+    # Addresses on the public LAN (the gateway, a router, a few clients) that each head
+    # pings to know whether clients can reach it (fcaps/fault/publicreach.py): an active
+    # head that reaches none of them while the standby reaches one hands the alias over.
+    # () = not watched.
+    public_targets: Annotated[tuple[IpAddress, ...], Field(max_length=MAX_PUBLIC_TARGETS)] = ()
+    public_probe_interval_ms: Annotated[int, Field(ge=100, le=60000)] = 1000
+    # Probes answered in a row for a target to count as reached, unanswered for down.
+    public_rise: Annotated[int, Field(ge=1, le=10)] = 2
+    public_fall: Annotated[int, Field(ge=1, le=10)] = 3
+    # A head that lost the public LAN counts as having it back only after reaching a
+    # target for this long: a flapping link does not move the service back and forth.
+    public_hold_down_ms: Annotated[int, Field(ge=0, le=3600000)] = 10000
 
 
 class LogConfig(FrozenModel):

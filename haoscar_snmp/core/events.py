@@ -54,6 +54,8 @@ class EventType(enum.IntEnum):
     CONFIG_SYNCED = 31          # this head adopted the peer's settings, or the peer took this head's
     HB_PROCESS_FAILED = 32      # this head's heartbeat process stopped reporting or exited
     HB_PROCESS_RESTARTED = 33   # a new heartbeat process runs
+    PUBLIC_LAN_LOST = 34        # a head reaches none of its public targets (its own or the peer's word)
+    PUBLIC_LAN_REGAINED = 35    # it reaches them again (after the hold-down)
 
 
 class Severity(enum.IntEnum):

@@ -112,6 +112,16 @@ class LanStatus(enum.IntEnum):
     FAILED = 4          # a LAN failure stands: most of it went down together
 
 
+class PublicState(enum.IntEnum):
+    """HAOSCAR-MIB haoscarHeadPublicState: whether a head reaches the public LAN, by its
+    public targets."""
+
+    NOT_WATCHED = 1     # no public targets configured (or not advertised by the peer)
+    UNKNOWN = 2         # not judged yet, or the head is not heard
+    REACHED = 3         # it reaches at least one target
+    LOST = 4            # it reaches none (or regained one less than the hold-down ago)
+
+
 class PollerPolicy(enum.IntEnum):
     """HAOSCAR-MIB haoscarLanPollerPolicy; the members are named as the configuration's
     `lan.poller` values are (`PollerPolicy[poller.name]`)."""
@@ -285,6 +295,10 @@ class HeadRow:
     status: HeadStatus = HeadStatus.UNKNOWN
     last_heartbeat: float = 0.0
     role_changes: int = 0
+    # Written by the public-reach job: targets reached (this head's by its own probes, the
+    # peer's as it advertises them) and the verdict.
+    public_reached: int = 0
+    public_state: PublicState = PublicState.NOT_WATCHED
 
 
 @dataclass
@@ -326,6 +340,10 @@ class PeerView:
     # head that made the change, digest fingerprint); None while it has not advertised
     # any (not heard yet, or a release that does not).
     config: tuple[int, str, int] | None = None
+    # The peer's public targets as its heartbeats advertise them: (watched, reached, mask of
+    # those reached); None while it has not advertised them (not heard yet, or an earlier
+    # release that does not).
+    public: tuple[int, int, int] | None = None
 
     @property
     def private_up(self) -> bool:
@@ -334,6 +352,30 @@ class PeerView:
     @property
     def public_only(self) -> bool:
         return self.heard and not self.private_up
+
+
+@dataclass
+class PubTargetRow:
+    """Writer: the public-reach job. Key: (head index, target index). One public target as
+    a head reaches it: this head's rows from its own probes, the peer's from what its
+    heartbeats advertise (state only)."""
+
+    address: str
+    status: LinkStatus = LinkStatus.UNKNOWN
+    rtt_us: int = 0                 # this head's rows only
+    last_change: float = 0.0        # wall clock; 0 = no change seen yet
+
+
+@dataclass(frozen=True)
+class PublicReach:
+    """Writer: the public-reach job. What this head advertises of its public targets and
+    what the role decision reads."""
+
+    watched: int = 0
+    reached: int = 0
+    mask: int = 0                   # bit i: the i-th target is reached
+    lost: str = ""                  # why this head counts as cut off from the public LAN ("" = not)
+    lost_since: float = 0.0         # monotonic: since when (meaningful only while `lost`)
 
 
 @dataclass(frozen=True)
@@ -701,6 +743,8 @@ class State:
     # LAN. Writer: the alias guard.
     alias_claims: dict[str, Claim] = field(default_factory=dict)
     lan_ifs: Table[tuple[int], LanIfRow] = field(default_factory=Table)
+    public_targets: Table[tuple[int, int], PubTargetRow] = field(default_factory=Table)
+    public_reach: PublicReach = field(default_factory=lambda: PublicReach())
     # The next haoscarLanIfIndex never given in this run. Writer: the configuration applier.
     lan_if_next_index: int = 1
     lans: Table[tuple[int], LanRow] = field(default_factory=private_lan_rows)

@@ -106,6 +106,13 @@ def bind_all(view: MibView, state: State, config: Callable[[], Config], config_m
         "haoscarLanPoller": lambda: s.cluster.lan_poller,
         "haoscarLanPollerPolicy": lambda: s.cluster.lan_poller_policy,
         "haoscarLanState": lambda: s.cluster.lan_state,
+        # the public targets' settings, and this head's heartbeat process
+        "haoscarPubProbeInterval": lambda: config().failover.public_probe_interval_ms,
+        "haoscarPubRise": lambda: config().failover.public_rise,
+        "haoscarPubFall": lambda: config().failover.public_fall,
+        "haoscarPubHoldDown": lambda: config().failover.public_hold_down_ms,
+        "haoscarHbProcessStatus": lambda: 1 if s.peer is None else 3 if s.hb_process.silent else 2,
+        "haoscarHbProcessRestarts": lambda: s.hb_process.restarts,
     }
     for name, scalar in config_map.scalars.items():
         scalars[name] = (lambda m: lambda: m.read(config()))(scalar)
@@ -122,6 +129,14 @@ def bind_all(view: MibView, state: State, config: Callable[[], Config], config_m
         "haoscarHeadLastHeartbeat": lambda r: r.last_heartbeat,
         "haoscarHeadIsLocal": lambda r: r.is_local,
         "haoscarHeadRoleChanges": lambda r: r.role_changes,
+        "haoscarHeadPublicReached": lambda r: r.public_reached,
+        "haoscarHeadPublicState": lambda r: r.public_state,
+    })
+    view.bind_table("haoscarPubTargetEntry", lambda: s.public_targets, {
+        "haoscarPubTargetAddress": lambda r: r.address,
+        "haoscarPubTargetStatus": lambda r: r.status,
+        "haoscarPubTargetRtt": lambda r: r.rtt_us,
+        "haoscarPubTargetLastChange": lambda r: r.last_change,
     })
     view.bind_table("haoscarHbPathEntry", lambda: s.hb_paths, {
         "haoscarHbPathStatus": lambda r: r.status,

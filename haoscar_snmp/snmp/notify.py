@@ -54,6 +54,8 @@ NOTIFICATIONS: dict[EventType, str] = {
     EventType.LAN_RECOVERED: "haoscarLanRecovered",
     EventType.CONFIG_DRIFT: "haoscarConfigDrift",
     EventType.CONFIG_DRIFT_CLEARED: "haoscarConfigDriftCleared",
+    EventType.PUBLIC_LAN_LOST: "haoscarPublicLanLost",
+    EventType.PUBLIC_LAN_REGAINED: "haoscarPublicLanRegained",
 }
 
 # Which event-data key gives the row index of each table's column objects.

@@ -305,6 +305,62 @@ def test_a_new_heartbeat_process_does_not_believe_a_silent_peer_dead_for_a_dead_
     assert d.action is Action.WAIT and "heartbeat process was replaced" in d.reason
 
 
+# -- the public LAN, by its targets ---------------------------------------------------------
+
+LOST_HERE = "head1 reaches none of its 2 public targets (10.71.0.254, 10.71.0.100)"
+
+
+def reaching(p: Peer, reached: int | None) -> Peer:
+    return replace(p, public_reached=reached)
+
+
+def test_an_active_head_that_lost_the_public_lan_hands_over_to_a_standby_that_reaches_it() -> None:
+    me = replace(PRIMARY, status=S.ACTIVE, public_lost=LOST_HERE, public_lost_for_ms=250, public_settle_ms=300)
+    d = decide(me, reaching(peer(S.STANDBY), 1))
+    assert d.action is Action.WAIT and "waiting 300 ms to hear whether head2 still reaches them" in d.reason
+    me = replace(me, public_lost_for_ms=300)
+    d = decide(me, reaching(peer(S.STANDBY), 1))
+    assert d.action is Action.RELEASE and d.flags & Flag.HANDOVER and d.flags & Flag.PUBLIC_LOST
+    assert LOST_HERE in d.reason and "head2 reaches 1" in d.reason
+
+
+def test_if_neither_reaches_the_public_lan_nothing_moves_and_the_sentence_says_why() -> None:
+    me = replace(PRIMARY, status=S.ACTIVE, public_lost=LOST_HERE)
+    for p, why in ((reaching(peer(S.STANDBY), 0), "reaches none either"),
+                   (reaching(peer(S.STANDBY, flags=FIT | Flag.PUBLIC_LOST), 1), "reaches none either"),
+                   (reaching(peer(S.STANDBY), None), "does not say what it reaches"),
+                   (reaching(peer(S.STANDBY, flags=FIT | Flag.SERVICE_FAILED), 2), "cannot take it now")):
+        d = decide(me, p)
+        assert d.action is Action.WAIT and why in d.reason and "keeping the alias" in d.reason, d.reason
+    d = decide(me, reaching(peer(S.STANDBY, alive=False), 2))
+    assert d.action is Action.WAIT                   # a dead peer takes nothing over
+
+
+def test_a_head_that_lost_the_public_lan_is_not_made_active_by_failback_or_a_tie() -> None:
+    standby = replace(PRIMARY, public_lost=LOST_HERE)
+    d = decide(standby, primary_peer(S.ACTIVE))
+    assert d.action is Action.WAIT and not d.flags & Flag.WANTS_ACTIVE and LOST_HERE in d.reason
+    d = decide(standby, reaching(peer(S.STANDBY), 1))          # both standby: it waits though preferred
+    assert d.action is Action.WAIT
+    d = decide(STANDBY, reaching(primary_peer(S.STANDBY, flags=FIT | Flag.PUBLIC_LOST), 0))
+    assert d.action is Action.TAKE_OVER and "unfit" in d.reason
+    # an active head does not hand over to a standby that lost it, whatever it asks
+    d = decide(replace(PRIMARY, status=S.ACTIVE, switchover_requested=True),
+               reaching(peer(S.STANDBY, flags=FIT | Flag.PUBLIC_LOST | Flag.WANTS_ACTIVE), 0))
+    assert d.action is Action.WAIT
+
+
+def test_a_head_that_lost_the_public_lan_still_takes_over_from_a_dead_peer() -> None:
+    d = decide(replace(STANDBY, public_lost="head2 reaches none"), primary_peer(S.ACTIVE, alive=False))
+    assert d.action is Action.TAKE_OVER
+
+
+def test_a_starting_head_that_lost_the_public_lan_leaves_the_role_to_a_peer_that_reaches_it() -> None:
+    me = replace(PRIMARY, status=S.STARTING, started_for_ms=0, public_lost=LOST_HERE)
+    assert decide(me, reaching(peer(S.STARTING), 2)).action is Action.BECOME_STANDBY
+    assert decide(me, reaching(peer(S.STARTING), 0)).action is Action.TAKE_OVER
+
+
 # -- a service that failed beyond its restarts --------------------------------------------
 
 FAILED_HERE = "service pbs failed on this head"

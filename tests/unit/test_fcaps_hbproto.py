@@ -70,9 +70,31 @@ def test_an_authenticated_older_version_is_refused() -> None:
 
 
 def test_version_3_carries_the_settings_advert() -> None:
-    msg = beat(config_counter=12, config_head="head2", config_fp=2**64 - 3)
+    msg = beat(config_counter=12, config_head="head2", config_fp=2**64 - 3, version=3,
+               caps=hbproto.CAP_READS_V3)
     back = hbproto.decode(hbproto.encode(msg, KEY), KEY)
-    assert back == msg and back.version == 3 and back.reads_v3
+    assert back == msg and back.version == 3 and back.reads_v3 and back.reads == 3
+
+
+def test_version_4_carries_the_public_reach_and_version_3_leaves_it_out() -> None:
+    msg = beat(config_counter=12, config_head="head2", config_fp=5, public_targets=32, public_reached=3,
+               public_mask=0x8000_0003, flags=Flag.PUBLIC_LOST | Flag.QUORUM_OK)
+    back = hbproto.decode(hbproto.encode(msg, KEY), KEY)
+    assert back == msg and back.version == 4 and back.reads == 4
+    three = hbproto.decode(hbproto.encode(beat(version=3, public_targets=2, public_reached=1, public_mask=1),
+                                          KEY), KEY)
+    assert (three.public_targets, three.public_reached, three.public_mask) == (0, 0, 0)
+    assert three.reads == 4                       # its caps say it reads 4
+    with pytest.raises(ValueError):
+        hbproto.encode(beat(public_targets=1, public_reached=2), KEY)
+
+
+def test_a_public_reach_that_does_not_add_up_is_a_decode_error() -> None:
+    body = bytearray(hbproto.encode(beat(public_targets=2, public_reached=1), KEY)[:-32])
+    body[-5] = 9                                  # reached 9 of 2
+    data = bytes(body) + hmac.new(KEY, bytes(body), hashlib.sha256).digest()
+    with pytest.raises(hbproto.DecodeError, match="public"):
+        hbproto.decode(data, KEY)
 
 
 def test_version_2_leaves_the_advert_out_and_says_it_reads_3() -> None:
@@ -80,7 +102,7 @@ def test_version_2_leaves_the_advert_out_and_says_it_reads_3() -> None:
     ignored, nothing after the alias list) reads every byte of it."""
     msg = beat(version=2, config_counter=12, config_head="head2", config_fp=99)
     data = hbproto.encode(msg, KEY)
-    assert data[4] == 2 and data[7] == hbproto.CAP_READS_V3
+    assert data[4] == 2 and data[7] == hbproto.CAPS
     back = hbproto.decode(data, KEY)
     assert (back.version, back.config_counter, back.config_head, back.config_fp) == (2, 0, "", 0)
     assert back.reads_v3
@@ -88,7 +110,7 @@ def test_version_2_leaves_the_advert_out_and_says_it_reads_3() -> None:
     assert not hbproto.decode(hbproto.encode(old_release, KEY), KEY).reads_v3
 
 
-@pytest.mark.parametrize("version", [1, 4, 255])
+@pytest.mark.parametrize("version", [1, 5, 255])
 def test_unknown_versions_are_decode_errors(version: int) -> None:
     body = bytearray(hbproto.encode(beat(), KEY)[:-32])
     body[4] = version

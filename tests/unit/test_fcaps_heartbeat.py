@@ -279,13 +279,36 @@ def test_a_key_rotated_on_one_head_then_the_other_never_interrupts_the_heartbeat
     assert p.h2.security.hb_auth_failures == 1     # the old key no longer passes
 
 
-def test_the_settings_advert_reaches_the_peer_once_it_says_it_reads_format_3(tmp_path: Path) -> None:
+def test_the_adverts_reach_the_peer_once_it_says_it_reads_their_format(tmp_path: Path) -> None:
     p = Pair(tmp_path)
-    p.h1.local = LocalView(status=HeadStatus.ACTIVE, config=(4, "head2", 0xABCDEF))
+    p.h1.local = LocalView(status=HeadStatus.ACTIVE, config=(4, "head2", 0xABCDEF), public=(3, 2, 0b101))
     first = p.h1.core.messages(p.h1.local)
     assert {data[4] for _lan, data, _r in first} == {2}      # nothing heard yet: the old format
     p.run(0.5)
     assert p.h2.core.view().config == (4, "head2", 0xABCDEF)
+    assert p.h2.core.view().public == (3, 2, 0b101)
+    assert {data[4] for _lan, data, _r in p.h1.core.messages(p.h1.local)} == {4}
+
+
+def test_a_peer_that_reads_format_3_is_written_to_in_it_and_advertises_no_public_reach(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fcaps.fault import hbproto
+
+    p = Pair(tmp_path)
+    original = hbproto.encode
+
+    def release_before(msg: hbproto.Heartbeat, key: bytes) -> bytes:
+        if msg.sender == "head2":
+            msg = hbproto.Heartbeat(**{**msg.__dict__, "version": min(msg.version, 3),
+                                       "caps": hbproto.CAP_READS_V3})
+        return original(msg, key)
+
+    monkeypatch.setattr(hbproto, "encode", release_before)
+    p.h2.local = LocalView(status=HeadStatus.STANDBY, config=(1, "", 7), public=(2, 2, 0b11))
+    p.run(0.5)
+    assert p.h1.core.view().heard and p.h2.core.view().heard
+    assert p.h1.core.peer_reads == 3
+    assert p.h1.core.view().config == (1, "", 7) and p.h1.core.view().public is None
     assert {data[4] for _lan, data, _r in p.h1.core.messages(p.h1.local)} == {3}
 
 
@@ -306,6 +329,6 @@ def test_a_peer_of_the_release_before_is_written_to_in_its_format_and_still_hear
     monkeypatch.setattr(hbproto, "encode", old_release)
     p.run(0.5)
     assert p.h1.core.view().heard and p.h2.core.view().heard
-    assert not p.h1.core.peer_reads_v3
+    assert p.h1.core.peer_reads == 2
     assert p.h1.core.view().config is None                  # it advertises no settings
     assert {data[4] for _lan, data, _r in p.h1.core.messages(p.h1.local)} == {2}

@@ -35,6 +35,7 @@ NOW = 1_700_000_000.0
 # Event types past 19 with a notification of their own, and its number.
 LAN_NOTIFICATIONS = {EventType.LAN_FAILED: 21, EventType.LAN_RECOVERED: 22}
 DRIFT_NOTIFICATIONS = {EventType.CONFIG_DRIFT: 23, EventType.CONFIG_DRIFT_CLEARED: 24}
+PUBLIC_NOTIFICATIONS = {EventType.PUBLIC_LAN_LOST: 25, EventType.PUBLIC_LAN_REGAINED: 26}
 
 
 @pytest.fixture
@@ -191,6 +192,8 @@ def test_every_mapped_event_type_names_an_existing_notification(mib: MibModel) -
             assert notif.oid == mib.root + (0, LAN_NOTIFICATIONS[kind]), name
         elif kind in DRIFT_NOTIFICATIONS:
             assert notif.oid == mib.root + (0, DRIFT_NOTIFICATIONS[kind]), name
+        elif kind in PUBLIC_NOTIFICATIONS:
+            assert notif.oid == mib.root + (0, PUBLIC_NOTIFICATIONS[kind]), name
         else:            # the service ladder's steps share haoscarServiceLadderStep
             assert name == "haoscarServiceLadderStep", kind
 
