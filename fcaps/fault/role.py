@@ -211,7 +211,7 @@ class RoleMachine:
                   peer_lans_down=self.state.peer_lans_down,
                   public_lost=self.state.public_reach.lost,
                   public_lost_for_ms=int((now - self.state.public_reach.lost_since) * 1000),
-                  public_settle_ms=cfg.failover.public_probe_interval_ms + 2 * cfg.timing.heartbeat_interval_ms,
+                  public_settle_ms=cfg.failover.public_probe_interval_ms + cfg.timing.heartbeat_interval_ms,
                   handing_over=bool(self.handing_over_since),
                   conflict=self._claimed_by(self._held_addresses(), cfg, now, self.holding_since),
                   # Defending against a head we still hear as standby waits two intervals:
