@@ -73,13 +73,14 @@ class FakeCommitter:
         self.rejections: list[tuple[str, str, int]] = []
         self.fail = False
         self.peer_refuses = False
+        self.refusal = "inconsistentValue"
 
     async def commit(self, plan: SetPlan, principal: str) -> None:
         await asyncio.sleep(0)            # the real one awaits its fsync
         if self.fail:
             raise OSError("disk full")
         if self.peer_refuses:
-            raise CommitRefused("the peer head refused it: its settings are newer")
+            raise CommitRefused("the peer head refused it: its settings are newer", self.refusal)
         self.source.commit(plan)
         self.commits.append((plan, principal))
 
@@ -417,6 +418,26 @@ def test_a_set_the_peer_head_refuses_answers_commitfailed_and_is_audited(mib: Mi
         assert rig.source.current().timing.heartbeat_interval_ms == 5000
         assert rig.committer.rejections == [(f"agentx:{rig.path}", "commitFailed", 0)]
         assert rig.counters.snmp_set_rejected == 1
+
+    run(mib, cfg, tmp_path, test)
+
+
+def test_a_set_left_partly_applied_by_the_peer_answers_undofailed_to_the_undo(mib: MibModel, cfg: Config,
+                                                                              tmp_path: Path) -> None:
+    """A timing change in two steps whose second step the peer refused: both heads hold
+    the first. The CommitSet fails; the master then asks to undo, which cannot be done."""
+    async def test(rig: Rig) -> None:
+        master = await rig.connected()
+        rig.committer.peer_refuses, rig.committer.refusal = True, "undoFailed"
+        await master.ask(test_set(gauge(HB_INTERVAL, 1000)))
+        answer, _ = await master.ask(ax.CommitSet(transaction_id=1))
+        assert (answer.error, answer.index) == (ResponseError.COMMIT_FAILED, 1)
+        answer, _ = await master.ask(ax.UndoSet(transaction_id=1))
+        assert (answer.error, answer.index) == (ResponseError.UNDO_FAILED, 1)
+        master.send(ax.CleanupSet(session_id=SESSION, transaction_id=1, packet_id=78))
+        answer, _ = await master.ask(ax.UndoSet(transaction_id=1))
+        assert answer.error == ResponseError.NO_ERROR                  # cleaned up: nothing to undo
+        assert rig.source.current().timing.heartbeat_interval_ms == 5000
 
     run(mib, cfg, tmp_path, test)
 

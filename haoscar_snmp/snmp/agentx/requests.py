@@ -86,6 +86,7 @@ def error_code(status: str) -> int:
 class TxnPhase(enum.Enum):
     TESTED = "tested"          # TestSet passed: a plan waits for CommitSet
     COMMITTED = "committed"    # CommitSet persisted and applied it
+    PARTIAL = "partial"        # CommitSet failed after part of it was applied on both heads
 
 
 @dataclass
@@ -244,9 +245,14 @@ class RequestHandler:
         try:
             await self.committer.commit(txn.plan, self.principal)
         except CommitRefused as err:
-            # The peer head refused a cluster-wide change; a CommitSet can only fail.
-            self._txns.pop(pdu.transaction_id, None)
+            # The peer head refused a cluster-wide change; a CommitSet can only fail. When
+            # part of it stays applied (the first of two timing steps), the master's
+            # UndoSet that follows is answered undoFailed, which is what the manager hears.
             self._refused(txn.request, SetError("commitFailed", 0, err.why))
+            if err.status == "undoFailed":
+                txn.phase = TxnPhase.PARTIAL
+            else:
+                self._txns.pop(pdu.transaction_id, None)
             return self._reply(pdu, (), ResponseError.COMMIT_FAILED, 1)
         except Exception:
             # Persisting failed (disk full, read-only fs): nothing was applied.
@@ -262,6 +268,10 @@ class RequestHandler:
         txn = self._txns.pop(pdu.transaction_id, None)
         if txn is None or txn.phase is TxnPhase.TESTED:
             return self._reply(pdu, ())          # nothing of ours was applied
+        if txn.phase is TxnPhase.PARTIAL:
+            log.warning("SET by %s: undo asked after a commit that stayed partly applied on both "
+                        "heads, refused (set it again)", self.principal)
+            return self._reply(pdu, (), ResponseError.UNDO_FAILED, 1)
         assert txn.before is not None and txn.after is not None
         if txn.plan.actions or not _same(self._basis(), txn.after):
             why = ("it triggered an operator action" if txn.plan.actions
