@@ -1,4 +1,5 @@
-"""Suite-wide rules: in CI (CI=true) a skipped scenario test is a failure, not a pass."""
+"""Suite-wide rules: in CI (CI=true) a skipped scenario or integration test is a failure,
+not a pass (CI runs as root: what skips without root must run there)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if reporter is None:
         return
     skipped = [r for r in reporter.stats.get("skipped", [])
-               if "scenario" in getattr(r, "keywords", {})]
+               if {"scenario", "integration"} & set(getattr(r, "keywords", {}))]
     if skipped:
-        reporter.write_line(f"CI: {len(skipped)} scenario test(s) skipped; scenarios must run in CI "
-                            "(it runs as root)", red=True)
+        reporter.write_line(f"CI: {len(skipped)} scenario or integration test(s) skipped; they must run "
+                            "in CI (it runs as root)", red=True)
         session.exitstatus = 1

@@ -361,6 +361,8 @@ class Checker:
         return make_http_session(context)
 
     async def _http_get(self, spec: CheckSpec, timeout: float) -> Outcome:
+        # A bound on real I/O, like every check's timeout: on the loop's clock, which real
+        # sockets and threads keep pace with; the injected clock only dates the scans.
         deadline = asyncio.get_running_loop().time() + timeout
         try:
             async with asyncio.timeout_at(deadline):

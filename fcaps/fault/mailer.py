@@ -13,8 +13,9 @@ None of this may delay the HA work: `on_event` is a synchronous event-bus subscr
 that only records and schedules; mails go through a bounded queue to one sender task,
 which retries with a growing delay. A mail that cannot be queued (queue full, more than
 `max_per_hour` in the last hour) is dropped and counted; nothing waits for the SMTP
-server. Every timer is an asyncio timer on the loop's monotonic clock, so a wall-clock
-step neither fires nor holds back a mail.
+server. Every timer and wait (the settle delay, the delay between attempts) runs on the
+mailer's clock, timed by its monotonic clock, so a wall-clock step neither fires nor holds
+back a mail.
 
 The configuration is read when it is used: an operator's SET of the recipients applies to
 the next mail, and a disabled mailer forgets what it was tracking.
@@ -40,7 +41,7 @@ import aiosmtplib
 from fcaps.configuration.control import is_counter_reset
 from haoscar_snmp.config.schema import Config, EmailConfig, SmtpSecurity
 from haoscar_snmp.core.bug import BUG_MARKER
-from haoscar_snmp.core.clock import Clock
+from haoscar_snmp.core.clock import Clock, Timer
 from haoscar_snmp.core.events import Event, EventType
 from haoscar_snmp.core.state import State
 from haoscar_snmp.core.text import printable
@@ -114,7 +115,7 @@ class Incident:
     events: list[Event] = field(default_factory=list)
     unlisted: int = 0                          # events beyond MAX_LISTED
     mailed: bool = False                       # the problem mail has been composed
-    timer: asyncio.TimerHandle | None = None   # the settle delay, while it runs
+    timer: Timer | None = None   # the settle delay, while it runs
 
     def add(self, event: Event, last: bool = False) -> None:
         """Remember an event; the one that closes the incident (`last`) is always listed."""
@@ -258,11 +259,9 @@ class Mailer:
         incident = self._incidents[key] = Incident(kind, subject)
         incident.add(event)
         try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:   # no loop: nothing to wait on
+            incident.timer = self.clock.call_later(self.settle_s, self._settled, key)
+        except RuntimeError:   # no running loop: nothing to wait on
             self._settled(key)
-            return
-        incident.timer = loop.call_later(self.settle_s, self._settled, key)
 
     def _settled(self, key: tuple[Kind, str]) -> None:
         try:
@@ -420,7 +419,7 @@ class Mailer:
                     return
                 log.info("e-mail attempt %d of %d failed (%s); next in %.1f s",
                          attempt, attempts, stats.last_error, delay)
-                await asyncio.sleep(delay)
+                await self.clock.sleep(delay)
                 delay = min(delay * 2, MAX_RETRY_DELAY_S)
             else:
                 stats.sent += 1

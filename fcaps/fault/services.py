@@ -1,7 +1,7 @@
 """Service monitoring and recovery: each service checked on its own timer, its ladder driven.
 
 The seed's service monitor: every configured service is checked by its check type
-(fault/checks.py) at its own interval, on the event loop's monotonic clock, with at most
+(fault/checks.py) at its own interval, on the monotonic clock it is given, with at most
 `MAX_IN_FLIGHT` checks running at once; a check never blocks the loop and is bounded by
 its timeout. Each verdict goes to the service's recovery ladder (fault/ladder.py), and
 the ladder's steps are carried out here: restart commands run through the runner with
@@ -40,7 +40,7 @@ from fcaps.configuration.control import is_counter_reset, is_service_reset
 from haoscar_snmp.config.checkspec import CheckSpec
 from haoscar_snmp.config.schema import Config, ServiceConfig
 from haoscar_snmp.core.bug import BUG_MARKER
-from haoscar_snmp.core.clock import Clock
+from haoscar_snmp.core.clock import Clock, Timer
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
 from haoscar_snmp.core.runner import Runner
 from haoscar_snmp.core.state import HeadStatus, RowStatus, ServiceRow, ServiceRung, ServiceStatus, State
@@ -85,7 +85,7 @@ class ServiceMonitor:
         self.ladders: dict[str, Ladder] = outages.load() if outages is not None else {}
         self._slots = asyncio.Semaphore(max_in_flight)
         self._busy: set[str] = set()            # a check or a restart of this service is running
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._timers: dict[str, Timer] = {}
         self._due: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = False
@@ -193,9 +193,9 @@ class ServiceMonitor:
     def _arm(self, name: str, due: float) -> None:
         """The next check at `due`, run on the first tick of the grid at or after it: every
         wake-up of the loop costs, and one that runs ten checks costs little more than one."""
-        loop = asyncio.get_running_loop()
         self._due[name] = due
-        self._timers[name] = loop.call_at(math.ceil(due / TICK_S) * TICK_S, self._fire, name)
+        # `due` is a time of our clock: its timer is armed on that clock, never on the loop's.
+        self._timers[name] = self.clock.call_at(math.ceil(due / TICK_S) * TICK_S, self._fire, name)
 
     def _fire(self, name: str) -> None:
         config = self.config()
@@ -209,7 +209,7 @@ class ServiceMonitor:
             self._timers.pop(name, None)
             return
         interval = config.check_interval_ms(svc) / 1000.0
-        now = asyncio.get_running_loop().time()
+        now = self.clock.monotonic()
         following = self._due.get(name, now) + interval
         self._arm(name, following if following > now else now + interval)
         if name not in self._busy:      # still checking or restarting: this round is skipped
@@ -367,7 +367,7 @@ class ServiceMonitor:
         await self._carry_out(index, row, steps)
         if row.name in self._timers and not self._stopped:
             self._timers.pop(row.name).cancel()
-            self._arm(row.name, asyncio.get_running_loop().time())   # checked afresh, now
+            self._arm(row.name, self.clock.monotonic())   # checked afresh, now
 
     def _checked_here(self, row: ServiceRow) -> bool:
         """In service on this head now: an active-only service is never judged, let alone

@@ -6,14 +6,17 @@ for as long as it repeats. A job that raises is logged with its traceback and th
 
 Two kinds of schedule, because two kinds of lateness exist:
 
-* **Steady jobs** (`add_steady`) run on the event loop's monotonic clock: the role state
-  machine, alias announcements, anything whose lateness can move the alias. Neither a
-  step of the wall clock nor a slow APScheduler computation can delay them.
+* **Steady jobs** (`add_steady`) run on timers of the scheduler's clock, timed by its
+  monotonic clock: the role state machine, alias announcements, anything whose lateness
+  can move the alias. Neither a step of the wall clock nor a slow APScheduler
+  computation can delay them.
 * **Periodic jobs** (`add`) run under APScheduler: service checks, polling, roll-ups,
   where a late cycle is harmless. APScheduler 3 plans in wall-clock time, so two guards
   keep a clock step from stalling or bunching them: a trigger that never iterates over
   missed run times, and a watch on the monotonic clock that moves every job's next run
-  by the size of a step as soon as one is seen.
+  by the size of a step as soon as one is seen. (APScheduler reads the machine's wall
+  clock and arms its own loop timers: the one part of the scheduler that the injected
+  clock does not drive.)
 
 Wake-ups (`wake`) coalesce: a wake-up that arrives while the job runs gives exactly one
 more cycle after it, never a lost one and never two at once. Every cycle, scheduled or
@@ -32,7 +35,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 
 from .bug import BUG_MARKER
-from .clock import Clock
+from .clock import Clock, Timer
 from .state import JobRow, Table
 
 log = logging.getLogger(__name__)
@@ -134,22 +137,25 @@ class SteadyInterval(BaseTrigger):
 
 
 class _Ticker:
-    """One steady job: a timer on the loop's monotonic clock, re-armed in phase."""
+    """One steady job: a timer on the scheduler's clock, re-armed in phase."""
 
-    def __init__(self, job: Job, runner: JobRunner, spawn: Callable[[Coroutine[Any, Any, None]], None]) -> None:
+    def __init__(self, job: Job, runner: JobRunner, spawn: Callable[[Coroutine[Any, Any, None]], None],
+                 clock: Clock) -> None:
         self.job = job
         self.runner = runner
         self.spawn = spawn
-        self._handle: asyncio.TimerHandle | None = None
+        self.clock = clock
+        self._handle: Timer | None = None
         self._due = 0.0
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._due = loop.time()
-        self._handle = loop.call_at(self._due, self._fire, loop)
+    def start(self) -> None:
+        # Due times are read from the clock the timers run on: the job's clock, not the loop's.
+        self._due = self.clock.monotonic()
+        self._handle = self.clock.call_at(self._due, self._fire)
 
-    def _fire(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._due = next_due(self._due, self.job.interval(), loop.time())
-        self._handle = loop.call_at(self._due, self._fire, loop)
+    def _fire(self) -> None:
+        self._due = next_due(self._due, self.job.interval(), self.clock.monotonic())
+        self._handle = self.clock.call_at(self._due, self._fire)
         self.spawn(self.runner.run())
 
     def stop(self) -> None:
@@ -172,7 +178,7 @@ class Scheduler:
         self._jobs: dict[str, tuple[Job, JobRunner]] = {}
         self._tickers: dict[str, _Ticker] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._watch: asyncio.TimerHandle | None = None
+        self._watch: Timer | None = None
         self._offset = 0.0
         self._running = False
         self.steps_seen = 0
@@ -203,20 +209,19 @@ class Scheduler:
                           name=job.name, next_run_time=datetime.now().astimezone())
 
     def add_steady(self, job: Job) -> None:
-        """A job on the loop's monotonic clock: for work whose lateness can move the alias."""
+        """A job on the monotonic clock's timers: for work whose lateness can move the alias."""
         runner = self._register(job)
-        self._tickers[job.name] = _Ticker(job, runner, self._spawn)
+        self._tickers[job.name] = _Ticker(job, runner, self._spawn, self._clock)
 
     # -- running -------------------------------------------------------------------------
 
     def start(self) -> None:
-        loop = asyncio.get_running_loop()
         self._running = True
         for ticker in self._tickers.values():
-            ticker.start(loop)
+            ticker.start()
         self._aps.start()
         self._offset = self._clock.time() - self._clock.monotonic()
-        self._arm_watch(loop)
+        self._arm_watch()
 
     async def stop(self) -> None:
         """Stop every schedule, cancel running cycles quietly, and wait for them."""
@@ -276,18 +281,18 @@ class Scheduler:
 
     # -- wall-clock steps ----------------------------------------------------------------
 
-    def _arm_watch(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _arm_watch(self) -> None:
         periods = [job.interval() for job, _ in self._jobs.values()] + [STEP_WATCH_MAX_S]
-        self._watch = loop.call_later(max(min(periods), 0.01), self._look_for_step, loop)
+        self._watch = self._clock.call_later(max(min(periods), 0.01), self._look_for_step)
 
-    def _look_for_step(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _look_for_step(self) -> None:
         offset = self._clock.time() - self._clock.monotonic()
         step = offset - self._offset
         self._offset = offset
         if abs(step) > STEP_TOLERANCE_S:
             self.steps_seen += 1
             self._rebase(step)
-        self._arm_watch(loop)
+        self._arm_watch()
 
     def _rebase(self, step: float) -> None:
         """Move every periodic job's next run by the step, so it stays due after the same

@@ -27,6 +27,7 @@ from pysnmp.proto import rfc1902
 from haoscar_snmp import __version__
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.bug import BUG_MARKER
+from haoscar_snmp.core.clock import Clock, SystemClock
 from haoscar_snmp.core.state import SecurityCounters
 
 from .instrum import HaoscarInstrumController
@@ -81,8 +82,11 @@ class Agent:
     """Owns the pysnmp engine. Built from the config, started inside the running loop."""
 
     def __init__(self, config: Config, view: MibView, set_handler: SetHandler,
-                 committer: Committer, counters: SecurityCounters) -> None:
+                 committer: Committer, counters: SecurityCounters, clock: Clock | None = None) -> None:
         self.config = config
+        # The daemon's clock: the monotonic times turned into ticks (haoscarAlarmLastChanged)
+        # are read from it, so the start they are counted from must be read from it too.
+        self.clock = clock or SystemClock()
         self.view = view
         self.engine = _engine_with_boots_in(Path(config.cluster.state_dir),
                                             config.effective_engine_id())
@@ -91,7 +95,7 @@ class Agent:
         self._counters = counters
         self._set_responder: SetResponder | None = None
         self.target_names: list[str] = []
-        self._started_mono = time.monotonic()
+        self._started_mono = self.clock.monotonic()
 
     # -- set-up ------------------------------------------------------------------------
 
@@ -282,13 +286,17 @@ class Agent:
         # sysUpTime counts from this agent's start, not from when pysnmp was imported.
         (up,) = builder.import_symbols("__SNMPv2-MIB", "sysUpTime")
         up.syntax.createdAt = time.time()
-        self._started_mono = time.monotonic()
+        self._started_mono = self.clock.monotonic()
 
     # -- read-outs for the MIB ---------------------------------------------------------
 
     def uptime_ticks(self, monotonic: float) -> int:
-        """sysUpTime, in hundredths of a second, at the given monotonic time."""
+        """sysUpTime, in hundredths of a second, at the given time of the agent's monotonic clock."""
         return max(int((monotonic - self._started_mono) * 100), 0) & 0xFFFFFFFF
+
+    def uptime(self) -> int:
+        """sysUpTime now, in hundredths of a second (AgentX responses carry it)."""
+        return self.uptime_ticks(self.clock.monotonic())
 
     def auth_failures(self) -> int:
         """Requests refused for a bad community or bad USM credentials."""

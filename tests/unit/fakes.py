@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import heapq
+import itertools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from fcaps.configuration.overrides import apply_overrides
 from fcaps.fault.takeover import Alias
@@ -74,13 +77,51 @@ class EventRecorder:
         return [e.type for e in self.events]
 
 
+class FakeTimer:
+    """A timer armed on a FakeClock: cancellable, like the loop's own timer handles."""
+
+    def __init__(self, when: float, seq: int, loop: asyncio.AbstractEventLoop,
+                 callback: Callable[..., object], args: tuple[Any, ...]) -> None:
+        self.when = when
+        self.seq = seq
+        self.loop = loop
+        self.callback = callback
+        self.args = args
+        self._cancelled = False
+
+    def __lt__(self, other: FakeTimer) -> bool:
+        return (self.when, self.seq) < (other.when, other.seq)
+
+    def cancel(self) -> None:
+        self._cancelled = True
+
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def run(self) -> None:
+        if not self._cancelled:     # cancelled after it fell due but before the loop ran it
+            self.callback(*self.args)
+
+
 class FakeClock:
     """A clock that moves only when a test says so; its wall clock can also be stepped
-    (as NTP or an operator would) while the monotonic clock goes on undisturbed."""
+    (as NTP or an operator would) while the monotonic clock goes on undisturbed.
 
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
+    Timers armed on it (`call_at`, `call_later`, `sleep`) wait in a queue ordered by due
+    time; `advance` hands every timer it makes due to its event loop with `call_soon`, in
+    due order, so the callbacks run as loop callbacks would (in the loop's next pass, not
+    inside `advance`), and see the clock as it is after the advance, as callbacks of a
+    loop that woke late would. A timer armed for a time already reached is handed over at
+    once. The monotonic clock starts at a few seconds by default, as on a machine booted
+    moments ago: code that takes a small monotonic time for "never" or "long ago", or that
+    mixes this clock with the loop's, fails here on every machine.
+    """
+
+    def __init__(self, start: float = 1_700_000_000.0, monotonic: float = 5.0) -> None:
         self._wall = start
-        self._mono = 1000.0
+        self._mono = monotonic
+        self._timers: list[FakeTimer] = []          # a heap, earliest first
+        self._seq = itertools.count()
 
     def monotonic(self) -> float:
         return self._mono
@@ -88,11 +129,42 @@ class FakeClock:
     def time(self) -> float:
         return self._wall
 
+    def call_at(self, when: float, callback: Callable[..., object], *args: Any) -> FakeTimer:
+        # Armed on the running loop, as the real clock's timers are (no loop: RuntimeError).
+        timer = FakeTimer(when, next(self._seq), asyncio.get_running_loop(), callback, args)
+        if when <= self._mono:
+            timer.loop.call_soon(timer.run)
+        else:
+            heapq.heappush(self._timers, timer)
+        return timer
+
+    def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> FakeTimer:
+        return self.call_at(self._mono + delay, callback, *args)
+
+    async def sleep(self, seconds: float) -> None:
+        done = asyncio.get_running_loop().create_future()
+        timer = self.call_later(seconds, lambda: done.done() or done.set_result(None))
+        try:
+            await done
+        finally:
+            timer.cancel()
+
+    def next_due(self) -> float | None:
+        """The due time of the earliest timer still waiting (None: none is)."""
+        while self._timers and self._timers[0].cancelled():
+            heapq.heappop(self._timers)
+        return self._timers[0].when if self._timers else None
+
     def advance(self, seconds: float) -> None:
         if seconds < 0:
             raise ValueError("a clock does not go backwards")
         self._mono += seconds
         self._wall += seconds
+        while self._timers and self._timers[0].when <= self._mono:
+            timer = heapq.heappop(self._timers)
+            # A timer of a loop that has ended went with it, as the loop's own would.
+            if not timer.cancelled() and not timer.loop.is_closed():
+                timer.loop.call_soon(timer.run)
 
     def step_wall(self, seconds: float) -> None:
         """Step the wall clock only, forward or back; the monotonic clock does not move."""

@@ -15,6 +15,7 @@ import pytest
 from fakes import FakeClock
 
 from haoscar_snmp.core.bug import BUG_MARKER
+from haoscar_snmp.core.clock import SystemClock
 from haoscar_snmp.core.scheduler import JobRunner, Scheduler, SteadyInterval
 from haoscar_snmp.core.state import JobRow, Table
 
@@ -201,14 +202,11 @@ def test_a_registered_runner_writes_its_own_row() -> None:
     assert jobs[(2,)].last_duration_us == 500_000
 
 
-class SteppedClock:
-    """Real monotonic time; a wall clock that a test can step (as NTP would)."""
+class SteppedClock(SystemClock):
+    """Real monotonic time and timers; a wall clock that a test can step (as NTP would)."""
 
     def __init__(self) -> None:
         self.offset = 0.0
-
-    def monotonic(self) -> float:
-        return time.monotonic()
 
     def time(self) -> float:
         return time.time() + self.offset
@@ -296,3 +294,48 @@ def test_reset_counters_zeroes_the_job_table() -> None:
     assert (jobs[(1,)].runs, jobs[(1,)].max_duration_us) == (1, 500_000)
     scheduler.reset_counters()
     assert (jobs[(1,)].runs, jobs[(1,)].failures, jobs[(1,)].max_duration_us) == (0, 0, 0)
+
+
+async def passes(n: int = 5) -> None:
+    """A few passes of the loop: timers the FakeClock handed over run, and what they spawned."""
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+def test_steady_jobs_run_on_the_schedulers_clock_in_phase() -> None:
+    clock = FakeClock(monotonic=3.0)                # a machine booted seconds ago
+
+    async def scenario() -> list[int]:
+        scheduler = Scheduler(Table(), clock)
+        job = CountingJob("role", 1.0)
+        scheduler.add_steady(job)
+        scheduler.start()
+        counts = []
+        for step in (0.0, 0.999, 0.001, 1.0, 3.5, 0.75, 0.25):
+            clock.advance(step)
+            await passes()
+            counts.append(job.cycles)
+        await scheduler.stop()
+        return counts
+
+    # At once, then every second of the clock; after a stall of 3.5 s one cycle, not three,
+    # and the next one interval after it.
+    assert asyncio.run(scenario()) == [1, 1, 2, 3, 4, 4, 5]
+
+
+def test_the_step_watch_runs_on_the_schedulers_clock() -> None:
+    clock = FakeClock(monotonic=3.0)
+
+    async def scenario() -> list[int]:
+        scheduler = Scheduler(Table(), clock)
+        scheduler.start()
+        seen = []
+        for _ in range(2):
+            clock.step_wall(-3600.0)
+            clock.advance(1.0)                      # the watch looks every second at most
+            await passes()
+            seen.append(scheduler.steps_seen)
+        await scheduler.stop()
+        return seen
+
+    assert asyncio.run(scenario()) == [1, 2]

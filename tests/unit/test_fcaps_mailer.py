@@ -1,7 +1,7 @@
 """The mailer: one mail per incident and one when it is over, rate-limited, queued, retried.
 
-A fake transport records the messages (and can fail); the settle and retry delays are
-shortened to a few milliseconds so the real asyncio timers run quickly.
+A fake transport records the messages (and can fail). The settle delay and the delays
+between attempts run on the mailer's FakeClock: they pass only when a test moves it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from haoscar_snmp.core.bug import BUG_MARKER
 from haoscar_snmp.core.events import Event, EventType, Severity
 from haoscar_snmp.core.state import State
 
-SETTLE = 0.02
+SETTLE = 2.0      # seconds of the FakeClock; each event of a test comes 0.5 s after the last
 T = EventType
 
 
@@ -34,23 +34,26 @@ class FakeTransport:
         self.fail = fail
         self.error = error or ConnectionRefusedError("connection refused")
         self.messages: list[EmailMessage] = []
-        self.attempts: list[float] = []     # loop time of each attempt
+        self.attempts: list[float] = []     # monotonic time of each attempt, on the mailer's clock
+        self.sent_at: list[float] = []      # wall-clock time of each message accepted
         self.configs: list[EmailConfig] = []
+        self.clock = FakeClock()            # the mailer's, once a Setup has one
 
     async def __call__(self, message: EmailMessage, cfg: EmailConfig) -> None:
-        self.attempts.append(asyncio.get_running_loop().time())
+        self.attempts.append(self.clock.monotonic())
         self.configs.append(cfg)
         if self.fail > 0:
             self.fail -= 1
             raise self.error
         self.messages.append(message)
+        self.sent_at.append(self.clock.time())
 
 
 class StuckTransport(FakeTransport):
     """A server that never answers."""
 
     async def __call__(self, message: EmailMessage, cfg: EmailConfig) -> None:
-        self.attempts.append(asyncio.get_running_loop().time())
+        self.attempts.append(self.clock.monotonic())
         await asyncio.Event().wait()
 
 
@@ -62,6 +65,8 @@ class Setup:
         self.state = State()
         self.clock = FakeClock()
         self.transport = transport or FakeTransport()
+        self.transport.clock = self.clock
+        self.times: list[float] = []        # wall-clock time of each event
         self.set_email(**{"enabled": True, "to": ["op@example.com", "oncall@example.com"],
                           "from": "haoscar@head1.example.com", **email_values})
         self.mailer = Mailer(self.state, lambda: self.cfg, self.clock, self.transport,
@@ -74,28 +79,44 @@ class Setup:
     def event(self, etype: EventType, subject: str = "pbs", text: str = "", severity: Severity = Severity.MAJOR,
               **data: Any) -> None:
         self.clock.advance(0.5)
+        self.times.append(self.clock.time())
         self.mailer.on_event(Event(etype, subject, severity, text or f"{etype.name.lower()} {subject}",
                                    self.clock.time(), data))
 
     def mails(self) -> list[EmailMessage]:
         return self.transport.messages
 
+    async def until(self, condition: Callable[[], bool], limit: float = 600.0) -> None:
+        """Let the clock run, timer by timer, until `condition` holds (at most `limit` s)."""
+        end = self.clock.monotonic() + limit
+        while True:
+            await passes()
+            if condition():
+                return
+            due = self.clock.next_due()
+            if due is None or due > end:
+                raise AssertionError(f"condition not met within {limit} s of the clock")
+            self.clock.advance(max(due - self.clock.monotonic(), 0.0))
+
+    async def quiet(self, seconds: float = 2 * SETTLE) -> None:
+        """Let the clock run `seconds`, timer by timer: every settle delay and send due
+        meanwhile happens."""
+        end = self.clock.monotonic() + seconds
+        await passes()
+        while (due := self.clock.next_due()) is not None and due <= end:
+            self.clock.advance(max(due - self.clock.monotonic(), 0.0))
+            await passes()
+
+
+async def passes(n: int = 20) -> None:
+    """Passes of the loop: what a timer handed to it set going (a mail queued, then sent
+    by the sender task) has run."""
+    for _ in range(n):
+        await asyncio.sleep(0)
+
 
 def run(body: Callable[[], Awaitable[None]], timeout: float = 5.0) -> None:
     asyncio.run(asyncio.wait_for(body(), timeout))
-
-
-async def until(condition: Callable[[], bool], timeout: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.002)
-
-
-async def quiet(seconds: float = 0.08) -> None:
-    """Long enough for any settle delay and send to have happened."""
-    await asyncio.sleep(seconds)
 
 
 def body(message: EmailMessage) -> str:
@@ -112,8 +133,8 @@ def test_one_mail_per_incident_with_every_event_of_the_settle_delay(cfg: Config)
         s.event(T.SERVICE_ESCALATED, text="pbs: restart did not help", reason="check failed", rung="failover")
         s.event(T.SERVICE_ESCALATED, text="pbs: failing over", rung="operator", action="notify")
         s.event(T.SERVICE_RECOVERY_EXHAUSTED, text="pbs: recovery exhausted", severity=Severity.CRITICAL)
-        await until(lambda: len(s.mails()) == 1)
-        await quiet()
+        await s.until(lambda: len(s.mails()) == 1)
+        await s.quiet()
         await s.mailer.stop()
 
     run(scenario)
@@ -127,10 +148,10 @@ def test_one_mail_per_incident_with_every_event_of_the_settle_delay(cfg: Config)
     assert "Cluster:  demo" in text and "Head:     head1" in text and "Incident: service pbs" in text
     assert text.count("SERVICE_ESCALATED") == 2 and "SERVICE_RECOVERY_EXHAUSTED CRITICAL" in text
     assert "reason: check failed" in text and "rung: failover" in text and "action: notify" in text
-    first_time = s.clock.time() - 1.0
+    first_time = s.times[0]
     assert utc(first_time) in text and utc(first_time).endswith("Z") and "T" in utc(first_time)
     assert s.state.email.sent == 1 and s.state.email.queued == 0
-    assert s.state.email.last_sent == s.clock.time()
+    assert s.state.email.last_sent == s.transport.sent_at[0] == first_time + SETTLE
 
 
 def test_an_incident_over_within_the_settle_delay_gives_one_resolved_mail(cfg: Config) -> None:
@@ -140,8 +161,8 @@ def test_an_incident_over_within_the_settle_delay_gives_one_resolved_mail(cfg: C
         await s.mailer.start()
         s.event(T.FAILOVER_STARTED, subject="head2", text="failover to head2 started: head1 down")
         s.event(T.FAILOVER_COMPLETED, subject="head2", text="failover to head2 completed")
-        await until(lambda: len(s.mails()) == 1)
-        await quiet()
+        await s.until(lambda: len(s.mails()) == 1)
+        await s.quiet()
         await s.mailer.stop()
 
     run(scenario)
@@ -156,13 +177,13 @@ def test_a_mailed_problem_gets_a_recovery_mail_listing_what_happened_since(cfg: 
     async def scenario() -> None:
         await s.mailer.start()
         s.event(T.HEAD_DOWN, subject="head2", text="head2 down: no heartbeat", severity=Severity.CRITICAL)
-        await until(lambda: len(s.mails()) == 1)
+        await s.until(lambda: len(s.mails()) == 1)
         s.event(T.HEAD_DOWN, subject="head2", text="head2 still down, second report")
-        await quiet()
+        await s.quiet()
         assert len(s.mails()) == 1          # remembered, not mailed
         s.event(T.HEAD_UP, subject="head2", text="head2 up", severity=Severity.INFO)
-        await until(lambda: len(s.mails()) == 2)
-        await quiet()
+        await s.until(lambda: len(s.mails()) == 2)
+        await s.quiet()
         await s.mailer.stop()
 
     run(scenario)
@@ -182,13 +203,13 @@ def test_a_failed_failover_keeps_the_incident_open_and_a_lone_one_opens_it(cfg: 
         await s.mailer.start()
         s.event(T.FAILOVER_FAILED, subject="head1", text="takeover by head1 failed: no quorum",
                 severity=Severity.CRITICAL, reason="no quorum")
-        await until(lambda: len(s.mails()) == 1)
+        await s.until(lambda: len(s.mails()) == 1)
         s.event(T.FAILOVER_STARTED, subject="head1", text="failover to head1 started")
         s.event(T.FAILOVER_FAILED, subject="head1", text="takeover by head1 failed again")
-        await quiet()
+        await s.quiet()
         assert len(s.mails()) == 1
         s.event(T.FAILOVER_COMPLETED, subject="head1", text="failover to head1 completed")
-        await until(lambda: len(s.mails()) == 2)
+        await s.until(lambda: len(s.mails()) == 2)
         await s.mailer.stop()
 
     run(scenario)
@@ -205,11 +226,11 @@ def test_split_brain_and_services_are_separate_incidents(cfg: Config) -> None:
         s.event(T.SPLIT_BRAIN_DETECTED, subject="head1", text="both heads active")
         s.event(T.SERVICE_ESCALATED, subject="pbs")
         s.event(T.SERVICE_ESCALATED, subject="maui")
-        await until(lambda: len(s.mails()) == 3)
+        await s.until(lambda: len(s.mails()) == 3)
         s.event(T.SERVICE_LADDER_RESET, subject="maui")
         s.event(T.SPLIT_BRAIN_RESOLVED, subject="head1")
-        await until(lambda: len(s.mails()) == 5)
-        await quiet()
+        await s.until(lambda: len(s.mails()) == 5)
+        await s.quiet()
         await s.mailer.stop()
 
     run(scenario)
@@ -228,7 +249,7 @@ def test_other_events_and_closes_without_an_incident_send_nothing(cfg: Config) -
         await s.mailer.start()
         for etype in others:
             s.event(etype, subject="pbs")
-        await quiet()
+        await s.quiet()
         await s.mailer.stop()
 
     run(scenario)
@@ -245,7 +266,7 @@ def test_disabled_or_without_recipients_nothing_is_sent(cfg: Config, values: dic
         await s.mailer.start()
         s.event(T.HEAD_DOWN, subject="head2")
         s.event(T.SERVICE_ESCALATED)
-        await quiet()
+        await s.quiet()
         await s.mailer.stop()
 
     run(scenario)
@@ -260,11 +281,11 @@ def test_disabling_during_the_settle_delay_sends_nothing_and_the_recipients_are_
         await s.mailer.start()
         s.event(T.HEAD_DOWN, subject="head2")
         s.set_email(enabled=False, to=["op@example.com"])
-        await quiet()
+        await s.quiet()
         assert s.mails() == []
         s.set_email(enabled=True, to=["new-op@example.com"])
         s.event(T.HEAD_DOWN, subject="head2")
-        await until(lambda: len(s.mails()) == 1)
+        await s.until(lambda: len(s.mails()) == 1)
         await s.mailer.stop()
 
     run(scenario)
@@ -280,12 +301,12 @@ def test_the_rate_limit_drops_and_counts_and_logs_once_per_hour(cfg: Config, cap
         await s.mailer.start()
         for name in ("a", "b", "c", "d"):
             s.event(T.SERVICE_ESCALATED, subject=name)
-        await until(lambda: len(s.mails()) == 2)
-        await quiet()
+        await s.until(lambda: len(s.mails()) == 2)
+        await s.quiet()
         assert s.state.email.dropped == 2
         s.clock.advance(3600)           # the sliding hour is over
         s.event(T.SERVICE_ESCALATED, subject="e")
-        await until(lambda: len(s.mails()) == 3)
+        await s.until(lambda: len(s.mails()) == 3)
         await s.mailer.stop()
 
     with caplog.at_level(logging.WARNING, logger="fcaps.fault.mailer"):
@@ -301,10 +322,10 @@ def test_a_full_queue_drops_and_counts_and_queued_mirrors_the_queue(cfg: Config)
         # The sender is not started: everything stays queued.
         for name in ("a", "b", "c", "d"):
             s.event(T.SERVICE_ESCALATED, subject=name)
-        await quiet()
+        await s.quiet()
         assert s.state.email.queued == 2 and s.state.email.dropped == 2
         await s.mailer.start()
-        await until(lambda: len(s.mails()) == 2)
+        await s.until(lambda: len(s.mails()) == 2)
         assert s.state.email.queued == 0
         await s.mailer.stop()
 
@@ -319,14 +340,14 @@ def test_failed_attempts_are_retried_with_a_doubling_delay_then_succeed(cfg: Con
     async def scenario() -> None:
         await s.mailer.start()
         s.event(T.HEAD_DOWN, subject="head2")
-        await until(lambda: len(s.mails()) == 1)
+        await s.until(lambda: len(s.mails()) == 1)
         await s.mailer.stop()
 
     run(scenario)
     attempts = s.transport.attempts
     gaps = [b - a for a, b in zip(attempts, attempts[1:])]
     assert len(attempts) == 4
-    assert gaps[0] >= 0.009 and gaps[1] >= 0.019 and gaps[2] >= 0.039
+    assert gaps == pytest.approx([0.01, 0.02, 0.04])
     assert s.state.email.sent == 1 and s.state.email.failed == 0
     assert s.state.email.last_error == "ConnectionRefusedError: connection refused"
     ids = {m["Message-ID"] for m in s.mails()}
@@ -341,11 +362,11 @@ def test_exhausted_retries_count_a_failure_and_keep_the_error(cfg: Config, caplo
     async def scenario() -> None:
         await s.mailer.start()
         s.event(T.HEAD_DOWN, subject="head2")
-        await until(lambda: s.state.email.failed == 1)
+        await s.until(lambda: s.state.email.failed == 1)
         # the next mail is not held up by the failed one
         s.transport.fail = 0
         s.event(T.HEAD_UP, subject="head2")
-        await until(lambda: len(s.mails()) == 1)
+        await s.until(lambda: len(s.mails()) == 1)
         await s.mailer.stop()
 
     with caplog.at_level(logging.WARNING, logger="fcaps.fault.mailer"):
@@ -366,7 +387,7 @@ def test_header_injection_in_event_text_stays_on_one_line(cfg: Config) -> None:
         await s.mailer.start()
         s.event(T.SERVICE_ESCALATED, subject="pbs\r\nBcc: victim@example.com",
                 text="down\nX-Injected: yes\r\n\r\nfake body", reason="r\nX-Reason: 1")
-        await until(lambda: len(s.mails()) == 1)
+        await s.until(lambda: len(s.mails()) == 1)
         await s.mailer.stop()
 
     run(scenario)
@@ -410,7 +431,7 @@ def test_stop_with_mails_queued_returns_at_once_and_counts_them(cfg: Config, cap
         await s.mailer.start()
         for name in ("a", "b", "c"):
             s.event(T.SERVICE_ESCALATED, subject=name)
-        await until(lambda: len(s.transport.attempts) == 1)
+        await s.until(lambda: len(s.transport.attempts) == 1 and s.state.email.queued == 2)
         s.event(T.HEAD_DOWN, subject="head2")      # still settling
         assert s.state.email.queued == 2
         began = time.monotonic()
@@ -450,7 +471,7 @@ def test_without_a_running_loop_the_problem_mail_is_queued_at_once(cfg: Config) 
 
     async def scenario() -> None:
         await s.mailer.start()
-        await until(lambda: len(s.mails()) == 1)
+        await s.until(lambda: len(s.mails()) == 1)
         await s.mailer.stop()
 
     run(scenario)
@@ -463,11 +484,11 @@ def test_a_long_incident_lists_a_bounded_number_of_events_and_always_the_last(cf
     async def scenario() -> None:
         await s.mailer.start()
         s.event(T.HEAD_DOWN, subject="head2", text="head2 down")
-        await until(lambda: len(s.mails()) == 1)
+        await s.until(lambda: len(s.mails()) == 1)
         for i in range(80):
             s.event(T.HEAD_DOWN, subject="head2", text=f"report {i}")
         s.event(T.HEAD_UP, subject="head2", text="head2 is back")
-        await until(lambda: len(s.mails()) == 2)
+        await s.until(lambda: len(s.mails()) == 2)
         await s.mailer.stop()
 
     run(scenario)
@@ -484,14 +505,40 @@ def test_a_lan_failure_and_an_interface_down_are_incidents_of_their_own(cfg: Con
         await s.mailer.start()
         s.event(T.LAN_FAILED, subject="lanA", text="lanA failed: 6 of 7 interfaces went down within 0.4 s")
         s.event(T.LAN_IF_DOWN, subject="node3/lanB", text="LAN interface node3/lanB is down")
-        await until(lambda: len(s.mails()) == 2)
+        await s.until(lambda: len(s.mails()) == 2)
         s.event(T.LAN_RECOVERED, subject="lanA")
         s.event(T.LAN_IF_UP, subject="node3/lanB")
-        await until(lambda: len(s.mails()) == 4)
-        await quiet()
+        await s.until(lambda: len(s.mails()) == 4)
+        await s.quiet()
         await s.mailer.stop()
 
     run(scenario)
     subjects = sorted(m["Subject"].split("] ")[1].split(":")[0] for m in s.mails())
     assert subjects == ["PROBLEM LAN lanA", "PROBLEM interface node3/lanB",
                         "RECOVERED LAN lanA", "RECOVERED interface node3/lanB"]
+
+
+def test_the_settle_delay_and_the_retries_wait_on_the_mailers_clock(cfg: Config) -> None:
+    s = Setup(cfg, FakeTransport(fail=1), retries=1)
+    s.mailer.settle_s = 30.0
+    seen: list[int] = []
+
+    async def scenario() -> None:
+        await s.mailer.start()
+        s.event(T.HEAD_DOWN, subject="head2")
+        s.clock.advance(29.9)
+        await passes()
+        seen.append(len(s.transport.attempts))      # still settling
+        s.clock.advance(0.1)
+        await passes()
+        seen.append(len(s.transport.attempts))      # the first attempt, refused
+        s.clock.advance(0.009)
+        await passes()
+        seen.append(len(s.transport.attempts))      # the next one is 0.01 s later
+        s.clock.advance(0.001)
+        await passes()
+        seen.append(len(s.transport.attempts))
+        await s.mailer.stop()
+
+    run(scenario)
+    assert seen == [0, 1, 1, 2] and len(s.mails()) == 1

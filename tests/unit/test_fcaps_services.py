@@ -3,6 +3,10 @@
 The checks are scripted (a fake checker), restart commands go to a FakeRunner, times to
 a FakeClock; each step must show as an event with its reason, an alarm raised or
 cleared, a row of the service table, and in the outage history on disk.
+
+The checks' timers run on the FakeClock too: time passes for them only when a test moves
+the clock. Every test runs twice, with the monotonic clock starting a few seconds after
+boot and days after it: the monitor must not care where that clock starts.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from fcaps.fault.alarms import Alarms, ProbableCause
 from fcaps.fault.checks import Outcome, Verdict
 from fcaps.fault.hbproto import Flag
 from fcaps.fault.outages import OutageFile
-from fcaps.fault.services import ServiceMonitor
+from fcaps.fault.services import TICK_S, ServiceMonitor
 from haoscar_snmp.config.checkspec import CheckSpec
 from haoscar_snmp.config.loader import load_config
 from haoscar_snmp.config.schema import Config, ServiceConfig
@@ -42,6 +46,11 @@ UP = Outcome(Verdict.UP, "connected")
 DOWN = Outcome(Verdict.DOWN, "connection refused")
 SLOW = Outcome(Verdict.DOWN, "no answer within 800 ms", timed_out=True)
 BROKEN = Outcome(Verdict.ERROR, "cannot run: exit 127 (command not found)")
+
+
+@pytest.fixture(autouse=True, params=[5.0, 1_000_000.0], ids=["just-booted", "up-for-days"])
+def _monotonic_start(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(World, "monotonic_start", request.param)
 
 
 @pytest.fixture(scope="module")
@@ -82,10 +91,12 @@ class FakeChecker:
 
 
 class World:
+    monotonic_start = 5.0
+
     def __init__(self, base: Config, tmp_path: Path, *services: ServiceConfig, active: bool = True,
                  max_in_flight: int = 32) -> None:
         self.config = base.model_copy(update={"services": services or (service(),)})
-        self.clock = FakeClock()
+        self.clock = FakeClock(monotonic=self.monotonic_start)
         self.state = State()
         apply_to_state(self.config, self.state)
         self.head = next(h for h in self.state.heads.values() if h.is_local)
@@ -124,8 +135,41 @@ class World:
 
     async def cycle(self) -> None:
         await self.monitor.run_cycle()
-        await asyncio.sleep(0.01)            # a new row's first check is armed for "now"
-        await self.monitor.settle()
+        await self.later(TICK_S)             # a new row's first check: the grid's next tick
+
+    async def quiet(self) -> None:
+        """Until no check is due, queued or running. The clock hands a due timer to the
+        loop, which runs it in its next pass; the monitor then starts one queued check per
+        pass of the loop."""
+        monitor = self.monitor
+        while True:
+            await asyncio.sleep(0)
+            if not (monitor._queued or monitor._draining is not None or monitor._tasks):
+                return
+            await monitor.settle()
+
+    async def later(self, seconds: float) -> None:
+        """Let `seconds` pass on the clock, timer by timer, each check run to its end."""
+        end = self.clock.monotonic() + seconds
+        await self.quiet()
+        while (due := self.clock.next_due()) is not None and due <= end:
+            self.clock.advance(max(due - self.clock.monotonic(), 0.0))
+            await self.quiet()
+        self.clock.advance(max(end - self.clock.monotonic(), 0.0))
+        await self.quiet()
+
+    def after(self, seconds: float) -> Any:
+        async def step() -> None:
+            await self.later(seconds)
+        return step
+
+    def all_at_once(self, seconds: float) -> Any:
+        """Move the clock in one step, as a loop that wakes late finds it: every timer due
+        meanwhile falls due together."""
+        async def step() -> None:
+            self.clock.advance(seconds)
+            await self.quiet()
+        return step
 
     def checks(self, name: str, *outcomes: Outcome) -> Any:
         async def step() -> None:
@@ -243,8 +287,13 @@ def test_active_only_services_are_not_checked_on_a_standby(base: Config, tmp_pat
     w.run(w.cycle)
     assert w.row(1).status is ServiceStatus.STOPPED and w.checker.calls == ["nfs"]
     w.head.status = HeadStatus.ACTIVE
-    w.run(w.cycle)
-    assert w.row(1).status is ServiceStatus.RUNNING and "web" in w.checker.calls
+    seen: list[tuple[ServiceStatus, bool]] = []
+
+    async def look() -> None:
+        seen.append((w.row(1).status, "web" in w.checker.calls))
+    # Just started by the takeover: judged one interval later, not at once.
+    w.run(w.cycle, look, w.after(3600), look)
+    assert seen == [(ServiceStatus.UNKNOWN, False), (ServiceStatus.RUNNING, True)]
 
 
 def test_a_handed_over_active_only_service_is_reset_after_its_failure_timeout(base: Config, tmp_path: Path) -> None:
@@ -319,7 +368,9 @@ def test_reset_counters_zeroes_the_monitors_counters(base: Config, tmp_path: Pat
 def test_no_more_checks_run_at_once_than_allowed(base: Config, tmp_path: Path) -> None:
     w = World(base, tmp_path, *(service(i, f"s{i}") for i in range(1, 9)), max_in_flight=3)
     w.checker.delay = 0.01
-    w.run(w.cycle)
+    # The first check of each is spread over the interval (one at once, the others 450 s
+    # apart); a loop that wakes late after 3599 s finds the other seven due together.
+    w.run(w.cycle, w.all_at_once(3599))
     assert len(w.checker.calls) == 8 and w.checker.most == 3
 
 
@@ -330,7 +381,7 @@ def test_the_summary_names_what_is_down(base: Config, tmp_path: Path) -> None:
 
     async def summary() -> None:
         sentences.append(await w.monitor.run_cycle())
-    w.run(w.cycle, w.checks("web", DOWN, DOWN), summary)
+    w.run(w.cycle, w.after(1800), w.checks("web", DOWN, DOWN), summary)   # nfs first checked half an interval on
     assert sentences == ["1/2 services up; down: web"]
 
 
@@ -354,3 +405,37 @@ def test_a_restart_that_ends_after_the_release_is_stopped_again(base: Config, tm
     w.runner.run = restart_during_release  # type: ignore[method-assign]
     w.run(w.cycle, w.checks("web", DOWN, DOWN))
     assert w.runner.calls == ["restart-web", "stop-web"]
+
+
+def test_each_service_is_checked_every_interval_of_the_monitors_clock(base: Config, tmp_path: Path) -> None:
+    w = World(base, tmp_path, service(interval_ms=10000))
+    counts: list[int] = []
+    next_in: list[float] = []
+
+    async def count() -> None:
+        counts.append(len(w.checker.calls))
+        next_in.append(round(w.clock.next_due() - w.clock.monotonic(), 6))  # type: ignore[operator]
+    w.run(w.cycle, count, w.after(9.9), count, w.after(0.1), count, w.after(10), count, w.all_at_once(35), count)
+    # At once, then every 10 s in phase (the clock is looked at 0.05 s after each); after
+    # a stall of 35 s one check, not the three missed, and the next one 10 s after it.
+    assert counts == [1, 1, 2, 3, 4]
+    assert next_in == [9.95, 0.05, 9.95, 9.95, 10]
+
+
+def test_an_operator_reset_checks_afresh_at_once_then_every_interval(base: Config, tmp_path: Path) -> None:
+    w = World(base, tmp_path, service(restart="", interval_ms=10000))
+    w.state.peer = PeerView("head2", False, heard=False)
+    actions = OperatorActions(w.state, w.bus, w.clock)
+    counts: list[int] = []
+
+    async def count() -> None:
+        counts.append(len(w.checker.calls))
+
+    async def reset() -> None:
+        w.checker.script["web"] = [UP]           # repaired by the operator
+        actions.handle(ServiceSelection(1), "v3:admin@nms")
+        actions.handle(ControlAction.RESET_SERVICE, "v3:admin@nms")
+        await w.later(TICK_S)
+    w.run(w.cycle, w.checks("web", DOWN, DOWN), count, reset, count, w.after(9.9), count, w.after(0.2), count)
+    assert counts == [3, 4, 4, 5]
+    assert w.row().status is ServiceStatus.RUNNING
