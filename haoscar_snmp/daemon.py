@@ -16,7 +16,6 @@ import logging.handlers
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -175,7 +174,7 @@ class Daemon:
         mib = MibModel.load()
         view = MibView(mib)
         set_handler = SetHandler(mib, store, CONFIG_MAP)
-        agent = Agent(config, view, set_handler, store, state.security)
+        agent = Agent(config, view, set_handler, store, state.security, clock=clock)
         bind_all(view, state, store.current, CONFIG_MAP, agent.uptime_ticks, agent.auth_failures)
         try:
             agent.start()
@@ -243,7 +242,7 @@ class Daemon:
         scheduler.add_steady(guard)
         scheduler.add_steady(sync)
         scheduler.add(QuorumCheck(state, store.current, self.runner, clock, wake_role))
-        checker = Checker(self.runner)
+        checker = Checker(self.runner, clock=clock)
         stack.push_async_callback(checker.aclose)
         services = ServiceMonitor(state, store.current, checker, self.runner, bus, alarms, clock,
                                   OutageFile(state_dir / "services.json", clock), wake_role)
@@ -254,7 +253,7 @@ class Daemon:
         # targets; opened by whichever has something to ping first.
         prober = Prober(clock=clock)
         lan_poller = LanPoller(state, store.current, bus, alarms, clock, prober=prober, wake_role=wake_role)
-        links = LinkWatch((), lan_poller.link_changed)
+        links = LinkWatch((), lan_poller.link_changed, clock=clock)
         try:
             await links.open()
             lan_poller.links = links
@@ -298,7 +297,7 @@ class Daemon:
         settings = SessionSettings.of(config.snmp.agentx, view.root,
                                       view.mib.identities["haoscarAgentProduct"])
         handler = RequestHandler(view, set_handler, store, state.security, f"agentx:{settings.master}",
-                                 lambda: agent.uptime_ticks(time.monotonic()))
+                                 agent.uptime)
         subagent = Subagent(settings, handler, state.agentx, builder=builder)
         subagent.start()
         log.info("AgentX subagent: serving %s through the master at %s",

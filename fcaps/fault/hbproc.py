@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from fcaps.configuration.control import is_counter_reset
 from haoscar_snmp.core.bug import BUG_MARKER
-from haoscar_snmp.core.clock import Clock
+from haoscar_snmp.core.clock import Clock, Timer
 from haoscar_snmp.core.events import Event
 from haoscar_snmp.core.files import atomic_write
 from haoscar_snmp.core.state import (
@@ -127,7 +127,7 @@ class HeartbeatProcess:
         self._stopping = False
         self._local = local                        # what this head advertises (wire form)
         self._last_report = float("-inf")          # monotonic time of the process's last message
-        self._watch: asyncio.TimerHandle | None = None
+        self._watch: Timer | None = None
         self._replacing: asyncio.Task[None] | None = None
         self._restarts: list[float] = []           # monotonic times new processes were started
         # The settings exchange (fcaps/configuration/sync.py) plugs in here: what this
@@ -315,8 +315,7 @@ class HeartbeatProcess:
         """A timer at the moment the process would have been silent for the bound; when it
         fires after a report came, it is armed again from that report."""
         bound = silence_bound_ms(self.config()) / 1000.0
-        delay = self._last_report + bound - self.clock.monotonic()
-        self._watch = asyncio.get_running_loop().call_later(max(delay, 0.0), self._look)
+        self._watch = self.clock.call_at(self._last_report + bound, self._look)
 
     def _look(self) -> None:
         self._watch = None
@@ -371,14 +370,14 @@ class HeartbeatProcess:
         at most RELEASE_WAIT_S: meanwhile a process that is only late, not frozen, still
         tells the peer that this head released and hands over."""
         head = self.state.heads.get((self.config().head_index(self.config().cluster.local_head),))
-        for _ in range(round(RELEASE_WAIT_S / 0.01)):
-            if head is None or head.status not in HOLDING:
+        deadline = self.clock.monotonic() + RELEASE_WAIT_S
+        while head is not None and head.status in HOLDING:
+            if self.clock.monotonic() >= deadline:
+                log.error("this head still holds its aliases %.0f s after its heartbeat process fell silent",
+                          RELEASE_WAIT_S)
                 break
-            await asyncio.sleep(0.01)
-        else:
-            log.error("this head still holds its aliases %.0f s after its heartbeat process fell silent",
-                      RELEASE_WAIT_S)
-        await asyncio.sleep(0.02)          # the release's last word, to a process that still reads
+            await self.clock.sleep(0.01)
+        await self.clock.sleep(0.02)       # the release's last word, to a process that still reads
 
 
 def next_epoch(state_dir: Path) -> int:

@@ -62,7 +62,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from haoscar_snmp.core.bug import BUG_MARKER
-from haoscar_snmp.core.clock import Clock, SystemClock
+from haoscar_snmp.core.clock import Clock, SystemClock, Timer
 
 log = logging.getLogger(__name__)
 
@@ -326,7 +326,7 @@ class LinkWatch:
         self._clock = clock or SystemClock()
         self._dump_timeout = dump_timeout
         self._carrier_poll = carrier_poll
-        self._poll_handle: asyncio.TimerHandle | None = None
+        self._poll_handle: Timer | None = None
         self.stats = LinkWatchStats()
         self._known: dict[str, LinkState] = {}
         self._by_index: dict[int, str] = {}
@@ -363,7 +363,7 @@ class LinkWatch:
             self.close()
             raise
         if self._carrier_poll > 0:
-            self._poll_handle = loop.call_later(self._carrier_poll, self._poll)
+            self._poll_handle = self._clock.call_later(self._carrier_poll, self._poll)
 
     def close(self) -> None:
         """Stop reading and close the socket; states and statistics stay readable."""
@@ -466,7 +466,7 @@ class LinkWatch:
         text); admin changes and a carrier coming up are told at once."""
         try:
             assert self._loop is not None
-            self._poll_handle = self._loop.call_later(self._carrier_poll, self._poll)
+            self._poll_handle = self._clock.call_later(self._carrier_poll, self._poll)
             carrying = [state.ifindex for state in self._known.values() if state.usable]
             if self._sock is None or not carrying:
                 return

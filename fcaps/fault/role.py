@@ -133,6 +133,7 @@ class RoleMachine:
         self._links_back_at = float("-inf")       # monotonic time isolation last ended
         self._isolated_since = 0.0
         self._last_orphan_check = float("-inf")
+        self._public_wake_for = float("nan")      # the loss (its start) a wake-up was armed for
         self.local = LocalView(generation=generation.value)
         # Whether a starting head may take over yet: it first adopts the peer's newer
         # cluster-wide settings (fcaps/configuration/sync.py sets this).
@@ -190,8 +191,14 @@ class RoleMachine:
         if links.isolated and not self._was_isolated:
             self._isolated_since = now
             settle = ISOLATION_SETTLE_MS / 1000.0
-            asyncio.get_running_loop().call_later(settle + 0.001, self.wake)  # decide again then
+            self.clock.call_later(settle + 0.001, self.wake)  # decide again then
         self._was_isolated = links.isolated
+        reach = self.state.public_reach
+        public_settle_ms = cfg.failover.public_probe_interval_ms + cfg.timing.heartbeat_interval_ms
+        if reach.lost and reach.lost_since != self._public_wake_for:
+            # Decide again the moment the wait for the peer's word is over.
+            self._public_wake_for = reach.lost_since
+            self.clock.call_at(reach.lost_since + public_settle_ms / 1000.0 + 0.001, self.wake)
         hb = self.state.hb_process
         settling = (now - max(self._links_back_at, hb.restarted_at)
                     < cfg.timing.heartbeat_dead_time_ms / 1000.0)
@@ -209,9 +216,9 @@ class RoleMachine:
                   public_path=public_path,
                   service_unfit=self.state.service_unfit,
                   peer_lans_down=self.state.peer_lans_down,
-                  public_lost=self.state.public_reach.lost,
-                  public_lost_for_ms=int((now - self.state.public_reach.lost_since) * 1000),
-                  public_settle_ms=cfg.failover.public_probe_interval_ms + cfg.timing.heartbeat_interval_ms,
+                  public_lost=reach.lost,
+                  public_lost_for_ms=int((now - reach.lost_since) * 1000),
+                  public_settle_ms=public_settle_ms,
                   handing_over=bool(self.handing_over_since),
                   conflict=self._claimed_by(self._held_addresses(), cfg, now, self.holding_since),
                   # Defending against a head we still hear as standby waits two intervals:
@@ -468,7 +475,7 @@ class RoleMachine:
     async def _garp_burst(self, delay: float = 0.0) -> None:
         """One burst of garp_count announcements for every alias this head holds."""
         if delay:
-            await asyncio.sleep(delay)
+            await self.clock.sleep(delay)
         if self.status not in (S.TAKING_OVER, S.ACTIVE):
             return  # released meanwhile: announcing now would steal the traffic back
         cfg = self.config()

@@ -388,7 +388,7 @@ class ServiceMonitor:
         if peer.status != HeadStatus.STANDBY:
             return f"peer {peer.name} is {peer.status.name.lower()}"
         flags = Flag(peer.flags)
-        if not flags & Flag.QUORUM_OK or flags & (Flag.ISOLATED | Flag.PUBLIC_DOWN):
+        if not flags & Flag.QUORUM_OK or flags & (Flag.ISOLATED | Flag.PUBLIC_DOWN | Flag.PUBLIC_LOST):
             return f"peer {peer.name} is not fit to be active"
         if flags & Flag.SERVICE_FAILED:
             return f"peer {peer.name} has a failed service too"
