@@ -24,10 +24,30 @@ comes from the STANDBY head on the alias address 10.71.0.50. Faults on the activ
              at once, the peer hears it on the public LAN. keepalived: its VRRP interface
              goes down, the instance enters FAULT and drops the VIP, the backup takes over
              after its master down interval;
+* hbfreeze   SIGSTOP of the active head's heartbeat process ONLY (ours: the daemon's
+             child running fcaps.fault.hbchild; keepalived: its VRRP child, the parent
+             keeps running). Our daemon watches its heartbeat process for silence: after
+             max(2 x interval, dead time / 2) without a report it releases the alias
+             (saying HANDOVER, which the frozen process cannot carry) and starts a new
+             heartbeat process; the peer takes over at its dead time. keepalived's parent
+             does not notice a stopped child: the frozen master keeps the VIP configured
+             for as long as the freeze lasts, while the backup takes over after its master
+             down interval. The freeze is capped (FREEZE_CAP_S after the fault at the
+             aggressive timing, the detection interval + FREEZE_CAP_S at the default one),
+             then SIGCONT; the SIGCONT is also sent in a `finally`. Besides the client's
+             figures, the alias's holders are followed (below) and head1's log steps
+             (silence seen, released, new heartbeat process) are printed. Part of the
+             default fault list at the aggressive timing; at the default timing only when
+             --faults names it;
 * kill-parent  (only with --faults kill-parent) SIGKILL of keepalived's parent process
              alone; for our single-process daemon the same as kill.
 
-In all three faults the old head's KERNEL keeps the alias (nobody removes it) and its echo
+Holders (hbfreeze): an address monitor (`--helper addrmon`, a netlink socket subscribed to
+IPv4 address changes in each head namespace) time-stamps every add and removal of the
+alias, so the time with two holders and with none is exact, not sampled; the holders are
+also sampled every HOLDER_SAMPLE_S through netns.Cluster.holding as a cross-check.
+
+In kill, freeze and isolation the old head's KERNEL keeps the alias (nobody removes it) and its echo
 responder keeps answering, so the client is never cut off: it keeps getting replies from
 the old head until the standby's gratuitous ARP moves it over. What is measured is
 therefore when the standby holds the alias and answers, recognised by the reply payload,
@@ -129,7 +149,12 @@ PROBE_INTERVAL_MS = 10
 FAULT_DELAY_S = 0.005              # fault injected this long after a heartbeat was seen
 TAIL_S = 0.3                       # keep probing this long after the first standby reply
 
-FAULTS = ("kill", "freeze", "isolation", "cut")
+FAULTS = ("kill", "freeze", "isolation", "cut", "hbfreeze")
+DEFAULT_TIMING_ONLY_ON_REQUEST = ("hbfreeze",)   # at the default timing only if --faults names it
+FREEZE_CAP_S = 3.0                 # hbfreeze: SIGCONT this long after the fault (+ detection at default)
+HOLDER_TAIL_S = 1.5                # hbfreeze: holders followed this long after the SIGCONT
+HOLDER_SAMPLE_S = 0.05             # hbfreeze: Cluster.holding sampled this often (cross-check)
+RTM_NEWADDR, RTM_DELADDR, RTMGRP_IPV4_IFADDR = 20, 21, 0x10
 EXTRA_FAULTS = ("kill-parent",)    # keepalived: SIGKILL of the parent only (ours: as kill)
 IMPLS = ("ours", "keepalived")
 LABEL = {"ours": "haoscar-snmp", "keepalived": "keepalived"}
@@ -307,6 +332,40 @@ def helper_sniff(ifaces: list[str], sources: list[str], max_s: float) -> None:
                               "src": socket.inet_ntoa(ip[12:16])}), flush=True)
 
 
+def helper_addrmon(max_s: float) -> None:
+    """Every add and removal of the alias in this namespace, time-stamped (netlink
+    RTMGRP_IPV4_IFADDR; no polling)."""
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    s.bind((0, RTMGRP_IPV4_IFADDR))
+    alias = socket.inet_aton(ALIAS)
+    print(json.dumps({"event": "ready"}), flush=True)
+    deadline = time.monotonic() + max_s
+    seen = 0
+    while time.monotonic() < deadline and seen < 10_000_000:
+        if not select.select([s], [], [], 1.0)[0]:
+            continue
+        data = s.recv(65536)
+        t = time.monotonic()
+        pos = 0
+        while pos + 16 <= len(data):
+            length, kind = struct.unpack_from("=IH", data, pos)
+            if length < 16:
+                break
+            if kind in (RTM_NEWADDR, RTM_DELADDR) and length >= 24:
+                attr = pos + 24                     # nlmsghdr (16) + ifaddrmsg (8)
+                while attr + 4 <= pos + length:
+                    alen, atype = struct.unpack_from("=HH", data, attr)
+                    if alen < 4:
+                        break
+                    if atype == 2 and data[attr + 4:attr + 8] == alias:   # IFA_LOCAL
+                        seen += 1
+                        print(json.dumps({"t": t, "op": "add" if kind == RTM_NEWADDR else "del"}),
+                              flush=True)
+                    attr += (alen + 3) & ~3
+            pos += (length + 3) & ~3
+
+
 def helper_main(args: argparse.Namespace) -> int:
     if args.helper == "echo":
         helper_echo(args.name, args.port, args.max_s)
@@ -315,6 +374,8 @@ def helper_main(args: argparse.Namespace) -> int:
                      args.tail_s, args.warm)
     elif args.helper == "sniff":
         helper_sniff(args.ifaces.split(","), args.sources.split(","), args.max_s)
+    elif args.helper == "addrmon":
+        helper_addrmon(args.max_s)
     return 0
 
 
@@ -372,6 +433,7 @@ class Bench:
         self.sniffer: Lines | None = None      # heartbeats/adverts arriving at head2
         self.arp: Lines | None = None          # ARP for the alias arriving at the client
         self.macs: dict[str, str] = {}
+        self.addrmon: dict[str, Lines] = {}    # alias added/removed, per head namespace
         self.py = sys.executable
         self.me = str(Path(__file__).resolve())
 
@@ -398,6 +460,11 @@ class Bench:
         if not self.arp.wait_for(lambda d: d.get("event") == "ready", 10):
             raise RuntimeError("ARP sniffer did not start in the client namespace")
         self.macs = {c.mac(head, "pub"): head for head in ("head1", "head2")}
+        for head in ("head1", "head2"):
+            mon = Lines(self.helper(head, "addrmon", "--max-s", "7200"))
+            if not mon.wait_for(lambda d: d.get("event") == "ready", 10):
+                raise RuntimeError(f"address monitor did not start in {head}")
+            self.addrmon[head] = mon
 
     # -- one repetition ----------------------------------------------------------------------
 
@@ -409,6 +476,7 @@ class Bench:
                                "detection_ms": timing.detection_ms(impl)}
         pair = Ours(c, work, timing, fault) if impl == "ours" else Keepalived(c, work, timing)
         prober = None
+        watch: HolderWatch | None = None
         try:
             pair.start()
             settle = pair.settle_s(fault)
@@ -433,6 +501,9 @@ class Bench:
                                           2 * interval + 2, start=n0)
             if frame is None:
                 raise RuntimeError(f"no {kind} from head1 seen at head2 within {2 * interval + 2:.1f}s")
+            if fault == "hbfreeze":
+                pair.prepare_hbfreeze()
+                watch = HolderWatch(c, self.addrmon)
             time.sleep(max(0.0, frame["t"] + FAULT_DELAY_S - time.monotonic()))
             t0 = time.monotonic()
             pair.fault(fault)
@@ -442,6 +513,13 @@ class Bench:
             done = prober.wait_for(lambda d: d.get("event") == "done", max_s + 5)
             if done is None:
                 raise RuntimeError("prober did not report")
+            if watch is not None:
+                cap = FREEZE_CAP_S + (timing.detection_ms(impl) / 1000 if timing.name == "default" else 0.0)
+                time.sleep(max(0.0, t_fault + cap - time.monotonic()))
+                t_cont = time.monotonic()
+                res["unfrozen"] = pair.unfreeze()
+                time.sleep(HOLDER_TAIL_S)
+                res.update(watch.finish(t_fault, t_cont))
             time.sleep(0.05)   # let the sniffers' last lines arrive
             arps = [dict(a, head=self.macs.get(a.get("mac", ""), "?")) for a in self.arp.items[a0:]]
             res.update(analyse(done, t_fault, self.sniffer.items[n0:], kind, res["detection_ms"], arps))
@@ -454,6 +532,9 @@ class Bench:
             res["error"] = f"{type(exc).__name__}: {exc}"
             res["log_tail"] = pair.log_tail()
         finally:
+            if watch is not None:
+                watch.stop()
+            pair.unfreeze()          # SIGCONT of a frozen process, whatever happened above
             if prober is not None and prober.proc.poll() is None:
                 prober.proc.kill()
                 prober.proc.wait(5)
@@ -464,7 +545,120 @@ class Bench:
         if impl == "ours" and "expiry" in res:
             res["stages_ms"] = pair.stages(res["t_fault"] + res["wall_minus_mono"],
                                            res["expiry"] + res["wall_minus_mono"])
+        if impl == "ours" and fault == "hbfreeze" and "t_fault" in res and "wall_minus_mono" in res:
+            res["head1_stages_ms"] = pair.head1_stages(res["t_fault"] + res["wall_minus_mono"])
         return res
+
+
+def _start_time(pid: int) -> int | None:
+    """A process's start time (clock ticks since boot): with its pid, names it uniquely."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class Frozen:
+    """One process stopped with SIGSTOP; `cont` sends SIGCONT once, and only to that same
+    process (not to a pid reused since: the start time must match)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.start = _start_time(pid)
+        self.stopped = False
+        self.continued = False
+
+    def stop(self) -> None:
+        os.kill(self.pid, signal.SIGSTOP)
+        self.stopped = True
+
+    def cont(self) -> str:
+        """'continued', 'gone' (it exited or was killed meanwhile) or '' (never stopped)."""
+        if not self.stopped or self.continued:
+            return ""
+        self.continued = True
+        if self.start is None or _start_time(self.pid) != self.start:
+            return "gone"
+        try:
+            os.kill(self.pid, signal.SIGCONT)
+        except ProcessLookupError:
+            return "gone"
+        return "continued"
+
+
+class HolderWatch:
+    """Who holds the alias from just before an hbfreeze fault until `finish`: exact, from
+    the address monitors' add/remove events (state read once at the start), and sampled
+    every HOLDER_SAMPLE_S through Cluster.holding as a cross-check."""
+
+    HEADS = ("head1", "head2")
+
+    def __init__(self, cluster: Any, monitors: dict[str, Lines]) -> None:
+        self.c = cluster
+        self.monitors = monitors
+        self.marks = {h: len(m.items) for h, m in monitors.items()}
+        self.t_start = time.monotonic()
+        self.initial = cluster.holding(self.HEADS, "pub", ALIAS)
+        self.samples: list[tuple[float, set[str]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        deadline = time.monotonic() + 120
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            try:
+                self.samples.append((time.monotonic(), self.c.holding(self.HEADS, "pub", ALIAS)))
+            except Exception:   # noqa: BLE001 - a failed sample is only a missing sample
+                pass
+            self._stop.wait(HOLDER_SAMPLE_S)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def finish(self, t_fault: float, t_cont: float) -> dict[str, Any]:
+        self.stop()
+        t_end = time.monotonic()
+        events = sorted((d["t"], h, d["op"]) for h, m in self.monitors.items()
+                        for d in m.items[self.marks[h]:] if "op" in d and d["t"] >= self.t_start)
+        out: dict[str, Any] = {"holders_before": sorted(self.initial), "freeze_ms": (t_cont - t_fault) * 1000,
+                               "holder_events": [(round((t - t_fault) * 1000, 1), h, op) for t, h, op in events]}
+        # Replay: the state read at the start, then every event in order; the time from the
+        # fault to the end is split by how many heads held the alias.
+        held = set(self.initial)
+        two = zero = 0.0
+        alone_new = two_end = None
+        prev = t_fault
+        for t, h, op in events + [(t_end, "", "")]:
+            if t > t_fault:
+                if len(held) == 2:
+                    two += t - prev
+                elif not held:
+                    zero += t - prev
+                if alone_new is None and held == {"head2"}:
+                    alone_new = prev
+                prev = t
+            if h:
+                was_two = len(held) == 2
+                (held.add if op == "add" else held.discard)(h)
+                if was_two and len(held) < 2 and t > t_fault:
+                    two_end = t
+
+        def first(head: str, op: str) -> float | None:
+            return next(((t - t_fault) * 1000 for t, h, o in events if h == head and o == op and t > t_fault), None)
+        out.update(two_holders_ms=two * 1000, no_holder_ms=zero * 1000,
+                   head2_alone_ms=None if alone_new is None else (alone_new - t_fault) * 1000,
+                   two_holders_end_ms=None if two_end is None else (two_end - t_fault) * 1000,
+                   head1_removed_ms=first("head1", "del"), head2_added_ms=first("head2", "add"),
+                   head1_readded_ms=next(((t - t_fault) * 1000 for t, h, o in events
+                                          if h == "head1" and o == "add" and t > t_fault), None),
+                   holders_at_end=sorted(held), observed_ms=(t_end - t_fault) * 1000)
+        after = [s for t, s in self.samples if t >= t_fault]
+        out["samples"] = len(after)
+        out["samples_two"] = sum(1 for s in after if len(s) > 1)
+        out["samples_none"] = sum(1 for s in after if not s)
+        return out
 
 
 def analyse(done: dict, t_fault: float, frames: list[dict], kind: str, detection_ms: float,
@@ -518,6 +712,7 @@ class Ours:
         self.active_since = 0.0
         self.muted = False
         self.cut = False
+        self.frozen: Frozen | None = None
 
     def start(self) -> None:
         self.pair.start_both()   # head1 active, head2 standby (raises with the logs if not)
@@ -536,9 +731,19 @@ class Ours:
         elif fault == "cut":
             self.cut = True
             cut_both(self.c)
+        elif fault == "hbfreeze":
+            assert self.frozen is not None, "prepare_hbfreeze first"
+            self.frozen.stop()
         else:
             self.muted = True
             mute_both(self.c)
+
+    def prepare_hbfreeze(self) -> None:
+        """Find head1's heartbeat process before the fault (reading /proc takes a while)."""
+        self.frozen = Frozen(self.pair.heartbeat_pid("head1"))
+
+    def unfreeze(self) -> str:
+        return self.frozen.cont() if self.frozen is not None else ""
 
     def published(self) -> int | None:
         value = None
@@ -574,8 +779,21 @@ class Ours:
     def stages(self, fault_wall: float, expiry_wall: float) -> dict[str, float]:
         """From head2's log (millisecond time stamps): when each step of the takeover was
         logged, in ms after the expiry of the dead time (as seen by the sniffer)."""
+        return self._stages("head2", self.STAGES, fault_wall, expiry_wall)
+
+    HEAD1_STAGES = (("silence seen", "heartbeat process has sent nothing for"),
+                    ("releasing", "-> releasing"), ("standby", "-> standby"),
+                    ("new process running", "heartbeat process is running again"),
+                    ("failback: active", "-> active"))
+
+    def head1_stages(self, fault_wall: float) -> dict[str, float]:
+        """hbfreeze: when head1's daemon logged each step, in ms after the fault."""
+        return self._stages("head1", self.HEAD1_STAGES, fault_wall, fault_wall)
+
+    def _stages(self, head: str, stages: tuple[tuple[str, str], ...], after_wall: float,
+                ref_wall: float) -> dict[str, float]:
         out: dict[str, float] = {}
-        log = next((p for p in self.pair.logs if p.name.startswith("head2")), None)
+        log = next((p for p in self.pair.logs if p.name.startswith(head)), None)
         if log is None or not log.exists():
             return out
         for line in log.read_text(errors="replace").splitlines():
@@ -584,11 +802,11 @@ class Ours:
                 wall = time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")) + int(msec) / 1000
             except ValueError:
                 continue
-            if wall < fault_wall - 0.002:
+            if wall < after_wall - 0.002:
                 continue
-            for name, marker in self.STAGES:
+            for name, marker in stages:
                 if name not in out and marker in line:
-                    out[name] = round((wall - expiry_wall) * 1000, 1)
+                    out[name] = round((wall - ref_wall) * 1000, 1)
         return out
 
     def bug(self) -> str:
@@ -608,6 +826,7 @@ class Keepalived:
         self.active_since = 0.0
         self.muted = False
         self.cut = False
+        self.frozen: Frozen | None = None
 
     def conf(self, head: str) -> Path:
         t = self.timing
@@ -672,9 +891,24 @@ class Keepalived:
         elif fault == "cut":
             self.cut = True
             cut_both(self.c)
+        elif fault == "hbfreeze":
+            assert self.frozen is not None, "prepare_hbfreeze first"
+            self.frozen.stop()
         else:
             self.muted = True
             self.c.mute("head1", "lana")
+
+    def prepare_hbfreeze(self) -> None:
+        """head1's VRRP child: its pid file, checked against /proc (a child of the parent)."""
+        parent = self.procs["head1"].pid
+        pid = int((self.work / "head1-vrrp.pid").read_text().split()[0])
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        if int(fields[1]) != parent:
+            raise RuntimeError(f"keepalived's VRRP pid {pid} is not a child of {parent}")
+        self.frozen = Frozen(pid)
+
+    def unfreeze(self) -> str:
+        return self.frozen.cont() if self.frozen is not None else ""
 
     def stop(self) -> None:
         for head, proc in self.procs.items():
@@ -780,6 +1014,8 @@ All times in ms; median [min..max] over the N successful runs.
         for f in faults:
             for impl in impls:
                 rs = sel(impl, t.name, f)
+                if not rs and f in DEFAULT_TIMING_ONLY_ON_REQUEST:
+                    continue
                 ok = [r for r in rs if "failover_ms" in r]
                 n = len(ok)
 
@@ -797,6 +1033,10 @@ All times in ms; median [min..max] over the N successful runs.
                       f"{'-' if sil is None else f'{sil:.0f}':>7}"
                       + (f"   ({failed} run(s) failed)" if failed else ""))
                 summary[f"{impl}/{t.name}/{f}"] = dict(row, n=n, failed=failed, silence_max=sil)
+
+    # -- hbfreeze: who held the alias -------------------------------------------------------
+    if "hbfreeze" in faults:
+        summary["hbfreeze"] = report_hbfreeze(results, timings, impls)
 
     # -- where our time goes ---------------------------------------------------------------
     aims: dict[str, Any] = {}
@@ -870,6 +1110,54 @@ All times in ms; median [min..max] over the N successful runs.
     return {"table": summary, "aims": aims}
 
 
+def report_hbfreeze(results: list[dict], timings: list[Timing], impls: list[str]) -> dict:
+    """The heartbeat process (ours) / VRRP child (keepalived) frozen alone: when the alias
+    left head1 and reached head2, and how long two heads (or none) held it."""
+    cols = (("failover_ms", "client<-head2"), ("head1_removed_ms", "head1 removed"),
+            ("head2_added_ms", "head2 added"), ("head2_alone_ms", "head2 alone"),
+            ("two_holders_ms", "two holders"), ("two_holders_end_ms", "two ended"),
+            ("no_holder_ms", "no holder"), ("head1_readded_ms", "head1 again"), ("freeze_ms", "frozen"))
+    print("\nhbfreeze: only the heartbeat process (ours) / the VRRP child (keepalived) of head1 stopped;\n"
+          "ms after the fault, median [min..max]; holders exact from the address monitors (add/remove\n"
+          "events), 'head1 again' = head1 holds it again (ours: auto-failback, once its new heartbeat\n"
+          "process hears head2), 'samples 2' = Cluster.holding samples every "
+          f"{HOLDER_SAMPLE_S * 1000:.0f} ms that saw two holders (cross-check)")
+    head = (f"{'timing':10} {'implementation':13} {'N':>2} " + " ".join(f"{h:>14}" for _, h in cols)
+            + f" {'samples 2':>10}")
+    print(head)
+    print("-" * len(head))
+    out: dict[str, Any] = {}
+    for t in timings:
+        for impl in impls:
+            ok = [r for r in results if (r["impl"], r["timing"], r["fault"]) == (impl, t.name, "hbfreeze")
+                  and "two_holders_ms" in r]
+            if not ok:
+                continue
+            row = {k: stats([float(r[k]) for r in ok if r.get(k) is not None]) for k, _ in cols}
+            s2 = sum(r["samples_two"] for r in ok)
+            sn = sum(r["samples"] for r in ok)
+            print(f"{t.name:10} {LABEL[impl]:13} {len(ok):>2} "
+                  + " ".join(f"{fmt_stats(row[k]):>14}" for k, _ in cols) + f" {f'{s2}/{sn}':>10}")
+            out[f"{impl}/{t.name}"] = dict(row, samples_two=s2, samples=sn)
+    ours = [r for r in results if r["impl"] == "ours" and r["fault"] == "hbfreeze" and r.get("head1_stages_ms")]
+    if ours:
+        names = [n for n, _ in Ours.HEAD1_STAGES]
+        print("\nhaoscar-snmp hbfreeze, head1's log (ms after the fault, medians; the silence bound is "
+              "max(2 x interval, dead time / 2))")
+        print(f"{'timing':10} {'bound':>6} " + " ".join(f"{n:>20}" for n in names))
+        for t in timings:
+            rs = [r for r in ours if r["timing"] == t.name]
+            if not rs:
+                continue
+            bound = max(2 * t.interval_ms, t.dead_ms // 2)
+            vals = []
+            for n in names:
+                v = [r["head1_stages_ms"][n] for r in rs if n in r["head1_stages_ms"]]
+                vals.append(f"{statistics.median(v):20.0f}" if v else f"{'-':>20}")
+            print(f"{t.name:10} {bound:6d} " + " ".join(vals))
+    return out
+
+
 # ======================================================================================
 
 def main(argv: list[str] | None = None) -> int:
@@ -879,13 +1167,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps-aggressive", type=int, help="repetitions at aggressive timing (default 5)")
     p.add_argument("--reps-default", type=int, help="repetitions at default timing (default 1)")
     p.add_argument("--timings", nargs="+", choices=list(TIMINGS), help="default: both")
-    p.add_argument("--faults", nargs="+", choices=FAULTS + EXTRA_FAULTS, default=list(FAULTS),
-                   help="default: kill freeze isolation cut; kill-parent (SIGKILL of keepalived's "
-                        "parent process only) on request")
+    p.add_argument("--faults", nargs="+", choices=FAULTS + EXTRA_FAULTS,
+                   help="default: kill freeze isolation cut hbfreeze (hbfreeze at the aggressive timing "
+                        "only, unless named here); kill-parent (SIGKILL of keepalived's parent process "
+                        "only) on request")
     p.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
     p.add_argument("--json", type=Path, help="also write every run as JSON")
     p.add_argument("--keep-tmp", action="store_true", help="keep the temporary directory (configs, logs)")
-    p.add_argument("--helper", choices=("echo", "probe", "sniff"), help=argparse.SUPPRESS)
+    p.add_argument("--helper", choices=("echo", "probe", "sniff", "addrmon"), help=argparse.SUPPRESS)
     p.add_argument("--name", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)
     p.add_argument("--interval-ms", type=int, help=argparse.SUPPRESS)
@@ -899,6 +1188,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.helper:
         return helper_main(args)
+    faults_named = args.faults is not None
+    args.faults = args.faults or list(FAULTS)
+
+    def wanted(timing: Timing, fault: str) -> bool:
+        return faults_named or timing.name != "default" or fault not in DEFAULT_TIMING_ONLY_ON_REQUEST
 
     if os.geteuid() != 0:
         print("bench_failover.py needs root (network namespaces); run it from the repository "
@@ -916,7 +1210,14 @@ def main(argv: list[str] | None = None) -> int:
     reps = {"aggressive": args.reps_aggressive or (2 if args.quick else 5),
             "default": args.reps_default or 1}
 
+    main_pid = os.getpid()
+
     def _terminate(signum, frame):  # SIGTERM/SIGHUP: unwind through `finally`
+        if os.getpid() != main_pid:
+            # A forked child (pyroute2 makes one per namespace socket and may SIGTERM it):
+            # it must not unwind into the atexit teardown, which would kill every process
+            # in the namespaces.
+            os._exit(128 + signum)
         raise SystemExit(128 + signum)
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGHUP, _terminate)
@@ -946,6 +1247,8 @@ def main(argv: list[str] | None = None) -> int:
             for t in timings:
                 for rep in range(reps[t.name]):
                     for f in args.faults:
+                        if not wanted(t, f):
+                            continue
                         for impl in args.impls:
                             r = bench.run_one(impl, t, f, rep)
                             results.append(r)
@@ -982,8 +1285,20 @@ def _one_line(r: dict) -> str:
         text += f", published {r['published_ms']} ms"
     text += f", silence {r['longest_silence_ms']:.0f} ms"
     if r.get("frames_after_fault"):
+        why = {"kill-parent": " (its priority-0 goodbye)",
+               "hbfreeze": " (head1's new heartbeat process)" if r["impl"] == "ours" else " (WARNING)"}
         text += (f", {r['frames_after_fault']} heartbeat/advert(s) from head1 after the fault"
-                 + (" (its priority-0 goodbye)" if r["fault"] == "kill-parent" else " (WARNING)"))
+                 + why.get(r["fault"], " (WARNING)"))
+    if r["fault"] == "hbfreeze" and "two_holders_ms" in r:
+        def ms(key: str) -> str:
+            return "-" if r.get(key) is None else f"{r[key]:.0f}"
+        text += (f"; holders: head1 removed {ms('head1_removed_ms')}, head2 added {ms('head2_added_ms')}, "
+                 f"head2 alone {ms('head2_alone_ms')}, two holders {r['two_holders_ms']:.0f} ms"
+                 f" (ended {ms('two_holders_end_ms')}), none {r['no_holder_ms']:.0f} ms; "
+                 f"frozen {r['freeze_ms']:.0f} ms, SIGCONT: {r.get('unfrozen') or '-'}; samples with two "
+                 f"holders {r['samples_two']}/{r['samples']}")
+        if r.get("head1_stages_ms"):
+            text += "; head1 log: " + ", ".join(f"{k} {v:.0f}" for k, v in r["head1_stages_ms"].items())
     if r.get("bug"):
         text += f", {r['bug']}"
     return text
