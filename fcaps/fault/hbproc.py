@@ -146,6 +146,9 @@ class HeartbeatProcess:
         """Start the process; returns once every socket is bound (raises OSError if one
         cannot be, with the process's own words)."""
         loop = asyncio.get_running_loop()
+        # Nothing goes to a new process before its init: `_send` waits for this start's
+        # `_ready` (a replaced process's is done, and advertising goes on meanwhile).
+        self._ready = None
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._sock = mine
         # An asyncio subprocess: waiting for it never sleeps (time.sleep fails under a
@@ -319,6 +322,10 @@ class HeartbeatProcess:
 
     def _look(self) -> None:
         self._watch = None
+        if self._stopping or self._replacing is not None:
+            return
+        if self._sock is not None:
+            self._readable(self._sock)     # what it sent and the loop has not read yet counts
         if self._stopping or self._replacing is not None:
             return
         bound = silence_bound_ms(self.config())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -140,6 +141,16 @@ def test_a_frozen_process_is_found_silent_within_its_bound_and_replaced(tmp_path
         epoch = int((tmp_path / "state-head1" / "heartbeat.epoch").read_text())
         frozen_at = loop.time()
         os.kill(old.pid, signal.SIGSTOP)
+
+        async def advertising() -> None:
+            # The role machine advertises at every cycle, also while a new process starts:
+            # nothing of it may reach the new process before its first message.
+            for _ in range(1_000_000):        # at every pass of the loop; bounded
+                if head1.sink.running_at:
+                    return
+                head1.hb.advertise(LocalView(HeadStatus.STANDBY))
+                await asyncio.sleep(0)
+        advertiser = asyncio.create_task(advertising())
         await until(lambda: bool(head1.sink.silent_at), 2, "head1's process to be found silent")
         found, reason = head1.sink.silent_at[0]
         bound = silence_bound_ms(head1.config) / 1000.0
@@ -147,7 +158,9 @@ def test_a_frozen_process_is_found_silent_within_its_bound_and_replaced(tmp_path
         # last report may have come up to an interval before the freeze.
         assert bound - 0.05 <= found - frozen_at < 0.3 - 0.05, (found - frozen_at, reason)
         assert "has sent nothing for" in reason
-        await until(lambda: bool(head1.sink.running_at), 10, "a new process on head1")
+        await until(lambda: bool(head1.sink.running_at) or head1.exits > 0, 10, "a new process on head1")
+        advertiser.cancel()
+        assert head1.exits == 0, "the new process did not start"
         assert old.returncode == -signal.SIGKILL                     # the frozen one was killed
         assert head1.hb.proc is not old and head1.hb.proc.returncode is None
         # A new run: a higher boot counter, and the peer hears it again.
@@ -155,6 +168,18 @@ def test_a_frozen_process_is_found_silent_within_its_bound_and_replaced(tmp_path
         await until(lambda: head1.heard() and head2.heard(), 5, "the heads to hear each other again")
         assert len(head1.sink.silent_at) == 1 and head1.exits == 0
         assert not head2.sink.silent_at                                # head2's process was fine
+    run_pair(tmp_path, body)
+
+
+def test_a_stalled_daemon_loop_does_not_take_its_own_pause_for_the_process_s_silence(tmp_path: Path) -> None:
+    """The daemon's loop held for several silence bounds (a long garbage collection, a
+    slow callback): the reports that came meanwhile are read before silence is judged."""
+    async def body(head1: Head, head2: Head) -> None:
+        bound = silence_bound_ms(head1.config) / 1000.0
+        for _ in range(5):
+            time.sleep(3 * bound)                 # the loop stands still
+            await asyncio.sleep(0.05)
+        assert not head1.sink.silent_at, head1.sink.silent_at
     run_pair(tmp_path, body)
 
 
