@@ -267,6 +267,7 @@ class Daemon:
         bus.subscribe("jobs", lambda event: scheduler.reset_counters() if is_counter_reset(event) else None)
         store.on_change.append(lambda _config: scheduler.reschedule())
         store.on_change.append(lambda _config: scheduler.wake("services"))   # rows enabled or not
+        store.on_change.append(lambda _config: scheduler.wake("role"))       # aliases, timings
         # Active-only services are checked from the moment this head is active, not a cycle later.
         bus.subscribe("services-role", lambda event: scheduler.wake("services")
                       if event.type == EventType.ROLE_CHANGED else None)

@@ -107,7 +107,9 @@ class Me:
     service_unfit: str = ""        # a service failed on this head beyond its restarts (why)
     peer_lans_down: str = ""       # this head's LAN poller finds the peer's private interfaces
                                    # all down and its own up (why; only when the rule is on)
-    public_lost: str = ""          # this head reaches none of its public targets (why)
+    public_lost: str = ""          # this head reaches none of its public targets, or reaches one
+                                   # again since less than the hold-down (why)
+    public_reached: int = 0        # targets it reaches now
     public_lost_for_ms: int = 0    # for how long
     public_settle_ms: int = 0      # how long the peer's word may lag behind (see _active)
 
@@ -333,7 +335,7 @@ def _active(me: Me, peer: Peer, base: Flag) -> Decision:
         if me.service_unfit and serves(peer):
             return Decision(Action.RELEASE, f"{me.service_unfit}; handing over to {peer.name}",
                             base | Flag.HANDOVER)
-        if me.public_lost and (peer.public_reached or 0) > 0 and serves(peer):
+        if me.public_lost and not me.public_reached and (peer.public_reached or 0) > 0 and serves(peer):
             if me.public_lost_for_ms < me.public_settle_ms:
                 # The targets may have gone for both heads at once (the gateway died):
                 # the peer's verdict comes up to a probe interval later, and a heartbeat
@@ -360,7 +362,9 @@ def _active(me: Me, peer: Peer, base: Flag) -> Decision:
         # that its heartbeats have not reported yet.)
         return Decision(Action.REANNOUNCE, f"active; defending the alias against {me.stray} "
                                            f"({peer.name} is {peer.status.name.lower()})", base)
-    if me.public_lost:
+    if me.public_lost and not me.public_reached:
+        # (A head back within its hold-down keeps the alias: the hold-down keeps the
+        # service from moving back to a flapping head, not from staying on one.)
         why = (f"{peer.name} does not say what it reaches" if peer.public_reached is None
                else f"{peer.name} reaches none either" if peer.public_reached == 0 or peer.flags & Flag.PUBLIC_LOST
                else f"{peer.name} cannot take it now")

@@ -20,6 +20,7 @@ which imports nothing heavy, so nothing here may import the configuration or SNM
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -177,6 +178,7 @@ class HeartbeatCore:
         self.peer_reads = hbproto.OLDEST_VERSION   # the newest format its last message said it reads
         self.started = clock.monotonic()
         self._view = PeerView(name=settings.peer, preferred_primary=settings.peer_preferred)
+        self._summary: tuple[PeerView | None, str] = (None, "")
         self._notices: list[Notice] = []
         self._offset_ms = 0.0
         self._offset_alarm = False
@@ -194,6 +196,13 @@ class HeartbeatCore:
         return bool(self._notices)
 
     def summary(self) -> str:
+        """The heartbeat's sentence, made anew only when the view changed (it is asked
+        at every heartbeat sent)."""
+        if self._summary[0] is not self._view:
+            self._summary = (self._view, self._sentence())
+        return self._summary[1]
+
+    def _sentence(self) -> str:
         v = self._view
         if not v.heard:
             return f"peer {self.peer_name} not heard on any path"
@@ -303,12 +312,17 @@ class HeartbeatCore:
         if not old.heard:
             self._notices.append(Notice("peer-up", text=f"head {self.peer_name} is up "
                                                        f"({HeadStatus(msg.state).name.lower()})"))
+        config = (msg.config_counter, msg.config_head, msg.config_fp) if msg.version >= 3 else None
+        public = (msg.public_targets, msg.public_reached, msg.public_mask) if msg.version >= 4 else None
+        paths_up = self._paths_up()
+        if (old.heard and old.status == msg.state and old.flags == msg.flags and old.paths_up == paths_up
+                and old.generation == msg.generation and old.aliases == msg.aliases
+                and old.config == config and old.public == public):
+            return False         # the usual case: nothing new (the view is made anew only on a change)
         new = PeerView(name=old.name, preferred_primary=old.preferred_primary, heard=True,
-                       paths_up=self._paths_up(), status=HeadStatus(msg.state), flags=int(msg.flags),
+                       paths_up=paths_up, status=HeadStatus(msg.state), flags=int(msg.flags),
                        generation=msg.generation, aliases=msg.aliases, heard_since=heard_since,
-                       silent_since=old.silent_since, ever_heard=True,
-                       config=(msg.config_counter, msg.config_head, msg.config_fp) if msg.version >= 3 else None,
-                       public=(msg.public_targets, msg.public_reached, msg.public_mask) if msg.version >= 4 else None)
+                       silent_since=old.silent_since, ever_heard=True, config=config, public=public)
         self._view = new
         return new != old
 
@@ -368,12 +382,10 @@ class HeartbeatCore:
             dead_ms = self.settings.dead_ms
             self._notices.append(Notice("peer-down", value=dead_ms,
                                         text=f"no valid heartbeat on any path for {dead_ms} ms"))
-        self._view = PeerView(name=old.name, preferred_primary=old.preferred_primary, heard=heard,
-                              paths_up=self._paths_up(), status=old.status, flags=old.flags,
-                              generation=old.generation, aliases=old.aliases,
-                              heard_since=old.heard_since if heard else 0.0,
-                              silent_since=old.silent_since if heard else now,
-                              ever_heard=old.ever_heard, config=old.config)
+        # What the peer said last is kept (status, flags, its settings and public reach).
+        self._view = dataclasses.replace(old, heard=heard, paths_up=self._paths_up(),
+                                         heard_since=old.heard_since if heard else 0.0,
+                                         silent_since=old.silent_since if heard else now)
         return self._view != old
 
     def rtt_and_jitter_us(self) -> tuple[int, int]:

@@ -88,6 +88,7 @@ class GenerationFile:
         await asyncio.to_thread(atomic_write, self.path, f"{value}\n".encode())
 
 
+PERIOD_FLOOR_S = 0.1        # the machine's period, at least (see RoleMachine.interval)
 REANNOUNCE_MIN_S = 1.0      # re-announcing (split brain won, alias defended) at most this often
 STRAY_CHECK_S = 1.0         # a standby looks for stray aliases this often
 
@@ -134,6 +135,7 @@ class RoleMachine:
         self._isolated_since = 0.0
         self._last_orphan_check = float("-inf")
         self._public_wake_for = float("nan")      # the loss (its start) a wake-up was armed for
+        self._settle_wake_for = float("nan")      # the end of settling a wake-up was armed for
         self.local = LocalView(generation=generation.value)
         # Whether a starting head may take over yet: it first adopts the peer's newer
         # cluster-wide settings (fcaps/configuration/sync.py sets this).
@@ -149,7 +151,13 @@ class RoleMachine:
     # -- the job -------------------------------------------------------------------------
 
     def interval(self) -> float:
-        return self.config().timing.heartbeat_interval_ms / 1000.0
+        """Every change the decision depends on wakes the machine (the heartbeat monitor, the
+        alias guard, the pollers, the service monitor, the operator, a configuration
+        change), and the waits that end by time arm a wake of their own; the period only
+        catches the rest of the passage of time (the start-up wait, the failback delay)
+        and is the daemon's sign of life to its heartbeat process. At fast heartbeats it
+        need not follow them: each cycle costs the daemon and wakes the heartbeat process."""
+        return max(self.config().timing.heartbeat_interval_ms / 1000.0, PERIOD_FLOOR_S)
 
     async def run_cycle(self) -> str:
         cfg = self.config()
@@ -200,8 +208,12 @@ class RoleMachine:
             self._public_wake_for = reach.lost_since
             self.clock.call_at(reach.lost_since + public_settle_ms / 1000.0 + 0.001, self.wake)
         hb = self.state.hb_process
-        settling = (now - max(self._links_back_at, hb.restarted_at)
-                    < cfg.timing.heartbeat_dead_time_ms / 1000.0)
+        settled_at = max(self._links_back_at, hb.restarted_at) + cfg.timing.heartbeat_dead_time_ms / 1000.0
+        settling = now < settled_at
+        if settling and settled_at != self._settle_wake_for:
+            # A silent peer counts as dead from then on: decide again at that moment.
+            self._settle_wake_for = settled_at
+            self.clock.call_at(settled_at + 0.001, self.wake)
         public_down = any(links.up(a.interface) is False for a in cfg.active_aliases())
         public_path = cfg.public_heartbeat_path() is not None and links.up(links.public) is not False
         return Me(name=self.me, preferred_primary=self.preferred, status=self.status,
@@ -216,7 +228,7 @@ class RoleMachine:
                   public_path=public_path,
                   service_unfit=self.state.service_unfit,
                   peer_lans_down=self.state.peer_lans_down,
-                  public_lost=reach.lost,
+                  public_lost=reach.lost, public_reached=reach.reached,
                   public_lost_for_ms=int((now - reach.lost_since) * 1000),
                   public_settle_ms=public_settle_ms,
                   handing_over=bool(self.handing_over_since),

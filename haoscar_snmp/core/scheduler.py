@@ -282,7 +282,10 @@ class Scheduler:
     # -- wall-clock steps ----------------------------------------------------------------
 
     def _arm_watch(self) -> None:
-        periods = [job.interval() for job, _ in self._jobs.values()] + [STEP_WATCH_MAX_S]
+        # Only the periodic jobs plan in wall-clock time; the steady ones (on the monotonic
+        # clock) need no watch, and looking at every fast heartbeat would cost for nothing.
+        periods = [job.interval() for name, (job, _) in self._jobs.items() if name not in self._tickers]
+        periods.append(STEP_WATCH_MAX_S)
         self._watch = self._clock.call_later(max(min(periods), 0.01), self._look_for_step)
 
     def _look_for_step(self) -> None:

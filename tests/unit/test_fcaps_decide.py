@@ -350,6 +350,16 @@ def test_a_head_that_lost_the_public_lan_is_not_made_active_by_failback_or_a_tie
     assert d.action is Action.WAIT
 
 
+def test_an_active_head_back_on_the_public_lan_within_its_hold_down_keeps_the_alias() -> None:
+    """Both heads lose the targets, both get them back; the peer's hold-down ends first.
+    The hold-down keeps the service from moving to a flapping head, not off a head that
+    reaches the targets again."""
+    me = replace(PRIMARY, status=S.ACTIVE, public_lost="head1 reaches 2 of its 2 public targets again, "
+                 "for 1.9 of the 2 s hold-down", public_reached=2, public_lost_for_ms=5000, public_settle_ms=200)
+    d = decide(me, reaching(peer(S.STANDBY), 2))
+    assert d.action is Action.WAIT and d.flags & Flag.PUBLIC_LOST
+
+
 def test_a_head_that_lost_the_public_lan_still_takes_over_from_a_dead_peer() -> None:
     d = decide(replace(STANDBY, public_lost="head2 reaches none"), primary_peer(S.ACTIVE, alive=False))
     assert d.action is Action.TAKE_OVER

@@ -131,6 +131,23 @@ def test_one_path_down_is_degraded_never_a_dead_peer(tmp_path: Path) -> None:
     assert p.h2.kinds() == ["path-down:LAN_A"]
 
 
+def test_a_path_going_down_keeps_what_the_peer_said_last(tmp_path: Path) -> None:
+    """Its settings version and public reach stay as last heard: a head that loses one
+    path (its public link, say) must still know what the peer reaches."""
+    p = Pair(tmp_path)
+    p.h1.local = LocalView(status=HeadStatus.STANDBY, config=(3, "head1", 77), public=(2, 1, 0b10))
+    p.run(0.5)
+    assert p.h2.core.view().public == (2, 1, 0b10)
+    p.cut = {Lan.PUBLIC}
+    for _ in range(round(0.5 / INTERVAL)):
+        p.tick()
+        assert p.h2.core.view().public == (2, 1, 0b10) and p.h2.core.view().config == (3, "head1", 77)
+    assert p.h2.core.view().paths_up == {1, 2}
+    p.cut = {Lan.LAN_A, Lan.LAN_B, Lan.PUBLIC}
+    p.run(0.5)
+    assert not p.h2.core.view().heard and p.h2.core.view().public == (2, 1, 0b10)
+
+
 def test_private_paths_down_but_heard_on_public_is_alive_and_public_only(tmp_path: Path) -> None:
     p = Pair(tmp_path)
     p.run(0.5)
