@@ -121,6 +121,15 @@ class AliasGuard:
                 held.append(Alias(str(a.address), a.prefix_length, a.interface, a.index))
         return held
 
+    def _holding(self, address: str) -> bool:
+        """Whether this head holds `address` now (active, its row held)."""
+        cfg = self.config()
+        head = self.state.heads.get((cfg.head_index(cfg.cluster.local_head),))
+        if head is None or head.status != HeadStatus.ACTIVE:
+            return False
+        return any(str(a.address) == address and (row := self.state.aliases.get((a.index,))) is not None
+                   and row.status == AliasStatus.HELD for a in cfg.active_aliases())
+
     def _conflict_alarms(self, held: set[str]) -> None:
         for address in sorted({a.address for a in self.config().active_aliases()}, key=str):
             text = str(address)
@@ -191,7 +200,10 @@ class AliasGuard:
             # holder, or a takeover burst): the one that matters may come from a head that
             # has been announcing all along and has just become a second holder.
             self.wake_role()
-        else:
+        elif self._holding(spa):
+            # Only while this head holds it: traffic seen while standby (the peer's kernel
+            # resolving a client from the alias it held then) is no conflict with a later
+            # takeover of ours.
             self._uses[spa] = (mac, now)
 
     def close(self) -> None:

@@ -13,7 +13,7 @@ from fcaps.fault.alarms import Alarms
 from fcaps.fault.aliasguard import AliasGuard, parse_arp
 from haoscar_snmp.config.loader import parse_config
 from haoscar_snmp.core.events import EventBus
-from haoscar_snmp.core.state import State
+from haoscar_snmp.core.state import AliasStatus, HeadStatus, State
 
 CONFIG = """
 [cluster]
@@ -51,6 +51,12 @@ def guard(tmp_path: Path) -> tuple[AliasGuard, State, list[int]]:
     return g, state, woken
 
 
+def hold(state: State) -> None:
+    """head1 active and holding the alias."""
+    state.heads[(1,)].status = HeadStatus.ACTIVE
+    state.aliases[(1,)].status = AliasStatus.HELD
+
+
 def test_an_announcement_of_our_alias_by_another_mac_is_a_claim(tmp_path: Path) -> None:
     g, state, woken = guard(tmp_path)
     g.seen("pub", frame(OTHER, "10.71.0.50", "10.71.0.50"))
@@ -65,9 +71,22 @@ def test_our_own_frames_other_addresses_and_mere_use_are_no_claim(tmp_path: Path
     g, state, woken = guard(tmp_path)
     g.seen("pub", frame(OURS, "10.71.0.50", "10.71.0.50"))            # our own announcement
     g.seen("pub", frame(OTHER, "10.71.0.9", "10.71.0.9"))             # somebody else's address
+    hold(state)
     g.seen("pub", frame(OTHER, "10.71.0.50", "10.71.0.100", op=2))    # a reply: in use, not claimed
     assert state.alias_claims == {} and woken == []
     assert "10.71.0.50" in g._uses
+
+
+def test_use_seen_while_this_head_does_not_hold_the_alias_is_no_conflict_later(tmp_path: Path) -> None:
+    """The peer's kernel resolving a client from the alias it held, seen while this head
+    was standby: once this head takes the alias over, that is no conflict (it raised a
+    false aliasConflict warning after every failover and failback)."""
+    g, state, _ = guard(tmp_path)
+    g.seen("pub", frame(OTHER, "10.71.0.50", "10.71.0.100"))
+    assert g._uses == {}
+    hold(state)
+    g.seen("pub", frame(OTHER, "10.71.0.50", "10.71.0.100"))
+    assert "10.71.0.50" in g._uses                                   # now it is in use elsewhere
 
 
 def test_junk_is_not_parsed() -> None:
