@@ -39,10 +39,40 @@ comes from the STANDBY head on the alias address 10.71.0.50. Faults on the activ
              (silence seen, released, new heartbeat process) are printed. Part of the
              default fault list at the aggressive timing; at the default timing only when
              --faults names it;
+* pubsilent  the active head's PUBLIC link goes silent while its carrier stays up (its
+             bridge port on the public LAN muted with nftables, `Cluster.mute("head1",
+             "pub")`), as a dead switch port or a wrong VLAN would leave it; private LANs
+             untouched. The client cannot reach head1 from the fault on. Ours: the pair
+             runs with `[failover] public_targets` = the client (10.71.0.100) and the NMS
+             station (10.71.0.200), probed every PUBLIC_PROBE_MS with rise/fall/hold-down
+             PUBLIC_RISE/PUBLIC_FALL/PUBLIC_HOLD_DOWN_MS (the scenario test's settings); the
+             active head that reaches none while the standby reaches one waits one probe
+             interval and one heartbeat interval for the peer's word, then releases and says
+             HANDOVER over the private LANs; the standby takes over. No dead time is
+             involved, so there is no "beyond the detection interval" figure: the report
+             gives the bound instead (public_fall to public_fall + 1 probe intervals, + one
+             probe interval + one heartbeat interval, + the handover). keepalived: its VRRP
+             instance runs on lana, so muting head1's public port moves nothing; the run
+             waits PUBSILENT_WAIT_S and reports "not served by head2" if so. A second
+             keepalived variant, `keepalived-track` ("keepalived+ts" in the report; only
+             for this fault), adds a vrrp_script that pings the same two targets (succeeds
+             if either answers; interval 1 s, the smallest keepalived 2.2 accepts: it
+             refuses fractions, "must be between 1 and 4294"; fall 3, rise 2, weight -60,
+             so head1 drops to 90, below head2's 100; head2 discards the lower-priority
+             adverts and takes over when its master down timer runs out). Each run waits
+             until both heads reach the targets (ours: haoscarHeadPublicState `reached` for
+             both heads as each head sees it; keepalived+ts: the script succeeded on both),
+             keeps the port muted PUBSILENT_WAIT_S after the fault, unmutes it (also in a
+             `finally`) and follows the holders HOLDER_TAIL_S more. The alias's holders are
+             followed as in hbfreeze; head1's steps (loss judged, waiting for the peer's
+             word, handing over, released) and head2's (taking over, active) come from
+             their logs. Part of the default fault list at the aggressive timing; at the
+             default timing only when --faults names it (the wait is then
+             PUBSILENT_WAIT_S_DEFAULT, the heartbeats being 5 s);
 * kill-parent  (only with --faults kill-parent) SIGKILL of keepalived's parent process
              alone; for our single-process daemon the same as kill.
 
-Holders (hbfreeze): an address monitor (`--helper addrmon`, a netlink socket subscribed to
+Holders (hbfreeze, pubsilent): an address monitor (`--helper addrmon`, a netlink socket subscribed to
 IPv4 address changes in each head namespace) time-stamps every add and removal of the
 alias, so the time with two holders and with none is exact, not sampled; the holders are
 also sampled every HOLDER_SAMPLE_S through netns.Cluster.holding as a cross-check.
@@ -82,7 +112,8 @@ Timings:
 
 keepalived: one vrrp_instance on lana, virtual_ipaddress 10.71.0.50/24 dev pub, priority
 150 (head1, state MASTER) vs 100 (head2, state BACKUP), preemption on (the default), no
-scripts, no e-mail, `keepalived -n -l -D -P -f CONF -p PID -r VRRP_PID -c CHECKERS_PID`
+scripts (keepalived+ts, pubsilent only: the one track script above), no e-mail,
+`keepalived -n -l -D -P -f CONF -p PID -r VRRP_PID -c CHECKERS_PID`
 (-P: only the VRRP subsystem; the pid files live in the run's temporary directory).
 Killing only keepalived's parent is NOT like killing our daemon: its VRRP child gets
 SIGTERM from the kernel (parent-death signal), sends a priority-0 advertisement and
@@ -149,15 +180,25 @@ PROBE_INTERVAL_MS = 10
 FAULT_DELAY_S = 0.005              # fault injected this long after a heartbeat was seen
 TAIL_S = 0.3                       # keep probing this long after the first standby reply
 
-FAULTS = ("kill", "freeze", "isolation", "cut", "hbfreeze")
-DEFAULT_TIMING_ONLY_ON_REQUEST = ("hbfreeze",)   # at the default timing only if --faults names it
+FAULTS = ("kill", "freeze", "isolation", "cut", "hbfreeze", "pubsilent")
+DEFAULT_TIMING_ONLY_ON_REQUEST = ("hbfreeze", "pubsilent")   # default timing: only if --faults names it
 FREEZE_CAP_S = 3.0                 # hbfreeze: SIGCONT this long after the fault (+ detection at default)
 HOLDER_TAIL_S = 1.5                # hbfreeze: holders followed this long after the SIGCONT
 HOLDER_SAMPLE_S = 0.05             # hbfreeze: Cluster.holding sampled this often (cross-check)
 RTM_NEWADDR, RTM_DELADDR, RTMGRP_IPV4_IFADDR = 20, 21, 0x10
 EXTRA_FAULTS = ("kill-parent",)    # keepalived: SIGKILL of the parent only (ours: as kill)
-IMPLS = ("ours", "keepalived")
-LABEL = {"ours": "haoscar-snmp", "keepalived": "keepalived"}
+IMPLS = ("ours", "keepalived", "keepalived-track")
+TRACK_ONLY_FAULTS = ("pubsilent",)  # keepalived-track runs for these faults only
+LABEL = {"ours": "haoscar-snmp", "keepalived": "keepalived", "keepalived-track": "keepalived+ts"}
+# pubsilent: the public targets (the scenario test's), for ours and keepalived+ts alike
+PUBLIC_TARGETS = ("10.71.0.100", "10.71.0.200")      # the client and the NMS station
+PUBLIC_PROBE_MS, PUBLIC_RISE, PUBLIC_FALL, PUBLIC_HOLD_DOWN_MS = 100, 2, 3, 2000
+PUBSILENT_WAIT_S = 5.0             # pubsilent: the port stays muted this long after the fault
+PUBSILENT_WAIT_S_DEFAULT = 25.0    # the same at the default timing (5 s heartbeats / adverts; keepalived+ts
+                                   # needs its script's fall, then its 15.6 s master down interval)
+KA_SCRIPT_INTERVAL_S = 1           # the smallest vrrp_script interval keepalived 2.2 accepts
+KA_SCRIPT_FALL, KA_SCRIPT_RISE, KA_SCRIPT_WEIGHT = 3, 2, -60
+KA_PING_WAIT_S = 0.3               # each ping in the script waits this long (two in a row < 1 s)
 
 
 @dataclass(frozen=True)
@@ -188,6 +229,20 @@ TIMINGS = {
     "default": Timing("default", 5000, 15000, 15000, 5, 2),
     "aggressive": Timing("aggressive", 100, 300, 1000, 0.1, 3),
 }
+
+
+def pubsilent_wait_s(timing: Timing) -> float:
+    """pubsilent: how long the public port stays muted after the fault (and the client's
+    bounded wait for head2)."""
+    return PUBSILENT_WAIT_S if timing.name == "aggressive" else PUBSILENT_WAIT_S_DEFAULT
+
+
+def pubsilent_bound_ms(timing: Timing) -> tuple[int, int]:
+    """pubsilent, ours: from the mute to the release, before the handover itself
+    (docs/failover.md): public_fall to public_fall + 1 probe intervals, + one probe interval
+    and one heartbeat interval for the peer's word."""
+    wait = PUBLIC_PROBE_MS + timing.interval_ms
+    return PUBLIC_FALL * PUBLIC_PROBE_MS + wait, (PUBLIC_FALL + 1) * PUBLIC_PROBE_MS + wait
 
 
 # ======================================================================================
@@ -225,12 +280,14 @@ def helper_echo(name: str, port: int, max_s: float) -> None:
 
 
 def helper_probe(target: str, port: int, interval_ms: int, old: str, new: str, max_s: float,
-                 tail_s: float, warm: int) -> None:
+                 tail_s: float, warm: int, stop_on_stdin: bool = False) -> None:
     """One probe every interval_ms on a fixed schedule; every reply time-stamped.
 
     Prints {"event": "warm"} after `warm` consecutive replies from the old head, and at
     the end {"event": "done", ...} with every reply. Stops `tail_s` after the first reply
-    from the new head, or after max_s."""
+    from the new head, or after max_s, or (stop_on_stdin) when its stdin is readable or
+    closed."""
+    watched = [sys.stdin] if stop_on_stdin else []
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("0.0.0.0", 0))
     s.setblocking(False)
@@ -255,7 +312,10 @@ def helper_probe(target: str, port: int, interval_ms: int, old: str, new: str, m
             if next_send <= now:                 # late (scheduler hiccup): skip slots, no burst
                 next_send = now + period - ((now - start) % period)
         wait = max(0.0, min(next_send, stop_at) - time.monotonic())
-        if not select.select([s], [], [], wait)[0]:
+        ready = select.select([s] + watched, [], [], wait)[0]
+        if watched and watched[0] in ready:
+            break
+        if s not in ready:
             continue
         for _ in range(64):
             try:
@@ -283,8 +343,8 @@ def helper_probe(target: str, port: int, interval_ms: int, old: str, new: str, m
             if head == new and first_new is None:
                 first_new = t
                 stop_at = min(stop_at, t + tail_s)
-    print(json.dumps({"event": "done", "start": start, "sent": seq, "errors": errors,
-                      "replies": replies}), flush=True)
+    print(json.dumps({"event": "done", "start": start, "end": time.monotonic(), "sent": seq,
+                      "errors": errors, "replies": replies}), flush=True)
 
 
 def helper_sniff(ifaces: list[str], sources: list[str], max_s: float) -> None:
@@ -371,7 +431,7 @@ def helper_main(args: argparse.Namespace) -> int:
         helper_echo(args.name, args.port, args.max_s)
     elif args.helper == "probe":
         helper_probe(ALIAS, args.port, args.interval_ms, args.old, args.new, args.max_s,
-                     args.tail_s, args.warm)
+                     args.tail_s, args.warm, args.stop_on_stdin)
     elif args.helper == "sniff":
         helper_sniff(args.ifaces.split(","), args.sources.split(","), args.max_s)
     elif args.helper == "addrmon":
@@ -439,9 +499,9 @@ class Bench:
 
     # -- long-lived helpers ----------------------------------------------------------------
 
-    def helper(self, host: str, *argv: str) -> subprocess.Popen:
+    def helper(self, host: str, *argv: str, **kwargs: Any) -> subprocess.Popen:
         return self.cluster.popen(host, self.py, self.me, "--helper", *argv,
-                                  stdout=subprocess.PIPE, text=True, bufsize=1)
+                                  stdout=subprocess.PIPE, text=True, bufsize=1, **kwargs)
 
     def start_helpers(self) -> None:
         c = self.cluster
@@ -474,21 +534,29 @@ class Bench:
         work.mkdir()
         res: dict[str, Any] = {"impl": impl, "timing": timing.name, "fault": fault, "rep": rep,
                                "detection_ms": timing.detection_ms(impl)}
-        pair = Ours(c, work, timing, fault) if impl == "ours" else Keepalived(c, work, timing)
+        pair = (Ours(c, work, timing, fault) if impl == "ours"
+                else Keepalived(c, work, timing, track=impl == "keepalived-track"))
         prober = None
         watch: HolderWatch | None = None
+        pubsilent = fault == "pubsilent"
         try:
             pair.start()
+            if pubsilent:   # both heads reach the public targets (as each says) before the fault
+                res["public_ready_s"] = pair.wait_public_ready()
             settle = pair.settle_s(fault)
             if settle:  # let the old holder's delayed gratuitous ARP burst pass first
                 time.sleep(max(0.0, pair.active_since + settle - time.monotonic()))
             c.run("client", "ip", "neigh", "flush", "to", ALIAS, check=False)
             interval = timing.interval_s(impl)
             max_s = 5 + interval * 2 + timing.detection_ms(impl) / 1000 + 5
+            if pubsilent:   # the warm-up and the wait for a heartbeat, then the bounded wait
+                max_s = 5 + interval * 2 + 2 + pubsilent_wait_s(timing) + 0.5
             prober = Lines(self.helper("client", "probe", "--port", str(ECHO_PORT),
                                        "--interval-ms", str(PROBE_INTERVAL_MS), "--old", "head1",
                                        "--new", "head2", "--max-s", f"{max_s:.1f}",
-                                       "--tail-s", str(TAIL_S), "--warm", "20"))
+                                       "--tail-s", str(TAIL_S), "--warm", "20",
+                                       *(["--stop-on-stdin"] if pubsilent else []),
+                                       **({"stdin": subprocess.PIPE} if pubsilent else {})))
             if not prober.wait_for(lambda d: d.get("event") == "warm", 5):
                 raise RuntimeError("the client got no steady replies from head1 on the alias")
             # Synchronise: the fault comes FAULT_DELAY_S after a heartbeat/advert arrived.
@@ -503,6 +571,7 @@ class Bench:
                 raise RuntimeError(f"no {kind} from head1 seen at head2 within {2 * interval + 2:.1f}s")
             if fault == "hbfreeze":
                 pair.prepare_hbfreeze()
+            if fault in ("hbfreeze", "pubsilent"):
                 watch = HolderWatch(c, self.addrmon)
             time.sleep(max(0.0, frame["t"] + FAULT_DELAY_S - time.monotonic()))
             t0 = time.monotonic()
@@ -510,10 +579,21 @@ class Bench:
             t_fault = time.monotonic()
             res["fault_apply_ms"] = (t_fault - t0) * 1000
             res["t_fault"] = t_fault
+            if pubsilent:   # the bounded wait: then the prober stops (if it has not) and the port is unmuted
+                end = t_fault + pubsilent_wait_s(timing)
+                time.sleep(max(0.0, end - time.monotonic()))
+                _close_quietly(prober.proc.stdin)
             done = prober.wait_for(lambda d: d.get("event") == "done", max_s + 5)
             if done is None:
                 raise RuntimeError("prober did not report")
-            if watch is not None:
+            if pubsilent and watch is not None:
+                t_unmute = time.monotonic()
+                pair.unmute_pub()
+                res["unmute_apply_ms"] = (time.monotonic() - t_unmute) * 1000
+                time.sleep(HOLDER_TAIL_S)
+                res.update(watch.finish(t_fault, t_unmute, split=True))
+                res["muted_ms"] = res.pop("freeze_ms")
+            elif watch is not None:
                 cap = FREEZE_CAP_S + (timing.detection_ms(impl) / 1000 if timing.name == "default" else 0.0)
                 time.sleep(max(0.0, t_fault + cap - time.monotonic()))
                 t_cont = time.monotonic()
@@ -522,10 +602,16 @@ class Bench:
                 res.update(watch.finish(t_fault, t_cont))
             time.sleep(0.05)   # let the sniffers' last lines arrive
             arps = [dict(a, head=self.macs.get(a.get("mac", ""), "?")) for a in self.arp.items[a0:]]
-            res.update(analyse(done, t_fault, self.sniffer.items[n0:], kind, res["detection_ms"], arps))
+            res.update(analyse(done, t_fault, self.sniffer.items[n0:], kind, res["detection_ms"], arps,
+                               within_s=pubsilent_wait_s(timing) if pubsilent else None))
+            if pubsilent:   # no dead time involved: the figures measured from one do not apply
+                for key in ("overhead_ms", "overhead_from_last_heard_ms", "garp_from_last_heard_ms",
+                            "expiry", "fault_after_last_heard_ms"):
+                    res.pop(key, None)
+                res["detection_ms"] = None
             if impl == "ours":
                 res["published_ms"] = pair.published()
-                res["wall_minus_mono"] = time.time() - time.monotonic()
+            res["wall_minus_mono"] = time.time() - time.monotonic()
             res["old_still_holds"] = c.has_address("head1", "pub", ALIAS)
             res["new_holds"] = c.has_address("head2", "pub", ALIAS)
         except Exception as exc:  # a failed repetition is reported, the run goes on
@@ -535,6 +621,10 @@ class Bench:
             if watch is not None:
                 watch.stop()
             pair.unfreeze()          # SIGCONT of a frozen process, whatever happened above
+            try:
+                pair.unmute_pub()    # the public port unmuted, whatever happened above
+            except Exception as exc:  # noqa: BLE001 - stop() tries again; the teardown removes the table
+                res.setdefault("error", f"unmute failed: {type(exc).__name__}: {exc}")
             if prober is not None and prober.proc.poll() is None:
                 prober.proc.kill()
                 prober.proc.wait(5)
@@ -547,7 +637,20 @@ class Bench:
                                            res["expiry"] + res["wall_minus_mono"])
         if impl == "ours" and fault == "hbfreeze" and "t_fault" in res and "wall_minus_mono" in res:
             res["head1_stages_ms"] = pair.head1_stages(res["t_fault"] + res["wall_minus_mono"])
+        if impl == "ours" and pubsilent and "t_fault" in res and "wall_minus_mono" in res:
+            res["head1_stages_ms"] = pair.pubsilent_stages("head1", res["t_fault"] + res["wall_minus_mono"])
+            res["head2_stages_ms"] = pair.pubsilent_stages("head2", res["t_fault"] + res["wall_minus_mono"])
+        if impl == "keepalived-track" and pubsilent and "t_fault" in res:
+            res["head1_stages_ms"] = pair.track_stages(res["t_fault"])
         return res
+
+
+def _close_quietly(f: Any) -> None:
+    try:
+        if f is not None:
+            f.close()
+    except OSError:   # the reader is gone already
+        pass
 
 
 def _start_time(pid: int) -> int | None:
@@ -617,7 +720,9 @@ class HolderWatch:
         self._stop.set()
         self._thread.join(5)
 
-    def finish(self, t_fault: float, t_cont: float) -> dict[str, Any]:
+    def finish(self, t_fault: float, t_cont: float, split: bool = False) -> dict[str, Any]:
+        """split: also the time with two holders and with none before t_cont and after it
+        ("..._before_ms", "..._after_ms")."""
         self.stop()
         t_end = time.monotonic()
         events = sorted((d["t"], h, d["op"]) for h, m in self.monitors.items()
@@ -645,6 +750,11 @@ class HolderWatch:
                 if was_two and len(held) < 2 and t > t_fault:
                     two_end = t
 
+        if split:
+            for part, (a, b) in (("before", (t_fault, t_cont)), ("after", (t_cont, t_end))):
+                two_p, zero_p = holder_times(self.initial, events, a, b)
+                out[f"two_holders_{part}_ms"], out[f"no_holder_{part}_ms"] = two_p * 1000, zero_p * 1000
+
         def first(head: str, op: str) -> float | None:
             return next(((t - t_fault) * 1000 for t, h, o in events if h == head and o == op and t > t_fault), None)
         out.update(two_holders_ms=two * 1000, no_holder_ms=zero * 1000,
@@ -661,17 +771,71 @@ class HolderWatch:
         return out
 
 
+def holder_times(initial: set[str], events: list[tuple[float, str, str]], a: float,
+                 b: float) -> tuple[float, float]:
+    """Seconds between a and b with two holders and with none: the state at the start,
+    then the (time, head, "add"/"del") events in order."""
+    held = set(initial)
+    two = zero = 0.0
+    prev = a
+
+    def span(until: float) -> None:
+        nonlocal two, zero
+        if len(held) == 2:
+            two += until - prev
+        elif not held:
+            zero += until - prev
+    for t, h, op in sorted(events):
+        if t >= b:
+            break
+        if t > a:
+            span(t)
+            prev = t
+        (held.add if op == "add" else held.discard)(h)
+    span(b)
+    return two, zero
+
+
+def _last_old_reply_ms(replies: list, t_fault: float, until: float) -> float | None:
+    """The last reply from head1 before `until` (its probe sent before then), ms after the
+    fault (negative: before the fault command returned)."""
+    old = [r[2] for r in replies if r[3] == "head1" and r[2] <= until]
+    return None if not old else (max(old) - t_fault) * 1000
+
+
 def analyse(done: dict, t_fault: float, frames: list[dict], kind: str, detection_ms: float,
-            arps: list[dict]) -> dict:
+            arps: list[dict], within_s: float | None = None) -> dict:
+    """The client's view. With `within_s` (pubsilent), a reply from head2 counts only
+    within that bound after the fault, and none is a result ("not_served_within_s"), not an
+    error; the prober must have run that long after the fault."""
     replies = done["replies"]
     after = [r for r in replies if r[2] >= t_fault]
+    if within_s is not None:
+        after = [r for r in after if r[2] <= t_fault + within_s]
     first_new = next((r for r in after if r[3] == "head2"), None)
     out: dict[str, Any] = {"probes_sent": done["sent"], "probe_errors": done["errors"]}
+    if first_new is None and within_s is not None:
+        observed = done.get("end", t_fault) - t_fault
+        if observed < within_s - 0.05:
+            out["error"] = (f"the prober stopped {observed:.2f} s after the fault, "
+                            f"before the {within_s:g} s bound")
+            return out
+        out["not_served_within_s"] = within_s
+        out["replies_after_fault"] = {h: sum(1 for r in after if r[3] == h) for h in ("head1", "head2")}
+        out["last_old_reply_ms"] = _last_old_reply_ms(replies, t_fault, t_fault + within_s)
+        times = [t_fault] + [r[2] for r in after] + [t_fault + within_s]
+        out["longest_silence_ms"] = max((b - a) * 1000 for a, b in zip(times, times[1:]))
+        out["garps_from_new"] = sum(1 for a in arps
+                                    if a["t"] >= t_fault and a["head"] == "head2" and a.get("garp"))
+        out["frames_after_fault"] = sum(1 for f in frames if f.get("kind") == kind and f["t"] > t_fault)
+        return out
     if first_new is None:
         out["error"] = "no reply from head2 before the prober's time limit"
         return out
     out["failover_ms"] = (first_new[2] - t_fault) * 1000
     out["first_new_probe_sent_ms"] = (first_new[1] - t_fault) * 1000
+    if within_s is not None:   # pubsilent: when the mute took effect, as the client saw it
+        out["last_old_reply_ms"] = _last_old_reply_ms(replies, t_fault, first_new[2])
     out["overhead_ms"] = out["failover_ms"] - detection_ms
     heard = [f["t"] for f in frames if f.get("kind") == kind and f["t"] <= t_fault]
     leaked = [f["t"] for f in frames if f.get("kind") == kind and t_fault < f["t"] <= first_new[2]]
@@ -708,9 +872,11 @@ class Ours:
         self.timing = timing
         self.pair = HaPair(cluster, work, interval_ms=timing.interval_ms, dead_ms=timing.dead_ms,
                            initdead_ms=timing.initdead_ms, public_path=fault != "isolation",
-                           auto_failback=fault != "isolation")
+                           auto_failback=fault != "isolation",
+                           extra_toml=PUBLIC_TARGETS_TOML if fault == "pubsilent" else "")
         self.active_since = 0.0
         self.muted = False
+        self.pub_muted = False
         self.cut = False
         self.frozen: Frozen | None = None
 
@@ -734,9 +900,30 @@ class Ours:
         elif fault == "hbfreeze":
             assert self.frozen is not None, "prepare_hbfreeze first"
             self.frozen.stop()
+        elif fault == "pubsilent":
+            self.pub_muted = True
+            self.c.mute("head1", "pub")
         else:
             self.muted = True
             mute_both(self.c)
+
+    def wait_public_ready(self) -> float:
+        """pubsilent: until each head says both heads reach the public targets
+        (haoscarHeadPublicState.1 and .2 = reached(3), read from each head's agent); the
+        seconds it took."""
+        from tests.integration.harness import R
+        t0 = time.monotonic()
+        limit = 10 + 3 * self.timing.interval_ms / 1000
+        for head in ("head1", "head2"):
+            self.pair.wait_for(lambda head=head: self.pair.snmp(head, f"{R}.1.4.1.12.1", f"{R}.1.4.1.12.2")
+                               .split() == ["3", "3"], max(1.0, t0 + limit - time.monotonic()),
+                               f"{head} to see both heads reach the public targets")
+        return time.monotonic() - t0
+
+    def unmute_pub(self) -> None:
+        if self.pub_muted:
+            self.c.unmute("head1", "pub")
+            self.pub_muted = False
 
     def prepare_hbfreeze(self) -> None:
         """Find head1's heartbeat process before the fault (reading /proc takes a while)."""
@@ -761,6 +948,7 @@ class Ours:
 
     def stop(self) -> None:
         self.pair.stop_all()
+        self.unmute_pub()
         if self.muted:
             for lan in ("lana", "lanb"):
                 self.c.unmute("head1", lan)
@@ -790,6 +978,16 @@ class Ours:
         """hbfreeze: when head1's daemon logged each step, in ms after the fault."""
         return self._stages("head1", self.HEAD1_STAGES, fault_wall, fault_wall)
 
+    PUBSILENT_STAGES = {
+        "head1": (("loss judged", "reaches none of its"), ("waiting for the peer", "to hear whether"),
+                  ("handing over", "handing over"), ("releasing", "-> releasing"), ("standby", "-> standby")),
+        "head2": (("taking over", "-> taking_over"), ("active", "-> active")),
+    }
+
+    def pubsilent_stages(self, head: str, fault_wall: float) -> dict[str, float]:
+        """pubsilent: when each head logged each step, in ms after the mute."""
+        return self._stages(head, self.PUBSILENT_STAGES[head], fault_wall, fault_wall)
+
     def _stages(self, head: str, stages: tuple[tuple[str, str], ...], after_wall: float,
                 ref_wall: float) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -814,29 +1012,63 @@ class Ours:
         return "BUG marker in a daemon log" if BUG_MARKER in text else ""
 
 
+PUBLIC_TARGETS_TOML = f"""
+    [failover]
+    public_targets = [{", ".join(f'"{a}"' for a in PUBLIC_TARGETS)}]
+    public_probe_interval_ms = {PUBLIC_PROBE_MS}
+    public_rise = {PUBLIC_RISE}
+    public_fall = {PUBLIC_FALL}
+    public_hold_down_ms = {PUBLIC_HOLD_DOWN_MS}
+    """
+
+
 class Keepalived:
     PRIORITY = {"head1": 150, "head2": 100}
 
-    def __init__(self, cluster: Any, work: Path, timing: Timing) -> None:
+    def __init__(self, cluster: Any, work: Path, timing: Timing, track: bool = False) -> None:
         self.c = cluster
         self.work = work
         self.timing = timing
+        self.track = track                # keepalived+ts: a vrrp_script pinging the public targets
         self.procs: dict[str, subprocess.Popen] = {}
         self.logs: list[Path] = []
+        self.stamped: dict[str, StampedLog] = {}
         self.active_since = 0.0
         self.muted = False
+        self.pub_muted = False
         self.cut = False
         self.frozen: Frozen | None = None
+
+    def script(self) -> Path:
+        """The track script: succeeds if either public target answers one ping."""
+        path = self.work / "pubcheck.sh"
+        path.write_text("#!/bin/sh\n" + " || ".join(
+            f"ping -n -q -c1 -W{KA_PING_WAIT_S:g} {a} >/dev/null 2>&1" for a in PUBLIC_TARGETS) + "\n")
+        path.chmod(0o700)
+        return path
 
     def conf(self, head: str) -> Path:
         t = self.timing
         version = "    vrrp_version 3\n" if t.vrrp_version == 3 else ""
         path = self.work / f"keepalived-{head}.conf"
+        script = track = ""
+        if self.track:
+            script = ("vrrp_script chk_pub {\n"
+                      f"    script \"{self.script()}\"\n"
+                      f"    interval {KA_SCRIPT_INTERVAL_S}\n"
+                      f"    timeout {KA_SCRIPT_INTERVAL_S}\n"
+                      f"    fall {KA_SCRIPT_FALL}\n"
+                      f"    rise {KA_SCRIPT_RISE}\n"
+                      f"    weight {KA_SCRIPT_WEIGHT}\n"
+                      "}\n")
+            track = "    track_script {\n        chk_pub\n    }\n"
         path.write_text(
             "global_defs {\n"
             f"    router_id {head}\n"
             f"{version}"
+            + ("    script_user root\n" if self.track else "") +
             "}\n"
+            f"{script}"
             "vrrp_instance VI_1 {\n"
             f"    state {'MASTER' if head == 'head1' else 'BACKUP'}\n"
             "    interface lana\n"
@@ -846,6 +1078,7 @@ class Keepalived:
             "    virtual_ipaddress {\n"
             f"        {ALIAS}/24 dev pub\n"
             "    }\n"
+            f"{track}"
             "}\n")
         return path
 
@@ -853,11 +1086,15 @@ class Keepalived:
         for head in ("head1", "head2"):
             log = self.work / f"keepalived-{head}.log"
             self.logs.append(log)
-            self.procs[head] = self.c.popen(
-                head, KEEPALIVED, "-n", "-l", "-D", "-P", "-f", str(self.conf(head)),
-                "-p", str(self.work / f"{head}.pid"), "-r", str(self.work / f"{head}-vrrp.pid"),
-                "-c", str(self.work / f"{head}-checkers.pid"),
-                stdout=log.open("w"), stderr=subprocess.STDOUT)
+            argv = (KEEPALIVED, "-n", "-l", "-D", "-P", "-f", str(self.conf(head)),
+                    "-p", str(self.work / f"{head}.pid"), "-r", str(self.work / f"{head}-vrrp.pid"),
+                    "-c", str(self.work / f"{head}-checkers.pid"))
+            if self.track:   # its lines time-stamped as they arrive (its own stamps are in seconds)
+                self.procs[head] = self.c.popen(head, *argv, stdout=subprocess.PIPE,
+                                                stderr=subprocess.STDOUT, text=True, bufsize=1)
+                self.stamped[head] = StampedLog(self.procs[head], log)
+            else:
+                self.procs[head] = self.c.popen(head, *argv, stdout=log.open("w"), stderr=subprocess.STDOUT)
         # Both start as BACKUP and wait one master down interval; head1 (150) wins.
         limit = self.timing.master_down_ms() / 1000 + 10
 
@@ -894,9 +1131,56 @@ class Keepalived:
         elif fault == "hbfreeze":
             assert self.frozen is not None, "prepare_hbfreeze first"
             self.frozen.stop()
+        elif fault == "pubsilent":
+            self.pub_muted = True
+            self.c.mute("head1", "pub")
         else:
             self.muted = True
             self.c.mute("head1", "lana")
+
+    SCRIPT_OK = "VRRP_Script(chk_pub) succeeded"
+
+    def wait_public_ready(self) -> float:
+        """pubsilent: keepalived+ts, until the script succeeded on both heads and head1 still
+        holds the VIP alone; plain keepalived has nothing to wait for."""
+        t0 = time.monotonic()
+        if not self.track:
+            return 0.0
+        limit = 3 * (KA_SCRIPT_RISE + 1) * KA_SCRIPT_INTERVAL_S + 5
+        for head in ("head1", "head2"):
+            if not wait_until(lambda head=head: self.stamped[head].first(self.SCRIPT_OK) is not None,
+                              max(0.5, t0 + limit - time.monotonic())):
+                raise RuntimeError(f"keepalived+ts: the track script did not succeed on {head} "
+                                   f"within {limit:.0f} s")
+        if not wait_until(lambda: self.holders() == {"head1"}, 3 * self.timing.advert_s + 2):
+            raise RuntimeError("keepalived+ts: head1 is not the only VIP holder once the scripts succeeded")
+        return time.monotonic() - t0
+
+    def unmute_pub(self) -> None:
+        if self.pub_muted:
+            self.c.unmute("head1", "pub")
+            self.pub_muted = False
+
+    TRACK_STAGES = {
+        "head1": (("script failed", "VRRP_Script(chk_pub) failed"),
+                  ("priority lowered", "Changing effective priority"),
+                  ("backup", "Entering BACKUP STATE")),
+        "head2": (("master", "Entering MASTER STATE"),),
+    }
+
+    def track_stages(self, t_fault: float) -> dict[str, float]:
+        """pubsilent, keepalived+ts: each step's line as it reached us, ms after the mute
+        ('head1 script failed', ...)."""
+        out: dict[str, float] = {}
+        for head, stages in self.TRACK_STAGES.items():
+            log = self.stamped.get(head)
+            if log is None:
+                continue
+            for name, marker in stages:
+                t = log.first(marker, after=t_fault)
+                if t is not None:
+                    out[f"{head} {name}"] = round((t - t_fault) * 1000, 1)
+        return out
 
     def prepare_hbfreeze(self) -> None:
         """head1's VRRP child: its pid file, checked against /proc (a child of the parent)."""
@@ -923,6 +1207,9 @@ class Keepalived:
                 pass
             # the VRRP child is not our child: wait until the group is empty
             wait_until(lambda: not _group_alive(proc.pid), 5, 0.02)
+        for log in self.stamped.values():
+            log.close()
+        self.unmute_pub()
         if self.muted:
             self.c.unmute("head1", "lana")
         if self.cut:
@@ -936,6 +1223,36 @@ class Keepalived:
 
     def bug(self) -> str:
         return ""
+
+
+class StampedLog:
+    """A process's output lines, each time-stamped (monotonic) as it arrives, also written
+    to a file."""
+
+    def __init__(self, proc: subprocess.Popen, path: Path) -> None:
+        self.proc = proc
+        self.lines: list[tuple[float, str]] = []
+        self._file = path.open("w")
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            t = time.monotonic()
+            self.lines.append((t, line))
+            try:
+                self._file.write(f"[{t:.4f}] {line}")
+                self._file.flush()
+            except ValueError:    # closed
+                pass
+
+    def first(self, marker: str, after: float = 0.0) -> float | None:
+        return next((t for t, line in list(self.lines) if t >= after and marker in line), None)
+
+    def close(self) -> None:
+        self._thread.join(2)
+        self._file.close()
 
 
 def mute_both(c: Any) -> None:
@@ -990,6 +1307,8 @@ def report(results: list[dict], timings: list[Timing], faults: list[str], impls:
     def sel(impl: str, timing: str, fault: str) -> list[dict]:
         return [r for r in results if (r["impl"], r["timing"], r["fault"]) == (impl, timing, fault)]
 
+    if all(f == "pubsilent" for f in faults):   # nothing for the main table
+        return {"table": {"pubsilent": report_pubsilent(results, timings, impls)}, "aims": {}}
     print("""
 All times in ms; median [min..max] over the N successful runs.
   detect    the detection interval: ours the dead time, keepalived the master down interval
@@ -1012,9 +1331,11 @@ All times in ms; median [min..max] over the N successful runs.
     summary: dict[str, Any] = {}
     for t in timings:
         for f in faults:
+            if f == "pubsilent":      # its own table below: no detection interval involved
+                continue
             for impl in impls:
                 rs = sel(impl, t.name, f)
-                if not rs and f in DEFAULT_TIMING_ONLY_ON_REQUEST:
+                if not rs and (f in DEFAULT_TIMING_ONLY_ON_REQUEST or impl == "keepalived-track"):
                     continue
                 ok = [r for r in rs if "failover_ms" in r]
                 n = len(ok)
@@ -1037,6 +1358,8 @@ All times in ms; median [min..max] over the N successful runs.
     # -- hbfreeze: who held the alias -------------------------------------------------------
     if "hbfreeze" in faults:
         summary["hbfreeze"] = report_hbfreeze(results, timings, impls)
+    if "pubsilent" in faults:
+        summary["pubsilent"] = report_pubsilent(results, timings, impls)
 
     # -- where our time goes ---------------------------------------------------------------
     aims: dict[str, Any] = {}
@@ -1158,6 +1481,89 @@ def report_hbfreeze(results: list[dict], timings: list[Timing], impls: list[str]
     return out
 
 
+def fmt_stats_1(s: tuple[float, float, float, int] | None) -> str:
+    """As fmt_stats, to 0.1 ms (for short overlaps and gaps)."""
+    if s is None:
+        return "-"
+    return f"{s[0]:.1f}" if s[3] == 1 else f"{s[0]:.1f} [{s[1]:.1f}..{s[2]:.1f}]"
+
+
+def report_pubsilent(results: list[dict], timings: list[Timing], impls: list[str]) -> dict:
+    """The public link of head1 silent (port muted, carrier up): when the client was first
+    served by head2, when the alias left head1 and reached head2, two holders, none."""
+    cols = (("failover_ms", "client<-head2"), ("head1_removed_ms", "head1 removed"),
+            ("head2_added_ms", "head2 added"), ("two_holders_before_ms", "2 holders muted"),
+            ("no_holder_before_ms", "none muted"), ("two_holders_after_ms", "2 after unmute"),
+            ("no_holder_after_ms", "none after"), ("longest_silence_ms", "client no answer"),
+            ("last_old_reply_ms", "last from head1"), ("fault_apply_ms", "mute applied"),
+            ("muted_ms", "muted"))
+    FINE = ("two_holders_before_ms", "no_holder_before_ms", "two_holders_after_ms",   # noqa: N806
+            "no_holder_after_ms")
+    print("\npubsilent: head1's public port muted at the switch (carrier up); ms after the mute, "
+          "median [min..max];\nholders exact from the address monitors, while the port was muted "
+          f"and in the {HOLDER_TAIL_S:g} s after\nthe unmute (ours: the hold-down keeps head1 standby "
+          "then; keepalived+ts fails back);\n'client no answer' = the longest time the client got no "
+          "reply at all (from the mute to head2's\nfirst reply, or to the bound when head2 never "
+          "answered);\n'last from head1' = the client's last reply "
+          "from head1 (the mute as the client saw it; times are\nafter the nft command returned, "
+          "which took 'mute applied');\nkeepalived+ts = keepalived with a vrrp_script "
+          f"pinging {' and '.join(PUBLIC_TARGETS)} (interval {KA_SCRIPT_INTERVAL_S} s, fall "
+          f"{KA_SCRIPT_FALL}, rise {KA_SCRIPT_RISE}, weight {KA_SCRIPT_WEIGHT})")
+    head = (f"{'timing':10} {'implementation':13} {'N':>2} " + " ".join(f"{h:>16}" for _, h in cols)
+            + f" {'not served':>10}")
+    print(head)
+    print("-" * len(head))
+    out: dict[str, Any] = {}
+    for t in timings:
+        for impl in impls:
+            rs = [r for r in results if (r["impl"], r["timing"], r["fault"]) == (impl, t.name, "pubsilent")]
+            ok = [r for r in rs if "two_holders_ms" in r and "error" not in r]
+            if not rs:
+                continue
+            row = {k: stats([float(r[k]) for r in ok if r.get(k) is not None]) for k, _ in cols}
+            unserved = sum(1 for r in ok if "not_served_within_s" in r)
+            failed = len(rs) - len(ok)
+            print(f"{t.name:10} {LABEL[impl]:13} {len(ok):>2} "
+                  + " ".join(f"{fmt_stats_1(row[k]) if k in FINE else fmt_stats(row[k]):>16}"
+                             for k, _ in cols)
+                  + f" {f'{unserved}/{len(ok)}':>10}"
+                  + (f"   ({failed} run(s) failed)" if failed else ""))
+            out[f"{impl}/{t.name}"] = dict(row, not_served=unserved, n=len(ok), failed=failed,
+                                          bound_s=pubsilent_wait_s(t))
+        print(f"{'':10} ('not served' = runs where the client got no reply from head2 within "
+              f"{pubsilent_wait_s(t):g} s of the mute)")
+    names = {"ours": [n for n, _ in Ours.PUBSILENT_STAGES["head1"]] + [f"head2 {n}" for n, _ in
+                                                                         Ours.PUBSILENT_STAGES["head2"]],
+             "keepalived-track": [f"{h} {n}" for h, st in Keepalived.TRACK_STAGES.items() for n, _ in st]}
+    for impl in ("ours", "keepalived-track"):
+        rs = [r for r in results if r["impl"] == impl and r["fault"] == "pubsilent"
+              and (r.get("head1_stages_ms") or r.get("head2_stages_ms"))]
+        if not rs:
+            continue
+        if impl == "ours":
+            print("\nhaoscar-snmp pubsilent, the heads' logs (ms after the mute, median [min..max]); "
+                  "bound from the mute to the release,\nbefore the handover: public_fall to "
+                  "public_fall + 1 probe intervals + one probe interval + one heartbeat interval")
+        else:
+            print("\nkeepalived+ts pubsilent, the heads' output lines as they arrived (ms after the "
+                  "mute, median [min..max])")
+        print(f"{'timing':10} {'bound':>9} " + " ".join(f"{n:>22}" for n in names[impl]))
+        for t in timings:
+            rt = [r for r in rs if r["timing"] == t.name]
+            if not rt:
+                continue
+            lo, hi = pubsilent_bound_ms(t)
+            vals = []
+            for n in names[impl]:
+                key, name = "head1_stages_ms", n
+                if impl == "ours" and n.startswith("head2 "):
+                    key, name = "head2_stages_ms", n[len("head2 "):]
+                vals.append(f"{fmt_stats(stats([r[key][name] for r in rt if name in r.get(key, {})])):>22}")
+            bound = f"{lo}..{hi}" if impl == "ours" else "-"
+            print(f"{t.name:10} {bound:>9} " + " ".join(vals))
+    return out
+
+
 # ======================================================================================
 
 def main(argv: list[str] | None = None) -> int:
@@ -1168,10 +1574,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps-default", type=int, help="repetitions at default timing (default 1)")
     p.add_argument("--timings", nargs="+", choices=list(TIMINGS), help="default: both")
     p.add_argument("--faults", nargs="+", choices=FAULTS + EXTRA_FAULTS,
-                   help="default: kill freeze isolation cut hbfreeze (hbfreeze at the aggressive timing "
-                        "only, unless named here); kill-parent (SIGKILL of keepalived's parent process "
-                        "only) on request")
-    p.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
+                   help="default: kill freeze isolation cut hbfreeze pubsilent (hbfreeze and pubsilent "
+                        "at the aggressive timing only, unless named here); kill-parent (SIGKILL of "
+                        "keepalived's parent process only) on request")
+    p.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS),
+                   help="default: all; keepalived-track (keepalived with a track script pinging the "
+                        "public targets) runs for pubsilent only")
     p.add_argument("--json", type=Path, help="also write every run as JSON")
     p.add_argument("--keep-tmp", action="store_true", help="keep the temporary directory (configs, logs)")
     p.add_argument("--helper", choices=("echo", "probe", "sniff", "addrmon"), help=argparse.SUPPRESS)
@@ -1183,6 +1591,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-s", type=float, default=60, help=argparse.SUPPRESS)
     p.add_argument("--tail-s", type=float, default=TAIL_S, help=argparse.SUPPRESS)
     p.add_argument("--warm", type=int, default=20, help=argparse.SUPPRESS)
+    p.add_argument("--stop-on-stdin", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--ifaces", help=argparse.SUPPRESS)
     p.add_argument("--sources", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -1250,6 +1659,8 @@ def main(argv: list[str] | None = None) -> int:
                         if not wanted(t, f):
                             continue
                         for impl in args.impls:
+                            if impl == "keepalived-track" and f not in TRACK_ONLY_FAULTS:
+                                continue
                             r = bench.run_one(impl, t, f, rep)
                             results.append(r)
                             print(f"  [{time.monotonic() - started:5.0f}s] {t.name:10} {f:9} "
@@ -1277,6 +1688,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _one_line(r: dict) -> str:
+    if r["fault"] == "pubsilent" and "error" not in r and "two_holders_ms" in r:
+        return _one_line_pubsilent(r)
     if "failover_ms" not in r:
         return f"FAILED: {r.get('error')}" + (f"\n{r.get('log_tail', '')}" if r.get("log_tail") else "")
     text = (f"failover {r['failover_ms']:.0f} ms (overhead {r['overhead_ms']:+.0f}, expiry->reply "
@@ -1299,6 +1712,31 @@ def _one_line(r: dict) -> str:
                  f"holders {r['samples_two']}/{r['samples']}")
         if r.get("head1_stages_ms"):
             text += "; head1 log: " + ", ".join(f"{k} {v:.0f}" for k, v in r["head1_stages_ms"].items())
+    if r.get("bug"):
+        text += f", {r['bug']}"
+    return text
+
+
+def _one_line_pubsilent(r: dict) -> str:
+    def ms(key: str) -> str:
+        return "-" if r.get(key) is None else f"{r[key]:.0f}"
+    if "failover_ms" in r:
+        text = f"client served by head2 {r['failover_ms']:.0f} ms after the mute"
+    else:
+        text = f"client NOT served by head2 within {r['not_served_within_s']:g} s"
+    text += (f"; holders: head1 removed {ms('head1_removed_ms')}, head2 added {ms('head2_added_ms')}, "
+             f"while muted two holders {r['two_holders_before_ms']:.1f} ms, none "
+             f"{r['no_holder_before_ms']:.1f} ms; after the unmute two {r['two_holders_after_ms']:.1f}, "
+             f"none {r['no_holder_after_ms']:.1f} ms; at the end "
+             f"{'+'.join(r.get('holders_at_end', [])) or 'none'}; client without answer "
+             f"{r.get('longest_silence_ms', float('nan')):.0f} ms (last reply from head1 "
+             f"{ms('last_old_reply_ms')}); muted {r['muted_ms']:.0f} ms "
+             f"(mute {r.get('fault_apply_ms', float('nan')):.0f} ms to apply); samples with two holders "
+             f"{r['samples_two']}/{r['samples']}")
+    first = "head1 log" if r["impl"] == "ours" else "output lines"
+    for key, who in (("head1_stages_ms", first), ("head2_stages_ms", "head2 log")):
+        if r.get(key):
+            text += f"; {who}: " + ", ".join(f"{k} {v:.0f}" for k, v in r[key].items())
     if r.get("bug"):
         text += f", {r['bug']}"
     return text
