@@ -21,9 +21,9 @@ Fitness. A head may hold the alias only if it can be told apart from a dead one:
   help). Such a head hands the active role to a peer that can serve, is not made active
   by failback or switchover, and loses a standby tie; but it still takes over from a
   dead peer (a cluster with one failed service beats a cluster with none).
-A head whose private links just came back, or whose heartbeat process was just replaced,
-waits a dead time before it believes that a silent peer is dead: the silence it heard
-while cut off (or deaf) says nothing about the peer.
+A head whose private links just came back waits a dead time, and one whose heartbeat
+process was just replaced waits the start-up wait, before it believes that a silent peer
+is dead: the silence it heard while cut off (or deaf) says nothing about the peer.
 Each head advertises its own fitness in its flags (ISOLATED, PUBLIC_DOWN, QUORUM_OK,
 SERVICE_FAILED), so
 both heads judge each other by the same facts.
@@ -93,8 +93,9 @@ class Me:
     contact_generation: int = 0    # this head's generation when the peer was last heard
     isolated: bool = False         # no carrier on either private heartbeat link
     isolated_for_ms: int = 0       # for how long
-    settling: bool = False         # its private links came back, or a new heartbeat process
-                                   # started, less than a dead time ago
+    settling: bool = False         # its private links came back less than a dead time ago, or
+                                   # a new heartbeat process started less than the start-up
+                                   # wait ago and has not heard the peer yet
     fenced: bool = False           # its heartbeat process fell silent and removed its aliases
     deaf: str = ""                 # its own heartbeat process does not report (why): it cannot
                                    # hear the peer, whatever the last report said
@@ -181,7 +182,8 @@ def _unfit(me: Me, peer: Peer | None) -> str:
         return "it is isolated (no carrier on either private heartbeat link)"
     if me.settling and peer is not None and not peer.alive:
         # Silence heard while this head was cut off says nothing about the peer.
-        return "its private links came back (or its heartbeat process was replaced) less than a dead time ago"
+        return ("its private links came back less than a dead time ago, or its heartbeat process was "
+                "replaced less than the start-up wait ago")
     if not me.quorum_ok:
         return "the quorum check fails"
     return ""

@@ -75,10 +75,13 @@ class HeartbeatMonitor:
 
     def running(self) -> None:
         """A new heartbeat process is ready. The head stays unfit to take over from a
-        silent peer for a dead time (the role machine's settling), so that the new process
-        hears the peer first."""
+        silent peer for the start-up wait (the role machine's settling), so that the new
+        process hears the peer first."""
         hb = self.state.hb_process
         self.state.hb_process = HbProcessView("", hb.restarts + 1, self.clock.monotonic())
+        view = self.state.peer
+        if view is not None:        # what the new process has heard: nothing yet
+            self.state.peer = PeerView(view.name, view.preferred_primary)
         self.wake_role()
         me = self.state.cluster.local_head
         text = f"the heartbeat process is running again on {me} (new process {hb.restarts + 1} of this run)"

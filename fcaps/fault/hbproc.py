@@ -9,12 +9,12 @@ and link views and the notices into the sink (`HeartbeatMonitor`). Nothing here 
 The daemon watches the process both ways round: the process fences the daemon when the
 daemon stops speaking (hbchild.py), and the daemon watches the process for silence as
 well as for exit. The process reports at every heartbeat it sends; when nothing has come
-from it for `silence_bound_ms` (two intervals, or half the dead time when that is
-longer), or it exits, this head can no longer hear its peer and its peer may no longer
+from it for `silence_bound_ms` (two and a half intervals, or half the dead time and half
+an interval when that is longer), or it exits, this head can no longer hear its peer and its peer may no longer
 hear it: the monitor marks the head deaf (the role machine releases any alias at once,
 with HANDOVER, and takes nothing over), and this side kills the process and starts a new
 one, with a new boot counter. The peer, hearing nothing, takes over one dead time after
-our last heartbeat; the release comes at least one interval before that. More than
+our last heartbeat; the release comes at least half an interval before that. More than
 `MAX_RESTARTS` new processes within `RESTART_WINDOW_S` stop the daemon instead, for the
 service manager to start afresh.
 """
@@ -96,12 +96,14 @@ def daemon_timeout_ms(config: "Config") -> int:
 def silence_bound_ms(config: "Config") -> int:
     """How long the heartbeat process may say nothing before the daemon counts it silent.
 
-    It reports at every heartbeat it sends, so this is two reports missed at least. The
-    peer declares this head dead one dead time after the last heartbeat it received; the
-    dead time is at least three intervals, so the release has one interval at least, and
-    half the dead time when the dead time is longer than four intervals."""
+    It reports at every heartbeat it sends, so this is two reports missed, and half an
+    interval more: with exactly two, a process one interval late (a busy machine) already
+    counted as silent (measured at 10 ms / 30 ms under load). The peer declares this head
+    dead one dead time after the last heartbeat it received; the dead time is at least
+    three intervals, so the release has half an interval at least, and half the dead time
+    less half an interval when the dead time is longer than four intervals."""
     t = config.timing
-    return max(2 * t.heartbeat_interval_ms, t.heartbeat_dead_time_ms // 2)
+    return max(2 * t.heartbeat_interval_ms, t.heartbeat_dead_time_ms // 2) + t.heartbeat_interval_ms // 2
 
 
 class HeartbeatProcess:

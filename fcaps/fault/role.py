@@ -208,7 +208,13 @@ class RoleMachine:
             self._public_wake_for = reach.lost_since
             self.clock.call_at(reach.lost_since + public_settle_ms / 1000.0 + 0.001, self.wake)
         hb = self.state.hb_process
-        settled_at = max(self._links_back_at, hb.restarted_at) + cfg.timing.heartbeat_dead_time_ms / 1000.0
+        # Links back: a dead time. A new heartbeat process: the start-up wait, as a head
+        # that starts (its first contact takes a round trip, which under load at fast
+        # timings outlasts a dead time), or until it has heard the peer.
+        settled_at = self._links_back_at + cfg.timing.heartbeat_dead_time_ms / 1000.0
+        if self.state.peer is None or not self.state.peer.ever_heard:
+            settled_at = max(settled_at, hb.restarted_at
+                             + max(cfg.timing.heartbeat_dead_time_ms, cfg.timing.initdead_ms) / 1000.0)
         settling = now < settled_at
         if settling and settled_at != self._settle_wake_for:
             # A silent peer counts as dead from then on: decide again at that moment.

@@ -126,11 +126,11 @@ def run_pair(tmp_path: Path, body: Callable[[Head, Head], Any]) -> None:
     asyncio.run(main())
 
 
-def test_the_bound_is_two_intervals_or_half_the_dead_time(tmp_path: Path) -> None:
+def test_the_bound_is_two_intervals_or_half_the_dead_time_and_half_an_interval(tmp_path: Path) -> None:
     head = Head(tmp_path, "head1", 7789)
-    assert silence_bound_ms(head.config) == 150                  # 50 ms / 300 ms: half the dead time
+    assert silence_bound_ms(head.config) == 175             # 50 ms / 300 ms: half the dead time, + 25
     t = head.config.timing.model_copy(update={"heartbeat_interval_ms": 100, "heartbeat_dead_time_ms": 300})
-    assert silence_bound_ms(head.config.model_copy(update={"timing": t})) == 200   # two intervals
+    assert silence_bound_ms(head.config.model_copy(update={"timing": t})) == 250   # two intervals, + 50
 
 
 def test_a_frozen_process_is_found_silent_within_its_bound_and_replaced(tmp_path: Path) -> None:

@@ -79,7 +79,7 @@ def test_a_hung_daemon_lets_go_of_its_alias_before_the_peer_takes_over(pair: HaP
 def test_a_frozen_heartbeat_process_lets_go_of_the_alias_before_the_peer_takes_over(pair: HaPair) -> None:
     """Only the active head's heartbeat process stops (stuck in the kernel, a frozen
     cgroup, a bug); its daemon runs on and hears nothing from it. The daemon releases the
-    alias within max(2 intervals, half the dead time), before the peer's dead time runs
+    alias within max(2 intervals, half the dead time) + half an interval, before the peer's dead time runs
     out, says why, and starts a new heartbeat process; the peer takes over on its dead
     time, and head1, back as standby, fails back. Never two holders."""
     c = pair.cluster

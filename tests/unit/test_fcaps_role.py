@@ -335,11 +335,11 @@ def test_a_head_deaf_to_its_peer_lets_go_instead_of_defending_the_alias(tmp_path
     w.clock.advance(1.0)
     assert "would take over" in w.step() and w.role.status is S.STANDBY   # deaf: takes nothing over
     monitor.running()                                 # a new process: it has heard nobody yet
-    w.peer = PeerView(name="head1", preferred_primary=True)
+    assert w.peer == PeerView(name="head1", preferred_primary=True)
     assert w.state.hb_process == HbProcessView("", 1, w.clock.monotonic())
     assert ProbableCause.HEARTBEAT_PROCESS_FAILURE not in {a.probable_cause for a in w.state.alarms.values()}
-    w.clock.advance(0.2)
-    assert "replaced" in w.step() and w.role.status is S.STANDBY   # within a dead time (300 ms)
+    w.clock.advance(0.6)                              # past the dead time (300 ms), within the start-up wait
+    assert "replaced" in w.step() and w.role.status is S.STANDBY
     w.peer = view(S.ACTIVE)
     w.step()
     assert w.role.status is S.STANDBY                 # head1 is active: nothing moves
@@ -347,7 +347,23 @@ def test_a_head_deaf_to_its_peer_lets_go_instead_of_defending_the_alias(tmp_path
     w.clock.advance(0.2)
     w.peer = view(S.ACTIVE, heard=False, silent_since=w.clock.monotonic())
     w.step()
-    assert w.role.status is S.ACTIVE                  # head1 died after the dead time: failover
+    assert w.role.status is S.ACTIVE                  # head1, heard by the new process, died: failover
+
+
+def test_a_new_heartbeat_process_that_never_hears_the_peer_takes_over_after_the_start_up_wait(
+        tmp_path: Path) -> None:
+    w = World(tmp_path)
+    w.peer = view(S.ACTIVE)
+    w.step()
+    monitor = HeartbeatMonitor(w.state, w.bus, w.alarms, w.clock, 1, lambda: None)
+    monitor.silent("the heartbeat process exited (code -9)")
+    w.step()
+    monitor.running()
+    w.clock.advance(0.9)
+    assert "replaced" in w.step() and w.role.status is S.STANDBY    # within initdead (1000 ms)
+    w.clock.advance(0.2)
+    w.step()
+    assert w.role.status is S.ACTIVE                 # nobody heard for the whole wait
 
 
 def test_head_index_does_not_depend_on_the_order_of_heads_in_the_file(tmp_path: Path) -> None:
