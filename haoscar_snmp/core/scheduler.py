@@ -298,9 +298,28 @@ class Scheduler:
         self._arm_watch()
 
     def _rebase(self, step: float) -> None:
-        """Move every periodic job's next run by the step, so it stays due after the same
-        monotonic time it was due after before the step."""
+        """Keep every periodic job due after the same monotonic time it was due after before
+        the step. APScheduler wakes on its own timer and may already have replanned a job
+        from the new wall time (a job it found late by the step, after a step forward): a
+        plan that is plausible now, within one interval of the new wall time, is kept; a
+        job moved by the step is taken only if that lands it there; anything else runs now."""
         log.warning("the wall clock stepped by %+.3f s; periodic jobs keep their pace", step)
+        now = datetime.fromtimestamp(self._clock.time()).astimezone()
+        slack = timedelta(seconds=STEP_TOLERANCE_S)
         for aps_job in self._aps.get_jobs():
-            if aps_job.next_run_time is not None:
-                self._aps.modify_job(aps_job.id, next_run_time=aps_job.next_run_time + timedelta(seconds=step))
+            planned = aps_job.next_run_time
+            if planned is None:
+                continue
+            interval = getattr(aps_job.trigger, "interval", timedelta(0))
+
+            def plausible(when: datetime) -> bool:
+                return now - slack <= when <= now + interval + slack
+
+            moved = planned + timedelta(seconds=step)
+            if plausible(moved):
+                wanted = moved
+            elif plausible(planned):
+                continue
+            else:
+                wanted = now
+            self._aps.modify_job(aps_job.id, next_run_time=wanted)
