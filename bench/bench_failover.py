@@ -25,7 +25,7 @@ comes from the STANDBY head on the alias address 10.71.0.50. Faults on the activ
              goes down, the instance enters FAULT and drops the VIP, the backup takes over
              after its master down interval;
 * hbfreeze   SIGSTOP of the active head's heartbeat process ONLY (ours: the daemon's
-             child running fcaps.fault.hbchild; keepalived: its VRRP child, the parent
+             child running fcaps.fault.heartbeat.child; keepalived: its VRRP child, the parent
              keeps running). Our daemon watches its heartbeat process for silence: after
              max(2 x interval, dead time / 2) without a report it releases the alias
              (saying HANDOVER, which the frozen process cannot carry) and starts a new

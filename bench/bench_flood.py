@@ -242,7 +242,7 @@ def heartbeat_child(pid: int) -> int | None:
     """The heartbeat process of the daemon `pid`, or None (like HaPair.heartbeat_pid, without raising)."""
     try:
         for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-            if "fcaps.fault.hbchild" in Path(f"/proc/{child}/cmdline").read_text(errors="replace"):
+            if "fcaps.fault.heartbeat.child" in Path(f"/proc/{child}/cmdline").read_text(errors="replace"):
                 return int(child)
     except OSError:
         pass
@@ -1052,7 +1052,7 @@ def report_loaded(run: Loaded, out: dict, kills: list[dict], stretches: list[dic
                missing_takeovers=missing, releases_not_by_kills=releases,
                samples=len(samples), samples_judged=len(judged), samples_not_one_holder=len(not_one),
                samples_not_one_examples=not_one[:10], holder_moves_outside_kills=moves,
-               hb_silent=count_in_logs(pair, "fcaps.fault.hbmonitor: the heartbeat process has sent nothing for"),
+               hb_silent=count_in_logs(pair, "fcaps.fault.heartbeat.monitor: the heartbeat process has sent nothing for"),
                hb_exited=count_in_logs(pair, "the heartbeat process exited"),
                hb_start_failed=count_in_logs(pair, "cannot start a new heartbeat process"),
                fenced=count_in_logs(pair, "the daemon has not answered"),

@@ -19,25 +19,25 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fcaps.configuration.control import OperatorActions, is_counter_reset
+from fcaps.configuration.control import OperatorActions
 from fcaps.configuration.mibmap import CONFIG_MAP
 from fcaps.configuration.store import ConfigStore
 from fcaps.configuration.sync import ClusterSync
 from fcaps.fault.alarms import Alarms
-from fcaps.fault.aliasguard import AliasGuard
-from fcaps.fault.checks import Checker
-from fcaps.fault.hbmonitor import HeartbeatMonitor
-from fcaps.fault.hbproc import build as build_heartbeat
+from fcaps.fault.heartbeat.monitor import HeartbeatMonitor
+from fcaps.fault.heartbeat.process import build as build_heartbeat
 from fcaps.fault.history import EventHistory
-from fcaps.fault.icmp import Prober
-from fcaps.fault.lanpoll import LanPoller
-from fcaps.fault.linkwatch import LinkWatch
+from fcaps.fault.lan.icmp import Prober
+from fcaps.fault.lan.links import LinkWatch
+from fcaps.fault.lan.poller import LanPoller
 from fcaps.fault.mailer import Mailer
-from fcaps.fault.outages import OutageFile
-from fcaps.fault.publicreach import PublicReachJob
-from fcaps.fault.quorum import QuorumCheck
-from fcaps.fault.role import Advertiser, GenerationFile, NoPeer, RoleMachine
-from fcaps.fault.services import ServiceMonitor
+from fcaps.fault.role.aliasguard import AliasGuard
+from fcaps.fault.role.machine import Advertiser, GenerationFile, NoPeer, RoleMachine
+from fcaps.fault.role.publicreach import PublicReachJob
+from fcaps.fault.role.quorum import QuorumCheck
+from fcaps.fault.services.checks import Checker
+from fcaps.fault.services.monitor import ServiceMonitor
+from fcaps.fault.services.outages import OutageFile
 from fcaps.fault.takeover import NetlinkAliases
 from fcaps.performance.figures import FailoverFigures
 from fcaps.performance.looplag import LoopLag
@@ -45,7 +45,7 @@ from haoscar_snmp import __version__
 from haoscar_snmp.config.errors import ConfigError
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock, SystemClock
-from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
+from haoscar_snmp.core.events import Event, EventBus, EventType, Severity, is_counter_reset
 from haoscar_snmp.core.files import DirectoryInUse, DirectoryLock
 from haoscar_snmp.core.runner import Runner, ShellRunner, watch_children_with_pidfd
 from haoscar_snmp.core.scheduler import Scheduler

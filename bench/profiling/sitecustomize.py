@@ -32,7 +32,7 @@ if _OUT:
         if not _STATE["on"]:
             return
         _PROF.disable()
-        kind = "heartbeat" if any("hbchild" in a for a in sys.argv) else "daemon"
+        kind = "heartbeat" if any("heartbeat.child" in a for a in sys.argv) else "daemon"
         seconds = time.monotonic() - _STATE["t"]
         _PROF.dump_stats(os.path.join(_OUT, f"{kind}-{os.getpid()}-{seconds:.1f}s.prof"))
 

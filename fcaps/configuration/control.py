@@ -101,15 +101,3 @@ class OperatorActions:
                                Severity.INFO if ok else Severity.WARNING,
                                f"operator action {action.name.lower()} by {principal}: {text}",
                                control.last_time, data))
-
-
-def is_service_reset(event: Event) -> bool:
-    """The event of an accepted resetService action (the service monitor listens)."""
-    return (event.type == EventType.OPERATOR_ACTION and event.subject == "reset_service"
-            and event.severity == Severity.INFO)
-
-
-def is_counter_reset(event: Event) -> bool:
-    """The event of an accepted resetCounters action (every owner of counters listens)."""
-    return (event.type == EventType.OPERATOR_ACTION and event.subject == "reset_counters"
-            and event.severity == Severity.INFO)

@@ -1,7 +1,7 @@
 """One configuration for the cluster: the daemon's side of the settings exchange.
 
 Each head advertises the version and fingerprint of its cluster-wide settings in its
-heartbeats (`fcaps/fault/hbproto.py`, from `advert()`). This job compares the peer's
+heartbeats (`fcaps/fault/heartbeat/proto.py`, from `advert()`). This job compares the peer's
 advert with this head's at every heartbeat interval:
 
 * equal: in sync (the higher version is kept by both);
@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from fcaps.fault.alarms import Alarms, AlarmType, ProbableCause
-from fcaps.fault.hbproto import key_id
+from haoscar_snmp.core.keys import key_id
 from haoscar_snmp.config.cluster import differences, digest, fingerprint
 from haoscar_snmp.config.clustersync import Advert, DriftState, DriftTracker, Version, merge
 from haoscar_snmp.config.schema import Config
@@ -64,7 +64,7 @@ NOT_KNOWN = "the peer head is not heard, or does not advertise its settings (hao
 
 
 class Link(Protocol):
-    """The heartbeat process's side that the exchange uses (fcaps/fault/hbproc.py)."""
+    """The heartbeat process's side that the exchange uses (fcaps/fault/heartbeat/process.py)."""
 
     nonces: tuple[int, int]
     relay_dropped: int
@@ -463,7 +463,7 @@ class ClusterSync:
 
     def _key(self) -> bytes:
         """The key the heartbeat sends with: during a rotation, the old one until the
-        peer has the new one too (fcaps/fault/heartbeat.py KeyRing)."""
+        peer has the new one too (fcaps/fault/heartbeat/peer.py KeyRing)."""
         keys = self._known_keys()
         ids = self.link.key_ids if self.link is not None else ()
         if ids and ids[0] in keys:

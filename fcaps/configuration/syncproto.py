@@ -2,7 +2,7 @@
 
 The heads exchange their cluster-wide settings (`haoscar_snmp/config/cluster.py`) over
 the heartbeat port on the private LANs, so the exchange needs no port of its own; the
-heartbeat process hands these datagrams to the daemon by their magic (`hbchild.py`).
+heartbeat process hands these datagrams to the daemon by their magic (`heartbeat/child.py`).
 Wire format (network byte order), then an HMAC-SHA256 under the heartbeat key over
 everything before it:
 
@@ -11,7 +11,7 @@ everything before it:
     body: zlib-compressed JSON object | hmac[32]
 
 * Requests (FETCH, PROPOSE) carry the heartbeat nonces of both heads' current runs
-  (`fcaps/fault/hbsession.py`): `sender_nonce` must be the one the receiver's heartbeat
+  (`fcaps/fault/heartbeat/session.py`): `sender_nonce` must be the one the receiver's heartbeat
   session accepts from the peer and `echo_nonce` the receiver's own, so a request
   recorded in an earlier run of either head is refused, and `msg_id` is taken once per
   run (the same datagram goes out on both LANs, and is sent again until answered).

@@ -38,11 +38,10 @@ from typing import Awaitable, Callable
 
 import aiosmtplib
 
-from fcaps.configuration.control import is_counter_reset
 from haoscar_snmp.config.schema import Config, EmailConfig, SmtpSecurity
 from haoscar_snmp.core.bug import BUG_MARKER
 from haoscar_snmp.core.clock import Clock, Timer
-from haoscar_snmp.core.events import Event, EventType
+from haoscar_snmp.core.events import Event, EventType, is_counter_reset
 from haoscar_snmp.core.state import State
 from haoscar_snmp.core.text import printable
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from fcaps.configuration.control import is_counter_reset
-from haoscar_snmp.core.events import Event
+from haoscar_snmp.core.events import Event, is_counter_reset
 from haoscar_snmp.core.state import State
 
 PERIOD_S = 0.1

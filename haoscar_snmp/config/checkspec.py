@@ -4,7 +4,7 @@ A service's `check` column is one string whatever the type (a command, a unit, a
 or process name, host:port, a URL), so that existing rows and the MIB column stay as
 they are. This module turns it, with `send` and `expect`, into a typed `CheckSpec`, or
 says exactly what is wrong; the configuration rules and the SET path use it to refuse a
-bad row, and the checks in fcaps/fault/checks.py use it to run a good one. Pure: no I/O.
+bad row, and the checks in fcaps/fault/services/checks.py use it to run a good one. Pure: no I/O.
 """
 
 from __future__ import annotations

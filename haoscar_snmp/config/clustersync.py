@@ -176,7 +176,7 @@ def _poller_problems(mine: Poller, theirs: Any) -> list[Problem]:
 
 
 def _reports(poller: Poller, active: bool) -> bool:
-    # fcaps/fault/lanwatch.py polls_here() with the peer present.
+    # fcaps/fault/lan/watch.py polls_here() with the peer present.
     return poller is Poller.BOTH or (poller is Poller.ACTIVE) == active
 
 

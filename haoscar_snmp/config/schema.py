@@ -424,7 +424,7 @@ class NotifyConfig(FrozenModel):
 
 
 class LanConfig(FrozenModel):
-    """How the LAN poller judges interfaces and LANs (fcaps/fault/lanwatch.py). The poll
+    """How the LAN poller judges interfaces and LANs (fcaps/fault/lan/watch.py). The poll
     interval and the down-after time are in [timing] (haoscarLanPollInterval and
     haoscarLanDownAfter); these are file-only."""
 
@@ -454,10 +454,10 @@ class FailoverConfig(FrozenModel):
     # each other's quorum (advertised in the heartbeats) before they need it.
     quorum_interval_ms: Annotated[int, Field(ge=1000, le=3600000)] = 5000
     # The active head counts as failed when the LAN poller finds all its private
-    # interfaces down while the standby reaches the LANs (fcaps/fault/lanpoll.py).
+    # interfaces down while the standby reaches the LANs (fcaps/fault/lan/poller.py).
     lan_failure_is_head_failure: bool = False
     # Addresses on the public LAN (the gateway, a router, a few clients) that each head
-    # pings to know whether clients can reach it (fcaps/fault/publicreach.py): an active
+    # pings to know whether clients can reach it (fcaps/fault/role/publicreach.py): an active
     # head that reaches none of them while the standby reaches one hands the alias over.
     # () = not watched.
     public_targets: Annotated[tuple[IpAddress, ...], Field(max_length=MAX_PUBLIC_TARGETS)] = ()

@@ -109,3 +109,15 @@ class EventBus:
                 log.exception(
                     "event consumer %s failed on %s; %s", name, event.type.name, BUG_MARKER,
                 )
+
+
+def is_service_reset(event: Event) -> bool:
+    """The event of an accepted resetService action (the service monitor listens)."""
+    return (event.type == EventType.OPERATOR_ACTION and event.subject == "reset_service"
+            and event.severity == Severity.INFO)
+
+
+def is_counter_reset(event: Event) -> bool:
+    """The event of an accepted resetCounters action (every owner of counters listens)."""
+    return (event.type == EventType.OPERATOR_ACTION and event.subject == "reset_counters"
+            and event.severity == Severity.INFO)

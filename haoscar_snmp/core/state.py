@@ -262,7 +262,7 @@ class Table(Generic[K, R]):
 
 @dataclass
 class ClusterState:
-    """Writer: the role state machine (fault/role.py); start-up fields by the daemon; the
+    """Writer: the role state machine (fault/role/machine.py); start-up fields by the daemon; the
     lan_* fields (haoscarLans scalars): Writer: LAN poller."""
 
     name: str = ""
@@ -284,7 +284,7 @@ class ClusterState:
 class HeadRow:
     """Writers: the configuration (the configured fields), the role state machine (this
     head's status and role changes), the heartbeat monitor (the peer's status) and
-    fault/hbproc.py (the peer's last heartbeat)."""
+    fault/heartbeat/process.py (the peer's last heartbeat)."""
 
     name: str
     preferred_role: HeadRole
@@ -303,7 +303,7 @@ class HeadRow:
 
 @dataclass
 class HbPathRow:
-    """Writer: the daemon's side of the heartbeat process (fault/hbproc.py), copying the
+    """Writer: the daemon's side of the heartbeat process (fault/heartbeat/process.py), copying the
     process's counters. Key: (head index, Lan)."""
 
     status: LinkStatus = LinkStatus.UNKNOWN
@@ -578,7 +578,7 @@ class LoopFigures:
 
 @dataclass
 class HeartbeatFigures:
-    """Writer: the heartbeat (its process measures, `hbproc.py` copies in)."""
+    """Writer: the heartbeat (its process measures, `heartbeat/process.py` copies in)."""
 
     rtt_us: int = 0
     jitter_us: int = 0

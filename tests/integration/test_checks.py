@@ -28,7 +28,7 @@ from typing import ClassVar
 
 import pytest
 
-from fcaps.fault.checks import Checker, Outcome, Verdict
+from fcaps.fault.services.checks import Checker, Outcome, Verdict
 from haoscar_snmp.config.checkspec import parse
 from haoscar_snmp.core.runner import ShellRunner
 

@@ -18,9 +18,9 @@ from typing import Any, Callable
 import pytest
 
 from fcaps.configuration.apply import apply_to_state
-from fcaps.fault import hbproc
-from fcaps.fault.hbproc import HeartbeatProcess, build, silence_bound_ms
-from fcaps.fault.heartbeat import LocalView, Notice
+from fcaps.fault.heartbeat.peer import LocalView, Notice
+from fcaps.fault.heartbeat import process as hbproc
+from fcaps.fault.heartbeat.process import HeartbeatProcess, build, silence_bound_ms
 from haoscar_snmp.config.loader import parse_config
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import SystemClock

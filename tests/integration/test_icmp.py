@@ -31,8 +31,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from fcaps.fault import icmp
-from fcaps.fault.icmp import Opener, Prober, Sweep
+from fcaps.fault.lan import icmp
+from fcaps.fault.lan.icmp import Opener, Prober, Sweep
 from haoscar_snmp.core.bug import BUG_MARKER
 
 from .nsutil import batch, in_namespace, remove, sh

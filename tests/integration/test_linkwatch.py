@@ -31,8 +31,8 @@ from typing import TypeVar
 
 import pytest
 
-from fcaps.fault import linkwatch as lw
-from fcaps.fault.linkwatch import LinkWatch
+from fcaps.fault.lan import links as lw
+from fcaps.fault.lan.links import LinkWatch
 from haoscar_snmp.core.bug import BUG_MARKER
 
 from .nsutil import batch, in_namespace, remove, sh

@@ -179,10 +179,10 @@ class HaPair:
         os.killpg(self.procs[head].pid, sig)
 
     def heartbeat_pid(self, head: str) -> int:
-        """The pid of the head's heartbeat process (the daemon's one child running hbchild)."""
+        """The pid of the head's heartbeat process (its daemon's one child)."""
         pid = self.procs[head].pid
         for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-            if "fcaps.fault.hbchild" in Path(f"/proc/{child}/cmdline").read_text(errors="replace"):
+            if "fcaps.fault.heartbeat.child" in Path(f"/proc/{child}/cmdline").read_text(errors="replace"):
                 return int(child)
         raise AssertionError(f"{head} has no heartbeat process")
 

@@ -11,7 +11,7 @@ import os
 import signal
 import time
 
-from fcaps.fault import hbproto
+from fcaps.fault.heartbeat import proto as hbproto
 from tests.integration.harness import R
 
 from .hapair import ALIAS, AUTH, PRIV, PUBLIC, SNMP_PORT, HaPair

@@ -282,7 +282,7 @@ async def test_pull_and_push_are_refused_while_the_peers_settings_are_not_known(
 
 @run
 async def test_during_a_key_rotation_the_exchange_signs_and_verifies_as_the_heartbeat_does(tmp_path: Path) -> None:
-    from fcaps.fault.hbproto import key_id
+    from haoscar_snmp.core.keys import key_id
 
     a, b = pair(tmp_path)
     await settle(a, b)
@@ -399,8 +399,8 @@ async def test_an_end_state_unsafe_is_refused(tmp_path: Path) -> None:
 
 @run
 async def test_each_step_reaches_the_heartbeat_process_in_order(tmp_path: Path) -> None:
-    from fcaps.fault import hbwire
-    from fcaps.fault.hbproc import HeartbeatProcess
+    from fcaps.fault.heartbeat import wire as hbwire
+    from fcaps.fault.heartbeat.process import HeartbeatProcess
 
     class Process(HeartbeatProcess):
         """The daemon's side of the heartbeat process; what it sends is kept here."""

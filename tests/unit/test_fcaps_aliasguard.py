@@ -10,7 +10,7 @@ from fakes import FakeAliases, FakeClock
 
 from fcaps.configuration.apply import apply_to_state
 from fcaps.fault.alarms import Alarms
-from fcaps.fault.aliasguard import AliasGuard, parse_arp
+from fcaps.fault.role.aliasguard import AliasGuard, parse_arp
 from haoscar_snmp.config.loader import parse_config
 from haoscar_snmp.core.events import EventBus
 from haoscar_snmp.core.state import AliasStatus, HeadStatus, State

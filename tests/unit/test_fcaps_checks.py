@@ -1,4 +1,4 @@
-"""fcaps.fault.checks.Checker: verdicts from a FakeRunner and from a fake /proc tree.
+"""fcaps.fault.services.checks.Checker: verdicts from a FakeRunner and from a fake /proc tree.
 
 COMMAND and SYSTEMD map exit codes and systemctl's properties to UP, DOWN or ERROR (the
 check could not be carried out); PROCESS reads pid files and scans /proc, sharing one
@@ -23,8 +23,8 @@ import pytest
 from aiohttp.client_reqrep import ConnectionKey
 from fakes import FakeClock, FakeRunner
 
-from fcaps.fault import checks
-from fcaps.fault.checks import Checker, Outcome, Verdict
+from fcaps.fault.services.checks import Checker, Outcome, Verdict
+from fcaps.fault.services import checks as checks
 from haoscar_snmp.config.checkspec import CheckSpec, parse
 from haoscar_snmp.core.runner import RunResult
 
@@ -571,7 +571,7 @@ def test_printable_escapes_and_cuts() -> None:
 
 def test_a_daemon_without_http_checks_never_loads_aiohttp() -> None:
     code = ("import asyncio, sys\n"
-            "from fcaps.fault.checks import Checker\n"
+            "from fcaps.fault.services.checks import Checker\n"
             "from haoscar_snmp.config.checkspec import parse\n"
             "from haoscar_snmp.core.runner import ShellRunner\n"
             "async def main():\n"

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from fcaps.fault.decide import (
+from fcaps.fault.role.decide import (
     Action,
     Me,
     Peer,
@@ -15,7 +15,7 @@ from fcaps.fault.decide import (
     keeps,
     wins_tie,
 )
-from fcaps.fault.hbproto import Flag
+from fcaps.fault.heartbeat.proto import Flag
 from haoscar_snmp.core.state import HeadStatus as S
 
 PRIMARY = Me(name="head1", preferred_primary=True, status=S.STANDBY, started_for_ms=60_000,

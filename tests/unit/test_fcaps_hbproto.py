@@ -7,8 +7,8 @@ import hmac
 
 import pytest
 
-from fcaps.fault import hbproto
-from fcaps.fault.hbproto import Flag, Heartbeat
+from fcaps.fault.heartbeat import proto as hbproto
+from fcaps.fault.heartbeat.proto import Flag, Heartbeat
 
 KEY = b"k" * 32
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from fcaps.fault.hbproto import Flag, Heartbeat
-from fcaps.fault.hbsession import Session, Verdict
+from fcaps.fault.heartbeat.proto import Flag, Heartbeat
+from fcaps.fault.heartbeat.session import Session, Verdict
 
 LAN_A, LAN_B = 1, 2
 

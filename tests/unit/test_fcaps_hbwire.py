@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fcaps.fault import hbwire
-from fcaps.fault.hbproto import Flag
-from fcaps.fault.heartbeat import HbSettings, LocalView, Notice
+from fcaps.fault.heartbeat.peer import HbSettings, LocalView, Notice
+from fcaps.fault.heartbeat import wire as hbwire
+from fcaps.fault.heartbeat.proto import Flag
 from haoscar_snmp.core.state import (
     HbPathRow,
     HeadStatus,

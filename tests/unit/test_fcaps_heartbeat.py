@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from fakes import FakeClock
 
-from fcaps.fault.hbsession import Session
-from fcaps.fault.heartbeat import (
+from fcaps.fault.heartbeat.session import Session
+from fcaps.fault.heartbeat.peer import (
     HbSettings,
     HeartbeatCore,
     KeyRing,
@@ -309,7 +309,7 @@ def test_the_adverts_reach_the_peer_once_it_says_it_reads_their_format(tmp_path:
 
 def test_a_peer_that_reads_format_3_is_written_to_in_it_and_advertises_no_public_reach(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fcaps.fault import hbproto
+    from fcaps.fault.heartbeat import proto as hbproto
 
     p = Pair(tmp_path)
     original = hbproto.encode
@@ -333,7 +333,7 @@ def test_a_peer_of_the_release_before_is_written_to_in_its_format_and_still_hear
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Its messages are format 2 with no capability bit; ours to it stay format 2, whose
     every byte its parser reads, so a rolling upgrade moves nothing."""
-    from fcaps.fault import hbproto
+    from fcaps.fault.heartbeat import proto as hbproto
 
     p = Pair(tmp_path)
     original = hbproto.encode

@@ -1,4 +1,4 @@
-"""fcaps.fault.icmp: echo requests and replies on fake sockets and a fake clock.
+"""fcaps.fault.lan.icmp: echo requests and replies on fake sockets and a fake clock.
 
 The fake socket has a real file descriptor (one end of a socket pair) so the event loop's
 reader runs as in the daemon; what it "receives" is scripted by the test, and the packets
@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from fakes import FakeClock
 
-from fcaps.fault import icmp
-from fcaps.fault.icmp import Prober, Sweep, batches
+from fcaps.fault.lan import icmp
+from fcaps.fault.lan.icmp import Prober, Sweep, batches
 
 US4, US6 = "10.0.0.1", "fd00::1"
 

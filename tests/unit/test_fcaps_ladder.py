@@ -1,5 +1,5 @@
-"""The recovery ladder (fcaps.fault.ladder) rung by rung, and its outage history on disk
-(fcaps.fault.outages), with times given by the test."""
+"""The recovery ladder (fcaps.fault.services.ladder) rung by rung, and its outage history on disk
+(fcaps.fault.services.outages), with times given by the test."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from fakes import FakeClock
 
-from fcaps.fault.ladder import Ladder, Policy, StepKind
-from fcaps.fault.outages import OutageFile
+from fcaps.fault.services.ladder import Ladder, Policy, StepKind
+from fcaps.fault.services.outages import OutageFile
 from haoscar_snmp.core.state import RecoveryAction, ServiceRung, ServiceStatus
 
 K = StepKind

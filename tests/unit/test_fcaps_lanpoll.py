@@ -1,4 +1,4 @@
-"""fcaps.fault.lanpoll.LanPoller with a fake prober, fake netlink counters and a fake clock.
+"""fcaps.fault.lan.poller.LanPoller with a fake prober, fake netlink counters and a fake clock.
 
 Each test round: every pinged address gets one probe (answered or not, as the test says),
 the clock moves one poll interval, and the job runs. The rules themselves (down after,
@@ -19,8 +19,8 @@ from fakes import EventRecorder, FakeClock
 
 from fcaps.configuration.apply import apply_to_state
 from fcaps.fault.alarms import Alarms, ProbableCause
-from fcaps.fault.icmp import TargetStats
-from fcaps.fault.lanpoll import LanPoller
+from fcaps.fault.lan.icmp import TargetStats
+from fcaps.fault.lan.poller import LanPoller
 from haoscar_snmp.config.loader import load_config
 from haoscar_snmp.config.schema import Config, HeadConfig, LanConfig, NodeConfig, Poller
 from haoscar_snmp.core.events import EventBus, EventType

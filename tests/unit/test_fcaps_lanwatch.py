@@ -1,4 +1,4 @@
-"""The LAN watch (fcaps.fault.lanwatch): interface states, the hold-down, LAN failures and
+"""The LAN watch (fcaps.fault.lan.watch): interface states, the hold-down, LAN failures and
 the head-failure input, driven round by round by a hand-written prober, with times given
 by the test."""
 
@@ -9,7 +9,7 @@ from typing import Callable, Iterable
 
 import pytest
 
-from fcaps.fault.lanwatch import (
+from fcaps.fault.lan.watch import (
     LanWatch,
     Policy,
     Reading,

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from fcaps.fault import linkwatch as lw
-from fcaps.fault.linkwatch import LinkWatch, Malformed, parse_link, split
+from fcaps.fault.lan import links as lw
+from fcaps.fault.lan.links import LinkWatch, Malformed, parse_link, split
 from haoscar_snmp.core.bug import BUG_MARKER
 
 PORT = 4242

@@ -1,4 +1,4 @@
-"""fcaps.fault.publicreach: the public targets judged, the verdict with its hold-down,
+"""fcaps.fault.role.publicreach: the public targets judged, the verdict with its hold-down,
 the rows of both heads, and what is told.
 
 A fake pinger answers from a table (which targets answer now); a fake clock moves one
@@ -15,9 +15,9 @@ from fakes import EventRecorder, FakeClock
 
 from fcaps.configuration.apply import apply_to_state
 from fcaps.fault.alarms import Alarms, ProbableCause
-from fcaps.fault.hbproto import Flag
-from fcaps.fault.icmp import TargetStats
-from fcaps.fault.publicreach import PublicReachJob
+from fcaps.fault.heartbeat.proto import Flag
+from fcaps.fault.lan.icmp import TargetStats
+from fcaps.fault.role.publicreach import PublicReachJob
 from haoscar_snmp.config.loader import parse_config
 from haoscar_snmp.core.events import EventBus, EventType
 from haoscar_snmp.core.state import LinkStatus, PeerView, PublicReach, PublicState, State

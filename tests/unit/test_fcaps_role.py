@@ -10,11 +10,11 @@ from fakes import FakeAliases, FakeClock, FakeRunner
 
 from fcaps.configuration.apply import apply_to_state
 from fcaps.fault.alarms import Alarms, ProbableCause
-from fcaps.fault.hbmonitor import HeartbeatMonitor
-from fcaps.fault.hbproto import Flag
-from fcaps.fault.heartbeat import LocalView
-from fcaps.fault.quorum import QuorumCheck
-from fcaps.fault.role import GenerationFile, RoleMachine
+from fcaps.fault.heartbeat.monitor import HeartbeatMonitor
+from fcaps.fault.heartbeat.peer import LocalView
+from fcaps.fault.heartbeat.proto import Flag
+from fcaps.fault.role.machine import GenerationFile, RoleMachine
+from fcaps.fault.role.quorum import QuorumCheck
 from haoscar_snmp.config.loader import parse_config
 from haoscar_snmp.core.events import EventBus, EventType
 from haoscar_snmp.core.state import (
@@ -398,8 +398,8 @@ def test_an_active_head_applies_alias_rows_added_changed_or_removed_at_once(tmp_
 
 def test_reset_counters_is_done_by_each_owner_on_the_event(tmp_path: Path) -> None:
     from fcaps.configuration.control import OperatorActions
-    from fcaps.fault.checks import Checker
-    from fcaps.fault.services import ServiceMonitor
+    from fcaps.fault.services.checks import Checker
+    from fcaps.fault.services.monitor import ServiceMonitor
 
     w = World(tmp_path)
     w.primary_dies()

@@ -1,4 +1,4 @@
-"""fcaps.fault.services.ServiceMonitor: verdicts in, ladder steps carried out.
+"""fcaps.fault.services.monitor.ServiceMonitor: verdicts in, ladder steps carried out.
 
 The checks are scripted (a fake checker), restart commands go to a FakeRunner, times to
 a FakeClock; each step must show as an event with its reason, an alarm raised or
@@ -22,10 +22,10 @@ from fakes import EventRecorder, FakeClock, FakeRunner
 from fcaps.configuration.apply import apply_to_state
 from fcaps.configuration.control import OperatorActions
 from fcaps.fault.alarms import Alarms, ProbableCause
-from fcaps.fault.checks import Outcome, Verdict
-from fcaps.fault.hbproto import Flag
-from fcaps.fault.outages import OutageFile
-from fcaps.fault.services import TICK_S, ServiceMonitor
+from fcaps.fault.heartbeat.proto import Flag
+from fcaps.fault.services.checks import Outcome, Verdict
+from fcaps.fault.services.monitor import TICK_S, ServiceMonitor
+from fcaps.fault.services.outages import OutageFile
 from haoscar_snmp.config.checkspec import CheckSpec
 from haoscar_snmp.config.loader import load_config
 from haoscar_snmp.config.schema import Config, ServiceConfig

@@ -7,6 +7,11 @@
                           plumbing; the domain hands it maps and callbacks instead)
     haoscar_snmp.daemon and haoscar_snmp.__main__ compose both sides.
 
+Inside fcaps, each area and each fault subsystem names what it may use of the others
+(MAY_USE): the fault area's top-level modules (the alarm table, the event history, the
+mailer, the alias operations) serve its subsystems and use none of them; what every area
+needs (event predicates, key fingerprints) lives in haoscar_snmp.core.
+
 Test doubles live in tests/, not in the packages.
 
 And the heartbeat process stays small: importing it loads no SNMP, configuration schema
@@ -29,6 +34,16 @@ FORBIDDEN = {
     "haoscar_snmp.config": ("haoscar_snmp.snmp", "fcaps"),
     "haoscar_snmp.snmp": ("fcaps",),
     "fcaps": ("haoscar_snmp.snmp",),
+}
+MAY_USE = {
+    "fcaps.configuration": ("fcaps.fault.alarms",),
+    "fcaps.performance": (),
+    "fcaps.fault": (),
+    "fcaps.fault.heartbeat": ("fcaps.fault.alarms", "fcaps.fault.takeover"),
+    "fcaps.fault.lan": ("fcaps.fault.alarms",),
+    "fcaps.fault.role": ("fcaps.fault.alarms", "fcaps.fault.takeover", "fcaps.fault.heartbeat.proto",
+                         "fcaps.fault.heartbeat.peer", "fcaps.fault.lan.icmp"),
+    "fcaps.fault.services": ("fcaps.fault.alarms", "fcaps.fault.heartbeat.proto"),
 }
 
 
@@ -65,8 +80,31 @@ def test_imports_go_one_way(name: str, path: Path) -> None:
             assert wrong == [], f"{name} must not import {wrong}"
 
 
+def home_of(name: str) -> str | None:
+    """The MAY_USE entry a module belongs to: the longest that contains it."""
+    homes = [home for home in MAY_USE if under(name, home)]
+    return max(homes, key=len) if homes else None
+
+
+@pytest.mark.parametrize("name, path", sorted((n, p) for n, p in modules().items() if under(n, "fcaps")))
+def test_areas_and_fault_subsystems_use_only_what_they_name(name: str, path: Path) -> None:
+    home = home_of(name)
+    if home is None:
+        return
+    mine = home if home != "fcaps.fault" else name     # a top-level fault module is its own home
+    wrong = sorted(i for i in imports_of(name, path) if under(i, "fcaps") and not under(i, mine)
+                   and not any(under(i, allowed) for allowed in MAY_USE[home])
+                   and i not in ("fcaps", "fcaps.fault"))
+    assert wrong == [], f"{name} must not import {wrong}"
+
+
+def test_every_fcaps_package_has_a_rule() -> None:
+    packages = {n for n, p in modules().items() if under(n, "fcaps") and p.name == "__init__.py"}
+    assert sorted(p for p in packages if p not in MAY_USE and p != "fcaps") == []
+
+
 def test_the_heartbeat_process_imports_nothing_heavy() -> None:
-    code = ("import sys, fcaps.fault.hbchild\n"
+    code = ("import sys, fcaps.fault.heartbeat.child\n"
             "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('pysnmp', 'pyasn1', 'pydantic', 'apscheduler', 'pysmi') or "
             "m.startswith(('haoscar_snmp.config', 'haoscar_snmp.snmp')))))")

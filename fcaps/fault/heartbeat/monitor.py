@@ -15,8 +15,8 @@ from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
 from haoscar_snmp.core.state import HbProcessView, HeadStatus, Lan, LinkView, PeerView, State
 
-from .alarms import Alarms, AlarmType, ProbableCause
-from .heartbeat import Notice
+from fcaps.fault.alarms import Alarms, AlarmType, ProbableCause
+from .peer import Notice
 
 log = logging.getLogger(__name__)
 

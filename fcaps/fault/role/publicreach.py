@@ -5,7 +5,7 @@ wrong VLAN, an upstream failure) looks healthy to everything else: its links are
 the peer still hears it on the private LANs. Clients cannot reach the alias it holds.
 Here each head pings the addresses of `[failover] public_targets` (the gateway, a
 router, a few clients) every `public_probe_interval_ms`, from the LAN poller's ICMP
-prober (one socket per address family, fault/icmp.py), and judges each target:
+prober (one socket per address family, fault/lan/icmp.py), and judges each target:
 
 * a probe is judged one interval after it was sent: answered (by then or late) or not;
 * a target is reachable after `public_rise` answered probes in a row, unreachable after
@@ -17,7 +17,7 @@ prober (one socket per address family, fault/icmp.py), and judges each target:
 What this head reaches (how many, and which: a mask over the list, which is cluster-wide)
 and whether it lost the public LAN go into its heartbeats (`state.public_reach`, read by
 the role machine, which advertises it; the flag PUBLIC_LOST). The role decision
-(fault/decide.py) hands the alias over when the active head lost the public LAN while the
+(fault/role/decide.py) hands the alias over when the active head lost the public LAN while the
 standby reaches a target; when neither reaches any, nothing moves.
 
 The MIB shows each target per head (haoscarPubTargetTable: this head's rows from its own
@@ -48,9 +48,9 @@ from haoscar_snmp.core.state import (
     State,
 )
 
-from .alarms import Alarms, AlarmType, ProbableCause
-from .hbproto import Flag
-from .icmp import TargetStats
+from fcaps.fault.alarms import Alarms, AlarmType, ProbableCause
+from fcaps.fault.heartbeat.proto import Flag
+from fcaps.fault.lan.icmp import TargetStats
 
 log = logging.getLogger(__name__)
 

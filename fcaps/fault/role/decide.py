@@ -12,7 +12,7 @@ Fitness. A head may hold the alias only if it can be told apart from a dead one:
   this head's public link is up is as dead as this head can tell (it keeps or takes).
 * *public down*: no carrier on an interface that carries an alias. Clients cannot reach
   such a head; it hands over to a peer whose public links are up.
-* *public lost*: the head reaches none of its public targets (fault/publicreach.py),
+* *public lost*: the head reaches none of its public targets (fault/role/publicreach.py),
   though its links are up. An active head hands over to a standby that reaches one; if
   neither reaches any, nothing moves. Such a head is not made active by failback or
   switchover, and loses a standby tie.
@@ -62,7 +62,7 @@ from dataclasses import dataclass
 
 from haoscar_snmp.core.state import HeadStatus
 
-from .hbproto import Flag
+from fcaps.fault.heartbeat.proto import Flag
 
 S = HeadStatus
 # An isolated active head waits this long before handing over to a peer heard on the

@@ -27,7 +27,7 @@ code. It runs:
   once the daemon, awake, says it holds nothing.
 
 It exits when the daemon's end of the socket pair closes (the daemon died or stopped).
-Started by `fcaps/fault/hbproc.py` as `python -m fcaps.fault.hbchild FD`.
+Started by `fcaps/fault/heartbeat/process.py` as `python -m fcaps.fault.heartbeat.child FD`.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from typing import Any, Callable
 from haoscar_snmp.core.bug import BUG_MARKER
 from haoscar_snmp.core.clock import SystemClock
 from haoscar_snmp.core.files import atomic_write
+from haoscar_snmp.core.keys import key_id
 from haoscar_snmp.core.state import (
     HbPathRow,
     HeadRole,
@@ -58,12 +59,12 @@ from haoscar_snmp.core.state import (
     SecurityCounters,
 )
 
-from . import hbproto, hbwire
-from .hbsession import Session
-from .heartbeat import HeartbeatCore, KeyRing, Notice, PathSpec
-from .takeover import Alias, NetlinkAliases
+from . import proto, wire
+from .session import Session
+from .peer import HeartbeatCore, KeyRing, Notice, PathSpec
+from fcaps.fault.takeover import Alias, NetlinkAliases
 
-log = logging.getLogger("fcaps.fault.heartbeat")
+log = logging.getLogger("fcaps.fault.heartbeat.peer")
 
 IFF_UP = 0x1
 IFF_LOWER_UP = 0x10000
@@ -74,7 +75,7 @@ CONFIG_MAGIC = b"HAOC"       # the settings exchange's datagrams (fcaps/configur
 RELAY_PER_S = 50             # of them handed to the daemon a second, at most
 RELAY_MAX_BYTES = 46_000     # larger ones do not fit the socket pair's messages once encoded
 HOLDING = (HeadStatus.ACTIVE, HeadStatus.TAKING_OVER)
-BEAT = hbwire.pack("beat")
+BEAT = wire.pack("beat")
 
 
 class _Endpoint(asyncio.DatagramProtocol):
@@ -99,7 +100,7 @@ class Child:
 
     def __init__(self, sock: socket.socket, init: dict[str, Any]) -> None:
         self.sock = sock
-        settings = hbwire.settings_from_wire(init["settings"])
+        settings = wire.settings_from_wire(init["settings"])
         self.keys = KeyRing(bytes.fromhex(init["key"]))
         self.port = int(init["port"])
         self.epoch_file = init["epoch_file"]
@@ -112,7 +113,7 @@ class Child:
         self.peer_row = HeadRow(name=settings.peer, preferred_role=HeadRole.STANDBY)
         self.core = HeartbeatCore(settings, SystemClock(), Session(settings.peer, int(init["epoch"])), specs,
                                   self.rows, self.peer_row, self.security, self.perf, self.keys)
-        self.local, self.held = hbwire.local_from_wire(init["local"])
+        self.local, self.held = wire.local_from_wire(init["local"])
         self.fenced = False
         self.job = {"runs": 0, "failures": 0, "last_duration_us": 0, "max_duration_us": 0,
                     "last_run": 0.0, "last_result": ""}
@@ -145,16 +146,16 @@ class Child:
         try:
             for lan, path in self.core.paths.items():
                 family = socket.AF_INET6 if ipaddress.ip_address(path.local).version == 6 else socket.AF_INET
-                _t, proto = await loop.create_datagram_endpoint(
+                _t, endpoint = await loop.create_datagram_endpoint(
                     lambda lan=lan: _Endpoint(self, lan), local_addr=(path.local, self.port), family=family)
-                self._endpoints[lan] = proto
+                self._endpoints[lan] = endpoint
             await self._open_netlink()
         except OSError as exc:
-            self._send(hbwire.pack("error", text=str(exc)))
+            self._send(wire.pack("error", text=str(exc)))
             return
         self.sock.setblocking(False)
         loop.add_reader(self.sock.fileno(), self._from_daemon)
-        self._send(hbwire.pack("ready"))
+        self._send(wire.pack("ready"))
         self._due = loop.time()
         self._tick()
         self._arm_deadline()
@@ -179,7 +180,7 @@ class Child:
     def _from_daemon(self) -> None:
         for _ in range(64):
             try:
-                data = self.sock.recv(hbwire.MAX_MESSAGE)
+                data = self.sock.recv(wire.MAX_MESSAGE)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
@@ -190,13 +191,13 @@ class Child:
                     self._loop.remove_reader(self.sock.fileno())
                 self._stop()
                 return
-            self._guarded(lambda data=data: self._message(hbwire.unpack(data)))
+            self._guarded(lambda data=data: self._message(wire.unpack(data)))
 
     def _message(self, msg: dict[str, Any]) -> str:
         kind = msg.get("t")
         self._last_daemon = time.monotonic()
         if kind == "local":
-            local, held = hbwire.local_from_wire(msg)
+            local, held = wire.local_from_wire(msg)
             if self.fenced and local.status not in HOLDING:
                 self.fenced = False          # the daemon is back and holds nothing: speak again
                 self._dirty = True
@@ -206,7 +207,7 @@ class Child:
             if changed:
                 self._send_heartbeats()
         elif kind == "settings":
-            self.core.settings = hbwire.settings_from_wire(msg["settings"])
+            self.core.settings = wire.settings_from_wire(msg["settings"])
             self.daemon_timeout = msg["daemon_timeout_ms"] / 1000.0
             self._arm_deadline()
         elif kind == "key":
@@ -312,7 +313,7 @@ class Child:
             self.relay_dropped += 1
             return
         self._relayed += 1
-        if not self._send(hbwire.pack("cfg", lan=int(lan), data=base64.b64encode(data).decode("ascii"))):
+        if not self._send(wire.pack("cfg", lan=int(lan), data=base64.b64encode(data).decode("ascii"))):
             self.relay_dropped += 1          # the daemon is not reading (frozen): dropped
 
     def _send_config(self, data: bytes) -> None:
@@ -415,10 +416,10 @@ class Child:
         cannot take them now (it may be frozen), bounded."""
         self._notices.extend(self.core.drain())
         del self._notices[:-MAX_PENDING_NOTICES]
-        msg = hbwire.pack(
-            "snap", peer=hbwire.peer_to_wire(self.core.view()), links=hbwire.links_to_wire(self._links),
-            notices=[hbwire.notice_to_wire(n) for n in self._notices], fenced=self.fenced,
-            rows={str(int(lan)): hbwire.row_to_wire(row) for lan, row in self.rows.items()},
+        msg = wire.pack(
+            "snap", peer=wire.peer_to_wire(self.core.view()), links=wire.links_to_wire(self._links),
+            notices=[wire.notice_to_wire(n) for n in self._notices], fenced=self.fenced,
+            rows={str(int(lan)): wire.row_to_wire(row) for lan, row in self.rows.items()},
             security=[self.security.hb_auth_failures, self.security.hb_replays,
                       self.security.malformed_packets],
             perf=[self.perf.rtt_us, self.perf.jitter_us], last_heartbeat=self.peer_row.last_heartbeat,
@@ -431,10 +432,10 @@ class Child:
             self._last_sync = time.monotonic()
 
     def _key_id(self, key: bytes) -> int:
-        """hbproto.key_id, once per key (an HMAC; snaps go out at every change)."""
+        """key_id, once per key (an HMAC; snaps go out at every change)."""
         if key not in self._key_ids:
             self._key_ids = {k: v for k, v in self._key_ids.items() if k in self.keys.accepting()}
-            self._key_ids[key] = hbproto.key_id(key)
+            self._key_ids[key] = key_id(key)
         return self._key_ids[key]
 
     def _nonces(self) -> list[int]:
@@ -469,7 +470,7 @@ class Child:
 
 def main(argv: list[str]) -> int:
     sock = socket.socket(fileno=int(argv[1]))
-    init = hbwire.unpack(sock.recv(hbwire.MAX_MESSAGE))
+    init = wire.unpack(sock.recv(wire.MAX_MESSAGE))
     logging.basicConfig(level=init.get("log_level", "INFO").upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Ctrl-C and SIGTERM to the whole group are for the daemon, which releases what it

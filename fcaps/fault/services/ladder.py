@@ -25,7 +25,7 @@ The ladder, per service (each number is a column of haoscarServiceTable):
   (active-only, this head now standby) is reset `failure_timeout` seconds after the
   handover, if that is not 0.
 
-The state is persisted by the monitor after every step (fault/outages.py), so a daemon
+The state is persisted by the monitor after every step (fault/services/outages.py), so a daemon
 restart in the middle of a ladder resumes on the same rung with the same counts.
 """
 

@@ -15,7 +15,7 @@ Wire format (network byte order), then an HMAC-SHA256 over everything before it:
   receiver's nonce as the sender last learned it. A message that echoes the receiver's
   own nonce was made after the receiver started, so it cannot be a recording: this is
   what protects against replays, without trusting either head's wall clock
-  (see `hbsession.py`).
+  (see `heartbeat/session.py`).
 * `peer_epoch` is the highest epoch of the receiver that the sender has accepted, so a
   head that lost its boot counter learns where to continue.
 * `generation` is the sender's takeover generation: raised above everything it has seen
@@ -30,7 +30,7 @@ Wire format (network byte order), then an HMAC-SHA256 over everything before it:
 * `public_targets`, `public_reached` and `public_mask` (version 4) say how many public
   targets the sender watches, how many it reaches, and which (bit i: the i-th of
   `[failover] public_targets`, a cluster-wide list): the heads compare them to decide
-  whether the active one should hand over (fcaps/fault/publicreach.py).
+  whether the active one should hand over (fcaps/fault/role/publicreach.py).
 * `caps` bit 0 says "I read version 3", bit 1 "I read version 4". A head writes the
   newest version its peer's last authenticated message said it reads (or was written
   in), so a head of an earlier release, which ignores that byte and whatever follows
@@ -126,11 +126,6 @@ class Heartbeat:
         if self.version >= 4 or self.caps & CAP_READS_V4:
             return 4
         return 3 if self.version >= 3 or self.caps & CAP_READS_V3 else 2
-
-
-def key_id(key: bytes) -> int:
-    """A key's 32-bit fingerprint, as heartbeats carry it (not the key: a keyed hash)."""
-    return int.from_bytes(hmac.new(key, b"haoscar heartbeat key id", hashlib.sha256).digest()[:4], "big")
 
 
 def encode(msg: Heartbeat, key: bytes) -> bytes:

@@ -16,8 +16,8 @@ from typing import Any
 
 from haoscar_snmp.core.state import HbPathRow, HeadStatus, Lan, LinkView, PeerView
 
-from .hbproto import Flag
-from .heartbeat import HbSettings, LocalView, Notice
+from .proto import Flag
+from .peer import HbSettings, LocalView, Notice
 
 MAX_MESSAGE = 65536
 ROW_FIELDS = ("status", "sent", "received", "lost", "rtt_us", "last_heard", "rejected", "max_gap_us")

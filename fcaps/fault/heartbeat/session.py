@@ -33,7 +33,7 @@ import enum
 import secrets
 from collections import deque
 
-from .hbproto import Heartbeat
+from .proto import Heartbeat
 
 RETIRED_NONCES = 16
 

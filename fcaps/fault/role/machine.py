@@ -27,10 +27,9 @@ import logging
 from pathlib import Path
 from typing import Callable, Protocol
 
-from fcaps.configuration.control import is_counter_reset
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
-from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
+from haoscar_snmp.core.events import Event, EventBus, EventType, Severity, is_counter_reset
 from haoscar_snmp.core.files import atomic_write
 from haoscar_snmp.core.runner import Runner
 from haoscar_snmp.core.state import (
@@ -42,11 +41,11 @@ from haoscar_snmp.core.state import (
     State,
 )
 
-from .alarms import Alarms, AlarmType, ProbableCause
+from fcaps.fault.alarms import Alarms, AlarmType, ProbableCause
 from .decide import ISOLATION_SETTLE_MS, Action, Decision, Me, Peer, decide
-from .hbproto import Flag
-from .heartbeat import LocalView
-from .takeover import Alias, AliasOps
+from fcaps.fault.heartbeat.peer import LocalView
+from fcaps.fault.heartbeat.proto import Flag
+from fcaps.fault.takeover import Alias, AliasOps
 
 log = logging.getLogger(__name__)
 

@@ -1,13 +1,13 @@
 """The daemon's side of the heartbeat process: start it, feed it, and take what it reports.
 
-The heartbeat runs in a process of its own (`fcaps/fault/hbchild.py` says why). This
+The heartbeat runs in a process of its own (`fcaps/fault/heartbeat/child.py` says why). This
 side starts it over a SOCK_SEQPACKET socket pair, sends it its settings and key once,
 then what this head advertises at every role cycle (the daemon's sign of life), and
 turns every `snap` it sends back into state: the counters into the path rows, the peer
 and link views and the notices into the sink (`HeartbeatMonitor`). Nothing here blocks.
 
 The daemon watches the process both ways round: the process fences the daemon when the
-daemon stops speaking (hbchild.py), and the daemon watches the process for silence as
+daemon stops speaking (heartbeat/child.py), and the daemon watches the process for silence as
 well as for exit. The process reports at every heartbeat it sends; when nothing has come
 from it for `silence_bound_ms` (two and a half intervals, or half the dead time and half
 an interval when that is longer), or it exits, this head can no longer hear its peer and its peer may no longer
@@ -31,10 +31,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-from fcaps.configuration.control import is_counter_reset
 from haoscar_snmp.core.bug import BUG_MARKER
 from haoscar_snmp.core.clock import Clock, Timer
-from haoscar_snmp.core.events import Event
+from haoscar_snmp.core.events import Event, is_counter_reset
 from haoscar_snmp.core.files import atomic_write
 from haoscar_snmp.core.state import (
     HbPathRow,
@@ -46,9 +45,9 @@ from haoscar_snmp.core.state import (
     State,
 )
 
-from . import hbwire
-from .hbproto import Flag
-from .heartbeat import HbSettings, LocalView, Notice
+from . import wire
+from .proto import Flag
+from .peer import HbSettings, LocalView, Notice
 
 if TYPE_CHECKING:
     from haoscar_snmp.config.schema import Config
@@ -137,7 +136,7 @@ class HeartbeatProcess:
         self.config_advert: Callable[[], tuple[int, str, int]] = lambda: (0, "", 0)
         self.on_config: Callable[[bytes], None] = lambda data: None
         self.nonces: tuple[int, int] = (0, 0)       # this run's heartbeat nonce, the peer's (0: not heard)
-        # Key IDs (hbproto.key_id) the heartbeat sends with, then those it accepts: during a
+        # Key IDs (key_id) the heartbeat sends with, then those it accepts: during a
         # key rotation the exchange signs and verifies as the heartbeat does.
         self.key_ids: tuple[int, ...] = ()
         self.relay_dropped = 0
@@ -156,11 +155,11 @@ class HeartbeatProcess:
         # An asyncio subprocess: waiting for it never sleeps (time.sleep fails under a
         # faked wall clock stepped back, and would block the loop anyway).
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "fcaps.fault.hbchild", str(theirs.fileno()),
+            sys.executable, "-m", "fcaps.fault.heartbeat.child", str(theirs.fileno()),
             pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
         theirs.close()
         mine.setblocking(False)
-        mine.send(hbwire.pack("init", **self.make_init(self._local)))
+        mine.send(wire.pack("init", **self.make_init(self._local)))
         self._ready = loop.create_future()
         loop.add_reader(mine.fileno(), self._readable, mine)
         try:
@@ -196,7 +195,7 @@ class HeartbeatProcess:
             except (RuntimeError, ValueError):
                 pass
             try:
-                sock.send(hbwire.pack("stop"))
+                sock.send(wire.pack("stop"))
             except OSError:
                 pass
             sock.close()
@@ -226,27 +225,27 @@ class HeartbeatProcess:
         by_address = {str(a.address): (a.prefix_length, a.interface) for a in cfg.aliases}
         held = [(a, *by_address[a]) for a in local.aliases if a in by_address]
         local = dataclasses.replace(local, config=self.config_advert())
-        self._local = hbwire.local_to_wire(local, held)
-        self._send(hbwire.pack("local", **self._local))
+        self._local = wire.local_to_wire(local, held)
+        self._send(wire.pack("local", **self._local))
 
     def reconfigure(self) -> None:
         """Timing or key changed (SET or reload): the process uses the new values (a new
         key is rotated in, see `heartbeat.KeyRing`)."""
         cfg = self.config()
-        self._send(hbwire.pack("settings", settings=hbwire.settings_to_wire(settings_of(cfg)),
+        self._send(wire.pack("settings", settings=wire.settings_to_wire(settings_of(cfg)),
                                daemon_timeout_ms=daemon_timeout_ms(cfg)))
         if cfg.heartbeat.key:
-            self._send(hbwire.pack("key", key=cfg.heartbeat.key.hex()))
+            self._send(wire.pack("key", key=cfg.heartbeat.key.hex()))
 
     def send_config(self, data: bytes) -> None:
         """A datagram of the settings exchange, to the peer on the private LANs."""
-        self._send(hbwire.pack("cfgsend", data=base64.b64encode(data).decode("ascii")))
+        self._send(wire.pack("cfgsend", data=base64.b64encode(data).decode("ascii")))
 
     def on_event(self, event: Event) -> None:
         """Event-bus subscriber: an operator's resetCounters reaches the counters here
         (the heartbeat process owns them; its next report carries the zeroes)."""
         if is_counter_reset(event):
-            self._send(hbwire.pack("reset"))
+            self._send(wire.pack("reset"))
 
     # -- from the process ----------------------------------------------------------------
 
@@ -255,7 +254,7 @@ class HeartbeatProcess:
             return
         for _ in range(64):
             try:
-                data = sock.recv(hbwire.MAX_MESSAGE)
+                data = sock.recv(wire.MAX_MESSAGE)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
@@ -265,7 +264,7 @@ class HeartbeatProcess:
                 return
             self._last_report = self.clock.monotonic()
             try:
-                self._message(hbwire.unpack(data))
+                self._message(wire.unpack(data))
             except Exception:  # noqa: BLE001 - a bad message must not stop the next
                 log.exception("bad message from the heartbeat process; %s", BUG_MARKER)
 
@@ -287,7 +286,7 @@ class HeartbeatProcess:
         for lan, values in msg["rows"].items():
             row = self.rows.get(Lan(int(lan)))
             if row is not None:
-                hbwire.row_from_wire(values, row)
+                wire.row_from_wire(values, row)
         sec = self.state.security
         sec.hb_auth_failures, sec.hb_replays, sec.malformed_packets = msg["security"]
         self.state.hb_figures.rtt_us, self.state.hb_figures.jitter_us = msg["perf"]
@@ -299,8 +298,8 @@ class HeartbeatProcess:
         self.nonces = (int(msg["nonces"][0]), int(msg["nonces"][1]))
         self.relay_dropped = int(msg["relay_dropped"])
         self.key_ids = tuple(int(k) for k in msg["key_ids"])
-        self.sink(hbwire.peer_from_wire(msg["peer"]), hbwire.links_from_wire(msg["links"]),
-                  [hbwire.notice_from_wire(n) for n in msg["notices"]], bool(msg["fenced"]))
+        self.sink(wire.peer_from_wire(msg["peer"]), wire.links_from_wire(msg["links"]),
+                  [wire.notice_from_wire(n) for n in msg["notices"]], bool(msg["fenced"]))
 
     def _lost(self) -> None:
         sock = self._sock
@@ -423,7 +422,7 @@ def build(config: Callable[[], "Config"], state: State, state_dir: Path, sink: S
     # Until the role machine's first cycle: starting, and as fit as the configuration says
     # (the first heartbeats go out before it runs, and the peer judges us by them).
     flags = Flag.QUORUM_OK | (Flag.PREFERRED_PRIMARY if str(me.preferred_role) == "primary" else Flag(0))
-    first = hbwire.local_to_wire(LocalView(HeadStatus.STARTING, flags), [])
+    first = wire.local_to_wire(LocalView(HeadStatus.STARTING, flags), [])
 
     def make_init(local: dict[str, Any]) -> dict[str, Any]:
         """A process's first message: the settings and key as they are now, a boot counter
@@ -431,7 +430,7 @@ def build(config: Callable[[], "Config"], state: State, state_dir: Path, sink: S
         head advertises now (a new process tells the peer at once that it released)."""
         now = config()
         assert now.heartbeat.key, "heartbeat.key_file is required with two heads"
-        return {"settings": hbwire.settings_to_wire(settings_of(now)), "key": now.heartbeat.key.hex(),
+        return {"settings": wire.settings_to_wire(settings_of(now)), "key": now.heartbeat.key.hex(),
                 "local": local, "port": cfg.heartbeat.port, "epoch": next_epoch(state_dir),
                 "epoch_file": str(state_dir / "heartbeat.epoch"), "daemon_timeout_ms": daemon_timeout_ms(now),
                 "watch": sorted({a.interface for a in now.aliases}), "log_level": log_level,

@@ -30,9 +30,9 @@ from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.events import Severity
 from haoscar_snmp.core.state import AliasStatus, Claim, HeadStatus, State
 
-from .alarms import Alarms, AlarmType, ProbableCause
-from .role import claim_window
-from .takeover import ETH_P_ARP, Alias, AliasOps
+from fcaps.fault.alarms import Alarms, AlarmType, ProbableCause
+from .machine import claim_window
+from fcaps.fault.takeover import ETH_P_ARP, Alias, AliasOps
 
 log = logging.getLogger(__name__)
 

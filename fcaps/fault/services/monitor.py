@@ -1,14 +1,14 @@
 """Service monitoring and recovery: each service checked on its own timer, its ladder driven.
 
 The seed's service monitor: every configured service is checked by its check type
-(fault/checks.py) at its own interval, on the monotonic clock it is given, with at most
+(fault/services/checks.py) at its own interval, on the monotonic clock it is given, with at most
 `MAX_IN_FLIGHT` checks running at once; a check never blocks the loop and is bounded by
-its timeout. Each verdict goes to the service's recovery ladder (fault/ladder.py), and
+its timeout. Each verdict goes to the service's recovery ladder (fault/services/ladder.py), and
 the ladder's steps are carried out here: restart commands run through the runner with
 their own timeout, a failover is asked of the role machine by marking this head unfit
 (`state.service_unfit`, which it reads and advertises to the peer), and every step is an
 event with its reason, an alarm raised or cleared, and a row of haoscarServiceTable.
-The ladders are saved after every step (fault/outages.py), before a restart runs.
+The ladders are saved after every step (fault/services/outages.py), before a restart runs.
 
 A check that cannot be carried out (the command cannot run, no systemd, ...) is not a
 verdict on the service: it is counted, raises a serviceCheckError alarm, and leaves the
@@ -36,18 +36,17 @@ import logging
 import math
 from typing import Callable
 
-from fcaps.configuration.control import is_counter_reset, is_service_reset
 from haoscar_snmp.config.checkspec import CheckSpec
 from haoscar_snmp.config.schema import Config, ServiceConfig
 from haoscar_snmp.core.bug import BUG_MARKER
 from haoscar_snmp.core.clock import Clock, Timer
-from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
+from haoscar_snmp.core.events import Event, EventBus, EventType, Severity, is_counter_reset, is_service_reset
 from haoscar_snmp.core.runner import Runner
 from haoscar_snmp.core.state import HeadStatus, RowStatus, ServiceRow, ServiceRung, ServiceStatus, State
 
-from .alarms import Alarms, AlarmType, ProbableCause
+from fcaps.fault.alarms import Alarms, AlarmType, ProbableCause
 from .checks import Checker, Outcome, Verdict
-from .hbproto import Flag
+from fcaps.fault.heartbeat.proto import Flag
 from .ladder import Ladder, Policy, Step, StepKind
 from .outages import OutageFile
 

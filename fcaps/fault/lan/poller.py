@@ -3,8 +3,8 @@
 The seed's poller: a head sends packets to every interface on the private LANs; an
 interface whose count of answered packets stops growing for `lan_down_after_ms` is down.
 Here the packets are ICMP echo requests from one socket per address family
-(fault/icmp.py), spread over each poll interval by a `Sweep`; after each interval the
-counts go to the watch (fault/lanwatch.py), whose steps are carried out: the rows of
+(fault/lan/icmp.py), spread over each poll interval by a `Sweep`; after each interval the
+counts go to the watch (fault/lan/watch.py), whose steps are carried out: the rows of
 haoscarLanIfTable change at once, and the notices become notifications (haoscarLanIfDown
 / Up, haoscarLanFailed / Recovered), alarms and entries of the event history.
 
@@ -12,7 +12,7 @@ Which interfaces: the rows of `Config.watched_interfaces()` ([[interfaces]], [[n
 and the heads' own lan_a / lan_b addresses). This head's own interfaces are not pinged
 (an echo to one's own address proves nothing): the kernel tells their carrier through a
 netlink subscription within milliseconds and their packet, error and drop counters at
-each round (fault/linkwatch.py). The other head's interfaces are pinged like a node's.
+each round (fault/lan/links.py). The other head's interfaces are pinged like a node's.
 
 Every head polls, so that each head's MIB shows the interfaces as that head reaches them
 and a change of roles loses nothing: the head that takes over the reporting already has
@@ -60,9 +60,9 @@ from haoscar_snmp.core.state import (
     State,
 )
 
-from .alarms import Alarms, AlarmType, ProbableCause
+from fcaps.fault.alarms import Alarms, AlarmType, ProbableCause
 from .icmp import Prober, Sweep, TargetStats
-from .lanwatch import (
+from .watch import (
     LanWatch,
     Policy,
     Reading,
@@ -72,7 +72,7 @@ from .lanwatch import (
     polls_here,
     running_on,
 )
-from .linkwatch import LinkCounters
+from .links import LinkCounters
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ MAX_PROBE_TIMEOUT_S = 1.0     # a reply later than this (or than the interval) i
 
 
 class Links(Protocol):
-    """This head's own interfaces, from netlink (fault/linkwatch.py)."""
+    """This head's own interfaces, from netlink (fault/lan/links.py)."""
 
     def set_names(self, names: list[str]) -> None: ...
     async def counters(self) -> dict[str, LinkCounters]: ...

@@ -14,7 +14,7 @@ interval, `receive()` for every datagram, `check()` when the deadline it names i
 `next_deadline()` comes. It keeps the path counters and status and returns whether the
 peer view changed; what else happened (a path or the peer went up or down, a clock
 difference) it queues as notices for the daemon to turn into events and alarms
-(`fcaps/fault/hbmonitor.py`). It runs in the heartbeat process (`fcaps/fault/hbchild.py`),
+(`fcaps/fault/heartbeat/monitor.py`). It runs in the heartbeat process (`fcaps/fault/heartbeat/child.py`),
 which imports nothing heavy, so nothing here may import the configuration or SNMP code.
 """
 
@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from haoscar_snmp.core.clock import Clock
+from haoscar_snmp.core.keys import key_id
 from haoscar_snmp.core.state import (
     HbPathRow,
     HeadRow,
@@ -37,8 +38,8 @@ from haoscar_snmp.core.state import (
     SecurityCounters,
 )
 
-from . import hbproto
-from .hbsession import Session, Verdict
+from . import proto
+from .session import Session, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class LocalView:
     """What this head advertises; the role state machine makes a new one at each change."""
 
     status: HeadStatus = HeadStatus.STARTING
-    flags: hbproto.Flag = hbproto.Flag(0)
+    flags: proto.Flag = proto.Flag(0)
     generation: int = 0
     aliases: tuple[str, ...] = ()
     # This head's cluster-wide settings: (version counter, head of the version, fingerprint).
@@ -114,7 +115,7 @@ class KeyRing:
     def __init__(self, key: bytes) -> None:
         self.current = key
         self.previous: bytes | None = None
-        self.current_id = hbproto.key_id(key)
+        self.current_id = key_id(key)
         self.peer_id = 0                 # the peer's newest key, as it last said
         self._both_since = 0.0           # monotonic: since when both have the current key
 
@@ -123,7 +124,7 @@ class KeyRing:
         if key == self.current:
             return False
         self.previous, self.current = self.current, key
-        self.current_id = hbproto.key_id(key)
+        self.current_id = key_id(key)
         self._both_since = 0.0
         return True
 
@@ -175,7 +176,7 @@ class HeartbeatCore:
         self.peer_name = settings.peer
         self.paths = {p.lan: _Path(p.lan, rows[p.lan], p.local, p.remote) for p in paths}
         self.seq = 0
-        self.peer_reads = hbproto.OLDEST_VERSION   # the newest format its last message said it reads
+        self.peer_reads = proto.OLDEST_VERSION   # the newest format its last message said it reads
         self.started = clock.monotonic()
         self._view = PeerView(name=settings.peer, preferred_primary=settings.peer_preferred)
         self._summary: tuple[PeerView | None, str] = (None, "")
@@ -223,7 +224,7 @@ class HeartbeatCore:
         for lan, path in self.paths.items():
             self._count_missing(path, now, interval)
             hold_us = int((now - path.last_rx) * 1e6) if path.last_rx else 0
-            msg = hbproto.Heartbeat(
+            msg = proto.Heartbeat(
                 sender=self.me, lan=int(lan), state=int(local.status), flags=local.flags,
                 epoch=self.session.epoch, seq=self.seq, nonce=self.session.nonce,
                 echo_nonce=self.session.peer_nonce, peer_epoch=self.session.peer_epoch,
@@ -237,7 +238,7 @@ class HeartbeatCore:
             if len(path.sent_at) > 64:
                 del path.sent_at[min(path.sent_at)]
             path.row.sent += 1
-            out.append((lan, hbproto.encode(msg, key), path.remote))
+            out.append((lan, proto.encode(msg, key), path.remote))
         return out
 
     def _count_missing(self, path: _Path, now: float, interval: float) -> None:
@@ -255,12 +256,12 @@ class HeartbeatCore:
         """Judge one datagram that arrived on a path; True if the peer view changed."""
         path = self.paths[lan]
         try:
-            msg = hbproto.decode(data, self.keys.accepting())
-        except hbproto.AuthError:
+            msg = proto.decode(data, self.keys.accepting())
+        except proto.AuthError:
             self.security.hb_auth_failures += 1
             path.row.rejected += 1
             return False
-        except hbproto.DecodeError:
+        except proto.DecodeError:
             self.security.malformed_packets += 1
             path.row.rejected += 1
             return False
@@ -279,7 +280,7 @@ class HeartbeatCore:
             return False
         return self._accept(msg, path)
 
-    def _accept(self, msg: hbproto.Heartbeat, path: _Path) -> bool:
+    def _accept(self, msg: proto.Heartbeat, path: _Path) -> bool:
         now, wall = self.clock.monotonic(), self.clock.time()
         said = self.keys.heard(msg.key_id, now, self.settings.dead_ms / 1000.0)
         if said:
