@@ -39,6 +39,16 @@ comes from the STANDBY head on the alias address 10.71.0.50. Faults on the activ
              (silence seen, released, new heartbeat process) are printed. Part of the
              default fault list at the aggressive timing; at the default timing only when
              --faults names it;
+* dfreeze    (ours only) SIGSTOP of the active head's DAEMON only; its heartbeat process
+             runs on and keeps sending heartbeats. The heartbeat process counts the daemon
+             hung after max(1 s, dead time) without a word from it, removes the aliases
+             itself and falls silent (fences); the peer takes over at its dead time. The
+             freeze is capped and followed like hbfreeze (holders from the address
+             monitors, head1's steps from the log its heartbeat process writes). keepalived
+             has no counterpart: its checks and VRRP run in the child, and a stopped parent
+             only stops watching its children, so nothing is there to time. Part of the
+             default fault list at the aggressive timing; at the default timing only when
+             --faults names it;
 * pubsilent  the active head's PUBLIC link goes silent while its carrier stays up (its
              bridge port on the public LAN muted with nftables, `Cluster.mute("head1",
              "pub")`), as a dead switch port or a wrong VLAN would leave it; private LANs
@@ -72,7 +82,7 @@ comes from the STANDBY head on the alias address 10.71.0.50. Faults on the activ
 * kill-parent  (only with --faults kill-parent) SIGKILL of keepalived's parent process
              alone; for our single-process daemon the same as kill.
 
-Holders (hbfreeze, pubsilent): an address monitor (`--helper addrmon`, a netlink socket subscribed to
+Holders (hbfreeze, dfreeze, pubsilent): an address monitor (`--helper addrmon`, a netlink socket subscribed to
 IPv4 address changes in each head namespace) time-stamps every add and removal of the
 alias, so the time with two holders and with none is exact, not sampled; the holders are
 also sampled every HOLDER_SAMPLE_S through netns.Cluster.holding as a cross-check.
@@ -180,15 +190,17 @@ PROBE_INTERVAL_MS = 10
 FAULT_DELAY_S = 0.005              # fault injected this long after a heartbeat was seen
 TAIL_S = 0.3                       # keep probing this long after the first standby reply
 
-FAULTS = ("kill", "freeze", "isolation", "cut", "hbfreeze", "pubsilent")
-DEFAULT_TIMING_ONLY_ON_REQUEST = ("hbfreeze", "pubsilent")   # default timing: only if --faults names it
-FREEZE_CAP_S = 3.0                 # hbfreeze: SIGCONT this long after the fault (+ detection at default)
-HOLDER_TAIL_S = 1.5                # hbfreeze: holders followed this long after the SIGCONT
-HOLDER_SAMPLE_S = 0.05             # hbfreeze: Cluster.holding sampled this often (cross-check)
+FAULTS = ("kill", "freeze", "isolation", "cut", "hbfreeze", "dfreeze", "pubsilent")
+DEFAULT_TIMING_ONLY_ON_REQUEST = ("hbfreeze", "dfreeze", "pubsilent")   # default timing: only if --faults names it
+FREEZE_CAP_S = 3.0                 # hbfreeze, dfreeze: SIGCONT this long after the fault (+ detection at default)
+HOLDER_TAIL_S = 1.5                # hbfreeze, dfreeze: holders followed this long after the SIGCONT
+HOLDER_SAMPLE_S = 0.05             # hbfreeze, dfreeze: Cluster.holding sampled this often (cross-check)
 RTM_NEWADDR, RTM_DELADDR, RTMGRP_IPV4_IFADDR = 20, 21, 0x10
 EXTRA_FAULTS = ("kill-parent",)    # keepalived: SIGKILL of the parent only (ours: as kill)
 IMPLS = ("ours", "keepalived", "keepalived-track")
 TRACK_ONLY_FAULTS = ("pubsilent",)  # keepalived-track runs for these faults only
+OURS_ONLY_FAULTS = ("dfreeze",)      # keepalived has no counterpart (see dfreeze above)
+FROZEN_ALONE = ("hbfreeze", "dfreeze")   # one process of head1 stopped, the holders followed
 LABEL = {"ours": "haoscar-snmp", "keepalived": "keepalived", "keepalived-track": "keepalived+ts"}
 # pubsilent: the public targets (the scenario test's), for ours and keepalived+ts alike
 PUBLIC_TARGETS = ("10.71.0.100", "10.71.0.200")      # the client and the NMS station
@@ -569,9 +581,9 @@ class Bench:
                                           2 * interval + 2, start=n0)
             if frame is None:
                 raise RuntimeError(f"no {kind} from head1 seen at head2 within {2 * interval + 2:.1f}s")
-            if fault == "hbfreeze":
-                pair.prepare_hbfreeze()
-            if fault in ("hbfreeze", "pubsilent"):
+            if fault in FROZEN_ALONE:
+                pair.prepare_freeze(fault)
+            if fault in FROZEN_ALONE + ("pubsilent",):
                 watch = HolderWatch(c, self.addrmon)
             time.sleep(max(0.0, frame["t"] + FAULT_DELAY_S - time.monotonic()))
             t0 = time.monotonic()
@@ -604,7 +616,10 @@ class Bench:
             arps = [dict(a, head=self.macs.get(a.get("mac", ""), "?")) for a in self.arp.items[a0:]]
             res.update(analyse(done, t_fault, self.sniffer.items[n0:], kind, res["detection_ms"], arps,
                                within_s=pubsilent_wait_s(timing) if pubsilent else None))
-            if pubsilent:   # no dead time involved: the figures measured from one do not apply
+            if pubsilent or fault == "dfreeze":
+                # pubsilent: no dead time involved; dfreeze: the heartbeats go on after the
+                # fault until the heartbeat process fences, so a dead time counted from the
+                # last one before the fault means nothing: the figures measured from it go
                 for key in ("overhead_ms", "overhead_from_last_heard_ms", "garp_from_last_heard_ms",
                             "expiry", "fault_after_last_heard_ms"):
                     res.pop(key, None)
@@ -635,8 +650,8 @@ class Bench:
         if impl == "ours" and "expiry" in res:
             res["stages_ms"] = pair.stages(res["t_fault"] + res["wall_minus_mono"],
                                            res["expiry"] + res["wall_minus_mono"])
-        if impl == "ours" and fault == "hbfreeze" and "t_fault" in res and "wall_minus_mono" in res:
-            res["head1_stages_ms"] = pair.head1_stages(res["t_fault"] + res["wall_minus_mono"])
+        if impl == "ours" and fault in FROZEN_ALONE and "t_fault" in res and "wall_minus_mono" in res:
+            res["head1_stages_ms"] = pair.head1_stages(res["t_fault"] + res["wall_minus_mono"], fault)
         if impl == "ours" and pubsilent and "t_fault" in res and "wall_minus_mono" in res:
             res["head1_stages_ms"] = pair.pubsilent_stages("head1", res["t_fault"] + res["wall_minus_mono"])
             res["head2_stages_ms"] = pair.pubsilent_stages("head2", res["t_fault"] + res["wall_minus_mono"])
@@ -897,8 +912,8 @@ class Ours:
         elif fault == "cut":
             self.cut = True
             cut_both(self.c)
-        elif fault == "hbfreeze":
-            assert self.frozen is not None, "prepare_hbfreeze first"
+        elif fault in FROZEN_ALONE:
+            assert self.frozen is not None, "prepare_freeze first"
             self.frozen.stop()
         elif fault == "pubsilent":
             self.pub_muted = True
@@ -925,9 +940,11 @@ class Ours:
             self.c.unmute("head1", "pub")
             self.pub_muted = False
 
-    def prepare_hbfreeze(self) -> None:
-        """Find head1's heartbeat process before the fault (reading /proc takes a while)."""
-        self.frozen = Frozen(self.pair.heartbeat_pid("head1"))
+    def prepare_freeze(self, fault: str) -> None:
+        """Find the process to stop before the fault (reading /proc takes a while): head1's
+        heartbeat process (hbfreeze) or its daemon (dfreeze)."""
+        pid = self.pair.heartbeat_pid("head1") if fault == "hbfreeze" else self.pair.procs["head1"].pid
+        self.frozen = Frozen(pid)
 
     def unfreeze(self) -> str:
         return self.frozen.cont() if self.frozen is not None else ""
@@ -974,9 +991,14 @@ class Ours:
                     ("new process running", "heartbeat process is running again"),
                     ("failback: active", "-> active"))
 
-    def head1_stages(self, fault_wall: float) -> dict[str, float]:
-        """hbfreeze: when head1's daemon logged each step, in ms after the fault."""
-        return self._stages("head1", self.HEAD1_STAGES, fault_wall, fault_wall)
+    DFREEZE_STAGES = (("daemon hung: fenced", "the daemon has not answered for"),
+                      ("after SIGCONT: standby", "-> standby"), ("failback: active", "-> active"))
+
+    def head1_stages(self, fault_wall: float, fault: str = "hbfreeze") -> dict[str, float]:
+        """hbfreeze / dfreeze: when head1 logged each step, in ms after the fault (dfreeze:
+        its heartbeat process while the daemon is stopped, then the daemon)."""
+        stages = self.HEAD1_STAGES if fault == "hbfreeze" else self.DFREEZE_STAGES
+        return self._stages("head1", stages, fault_wall, fault_wall)
 
     PUBSILENT_STAGES = {
         "head1": (("loss judged", "reaches none of its"), ("waiting for the peer", "to hear whether"),
@@ -1129,7 +1151,7 @@ class Keepalived:
             self.cut = True
             cut_both(self.c)
         elif fault == "hbfreeze":
-            assert self.frozen is not None, "prepare_hbfreeze first"
+            assert self.frozen is not None, "prepare_freeze first"
             self.frozen.stop()
         elif fault == "pubsilent":
             self.pub_muted = True
@@ -1182,8 +1204,10 @@ class Keepalived:
                     out[f"{head} {name}"] = round((t - t_fault) * 1000, 1)
         return out
 
-    def prepare_hbfreeze(self) -> None:
-        """head1's VRRP child: its pid file, checked against /proc (a child of the parent)."""
+    def prepare_freeze(self, fault: str) -> None:
+        """hbfreeze: head1's VRRP child: its pid file, checked against /proc (a child of the
+        parent)."""
+        assert fault == "hbfreeze", f"keepalived has no {fault}"
         parent = self.procs["head1"].pid
         pid = int((self.work / "head1-vrrp.pid").read_text().split()[0])
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -1355,16 +1379,17 @@ All times in ms; median [min..max] over the N successful runs.
                       + (f"   ({failed} run(s) failed)" if failed else ""))
                 summary[f"{impl}/{t.name}/{f}"] = dict(row, n=n, failed=failed, silence_max=sil)
 
-    # -- hbfreeze: who held the alias -------------------------------------------------------
-    if "hbfreeze" in faults:
-        summary["hbfreeze"] = report_hbfreeze(results, timings, impls)
+    # -- hbfreeze, dfreeze: who held the alias -------------------------------------------------------
+    for fault in FROZEN_ALONE:
+        if fault in faults:
+            summary[fault] = report_frozen(results, timings, impls, fault)
     if "pubsilent" in faults:
         summary["pubsilent"] = report_pubsilent(results, timings, impls)
 
     # -- where our time goes ---------------------------------------------------------------
     aims: dict[str, Any] = {}
-    if "ours" not in impls:
-        return {"table": summary, "aims": aims}
+    if "ours" not in impls or not any("overhead_from_last_heard_ms" in r for r in results if r["impl"] == "ours"):
+        return {"table": summary, "aims": aims}   # (faults without a dead time counted from them only)
     names = [n for n, _ in Ours.STAGES] + ["garp at client", "reply at client"]
     print("\nhaoscar-snmp, step by step: ms after the dead time ran out (medians; daemon steps from "
           "head2's log, 1 ms resolution)")
@@ -1433,14 +1458,17 @@ All times in ms; median [min..max] over the N successful runs.
     return {"table": summary, "aims": aims}
 
 
-def report_hbfreeze(results: list[dict], timings: list[Timing], impls: list[str]) -> dict:
-    """The heartbeat process (ours) / VRRP child (keepalived) frozen alone: when the alias
-    left head1 and reached head2, and how long two heads (or none) held it."""
+def report_frozen(results: list[dict], timings: list[Timing], impls: list[str], fault: str) -> dict:
+    """One process of head1 frozen alone (hbfreeze: the heartbeat process / VRRP child;
+    dfreeze: our daemon): when the alias left head1 and reached head2, and how long two
+    heads (or none) held it."""
     cols = (("failover_ms", "client<-head2"), ("head1_removed_ms", "head1 removed"),
             ("head2_added_ms", "head2 added"), ("head2_alone_ms", "head2 alone"),
             ("two_holders_ms", "two holders"), ("two_holders_end_ms", "two ended"),
             ("no_holder_ms", "no holder"), ("head1_readded_ms", "head1 again"), ("freeze_ms", "frozen"))
-    print("\nhbfreeze: only the heartbeat process (ours) / the VRRP child (keepalived) of head1 stopped;\n"
+    what = ("only the heartbeat process (ours) / the VRRP child (keepalived) of head1 stopped"
+            if fault == "hbfreeze" else "only the daemon of head1 stopped, its heartbeat process running")
+    print(f"\n{fault}: {what};\n"
           "ms after the fault, median [min..max]; holders exact from the address monitors (add/remove\n"
           "events), 'head1 again' = head1 holds it again (ours: auto-failback, once its new heartbeat\n"
           "process hears head2), 'samples 2' = Cluster.holding samples every "
@@ -1452,7 +1480,7 @@ def report_hbfreeze(results: list[dict], timings: list[Timing], impls: list[str]
     out: dict[str, Any] = {}
     for t in timings:
         for impl in impls:
-            ok = [r for r in results if (r["impl"], r["timing"], r["fault"]) == (impl, t.name, "hbfreeze")
+            ok = [r for r in results if (r["impl"], r["timing"], r["fault"]) == (impl, t.name, fault)
                   and "two_holders_ms" in r]
             if not ok:
                 continue
@@ -1462,17 +1490,19 @@ def report_hbfreeze(results: list[dict], timings: list[Timing], impls: list[str]
             print(f"{t.name:10} {LABEL[impl]:13} {len(ok):>2} "
                   + " ".join(f"{fmt_stats(row[k]):>14}" for k, _ in cols) + f" {f'{s2}/{sn}':>10}")
             out[f"{impl}/{t.name}"] = dict(row, samples_two=s2, samples=sn)
-    ours = [r for r in results if r["impl"] == "ours" and r["fault"] == "hbfreeze" and r.get("head1_stages_ms")]
+    ours = [r for r in results if r["impl"] == "ours" and r["fault"] == fault and r.get("head1_stages_ms")]
     if ours:
-        names = [n for n, _ in Ours.HEAD1_STAGES]
-        print("\nhaoscar-snmp hbfreeze, head1's log (ms after the fault, medians; the silence bound is "
-              "max(2 x interval, dead time / 2))")
+        names = [n for n, _ in (Ours.HEAD1_STAGES if fault == "hbfreeze" else Ours.DFREEZE_STAGES)]
+        rule = ("the silence bound is max(2 x interval, dead time / 2) + interval / 2" if fault == "hbfreeze"
+                else "the heartbeat process fences after max(1 s, dead time) without a word from the daemon")
+        print(f"\nhaoscar-snmp {fault}, head1's log (ms after the fault, medians; {rule})")
         print(f"{'timing':10} {'bound':>6} " + " ".join(f"{n:>20}" for n in names))
         for t in timings:
             rs = [r for r in ours if r["timing"] == t.name]
             if not rs:
                 continue
-            bound = max(2 * t.interval_ms, t.dead_ms // 2)
+            bound = (max(2 * t.interval_ms, t.dead_ms // 2) + t.interval_ms // 2 if fault == "hbfreeze"
+                     else max(1000, t.dead_ms))
             vals = []
             for n in names:
                 v = [r["head1_stages_ms"][n] for r in rs if n in r["head1_stages_ms"]]
@@ -1574,8 +1604,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps-default", type=int, help="repetitions at default timing (default 1)")
     p.add_argument("--timings", nargs="+", choices=list(TIMINGS), help="default: both")
     p.add_argument("--faults", nargs="+", choices=FAULTS + EXTRA_FAULTS,
-                   help="default: kill freeze isolation cut hbfreeze pubsilent (hbfreeze and pubsilent "
-                        "at the aggressive timing only, unless named here); kill-parent (SIGKILL of "
+                   help="default: kill freeze isolation cut hbfreeze dfreeze pubsilent (hbfreeze, dfreeze "
+                        "and pubsilent at the aggressive timing only, unless named here; dfreeze for "
+                        "ours only); kill-parent (SIGKILL of "
                         "keepalived's parent process only) on request")
     p.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS),
                    help="default: all; keepalived-track (keepalived with a track script pinging the "
@@ -1661,6 +1692,8 @@ def main(argv: list[str] | None = None) -> int:
                         for impl in args.impls:
                             if impl == "keepalived-track" and f not in TRACK_ONLY_FAULTS:
                                 continue
+                            if impl != "ours" and f in OURS_ONLY_FAULTS:
+                                continue
                             r = bench.run_one(impl, t, f, rep)
                             results.append(r)
                             print(f"  [{time.monotonic() - started:5.0f}s] {t.name:10} {f:9} "
@@ -1692,17 +1725,20 @@ def _one_line(r: dict) -> str:
         return _one_line_pubsilent(r)
     if "failover_ms" not in r:
         return f"FAILED: {r.get('error')}" + (f"\n{r.get('log_tail', '')}" if r.get("log_tail") else "")
-    text = (f"failover {r['failover_ms']:.0f} ms (overhead {r['overhead_ms']:+.0f}, expiry->reply "
-            f"{r.get('overhead_from_last_heard_ms', float('nan')):+.0f})")
+    text = f"failover {r['failover_ms']:.0f} ms"
+    if "overhead_ms" in r:   # not for dfreeze: no dead time counted from the fault
+        text += (f" (overhead {r['overhead_ms']:+.0f}, expiry->reply "
+                 f"{r.get('overhead_from_last_heard_ms', float('nan')):+.0f})")
     if "published_ms" in r:
         text += f", published {r['published_ms']} ms"
     text += f", silence {r['longest_silence_ms']:.0f} ms"
     if r.get("frames_after_fault"):
         why = {"kill-parent": " (its priority-0 goodbye)",
-               "hbfreeze": " (head1's new heartbeat process)" if r["impl"] == "ours" else " (WARNING)"}
+               "hbfreeze": " (head1's new heartbeat process)" if r["impl"] == "ours" else " (WARNING)",
+               "dfreeze": " (its heartbeat process, until it fenced)"}
         text += (f", {r['frames_after_fault']} heartbeat/advert(s) from head1 after the fault"
                  + why.get(r["fault"], " (WARNING)"))
-    if r["fault"] == "hbfreeze" and "two_holders_ms" in r:
+    if r["fault"] in FROZEN_ALONE and "two_holders_ms" in r:
         def ms(key: str) -> str:
             return "-" if r.get(key) is None else f"{r[key]:.0f}"
         text += (f"; holders: head1 removed {ms('head1_removed_ms')}, head2 added {ms('head2_added_ms')}, "
