@@ -15,8 +15,9 @@ import socket
 import tempfile
 import time
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pysnmp.carrier.asyncio.dgram import udp, udp6
 from pysnmp.entity import config as pconfig
@@ -59,6 +60,21 @@ NO_AUTH, AUTH_NO_PRIV, AUTH_PRIV = 1, 2, 3
 LEVEL_NAMES = {NO_AUTH: "noAuthNoPriv", AUTH_NO_PRIV: "authNoPriv", AUTH_PRIV: "authPriv"}
 
 
+# The counters that grow when a request is refused for its credentials, and what each means.
+AUTH_FAILURE_COUNTERS = (
+    ("__SNMPv2-MIB", "snmpInBadCommunityNames", "unknown community"),
+    ("__SNMP-USER-BASED-SM-MIB", "usmStatsUnknownUserNames", "unknown SNMPv3 user"),
+    ("__SNMP-USER-BASED-SM-MIB", "usmStatsWrongDigests", "wrong authentication key (bad digest)"),
+    ("__SNMP-USER-BASED-SM-MIB", "usmStatsDecryptionErrors", "wrong privacy key (decryption error)"),
+)
+
+AuthFailureSink = Callable[[str, str], None]
+
+
+def _ignore_auth_failure(who: str, why: str) -> None:
+    """The sink when nobody listens (tests that build an agent alone)."""
+
+
 def _engine_with_boots_in(state_dir: Path, engine_id: bytes) -> Any:
     """An SnmpEngine whose snmpEngineBoots file lives in our state directory.
 
@@ -78,11 +94,30 @@ def _enum_value(value: Any) -> Any:
     return getattr(value, "value", value)
 
 
+@dataclass
+class _Added:
+    """What `_add_credentials` registered in the engine, so a reload can remove exactly it."""
+
+    communities: list[str] = field(default_factory=list)   # security names (never secrets)
+    users: list[str] = field(default_factory=list)
+    targets: list[tuple[str, str, str]] = field(default_factory=list)  # notification, params, address
+
+
+def _credentials(snmp: Any) -> tuple[Any, ...]:
+    """The part of [snmp] that `_add_credentials` turns into engine entries, with the
+    secrets' values (a key file's new content under the same file name is a change)."""
+    return (snmp.allow_v2c_write,
+            tuple((c.secret, c) for c in snmp.communities),
+            tuple((u.auth_key, u.priv_key, u) for u in snmp.users),
+            tuple((t.community, t) for t in snmp.targets))
+
+
 class Agent:
     """Owns the pysnmp engine. Built from the config, started inside the running loop."""
 
     def __init__(self, config: Config, view: MibView, set_handler: SetHandler,
-                 committer: Committer, counters: SecurityCounters, clock: Clock | None = None) -> None:
+                 committer: Committer, counters: SecurityCounters, clock: Clock | None = None,
+                 on_auth_failure: AuthFailureSink | None = None) -> None:
         self.config = config
         # The daemon's clock: the monotonic times turned into ticks (haoscarAlarmLastChanged)
         # are read from it, so the start they are counted from must be read from it too.
@@ -96,6 +131,8 @@ class Agent:
         self._set_responder: SetResponder | None = None
         self.target_names: list[str] = []
         self._started_mono = self.clock.monotonic()
+        # Told of each request refused for its credentials: who and why (never the secret).
+        self._on_auth_failure: AuthFailureSink = on_auth_failure or _ignore_auth_failure
 
     # -- set-up ------------------------------------------------------------------------
 
@@ -133,10 +170,13 @@ class Agent:
         """
         dispatcher = self.engine.message_dispatcher
         original = dispatcher.receive_message
-        (parse_errors,) = self.engine.get_mib_builder().import_symbols(
-            "__SNMPv2-MIB", "snmpInASNParseErrs")
+        builder = self.engine.get_mib_builder()
+        (parse_errors,) = builder.import_symbols("__SNMPv2-MIB", "snmpInASNParseErrs")
+        failures = [(builder.import_symbols(module, name)[0], why) for module, name, why in AUTH_FAILURE_COUNTERS]
 
         def receive_message(engine: Any, domain: Any, address: Any, message: bytes) -> Any:
+            # Which counter a datagram moved says why it was refused; its source, who sent it.
+            before = [int(counter.syntax) for counter, _why in failures]
             try:
                 return original(engine, domain, address, message)
             except Exception as exc:
@@ -147,8 +187,23 @@ class Agent:
                     parse_errors.syntax += 1
                     log.debug("dropped undecodable datagram from %s: %r", address, exc)
                 return b""
+            finally:
+                for (counter, why), was in zip(failures, before):
+                    if int(counter.syntax) != was:
+                        self._refused(address, why)
 
         dispatcher.receive_message = receive_message
+
+    def _refused(self, address: Any, why: str) -> None:
+        try:
+            host, port = address[0], address[1]
+            who = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+        except (TypeError, IndexError):
+            who = str(address)
+        try:
+            self._on_auth_failure(who, why)
+        except Exception:
+            log.exception("authentication failure from %s not recorded; %s", who, BUG_MARKER)
 
     def _transports(self) -> None:
         """Bind every listener here, so that one that cannot be bound stops the start with
@@ -189,30 +244,60 @@ class Agent:
         pconfig.add_vacm_view(e, "haoscarRead", "included", root, "")
         pconfig.add_vacm_view(e, "haoscarWrite", "included", root, "")
         pconfig.add_vacm_view(e, "haoscarNotify", "included", EVERYTHING, "")
-
         pconfig.add_context(e, "")
-        snmp = self.config.snmp
-        self._community_names: dict[str, str] = {}
-        for n, comm in enumerate(snmp.communities, start=1):
-            write = _enum_value(comm.access) == "write" and snmp.allow_v2c_write
-            group = "v2cWrite" if write else "v2cRead"
-            sec_name = f"community{n}"  # never the secret itself: it lands in logs
-            pconfig.add_v1_system(e, sec_name, comm.secret, securityName=sec_name)
-            self._community_names[comm.secret] = sec_name
-            for model in (1, 2):
-                pconfig.add_vacm_group(e, group, model, sec_name)
         for group, read, write in (("v2cRead", "haoscarRead", "haoscarNone"),
                                    ("v2cWrite", "haoscarRead", "haoscarWrite"),
                                    ("v2cTrap", "haoscarNone", "haoscarNone")):
             for model in (1, 2):
                 pconfig.add_vacm_access(e, group, "", model, NO_AUTH, "exact", read, write,
                                         "haoscarNotify")
+        self._credentials = self._add_credentials(self.config.snmp)
+        self._auth_traps(self.config.snmp)
+        for key in self.config.inline_secret_keys():
+            log.warning("%s is written inline in the config file: use a key file "
+                        "(mode 0600) outside a demo", key)
+
+    # -- credentials: added at start, replaced by a reload -----------------------------
+
+    def reconfigure(self, config: Config) -> bool:
+        """Apply a reloaded configuration's credentials to the running engine: communities,
+        USM users with their VACM groups and access entries, notification targets, and
+        snmpEnableAuthenTraps. The old entries are removed and the new ones added in one
+        step of the loop, so no request is ever checked against a mixture, and an old
+        community or key is refused from the next request on. The listeners, the engine
+        ID and the system group stay as they were started (restart-only). Returns whether
+        anything changed."""
+        old, new = self.config.snmp, config.snmp
+        self.config = config
+        self._auth_traps(new)
+        if _credentials(old) == _credentials(new):
+            return False
+        self._remove_credentials(self._credentials)
+        self._credentials = self._add_credentials(new)
+        log.info("SNMP credentials replaced in the running engine: %d communities, %d users, "
+                 "%d notification targets", len(new.communities), len(new.users), len(new.targets))
+        return True
+
+    def _add_credentials(self, snmp: Any) -> _Added:
+        e = self.engine
+        added = _Added()
+        self._community_names = {}
+        for n, comm in enumerate(snmp.communities, start=1):
+            write = _enum_value(comm.access) == "write" and snmp.allow_v2c_write
+            group = "v2cWrite" if write else "v2cRead"
+            sec_name = f"community{n}"  # never the secret itself: it lands in logs
+            pconfig.add_v1_system(e, sec_name, comm.secret, securityName=sec_name)
+            self._community_names[comm.secret] = sec_name
+            added.communities.append(sec_name)
+            for model in (1, 2):
+                pconfig.add_vacm_group(e, group, model, sec_name)
 
         for user in snmp.users:
             priv = _enum_value(user.priv_protocol)
             pconfig.add_v3_user(
                 e, user.name, AUTH[_enum_value(user.auth_protocol)], user.auth_key,
                 PRIV[priv], user.priv_key if priv != "none" else None)
+            added.users.append(user.name)
             write = _enum_value(user.access) == "write"
             group = f"v3:{user.name}"
             pconfig.add_vacm_group(e, group, 3, user.name)
@@ -224,19 +309,45 @@ class Agent:
                     wr = "haoscarWrite" if write and level == AUTH_PRIV else "haoscarNone"
                 pconfig.add_vacm_access(e, group, "", 3, level, "exact", read, wr,
                                         "haoscarNotify" if level != NO_AUTH else "haoscarNone")
-        for key in self.config.inline_secret_keys():
-            log.warning("%s is written inline in the config file: use a key file "
-                        "(mode 0600) outside a demo", key)
-        self._targets()
+        self._targets(snmp, added)
+        return added
 
-    def _targets(self) -> None:
+    def _remove_credentials(self, added: _Added) -> None:
+        e = self.engine
+        for notif, params, addr in added.targets:
+            pconfig.delete_notification_target(e, notif, params)
+            pconfig.delete_target_address(e, addr)
+            pconfig.delete_target_parameters(e, params)
+        for name in added.users:
+            for level in (NO_AUTH, AUTH_NO_PRIV, AUTH_PRIV):
+                pconfig.delete_vacm_access(e, f"v3:{name}", "", 3, level)
+            pconfig.delete_vacm_group(e, 3, name)
+            pconfig.delete_v3_user(e, name)
+        for sec_name in added.communities:
+            for model in (1, 2):
+                pconfig.delete_vacm_group(e, model, sec_name)
+            pconfig.delete_v1_system(e, sec_name)
+        self.target_names = []
+
+    def _auth_traps(self, snmp: Any) -> None:
+        """snmpEnableAuthenTraps (RFC 3418) shows and decides whether authentication
+        failures are notified: enabled(1) or disabled(2), from `auth_failure_traps`."""
+        (flag,) = self.engine.get_mib_builder().import_symbols("__SNMPv2-MIB", "snmpEnableAuthenTraps")
+        flag.syntax = flag.syntax.clone(1 if snmp.auth_failure_traps else 2)
+
+    def auth_traps_enabled(self) -> bool:
+        (flag,) = self.engine.get_mib_builder().import_symbols("__SNMPv2-MIB", "snmpEnableAuthenTraps")
+        return int(flag.syntax) == 1
+
+    def _targets(self, snmp: Any, added: _Added) -> None:
         """One parameter set, address and notification entry per target, never shared."""
         e = self.engine
-        for n, target in enumerate(self.config.snmp.targets, start=1):
+        self.target_names = []
+        for n, target in enumerate(snmp.targets, start=1):
             params, addr, tag, notif = (f"p{n}", f"a{n}", f"t{n}", f"n{n}")
             version = _enum_value(target.version)
             if version == "v3":
-                user = next(u for u in self.config.snmp.users if u.name == target.user)
+                user = next(u for u in snmp.users if u.name == target.user)
                 level = "authPriv" if _enum_value(user.priv_protocol) != "none" else "authNoPriv"
                 pconfig.add_target_parameters(e, params, user.name, level, 3)
             else:
@@ -248,6 +359,7 @@ class Agent:
                     sec_name = f"trap{n}"
                     pconfig.add_v1_system(e, sec_name, target.community, securityName=sec_name)
                     self._community_names[target.community or ""] = sec_name
+                    added.communities.append(sec_name)
                     for model in (1, 2):
                         pconfig.add_vacm_group(e, "v2cTrap", model, sec_name)
                 pconfig.add_target_parameters(e, params, sec_name, "noAuthNoPriv", 1)
@@ -259,6 +371,7 @@ class Agent:
                 timeout=target.timeout_ms / 10.0,  # RFC 3413 TimeInterval: hundredths
                 retryCount=target.retries, tagList=tag)
             pconfig.add_notification_target(e, notif, params, tag, _enum_value(target.kind))
+            added.targets.append((notif, params, addr))
             self.target_names.append(notif)
 
     def _client_transport(self, domain: OID) -> None:
@@ -302,10 +415,7 @@ class Agent:
         """Requests refused for a bad community or bad USM credentials."""
         b = self.engine.get_mib_builder()
         total = 0
-        for module, name in (("__SNMPv2-MIB", "snmpInBadCommunityNames"),
-                             ("__SNMP-USER-BASED-SM-MIB", "usmStatsUnknownUserNames"),
-                             ("__SNMP-USER-BASED-SM-MIB", "usmStatsWrongDigests"),
-                             ("__SNMP-USER-BASED-SM-MIB", "usmStatsDecryptionErrors")):
+        for module, name, _why in AUTH_FAILURE_COUNTERS:
             (counter,) = b.import_symbols(module, name)
             total += int(counter.syntax)
         return total
