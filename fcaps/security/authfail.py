@@ -14,7 +14,6 @@ and the sync job, and the `security` job reads their growth once a second.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from haoscar_snmp.core.clock import Clock
@@ -23,8 +22,6 @@ from haoscar_snmp.core.state import State
 from haoscar_snmp.core.text import printable
 
 from .ratelimit import RateLimiter
-
-log = logging.getLogger(__name__)
 
 BURST = 5            # events let through at once at the start of a burst
 PERIOD_S = 60.0      # then one per minute, per kind
@@ -119,7 +116,7 @@ class AuthFailures:
             sentences.append(text)
         return "; ".join(sentences) or "no authentication failures to report"
 
+    # The event history logs every event it records: no log line of our own.
     def _publish(self, kind: EventType, subject: str, text: str, data: dict[str, object]) -> None:
-        log.warning("%s", printable(text, TEXT_LIMIT))
         self.bus.publish(Event(kind, printable(subject), Severity.WARNING, printable(text, TEXT_LIMIT),
                                self.clock.time(), data))
