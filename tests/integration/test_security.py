@@ -26,6 +26,21 @@ NEW_COMMUNITY = "rotated-community-7Qx"
 NEW_AUTH = "rotated-auth-key-9Zk"
 NEW_PRIV = "rotated-priv-key-4Wm"
 WRONG_KEY = "wrong-guess-key-3Jd"
+HB_KEY = "heartbeat-key-8Vn-0123456789abcdef"
+NEW_HB_KEY = "heartbeat-key-2Rb-fedcba9876543210"
+SMTP_PASSWORD = "smtp-password-5Tq"
+EXTRA = """
+[heartbeat]
+key_file = "secrets/hb.key"
+
+[notify.email]
+security = "starttls"
+username = "mailer"
+password_file = "secrets/smtp.pass"
+
+[log]
+level = "debug"
+"""
 AUTHENTICATION_FAILURE = ".1.3.6.1.6.3.1.1.5.5"
 CREDENTIALS_CHANGED = f".{R}.0.36"
 CLUSTER_STATE = "HAOSCAR-MIB::haoscarClusterState.0"
@@ -62,8 +77,10 @@ def _history_text(state_dir: Path) -> str:
 def test_credentials_rotate_on_reload_and_no_secret_is_ever_written(tmp_path: Path) -> None:
     trapd = TrapReceiver(tmp_path, free_udp_port(), communities=("public", NEW_COMMUNITY))
     trapd.start()
-    agent = Agent(tmp_path, free_udp_port(), trapd.port, extra_toml='\n[log]\nlevel = "debug"\n')
+    agent = Agent(tmp_path, free_udp_port(), trapd.port, extra_toml=EXTRA)
     agent.write_config()
+    write_secret(tmp_path / "secrets" / "hb.key", HB_KEY)
+    write_secret(tmp_path / "secrets" / "smtp.pass", SMTP_PASSWORD)
     try:
         agent.start()
         pid = agent.proc.pid  # type: ignore[union-attr]
@@ -89,6 +106,7 @@ def test_credentials_rotate_on_reload_and_no_secret_is_ever_written(tmp_path: Pa
         # authentication failures notified from now on.
         write_secret(tmp_path / "secrets" / "admin.auth", NEW_AUTH)
         write_secret(tmp_path / "secrets" / "admin.priv", NEW_PRIV)
+        write_secret(tmp_path / "secrets" / "hb.key", NEW_HB_KEY)
         text = agent.config_path.read_text()
         text = text.replace('name = "public"', f'name = "{NEW_COMMUNITY}"')
         text = text.replace('community = "public"', f'community = "{NEW_COMMUNITY}"')
@@ -96,7 +114,7 @@ def test_credentials_rotate_on_reload_and_no_secret_is_ever_written(tmp_path: Pa
         agent.config_path.write_text(text)
         agent.proc.send_signal(signal.SIGHUP)  # type: ignore[union-attr]
         log = _wait_log(agent, "configuration reloaded")
-        assert "reload refused" not in log
+        assert "reload refused" not in log and "heartbeat.key" in log
         assert ("SNMP credentials changed by reload: community 1 replaced; user admin: auth key, priv key "
                 "changed; notification target trapd-v2c changed; auth_failure_traps false -> true") in log
 
@@ -128,7 +146,8 @@ def test_credentials_rotate_on_reload_and_no_secret_is_ever_written(tmp_path: Pa
         assert "refused: unknown community" in history and "SNMP credentials changed" in history
         log = agent.log_text()
         assert "DEBUG" in log                                        # the level really was debug
-        for secret in (AUTH_KEY, PRIV_KEY, READER_AUTH, READER_PRIV, NEW_COMMUNITY, NEW_AUTH, NEW_PRIV, WRONG_KEY):
+        for secret in (AUTH_KEY, PRIV_KEY, READER_AUTH, READER_PRIV, NEW_COMMUNITY, NEW_AUTH, NEW_PRIV, WRONG_KEY,
+                       HB_KEY, NEW_HB_KEY, SMTP_PASSWORD):
             assert secret not in log, f"{secret} is in the daemon's log"
             assert secret not in history, f"{secret} is in the event history"
         assert BUG_MARKER not in log, log
