@@ -5,7 +5,9 @@ sets `allow_v2c_write`; SNMPv3 users with write access must use authPriv (a writ
 who sends authNoPriv gets read access only). Every VACM view is defined explicitly,
 including an `excluded` view for "no access", and every group has an access entry for
 each security model and level that can reach it: pysnmp's fuzzy access-entry look-up
-can pick an entry of another model, so we never let it run.
+can pick an entry of another model, so we never let it run. The communities, users and
+targets are registered by `credentials.py`; a reload that changes them replaces them in
+the running engine (`reconfigure`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import socket
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,8 +32,8 @@ from haoscar_snmp.core.bug import BUG_MARKER
 from haoscar_snmp.core.clock import Clock, SystemClock
 from haoscar_snmp.core.state import SecurityCounters
 
+from .credentials import NO_AUTH, Registered, credentials_of, register, unregister
 from .instrum import HaoscarInstrumController
-from .mib import OID
 from .responders import Committer, SetResponder
 from .setter import SetHandler
 from .view import MibView
@@ -42,23 +43,6 @@ log = logging.getLogger(__name__)
 MIB2 = (1, 3, 6, 1, 2, 1)
 SNMP_ENGINE_GROUP = (1, 3, 6, 1, 6, 3, 10, 2, 1)
 EVERYTHING = (1, 3, 6)
-
-AUTH = {
-    "sha": pconfig.USM_AUTH_HMAC96_SHA,
-    "sha224": pconfig.USM_AUTH_HMAC128_SHA224,
-    "sha256": pconfig.USM_AUTH_HMAC192_SHA256,
-    "sha384": pconfig.USM_AUTH_HMAC256_SHA384,
-    "sha512": pconfig.USM_AUTH_HMAC384_SHA512,
-}
-PRIV = {
-    "none": pconfig.USM_PRIV_NONE,
-    "aes128": pconfig.USM_PRIV_CFB128_AES,
-    "aes192": pconfig.USM_PRIV_CFB192_AES,
-    "aes256": pconfig.USM_PRIV_CFB256_AES,
-}
-NO_AUTH, AUTH_NO_PRIV, AUTH_PRIV = 1, 2, 3
-LEVEL_NAMES = {NO_AUTH: "noAuthNoPriv", AUTH_NO_PRIV: "authNoPriv", AUTH_PRIV: "authPriv"}
-
 
 # The counters that grow when a request is refused for its credentials, and what each means.
 AUTH_FAILURE_COUNTERS = (
@@ -90,28 +74,6 @@ def _engine_with_boots_in(state_dir: Path, engine_id: bytes) -> Any:
         tempfile.tempdir = saved
 
 
-def _enum_value(value: Any) -> Any:
-    return getattr(value, "value", value)
-
-
-@dataclass
-class _Added:
-    """What `_add_credentials` registered in the engine, so a reload can remove exactly it."""
-
-    communities: list[str] = field(default_factory=list)   # security names (never secrets)
-    users: list[str] = field(default_factory=list)
-    targets: list[tuple[str, str, str]] = field(default_factory=list)  # notification, params, address
-
-
-def _credentials(snmp: Any) -> tuple[Any, ...]:
-    """The part of [snmp] that `_add_credentials` turns into engine entries, with the
-    secrets' values (a key file's new content under the same file name is a change)."""
-    return (snmp.allow_v2c_write,
-            tuple((c.secret, c) for c in snmp.communities),
-            tuple((u.auth_key, u.priv_key, u) for u in snmp.users),
-            tuple((t.community, t) for t in snmp.targets))
-
-
 class Agent:
     """Owns the pysnmp engine. Built from the config, started inside the running loop."""
 
@@ -129,7 +91,7 @@ class Agent:
         self._committer = committer
         self._counters = counters
         self._set_responder: SetResponder | None = None
-        self.target_names: list[str] = []
+        self._credentials = Registered()
         self._started_mono = self.clock.monotonic()
         # Told of each request refused for its credentials: who and why (never the secret).
         self._on_auth_failure: AuthFailureSink = on_auth_failure or _ignore_auth_failure
@@ -251,7 +213,7 @@ class Agent:
             for model in (1, 2):
                 pconfig.add_vacm_access(e, group, "", model, NO_AUTH, "exact", read, write,
                                         "haoscarNotify")
-        self._credentials = self._add_credentials(self.config.snmp)
+        self._credentials = register(e, self.config.snmp)
         self._auth_traps(self.config.snmp)
         for key in self.config.inline_secret_keys():
             log.warning("%s is written inline in the config file: use a key file "
@@ -270,64 +232,13 @@ class Agent:
         old, new = self.config.snmp, config.snmp
         self.config = config
         self._auth_traps(new)
-        if _credentials(old) == _credentials(new):
+        if credentials_of(old) == credentials_of(new):
             return False
-        self._remove_credentials(self._credentials)
-        self._credentials = self._add_credentials(new)
+        unregister(self.engine, self._credentials)
+        self._credentials = register(self.engine, new)
         log.info("SNMP credentials replaced in the running engine: %d communities, %d users, "
                  "%d notification targets", len(new.communities), len(new.users), len(new.targets))
         return True
-
-    def _add_credentials(self, snmp: Any) -> _Added:
-        e = self.engine
-        added = _Added()
-        self._community_names = {}
-        for n, comm in enumerate(snmp.communities, start=1):
-            write = _enum_value(comm.access) == "write" and snmp.allow_v2c_write
-            group = "v2cWrite" if write else "v2cRead"
-            sec_name = f"community{n}"  # never the secret itself: it lands in logs
-            pconfig.add_v1_system(e, sec_name, comm.secret, securityName=sec_name)
-            self._community_names[comm.secret] = sec_name
-            added.communities.append(sec_name)
-            for model in (1, 2):
-                pconfig.add_vacm_group(e, group, model, sec_name)
-
-        for user in snmp.users:
-            priv = _enum_value(user.priv_protocol)
-            pconfig.add_v3_user(
-                e, user.name, AUTH[_enum_value(user.auth_protocol)], user.auth_key,
-                PRIV[priv], user.priv_key if priv != "none" else None)
-            added.users.append(user.name)
-            write = _enum_value(user.access) == "write"
-            group = f"v3:{user.name}"
-            pconfig.add_vacm_group(e, group, 3, user.name)
-            for level in (NO_AUTH, AUTH_NO_PRIV, AUTH_PRIV):
-                if level == NO_AUTH or (level == AUTH_PRIV and priv == "none"):
-                    read, wr = "haoscarNone", "haoscarNone"
-                else:
-                    read = "haoscarRead"
-                    wr = "haoscarWrite" if write and level == AUTH_PRIV else "haoscarNone"
-                pconfig.add_vacm_access(e, group, "", 3, level, "exact", read, wr,
-                                        "haoscarNotify" if level != NO_AUTH else "haoscarNone")
-        self._targets(snmp, added)
-        return added
-
-    def _remove_credentials(self, added: _Added) -> None:
-        e = self.engine
-        for notif, params, addr in added.targets:
-            pconfig.delete_notification_target(e, notif, params)
-            pconfig.delete_target_address(e, addr)
-            pconfig.delete_target_parameters(e, params)
-        for name in added.users:
-            for level in (NO_AUTH, AUTH_NO_PRIV, AUTH_PRIV):
-                pconfig.delete_vacm_access(e, f"v3:{name}", "", 3, level)
-            pconfig.delete_vacm_group(e, 3, name)
-            pconfig.delete_v3_user(e, name)
-        for sec_name in added.communities:
-            for model in (1, 2):
-                pconfig.delete_vacm_group(e, model, sec_name)
-            pconfig.delete_v1_system(e, sec_name)
-        self.target_names = []
 
     def _auth_traps(self, snmp: Any) -> None:
         """snmpEnableAuthenTraps (RFC 3418) shows and decides whether authentication
@@ -335,52 +246,14 @@ class Agent:
         (flag,) = self.engine.get_mib_builder().import_symbols("__SNMPv2-MIB", "snmpEnableAuthenTraps")
         flag.syntax = flag.syntax.clone(1 if snmp.auth_failure_traps else 2)
 
+    @property
+    def target_names(self) -> list[str]:
+        """The notification entries, one per configured target (the notifier sends to each)."""
+        return [notif for notif, _params, _addr in self._credentials.targets]
+
     def auth_traps_enabled(self) -> bool:
         (flag,) = self.engine.get_mib_builder().import_symbols("__SNMPv2-MIB", "snmpEnableAuthenTraps")
         return int(flag.syntax) == 1
-
-    def _targets(self, snmp: Any, added: _Added) -> None:
-        """One parameter set, address and notification entry per target, never shared."""
-        e = self.engine
-        self.target_names = []
-        for n, target in enumerate(snmp.targets, start=1):
-            params, addr, tag, notif = (f"p{n}", f"a{n}", f"t{n}", f"n{n}")
-            version = _enum_value(target.version)
-            if version == "v3":
-                user = next(u for u in snmp.users if u.name == target.user)
-                level = "authPriv" if _enum_value(user.priv_protocol) != "none" else "authNoPriv"
-                pconfig.add_target_parameters(e, params, user.name, level, 3)
-            else:
-                # A community is one entry in pysnmp's community table: a trap community
-                # that is also a request community must reuse that entry, or the later
-                # registration would hijack requests made with it.
-                sec_name = self._community_names.get(target.community or "")
-                if sec_name is None:
-                    sec_name = f"trap{n}"
-                    pconfig.add_v1_system(e, sec_name, target.community, securityName=sec_name)
-                    self._community_names[target.community or ""] = sec_name
-                    added.communities.append(sec_name)
-                    for model in (1, 2):
-                        pconfig.add_vacm_group(e, "v2cTrap", model, sec_name)
-                pconfig.add_target_parameters(e, params, sec_name, "noAuthNoPriv", 1)
-            ep = target.address
-            domain = (udp6.DOMAIN_NAME if ":" in ep.host else udp.DOMAIN_NAME)
-            self._client_transport(domain)
-            pconfig.add_target_address(
-                e, addr, domain, (ep.host, ep.port), params,
-                timeout=target.timeout_ms / 10.0,  # RFC 3413 TimeInterval: hundredths
-                retryCount=target.retries, tagList=tag)
-            pconfig.add_notification_target(e, notif, params, tag, _enum_value(target.kind))
-            added.targets.append((notif, params, addr))
-            self.target_names.append(notif)
-
-    def _client_transport(self, domain: OID) -> None:
-        if pconfig.get_transport(self.engine, domain) is not None:
-            return
-        if domain == udp6.DOMAIN_NAME:
-            pconfig.add_transport(self.engine, domain, udp6.Udp6AsyncioTransport().open_client_mode())
-        else:
-            pconfig.add_transport(self.engine, domain, udp.UdpAsyncioTransport().open_client_mode())
 
     def _system_group(self) -> None:
         builder = self.engine.get_mib_builder()
