@@ -99,6 +99,9 @@ class AuthFailures:
         if self._peer_held and self._peer.allow():
             parts = [f"{count} {key}" for key, count in self._peer_held.items()]
             text = "refused from the private LANs since the last report: " + ", ".join(parts)
+            latest = self.state.security.hb_last_refused
+            if latest and any(key.startswith(("heartbeat", "malformed")) for key in self._peer_held):
+                text += f" (the latest heartbeat: {latest})"
             self._publish(EventType.PEER_AUTH_FAILURE, "heartbeat", text,
                           {"reason": text, "counts": dict(self._peer_held)})
             self._peer_held = {}

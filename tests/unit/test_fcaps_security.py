@@ -107,12 +107,14 @@ def test_refused_heartbeats_are_reported_with_their_counts_rate_limited() -> Non
     assert asyncio.run(failures.run_cycle()) == "no authentication failures to report"
     state.security.hb_auth_failures = 3
     state.security.hb_replays = 1
+    state.security.hb_last_refused = "lanB: replayed or out of order"
     state.config_sync.bad_messages = 2
     sentence = asyncio.run(failures.run_cycle())
     assert [e.type for e in events] == [EventType.PEER_AUTH_FAILURE]
     assert sentence == events[0].text == (
         "refused from the private LANs since the last report: 3 heartbeat authentication failures, "
-        "1 heartbeat replays, 2 settings-exchange datagrams refused")
+        "1 heartbeat replays, 2 settings-exchange datagrams refused "
+        "(the latest heartbeat: lanB: replayed or out of order)")
     # A flood: one event a cycle for the burst, then one per period with the sum.
     for n in range(1, 20):
         state.security.hb_auth_failures = 3 + 100 * n
