@@ -238,3 +238,17 @@ def test_every_notification_builds_with_its_row_keys(builder: NotificationBuilde
                 assert suffix == (0,), (name, obj.name)
             else:
                 assert suffix == ((2, 1) if obj.name.startswith("haoscarHbPath") else (1,)), (name, obj.name)
+
+
+def test_security_notifications_carry_the_reason_and_the_counters(builder: NotificationBuilder, mib: MibModel,
+                                                                    state: State) -> None:
+    state.security.hb_auth_failures, state.security.hb_replays = 7, 2
+    peer = values(builder.build(event(EventType.PEER_AUTH_FAILURE, "heartbeat",
+                                      {"reason": "7 heartbeat authentication failures"})), mib)
+    assert peer["haoscarNotifyReason"].asOctets() == b"7 heartbeat authentication failures"
+    assert (int(peer["haoscarHbAuthFailures"]), int(peer["haoscarHbReplays"])) == (7, 2)
+    audit = values(builder.build(event(EventType.CREDENTIALS_CHANGED, "snmp",
+                                       {"principal": "reload", "reason": "community 1 replaced"})), mib)
+    assert audit["haoscarNotifyPrincipal"].asOctets() == b"reload"
+    assert audit["haoscarNotifyReason"].asOctets() == b"community 1 replaced"
+    assert audit["haoscarNotifySubject"].asOctets() == b"snmp"
