@@ -234,8 +234,12 @@ class Agent:
         self._auth_traps(new)
         if credentials_of(old) == credentials_of(new):
             return False
-        unregister(self.engine, self._credentials)
-        self._credentials = register(self.engine, new)
+        try:
+            unregister(self.engine, self._credentials)
+            self._credentials = register(self.engine, new)
+        except Exception:   # a valid configuration always registers: a bug, not a reason to stop
+            log.exception("SNMP credentials could not be replaced; %s", BUG_MARKER)
+            return False
         log.info("SNMP credentials replaced in the running engine: %d communities, %d users, "
                  "%d notification targets", len(new.communities), len(new.users), len(new.targets))
         return True
