@@ -3,14 +3,17 @@ credentials a reload replaces in the running engine."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from fakes import FakeClock
+from pysnmp.entity import engine as pengine
 from pysnmp.proto import rfc1905
 
 from haoscar_snmp.config.loader import load_config
 from haoscar_snmp.snmp.agent import Agent
+from haoscar_snmp.snmp.credentials import credentials_of, register, unregister
 
 
 def test_uptime_ticks_count_from_the_start_on_the_agents_clock(tmp_path: Path) -> None:
@@ -41,23 +44,27 @@ def _column(engine: Any, module: str, entry: str, column: int) -> list[Any]:
 def test_credentials_are_replaced_in_the_running_engine(tmp_path: Path) -> None:
     """register / unregister leave exactly the new communities, users and targets, and
     can run again and again (a reload after a reload)."""
-    from pysnmp.entity import engine as pengine
+    asyncio.run(_replace_twice(load_config(None, state_dir=tmp_path).snmp))
 
-    from haoscar_snmp.snmp.credentials import credentials_of, register, unregister
 
-    old = load_config(None, state_dir=tmp_path).snmp
+async def _replace_twice(old: Any) -> None:
+    # In a running loop, as in the daemon: a target's client transport is opened on it.
     engine = pengine.SnmpEngine()
-    registered = register(engine, old)
-    assert _column(engine, "SNMP-COMMUNITY-MIB", "snmpCommunityEntry", 3) == ["community1"]  # security names
-    assert "admin" in _column(engine, "SNMP-USER-BASED-SM-MIB", "usmUserEntry", 2)
-    assert registered.targets == [("n1", "p1", "a1")]
-    renamed = old.model_copy(update={"users": tuple(u.model_copy(update={"name": "operator"}) for u in old.users)})
-    assert credentials_of(renamed) != credentials_of(old)
-    for _ in range(2):
-        unregister(engine, registered)
-        assert _column(engine, "SNMP-USER-BASED-SM-MIB", "usmUserEntry", 2) == []
-        assert _column(engine, "SNMP-COMMUNITY-MIB", "snmpCommunityEntry", 3) == []
-        assert _column(engine, "SNMP-TARGET-MIB", "snmpTargetAddrEntry", 2) == []
-        registered = register(engine, renamed)
-    assert _column(engine, "SNMP-USER-BASED-SM-MIB", "usmUserEntry", 2) == ["operator"]
-    assert credentials_of(renamed) == credentials_of(renamed.model_copy())
+    try:
+        registered = register(engine, old)
+        assert _column(engine, "SNMP-COMMUNITY-MIB", "snmpCommunityEntry", 3) == ["community1"]  # security names
+        assert "admin" in _column(engine, "SNMP-USER-BASED-SM-MIB", "usmUserEntry", 2)
+        assert registered.targets == [("n1", "p1", "a1")]
+        renamed = old.model_copy(update={"users": tuple(u.model_copy(update={"name": "operator"})
+                                                        for u in old.users)})
+        assert credentials_of(renamed) != credentials_of(old)
+        for _ in range(2):
+            unregister(engine, registered)
+            assert _column(engine, "SNMP-USER-BASED-SM-MIB", "usmUserEntry", 2) == []
+            assert _column(engine, "SNMP-COMMUNITY-MIB", "snmpCommunityEntry", 3) == []
+            assert _column(engine, "SNMP-TARGET-MIB", "snmpTargetAddrEntry", 2) == []
+            registered = register(engine, renamed)
+        assert _column(engine, "SNMP-USER-BASED-SM-MIB", "usmUserEntry", 2) == ["operator"]
+        assert credentials_of(renamed) == credentials_of(renamed.model_copy())
+    finally:
+        engine.close_dispatcher()
