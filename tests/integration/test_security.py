@@ -10,6 +10,7 @@ refused at once, the new ones work, the pid and role do not move), then the grep
 from __future__ import annotations
 
 import signal
+import socket
 import sqlite3
 import time
 from pathlib import Path
@@ -63,6 +64,22 @@ def _refused(r: object) -> bool:
     text = getattr(r, "text")
     return getattr(r, "rc") != 0 and any(word in text for word in (
         "Timeout", "Authentication failure", "Decryption error", "authorizationError", "Unknown user"))
+
+
+def _get_with_community(community: str) -> bytes:
+    """One SNMPv2c GET datagram of sysDescr.0 (what a guesser sends, without a process per try)."""
+    from pyasn1.codec.ber import encoder
+    from pysnmp.proto import api
+
+    v2c = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
+    pdu = v2c.GetRequestPDU()
+    v2c.apiPDU.set_defaults(pdu)
+    v2c.apiPDU.set_varbinds(pdu, [((1, 3, 6, 1, 2, 1, 1, 1, 0), v2c.Null(""))])
+    message = v2c.Message()
+    v2c.apiMessage.set_defaults(message)
+    v2c.apiMessage.set_community(message, community)
+    v2c.apiMessage.set_pdu(message, pdu)
+    return encoder.encode(message)
 
 
 def _history_text(state_dir: Path) -> str:
@@ -139,6 +156,19 @@ def test_credentials_rotate_on_reload_and_no_secret_is_ever_written(tmp_path: Pa
         trapd.wait_notification(AUTHENTICATION_FAILURE, where=NEW_COMMUNITY)
         assert "= INTEGER: 1" in agent.v2c("snmpget", ENABLE_AUTHEN_TRAPS, community=NEW_COMMUNITY,
                                            mib=False).out
+
+        # A flood of guesses: every one counted, none past the rate limit's burst (5 events,
+        # all spent above) into the history or the log.
+        count = f"{R}.1.13.1.0"                                   # haoscarSnmpAuthFailures
+        before = int(agent.v2c("snmpget", "-Oqv", count, community=NEW_COMMUNITY).out.split()[-1])
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for _ in range(200):
+                s.sendto(_get_with_community("flood-guess"), ("127.0.0.1", agent.port))
+        deadline = time.monotonic() + 10
+        while int(agent.v2c("snmpget", "-Oqv", count, community=NEW_COMMUNITY).out.split()[-1]) < before + 200:
+            assert time.monotonic() < deadline, "the flood was not counted"
+            time.sleep(0.1)
+        assert agent.log_text().count(" SNMP_AUTH_FAILURE ") == 5
 
         # The history has who and why, and the audit; nothing anywhere holds a secret.
         agent.stop()
