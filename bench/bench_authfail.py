@@ -63,10 +63,10 @@ def main() -> None:
     bus = EventBus()
     events: list[object] = []
     bus.subscribe("count", events.append)
-    failures = AuthFailures(State(), bus, WallClock(), "head1")
+    failures = AuthFailures(State(), bus, WallClock())
     cost = per_call_us(lambda: failures.snmp_refused("192.0.2.7:40112", "unknown community"), args.n)
     print(f"snmp_refused under a flood: {cost:.2f} us per refused request; {args.n} requests became "
-          f"{len(events)} events ({failures._snmp.suppressed} held back for the next summary)")
+          f"{len(events)} events ({failures.snmp_held} held back for the next summary)")
 
 
 if __name__ == "__main__":

@@ -44,11 +44,10 @@ class AuthFailures:
 
     name = "security"
 
-    def __init__(self, state: State, bus: EventBus, clock: Clock, head: str) -> None:
+    def __init__(self, state: State, bus: EventBus, clock: Clock) -> None:
         self.state = state
         self.bus = bus
         self.clock = clock
-        self.head = head
         self._snmp = RateLimiter(clock, BURST, PERIOD_S)
         self._snmp_latest = _Latest()
         self._peer = RateLimiter(clock, BURST, PERIOD_S)
@@ -57,6 +56,11 @@ class AuthFailures:
 
     def interval(self) -> float:
         return POLL_S
+
+    @property
+    def snmp_held(self) -> int:
+        """Refused SNMP requests held back since the last event, for the next summary."""
+        return self._snmp.suppressed
 
     # -- SNMP: one call per refused request, from the agent's receive path --------------
 

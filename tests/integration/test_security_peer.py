@@ -22,7 +22,7 @@ def test_forged_heartbeats_are_reported_with_their_lan_and_reason(tmp_path) -> N
     async def body(head1: Head, head2: Head) -> None:
         bus, events = EventBus(), []
         bus.subscribe("test", events.append)
-        failures = AuthFailures(head2.state, bus, SystemClock(), "head2")
+        failures = AuthFailures(head2.state, bus, SystemClock())
         forged = proto.encode(proto.Heartbeat("head1", 1, 2, proto.Flag(0), epoch=1, seq=1), b"w" * 32)
         port = head2.config.heartbeat.port
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:

@@ -66,7 +66,7 @@ def test_a_limiter_needs_a_positive_burst_and_period() -> None:
 def test_a_flood_of_refused_requests_gives_a_burst_of_events_then_a_summary() -> None:
     clock, bus, state = FakeClock(), EventBus(), State()
     events = collect(bus)
-    failures = AuthFailures(state, bus, clock, "head1")
+    failures = AuthFailures(state, bus, clock)
     for n in range(1000):
         failures.snmp_refused(f"192.0.2.{n % 250 + 1}:5000", "unknown community")
     assert len(events) == BURST
@@ -93,7 +93,7 @@ def test_a_flood_of_refused_requests_gives_a_burst_of_events_then_a_summary() ->
 def test_what_the_network_chose_is_escaped_in_the_event() -> None:
     clock, bus, state = FakeClock(), EventBus(), State()
     events = collect(bus)
-    AuthFailures(state, bus, clock, "head1").snmp_refused("evil\nINFO forged:1", "unknown community")
+    AuthFailures(state, bus, clock).snmp_refused("evil\nINFO forged:1", "unknown community")
     assert "\n" not in events[0].subject and "\n" not in events[0].text
 
 
@@ -103,7 +103,7 @@ def test_what_the_network_chose_is_escaped_in_the_event() -> None:
 def test_refused_heartbeats_are_reported_with_their_counts_rate_limited() -> None:
     clock, bus, state = FakeClock(), EventBus(), State()
     events = collect(bus)
-    failures = AuthFailures(state, bus, clock, "head1")
+    failures = AuthFailures(state, bus, clock)
     assert asyncio.run(failures.run_cycle()) == "no authentication failures to report"
     state.security.hb_auth_failures = 3
     state.security.hb_replays = 1
@@ -130,7 +130,7 @@ def test_a_counter_that_went_back_was_reset_and_counts_from_zero() -> None:
     clock, bus, state = FakeClock(), EventBus(), State()
     events = collect(bus)
     state.security.hb_auth_failures = 50                      # before the job started
-    failures = AuthFailures(state, bus, clock, "head1")
+    failures = AuthFailures(state, bus, clock)
     state.security.hb_auth_failures = 2                       # a new heartbeat process
     asyncio.run(failures.run_cycle())
     assert events[-1].data["counts"] == {"heartbeat authentication failures": 2}
@@ -139,7 +139,7 @@ def test_a_counter_that_went_back_was_reset_and_counts_from_zero() -> None:
 def test_reset_counters_is_not_reported_as_failures() -> None:
     clock, bus, state = FakeClock(), EventBus(), State()
     events = collect(bus)
-    failures = AuthFailures(state, bus, clock, "head1")
+    failures = AuthFailures(state, bus, clock)
     bus.subscribe("security", failures.on_event)
     state.security.hb_replays = 7
     state.security.hb_replays = 0
