@@ -18,6 +18,7 @@ import time
 
 from pysnmp.entity import engine as pengine
 
+from fcaps.fault.alarms import Alarms
 from fcaps.security.authfail import AuthFailures
 from haoscar_snmp.core.events import EventBus
 from haoscar_snmp.core.state import State
@@ -63,7 +64,8 @@ def main() -> None:
     bus = EventBus()
     events: list[object] = []
     bus.subscribe("count", events.append)
-    failures = AuthFailures(State(), bus, WallClock())
+    state = State()
+    failures = AuthFailures(state, bus, Alarms(state, bus, WallClock()), WallClock())
     cost = per_call_us(lambda: failures.snmp_refused("192.0.2.7:40112", "unknown community"), args.n)
     print(f"snmp_refused under a flood: {cost:.2f} us per refused request; {args.n} requests became "
           f"{len(events)} events ({failures.snmp_held} held back for the next summary)")

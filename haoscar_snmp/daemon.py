@@ -178,7 +178,7 @@ class Daemon:
         set_handler = SetHandler(mib, store, CONFIG_MAP)
         # Security: refused requests, heartbeats and exchange datagrams become rate-limited
         # events; a reload's new credentials go into the running engine, audited.
-        auth_failures = AuthFailures(state, bus, clock)
+        auth_failures = AuthFailures(state, bus, alarms, clock)
         bus.subscribe("security", auth_failures.on_event)
         agent = Agent(config, view, set_handler, store, state.security, clock=clock,
                       on_auth_failure=auth_failures.snmp_refused)

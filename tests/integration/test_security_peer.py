@@ -8,6 +8,7 @@ import socket
 
 import pytest
 
+from fcaps.fault.alarms import Alarms
 from fcaps.fault.heartbeat import proto
 from fcaps.security.authfail import AuthFailures
 from haoscar_snmp.core.clock import SystemClock
@@ -22,7 +23,7 @@ def test_forged_heartbeats_are_reported_with_their_lan_and_reason(tmp_path) -> N
     async def body(head1: Head, head2: Head) -> None:
         bus, events = EventBus(), []
         bus.subscribe("test", events.append)
-        failures = AuthFailures(head2.state, bus, SystemClock())
+        failures = AuthFailures(head2.state, bus, Alarms(head2.state, bus, SystemClock()), SystemClock())
         forged = proto.encode(proto.Heartbeat("head1", 1, 2, proto.Flag(0), epoch=1, seq=1), b"w" * 32)
         port = head2.config.heartbeat.port
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from fakes import FakeClock
 
+from fcaps.fault.alarms import Alarms, ProbableCause
 from fcaps.security.audit import CredentialAudit, credential_changes
-from fcaps.security.authfail import BURST, PERIOD_S, AuthFailures
+from fcaps.security.authfail import BURST, CLEAR_AFTER_S, PERIOD_S, RAISE_AFTER, AuthFailures
 from fcaps.security.ratelimit import RateLimiter
 from haoscar_snmp.config.loader import parse_config, read_embedded_default
 from haoscar_snmp.config.schema import Config
@@ -66,7 +67,7 @@ def test_a_limiter_needs_a_positive_burst_and_period() -> None:
 def test_a_flood_of_refused_requests_gives_a_burst_of_events_then_a_summary() -> None:
     clock, bus, state = FakeClock(), EventBus(), State()
     events = collect(bus)
-    failures = AuthFailures(state, bus, clock)
+    failures = AuthFailures(state, bus, Alarms(state, bus, clock), clock)
     for n in range(1000):
         failures.snmp_refused(f"192.0.2.{n % 250 + 1}:5000", "unknown community")
     assert len(events) == BURST
@@ -93,7 +94,7 @@ def test_a_flood_of_refused_requests_gives_a_burst_of_events_then_a_summary() ->
 def test_what_the_network_chose_is_escaped_in_the_event() -> None:
     clock, bus, state = FakeClock(), EventBus(), State()
     events = collect(bus)
-    AuthFailures(state, bus, clock).snmp_refused("evil\nINFO forged:1", "unknown community")
+    AuthFailures(state, bus, Alarms(state, bus, clock), clock).snmp_refused("evil\nINFO forged:1", "unknown community")
     assert "\n" not in events[0].subject and "\n" not in events[0].text
 
 
@@ -103,7 +104,7 @@ def test_what_the_network_chose_is_escaped_in_the_event() -> None:
 def test_refused_heartbeats_are_reported_with_their_counts_rate_limited() -> None:
     clock, bus, state = FakeClock(), EventBus(), State()
     events = collect(bus)
-    failures = AuthFailures(state, bus, clock)
+    failures = AuthFailures(state, bus, Alarms(state, bus, clock), clock)
     assert asyncio.run(failures.run_cycle()) == "no authentication failures to report"
     state.security.hb_auth_failures = 3
     state.security.hb_replays = 1
@@ -112,25 +113,67 @@ def test_refused_heartbeats_are_reported_with_their_counts_rate_limited() -> Non
     sentence = asyncio.run(failures.run_cycle())
     assert [e.type for e in events] == [EventType.PEER_AUTH_FAILURE]
     assert sentence == events[0].text == (
-        "refused from the private LANs since the last report: 3 heartbeat authentication failures, "
+        "refused on the heartbeat port since the last report: 3 heartbeat authentication failures, "
         "1 heartbeat replays, 2 settings-exchange datagrams refused "
         "(the latest heartbeat: lanB: replayed or out of order)")
     # A flood: one event a cycle for the burst, then one per period with the sum.
     for n in range(1, 20):
         state.security.hb_auth_failures = 3 + 100 * n
         asyncio.run(failures.run_cycle())
-    assert len(events) == BURST
+    reports = [e for e in events if e.type == EventType.PEER_AUTH_FAILURE]
+    assert len(reports) == BURST
     clock.advance(PERIOD_S)
     asyncio.run(failures.run_cycle())
-    assert len(events) == BURST + 1
-    assert events[-1].data["counts"] == {"heartbeat authentication failures": 100 * (19 - BURST + 1)}
+    reports = [e for e in events if e.type == EventType.PEER_AUTH_FAILURE]
+    assert len(reports) == BURST + 1
+    assert reports[-1].data["counts"] == {"heartbeat authentication failures": 100 * (19 - BURST + 1)}
+
+
+def test_refusals_that_go_on_raise_the_alarm_and_a_quiet_minute_clears_it() -> None:
+    clock, bus, state = FakeClock(), EventBus(), State()
+    events = collect(bus)
+    alarms = Alarms(state, bus, clock)
+    failures = AuthFailures(state, bus, alarms, clock)
+
+    def cycle(grow: int) -> str:
+        state.security.hb_auth_failures += grow
+        clock.advance(1.0)
+        return asyncio.run(failures.run_cycle())
+
+    cycle(1)                                             # one stray packet
+    cycle(0)
+    assert not alarms.active(ProbableCause.AUTHENTICATION_FAILURE, "heartbeat")
+    state.security.hb_last_refused = "lanA: authentication failed"
+    for _ in range(RAISE_AFTER - 1):
+        cycle(20)
+    assert not alarms.active(ProbableCause.AUTHENTICATION_FAILURE, "heartbeat")
+    assert cycle(20).startswith(f"heartbeat traffic refused for {RAISE_AFTER} s in a row "
+                                "(the latest: lanA: authentication failed)")
+    assert alarms.active(ProbableCause.AUTHENTICATION_FAILURE, "heartbeat")
+    assert [e for e in events if e.type == EventType.ALARM_RAISED][0].severity == Severity.MAJOR
+    for _ in range(int(CLEAR_AFTER_S) - 1):
+        cycle(0)
+    assert alarms.active(ProbableCause.AUTHENTICATION_FAILURE, "heartbeat")
+    assert cycle(0) == f"no heartbeat traffic refused for {CLEAR_AFTER_S:.0f} s"
+    assert not alarms.active(ProbableCause.AUTHENTICATION_FAILURE, "heartbeat")
+
+
+def test_snmp_guessing_raises_no_alarm() -> None:
+    clock, bus, state = FakeClock(), EventBus(), State()
+    alarms = Alarms(state, bus, clock)
+    failures = AuthFailures(state, bus, alarms, clock)
+    for _ in range(10):
+        failures.snmp_refused("192.0.2.9:161", "unknown community")
+        clock.advance(1.0)
+        asyncio.run(failures.run_cycle())
+    assert len(state.alarms) == 0
 
 
 def test_a_counter_that_went_back_was_reset_and_counts_from_zero() -> None:
     clock, bus, state = FakeClock(), EventBus(), State()
     events = collect(bus)
     state.security.hb_auth_failures = 50                      # before the job started
-    failures = AuthFailures(state, bus, clock)
+    failures = AuthFailures(state, bus, Alarms(state, bus, clock), clock)
     state.security.hb_auth_failures = 2                       # a new heartbeat process
     asyncio.run(failures.run_cycle())
     assert events[-1].data["counts"] == {"heartbeat authentication failures": 2}
@@ -139,7 +182,7 @@ def test_a_counter_that_went_back_was_reset_and_counts_from_zero() -> None:
 def test_reset_counters_is_not_reported_as_failures() -> None:
     clock, bus, state = FakeClock(), EventBus(), State()
     events = collect(bus)
-    failures = AuthFailures(state, bus, clock)
+    failures = AuthFailures(state, bus, Alarms(state, bus, clock), clock)
     bus.subscribe("security", failures.on_event)
     state.security.hb_replays = 7
     state.security.hb_replays = 0
