@@ -41,6 +41,8 @@ from fcaps.fault.services.outages import OutageFile
 from fcaps.fault.takeover import NetlinkAliases
 from fcaps.performance.figures import FailoverFigures
 from fcaps.performance.looplag import LoopLag
+from fcaps.security.audit import CredentialAudit
+from fcaps.security.authfail import AuthFailures
 from haoscar_snmp import __version__
 from haoscar_snmp.config.errors import ConfigError
 from haoscar_snmp.config.schema import Config
@@ -174,14 +176,21 @@ class Daemon:
         mib = MibModel.load()
         view = MibView(mib)
         set_handler = SetHandler(mib, store, CONFIG_MAP)
-        agent = Agent(config, view, set_handler, store, state.security, clock=clock)
+        # Security: refused requests, heartbeats and exchange datagrams become rate-limited
+        # events; a reload's new credentials go into the running engine, audited.
+        auth_failures = AuthFailures(state, bus, alarms, clock)
+        bus.subscribe("security", auth_failures.on_event)
+        agent = Agent(config, view, set_handler, store, state.security, clock=clock,
+                      on_auth_failure=auth_failures.snmp_refused)
         bind_all(view, state, store.current, CONFIG_MAP, agent.uptime_ticks, agent.auth_failures)
         try:
             agent.start()
         except Exception as exc:  # e.g. the port is taken: say so plainly and stop
             raise StartFailed(f"cannot start the SNMP agent: {exc}") from None
         stack.push_async_callback(agent.stop)
-        builder = NotificationBuilder(mib, view)
+        store.on_change.append(agent.reconfigure)
+        store.on_change.append(CredentialAudit(config, bus, clock))
+        builder = NotificationBuilder(mib, view, agent.auth_traps_enabled)
         notifier = Notifier(builder, lambda: agent.engine, lambda: agent.target_names)
         bus.subscribe("notifications", notifier)
         stack.push_async_callback(notifier.drain, NOTIFICATION_DRAIN_S)
@@ -262,6 +271,7 @@ class Daemon:
             log.error("LAN poller: cannot watch this head's interfaces over netlink: %s", exc)
         stack.push_async_callback(lan_poller.stop)
         scheduler.add(lan_poller)
+        scheduler.add(auth_failures)
         # Whether clients can reach this head: it may move the aliases, so a steady job.
         scheduler.add_steady(PublicReachJob(state, store.current, bus, alarms, clock, prober, wake_role))
         bus.subscribe("jobs", lambda event: scheduler.reset_counters() if is_counter_reset(event) else None)

@@ -20,23 +20,35 @@ from pydantic import BaseModel
 from haoscar_snmp.config.schema import Config
 
 # Every key is in exactly one of these two lists (a test walks the schema to keep it so).
-# Restart-only: sockets, identities, the state directory, and the SNMP engine's set-up
-# (listeners, engine ID, system group, communities, USM users, VACM, targets), which
-# pysnmp builds once.
+# Restart-only: sockets, identities, the state directory, and the SNMP engine's own
+# set-up (listeners, engine ID, system group, the AgentX session). The credentials
+# under [snmp] (communities, USM users and their VACM entries, notification targets,
+# whether v2c may write, whether authentication failures are notified) are live: the
+# agent replaces them in the running engine (`Agent.reconfigure`).
 RESTART_KEYS = (
     "cluster.name",
     "cluster.local_head",
     "cluster.state_dir",
     "heads",
-    "snmp",
+    "snmp.listen",
+    "snmp.engine_id",
+    "snmp.sys_name",
+    "snmp.sys_contact",
+    "snmp.sys_location",
+    "snmp.agentx",
     "heartbeat.port",
     "heartbeat.public_path",
 )
-# Applied by a reload, at once: tables mirrored into the state, timings read at every
+# Applied by a reload, at once: SNMP credentials (above), tables mirrored into the state, timings read at every
 # cycle (the heartbeat process is sent the new ones), fence and quorum commands read at
 # use, the heartbeat key rotated (both keys accepted until the peer has the new one),
 # logging set up again.
 LIVE_KEYS = (
+    "snmp.communities",
+    "snmp.users",
+    "snmp.targets",
+    "snmp.allow_v2c_write",
+    "snmp.auth_failure_traps",
     "interfaces",
     "nodes",
     "lan",

@@ -375,6 +375,10 @@ class SnmpConfig(FrozenModel):
     sys_contact: Annotated[Text, Field(max_length=255)] = ""
     sys_location: Annotated[Text, Field(max_length=255)] = ""
     allow_v2c_write: bool = False
+    # snmpEnableAuthenTraps: send SNMPv2-MIB authenticationFailure on a refused request
+    # (rate-limited). Off by default, as in net-snmp: a guesser would otherwise make the
+    # agent send traffic to the NMS at the guesser's pace.
+    auth_failure_traps: bool = False
     communities: tuple[CommunityConfig, ...] = ()
     users: tuple[UserConfig, ...] = ()
     targets: tuple[TargetConfig, ...] = ()

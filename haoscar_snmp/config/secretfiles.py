@@ -1,7 +1,8 @@
 """Reading secrets from `*_file`s: the one place configuration loading touches other files.
 
-A key file that others can read is as good as published, so such a file is refused
-(like ssh refuses a private key with loose permissions) rather than used with a warning.
+A key file that others can read is as good as published, and one that another user owns
+can be replaced by that user, so such a file is refused (like ssh refuses a private key
+with loose permissions) rather than used with a warning.
 The reader is passed in, so the attaching logic is tested with a fake.
 """
 
@@ -36,6 +37,12 @@ def read_secret_file(path: Path) -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise SecretFileError(f"{path} is not a regular file")
+        # Whoever owns the file can replace the secret (a community, a key): only root or
+        # the daemon's own user may.
+        if info.st_uid not in (0, os.geteuid()):
+            raise SecretFileError(
+                f"{path} is owned by uid {info.st_uid}; a secret file must belong to root or to "
+                f"the user the daemon runs as (uid {os.geteuid()})")
         mode = stat.S_IMODE(info.st_mode)
         if mode & 0o077:
             raise SecretFileError(

@@ -607,6 +607,9 @@ class SecurityCounters:
     hb_auth_failures: int = 0
     hb_replays: int = 0
     malformed_packets: int = 0
+    # The latest heartbeat refused, as "<LAN>: <why>" (e.g. "lanA: wrong key"); the
+    # security area names it in its events. "" = none since the heartbeat process started.
+    hb_last_refused: str = ""
 
 
 class AgentxStatus(enum.IntEnum):

@@ -5,7 +5,9 @@ sets `allow_v2c_write`; SNMPv3 users with write access must use authPriv (a writ
 who sends authNoPriv gets read access only). Every VACM view is defined explicitly,
 including an `excluded` view for "no access", and every group has an access entry for
 each security model and level that can reach it: pysnmp's fuzzy access-entry look-up
-can pick an entry of another model, so we never let it run.
+can pick an entry of another model, so we never let it run. The communities, users and
+targets are registered by `credentials.py`; a reload that changes them replaces them in
+the running engine (`reconfigure`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pysnmp.carrier.asyncio.dgram import udp, udp6
 from pysnmp.entity import config as pconfig
@@ -30,8 +32,8 @@ from haoscar_snmp.core.bug import BUG_MARKER
 from haoscar_snmp.core.clock import Clock, SystemClock
 from haoscar_snmp.core.state import SecurityCounters
 
+from .credentials import NO_AUTH, Registered, credentials_of, register, unregister
 from .instrum import HaoscarInstrumController
-from .mib import OID
 from .responders import Committer, SetResponder
 from .setter import SetHandler
 from .view import MibView
@@ -42,21 +44,19 @@ MIB2 = (1, 3, 6, 1, 2, 1)
 SNMP_ENGINE_GROUP = (1, 3, 6, 1, 6, 3, 10, 2, 1)
 EVERYTHING = (1, 3, 6)
 
-AUTH = {
-    "sha": pconfig.USM_AUTH_HMAC96_SHA,
-    "sha224": pconfig.USM_AUTH_HMAC128_SHA224,
-    "sha256": pconfig.USM_AUTH_HMAC192_SHA256,
-    "sha384": pconfig.USM_AUTH_HMAC256_SHA384,
-    "sha512": pconfig.USM_AUTH_HMAC384_SHA512,
-}
-PRIV = {
-    "none": pconfig.USM_PRIV_NONE,
-    "aes128": pconfig.USM_PRIV_CFB128_AES,
-    "aes192": pconfig.USM_PRIV_CFB192_AES,
-    "aes256": pconfig.USM_PRIV_CFB256_AES,
-}
-NO_AUTH, AUTH_NO_PRIV, AUTH_PRIV = 1, 2, 3
-LEVEL_NAMES = {NO_AUTH: "noAuthNoPriv", AUTH_NO_PRIV: "authNoPriv", AUTH_PRIV: "authPriv"}
+# The counters that grow when a request is refused for its credentials, and what each means.
+AUTH_FAILURE_COUNTERS = (
+    ("__SNMPv2-MIB", "snmpInBadCommunityNames", "unknown community"),
+    ("__SNMP-USER-BASED-SM-MIB", "usmStatsUnknownUserNames", "unknown SNMPv3 user"),
+    ("__SNMP-USER-BASED-SM-MIB", "usmStatsWrongDigests", "wrong authentication key (bad digest)"),
+    ("__SNMP-USER-BASED-SM-MIB", "usmStatsDecryptionErrors", "wrong privacy key (decryption error)"),
+)
+
+AuthFailureSink = Callable[[str, str], None]
+
+
+def _ignore_auth_failure(who: str, why: str) -> None:
+    """The sink when nobody listens (tests that build an agent alone)."""
 
 
 def _engine_with_boots_in(state_dir: Path, engine_id: bytes) -> Any:
@@ -74,15 +74,12 @@ def _engine_with_boots_in(state_dir: Path, engine_id: bytes) -> Any:
         tempfile.tempdir = saved
 
 
-def _enum_value(value: Any) -> Any:
-    return getattr(value, "value", value)
-
-
 class Agent:
     """Owns the pysnmp engine. Built from the config, started inside the running loop."""
 
     def __init__(self, config: Config, view: MibView, set_handler: SetHandler,
-                 committer: Committer, counters: SecurityCounters, clock: Clock | None = None) -> None:
+                 committer: Committer, counters: SecurityCounters, clock: Clock | None = None,
+                 on_auth_failure: AuthFailureSink | None = None) -> None:
         self.config = config
         # The daemon's clock: the monotonic times turned into ticks (haoscarAlarmLastChanged)
         # are read from it, so the start they are counted from must be read from it too.
@@ -94,8 +91,10 @@ class Agent:
         self._committer = committer
         self._counters = counters
         self._set_responder: SetResponder | None = None
-        self.target_names: list[str] = []
+        self._credentials = Registered()
         self._started_mono = self.clock.monotonic()
+        # Told of each request refused for its credentials: who and why (never the secret).
+        self._on_auth_failure: AuthFailureSink = on_auth_failure or _ignore_auth_failure
 
     # -- set-up ------------------------------------------------------------------------
 
@@ -133,10 +132,13 @@ class Agent:
         """
         dispatcher = self.engine.message_dispatcher
         original = dispatcher.receive_message
-        (parse_errors,) = self.engine.get_mib_builder().import_symbols(
-            "__SNMPv2-MIB", "snmpInASNParseErrs")
+        builder = self.engine.get_mib_builder()
+        (parse_errors,) = builder.import_symbols("__SNMPv2-MIB", "snmpInASNParseErrs")
+        failures = [(builder.import_symbols(module, name)[0], why) for module, name, why in AUTH_FAILURE_COUNTERS]
 
         def receive_message(engine: Any, domain: Any, address: Any, message: bytes) -> Any:
+            # Which counter a datagram moved says why it was refused; its source, who sent it.
+            before = [int(counter.syntax) for counter, _why in failures]
             try:
                 return original(engine, domain, address, message)
             except Exception as exc:
@@ -147,8 +149,23 @@ class Agent:
                     parse_errors.syntax += 1
                     log.debug("dropped undecodable datagram from %s: %r", address, exc)
                 return b""
+            finally:
+                for (counter, why), was in zip(failures, before):
+                    if int(counter.syntax) != was:
+                        self._refused(address, why)
 
         dispatcher.receive_message = receive_message
+
+    def _refused(self, address: Any, why: str) -> None:
+        try:
+            host, port = address[0], address[1]
+            who = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+        except (TypeError, IndexError):
+            who = str(address)
+        try:
+            self._on_auth_failure(who, why)
+        except Exception:
+            log.exception("authentication failure from %s not recorded; %s", who, BUG_MARKER)
 
     def _transports(self) -> None:
         """Bind every listener here, so that one that cannot be bound stops the start with
@@ -189,85 +206,58 @@ class Agent:
         pconfig.add_vacm_view(e, "haoscarRead", "included", root, "")
         pconfig.add_vacm_view(e, "haoscarWrite", "included", root, "")
         pconfig.add_vacm_view(e, "haoscarNotify", "included", EVERYTHING, "")
-
         pconfig.add_context(e, "")
-        snmp = self.config.snmp
-        self._community_names: dict[str, str] = {}
-        for n, comm in enumerate(snmp.communities, start=1):
-            write = _enum_value(comm.access) == "write" and snmp.allow_v2c_write
-            group = "v2cWrite" if write else "v2cRead"
-            sec_name = f"community{n}"  # never the secret itself: it lands in logs
-            pconfig.add_v1_system(e, sec_name, comm.secret, securityName=sec_name)
-            self._community_names[comm.secret] = sec_name
-            for model in (1, 2):
-                pconfig.add_vacm_group(e, group, model, sec_name)
         for group, read, write in (("v2cRead", "haoscarRead", "haoscarNone"),
                                    ("v2cWrite", "haoscarRead", "haoscarWrite"),
                                    ("v2cTrap", "haoscarNone", "haoscarNone")):
             for model in (1, 2):
                 pconfig.add_vacm_access(e, group, "", model, NO_AUTH, "exact", read, write,
                                         "haoscarNotify")
-
-        for user in snmp.users:
-            priv = _enum_value(user.priv_protocol)
-            pconfig.add_v3_user(
-                e, user.name, AUTH[_enum_value(user.auth_protocol)], user.auth_key,
-                PRIV[priv], user.priv_key if priv != "none" else None)
-            write = _enum_value(user.access) == "write"
-            group = f"v3:{user.name}"
-            pconfig.add_vacm_group(e, group, 3, user.name)
-            for level in (NO_AUTH, AUTH_NO_PRIV, AUTH_PRIV):
-                if level == NO_AUTH or (level == AUTH_PRIV and priv == "none"):
-                    read, wr = "haoscarNone", "haoscarNone"
-                else:
-                    read = "haoscarRead"
-                    wr = "haoscarWrite" if write and level == AUTH_PRIV else "haoscarNone"
-                pconfig.add_vacm_access(e, group, "", 3, level, "exact", read, wr,
-                                        "haoscarNotify" if level != NO_AUTH else "haoscarNone")
+        self._credentials = register(e, self.config.snmp)
+        self._auth_traps(self.config.snmp)
         for key in self.config.inline_secret_keys():
             log.warning("%s is written inline in the config file: use a key file "
                         "(mode 0600) outside a demo", key)
-        self._targets()
 
-    def _targets(self) -> None:
-        """One parameter set, address and notification entry per target, never shared."""
-        e = self.engine
-        for n, target in enumerate(self.config.snmp.targets, start=1):
-            params, addr, tag, notif = (f"p{n}", f"a{n}", f"t{n}", f"n{n}")
-            version = _enum_value(target.version)
-            if version == "v3":
-                user = next(u for u in self.config.snmp.users if u.name == target.user)
-                level = "authPriv" if _enum_value(user.priv_protocol) != "none" else "authNoPriv"
-                pconfig.add_target_parameters(e, params, user.name, level, 3)
-            else:
-                # A community is one entry in pysnmp's community table: a trap community
-                # that is also a request community must reuse that entry, or the later
-                # registration would hijack requests made with it.
-                sec_name = self._community_names.get(target.community or "")
-                if sec_name is None:
-                    sec_name = f"trap{n}"
-                    pconfig.add_v1_system(e, sec_name, target.community, securityName=sec_name)
-                    self._community_names[target.community or ""] = sec_name
-                    for model in (1, 2):
-                        pconfig.add_vacm_group(e, "v2cTrap", model, sec_name)
-                pconfig.add_target_parameters(e, params, sec_name, "noAuthNoPriv", 1)
-            ep = target.address
-            domain = (udp6.DOMAIN_NAME if ":" in ep.host else udp.DOMAIN_NAME)
-            self._client_transport(domain)
-            pconfig.add_target_address(
-                e, addr, domain, (ep.host, ep.port), params,
-                timeout=target.timeout_ms / 10.0,  # RFC 3413 TimeInterval: hundredths
-                retryCount=target.retries, tagList=tag)
-            pconfig.add_notification_target(e, notif, params, tag, _enum_value(target.kind))
-            self.target_names.append(notif)
+    # -- credentials: added at start, replaced by a reload -----------------------------
 
-    def _client_transport(self, domain: OID) -> None:
-        if pconfig.get_transport(self.engine, domain) is not None:
-            return
-        if domain == udp6.DOMAIN_NAME:
-            pconfig.add_transport(self.engine, domain, udp6.Udp6AsyncioTransport().open_client_mode())
-        else:
-            pconfig.add_transport(self.engine, domain, udp.UdpAsyncioTransport().open_client_mode())
+    def reconfigure(self, config: Config) -> bool:
+        """Apply a reloaded configuration's credentials to the running engine: communities,
+        USM users with their VACM groups and access entries, notification targets, and
+        snmpEnableAuthenTraps. The old entries are removed and the new ones added in one
+        step of the loop, so no request is ever checked against a mixture, and an old
+        community or key is refused from the next request on. The listeners, the engine
+        ID and the system group stay as they were started (restart-only). Returns whether
+        anything changed."""
+        old, new = self.config.snmp, config.snmp
+        self.config = config
+        self._auth_traps(new)
+        if credentials_of(old) == credentials_of(new):
+            return False
+        try:
+            unregister(self.engine, self._credentials)
+            self._credentials = register(self.engine, new)
+        except Exception:   # a valid configuration always registers: a bug, not a reason to stop
+            log.exception("SNMP credentials could not be replaced; %s", BUG_MARKER)
+            return False
+        log.info("SNMP credentials replaced in the running engine: %d communities, %d users, "
+                 "%d notification targets", len(new.communities), len(new.users), len(new.targets))
+        return True
+
+    def _auth_traps(self, snmp: Any) -> None:
+        """snmpEnableAuthenTraps (RFC 3418) shows and decides whether authentication
+        failures are notified: enabled(1) or disabled(2), from `auth_failure_traps`."""
+        (flag,) = self.engine.get_mib_builder().import_symbols("__SNMPv2-MIB", "snmpEnableAuthenTraps")
+        flag.syntax = flag.syntax.clone(1 if snmp.auth_failure_traps else 2)
+
+    @property
+    def target_names(self) -> list[str]:
+        """The notification entries, one per configured target (the notifier sends to each)."""
+        return [notif for notif, _params, _addr in self._credentials.targets]
+
+    def auth_traps_enabled(self) -> bool:
+        (flag,) = self.engine.get_mib_builder().import_symbols("__SNMPv2-MIB", "snmpEnableAuthenTraps")
+        return int(flag.syntax) == 1
 
     def _system_group(self) -> None:
         builder = self.engine.get_mib_builder()
@@ -302,10 +292,7 @@ class Agent:
         """Requests refused for a bad community or bad USM credentials."""
         b = self.engine.get_mib_builder()
         total = 0
-        for module, name in (("__SNMPv2-MIB", "snmpInBadCommunityNames"),
-                             ("__SNMP-USER-BASED-SM-MIB", "usmStatsUnknownUserNames"),
-                             ("__SNMP-USER-BASED-SM-MIB", "usmStatsWrongDigests"),
-                             ("__SNMP-USER-BASED-SM-MIB", "usmStatsDecryptionErrors")):
+        for module, name, _why in AUTH_FAILURE_COUNTERS:
             (counter,) = b.import_symbols(module, name)
             total += int(counter.syntax)
         return total

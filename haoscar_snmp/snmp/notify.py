@@ -56,7 +56,13 @@ NOTIFICATIONS: dict[EventType, str] = {
     EventType.CONFIG_DRIFT_CLEARED: "haoscarConfigDriftCleared",
     EventType.PUBLIC_LAN_LOST: "haoscarPublicLanLost",
     EventType.PUBLIC_LAN_REGAINED: "haoscarPublicLanRegained",
+    EventType.PEER_AUTH_FAILURE: "haoscarPeerAuthFailure",
+    EventType.CREDENTIALS_CHANGED: "haoscarCredentialsChanged",
 }
+
+# SNMPv2-MIB authenticationFailure (RFC 3418), sent for SNMP_AUTH_FAILURE events while
+# snmpEnableAuthenTraps is enabled(1); it carries no objects of its own.
+AUTHENTICATION_FAILURE = (1, 3, 6, 1, 6, 3, 1, 1, 5, 5)
 
 # Which event-data key gives the row index of each table's column objects.
 ROW_KEYS: dict[str, str] = {
@@ -83,13 +89,18 @@ NOTIFY_DATA: dict[str, str] = {
 class NotificationBuilder:
     """Turns an event into the var-bind list of its MIB notification."""
 
-    def __init__(self, mib: MibModel, view: MibView) -> None:
+    def __init__(self, mib: MibModel, view: MibView, auth_traps: Callable[[], bool] = lambda: False) -> None:
         self.mib = mib
         self.view = view
+        self.auth_traps = auth_traps
         self._encoders = {name: encoder(o) for name, o in mib.objects.items()
                           if o.node in ("scalar", "column")}
 
     def build(self, event: Event) -> list[tuple[OID, Any]] | None:
+        if event.type == EventType.SNMP_AUTH_FAILURE:
+            if not self.auth_traps():
+                return None
+            return [(SNMP_TRAP_OID, rfc1902.ObjectIdentifier(AUTHENTICATION_FAILURE))]
         name = NOTIFICATIONS.get(event.type)
         if name is None:
             return None

@@ -242,6 +242,7 @@ class TrapReceiver:
     port: int
     engine_id: str = ""
     proc: subprocess.Popen | None = None
+    communities: tuple[str, ...] = ("public",)
 
     @property
     def log(self) -> Path:
@@ -250,7 +251,8 @@ class TrapReceiver:
     def start(self) -> None:
         conf = self.workdir / "snmptrapd.conf"
         # One line per notification: "TRAP2, SNMP v2c, community public :: vb<TAB>vb..."
-        lines = ["authCommunity log public", "authUser log admin", r"format2 %P :: %v\n"]
+        lines = [*(f"authCommunity log {c}" for c in self.communities), "authUser log admin",
+                 r"format2 %P :: %v\n"]
         # v3 informs: snmptrapd is authoritative, so its own engine ID is used.
         lines.append(f"createUser admin SHA-256 {AUTH_KEY} AES {PRIV_KEY}")
         if self.engine_id:  # v3 traps: the sender is authoritative

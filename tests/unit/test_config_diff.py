@@ -140,11 +140,22 @@ def test_every_configuration_key_is_either_live_or_restart_only() -> None:
 
 @pytest.mark.parametrize("old_text, new_text, key", [
     ('sys_contact = "demo"', 'sys_contact = "ops"', "snmp.sys_contact"),
-    ('name = "public"', 'name = "secret-now"', "snmp.communities[0].name"),
-    ('auth_key = "demo-auth-passphrase"', 'auth_key = "rotated-passphrase"', "snmp.users[admin].auth_key"),
-    ('address = "127.0.0.1:16162"', 'address = "127.0.0.1:16163"', "snmp.targets[local-trapd].address.port"),
+    ('engine_id = ""', 'engine_id = "80007ed9040102"', "snmp.engine_id"),
 ])
 def test_snmp_engine_changes_are_refused_as_restart_only(old: Config, old_text: str, new_text: str,
                                                          key: str) -> None:
     diff = diff_configs(old, edit(old_text, new_text))
     assert key in diff.restart_required
+
+
+@pytest.mark.parametrize("old_text, new_text, key", [
+    ('name = "public"', 'name = "secret-now"', "snmp.communities[0].name"),
+    ('auth_key = "demo-auth-passphrase"', 'auth_key = "rotated-passphrase"', "snmp.users[admin].auth_key"),
+    ('address = "127.0.0.1:16162"', 'address = "127.0.0.1:16163"', "snmp.targets[local-trapd].address.port"),
+    ('allow_v2c_write = false', 'allow_v2c_write = true', "snmp.allow_v2c_write"),
+    ('auth_failure_traps = false', 'auth_failure_traps = true', "snmp.auth_failure_traps"),
+])
+def test_snmp_credentials_are_applied_live(old: Config, old_text: str, new_text: str, key: str) -> None:
+    diff = diff_configs(old, edit(old_text, new_text))
+    assert key in diff.changed_keys
+    assert diff.restart_required == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,13 @@ def test_secret_through_a_symlink_is_judged_by_the_target_mode(tmp_path: Path) -
         read_secret_file(link)
     target.chmod(0o600)
     assert read_secret_file(link) == b"x"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
+def test_a_secret_file_owned_by_another_user_is_refused(tmp_path: Path) -> None:
+    path = secret(tmp_path / "key", b"secret-bytes")
+    os.chown(path, 65534, 65534)          # nobody: could rewrite the key
+    with pytest.raises(SecretFileError, match="owned by uid 65534"):
+        read_secret_file(path)
+    os.chown(path, 0, 0)
+    assert read_secret_file(path) == b"secret-bytes"

@@ -255,8 +255,11 @@ def test_forged_junk_and_replayed_datagrams_are_counted_not_accepted(tmp_path: P
     p.h2.core.receive(data, lan)                               # the first delivery counts
     before = p.h2.rows[lan].received
     p.h2.core.receive(data, lan)                               # the same datagram again
+    assert p.h2.security.hb_last_refused == f"{lan.label}: replayed or out of order"
     p.h2.core.receive(b"junk" * 30, lan)
+    assert p.h2.security.hb_last_refused == f"{lan.label}: malformed"
     p.h2.core.receive(data[:-1] + bytes([data[-1] ^ 1]), lan)
+    assert p.h2.security.hb_last_refused == f"{lan.label}: authentication failed"
     assert p.h2.rows[lan].received == before
     assert (p.h2.security.hb_replays, p.h2.security.malformed_packets,
             p.h2.security.hb_auth_failures) == (1, 1, 1)

@@ -36,6 +36,7 @@ NOW = 1_700_000_000.0
 LAN_NOTIFICATIONS = {EventType.LAN_FAILED: 21, EventType.LAN_RECOVERED: 22}
 DRIFT_NOTIFICATIONS = {EventType.CONFIG_DRIFT: 23, EventType.CONFIG_DRIFT_CLEARED: 24}
 PUBLIC_NOTIFICATIONS = {EventType.PUBLIC_LAN_LOST: 25, EventType.PUBLIC_LAN_REGAINED: 26}
+SECURITY_NOTIFICATIONS = {EventType.PEER_AUTH_FAILURE: 35, EventType.CREDENTIALS_CHANGED: 36}
 
 
 @pytest.fixture
@@ -183,6 +184,15 @@ def test_events_without_a_notification_build_nothing(builder: NotificationBuilde
         assert builder.build(event(kind)) is None
 
 
+def test_snmp_auth_failure_is_the_standard_notification_only_while_enabled(mib: MibModel, state: State) -> None:
+    enabled = [False]
+    builder = NotificationBuilder(mib, MibView(mib), lambda: enabled[0])
+    failure = event(EventType.SNMP_AUTH_FAILURE)
+    assert builder.build(failure) is None            # snmpEnableAuthenTraps disabled(2)
+    enabled[0] = True
+    assert builder.build(failure) == [(SNMP_TRAP_OID, rfc1902.ObjectIdentifier((1, 3, 6, 1, 6, 3, 1, 1, 5, 5)))]
+
+
 def test_every_mapped_event_type_names_an_existing_notification(mib: MibModel) -> None:
     for kind, name in NOTIFICATIONS.items():
         notif = mib.notification(name)  # KeyError if the MIB has no such notification
@@ -194,6 +204,8 @@ def test_every_mapped_event_type_names_an_existing_notification(mib: MibModel) -
             assert notif.oid == mib.root + (0, DRIFT_NOTIFICATIONS[kind]), name
         elif kind in PUBLIC_NOTIFICATIONS:
             assert notif.oid == mib.root + (0, PUBLIC_NOTIFICATIONS[kind]), name
+        elif kind in SECURITY_NOTIFICATIONS:
+            assert notif.oid == mib.root + (0, SECURITY_NOTIFICATIONS[kind]), name
         else:            # the service ladder's steps share haoscarServiceLadderStep
             assert name == "haoscarServiceLadderStep", kind
 
@@ -226,3 +238,17 @@ def test_every_notification_builds_with_its_row_keys(builder: NotificationBuilde
                 assert suffix == (0,), (name, obj.name)
             else:
                 assert suffix == ((2, 1) if obj.name.startswith("haoscarHbPath") else (1,)), (name, obj.name)
+
+
+def test_security_notifications_carry_the_reason_and_the_counters(builder: NotificationBuilder, mib: MibModel,
+                                                                    state: State) -> None:
+    state.security.hb_auth_failures, state.security.hb_replays = 7, 2
+    peer = values(builder.build(event(EventType.PEER_AUTH_FAILURE, "heartbeat",
+                                      {"reason": "7 heartbeat authentication failures"})), mib)
+    assert peer["haoscarNotifyReason"].asOctets() == b"7 heartbeat authentication failures"
+    assert (int(peer["haoscarHbAuthFailures"]), int(peer["haoscarHbReplays"])) == (7, 2)
+    audit = values(builder.build(event(EventType.CREDENTIALS_CHANGED, "snmp",
+                                       {"principal": "reload", "reason": "community 1 replaced"})), mib)
+    assert audit["haoscarNotifyPrincipal"].asOctets() == b"reload"
+    assert audit["haoscarNotifyReason"].asOctets() == b"community 1 replaced"
+    assert audit["haoscarNotifySubject"].asOctets() == b"snmp"

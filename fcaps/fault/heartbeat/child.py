@@ -421,7 +421,7 @@ class Child:
             notices=[wire.notice_to_wire(n) for n in self._notices], fenced=self.fenced,
             rows={str(int(lan)): wire.row_to_wire(row) for lan, row in self.rows.items()},
             security=[self.security.hb_auth_failures, self.security.hb_replays,
-                      self.security.malformed_packets],
+                      self.security.malformed_packets, self.security.hb_last_refused],
             perf=[self.perf.rtt_us, self.perf.jitter_us], last_heartbeat=self.peer_row.last_heartbeat,
             job=self.job, nonces=self._nonces(), relay_dropped=self.relay_dropped,
             key_ids=[self._key_id(self.keys.sending()), *map(self._key_id, self.keys.accepting())])

@@ -259,10 +259,12 @@ class HeartbeatCore:
             msg = proto.decode(data, self.keys.accepting())
         except proto.AuthError:
             self.security.hb_auth_failures += 1
+            self.security.hb_last_refused = f"{lan.label}: authentication failed"
             path.row.rejected += 1
             return False
         except proto.DecodeError:
             self.security.malformed_packets += 1
+            self.security.hb_last_refused = f"{lan.label}: malformed"
             path.row.rejected += 1
             return False
         if msg.sender == self.peer_name:
@@ -272,6 +274,7 @@ class HeartbeatCore:
         verdict = self.session.check(msg, int(lan), self._view.heard)
         if verdict in (Verdict.REPLAY, Verdict.UNKNOWN_SENDER):
             self.security.hb_replays += 1
+            self.security.hb_last_refused = f"{lan.label}: {verdict.value}"
             path.row.rejected += 1
             log.debug("heartbeat on %s rejected: %s", lan.label, verdict.value)
             return False

@@ -288,7 +288,7 @@ class HeartbeatProcess:
             if row is not None:
                 wire.row_from_wire(values, row)
         sec = self.state.security
-        sec.hb_auth_failures, sec.hb_replays, sec.malformed_packets = msg["security"]
+        sec.hb_auth_failures, sec.hb_replays, sec.malformed_packets, sec.hb_last_refused = msg["security"]
         self.state.hb_figures.rtt_us, self.state.hb_figures.jitter_us = msg["perf"]
         head = self.state.heads.get((self.peer_index,))
         if head is not None:
