@@ -28,6 +28,7 @@ from haoscar_snmp import __version__
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.bug import BUG_MARKER
 from haoscar_snmp.core.clock import Clock, SystemClock
+from haoscar_snmp.core.measure import Measurements
 from haoscar_snmp.core.state import SecurityCounters
 
 from .instrum import HaoscarInstrumController
@@ -82,7 +83,8 @@ class Agent:
     """Owns the pysnmp engine. Built from the config, started inside the running loop."""
 
     def __init__(self, config: Config, view: MibView, set_handler: SetHandler,
-                 committer: Committer, counters: SecurityCounters, clock: Clock | None = None) -> None:
+                 committer: Committer, counters: SecurityCounters, clock: Clock | None = None,
+                 channel: Measurements | None = None) -> None:
         self.config = config
         # The daemon's clock: the monotonic times turned into ticks (haoscarAlarmLastChanged)
         # are read from it, so the start they are counted from must be read from it too.
@@ -96,6 +98,9 @@ class Agent:
         self._set_responder: SetResponder | None = None
         self.target_names: list[str] = []
         self._started_mono = self.clock.monotonic()
+        # Requests served and dropped, and how long each took, counted here at the source
+        # and taken once a second by the performance area.
+        self._meter = (channel or Measurements()).meter("snmp.standalone")
 
     # -- set-up ------------------------------------------------------------------------
 
@@ -124,7 +129,16 @@ class Agent:
         self.engine.close_dispatcher()
 
     def _guard_receive(self) -> None:
-        """Count undecodable datagrams that pysnmp lets escape as exceptions.
+        """Time every request, and count undecodable datagrams that pysnmp lets escape as
+        exceptions.
+
+        A datagram that came in on a listener is *served* if the engine sent an answer
+        (a response, or a report to an SNMPv3 discovery) while handling it, or queued it
+        as a SET to answer once persisted; otherwise it is *dropped* (undecodable, a bad
+        community or credentials, an unknown PDU). Its handling time runs from the
+        moment the engine is handed the datagram to the moment it returns, the answer
+        encoded and handed to the kernel (a SET: queued). What comes in on the client
+        transport (the answers to our informs) is not a request and is not counted.
 
         Some garbage (e.g. b"not snmp at all") makes pysnmp's decoder raise TypeError out
         of its receive path: asyncio logs a traceback and snmpInASNParseErrs does not move.
@@ -135,8 +149,31 @@ class Agent:
         original = dispatcher.receive_message
         (parse_errors,) = self.engine.get_mib_builder().import_symbols(
             "__SNMPv2-MIB", "snmpInASNParseErrs")
+        transports = self.engine.transport_dispatcher
+        original_send = transports.send_message
+        sent = [0]                      # datagrams handed to the kernel, ever
+        meter, monotonic = self._meter, self.clock.monotonic
+        listeners = {udp.DOMAIN_NAME + (n,) for n in range(1, len(self.config.snmp.listen) + 1)} | \
+            {udp6.DOMAIN_NAME + (n,) for n in range(1, len(self.config.snmp.listen) + 1)}
+        responder = self._set_responder
+
+        def send_message(*args: Any, **kwargs: Any) -> Any:
+            sent[0] += 1
+            return original_send(*args, **kwargs)
 
         def receive_message(engine: Any, domain: Any, address: Any, message: bytes) -> Any:
+            if domain not in listeners:
+                return handle(engine, domain, address, message)
+            before, queued, start = sent[0], responder.queued if responder else 0, monotonic()
+            try:
+                return handle(engine, domain, address, message)
+            finally:
+                if sent[0] != before or (responder is not None and responder.queued != queued):
+                    meter.add(int((monotonic() - start) * 1_000_000))
+                else:
+                    meter.drop()
+
+        def handle(engine: Any, domain: Any, address: Any, message: bytes) -> Any:
             try:
                 return original(engine, domain, address, message)
             except Exception as exc:
@@ -148,6 +185,7 @@ class Agent:
                     log.debug("dropped undecodable datagram from %s: %r", address, exc)
                 return b""
 
+        transports.send_message = send_message
         dispatcher.receive_message = receive_message
 
     def _transports(self) -> None:
