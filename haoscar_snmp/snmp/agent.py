@@ -133,9 +133,9 @@ class Agent:
         exceptions.
 
         A datagram that came in on a listener is *served* if the engine sent an answer
-        (a response, or a report to an SNMPv3 discovery) while handling it, or queued it
-        as a SET to answer once persisted; otherwise it is *dropped* (undecodable, a bad
-        community or credentials, an unknown PDU). Its handling time runs from the
+        while handling it (a response, or an SNMPv3 report: to an engine discovery, to
+        wrong credentials) or queued it as a SET to answer once persisted; otherwise it
+        is *dropped* (undecodable, an unknown community: nothing answers it). Its handling time runs from the
         moment the engine is handed the datagram to the moment it returns, the answer
         encoded and handed to the kernel (a SET: queued). What comes in on the client
         transport (the answers to our informs) is not a request and is not counted.
