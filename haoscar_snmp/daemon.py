@@ -166,8 +166,6 @@ class Daemon:
         channel = Measurements()
         collector = PerfCollector(state, channel, clock)
         bus.subscribe("perf-counters", collector.on_event)
-        collector.start()
-        stack.callback(collector.stop)
         loop_lag = LoopLag(state)
         bus.subscribe("loop-lag", loop_lag.on_event)
         loop_lag.start()
@@ -200,6 +198,9 @@ class Daemon:
             subagent = self._subagent(config, view, set_handler, store, state, builder, agent, channel)
             stack.push_async_callback(subagent.stop, NOTIFICATION_DRAIN_S)
             bus.subscribe("agentx", subagent.on_event)
+        # Started once the front ends have their meters: their rows show from the start.
+        collector.start()
+        stack.callback(collector.stop)
 
         # Fault management. The heartbeat runs in its own process (only with a peer head);
         # the role state machine and the alias guard are steady jobs on the monotonic clock;
