@@ -135,10 +135,12 @@ class Agent:
         A datagram that came in on a listener is *served* if the engine sent an answer
         while handling it (a response, or an SNMPv3 report: to an engine discovery, to
         wrong credentials) or queued it as a SET to answer once persisted; otherwise it
-        is *dropped* (undecodable, an unknown community: nothing answers it). Its handling time runs from the
-        moment the engine is handed the datagram to the moment it returns, the answer
-        encoded and handed to the kernel (a SET: queued). What comes in on the client
-        transport (the answers to our informs) is not a request and is not counted.
+        is *dropped* (undecodable, an unknown community: nothing answers it). Its
+        handling time runs from the moment the engine is handed the datagram to the
+        moment it returns, the answer encoded and handed to the kernel (a SET: queued).
+        What comes in on the client transport (the answers to our informs) is not a
+        request and is not counted. The meter is a few attribute updates per request
+        (bench/bench_request_meter.py prices it).
 
         Some garbage (e.g. b"not snmp at all") makes pysnmp's decoder raise TypeError out
         of its receive path: asyncio logs a traceback and snmpInASNParseErrs does not move.
