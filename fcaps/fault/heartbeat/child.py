@@ -238,10 +238,9 @@ class Child:
         assert loop is not None
         interval = self.core.settings.interval_ms / 1000.0
         now = loop.time()
-        if self._due:
-            lag = max(int((now - self._due) * 1e6), 0)
-            self._lag_us = max(self._lag_us, lag)
-            self._lag_max_us = max(self._lag_max_us, lag)
+        lag = max(int((now - self._due) * 1e6), 0)    # the first tick is due when it is called
+        self._lag_us = max(self._lag_us, lag)
+        self._lag_max_us = max(self._lag_max_us, lag)
         following = self._due + interval
         self._due = following if following > now else now + interval
         self._send_handle = loop.call_at(self._due, self._tick)
