@@ -39,7 +39,8 @@ from fcaps.fault.services.checks import Checker
 from fcaps.fault.services.monitor import ServiceMonitor
 from fcaps.fault.services.outages import OutageFile
 from fcaps.fault.takeover import NetlinkAliases
-from fcaps.performance.figures import FailoverFigures
+from fcaps.performance.collector import PerfCollector
+from fcaps.performance.figures import DurationFigures
 from fcaps.performance.looplag import LoopLag
 from fcaps.security.audit import CredentialAudit
 from fcaps.security.authfail import AuthFailures
@@ -49,6 +50,7 @@ from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock, SystemClock
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity, is_counter_reset
 from haoscar_snmp.core.files import DirectoryInUse, DirectoryLock
+from haoscar_snmp.core.measure import Measurements
 from haoscar_snmp.core.runner import Runner, ShellRunner, watch_children_with_pidfd
 from haoscar_snmp.core.scheduler import Scheduler
 from haoscar_snmp.core.state import ControlAction, LinkView, PeerView, State
@@ -160,7 +162,12 @@ class Daemon:
         history = EventHistory(state, state_dir / "history.sqlite")
         stack.callback(history.close)
         bus.subscribe("history", history)
-        bus.subscribe("performance", FailoverFigures(state))
+        # Performance: takeover durations from events; the rest from the measurement
+        # channel that the agent, the AgentX subagent, the scheduler and the heartbeat feed.
+        bus.subscribe("performance", DurationFigures(state))
+        channel = Measurements()
+        collector = PerfCollector(state, channel, clock)
+        bus.subscribe("perf-counters", collector.on_event)
         loop_lag = LoopLag(state)
         bus.subscribe("loop-lag", loop_lag.on_event)
         loop_lag.start()
@@ -181,7 +188,7 @@ class Daemon:
         auth_failures = AuthFailures(state, bus, alarms, clock)
         bus.subscribe("security", auth_failures.on_event)
         agent = Agent(config, view, set_handler, store, state.security, clock=clock,
-                      on_auth_failure=auth_failures.snmp_refused)
+                      on_auth_failure=auth_failures.snmp_refused, channel=channel)
         bind_all(view, state, store.current, CONFIG_MAP, agent.uptime_ticks, agent.auth_failures)
         try:
             agent.start()
@@ -197,14 +204,17 @@ class Daemon:
         if config.snmp.agentx.enabled:
             # Torn down after the jobs and the role's release, so that their notifications
             # still go out through snmpd; then Close.
-            subagent = self._subagent(config, view, set_handler, store, state, builder, agent)
+            subagent = self._subagent(config, view, set_handler, store, state, builder, agent, channel)
             stack.push_async_callback(subagent.stop, NOTIFICATION_DRAIN_S)
             bus.subscribe("agentx", subagent.on_event)
+        # Started once the front ends have their meters: their rows show from the start.
+        collector.start()
+        stack.callback(collector.stop)
 
         # Fault management. The heartbeat runs in its own process (only with a peer head);
         # the role state machine and the alias guard are steady jobs on the monotonic clock;
         # quorum and service checks are periodic jobs whose lateness is harmless.
-        scheduler = Scheduler(state.jobs, clock)
+        scheduler = Scheduler(state.jobs, clock, channel)
         wake_role = scheduler.waker("role")
         advertiser: Advertiser = NoPeer()
         heartbeat = None
@@ -213,7 +223,8 @@ class Daemon:
             monitor = HeartbeatMonitor(state, bus, alarms, clock, config.head_index(peer.name), wake_role)
             monitor(PeerView(peer.name, str(peer.preferred_role) == "primary"), LinkView(), [])
             heartbeat = build_heartbeat(store.current, state, state_dir, monitor, scheduler.external("heartbeat"),
-                                        clock, logging.getLevelName(logging.getLogger().level), self._stop.set)
+                                        clock, logging.getLevelName(logging.getLogger().level), self._stop.set,
+                                        channel)
             try:
                 await heartbeat.start()
             except (OSError, asyncio.TimeoutError) as exc:
@@ -299,7 +310,8 @@ class Daemon:
 
     @staticmethod
     def _subagent(config: Config, view: MibView, set_handler: SetHandler, store: ConfigStore,
-                  state: State, builder: NotificationBuilder, agent: Agent) -> Subagent:
+                  state: State, builder: NotificationBuilder, agent: Agent,
+                  channel: Measurements) -> Subagent:
         """The AgentX subagent over the same view, SET checks and committer as the agent.
         Imported here: a daemon without AgentX does not pay for loading it at start."""
         from haoscar_snmp.snmp.agentx.requests import RequestHandler
@@ -309,7 +321,7 @@ class Daemon:
                                       view.mib.identities["haoscarAgentProduct"])
         handler = RequestHandler(view, set_handler, store, state.security, f"agentx:{settings.master}",
                                  agent.uptime)
-        subagent = Subagent(settings, handler, state.agentx, builder=builder)
+        subagent = Subagent(settings, handler, state.agentx, builder=builder, channel=channel)
         subagent.start()
         log.info("AgentX subagent: serving %s through the master at %s",
                  ".".join(map(str, view.root)), settings.master)

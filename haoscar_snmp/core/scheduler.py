@@ -36,6 +36,7 @@ from apscheduler.triggers.base import BaseTrigger
 
 from .bug import BUG_MARKER
 from .clock import Clock, Timer
+from .measure import JobSample, Measurements
 from .state import JobRow, Table
 
 log = logging.getLogger(__name__)
@@ -63,10 +64,14 @@ class Job(Protocol):
 class JobRunner:
     """Runs one job's cycles with the timing, logging and catch-all every job needs."""
 
-    def __init__(self, job: Job, row: JobRow, clock: Clock) -> None:
+    def __init__(self, job: Job, row: JobRow, clock: Clock, index: int = 0,
+                 channel: Measurements | None = None) -> None:
         self.job = job
         self.row = row
         self.clock = clock
+        self.index = index
+        # Each cycle's duration goes to the performance area too (means, overruns).
+        self.channel = channel or Measurements()
         self._last_sentence: str | None = None
         self._running = False
         self._again = False
@@ -101,6 +106,8 @@ class JobRunner:
             took = int((self.clock.monotonic() - start) * 1_000_000)
             self.row.last_duration_us = took
             self.row.max_duration_us = max(self.row.max_duration_us, took)
+            self.channel.publish(JobSample(self.index, self.job.name, took,
+                                           int(self.job.interval() * 1_000_000)))
         self.row.last_result = sentence[:255]
         if sentence != self._last_sentence:
             log.info("%s: %s", self.job.name, sentence)
@@ -167,7 +174,8 @@ class _Ticker:
 class Scheduler:
     """Steady (monotonic) and periodic (APScheduler) jobs, plus the job table the MIB shows."""
 
-    def __init__(self, jobs_table: Table[tuple[int], JobRow], clock: Clock) -> None:
+    def __init__(self, jobs_table: Table[tuple[int], JobRow], clock: Clock,
+                 channel: Measurements | None = None) -> None:
         self._aps = AsyncIOScheduler(job_defaults={
             "coalesce": True,        # a late job runs once, not once per missed tick
             "max_instances": 1,
@@ -175,6 +183,7 @@ class Scheduler:
         })
         self._table = jobs_table
         self._clock = clock
+        self._channel = channel or Measurements()
         self._jobs: dict[str, tuple[Job, JobRunner]] = {}
         self._tickers: dict[str, _Ticker] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -189,8 +198,9 @@ class Scheduler:
         if job.name in self._jobs or any(row.name == job.name for row in self._table.values()):
             raise ValueError(f"job {job.name} registered twice")
         row = JobRow(name=job.name)
-        self._table.put((len(self._table) + 1,), row)
-        runner = JobRunner(job, row, self._clock)
+        index = len(self._table) + 1
+        self._table.put((index,), row)
+        runner = JobRunner(job, row, self._clock, index, self._channel)
         self._jobs[job.name] = (job, runner)
         return runner
 

@@ -568,6 +568,87 @@ class PerfState:
     availability_ppm: int = 1_000_000
 
 
+class DurationKind(enum.IntEnum):
+    """HAOSCAR-MIB haoscarPerfDurationKind: which takeover a duration measures."""
+
+    FAILOVER = 1        # from a peer that was heard and fell silent
+    FAILBACK = 2        # the preferred primary taking back from a standby that handed over
+
+
+@dataclass
+class DurationRow:
+    """Writer: the performance figures (fcaps/performance/figures.py). Key (DurationKind,).
+    All in milliseconds; 0 while none has completed."""
+
+    count: int = 0
+    last_ms: int = 0
+    min_ms: int = 0
+    max_ms: int = 0
+    mean_ms: int = 0
+    total_ms: int = 0        # for the mean (not shown)
+
+
+@dataclass
+class BucketRow:
+    """Writer: the performance figures. Key (DurationKind, bucket number): how many
+    durations d fell in lower_ms < d <= upper_ms (upper_ms 4294967295: no bound)."""
+
+    lower_ms: int
+    upper_ms: int
+    count: int = 0
+
+
+@dataclass
+class HbPathPerfRow:
+    """Writer: the performance collector (fcaps/performance/collector.py), from what the
+    heartbeat process measured. Key as haoscarHbPathTable's: (head index, Lan)."""
+
+    rtt_us: int = 0
+    rtt_min_us: int = 0
+    rtt_max_us: int = 0
+    rtt_mean_us: int = 0
+    jitter_us: int = 0
+    replies: int = 0
+
+
+@dataclass
+class JobPerfRow:
+    """Writer: the performance collector, from the scheduler's job samples. Key as
+    haoscarJobTable's (job index,)."""
+
+    cycles: int = 0
+    total_us: int = 0
+    mean_us: int = 0
+    overruns: int = 0        # cycles that lasted longer than the job's interval
+
+
+class FrontEnd(enum.IntEnum):
+    """HAOSCAR-MIB haoscarPerfRequestFrontEnd: where SNMP requests come in."""
+
+    STANDALONE = 1      # the agent's own UDP listeners
+    AGENTX = 2          # the master agent, over AgentX
+
+
+@dataclass
+class RequestPerfRow:
+    """Writer: the performance collector, from the front ends' meters. Key (FrontEnd,)."""
+
+    served: int = 0
+    dropped: int = 0
+    total_us: int = 0
+    mean_us: int = 0
+    recent_max_us: int = 0   # worst handling time of the last seconds
+    max_us: int = 0          # worst since start / resetCounters
+
+
+@dataclass
+class HbSendFigures:
+    """Writer: the performance collector, from the heartbeat process's reports."""
+
+    lag_us: int = 0          # worst lateness of a heartbeat send in the last report period
+    lag_max_us: int = 0      # worst since the process started / resetCounters
+
+
 @dataclass
 class LoopFigures:
     """Writer: the loop-lag probe (fcaps/performance/looplag.py)."""
@@ -761,6 +842,14 @@ class State:
     perf: PerfState = field(default_factory=PerfState)
     hb_figures: HeartbeatFigures = field(default_factory=HeartbeatFigures)
     loop: LoopFigures = field(default_factory=LoopFigures)
+    # The performance area's figures (fcaps/performance): durations and their buckets
+    # (writer: figures.py), the rest from the measurement channel (writer: collector.py).
+    perf_durations: Table[tuple[int], DurationRow] = field(default_factory=Table)
+    perf_buckets: Table[tuple[int, int], BucketRow] = field(default_factory=Table)
+    perf_hb_paths: Table[tuple[int, int], HbPathPerfRow] = field(default_factory=Table)
+    perf_jobs: Table[tuple[int], JobPerfRow] = field(default_factory=Table)
+    perf_requests: Table[tuple[int], RequestPerfRow] = field(default_factory=Table)
+    perf_hb_send: HbSendFigures = field(default_factory=HbSendFigures)
     jobs: Table[tuple[int], JobRow] = field(default_factory=Table)
     security: SecurityCounters = field(default_factory=SecurityCounters)
     agentx: AgentxStats = field(default_factory=AgentxStats)

@@ -30,6 +30,7 @@ from haoscar_snmp import __version__
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.bug import BUG_MARKER
 from haoscar_snmp.core.clock import Clock, SystemClock
+from haoscar_snmp.core.measure import Measurements
 from haoscar_snmp.core.state import SecurityCounters
 
 from .credentials import NO_AUTH, Registered, credentials_of, register, unregister
@@ -79,7 +80,8 @@ class Agent:
 
     def __init__(self, config: Config, view: MibView, set_handler: SetHandler,
                  committer: Committer, counters: SecurityCounters, clock: Clock | None = None,
-                 on_auth_failure: AuthFailureSink | None = None) -> None:
+                 on_auth_failure: AuthFailureSink | None = None,
+                 channel: Measurements | None = None) -> None:
         self.config = config
         # The daemon's clock: the monotonic times turned into ticks (haoscarAlarmLastChanged)
         # are read from it, so the start they are counted from must be read from it too.
@@ -95,6 +97,9 @@ class Agent:
         self._started_mono = self.clock.monotonic()
         # Told of each request refused for its credentials: who and why (never the secret).
         self._on_auth_failure: AuthFailureSink = on_auth_failure or _ignore_auth_failure
+        # Requests served and dropped, and how long each took, counted here at the source
+        # and taken once a second by the performance area.
+        self._meter = (channel or Measurements()).meter("snmp.standalone")
 
     # -- set-up ------------------------------------------------------------------------
 
@@ -123,7 +128,18 @@ class Agent:
         self.engine.close_dispatcher()
 
     def _guard_receive(self) -> None:
-        """Count undecodable datagrams that pysnmp lets escape as exceptions.
+        """Time every request, and count undecodable datagrams that pysnmp lets escape as
+        exceptions.
+
+        A datagram that came in on a listener is *served* if the engine sent an answer
+        while handling it (a response, or an SNMPv3 report: to an engine discovery, to
+        wrong credentials) or queued it as a SET to answer once persisted; otherwise it
+        is *dropped* (undecodable, an unknown community: nothing answers it). Its
+        handling time runs from the moment the engine is handed the datagram to the
+        moment it returns, the answer encoded and handed to the kernel (a SET: queued).
+        What comes in on the client transport (the answers to our informs) is not a
+        request and is not counted. The meter is a few attribute updates per request
+        (bench/bench_request_meter.py prices it).
 
         Some garbage (e.g. b"not snmp at all") makes pysnmp's decoder raise TypeError out
         of its receive path: asyncio logs a traceback and snmpInASNParseErrs does not move.
@@ -135,8 +151,31 @@ class Agent:
         builder = self.engine.get_mib_builder()
         (parse_errors,) = builder.import_symbols("__SNMPv2-MIB", "snmpInASNParseErrs")
         failures = [(builder.import_symbols(module, name)[0], why) for module, name, why in AUTH_FAILURE_COUNTERS]
+        transports = self.engine.transport_dispatcher
+        original_send = transports.send_message
+        sent = [0]                      # datagrams handed to the kernel, ever
+        meter, monotonic = self._meter, self.clock.monotonic
+        listeners = {udp.DOMAIN_NAME + (n,) for n in range(1, len(self.config.snmp.listen) + 1)} | \
+            {udp6.DOMAIN_NAME + (n,) for n in range(1, len(self.config.snmp.listen) + 1)}
+        responder = self._set_responder
+
+        def send_message(*args: Any, **kwargs: Any) -> Any:
+            sent[0] += 1
+            return original_send(*args, **kwargs)
 
         def receive_message(engine: Any, domain: Any, address: Any, message: bytes) -> Any:
+            if domain not in listeners:
+                return handle(engine, domain, address, message)
+            before, queued, start = sent[0], responder.queued if responder else 0, monotonic()
+            try:
+                return handle(engine, domain, address, message)
+            finally:
+                if sent[0] != before or (responder is not None and responder.queued != queued):
+                    meter.add(int((monotonic() - start) * 1_000_000))
+                else:
+                    meter.drop()
+
+        def handle(engine: Any, domain: Any, address: Any, message: bytes) -> Any:
             # Which counter a datagram moved says why it was refused; its source, who sent it.
             before = [int(counter.syntax) for counter, _why in failures]
             try:
@@ -154,6 +193,7 @@ class Agent:
                     if int(counter.syntax) != was:
                         self._refused(address, why)
 
+        transports.send_message = send_message
         dispatcher.receive_message = receive_message
 
     def _refused(self, address: Any, why: str) -> None:

@@ -64,6 +64,8 @@ def bind_all(view: MibView, state: State, config: Callable[[], Config], config_m
         "haoscarPerfAvailability": lambda: s.perf.availability_ppm,
         "haoscarPerfLoopLag": lambda: s.loop.lag_us,
         "haoscarPerfLoopLagMax": lambda: s.loop.lag_max_us,
+        "haoscarPerfHbSendLag": lambda: s.perf_hb_send.lag_us,
+        "haoscarPerfHbSendLagMax": lambda: s.perf_hb_send.lag_max_us,
         # security
         "haoscarSnmpAuthFailures": snmp_auth_failures,
         "haoscarSnmpSetAccepted": lambda: s.security.snmp_set_accepted,
@@ -253,5 +255,37 @@ def bind_all(view: MibView, state: State, config: Callable[[], Config], config_m
         "haoscarJobMaxDuration": lambda r: r.max_duration_us,
         "haoscarJobLastRun": lambda r: r.last_run,
         "haoscarJobLastResult": lambda r: r.last_result,
+    })
+    view.bind_table("haoscarPerfDurationEntry", lambda: s.perf_durations, {
+        "haoscarPerfDurationCount": lambda r: r.count,
+        "haoscarPerfDurationLast": lambda r: r.last_ms,
+        "haoscarPerfDurationMin": lambda r: r.min_ms,
+        "haoscarPerfDurationMax": lambda r: r.max_ms,
+        "haoscarPerfDurationMean": lambda r: r.mean_ms,
+    })
+    view.bind_table("haoscarPerfBucketEntry", lambda: s.perf_buckets, {
+        "haoscarPerfBucketLower": lambda r: r.lower_ms,
+        "haoscarPerfBucketUpper": lambda r: r.upper_ms,
+        "haoscarPerfBucketCount": lambda r: r.count,
+    })
+    view.bind_table("haoscarPerfHbPathEntry", lambda: s.perf_hb_paths, {
+        "haoscarPerfHbPathRtt": lambda r: r.rtt_us,
+        "haoscarPerfHbPathRttMin": lambda r: r.rtt_min_us,
+        "haoscarPerfHbPathRttMax": lambda r: r.rtt_max_us,
+        "haoscarPerfHbPathRttMean": lambda r: r.rtt_mean_us,
+        "haoscarPerfHbPathJitter": lambda r: r.jitter_us,
+        "haoscarPerfHbPathReplies": lambda r: r.replies,
+    })
+    view.bind_table("haoscarPerfJobEntry", lambda: s.perf_jobs, {
+        "haoscarPerfJobCycles": lambda r: r.cycles,
+        "haoscarPerfJobMeanDuration": lambda r: r.mean_us,
+        "haoscarPerfJobOverruns": lambda r: r.overruns,
+    })
+    view.bind_table("haoscarPerfRequestEntry", lambda: s.perf_requests, {
+        "haoscarPerfRequestServed": lambda r: r.served,
+        "haoscarPerfRequestDropped": lambda r: r.dropped,
+        "haoscarPerfRequestTimeMean": lambda r: r.mean_us,
+        "haoscarPerfRequestTimeRecentMax": lambda r: r.recent_max_us,
+        "haoscarPerfRequestTimeMax": lambda r: r.max_us,
     })
 

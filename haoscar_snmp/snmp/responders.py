@@ -68,6 +68,7 @@ class SetResponder(cmdrsp.SetCommandResponder):
         self._deferred: set[Any] = set()
         self._queue: asyncio.Queue[tuple[Any, Any, list, str]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        self.queued = 0                 # SETs queued, ever (the request meter reads it)
 
     def start(self) -> None:
         self._worker = asyncio.get_running_loop().create_task(self._work(), name="snmp-set")
@@ -103,6 +104,7 @@ class SetResponder(cmdrsp.SetCommandResponder):
                              SetError("notWritable", idx, "only HAOSCAR-MIB objects are writable"))
                 return
         self._deferred.add(stateReference)
+        self.queued += 1
         self._queue.put_nowait((snmpEngine, stateReference, varbinds, principal))
 
     def release_state_information(self, stateReference: Any) -> None:

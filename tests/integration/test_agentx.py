@@ -138,6 +138,29 @@ def test_walk_and_bulkwalk_through_snmpd_equal_the_standalone_agent(stack: Stack
     assert keep(bulk.out) == keep(direct.out)
 
 
+def test_requests_through_snmpd_are_counted_and_timed_on_the_agentx_row(stack: Stack) -> None:
+    agentx_row = f"{R}.1.12.24.1.{{}}.2"         # haoscarPerfRequestEntry, front end agentx(2)
+
+    def figures() -> tuple[int, int, int]:
+        r = stack.daemon.v2c("snmpget", agentx_row.format(2), agentx_row.format(3), agentx_row.format(6),
+                             mib=False)
+        assert r.rc == 0, r.text
+        served, dropped, worst = (int(line.split()[-1]) for line in r.out.splitlines())
+        return served, dropped, worst
+
+    before = figures()
+    walk = stack.snmpd.v2c("snmpwalk", f"{R}.1.1")
+    assert walk.rc == 0, walk.text
+    ours = len([line for line in walk.out.splitlines() if line.startswith(f".{R}.")])
+    deadline = time.monotonic() + 5           # the figures are gathered once a second
+    after = figures()
+    while after[0] < before[0] + ours and time.monotonic() < deadline:
+        time.sleep(0.3)
+        after = figures()
+    assert after[0] >= before[0] + ours       # one AgentX GetNext at least per object walked
+    assert after[1] == before[1] == 0 and after[2] > 0
+
+
 def test_get_mixes_snmpds_objects_ours_and_missing_ones(stack: Stack) -> None:
     r = stack.snmpd.v2c("snmpget", SYS_NAME, CLUSTER_NAME, f"{R}.1.1.1.1.1", f"{R}.1.77.0")
     assert r.rc == 0, r.text

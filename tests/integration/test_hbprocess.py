@@ -21,9 +21,12 @@ from fcaps.configuration.apply import apply_to_state
 from fcaps.fault.heartbeat.peer import LocalView, Notice
 from fcaps.fault.heartbeat import process as hbproc
 from fcaps.fault.heartbeat.process import HeartbeatProcess, build, silence_bound_ms
+from fcaps.performance.collector import PerfCollector
 from haoscar_snmp.config.loader import parse_config
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import SystemClock
+from haoscar_snmp.core.events import Event, EventType, Severity
+from haoscar_snmp.core.measure import Measurements
 from haoscar_snmp.core.state import HeadStatus, JobRow, LinkView, PeerView, State
 
 from .harness import free_udp_port
@@ -88,8 +91,10 @@ class Head:
         state_dir.mkdir(exist_ok=True)
         self.sink = Sink()
         self.exits = 0
+        channel = Measurements()
+        self.perf = PerfCollector(self.state, channel, SystemClock())   # its samples only: never started
         self.hb: HeartbeatProcess = build(lambda: self.config, self.state, state_dir, self.sink, JobRow("heartbeat"),
-                                          SystemClock(), "WARNING", self.exited)
+                                          SystemClock(), "WARNING", self.exited, channel)
 
     def exited(self) -> None:
         self.exits += 1
@@ -180,6 +185,25 @@ def test_a_stalled_daemon_loop_does_not_take_its_own_pause_for_the_process_s_sil
             time.sleep(3 * bound)                 # the loop stands still
             await asyncio.sleep(0.05)
         assert not head1.sink.silent_at, head1.sink.silent_at
+    run_pair(tmp_path, body)
+
+
+def test_round_trips_per_path_and_the_send_lag_reach_the_performance_figures(tmp_path: Path) -> None:
+    """The real process measures; its reports carry the figures to the collector; an
+    operator's resetCounters reaches the process and starts its extremes again."""
+    async def body(head1: Head, head2: Head) -> None:
+        rows = head1.state.perf_hb_paths
+        peer = (2, 1), (2, 2)                                  # head2 on lanA and lanB
+        await until(lambda: all(k in rows and rows[k].replies >= 5 for k in peer), 5, "round trips on both paths")
+        for key in peer:
+            row = rows[key]
+            assert 0 < row.rtt_min_us <= row.rtt_us <= row.rtt_max_us
+            assert row.rtt_min_us <= row.rtt_mean_us <= row.rtt_max_us
+        assert head1.state.perf_hb_send.lag_max_us >= head1.state.perf_hb_send.lag_us
+        before = rows[peer[0]].replies
+        reset = Event(EventType.OPERATOR_ACTION, "reset_counters", Severity.INFO, "reset", time.time())
+        head1.hb.on_event(reset)
+        await until(lambda: rows[peer[0]].replies < before, 2, "the reset to reach the process")
     run_pair(tmp_path, body)
 
 

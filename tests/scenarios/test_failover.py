@@ -40,6 +40,14 @@ def test_primary_killed_standby_takes_the_alias_and_fails_back(pair: HaPair) -> 
     assert pair.snmp("head2", f"{R}.1.1.3.0") == '"head2"'            # haoscarActiveHead
     assert pair.snmp("head2", f"{R}.1.1.4.0") == "1"                   # haoscarFailoverCount
     assert "dead" in pair.snmp("head2", f"{R}.1.1.7.0")                # haoscarLastFailoverReason
+    # The performance figures of that failover: one duration, the cluster's own figure,
+    # in one bucket; round trips measured on both heartbeat paths to head1.
+    count, last = pair.snmp("head2", f"{R}.1.12.20.1.2.1", f"{R}.1.12.20.1.3.1").split()
+    assert count == "1" and last == pair.snmp("head2", f"{R}.1.1.6.0")
+    buckets = pair.snmp("head2", *(f"{R}.1.12.21.1.4.1.{n}" for n in range(1, 11))).split()
+    assert sorted(buckets) == ["0"] * 9 + ["1"]
+    replies = pair.snmp("head2", f"{R}.1.12.22.1.6.1.1", f"{R}.1.12.22.1.6.1.2").split()  # lanA, lanB
+    assert len(replies) == 2 and all(n.isdigit() and int(n) > 0 for n in replies), replies
     # Repaired primary returns: it drops the leftover alias, comes back as standby, asks
     # for failback (auto-failback is on), and takes the alias back.
     pair.start("head1")
@@ -48,6 +56,8 @@ def test_primary_killed_standby_takes_the_alias_and_fails_back(pair: HaPair) -> 
     pair.wait_for(lambda: c.neigh_mac("client", ALIAS) == c.mac("head1", "pub"), 5,
                   "the client's ARP entry to move back to head1")
     assert pair.role("head2") == "standby"
+    # head1's failback: one duration of the failback kind, none of the failover kind.
+    assert pair.snmp("head1", f"{R}.1.12.20.1.2.2", f"{R}.1.12.20.1.2.1").split() == ["1", "0"]
 
 
 def test_frozen_primary_then_resumed_ends_with_one_holder(pair: HaPair) -> None:

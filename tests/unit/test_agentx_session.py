@@ -525,6 +525,10 @@ def test_an_unreadable_pdu_gets_parse_error_and_the_session_goes_on(mib: MibMode
         answer, _ = await master.ask(get(CLUSTER_NAME))
         assert answer.varbinds[0].type == ValueType.OCTET_STRING
         assert rig.stats.parse_errors == 1 and rig.stats.connects == 1
+        # The performance meter: the Get served (its handling time measured), the PDU
+        # that could not be read dropped.
+        served = rig.subagent.meter.take("snmp.agentx")
+        assert (served.count, served.dropped) == (1, 1) and served.max_us > 0
 
     run(mib, cfg, tmp_path, test)
 

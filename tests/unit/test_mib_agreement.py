@@ -24,6 +24,8 @@ from haoscar_snmp.core.state import (
     ConfigSyncStatus,
     ControlAction,
     ControlResult,
+    DurationKind,
+    FrontEnd,
     HeadRole,
     HeadStatus,
     Lan,
@@ -72,6 +74,8 @@ ENUMS: list[tuple[type[enum.IntEnum], str, str]] = [
     (ProbableCause, "haoscarAlarmProbableCause", ""),
     (AgentxStatus, "haoscarAgentxStatus", ""),
     (ConfigSyncStatus, "haoscarConfigSyncStatus", ""),
+    (DurationKind, "haoscarPerfDurationKind", ""),
+    (FrontEnd, "haoscarPerfRequestFrontEnd", ""),
 ]
 
 

@@ -76,6 +76,12 @@ WRITERS: dict[str, set[str] | dict[str, set[str]]] = {
     "service_unfit": {"fcaps.fault.services.monitor"},
     "peer_lans_down": {"fcaps.fault.lan.poller"},
     "loop": {"fcaps.performance.looplag"},
+    "perf_durations": {"fcaps.performance.figures"},
+    "perf_buckets": {"fcaps.performance.figures"},
+    "perf_hb_paths": {"fcaps.performance.collector"},
+    "perf_jobs": {"fcaps.performance.collector"},
+    "perf_requests": {"fcaps.performance.collector"},
+    "perf_hb_send": {"fcaps.performance.collector"},
 }
 MUTATORS = {"put", "remove", "clear", "pop", "update", "setdefault", "record", "append"}
 

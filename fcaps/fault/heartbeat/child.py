@@ -128,6 +128,10 @@ class Child:
         self._last_daemon = time.monotonic()
         self._due = 0.0
         self._send_handle: asyncio.TimerHandle | None = None
+        # How late the send timer fired: worst since the last report, and ever (or since
+        # resetCounters), in microseconds.
+        self._lag_us = 0
+        self._lag_max_us = 0
         self._deadline_handle: asyncio.TimerHandle | None = None
         self._done: asyncio.Future[None] | None = None
         self._nl: Any = None
@@ -220,6 +224,8 @@ class Child:
             for row in self.rows.values():
                 row.sent = row.received = row.lost = row.rejected = row.max_gap_us = 0
             self.job.update(runs=0, failures=0, max_duration_us=0)
+            self.core.reset_path_figures()
+            self._lag_max_us = self._lag_us
             self._dirty = True
         elif kind == "stop":
             self._stop()
@@ -232,6 +238,9 @@ class Child:
         assert loop is not None
         interval = self.core.settings.interval_ms / 1000.0
         now = loop.time()
+        lag = max(int((now - self._due) * 1e6), 0)    # the first tick is due when it is called
+        self._lag_us = max(self._lag_us, lag)
+        self._lag_max_us = max(self._lag_max_us, lag)
         following = self._due + interval
         self._due = following if following > now else now + interval
         self._send_handle = loop.call_at(self._due, self._tick)
@@ -423,6 +432,8 @@ class Child:
             security=[self.security.hb_auth_failures, self.security.hb_replays,
                       self.security.malformed_packets, self.security.hb_last_refused],
             perf=[self.perf.rtt_us, self.perf.jitter_us], last_heartbeat=self.peer_row.last_heartbeat,
+            paths={str(int(lan)): list(f) for lan, f in self.core.path_figures().items()},
+            send_lag=[self._lag_us, self._lag_max_us],
             job=self.job, nonces=self._nonces(), relay_dropped=self.relay_dropped,
             key_ids=[self._key_id(self.keys.sending()), *map(self._key_id, self.keys.accepting())])
         if self._send(msg):
@@ -430,6 +441,7 @@ class Child:
             self._notices.clear()
             self._dirty = False
             self._last_sync = time.monotonic()
+            self._lag_us = 0
 
     def _key_id(self, key: bytes) -> int:
         """key_id, once per key (an HMAC; snaps go out at every change)."""

@@ -101,6 +101,12 @@ class _Path:
     counted_lost: int = 0           # lost already counted during the current silence
     jitter_us: float = 0.0
     last_rtt_us: int = 0
+    # Round-trip figures of this path for the performance area: since the start or the
+    # last resetCounters (min, max, replies), smoothed (mean, gain 1/8 as TCP's SRTT).
+    rtt_min_us: int = 0
+    rtt_max_us: int = 0
+    rtt_mean_us: float = 0.0
+    replies: int = 0
 
 
 class KeyRing:
@@ -303,6 +309,10 @@ class HeartbeatCore:
             if path.last_rtt_us:
                 path.jitter_us += (abs(rtt - path.last_rtt_us) - path.jitter_us) / 16
             path.last_rtt_us = row.rtt_us = rtt
+            path.replies += 1
+            path.rtt_min_us = rtt if path.replies == 1 else min(path.rtt_min_us, rtt)
+            path.rtt_max_us = max(path.rtt_max_us, rtt)
+            path.rtt_mean_us = rtt if path.replies == 1 else path.rtt_mean_us + (rtt - path.rtt_mean_us) / 8
             self.perf.rtt_us, self.perf.jitter_us = self.rtt_and_jitter_us()
         self._clock_offset(msg.sent_wall_ms - wall * 1000)
         if row.status != LinkStatus.UP:
@@ -391,6 +401,16 @@ class HeartbeatCore:
                                          heard_since=old.heard_since if heard else 0.0,
                                          silent_since=old.silent_since if heard else now)
         return self._view != old
+
+    def path_figures(self) -> dict[Lan, tuple[int, int, int, int, int, int]]:
+        """Per path: (last round trip, min, max, smoothed mean, jitter, replies), in us."""
+        return {lan: (p.last_rtt_us, p.rtt_min_us, p.rtt_max_us, int(p.rtt_mean_us), int(p.jitter_us),
+                      p.replies) for lan, p in self.paths.items()}
+
+    def reset_path_figures(self) -> None:
+        """resetCounters: the extremes and the count start again (the mean and jitter go on)."""
+        for p in self.paths.values():
+            p.rtt_min_us = p.rtt_max_us = p.replies = 0
 
     def rtt_and_jitter_us(self) -> tuple[int, int]:
         """Mean round-trip time and jitter over the paths that are up (performance)."""

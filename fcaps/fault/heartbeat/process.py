@@ -35,6 +35,7 @@ from haoscar_snmp.core.bug import BUG_MARKER
 from haoscar_snmp.core.clock import Clock, Timer
 from haoscar_snmp.core.events import Event, is_counter_reset
 from haoscar_snmp.core.files import atomic_write
+from haoscar_snmp.core.measure import HbPathSample, HbSendSample, Measurements
 from haoscar_snmp.core.state import (
     HbPathRow,
     HeadStatus,
@@ -112,8 +113,10 @@ class HeartbeatProcess:
 
     def __init__(self, config: Callable[[], "Config"], make_init: Callable[[dict[str, Any]], dict[str, Any]],
                  local: dict[str, Any], state: State, peer_index: int, rows: dict[Lan, HbPathRow], sink: Sink,
-                 row: JobRow, clock: Clock, on_exit: Callable[[], None]) -> None:
+                 row: JobRow, clock: Clock, on_exit: Callable[[], None],
+                 channel: Measurements | None = None) -> None:
         self.config = config
+        self.channel = channel or Measurements()   # round trips per path, send lag: to performance
         self.make_init = make_init      # a process's first message, from what to advertise
         self.state = state
         self.peer_index = peer_index
@@ -290,6 +293,11 @@ class HeartbeatProcess:
         sec = self.state.security
         sec.hb_auth_failures, sec.hb_replays, sec.malformed_packets, sec.hb_last_refused = msg["security"]
         self.state.hb_figures.rtt_us, self.state.hb_figures.jitter_us = msg["perf"]
+        for lan, figures in msg.get("paths", {}).items():
+            rtt, low, high, mean, jitter, replies = (int(v) for v in figures)
+            self.channel.publish(HbPathSample(self.peer_index, int(lan), rtt, low, high, mean, jitter, replies))
+        if "send_lag" in msg:
+            self.channel.publish(HbSendSample(int(msg["send_lag"][0]), int(msg["send_lag"][1])))
         head = self.state.heads.get((self.peer_index,))
         if head is not None:
             head.last_heartbeat = msg["last_heartbeat"]
@@ -401,7 +409,8 @@ def next_epoch(state_dir: Path) -> int:
 
 
 def build(config: Callable[[], "Config"], state: State, state_dir: Path, sink: Sink, row: JobRow,
-          clock: Clock, log_level: str, on_exit: Callable[[], None]) -> HeartbeatProcess:
+          clock: Clock, log_level: str, on_exit: Callable[[], None],
+          channel: Measurements | None = None) -> HeartbeatProcess:
     """The heartbeat of a two-head cluster: paths from the configuration, rows in the
     state (this is their one creator), this start's boot counter."""
     cfg = config()
@@ -436,4 +445,5 @@ def build(config: Callable[[], "Config"], state: State, state_dir: Path, sink: S
                 "watch": sorted({a.interface for a in now.aliases}), "log_level": log_level,
                 "paths": [{"lan": int(lan), "local": local, "remote": remote} for lan, local, remote in paths]}
 
-    return HeartbeatProcess(config, make_init, first, state, peer_index, rows, sink, row, clock, on_exit)
+    return HeartbeatProcess(config, make_init, first, state, peer_index, rows, sink, row, clock, on_exit,
+                            channel)

@@ -36,6 +36,7 @@ from typing import Any
 from haoscar_snmp.config.schema import AgentxConfig
 from haoscar_snmp.core.bug import BUG_MARKER
 from haoscar_snmp.core.events import Event
+from haoscar_snmp.core.measure import Measurements
 from haoscar_snmp.core.state import AgentxStats, AgentxStatus
 
 from ..mib import OID
@@ -127,7 +128,8 @@ class _Connection:
         self.stats = stats
         self.decoder = StreamDecoder()
         self.session_id = 0
-        self.requests: asyncio.Queue[tuple[Pdu, bool]] = asyncio.Queue(MAX_QUEUED_REQUESTS)
+        # (request, its byte order, the loop's time when it was read)
+        self.requests: asyncio.Queue[tuple[Pdu, bool, float]] = asyncio.Queue(MAX_QUEUED_REQUESTS)
 
     def send(self, pdu: Pdu, network_byte_order: bool) -> None:
         transport = self.writer.transport
@@ -148,11 +150,16 @@ class Subagent:
 
     def __init__(self, settings: SessionSettings, handler: RequestHandler, stats: AgentxStats, *,
                  builder: NotificationBuilder | None = None, opener: Opener = open_master,
-                 sleep: Sleep = asyncio.sleep, rand: Callable[[], float] = random.random) -> None:
+                 sleep: Sleep = asyncio.sleep, rand: Callable[[], float] = random.random,
+                 channel: Measurements | None = None) -> None:
         # `sleep` waits between attempts (the tests' fake clock); `rand` draws the jitter.
         self.settings = settings
         self.handler = handler
         self.stats = stats
+        # Requests answered and their handling time (from the moment the PDU was read to
+        # its answer handed to the socket), and requests dropped (unreadable), counted
+        # here and taken once a second by the performance area.
+        self.meter = (channel or Measurements()).meter("snmp.agentx")
         self.builder = builder
         self._open = opener
         self._sleep = sleep
@@ -334,12 +341,14 @@ class Subagent:
                 if isinstance(pdu, Close):
                     raise SessionLost(f"the master closed the session ({_close_reason(pdu.reason)})")
                 try:
-                    conn.requests.put_nowait((pdu, header.network_byte_order))
+                    conn.requests.put_nowait((pdu, header.network_byte_order,
+                                              asyncio.get_running_loop().time()))
                 except asyncio.QueueFull:
                     raise SessionLost(f"{MAX_QUEUED_REQUESTS} requests unanswered") from None
 
     def _parse_error(self, conn: _Connection, err: ParseError) -> None:
         self.stats.parse_errors += 1
+        self.meter.drop()
         if not err.resumable:
             # No frame marker to resync on: say why, and start a new session.
             try:
@@ -363,7 +372,7 @@ class Subagent:
 
     async def _work(self, conn: _Connection) -> None:
         while True:
-            pdu, network_byte_order = await conn.requests.get()
+            pdu, network_byte_order, read_at = await conn.requests.get()
             key = (pdu.TYPE, pdu.session_id, pdu.transaction_id, pdu.packet_id)
             if key in self._answers:   # a retransmission: the same answer, not a second run
                 self.stats.duplicates += 1
@@ -377,6 +386,7 @@ class Subagent:
                     self._answers.popitem(last=False)
             if answer is not None and not isinstance(pdu, CleanupSet):
                 conn.send(answer, network_byte_order)
+                self.meter.add(int((asyncio.get_running_loop().time() - read_at) * 1_000_000))
 
     async def _keepalive(self, conn: _Connection) -> None:
         missed = 0
