@@ -53,7 +53,7 @@ from haoscar_snmp.core.state import ControlAction, LinkView, PeerView, State
 from haoscar_snmp.snmp.agent import Agent
 from haoscar_snmp.snmp.bindings import bind_all
 from haoscar_snmp.snmp.mib import MibModel
-from haoscar_snmp.snmp.notify import NotificationBuilder, Notifier
+from haoscar_snmp.snmp.notify import NotificationBuilder, Notifier, resync_settings
 from haoscar_snmp.snmp.setter import SetHandler
 from haoscar_snmp.snmp.view import MibView
 
@@ -182,7 +182,9 @@ class Daemon:
             raise StartFailed(f"cannot start the SNMP agent: {exc}") from None
         stack.push_async_callback(agent.stop)
         builder = NotificationBuilder(mib, view)
-        notifier = Notifier(builder, lambda: agent.engine, lambda: agent.target_names)
+        notifier = Notifier(builder, lambda: agent.engine, lambda: agent.targets, clock,
+                            lambda: [(k[0], r.subject) for k, r in state.alarms.items()],
+                            lambda: resync_settings(store.current().notify))
         bus.subscribe("notifications", notifier)
         stack.push_async_callback(notifier.drain, NOTIFICATION_DRAIN_S)
         if config.snmp.agentx.enabled:

@@ -56,6 +56,7 @@ class EventType(enum.IntEnum):
     HB_PROCESS_RESTARTED = 33   # a new heartbeat process runs
     PUBLIC_LAN_LOST = 34        # a head reaches none of its public targets (its own or the peer's word)
     PUBLIC_LAN_REGAINED = 35    # it reaches them again (after the hold-down)
+    ALARM_CHANGED = 36          # an active alarm's severity changed (its row updated in place)
 
 
 class Severity(enum.IntEnum):

@@ -539,6 +539,7 @@ class AlarmRow:
     subject: str
     raised_time: float
     text: str
+    last_updated: float = 0.0   # wall time of the row's last change (raise, severity, text)
 
 
 @dataclass

@@ -32,6 +32,7 @@ from haoscar_snmp.core.state import SecurityCounters
 
 from .instrum import HaoscarInstrumController
 from .mib import OID
+from .resync import NotifyTarget
 from .responders import Committer, SetResponder
 from .setter import SetHandler
 from .view import MibView
@@ -94,7 +95,7 @@ class Agent:
         self._committer = committer
         self._counters = counters
         self._set_responder: SetResponder | None = None
-        self.target_names: list[str] = []
+        self.targets: list[NotifyTarget] = []
         self._started_mono = self.clock.monotonic()
 
     # -- set-up ------------------------------------------------------------------------
@@ -259,7 +260,7 @@ class Agent:
                 timeout=target.timeout_ms / 10.0,  # RFC 3413 TimeInterval: hundredths
                 retryCount=target.retries, tagList=tag)
             pconfig.add_notification_target(e, notif, params, tag, _enum_value(target.kind))
-            self.target_names.append(notif)
+            self.targets.append(NotifyTarget(notif, target.name, _enum_value(target.kind) == "inform"))
 
     def _client_transport(self, domain: OID) -> None:
         if pconfig.get_transport(self.engine, domain) is not None:

@@ -234,6 +234,7 @@ def bind_all(view: MibView, state: State, config: Callable[[], Config], config_m
         "haoscarAlarmSubject": lambda r: r.subject,
         "haoscarAlarmRaisedTime": lambda r: r.raised_time,
         "haoscarAlarmText": lambda r: r.text,
+        "haoscarAlarmLastUpdated": lambda r: r.last_updated or r.raised_time,
     })
     view.bind_table("haoscarAcctEntry", lambda: s.accounting, {
         "haoscarAcctSubjectType": lambda r: r.subject_type,

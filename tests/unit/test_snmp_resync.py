@@ -1,0 +1,298 @@
+"""snmp.notify.Notifier and snmp.resync.TargetWatch: an inform target whose informs were
+lost is probed every resynchronisation interval (fake clock) and, once it answers, gets
+its active alarms again, marked as a resynchronisation; trap targets never are."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Awaitable, Callable
+
+import pytest
+from fakes import FakeClock, FakeOriginator
+
+from fcaps.configuration.mibmap import CONFIG_MAP
+from fcaps.fault.alarms import Alarms, AlarmType, ProbableCause
+from haoscar_snmp.config.schema import Config
+from haoscar_snmp.core.events import EventBus, Severity
+from haoscar_snmp.core.state import State
+from haoscar_snmp.snmp.bindings import bind_all
+from haoscar_snmp.snmp.mib import OID, MibModel
+from haoscar_snmp.snmp.notify import NotificationBuilder, Notifier, ResyncSettings
+from haoscar_snmp.snmp.resync import NotifyTarget, TargetWatch, Verdict
+from haoscar_snmp.snmp.view import MibView
+
+NMS = NotifyTarget("n1", "nms", inform=True)
+TRAPS = NotifyTarget("n2", "traps", inform=False)
+INTERVAL = 30.0
+
+
+# -- the target's state, pure --------------------------------------------------------------
+
+
+def test_a_lost_inform_makes_the_target_unreachable_and_an_acknowledged_one_brings_it_back() -> None:
+    watch = TargetWatch(NMS)
+    first, second, third = watch.sent(), watch.sent(), watch.sent()
+    assert watch.result(first, True) is Verdict.SAME
+    assert watch.result(second, False) is Verdict.LOST
+    assert not watch.reachable and watch.lost == 1
+    assert watch.result(third, False) is Verdict.SAME
+    assert watch.lost == 2
+    assert watch.describe() == "2 inform(s) to target nms lost"
+    fourth = watch.sent()
+    assert watch.result(fourth, True) is Verdict.BACK
+    assert watch.reachable
+
+
+def test_a_late_result_of_an_older_inform_does_not_undo_a_newer_one() -> None:
+    watch = TargetWatch(NMS)
+    old, new = watch.sent(), watch.sent()
+    assert watch.result(new, True) is Verdict.SAME
+    assert watch.result(old, False) is Verdict.SAME       # lost before the newer one got through
+    assert watch.reachable
+    lost, late = watch.sent(), watch.sent()
+    assert watch.result(late, False) is Verdict.LOST
+    assert watch.result(lost, True) is Verdict.SAME       # acknowledged late, but older
+    assert not watch.reachable
+
+
+# -- the notifier: probes and the burst ----------------------------------------------------
+
+
+class Rig:
+    def __init__(self, mib: MibModel, cfg: Config, settings: ResyncSettings) -> None:
+        self.mib = mib
+        self.state = State()
+        self.clock = FakeClock()
+        self.bus = EventBus()
+        self.alarms = Alarms(self.state, self.bus, self.clock)
+        view = MibView(mib)
+        bind_all(view, self.state, lambda: cfg, CONFIG_MAP, lambda m: int(m * 100), lambda: 0)
+        self.originator = FakeOriginator()
+        self.notifier = Notifier(
+            NotificationBuilder(mib, view), lambda: object(), lambda: [NMS, TRAPS], self.clock,
+            lambda: [(k[0], r.subject) for k, r in self.state.alarms.items()], lambda: settings,
+            self.originator)
+        self.bus.subscribe("notifications", self.notifier)
+
+    async def turn(self) -> None:
+        """Let the loop run queued callbacks and the notifier's worker."""
+        for _ in range(20):
+            await asyncio.sleep(0)
+
+    async def advance(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+        await self.turn()
+
+    def name(self, varbinds: list[tuple[OID, Any]]) -> str:
+        trap_oid = tuple(varbinds[0][1])
+        return next(o.name for o in self.mib.objects.values()
+                    if o.node == "notification" and o.oid == trap_oid)
+
+    def values(self, varbinds: list[tuple[OID, Any]]) -> dict[str, tuple[OID, Any]]:
+        """var-binds by object name: (instance suffix, value)."""
+        by_oid = {o.oid: o.name for o in self.mib.objects.values()}
+        out = {}
+        for oid, value in varbinds[1:]:
+            for cut in range(len(oid), 0, -1):
+                if oid[:cut] in by_oid:
+                    out[by_oid[oid[:cut]]] = (oid[cut:], value)
+                    break
+        return out
+
+    def raise_two(self) -> None:
+        self.alarms.raise_alarm(ProbableCause.SERVICE_FAILURE, "web", Severity.MAJOR,
+                                AlarmType.PROCESSING_ERROR, "service web is down")
+        self.alarms.raise_alarm(ProbableCause.HEAD_FAILURE, "head2", Severity.CRITICAL,
+                                AlarmType.EQUIPMENT, "head head2 is down")
+
+
+def run(mib: MibModel, cfg: Config, body: Callable[[Rig], Awaitable[None]],
+        settings: ResyncSettings = ResyncSettings(True, INTERVAL)) -> Rig:
+    rig = Rig(mib, cfg, settings)
+
+    async def main() -> None:
+        await body(rig)
+        await rig.notifier.drain(1.0)
+
+    asyncio.run(asyncio.wait_for(main(), 5))
+    return rig
+
+
+def only(sent: list[Any], entry: str) -> list[Any]:
+    return [item for item in sent if item[0] == entry]
+
+
+def test_a_target_that_answers_again_gets_its_active_alarms_as_a_marked_burst(mib: MibModel, cfg: Config) -> None:
+    async def body(rig: Rig) -> None:
+        rig.raise_two()
+        await rig.turn()
+        sent = rig.originator.take()
+        assert [rig.name(v) for _, v, _, _ in only(sent, "n1")] == ["haoscarAlarmRaised"] * 2
+        raised_web = rig.values(only(sent, "n1")[0][1])
+        for item in only(sent, "n1"):
+            FakeOriginator.answer(item, acknowledged=False)     # the NMS is away
+        assert rig.notifier.unreachable() == ["nms"]
+        await rig.advance(INTERVAL - 1)
+        assert rig.originator.take() == []                     # nothing before the interval
+
+        await rig.advance(1)                                   # the first probe: lost too
+        [probe] = rig.originator.take()
+        assert probe[0] == "n1" and rig.name(probe[1]) == "haoscarAlarmResyncStart"
+        got = rig.values(probe[1])
+        assert got["haoscarNotifySubject"][1].asOctets() == b"nms"
+        assert int(got["haoscarNotifyResyncId"][1]) == 1
+        assert got["haoscarNotifyReason"][1].asOctets() == b"2 inform(s) to target nms lost"
+        FakeOriginator.answer(probe, acknowledged=False)
+        await rig.turn()
+
+        # meanwhile the service recovers: the alarm is cleared (lost as well)
+        rig.alarms.clear(ProbableCause.SERVICE_FAILURE, "web")
+        await rig.turn()
+        for item in only(rig.originator.take(), "n1"):
+            FakeOriginator.answer(item, acknowledged=False)
+
+        await rig.advance(INTERVAL)                            # the second probe gets through
+        [probe] = rig.originator.take()
+        assert int(rig.values(probe[1])["haoscarNotifyResyncId"][1]) == 2
+        FakeOriginator.answer(probe, acknowledged=True)
+        await rig.turn()
+        burst = rig.originator.take()
+        assert [entry for entry, _, _, _ in burst] == ["n1", "n1"]          # that target only
+        assert [rig.name(v) for _, v, _, _ in burst] == ["haoscarAlarmActive", "haoscarAlarmResyncEnd"]
+        active = rig.values(burst[0][1])
+        assert active["haoscarAlarmProbableCause"][0] == (2,)              # the row's index
+        assert int(active["haoscarAlarmProbableCause"][1]) == int(ProbableCause.HEAD_FAILURE)
+        assert active["haoscarAlarmSubject"][1].asOctets() == b"head2"
+        assert int(active["haoscarAlarmSeverity"][1]) == int(Severity.CRITICAL)
+        assert (int(active["haoscarNotifyResyncId"][1]), int(active["haoscarNotifyResyncPosition"][1])) == (2, 1)
+        end = rig.values(burst[1][1])
+        assert int(end["haoscarNotifyResyncId"][1]) == 2
+        assert int(end["haoscarAlarmActiveCount"][1]) == 1
+        assert int(end["haoscarAlarmLastChanged"][1]) == int(rig.state.alarm_last_changed * 100)
+        assert rig.notifier.unreachable() == []
+        assert rig.notifier.resyncs == 1
+        assert raised_web["haoscarAlarmSeverity"][0] == (1,)
+        for item in burst:
+            FakeOriginator.answer(item, acknowledged=True)
+        await rig.advance(10 * INTERVAL)
+        assert rig.originator.take() == []                     # reachable: no more probes
+
+    run(mib, cfg, body)
+
+
+def test_an_inform_that_gets_through_starts_the_resync_at_once(mib: MibModel, cfg: Config) -> None:
+    async def body(rig: Rig) -> None:
+        rig.raise_two()
+        await rig.turn()
+        first, second = only(rig.originator.take(), "n1")
+        FakeOriginator.answer(first, acknowledged=False)
+        rig.alarms.clear(ProbableCause.HEAD_FAILURE, "head2")
+        await rig.turn()
+        [clear] = only(rig.originator.take(), "n1")
+        FakeOriginator.answer(second, acknowledged=False)
+        FakeOriginator.answer(clear, acknowledged=True)        # before any probe was due
+        await rig.turn()
+        [probe] = rig.originator.take()
+        assert rig.name(probe[1]) == "haoscarAlarmResyncStart"
+        FakeOriginator.answer(probe, acknowledged=True)
+        await rig.turn()
+        burst = rig.originator.take()
+        assert [rig.name(v) for _, v, _, _ in burst] == ["haoscarAlarmActive", "haoscarAlarmResyncEnd"]
+        assert rig.values(burst[0][1])["haoscarAlarmSubject"][1].asOctets() == b"web"
+        await rig.advance(10 * INTERVAL)
+        assert rig.originator.take() == []
+
+    run(mib, cfg, body)
+
+
+def test_with_no_active_alarm_the_burst_is_its_end_alone(mib: MibModel, cfg: Config) -> None:
+    async def body(rig: Rig) -> None:
+        rig.raise_two()
+        await rig.turn()
+        for item in only(rig.originator.take(), "n1"):
+            FakeOriginator.answer(item, acknowledged=False)
+        rig.alarms.clear(ProbableCause.HEAD_FAILURE, "head2")
+        rig.alarms.clear(ProbableCause.SERVICE_FAILURE, "web")
+        await rig.turn()
+        rig.originator.take()                                   # the clears, left unanswered
+        await rig.advance(INTERVAL)
+        [probe] = rig.originator.take()
+        FakeOriginator.answer(probe, acknowledged=True)
+        await rig.turn()
+        [end] = rig.originator.take()
+        assert rig.name(end[1]) == "haoscarAlarmResyncEnd"
+        assert int(rig.values(end[1])["haoscarAlarmActiveCount"][1]) == 0
+
+    run(mib, cfg, body)
+
+
+def test_trap_targets_are_never_probed(mib: MibModel, cfg: Config) -> None:
+    async def body(rig: Rig) -> None:
+        rig.raise_two()
+        await rig.turn()
+        sent = rig.originator.take()
+        for item in only(sent, "n2"):
+            FakeOriginator.answer(item, acknowledged=False)    # e.g. the send itself failed
+        for item in only(sent, "n1"):
+            FakeOriginator.answer(item, acknowledged=True)
+        await rig.advance(10 * INTERVAL)
+        assert rig.originator.take() == []
+        assert rig.notifier.unreachable() == []
+
+    run(mib, cfg, body)
+
+
+def test_with_resync_off_a_lost_inform_is_only_counted(mib: MibModel, cfg: Config) -> None:
+    async def body(rig: Rig) -> None:
+        rig.raise_two()
+        await rig.turn()
+        for item in only(rig.originator.take(), "n1"):
+            FakeOriginator.answer(item, acknowledged=False)
+        await rig.advance(10 * INTERVAL)
+        assert rig.originator.take() == []
+        assert rig.notifier.failed == 2
+
+    run(mib, cfg, body, ResyncSettings(False, INTERVAL))
+
+
+def test_stopping_cancels_the_next_probe(mib: MibModel, cfg: Config) -> None:
+    async def body(rig: Rig) -> None:
+        rig.raise_two()
+        await rig.turn()
+        for item in only(rig.originator.take(), "n1"):
+            FakeOriginator.answer(item, acknowledged=False)
+        assert rig.clock.next_due() == rig.clock.monotonic() + INTERVAL
+        await rig.notifier.drain(1.0)
+        assert rig.clock.next_due() is None
+        await rig.advance(10 * INTERVAL)
+        assert rig.originator.take() == []
+
+    run(mib, cfg, body)
+
+
+@pytest.mark.parametrize("acknowledged", [True, False])
+def test_a_severity_change_goes_out_with_the_same_identity(mib: MibModel, cfg: Config,
+                                                           acknowledged: bool) -> None:
+    async def body(rig: Rig) -> None:
+        rig.alarms.raise_alarm(ProbableCause.SERVICE_CHECK_ERROR, "web", Severity.MINOR,
+                               AlarmType.PROCESSING_ERROR, "the check of web cannot run")
+        rig.alarms.raise_alarm(ProbableCause.SERVICE_CHECK_ERROR, "web", Severity.MAJOR,
+                               AlarmType.PROCESSING_ERROR, "the check of web cannot run")
+        rig.alarms.raise_alarm(ProbableCause.SERVICE_CHECK_ERROR, "web", Severity.MAJOR,
+                               AlarmType.PROCESSING_ERROR, "the check of web cannot run: timeout")
+        rig.alarms.clear(ProbableCause.SERVICE_CHECK_ERROR, "web")
+        await rig.turn()
+        sent = only(rig.originator.take(), "n1")
+        assert [rig.name(v) for _, v, _, _ in sent] == ["haoscarAlarmRaised", "haoscarAlarmRaised",
+                                                         "haoscarAlarmCleared"]
+        raised, changed, cleared = (rig.values(v) for _, v, _, _ in sent)
+        for got in (raised, changed, cleared):
+            assert got["haoscarAlarmProbableCause"][0] == (1,)
+            assert int(got["haoscarAlarmProbableCause"][1]) == int(ProbableCause.SERVICE_CHECK_ERROR)
+            assert got["haoscarAlarmSubject"][1].asOctets() == b"web"
+        assert [int(g["haoscarAlarmSeverity"][1]) for g in (raised, changed, cleared)] == [
+            int(Severity.MINOR), int(Severity.MAJOR), int(Severity.CLEARED)]
+        for item in sent:
+            FakeOriginator.answer(item, acknowledged)
+
+    run(mib, cfg, body)
