@@ -252,6 +252,15 @@ class Agent:
                     for model in (1, 2):
                         pconfig.add_vacm_group(e, "v2cTrap", model, sec_name)
                 pconfig.add_target_parameters(e, params, sec_name, "noAuthNoPriv", 1)
+                if _enum_value(target.kind) == "inform":
+                    # The answer to a v2c inform comes from the target's address, which
+                    # pysnmp maps to the target's tag; it accepts the community there only
+                    # if an entry of the community carries that tag (an empty tag, "any
+                    # transport", is not tried for a known target address), and otherwise
+                    # drops every acknowledgement as an unknown community. This entry
+                    # matches only messages from the target, so it hijacks no request.
+                    pconfig.add_v1_system(e, f"{sec_name}@{tag}", target.community,
+                                          transportTag=tag, securityName=sec_name)
             ep = target.address
             domain = (udp6.DOMAIN_NAME if ":" in ep.host else udp.DOMAIN_NAME)
             self._client_transport(domain)
