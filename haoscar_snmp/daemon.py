@@ -182,8 +182,7 @@ class Daemon:
             raise StartFailed(f"cannot start the SNMP agent: {exc}") from None
         stack.push_async_callback(agent.stop)
         builder = NotificationBuilder(mib, view)
-        notifier = Notifier(builder, lambda: agent.engine, lambda: agent.targets, clock,
-                            lambda: [(k[0], r.subject) for k, r in state.alarms.items()],
+        notifier = Notifier(builder, lambda: agent.engine, lambda: agent.targets, clock, state,
                             lambda: resync_settings(store.current().notify))
         bus.subscribe("notifications", notifier)
         stack.push_async_callback(notifier.drain, NOTIFICATION_DRAIN_S)

@@ -269,7 +269,7 @@ class Agent:
                 timeout=target.timeout_ms / 10.0,  # RFC 3413 TimeInterval: hundredths
                 retryCount=target.retries, tagList=tag)
             pconfig.add_notification_target(e, notif, params, tag, _enum_value(target.kind))
-            self.targets.append(NotifyTarget(notif, target.name, _enum_value(target.kind) == "inform"))
+            self.targets.append(NotifyTarget(n, notif, target.name, _enum_value(target.kind) == "inform"))
 
     def _client_transport(self, domain: OID) -> None:
         if pconfig.get_transport(self.engine, domain) is not None:

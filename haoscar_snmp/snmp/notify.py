@@ -19,7 +19,8 @@ from pysnmp.proto import rfc1902
 
 from haoscar_snmp.config.schema import NotifyConfig
 from haoscar_snmp.core.clock import Clock, Timer
-from haoscar_snmp.core.events import Event, EventType
+from haoscar_snmp.core.events import Event, EventType, is_counter_reset
+from haoscar_snmp.core.state import AlarmTargetRow, State, TargetStatus
 
 from .mib import OID, MibModel
 from .resync import NotifyTarget, TargetWatch, Verdict
@@ -178,15 +179,14 @@ class Notifier:
     come after them. Trap targets are never acknowledged and never resynchronised."""
 
     def __init__(self, builder: NotificationBuilder, engine_fn: Callable[[], Any],
-                 targets_fn: Callable[[], list[NotifyTarget]], clock: Clock,
-                 alarms_fn: Callable[[], list[tuple[int, str]]] = list,
+                 targets_fn: Callable[[], list[NotifyTarget]], clock: Clock, state: State,
                  settings_fn: Callable[[], ResyncSettings] = ResyncSettings,
                  originator: Any = None) -> None:
         self.builder = builder
         self._engine_fn = engine_fn
         self._targets_fn = targets_fn
         self._clock = clock
-        self._alarms_fn = alarms_fn            # the active alarms: (index, subject), in index order
+        self.state = state                     # reads the alarm table; writes alarm_targets
         self._settings_fn = settings_fn
         self._originator = originator or ntforg.NotificationOriginator()
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
@@ -196,11 +196,15 @@ class Notifier:
         self._probing: dict[str, int] = {}       # a haoscarAlarmResyncStart awaits its answer: its id
         self._resync_id = 0
         self._closed = False
-        self.sent = 0
-        self.failed = 0
-        self.resyncs = 0                         # resynchronisations carried out (alarms sent)
+        for target in targets_fn():
+            self.state.alarm_targets.put((target.index,), AlarmTargetRow(
+                target.name, target.inform,
+                TargetStatus.REACHABLE if target.inform else TargetStatus.UNKNOWN))
 
     def __call__(self, event: Event) -> None:
+        if is_counter_reset(event):
+            for row in self.state.alarm_targets.values():
+                row.sent = row.lost = row.resyncs = 0
         # The var-binds are built now, so they carry the values of the moment; encoding
         # and sending (milliseconds each in pysnmp) wait for the next loop turn, so that
         # whatever woke up with this event (a takeover) goes first.
@@ -261,7 +265,9 @@ class Notifier:
         # str "" silently fails that check (noSuchContext: notification dropped).
         self._originator.send_varbinds(engine, target.entry, None, b"", varbinds, self._done,
                                        (target, what, seq))
-        self.sent += 1
+        row = self.state.alarm_targets.get((target.index,))
+        if row is not None:
+            row.sent += 1
 
     def _watch(self, target: NotifyTarget) -> TargetWatch:
         watch = self._watches.get(target.entry)
@@ -275,7 +281,9 @@ class Notifier:
         notification that could not be sent at all."""
         target, what, seq = ctx
         if error_indication:
-            self.failed += 1
+            row = self.state.alarm_targets.get((target.index,))
+            if row is not None:
+                row.lost += 1
             log.warning("notification %s to target %s not delivered: %s", what, target.name,
                         error_indication)
         if not target.inform:
@@ -286,6 +294,9 @@ class Notifier:
         """The result of inform `seq` to `target`: move its state, probe or resynchronise."""
         watch = self._watch(target)
         verdict = watch.result(seq, acknowledged)
+        row = self.state.alarm_targets.get((target.index,))
+        if row is not None:
+            row.status = TargetStatus.REACHABLE if watch.reachable else TargetStatus.UNREACHABLE
         if what == RESYNC_START:
             resync_id = self._probing.pop(target.entry, 0)
             if acknowledged and resync_id:
@@ -333,14 +344,17 @@ class Notifier:
         they are now, and haoscarAlarmResyncEnd, all for that target only."""
         now = self._clock.time()
         items: list[_Item] = []
-        alarms = self._alarms_fn()
+        alarms = [(key[0], alarm.subject) for key, alarm in self.state.alarms.items()]
         for position, (index, subject) in enumerate(alarms, start=1):
             varbinds = self.builder.build_named(RESYNC_ALARM, subject, now, {
                 "alarm_index": index, "resync_id": resync_id, "position": position})
             items.append((varbinds, RESYNC_ALARM, target))
         items.append((self.builder.build_named(RESYNC_END, target.name, now, {"resync_id": resync_id}),
                       RESYNC_END, target))
-        self.resyncs += 1
+        row = self.state.alarm_targets.get((target.index,))
+        if row is not None:
+            row.resyncs += 1
+            row.last_resync = self._clock.monotonic()
         log.info("notification target %s answers again: resynchronising its alarm view "
                  "(resync %d, %d active alarm(s))", target.name, resync_id, len(alarms))
         self._enqueue(items)

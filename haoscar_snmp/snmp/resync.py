@@ -19,10 +19,11 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class NotifyTarget:
-    """One configured notification target: pysnmp's notification entry name, the
+    """One configured notification target: its position, pysnmp's notification entry name, the
     operator's name for it (in logs and haoscarNotifySubject), and whether it is sent
     informs (acknowledged) or traps (never acknowledged: nothing to watch)."""
 
+    index: int           # position in [[snmp.targets]], from 1 (haoscarAlarmTargetIndex)
     entry: str
     name: str
     inform: bool

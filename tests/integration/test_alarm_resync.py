@@ -88,6 +88,11 @@ def test_an_inform_target_that_comes_back_gets_the_active_alarms(
     while len(causes := walk_causes(failing_agent)) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert len(causes) == 2, causes
+    # haoscarAlarmTargetTable: 1 the v2c trap target, 2 the inform target.
+    targets = walk_targets(failing_agent)
+    assert targets[("4", "1")] == "INTEGER: unknown(3)"
+    assert targets[("4", "2")] == "INTEGER: unreachable(2)"
+    assert targets[("2", "2")].endswith('"nms-inform"') or targets[("2", "2")].endswith("nms-inform")
 
     down_nms.start()                      # the NMS comes back
     _, start = down_nms.wait_notification(RESYNC_START, where="INFORM")
@@ -109,3 +114,20 @@ def test_an_inform_target_that_comes_back_gets_the_active_alarms(
         assert binds[COLUMN + f"5.{index}"].strip('"').endswith("flagged"), binds
     assert seen == causes
     assert "resynchronising its alarm view" in failing_agent.log_text()
+    targets = walk_targets(failing_agent)
+    assert targets[("4", "2")] == "INTEGER: reachable(1)"
+    assert targets[("7", "2")] == "Counter32: 1"                      # one resynchronisation
+    assert targets[("8", "2")] != "Timeticks: (0) 0:00:00.00"
+
+
+def walk_targets(agent: Agent) -> dict[tuple[str, str], str]:
+    """haoscarAlarmTargetTable walked: {(column, index): value}."""
+    r = agent.v2c("snmpwalk", f"{R}.1.10.30", mib=True)
+    assert r.rc == 0, r.text
+    out = {}
+    for line in r.out.splitlines():
+        if " = " in line and "No Such" not in line:
+            oid, value = line.split(" = ", 1)
+            column, index = oid.rsplit(".", 2)[1:]
+            out[(column, index)] = value.strip()
+    return out

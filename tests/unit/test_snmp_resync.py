@@ -13,16 +13,16 @@ from fakes import FakeClock, FakeOriginator
 from fcaps.configuration.mibmap import CONFIG_MAP
 from fcaps.fault.alarms import Alarms, AlarmType, ProbableCause
 from haoscar_snmp.config.schema import Config
-from haoscar_snmp.core.events import EventBus, Severity
-from haoscar_snmp.core.state import State
+from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
+from haoscar_snmp.core.state import State, TargetStatus
 from haoscar_snmp.snmp.bindings import bind_all
 from haoscar_snmp.snmp.mib import OID, MibModel
 from haoscar_snmp.snmp.notify import NotificationBuilder, Notifier, ResyncSettings
 from haoscar_snmp.snmp.resync import NotifyTarget, TargetWatch, Verdict
 from haoscar_snmp.snmp.view import MibView
 
-NMS = NotifyTarget("n1", "nms", inform=True)
-TRAPS = NotifyTarget("n2", "traps", inform=False)
+NMS = NotifyTarget(1, "n1", "nms", inform=True)
+TRAPS = NotifyTarget(2, "n2", "traps", inform=False)
 INTERVAL = 30.0
 
 
@@ -70,8 +70,7 @@ class Rig:
         self.originator = FakeOriginator()
         self.notifier = Notifier(
             NotificationBuilder(mib, view), lambda: object(), lambda: [NMS, TRAPS], self.clock,
-            lambda: [(k[0], r.subject) for k, r in self.state.alarms.items()], lambda: settings,
-            self.originator)
+            self.state, lambda: settings, self.originator)
         self.bus.subscribe("notifications", self.notifier)
 
     async def turn(self) -> None:
@@ -132,6 +131,8 @@ def test_a_target_that_answers_again_gets_its_active_alarms_as_a_marked_burst(mi
         for item in only(sent, "n1"):
             FakeOriginator.answer(item, acknowledged=False)     # the NMS is away
         assert rig.notifier.unreachable() == ["nms"]
+        row = rig.state.alarm_targets[(1,)]
+        assert (row.status, row.sent, row.lost, row.resyncs) == (TargetStatus.UNREACHABLE, 2, 2, 0)
         await rig.advance(INTERVAL - 1)
         assert rig.originator.take() == []                     # nothing before the interval
 
@@ -170,7 +171,9 @@ def test_a_target_that_answers_again_gets_its_active_alarms_as_a_marked_burst(mi
         assert int(end["haoscarAlarmActiveCount"][1]) == 1
         assert int(end["haoscarAlarmLastChanged"][1]) == int(rig.state.alarm_last_changed * 100)
         assert rig.notifier.unreachable() == []
-        assert rig.notifier.resyncs == 1
+        row = rig.state.alarm_targets[(1,)]
+        assert (row.status, row.resyncs, row.last_resync) == (TargetStatus.REACHABLE, 1, rig.clock.monotonic())
+        assert (row.sent, row.lost) == (2 + 1 + 1 + 1 + 2, 2 + 1 + 1)   # raises, probes, clear, burst
         assert raised_web["haoscarAlarmSeverity"][0] == (1,)
         for item in burst:
             FakeOriginator.answer(item, acknowledged=True)
@@ -238,6 +241,25 @@ def test_trap_targets_are_never_probed(mib: MibModel, cfg: Config) -> None:
         await rig.advance(10 * INTERVAL)
         assert rig.originator.take() == []
         assert rig.notifier.unreachable() == []
+        traps = rig.state.alarm_targets[(2,)]
+        assert (traps.name, traps.inform, traps.status, traps.sent, traps.lost) == (
+            "traps", False, TargetStatus.UNKNOWN, 2, 2)
+        assert rig.state.alarm_targets[(1,)].status == TargetStatus.REACHABLE
+
+    run(mib, cfg, body)
+
+
+def test_reset_counters_zeroes_the_targets_counters_but_not_their_state(mib: MibModel, cfg: Config) -> None:
+    async def body(rig: Rig) -> None:
+        rig.raise_two()
+        await rig.turn()
+        for item in only(rig.originator.take(), "n1"):
+            FakeOriginator.answer(item, acknowledged=False)
+        rig.bus.publish(Event(EventType.OPERATOR_ACTION, "reset_counters", Severity.INFO, "reset",
+                              rig.clock.time()))
+        row = rig.state.alarm_targets[(1,)]
+        assert (row.sent, row.lost, row.resyncs) == (0, 0, 0)
+        assert row.status == TargetStatus.UNREACHABLE
 
     run(mib, cfg, body)
 
@@ -250,7 +272,8 @@ def test_with_resync_off_a_lost_inform_is_only_counted(mib: MibModel, cfg: Confi
             FakeOriginator.answer(item, acknowledged=False)
         await rig.advance(10 * INTERVAL)
         assert rig.originator.take() == []
-        assert rig.notifier.failed == 2
+        assert rig.state.alarm_targets[(1,)].lost == 2
+        assert rig.state.alarm_targets[(1,)].status == TargetStatus.UNREACHABLE
 
     run(mib, cfg, body, ResyncSettings(False, INTERVAL))
 
