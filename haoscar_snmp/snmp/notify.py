@@ -20,7 +20,7 @@ from pysnmp.proto import rfc1902
 from haoscar_snmp.config.schema import NotifyConfig
 from haoscar_snmp.core.clock import Clock, Timer
 from haoscar_snmp.core.events import Event, EventType, is_counter_reset
-from haoscar_snmp.core.state import AlarmTargetRow, State, TargetStatus
+from haoscar_snmp.core.state import AlarmRow, AlarmTargetRow, State, TargetStatus
 
 from .mib import OID, MibModel
 from .resync import NotifyTarget, TargetWatch, Verdict
@@ -164,7 +164,10 @@ def resync_settings(notify: NotifyConfig) -> ResyncSettings:
 
 # One queued send: var-binds, what it is (for the log), and the one target it is for
 # (None: every target).
-_Item = tuple[list[tuple[OID, Any]], str, "NotifyTarget | None"]
+# The var-binds may be given as a function that builds them, called when the item's turn
+# comes: a resynchronisation of thousands of alarms is built one alarm per loop pass.
+_VarBinds = list[tuple[OID, Any]]
+_Item = tuple["_VarBinds | Callable[[], _VarBinds]", str, "NotifyTarget | None"]
 
 
 class Notifier:
@@ -231,6 +234,8 @@ class Notifier:
         takeover's own steps, which resume from worker threads through the loop."""
         while not self._queue.empty():
             varbinds, what, only = self._queue.get_nowait()
+            if callable(varbinds):
+                varbinds = varbinds()
             for target in [only] if only is not None else self._targets_fn():
                 self._send(target, varbinds, what)
                 await asyncio.sleep(0)
@@ -258,7 +263,9 @@ class Notifier:
 
     def _send(self, target: NotifyTarget, varbinds: list[tuple[OID, Any]], what: str) -> None:
         engine = self._engine_fn()
-        if engine is None:
+        if engine is None:                   # not started (or stopped): nothing leaves
+            if what == RESYNC_START:
+                self._probing.pop(target.entry, None)
             return
         seq = self._watch(target).sent() if target.inform else 0
         # The context name must be bytes: pysnmp's VACM compares it with bytes, and a
@@ -297,19 +304,22 @@ class Notifier:
         row = self.state.alarm_targets.get((target.index,))
         if row is not None:
             row.status = TargetStatus.REACHABLE if watch.reachable else TargetStatus.UNREACHABLE
+        if verdict is Verdict.LOST:
+            log.warning("notification target %s is unreachable (an inform was lost after %s); "
+                        "its alarm view is resynchronised when it answers again", target.name, what)
         if what == RESYNC_START:
             resync_id = self._probing.pop(target.entry, 0)
             if acknowledged and resync_id:
                 self._resynchronise(target, resync_id)
-                return
-        if verdict is Verdict.LOST:
-            log.warning("notification target %s is unreachable (an inform was lost after %s); "
-                        "its alarm view is resynchronised when it answers again", target.name, what)
-        elif verdict is Verdict.BACK and what != RESYNC_START:
+            elif not acknowledged:
+                # Still owed, even if a later inform got through meanwhile (this one's
+                # retries may all have fallen while the target was away).
+                self._arm_probe(target)
+            return
+        if verdict is Verdict.BACK:
             self._cancel_probe(target)
             self._probe(target)              # it answers again: resynchronise it now
-            return
-        if not watch.reachable:
+        elif not watch.reachable:
             self._arm_probe(target)
 
     def _arm_probe(self, target: NotifyTarget) -> None:
@@ -339,16 +349,29 @@ class Notifier:
                                             {"resync_id": resync_id, "reason": watch.describe()})
         self._enqueue([(varbinds, RESYNC_START, target)])
 
+    def _active(self, alarm: AlarmRow, index: int, now: float, resync_id: int,
+                position: int) -> Callable[[], _VarBinds]:
+        """haoscarAlarmActive of one alarm as it is now, to be built later."""
+        data = {"alarm_index": index, "resync_id": resync_id, "position": position,
+                "haoscarAlarmSeverity": alarm.severity, "haoscarAlarmType": alarm.alarm_type,
+                "haoscarAlarmProbableCause": alarm.probable_cause, "haoscarAlarmSubject": alarm.subject,
+                "haoscarAlarmRaisedTime": alarm.raised_time,
+                "haoscarAlarmLastUpdated": alarm.last_updated or alarm.raised_time,
+                "haoscarAlarmText": alarm.text}
+        return lambda: self.builder.build_named(RESYNC_ALARM, alarm.subject, now, data)
+
     def _resynchronise(self, target: NotifyTarget, resync_id: int) -> None:
         """The target acknowledged haoscarAlarmResyncStart: queue the active alarms, as
         they are now, and haoscarAlarmResyncEnd, all for that target only."""
         now = self._clock.time()
-        items: list[_Item] = []
-        alarms = [(key[0], alarm.subject) for key, alarm in self.state.alarms.items()]
-        for position, (index, subject) in enumerate(alarms, start=1):
-            varbinds = self.builder.build_named(RESYNC_ALARM, subject, now, {
-                "alarm_index": index, "resync_id": resync_id, "position": position})
-            items.append((varbinds, RESYNC_ALARM, target))
+        # The table of this moment: its rows are frozen (a change replaces a row), so
+        # holding them keeps the snapshot while each alarm's var-binds are built in its
+        # own loop pass (bench/bench_alarm_resync.py: building them all at once held the
+        # loop 164 ms for 1,000 alarms). The end, with
+        # the count and the last-changed stamp of this moment, is built now.
+        alarms = self.state.alarms.items()
+        items: list[_Item] = [(self._active(alarm, index, now, resync_id, position), RESYNC_ALARM, target)
+                              for position, ((index,), alarm) in enumerate(alarms, start=1)]
         items.append((self.builder.build_named(RESYNC_END, target.name, now, {"resync_id": resync_id}),
                       RESYNC_END, target))
         row = self.state.alarm_targets.get((target.index,))

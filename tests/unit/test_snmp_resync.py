@@ -183,6 +183,33 @@ def test_a_target_that_answers_again_gets_its_active_alarms_as_a_marked_burst(mi
     run(mib, cfg, body)
 
 
+def test_the_burst_is_the_table_of_the_moment_the_start_was_acknowledged(mib: MibModel, cfg: Config) -> None:
+    async def body(rig: Rig) -> None:
+        rig.raise_two()
+        await rig.turn()
+        for item in only(rig.originator.take(), "n1"):
+            FakeOriginator.answer(item, acknowledged=False)
+        await rig.advance(INTERVAL)
+        [probe] = rig.originator.take()
+        FakeOriginator.answer(probe, acknowledged=True)
+        # before the burst leaves, the table changes: a clear and a severity change
+        rig.alarms.clear(ProbableCause.SERVICE_FAILURE, "web")
+        rig.alarms.raise_alarm(ProbableCause.HEAD_FAILURE, "head2", Severity.MAJOR,
+                               AlarmType.EQUIPMENT, "head head2 is down")
+        await rig.turn()
+        sent = [(rig.name(v), rig.values(v)) for _, v, _, _ in only(rig.originator.take(), "n1")]
+        assert [name for name, _ in sent] == ["haoscarAlarmActive", "haoscarAlarmActive", "haoscarAlarmResyncEnd",
+                                              "haoscarAlarmCleared", "haoscarAlarmRaised"]
+        (_, web), (_, head), (_, end) = sent[:3]
+        assert web["haoscarAlarmSubject"][1].asOctets() == b"web"
+        assert (head["haoscarAlarmSeverity"][0], int(head["haoscarAlarmSeverity"][1])) == ((2,), int(Severity.CRITICAL))
+        assert int(head["haoscarNotifyResyncPosition"][1]) == 2
+        assert int(end["haoscarAlarmActiveCount"][1]) == 2
+        assert int(sent[4][1]["haoscarAlarmSeverity"][1]) == int(Severity.MAJOR)   # then the change
+
+    run(mib, cfg, body)
+
+
 def test_an_inform_that_gets_through_starts_the_resync_at_once(mib: MibModel, cfg: Config) -> None:
     async def body(rig: Rig) -> None:
         rig.raise_two()
@@ -204,6 +231,34 @@ def test_an_inform_that_gets_through_starts_the_resync_at_once(mib: MibModel, cf
         assert rig.values(burst[0][1])["haoscarAlarmSubject"][1].asOctets() == b"web"
         await rig.advance(10 * INTERVAL)
         assert rig.originator.take() == []
+
+    run(mib, cfg, body)
+
+
+def test_a_probe_lost_while_a_later_inform_got_through_is_tried_again(mib: MibModel, cfg: Config) -> None:
+    async def body(rig: Rig) -> None:
+        rig.raise_two()
+        await rig.turn()
+        for item in only(rig.originator.take(), "n1"):
+            FakeOriginator.answer(item, acknowledged=False)
+        await rig.advance(INTERVAL)
+        [probe] = rig.originator.take()                        # in flight while the NMS comes back
+        rig.alarms.clear(ProbableCause.HEAD_FAILURE, "head2")
+        await rig.turn()
+        [clear] = only(rig.originator.take(), "n1")
+        FakeOriginator.answer(clear, acknowledged=True)        # back: a probe is already in flight
+        await rig.turn()
+        assert rig.originator.take() == []
+        FakeOriginator.answer(probe, acknowledged=False)       # its retries fell while it was away
+        await rig.turn()
+        assert rig.state.alarm_targets[(1,)].status == TargetStatus.REACHABLE
+        await rig.advance(INTERVAL)
+        [again] = rig.originator.take()
+        assert rig.name(again[1]) == "haoscarAlarmResyncStart"
+        FakeOriginator.answer(again, acknowledged=True)
+        await rig.turn()
+        assert [rig.name(v) for _, v, _, _ in rig.originator.take()] == ["haoscarAlarmActive",
+                                                                         "haoscarAlarmResyncEnd"]
 
     run(mib, cfg, body)
 
