@@ -183,7 +183,7 @@ class Daemon:
         stack.push_async_callback(agent.stop)
         builder = NotificationBuilder(mib, view)
         notifier = Notifier(builder, lambda: agent.engine, lambda: agent.targets, clock, state,
-                            lambda: resync_settings(store.current().notify))
+                            lambda: resync_settings(store.current().notify), alarms)
         bus.subscribe("notifications", notifier)
         stack.push_async_callback(notifier.drain, NOTIFICATION_DRAIN_S)
         if config.snmp.agentx.enabled:

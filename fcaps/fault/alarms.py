@@ -58,6 +58,7 @@ class ProbableCause(enum.IntEnum):
     CONFIGURATION_DRIFT = 15
     HEARTBEAT_PROCESS_FAILURE = 16
     PUBLIC_LAN_UNREACHABLE = 17
+    NOTIFICATION_TARGET_UNREACHABLE = 18
 
 
 class Alarms:
@@ -109,6 +110,15 @@ class Alarms:
             EventType.ALARM_CHANGED, row.subject, severity,
             f"alarm severity {old.name.lower()} -> {severity.name.lower()}: {text}", now,
             {"alarm_index": index, "old": old.name.lower(), "new": severity.name.lower()}))
+
+    def target_reach(self, target: str, reachable: bool, text: str) -> None:
+        """The notifier's word on one of its inform targets (haoscar_snmp/snmp/notify.py):
+        informs to it are lost, or it acknowledges again."""
+        if reachable:
+            self.clear(ProbableCause.NOTIFICATION_TARGET_UNREACHABLE, target, text)
+        else:
+            self.raise_alarm(ProbableCause.NOTIFICATION_TARGET_UNREACHABLE, target, Severity.MINOR,
+                             AlarmType.COMMUNICATIONS, text)
 
     def clear(self, cause: ProbableCause, subject: str, text: str = "") -> None:
         index = self._by_key.pop((int(cause), subject), None)

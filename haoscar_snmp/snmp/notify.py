@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from pysnmp.entity.rfc3413 import ntforg
 from pysnmp.proto import rfc1902
@@ -158,6 +158,17 @@ class ResyncSettings:
     interval_s: float = 30.0
 
 
+class ReachListener(Protocol):
+    """Told when an inform target becomes unreachable or answers again (the alarm table)."""
+
+    def target_reach(self, target: str, reachable: bool, text: str) -> None: ...
+
+
+class NoReachListener:
+    def target_reach(self, target: str, reachable: bool, text: str) -> None:
+        pass
+
+
 def resync_settings(notify: NotifyConfig) -> ResyncSettings:
     return ResyncSettings(notify.inform_resync, notify.resync_interval_ms / 1000)
 
@@ -184,13 +195,14 @@ class Notifier:
     def __init__(self, builder: NotificationBuilder, engine_fn: Callable[[], Any],
                  targets_fn: Callable[[], list[NotifyTarget]], clock: Clock, state: State,
                  settings_fn: Callable[[], ResyncSettings] = ResyncSettings,
-                 originator: Any = None) -> None:
+                 reach: ReachListener = NoReachListener(), originator: Any = None) -> None:
         self.builder = builder
         self._engine_fn = engine_fn
         self._targets_fn = targets_fn
         self._clock = clock
         self.state = state                     # reads the alarm table; writes alarm_targets
         self._settings_fn = settings_fn
+        self._reach = reach
         self._originator = originator or ntforg.NotificationOriginator()
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
@@ -307,6 +319,13 @@ class Notifier:
         if verdict is Verdict.LOST:
             log.warning("notification target %s is unreachable (an inform was lost after %s); "
                         "its alarm view is resynchronised when it answers again", target.name, what)
+            self._reach.target_reach(target.name, False, f"notification target {target.name} does not "
+                                                         f"acknowledge informs ({what} was lost)")
+        elif verdict is Verdict.BACK:
+            # Cleared first, so that the clear goes before the resynchronisation and the
+            # burst does not carry this alarm.
+            self._reach.target_reach(target.name, True, f"notification target {target.name} "
+                                                        f"acknowledges informs again ({watch.describe()})")
         if what == RESYNC_START:
             resync_id = self._probing.pop(target.entry, 0)
             if acknowledged and resync_id:

@@ -82,12 +82,15 @@ def walk_causes(agent: Agent) -> dict[str, str]:
 def test_an_inform_target_that_comes_back_gets_the_active_alarms(
         failing_agent: Agent, down_nms: TrapReceiver) -> None:
     # The service fails at once (notify-only: a serviceFailure and a recoveryExhausted
-    # alarm); the informs announcing it are lost, and the target is found unreachable.
+    # alarm); the informs announcing it are lost, and the target is found unreachable:
+    # a notificationTargetUnreachable alarm.
     wait_log(failing_agent, "notification target nms-inform is unreachable")
     deadline = time.monotonic() + 10
-    while len(causes := walk_causes(failing_agent)) < 2 and time.monotonic() < deadline:
+    while len(causes := walk_causes(failing_agent)) < 3 and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert len(causes) == 2, causes
+    assert sorted(causes.values()) == ["INTEGER: notificationTargetUnreachable(18)",
+                                       "INTEGER: recoveryExhausted(5)", "INTEGER: serviceFailure(4)"], causes
+    target_alarm = next(i for i, c in causes.items() if "(18)" in c)
     # haoscarAlarmTargetTable: 1 the v2c trap target, 2 the inform target.
     targets = walk_targets(failing_agent)
     assert targets[("4", "1")] == "INTEGER: unknown(3)"
@@ -112,7 +115,11 @@ def test_an_inform_target_that_comes_back_gets_the_active_alarms(
         index = cause_oid.rsplit(".", 1)[1]
         seen[index] = binds[cause_oid]
         assert binds[COLUMN + f"5.{index}"].strip('"').endswith("flagged"), binds
-    assert seen == causes
+    # The target's own alarm was cleared when it answered, before the resynchronisation.
+    assert seen == {i: c for i, c in causes.items() if i != target_alarm}
+    _, cleared = down_nms.wait_notification(f"{R}.0.18", where="INFORM")
+    assert cleared[COLUMN + f"4.{target_alarm}"] == "INTEGER: notificationTargetUnreachable(18)"
+    assert target_alarm not in walk_causes(failing_agent)
     assert "resynchronising its alarm view" in failing_agent.log_text()
     targets = walk_targets(failing_agent)
     assert targets[("4", "2")] == "INTEGER: reachable(1)"

@@ -58,8 +58,16 @@ def test_a_late_result_of_an_older_inform_does_not_undo_a_newer_one() -> None:
 # -- the notifier: probes and the burst ----------------------------------------------------
 
 
+class ReachRecorder:
+    def __init__(self) -> None:
+        self.told: list[tuple[str, bool]] = []
+
+    def target_reach(self, target: str, reachable: bool, text: str) -> None:
+        self.told.append((target, reachable))
+
+
 class Rig:
-    def __init__(self, mib: MibModel, cfg: Config, settings: ResyncSettings) -> None:
+    def __init__(self, mib: MibModel, cfg: Config, settings: ResyncSettings, real_alarm: bool = False) -> None:
         self.mib = mib
         self.state = State()
         self.clock = FakeClock()
@@ -68,9 +76,11 @@ class Rig:
         view = MibView(mib)
         bind_all(view, self.state, lambda: cfg, CONFIG_MAP, lambda m: int(m * 100), lambda: 0)
         self.originator = FakeOriginator()
+        self.reach = ReachRecorder()
         self.notifier = Notifier(
             NotificationBuilder(mib, view), lambda: object(), lambda: [NMS, TRAPS], self.clock,
-            self.state, lambda: settings, self.originator)
+            self.state, lambda: settings, self.alarms if real_alarm else self.reach,
+            originator=self.originator)
         self.bus.subscribe("notifications", self.notifier)
 
     async def turn(self) -> None:
@@ -106,8 +116,8 @@ class Rig:
 
 
 def run(mib: MibModel, cfg: Config, body: Callable[[Rig], Awaitable[None]],
-        settings: ResyncSettings = ResyncSettings(True, INTERVAL)) -> Rig:
-    rig = Rig(mib, cfg, settings)
+        settings: ResyncSettings = ResyncSettings(True, INTERVAL), real_alarm: bool = False) -> Rig:
+    rig = Rig(mib, cfg, settings, real_alarm)
 
     async def main() -> None:
         await body(rig)
@@ -179,8 +189,38 @@ def test_a_target_that_answers_again_gets_its_active_alarms_as_a_marked_burst(mi
             FakeOriginator.answer(item, acknowledged=True)
         await rig.advance(10 * INTERVAL)
         assert rig.originator.take() == []                     # reachable: no more probes
+        assert rig.reach.told == [("nms", False), ("nms", True)]
 
     run(mib, cfg, body)
+
+
+def test_an_unreachable_target_is_an_alarm_cleared_before_its_resynchronisation(mib: MibModel,
+                                                                                cfg: Config) -> None:
+    async def body(rig: Rig) -> None:
+        rig.alarms.raise_alarm(ProbableCause.SERVICE_FAILURE, "web", Severity.MAJOR,
+                               AlarmType.PROCESSING_ERROR, "service web is down")
+        await rig.turn()
+        [raised] = only(rig.originator.take(), "n1")
+        FakeOriginator.answer(raised, acknowledged=False)
+        [(index, row)] = [(k, r) for k, r in rig.state.alarms.items() if r.subject == "nms"]
+        assert row.probable_cause == int(ProbableCause.NOTIFICATION_TARGET_UNREACHABLE)
+        assert (row.severity, row.alarm_type) == (int(Severity.MINOR), int(AlarmType.COMMUNICATIONS))
+        assert row.text == "notification target nms does not acknowledge informs (ALARM_RAISED was lost)"
+        await rig.turn()
+        for item in only(rig.originator.take(), "n1"):         # its own raise: lost as well
+            FakeOriginator.answer(item, acknowledged=False)
+        await rig.advance(INTERVAL)
+        [probe] = rig.originator.take()
+        FakeOriginator.answer(probe, acknowledged=True)
+        assert [r.subject for r in rig.state.alarms.values()] == ["web"]
+        await rig.turn()
+        sent = [(rig.name(v), rig.values(v)) for _, v, _, _ in only(rig.originator.take(), "n1")]
+        assert [name for name, _ in sent] == ["haoscarAlarmCleared", "haoscarAlarmActive", "haoscarAlarmResyncEnd"]
+        assert sent[0][1]["haoscarAlarmSubject"][1].asOctets() == b"nms"
+        assert sent[0][1]["haoscarAlarmSubject"][0] == index
+        assert sent[1][1]["haoscarAlarmSubject"][1].asOctets() == b"web"
+
+    run(mib, cfg, body, real_alarm=True)
 
 
 def test_the_burst_is_the_table_of_the_moment_the_start_was_acknowledged(mib: MibModel, cfg: Config) -> None:
