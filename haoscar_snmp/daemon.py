@@ -53,7 +53,8 @@ from haoscar_snmp.core.state import ControlAction, LinkView, PeerView, State
 from haoscar_snmp.snmp.agent import Agent
 from haoscar_snmp.snmp.bindings import bind_all
 from haoscar_snmp.snmp.mib import MibModel
-from haoscar_snmp.snmp.notify import NotificationBuilder, Notifier, resync_settings
+from haoscar_snmp.snmp.notify import NotificationBuilder, Notifier
+from haoscar_snmp.snmp.resync import resync_settings
 from haoscar_snmp.snmp.setter import SetHandler
 from haoscar_snmp.snmp.view import MibView
 

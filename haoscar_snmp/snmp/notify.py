@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 from pysnmp.entity.rfc3413 import ntforg
 from pysnmp.proto import rfc1902
 
-from haoscar_snmp.config.schema import NotifyConfig
 from haoscar_snmp.core.clock import Clock, Timer
 from haoscar_snmp.core.events import Event, EventType, is_counter_reset
 from haoscar_snmp.core.state import AlarmRow, AlarmTargetRow, State, TargetStatus
 
 from .mib import OID, MibModel
-from .resync import NotifyTarget, TargetWatch, Verdict
+from .resync import NoReachListener, NotifyTarget, ReachListener, ResyncSettings, TargetWatch, Verdict
 from .values import date_and_time, encoder
 from .view import NO_SUCH_INSTANCE, NO_SUCH_OBJECT, MibView
 
@@ -148,29 +146,6 @@ def _empty(base: str) -> Any:
     if base == "ObjectIdentifier":
         return (0, 0)
     return 0
-
-
-@dataclass(frozen=True)
-class ResyncSettings:
-    """[notify] inform_resync and resync_interval_ms, read at use time (a reload applies)."""
-
-    enabled: bool = True
-    interval_s: float = 30.0
-
-
-class ReachListener(Protocol):
-    """Told when an inform target becomes unreachable or answers again (the alarm table)."""
-
-    def target_reach(self, target: str, reachable: bool, text: str) -> None: ...
-
-
-class NoReachListener:
-    def target_reach(self, target: str, reachable: bool, text: str) -> None:
-        pass
-
-
-def resync_settings(notify: NotifyConfig) -> ResyncSettings:
-    return ResyncSettings(notify.inform_resync, notify.resync_interval_ms / 1000)
 
 
 # One queued send: var-binds, what it is (for the log), and the one target it is for

@@ -1,4 +1,5 @@
-"""Whether an inform target hears us, judged from its acknowledgements (pure).
+"""Inform targets: whether one hears us, judged from its acknowledgements (pure), and
+the settings and the listener of its resynchronisation.
 
 pysnmp retries each inform itself (`retries` more times, `timeout_ms` apart: the
 target's own settings, RFC 3413's snmpTargetAddrRetryCount and Timeout) and then
@@ -15,6 +16,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Protocol
+
+from haoscar_snmp.config.schema import NotifyConfig
 
 
 @dataclass(frozen=True)
@@ -69,3 +73,26 @@ class TargetWatch:
 
     def describe(self) -> str:
         return f"{self.lost} inform(s) to target {self.target.name} lost"
+
+
+@dataclass(frozen=True)
+class ResyncSettings:
+    """[notify] inform_resync and resync_interval_ms, read at use time (a reload applies)."""
+
+    enabled: bool = True
+    interval_s: float = 30.0
+
+
+class ReachListener(Protocol):
+    """Told when an inform target becomes unreachable or answers again (the alarm table)."""
+
+    def target_reach(self, target: str, reachable: bool, text: str) -> None: ...
+
+
+class NoReachListener:
+    def target_reach(self, target: str, reachable: bool, text: str) -> None:
+        pass
+
+
+def resync_settings(notify: NotifyConfig) -> ResyncSettings:
+    return ResyncSettings(notify.inform_resync, notify.resync_interval_ms / 1000)

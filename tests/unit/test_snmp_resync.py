@@ -17,8 +17,8 @@ from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
 from haoscar_snmp.core.state import State, TargetStatus
 from haoscar_snmp.snmp.bindings import bind_all
 from haoscar_snmp.snmp.mib import OID, MibModel
-from haoscar_snmp.snmp.notify import NotificationBuilder, Notifier, ResyncSettings
-from haoscar_snmp.snmp.resync import NotifyTarget, TargetWatch, Verdict
+from haoscar_snmp.snmp.notify import NotificationBuilder, Notifier
+from haoscar_snmp.snmp.resync import NotifyTarget, ResyncSettings, TargetWatch, Verdict
 from haoscar_snmp.snmp.view import MibView
 
 NMS = NotifyTarget(1, "n1", "nms", inform=True)
