@@ -58,6 +58,7 @@ from haoscar_snmp.snmp.agent import Agent
 from haoscar_snmp.snmp.bindings import bind_all
 from haoscar_snmp.snmp.mib import MibModel
 from haoscar_snmp.snmp.notify import NotificationBuilder, Notifier
+from haoscar_snmp.snmp.resync import resync_settings
 from haoscar_snmp.snmp.setter import SetHandler
 from haoscar_snmp.snmp.view import MibView
 
@@ -198,7 +199,9 @@ class Daemon:
         store.on_change.append(agent.reconfigure)
         store.on_change.append(CredentialAudit(config, bus, clock))
         builder = NotificationBuilder(mib, view, agent.auth_traps_enabled)
-        notifier = Notifier(builder, lambda: agent.engine, lambda: agent.target_names)
+        notifier = Notifier(builder, lambda: agent.engine, lambda: agent.targets, clock, state,
+                            lambda: resync_settings(store.current().notify), alarms)
+        store.on_change.append(notifier.retarget)   # after the agent registered a reload's targets
         bus.subscribe("notifications", notifier)
         stack.push_async_callback(notifier.drain, NOTIFICATION_DRAIN_S)
         if config.snmp.agentx.enabled:

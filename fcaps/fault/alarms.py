@@ -1,18 +1,35 @@
 """The active alarm table, in the spirit of RFC 3877 and ITU-T X.733.
 
-An alarm is identified by (probable cause, subject): raising it twice changes nothing,
-clearing it removes the row. Every change moves haoscarAlarmLastChanged and publishes an
-alarmRaised / alarmCleared event, so an NMS that missed a notification can resync by
-comparing that scalar and re-reading the table.
+An alarm is identified by (probable cause, subject), and to an NMS by its index: the
+raise, any severity change and the clear of one alarm carry the same index, probable
+cause and subject. One row per active alarm; clearing removes it.
+
+Raising an alarm that is already active updates its row instead of adding one:
+
+* a new severity (e.g. minor -> major) changes the row in place and publishes
+  alarmChanged, which goes out as haoscarAlarmRaised with the same index and the new
+  severity (the MIB's contract for a severity change);
+* a new text only updates the row (text and last-updated time): the text is detail an
+  NMS reads when it wants it, and a check whose error message varies must not send a
+  notification at every check;
+* the same severity and text change nothing, not even the last-updated time: the alarm
+  is simply still on.
+
+Every change of a row (added, removed, severity or text) moves haoscarAlarmLastChanged,
+so an NMS that missed notifications can resynchronise by comparing that scalar and
+re-reading the table.
 """
 
 from __future__ import annotations
 
 import enum
+from dataclasses import replace
 
 from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
 from haoscar_snmp.core.state import AlarmRow, State
+
+TEXT_MAX = 255   # haoscarAlarmText's size
 
 
 class AlarmType(enum.IntEnum):
@@ -41,6 +58,7 @@ class ProbableCause(enum.IntEnum):
     CONFIGURATION_DRIFT = 15
     HEARTBEAT_PROCESS_FAILURE = 16
     PUBLIC_LAN_UNREACHABLE = 17
+    NOTIFICATION_TARGET_UNREACHABLE = 18
 
 
 class Alarms:
@@ -58,18 +76,49 @@ class Alarms:
 
     def raise_alarm(self, cause: ProbableCause, subject: str, severity: Severity,
                     alarm_type: AlarmType, text: str) -> None:
+        """Raise the alarm, or update it if it is active (see the module's docstring)."""
+        assert Severity.INDETERMINATE <= severity <= Severity.WARNING, severity
+        text = text[:TEXT_MAX]
         key = (int(cause), subject)
-        if key in self._by_key:
+        index = self._by_key.get(key)
+        if index is not None:
+            self._update(index, severity, text)
             return
         index = self._next_index
         self._next_index = index % 0xFFFFFFFF + 1
-        row = AlarmRow(int(severity), int(alarm_type), int(cause), subject, self.clock.time(), text[:255])
+        now = self.clock.time()
+        row = AlarmRow(int(severity), int(alarm_type), int(cause), subject, now, text, now)
         self.state.alarms.put((index,), row)
         self._by_key[key] = index
         self.state.alarm_last_changed = self.clock.monotonic()
         self.bus.publish(Event(EventType.ALARM_RAISED, subject, severity,
                                f"alarm raised: {text}", row.raised_time,
                                {"alarm_index": index}))
+
+    def _update(self, index: int, severity: Severity, text: str) -> None:
+        row = self.state.alarms[(index,)]
+        if row.severity == severity and row.text == text:
+            return                                   # still on, nothing new
+        now = self.clock.time()
+        self.state.alarms.put((index,), replace(row, severity=int(severity), text=text, last_updated=now))
+        self.state.alarm_last_changed = self.clock.monotonic()
+        if row.severity == severity:
+            return                                   # a new text only: no notification
+        old = Severity(row.severity)
+        # X.733: the same alarm (same index, cause, subject) reported with its new severity.
+        self.bus.publish(Event(
+            EventType.ALARM_CHANGED, row.subject, severity,
+            f"alarm severity {old.name.lower()} -> {severity.name.lower()}: {text}", now,
+            {"alarm_index": index, "old": old.name.lower(), "new": severity.name.lower()}))
+
+    def target_reach(self, target: str, reachable: bool, text: str) -> None:
+        """The notifier's word on one of its inform targets (haoscar_snmp/snmp/notify.py):
+        informs to it are lost, or it acknowledges again."""
+        if reachable:
+            self.clear(ProbableCause.NOTIFICATION_TARGET_UNREACHABLE, target, text)
+        else:
+            self.raise_alarm(ProbableCause.NOTIFICATION_TARGET_UNREACHABLE, target, Severity.MINOR,
+                             AlarmType.COMMUNICATIONS, text)
 
     def clear(self, cause: ProbableCause, subject: str, text: str = "") -> None:
         index = self._by_key.pop((int(cause), subject), None)

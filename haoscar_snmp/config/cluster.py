@@ -120,6 +120,10 @@ PER_HEAD_KEYS = (
     "notify.email.retry_delay_ms",
     "notify.email.max_per_hour",
     "notify.email.queue_size",
+    # How this head's informs to its own notification targets (per head, above) are
+    # resynchronised after they were lost.
+    "notify.inform_resync",
+    "notify.resync_interval_ms",
     # Logging is about this machine's journal.
     "log",
 )

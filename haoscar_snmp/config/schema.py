@@ -425,6 +425,11 @@ class EmailConfig(WithSecrets):
 
 class NotifyConfig(FrozenModel):
     email: EmailConfig = EmailConfig()
+    # An inform target whose inform was lost (after the target's own retries and
+    # timeout_ms) gets haoscarAlarmResyncStart this often until it acknowledges one, then
+    # its active alarms again (haoscar_snmp/snmp/notify.py). Trap targets: never.
+    inform_resync: bool = True
+    resync_interval_ms: Annotated[int, Field(ge=1000, le=3600000)] = 30000
 
 
 class LanConfig(FrozenModel):

@@ -539,6 +539,28 @@ class AlarmRow:
     subject: str
     raised_time: float
     text: str
+    last_updated: float = 0.0   # wall time of the row's last change (raise, severity, text)
+
+
+class TargetStatus(enum.IntEnum):
+    """Mirrors HAOSCAR-MIB haoscarAlarmTargetStatus."""
+
+    REACHABLE = 1       # an inform target whose last answered inform was acknowledged
+    UNREACHABLE = 2     # its last one was lost: it is being resynchronised
+    UNKNOWN = 3         # a trap target: nothing is acknowledged
+
+
+@dataclass
+class AlarmTargetRow:
+    """Writer: the notifier (haoscar_snmp/snmp/notify.py); haoscarAlarmTargetTable."""
+
+    name: str
+    inform: bool
+    status: TargetStatus = TargetStatus.UNKNOWN
+    sent: int = 0
+    lost: int = 0
+    resyncs: int = 0
+    last_resync: float = 0.0     # monotonic; 0 = never (the view converts to sysUpTime ticks)
 
 
 @dataclass
@@ -838,6 +860,7 @@ class State:
     event_last_index: int = 0
     alarms: Table[tuple[int], AlarmRow] = field(default_factory=Table)
     alarm_last_changed: float = 0.0  # monotonic; the view converts to sysUpTime ticks
+    alarm_targets: Table[tuple[int], AlarmTargetRow] = field(default_factory=Table)
     accounting: Table[tuple[int], AcctRow] = field(default_factory=Table)
     perf: PerfState = field(default_factory=PerfState)
     hb_figures: HeartbeatFigures = field(default_factory=HeartbeatFigures)

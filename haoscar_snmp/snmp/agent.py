@@ -35,6 +35,7 @@ from haoscar_snmp.core.state import SecurityCounters
 
 from .credentials import NO_AUTH, Registered, credentials_of, register, unregister
 from .instrum import HaoscarInstrumController
+from .resync import NotifyTarget
 from .responders import Committer, SetResponder
 from .setter import SetHandler
 from .view import MibView
@@ -291,9 +292,10 @@ class Agent:
         flag.syntax = flag.syntax.clone(1 if snmp.auth_failure_traps else 2)
 
     @property
-    def target_names(self) -> list[str]:
-        """The notification entries, one per configured target (the notifier sends to each)."""
-        return [notif for notif, _params, _addr in self._credentials.targets]
+    def targets(self) -> list[NotifyTarget]:
+        """The configured notification targets, as registered now (the notifier sends to
+        each; a reload may replace them)."""
+        return self._credentials.notify_targets
 
     def auth_traps_enabled(self) -> bool:
         (flag,) = self.engine.get_mib_builder().import_symbols("__SNMPv2-MIB", "snmpEnableAuthenTraps")

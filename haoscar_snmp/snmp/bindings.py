@@ -236,6 +236,16 @@ def bind_all(view: MibView, state: State, config: Callable[[], Config], config_m
         "haoscarAlarmSubject": lambda r: r.subject,
         "haoscarAlarmRaisedTime": lambda r: r.raised_time,
         "haoscarAlarmText": lambda r: r.text,
+        "haoscarAlarmLastUpdated": lambda r: r.last_updated or r.raised_time,
+    })
+    view.bind_table("haoscarAlarmTargetEntry", lambda: s.alarm_targets, {
+        "haoscarAlarmTargetName": lambda r: r.name,
+        "haoscarAlarmTargetKind": lambda r: 2 if r.inform else 1,
+        "haoscarAlarmTargetStatus": lambda r: r.status,
+        "haoscarAlarmTargetSent": lambda r: r.sent,
+        "haoscarAlarmTargetLost": lambda r: r.lost,
+        "haoscarAlarmTargetResyncs": lambda r: r.resyncs,
+        "haoscarAlarmTargetLastResync": lambda r: uptime_ticks(r.last_resync) if r.last_resync else 0,
     })
     view.bind_table("haoscarAcctEntry", lambda: s.accounting, {
         "haoscarAcctSubjectType": lambda r: r.subject_type,

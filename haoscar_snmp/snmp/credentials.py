@@ -21,6 +21,7 @@ from pysnmp.entity import config as pconfig
 from haoscar_snmp.config.schema import SnmpConfig
 
 from .mib import OID
+from .resync import NotifyTarget
 
 AUTH = {
     "sha": pconfig.USM_AUTH_HMAC96_SHA,
@@ -50,6 +51,8 @@ class Registered:
     communities: list[str] = field(default_factory=list)   # security names (never secrets)
     users: list[str] = field(default_factory=list)
     targets: list[tuple[str, str, str]] = field(default_factory=list)  # notification, params, address
+    notify_targets: list[NotifyTarget] = field(default_factory=list)   # the notifier's view of them
+    inform_entries: list[str] = field(default_factory=list)  # v2c inform acknowledgement entries
     # community -> security name: a trap community that is also a request community
     # reuses the request community's entry.
     community_names: dict[str, str] = field(default_factory=dict)
@@ -114,6 +117,8 @@ def unregister(e: Any, added: Registered) -> None:
         for model in (1, 2):
             pconfig.delete_vacm_group(e, model, sec_name)
         pconfig.delete_v1_system(e, sec_name)
+    for entry in added.inform_entries:
+        pconfig.delete_v1_system(e, entry)
 
 
 def _targets(e: Any, snmp: SnmpConfig, added: Registered) -> None:
@@ -138,6 +143,16 @@ def _targets(e: Any, snmp: SnmpConfig, added: Registered) -> None:
                 for model in (1, 2):
                     pconfig.add_vacm_group(e, "v2cTrap", model, sec_name)
             pconfig.add_target_parameters(e, params, sec_name, "noAuthNoPriv", 1)
+            if _enum_value(target.kind) == "inform":
+                # The answer to a v2c inform comes from the target's address, which pysnmp
+                # maps to the target's tag; it accepts the community there only if an entry
+                # of the community carries that tag (an empty tag, "any transport", is not
+                # tried for a known target address), and otherwise drops every
+                # acknowledgement as an unknown community. This entry matches only messages
+                # from the target, so it hijacks no request.
+                pconfig.add_v1_system(e, f"{sec_name}@{tag}", target.community,
+                                      transportTag=tag, securityName=sec_name)
+                added.inform_entries.append(f"{sec_name}@{tag}")
         ep = target.address
         domain = (udp6.DOMAIN_NAME if ":" in ep.host else udp.DOMAIN_NAME)
         _client_transport(e, domain)
@@ -147,6 +162,8 @@ def _targets(e: Any, snmp: SnmpConfig, added: Registered) -> None:
             retryCount=target.retries, tagList=tag)
         pconfig.add_notification_target(e, notif, params, tag, _enum_value(target.kind))
         added.targets.append((notif, params, addr))
+        added.notify_targets.append(NotifyTarget(n, notif, target.name, _enum_value(target.kind) == "inform"))
+
 
 def _client_transport(e: Any, domain: OID) -> None:
     if pconfig.get_transport(e, domain) is not None:

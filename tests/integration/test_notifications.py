@@ -116,9 +116,33 @@ def test_service_failure_and_recovery_raise_and_clear_an_alarm(
     # (notify-only: the failure also exhausts the ladder at once, a second alarm.)
     r = agent3.v2c("snmpget", f"{R}.1.10.1.0", f"{R}.1.10.3.1.5.{index}", mib=False)
     assert "Gauge32: 2" in r.out and "flagged" in r.out, r.text
+    # The row, walked: one per active alarm, with the identity the notification carried.
+    walked = alarm_rows(agent3)
+    assert walked[index][4] == raised[f".{R}.1.10.3.1.4.{index}"]   # probable cause
+    assert walked[index][5] == raised[f".{R}.1.10.3.1.5.{index}"]   # subject
+    assert walked[index][30] == walked[index][6]                    # last updated = raised
+    assert len(walked) == 2
     (tmp_path / "service-is-up").touch()
     v3_trapd.wait_notification(SERVICE_RECOVERED, where="community public")
     info, cleared = v3_trapd.wait_notification(ALARM_CLEARED, where="community public")
+    # The clear carries the raise's identity: index, probable cause, subject.
     assert cleared[f".{R}.1.10.3.1.2.{index}"] == "INTEGER: cleared(1)"
+    assert cleared[f".{R}.1.10.3.1.4.{index}"] == raised[f".{R}.1.10.3.1.4.{index}"]
+    assert cleared[f".{R}.1.10.3.1.5.{index}"] == raised[f".{R}.1.10.3.1.5.{index}"]
     r = agent3.v2c("snmpget", f"{R}.1.10.1.0", mib=False)
     assert "Gauge32: 0" in r.out, r.text
+    assert alarm_rows(agent3) == {}
+
+
+def alarm_rows(agent: Agent) -> dict[str, dict[int, str]]:
+    """haoscarAlarmTable walked with snmpwalk: {index: {column: value}}."""
+    r = agent.v2c("snmpwalk", f"{R}.1.10.3", mib=True)
+    assert r.rc == 0, r.text
+    rows: dict[str, dict[int, str]] = {}
+    for line in r.out.splitlines():
+        if " = " not in line or "No Such" in line:      # an empty table: nothing below it
+            continue
+        oid, value = line.split(" = ", 1)
+        column, index = oid.rsplit(".", 2)[1:]
+        rows.setdefault(index, {})[int(column)] = value.strip()
+    return rows

@@ -216,3 +216,30 @@ class FakeAliases:
     async def announce(self, alias: Alias, count: int = 1) -> int:
         self.calls.append(("announce", alias.address))
         return count
+
+
+class FakeOriginator:
+    """Stands in for pysnmp's NotificationOriginator: keeps each notification handed to it
+    (target entry, var-binds, and how to answer it) until the test answers it, as a
+    target would (acknowledged) or pysnmp would after the retries (lost)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list[tuple[tuple[int, ...], Any]], Callable[..., None], Any]] = []
+
+    def send_varbinds(self, engine: Any, entry: str, context_engine_id: Any, context_name: bytes,
+                      varbinds: list[tuple[tuple[int, ...], Any]], callback: Callable[..., None],
+                      ctx: Any) -> int:
+        assert context_name == b""
+        self.sent.append((entry, varbinds, callback, ctx))
+        return len(self.sent)
+
+    def take(self) -> list[tuple[str, list[tuple[tuple[int, ...], Any]], Callable[..., None], Any]]:
+        """Everything sent since the last take, oldest first."""
+        sent, self.sent = self.sent, []
+        return sent
+
+    @staticmethod
+    def answer(item: tuple[str, Any, Callable[..., None], Any], acknowledged: bool) -> None:
+        _, varbinds, callback, ctx = item
+        callback(None, 1, None if acknowledged else "requestTimedOut", 0, 0,
+                 varbinds if acknowledged else (), ctx)

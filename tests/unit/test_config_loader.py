@@ -324,3 +324,11 @@ def test_load_config_reads_real_files(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text(MINIMAL + f'[heartbeat]\nkey_file = "{key.name}"\n')
     assert load_config(path).heartbeat.key == key.read_bytes()
+
+
+def test_the_resynchronisation_keys_are_checked_and_named(tmp_path: Path) -> None:
+    config = parse(MINIMAL + "[notify]\ninform_resync = false\nresync_interval_ms = 1000\n", tmp_path)
+    assert (config.notify.inform_resync, config.notify.resync_interval_ms) == (False, 1000)
+    found = problems(MINIMAL + "[notify]\ninform_resync = 3\nresync_interval_ms = 999\n", tmp_path)
+    assert set(found) == {"notify.inform_resync", "notify.resync_interval_ms"}, found
+    assert "1000" in found["notify.resync_interval_ms"]

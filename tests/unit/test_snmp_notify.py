@@ -23,6 +23,9 @@ from haoscar_snmp.snmp.bindings import bind_all
 from haoscar_snmp.snmp.mib import OID, MibModel
 from haoscar_snmp.snmp.notify import (
     NOTIFICATIONS,
+    RESYNC_ALARM,
+    RESYNC_END,
+    RESYNC_START,
     ROW_KEYS,
     SNMP_TRAP_OID,
     NotificationBuilder,
@@ -206,13 +209,15 @@ def test_every_mapped_event_type_names_an_existing_notification(mib: MibModel) -
             assert notif.oid == mib.root + (0, PUBLIC_NOTIFICATIONS[kind]), name
         elif kind in SECURITY_NOTIFICATIONS:
             assert notif.oid == mib.root + (0, SECURITY_NOTIFICATIONS[kind]), name
+        elif kind == EventType.ALARM_CHANGED:  # X.733: the same alarm, its new severity
+            assert name == "haoscarAlarmRaised"
         else:            # the service ladder's steps share haoscarServiceLadderStep
             assert name == "haoscarServiceLadderStep", kind
 
 
 def test_every_mib_notification_is_sent_for_some_event(mib: MibModel) -> None:
     in_mib = {o.name for o in mib.objects.values() if o.node == "notification"}
-    assert set(NOTIFICATIONS.values()) == in_mib
+    assert set(NOTIFICATIONS.values()) | {RESYNC_START, RESYNC_ALARM, RESYNC_END} == in_mib
 
 
 def test_every_column_in_a_notification_has_a_row_key(mib: MibModel) -> None:

@@ -55,6 +55,7 @@ WRITERS: dict[str, set[str] | dict[str, set[str]]] = {
     "event_last_index": {"fcaps.fault.history"},
     "alarms": {"fcaps.fault.alarms"},
     "alarm_last_changed": {"fcaps.fault.alarms"},
+    "alarm_targets": {"haoscar_snmp.snmp.notify"},
     "accounting": set(),
     "perf": {"fcaps.performance.figures"},
     "hb_figures": {"fcaps.fault.heartbeat.process"},
