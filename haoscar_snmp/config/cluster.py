@@ -122,6 +122,8 @@ PER_HEAD_KEYS = (
     "notify.email.queue_size",
     # Logging is about this machine's journal.
     "log",
+    # Each head keeps its own outage ledger, from what it saw.
+    "accounting",
 )
 
 

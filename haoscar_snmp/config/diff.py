@@ -47,6 +47,7 @@ LIVE_KEYS = (
     "heartbeat.key",
     "heartbeat.key_file",
     "notify",
+    "accounting",
     "log",
 )
 

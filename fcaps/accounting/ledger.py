@@ -1,0 +1,302 @@
+"""The outage ledger: outages of every accounted subject, kept in SQLite, and the
+figures per subject and window in the state (haoscarAcctTable).
+
+An event-bus consumer and a periodic job (`accounting`, every second). What a subject
+is and when it counts as down is `observe.py`'s; this module opens an outage when a
+subject is seen down and closes it when it is seen up. Events only make the next look
+come at once (one look per loop turn, however many events) and give an outage its
+cause; the periodic look catches what changes without an event (the peer taking an
+alias, a LAN interface row that the poller changed without a notice).
+
+Durations within a run are monotonic (`timeline.py`). At start the previous run is
+closed from what it left: an outage still open (the agent was killed or crashed) ends
+at that run's last-alive mark, written every `mark_interval_s` and at every change, and
+its note says so; the time between that run's end and this start is an outage of this
+head. A clean stop closes open outages at the stop, noted so.
+
+Sole writer of `state.accounting`, `state.acct_windows` and `state.acct_headline`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+from haoscar_snmp.config.schema import Config
+from haoscar_snmp.core.clock import Clock
+from haoscar_snmp.core.events import Event, EventType
+from haoscar_snmp.core.state import AcctHeadline, AcctKind, AcctRow, AcctWindowRow, State
+
+from .figures import Figures, window_figures
+from .ledgerdb import LedgerFile
+from .observe import Key, Observer, Seen
+from .timeline import Timeline
+
+log = logging.getLogger(__name__)
+
+INTERVAL_S = 1.0
+FIGURES_EVERY_S = 5.0           # figures of open outages grow; recomputed this often at most
+PRUNE_EVERY_S = 3600.0
+CRASH_NOTE = ("open when the agent ended without stopping (killed or crashed): closed at its "
+              "last-alive mark, so the outage may have lasted up to one mark interval longer")
+STOP_NOTE = "closed when the agent stopped"
+GONE_NOTE = "closed when the subject stopped being watched"
+
+# Events whose text is the best cause of an outage they begin, by the subject's kind.
+_CAUSES = {
+    EventType.SERVICE_DOWN: AcctKind.SERVICE,
+    EventType.HB_PATH_DOWN: AcctKind.HEARTBEAT_PATH,
+    EventType.LAN_IF_DOWN: AcctKind.LAN_INTERFACE,
+    EventType.HEAD_DOWN: AcctKind.HEAD,
+}
+
+
+@dataclass
+class _Subject:
+    id: int
+    kind: AcctKind
+    name: str
+    first_seen: float
+    spans: list[list] = field(default_factory=list)   # [start, end | None, cause], by start
+    open_id: int = 0                                  # the open outage's row id, 0 = none
+
+    @property
+    def open(self) -> bool:
+        return self.open_id != 0
+
+
+class Ledger:
+    name = "accounting"
+
+    def __init__(self, state: State, config: Callable[[], Config], clock: Clock, ledger: LedgerFile,
+                 boot_id: str) -> None:
+        self.state = state
+        self.config = config
+        self.clock = clock
+        self.file = ledger
+        self.observer = Observer()
+        self.timeline = Timeline.resume(clock, boot_id, ledger.anchor(), ledger.latest_time())
+        self.subjects: dict[Key, _Subject] = {}
+        self.runs: list[tuple[float, float]] = []     # earlier runs: (start, last-alive mark)
+        self.run_id = 0
+        self.run_start = 0.0
+        self._causes: dict[Key, str] = {}
+        self._look_soon = False
+        self._changed = True
+        self._marked = self._figured = self._pruned = float("-inf")
+
+    # -- start and stop --------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Open this run, close what the previous one left open, load what the windows need."""
+        now = self.timeline.now()
+        previous = self.file.runs()
+        last = previous[-1] if previous else None
+        self.run_start = now
+        self.run_id = self.file.begin_run(self.timeline.anchor, now, self.clock.time())
+        for row in self.file.subjects():
+            self.subjects[(AcctKind(row.kind), row.name)] = _Subject(row.id, AcctKind(row.kind), row.name,
+                                                                     row.first_seen)
+        closed = 0
+        ended = {run.id: run for run in previous}
+        for outage in self.file.open_outages():
+            run = ended.get(outage.run)
+            end = max(outage.start, run.last if run is not None else outage.start)
+            self.file.close_outage(outage.id, end, self.timeline.wall_at(self.clock.monotonic()) - (now - end),
+                                   CRASH_NOTE)
+            closed += 1
+        me = self._subject((AcctKind.HEAD, self.state.cluster.local_head), now)
+        said = "a new ledger"
+        if last is not None:
+            gap = max(0.0, now - last.last)
+            how = "stopped" if last.stopped else "ended without stopping (killed or crashed)"
+            if gap > 0:
+                self.file.add_outage(me.id, self.run_id, last.last, now, f"the agent was not running ({how})",
+                                     "" if last.stopped else "began at the last-alive mark of the run that ended",
+                                     self.clock.time() - gap, self.clock.time())
+            said = f"the previous run {how}; {gap:.0f} s without the agent"
+            if closed:
+                said += f"; {closed} outage(s) it left open closed at its last-alive mark"
+        self._load(now)
+        self._prune(now)
+        self._publish_windows()
+        self.look()
+        return said
+
+    def stop(self) -> None:
+        """A clean stop: a last look, open outages closed now, the run marked stopped."""
+        self.look()
+        now = self.timeline.now()
+        for subject in self.subjects.values():
+            if subject.open:
+                self._close(subject, now, STOP_NOTE)
+        self.file.mark(self.run_id, now, stopped=True)
+
+    def _load(self, now: float) -> None:
+        since = now - self.config().accounting.retention_seconds
+        self.runs = [(run.start, run.last) for run in self.file.runs(since) if run.id != self.run_id]
+        by_id = {s.id: s for s in self.subjects.values()}
+        for outage in self.file.outages(since):
+            subject = by_id.get(outage.subject)
+            if subject is not None:
+                subject.spans.append([outage.start, outage.end, outage.cause])
+
+    # -- looking ---------------------------------------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        """Quick: note a cause, ask for one look in the next loop turn."""
+        kind = _CAUSES.get(event.type)
+        if kind is not None:
+            self._causes[(kind, event.subject)] = event.text
+        if self._look_soon:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:        # no loop (shutdown, unit tests): the next cycle looks
+            return
+        self._look_soon = True
+        loop.call_soon(self._look_now)
+
+    def _look_now(self) -> None:
+        self._look_soon = False
+        try:
+            self.look()
+        except Exception:   # noqa: BLE001 - the next cycle tries again; never break the loop
+            log.exception("accounting: a look at the state failed; please report it as a BUG")
+
+    def look(self) -> list[str]:
+        """Compare what is seen with the open outages; open and close. What changed, in words."""
+        mono = self.clock.monotonic()
+        now = self.timeline.at(mono)
+        seen = self.observer.look(self.state, self.config().timing.heartbeat_dead_time_ms / 1000.0)
+        said = []
+        for key, what in seen.items():
+            subject = self._subject(key, now)
+            if what.up is False and not subject.open:
+                said.append(self._open(subject, what, mono, now))
+            elif what.up is True:
+                self._causes.pop(key, None)
+                if subject.open:
+                    said.append(self._close(subject, now))
+        for key, subject in self.subjects.items():
+            if subject.open and key not in seen:
+                said.append(self._close(subject, now, GONE_NOTE))
+        self._present = set(seen)
+        if said:
+            self._changed = True
+            self._refresh(now)
+        return said
+
+    def _subject(self, key: Key, now: float) -> _Subject:
+        subject = self.subjects.get(key)
+        if subject is None:
+            row = self.file.add_subject(int(key[0]), key[1], now)
+            subject = self.subjects[key] = _Subject(row.id, key[0], key[1], row.first_seen)
+        return subject
+
+    def _open(self, subject: _Subject, what: Seen, mono: float, now: float) -> str:
+        start = now
+        if what.since is not None:
+            # Dated back (the peer's last heartbeat), but never before this run, the
+            # subject's first sight or the end of its previous outage.
+            floor = max(self.run_start, subject.first_seen, *(s[1] for s in subject.spans[-1:] if s[1]))
+            start = min(now, max(floor, self.timeline.at(what.since)))
+        cause = self._causes.pop((subject.kind, subject.name), "") or what.cause
+        wall = self.clock.time() - (now - start)
+        subject.open_id = self.file.open_outage(subject.id, self.run_id, start, cause[:255], wall, now)
+        subject.spans.append([start, None, cause[:255]])
+        self._marked = now
+        log.info("accounting: outage of %s %s began %.3f s ago: %s", subject.kind.name.lower(),
+                 subject.name, now - start, cause)
+        return f"{subject.name} down"
+
+    def _close(self, subject: _Subject, now: float, note: str = "") -> str:
+        span = subject.spans[-1]
+        end = max(now, span[0])
+        self.file.close_outage(subject.open_id, end, self.clock.time(), note)
+        span[1] = end
+        subject.open_id = 0
+        log.info("accounting: outage of %s %s ended after %.3f s%s", subject.kind.name.lower(), subject.name,
+                 end - span[0], f" ({note})" if note else "")
+        return f"{subject.name} up"
+
+    # -- the periodic job ------------------------------------------------------------------
+
+    def interval(self) -> float:
+        return INTERVAL_S
+
+    async def run_cycle(self) -> str:
+        said = self.look()
+        now = self.timeline.now()
+        acct = self.config().accounting
+        if now - self._marked >= acct.mark_interval_s:
+            self.file.mark(self.run_id, now)
+            self._marked = now
+        if now - self._pruned >= PRUNE_EVERY_S:
+            self._prune(now)
+        if now - self._figured >= FIGURES_EVERY_S:
+            self._refresh(now)
+        down = sum(1 for s in self.subjects.values() if s.open)
+        head = self.state.acct_headline
+        return (f"{len(self._present)} subject(s), {down} down; {head.window or '-'} availability "
+                f"{head.availability_ppm} ppm" + (f"; {', '.join(said)}" if said else ""))
+
+    def _prune(self, now: float) -> None:
+        before = now - self.config().accounting.retention_seconds
+        deleted = self.file.prune(before, self.run_id)
+        self.runs = [(s, e) for s, e in self.runs if e >= before]
+        for subject in self.subjects.values():
+            subject.spans = [s for s in subject.spans if s[1] is None or s[1] >= before]
+        self._pruned = now
+        if deleted:
+            log.info("accounting: %d outage(s) older than the retention deleted", deleted)
+
+    # -- figures ---------------------------------------------------------------------------
+
+    def monitored(self, subject: _Subject, now: float) -> list[tuple[float, float]]:
+        """When this head could see the subject: this head itself all the time since first
+        seen (its downtime is counted), every other subject during the agent's runs."""
+        if subject.kind is AcctKind.HEAD and subject.name == self.state.cluster.local_head:
+            return [(subject.first_seen, now)]
+        return [(max(s, subject.first_seen), e) for s, e in [*self.runs, (self.run_start, now)]
+                if e > subject.first_seen]
+
+    def figures(self, subject: _Subject, length: float, now: float) -> Figures:
+        return window_figures(now, length, self.monitored(subject, now), [(s[0], s[1]) for s in subject.spans])
+
+    def _publish_windows(self) -> None:
+        acct = self.config().accounting
+        wanted = {(i,): AcctWindowRow(name, length)
+                  for i, (name, length) in enumerate(zip(acct.windows, acct.window_seconds), start=1)}
+        for key in [k for k in self.state.acct_windows.keys() if k not in wanted]:
+            self.state.acct_windows.remove(key)
+        for key, row in wanted.items():
+            self.state.acct_windows.put(key, row)
+
+    def _refresh(self, now: float) -> None:
+        """Every present subject's row per window, and the cluster's headline figures."""
+        self._figured = now
+        self._publish_windows()
+        windows = [(key[0], row) for key, row in self.state.acct_windows.items()]
+        table = self.state.accounting
+        keep = set()
+        longest = max(windows, key=lambda w: w[1].length_s)
+        for key in getattr(self, "_present", ()):
+            subject = self.subjects[key]
+            last = subject.spans[-1] if subject.spans else None
+            for index, window in windows:
+                f = self.figures(subject, window.length_s, now)
+                row = AcctRow(subject.kind, subject.name[:128], f.outages, int(f.downtime_s), int(f.monitored_s),
+                              f.availability_ppm, round(f.mttr_s), round(f.mtbf_s),
+                              last[0] if last else 0.0,
+                              int((now if last[1] is None else last[1]) - last[0]) if last else 0,
+                              last[2][:255] if last else "", subject.open)
+                table.put((subject.id, index), row)
+                keep.add((subject.id, index))
+                if subject.kind is AcctKind.CLUSTER and index == longest[0]:
+                    self.state.acct_headline = AcctHeadline(longest[1].name, row.mttr_s, row.mtbf_s,
+                                                            row.availability_ppm)
+        for key in [k for k in table.keys() if k not in keep]:
+            table.remove(key)
