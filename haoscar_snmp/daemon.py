@@ -15,10 +15,14 @@ import logging
 import logging.handlers
 import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fcaps.accounting.ledger import Ledger
+from fcaps.accounting.ledgerdb import LedgerFile
+from fcaps.accounting.timeline import read_boot_id
 from fcaps.configuration.control import OperatorActions
 from fcaps.configuration.mibmap import CONFIG_MAP
 from fcaps.configuration.store import ConfigStore
@@ -271,6 +275,12 @@ class Daemon:
         # Active-only services are checked from the moment this head is active, not a cycle later.
         bus.subscribe("services-role", lambda event: scheduler.wake("services")
                       if event.type == EventType.ROLE_CHANGED else None)
+        # The outage ledger: started last, so that its first look sees every row; stopped
+        # right after the jobs, before the role's release at shutdown.
+        ledger = self._ledger(state, store, state_dir, stack)
+        if ledger is not None:
+            bus.subscribe("accounting", ledger.on_event)
+            scheduler.add(ledger)
         scheduler.start()
         stack.push_async_callback(scheduler.stop)    # the first to go at shutdown
 
@@ -286,6 +296,27 @@ class Daemon:
         where = config.snmp.listen[0] if config.snmp.listen else "<snmpd's address>"
         log.info("ready: try  snmpwalk -v2c -c <community> %s 1.3.6.1.4.1.32473.1", where)
         return store, bus
+
+    def _ledger(self, state: State, store: ConfigStore, state_dir: Path,
+                stack: contextlib.AsyncExitStack) -> Ledger | None:
+        """The accounting ledger, or None (logged) when its file cannot be used: the
+        agent keeps the cluster available without it, and haoscarAcctTable stays empty."""
+        try:
+            ledger_file = LedgerFile(state_dir / "accounting.sqlite")
+        except sqlite3.Error as exc:
+            log.error("accounting: cannot open %s: %s; no outage is accounted in this run",
+                      state_dir / "accounting.sqlite", exc)
+            return None
+        stack.callback(ledger_file.close)
+        ledger = Ledger(state, store.current, self.clock, ledger_file, read_boot_id())
+        try:
+            log.info("accounting: %s", ledger.start())
+        except sqlite3.Error as exc:
+            log.error("accounting: cannot write %s: %s; no outage is accounted in this run",
+                      ledger_file.path, exc)
+            return None
+        stack.callback(ledger.stop)
+        return ledger
 
     @staticmethod
     def _subagent(config: Config, view: MibView, set_handler: SetHandler, store: ConfigStore,

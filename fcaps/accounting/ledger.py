@@ -84,7 +84,8 @@ class Ledger:
         self.run_start = 0.0
         self._causes: dict[Key, str] = {}
         self._look_soon = False
-        self._changed = True
+        self._stopped = False
+        self._present: set[Key] = set()
         self._marked = self._figured = self._pruned = float("-inf")
 
     # -- start and stop --------------------------------------------------------------------
@@ -104,8 +105,7 @@ class Ledger:
         for outage in self.file.open_outages():
             run = ended.get(outage.run)
             end = max(outage.start, run.last if run is not None else outage.start)
-            self.file.close_outage(outage.id, end, self.timeline.wall_at(self.clock.monotonic()) - (now - end),
-                                   CRASH_NOTE)
+            self.file.close_outage(outage.id, end, self.clock.time() - (now - end), CRASH_NOTE)
             closed += 1
         me = self._subject((AcctKind.HEAD, self.state.cluster.local_head), now)
         said = "a new ledger"
@@ -133,6 +133,7 @@ class Ledger:
             if subject.open:
                 self._close(subject, now, STOP_NOTE)
         self.file.mark(self.run_id, now, stopped=True)
+        self._stopped = True
 
     def _load(self, now: float) -> None:
         since = now - self.config().accounting.retention_seconds
@@ -150,7 +151,7 @@ class Ledger:
         kind = _CAUSES.get(event.type)
         if kind is not None:
             self._causes[(kind, event.subject)] = event.text
-        if self._look_soon:
+        if self._look_soon or self._stopped:
             return
         try:
             loop = asyncio.get_running_loop()
@@ -161,6 +162,8 @@ class Ledger:
 
     def _look_now(self) -> None:
         self._look_soon = False
+        if self._stopped:
+            return
         try:
             self.look()
         except Exception:   # noqa: BLE001 - the next cycle tries again; never break the loop
@@ -185,7 +188,6 @@ class Ledger:
                 said.append(self._close(subject, now, GONE_NOTE))
         self._present = set(seen)
         if said:
-            self._changed = True
             self._refresh(now)
         return said
 
@@ -283,7 +285,7 @@ class Ledger:
         table = self.state.accounting
         keep = set()
         longest = max(windows, key=lambda w: w[1].length_s)
-        for key in getattr(self, "_present", ()):
+        for key in self._present:
             subject = self.subjects[key]
             last = subject.spans[-1] if subject.spans else None
             for index, window in windows:

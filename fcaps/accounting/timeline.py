@@ -60,7 +60,3 @@ class Timeline:
     def at(self, mono: float) -> float:
         """The ledger time of a monotonic time of this boot."""
         return self.anchor.wall + (mono - self.anchor.mono)
-
-    def wall_at(self, mono: float) -> float:
-        """The wall clock as it read (or would have read) at a monotonic time, for people."""
-        return self.clock.time() - (self.clock.monotonic() - mono)

@@ -17,6 +17,7 @@ from haoscar_snmp.config.schema import (
 )
 from haoscar_snmp.core.events import EventType, Severity
 from haoscar_snmp.core.state import (
+    AcctKind,
     AgentxStatus,
     AliasStatus,
     CheckKind,
@@ -72,6 +73,7 @@ ENUMS: list[tuple[type[enum.IntEnum], str, str]] = [
     (ProbableCause, "haoscarAlarmProbableCause", ""),
     (AgentxStatus, "haoscarAgentxStatus", ""),
     (ConfigSyncStatus, "haoscarConfigSyncStatus", ""),
+    (AcctKind, "haoscarAcctSubjectType", ""),
 ]
 
 
