@@ -63,3 +63,12 @@ def range_figures(lo: float, hi: float, now: float, monitored: Iterable[tuple[fl
     ppm = PPM if seen <= 0 else int(up * PPM // seen)
     return Figures(began, down, seen, ppm, sum(repaired) / len(repaired) if repaired else 0.0,
                    up / began if began else 0.0)
+
+
+def monitored_spans(first_seen: float, continuous: bool, runs: Iterable[tuple[float, float]],
+                    now: float) -> list[tuple[float, float]]:
+    """When a subject was watched: from its first sight, all the time (`continuous`: this
+    head, whose downtime is what is counted) or during the agent's runs."""
+    if continuous:
+        return [(first_seen, now)]
+    return [(max(start, first_seen), end) for start, end in runs if end > first_seen]

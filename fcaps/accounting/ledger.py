@@ -29,7 +29,7 @@ from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.events import Event, EventType
 from haoscar_snmp.core.state import AcctHeadline, AcctKind, AcctRow, AcctWindowRow, State
 
-from .figures import Figures, window_figures
+from .figures import Figures, monitored_spans, window_figures
 from .ledgerdb import LedgerFile
 from .observe import Key, Observer, Seen
 from .timeline import Timeline
@@ -59,6 +59,7 @@ class _Subject:
     kind: AcctKind
     name: str
     first_seen: float
+    continuous: bool = False                          # watched all the time: this head
     spans: list[list] = field(default_factory=list)   # [start, end | None, cause], by start
     open_id: int = 0                                  # the open outage's row id, 0 = none
 
@@ -99,7 +100,7 @@ class Ledger:
         self.run_id = self.file.begin_run(self.timeline.anchor, now, self.clock.time())
         for row in self.file.subjects():
             self.subjects[(AcctKind(row.kind), row.name)] = _Subject(row.id, AcctKind(row.kind), row.name,
-                                                                     row.first_seen)
+                                                                     row.first_seen, row.continuous)
         closed = 0
         ended = {run.id: run for run in previous}
         for outage in self.file.open_outages():
@@ -107,7 +108,7 @@ class Ledger:
             end = max(outage.start, run.last if run is not None else outage.start)
             self.file.close_outage(outage.id, end, self.clock.time() - (now - end), CRASH_NOTE)
             closed += 1
-        me = self._subject((AcctKind.HEAD, self.state.cluster.local_head), now)
+        me = self._subject((AcctKind.HEAD, self.state.cluster.local_head), now, continuous=True)
         said = "a new ledger"
         if last is not None:
             gap = max(0.0, now - last.last)
@@ -191,11 +192,12 @@ class Ledger:
             self._refresh(now)
         return said
 
-    def _subject(self, key: Key, now: float) -> _Subject:
+    def _subject(self, key: Key, now: float, continuous: bool = False) -> _Subject:
         subject = self.subjects.get(key)
-        if subject is None:
-            row = self.file.add_subject(int(key[0]), key[1], now)
-            subject = self.subjects[key] = _Subject(row.id, key[0], key[1], row.first_seen)
+        if subject is None or (continuous and not subject.continuous):
+            row = self.file.add_subject(int(key[0]), key[1], now, continuous)
+            subject = self.subjects[key] = _Subject(row.id, key[0], key[1], row.first_seen, continuous,
+                                                    subject.spans if subject else [])
         return subject
 
     def _open(self, subject: _Subject, what: Seen, mono: float, now: float) -> str:
@@ -260,10 +262,7 @@ class Ledger:
     def monitored(self, subject: _Subject, now: float) -> list[tuple[float, float]]:
         """When this head could see the subject: this head itself all the time since first
         seen (its downtime is counted), every other subject during the agent's runs."""
-        if subject.kind is AcctKind.HEAD and subject.name == self.state.cluster.local_head:
-            return [(subject.first_seen, now)]
-        return [(max(s, subject.first_seen), e) for s, e in [*self.runs, (self.run_start, now)]
-                if e > subject.first_seen]
+        return monitored_spans(subject.first_seen, subject.continuous, [*self.runs, (self.run_start, now)], now)
 
     def figures(self, subject: _Subject, length: float, now: float) -> Figures:
         return window_figures(now, length, self.monitored(subject, now), [(s[0], s[1]) for s in subject.spans])
@@ -290,10 +289,10 @@ class Ledger:
             last = subject.spans[-1] if subject.spans else None
             for index, window in windows:
                 f = self.figures(subject, window.length_s, now)
-                row = AcctRow(subject.kind, subject.name[:128], f.outages, int(f.downtime_s), int(f.monitored_s),
+                row = AcctRow(subject.kind, subject.name[:128], f.outages, round(f.downtime_s), round(f.monitored_s),
                               f.availability_ppm, round(f.mttr_s), round(f.mtbf_s),
                               last[0] if last else 0.0,
-                              int((now if last[1] is None else last[1]) - last[0]) if last else 0,
+                              round((now if last[1] is None else last[1]) - last[0]) if last else 0,
                               last[2][:255] if last else "", subject.open)
                 table.put((subject.id, index), row)
                 keep.add((subject.id, index))

@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS subjects (
     id INTEGER PRIMARY KEY,
     kind INTEGER NOT NULL, name TEXT NOT NULL, first_seen REAL NOT NULL,
+    continuous INTEGER NOT NULL DEFAULT 0,      -- watched all the time (this head itself)
     UNIQUE (kind, name));
 CREATE TABLE IF NOT EXISTS outages (
     id INTEGER PRIMARY KEY,
@@ -59,6 +60,7 @@ class Subject:
     kind: int
     name: str
     first_seen: float
+    continuous: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,15 +132,17 @@ class LedgerFile:
     # -- subjects and outages -------------------------------------------------------------
 
     def subjects(self) -> list[Subject]:
-        return [Subject(*row) for row in self.db.execute(
-            "SELECT id, kind, name, first_seen FROM subjects ORDER BY id")]
+        return [Subject(i, kind, name, first, bool(continuous)) for i, kind, name, first, continuous in
+                self.db.execute("SELECT id, kind, name, first_seen, continuous FROM subjects ORDER BY id")]
 
-    def add_subject(self, kind: int, name: str, first_seen: float) -> Subject:
-        self.db.execute("INSERT OR IGNORE INTO subjects (kind, name, first_seen) VALUES (?, ?, ?)",
-                        (kind, name, first_seen))
-        row = self.db.execute("SELECT id, kind, name, first_seen FROM subjects WHERE kind = ? AND name = ?",
-                              (kind, name)).fetchone()
-        return Subject(*row)
+    def add_subject(self, kind: int, name: str, first_seen: float, continuous: bool = False) -> Subject:
+        self.db.execute("INSERT OR IGNORE INTO subjects (kind, name, first_seen, continuous) VALUES (?, ?, ?, ?)",
+                        (kind, name, first_seen, int(continuous)))
+        if continuous:
+            self.db.execute("UPDATE subjects SET continuous = 1 WHERE kind = ? AND name = ?", (kind, name))
+        i, first = self.db.execute("SELECT id, first_seen FROM subjects WHERE kind = ? AND name = ?",
+                                   (kind, name)).fetchone()
+        return Subject(i, kind, name, first, continuous)
 
     def outages(self, since: float = float("-inf"), until: float = float("inf")) -> list[Outage]:
         """Outages that overlap [since, until], open ones included, by start."""

@@ -238,7 +238,7 @@ def bind_all(view: MibView, state: State, config: Callable[[], Config], config_m
         "haoscarAlarmText": lambda r: r.text,
     })
     view.bind_table("haoscarAcctEntry", lambda: s.accounting, {
-        "haoscarAcctSubjectType": lambda r: r.subject_type,
+        "haoscarAcctSubjectType": lambda r: r.kind,
         "haoscarAcctSubject": lambda r: r.subject,
         "haoscarAcctOutages": lambda r: r.outages,
         "haoscarAcctDowntime": lambda r: r.downtime_s,
