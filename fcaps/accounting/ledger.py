@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 INTERVAL_S = 1.0
 FIGURES_EVERY_S = 5.0           # figures of open outages grow; recomputed this often at most
+SLICE = 250                     # subjects whose rows are computed in one loop pass
 PRUNE_EVERY_S = 3600.0
 CRASH_NOTE = ("open when the agent ended without stopping (killed or crashed): closed at its "
               "last-alive mark, so the outage may have lasted up to one mark interval longer")
@@ -130,10 +131,11 @@ class Ledger:
         """A clean stop: a last look, open outages closed now, the run marked stopped."""
         self.look()
         now = self.timeline.now()
-        for subject in self.subjects.values():
-            if subject.open:
-                self._close(subject, now, STOP_NOTE)
-        self.file.mark(self.run_id, now, stopped=True)
+        with self.file.transaction():
+            for subject in self.subjects.values():
+                if subject.open:
+                    self._close(subject, now, STOP_NOTE)
+            self.file.mark(self.run_id, now, stopped=True)
         self._stopped = True
 
     def _load(self, now: float) -> None:
@@ -176,20 +178,24 @@ class Ledger:
         now = self.timeline.at(mono)
         seen = self.observer.look(self.state, self.config().timing.heartbeat_dead_time_ms / 1000.0)
         said = []
-        for key, what in seen.items():
-            subject = self._subject(key, now)
-            if what.up is False and not subject.open:
-                said.append(self._open(subject, what, mono, now))
-            elif what.up is True:
-                self._causes.pop(key, None)
-                if subject.open:
-                    said.append(self._close(subject, now))
-        for key, subject in self.subjects.items():
-            if subject.open and key not in seen:
-                said.append(self._close(subject, now, GONE_NOTE))
+        with self.file.transaction():
+            for key, what in seen.items():
+                subject = self._subject(key, now)
+                if what.up is False and not subject.open:
+                    said.append(self._open(subject, what, mono, now))
+                elif what.up is True:
+                    self._causes.pop(key, None)
+                    if subject.open:
+                        said.append(self._close(subject, now))
+            for key, subject in self.subjects.items():
+                if subject.open and key not in seen:
+                    said.append(self._close(subject, now, GONE_NOTE))
         self._present = set(seen)
         if said:
-            self._refresh(now)
+            if len(self._present) <= SLICE:
+                self._refresh(now)
+            else:                           # the next cycle, a slice per loop pass
+                self._figured = float("-inf")
         return said
 
     def _subject(self, key: Key, now: float, continuous: bool = False) -> _Subject:
@@ -241,11 +247,12 @@ class Ledger:
         if now - self._pruned >= PRUNE_EVERY_S:
             self._prune(now)
         if now - self._figured >= FIGURES_EVERY_S:
-            self._refresh(now)
+            await self._refresh_sliced(now)
         down = sum(1 for s in self.subjects.values() if s.open)
         head = self.state.acct_headline
+        changes = ", ".join(said[:5]) + (f" and {len(said) - 5} more" if len(said) > 5 else "")
         return (f"{len(self._present)} subject(s), {down} down; {head.window or '-'} availability "
-                f"{head.availability_ppm} ppm" + (f"; {', '.join(said)}" if said else ""))
+                f"{head.availability_ppm} ppm" + (f"; {changes}" if said else ""))
 
     def _prune(self, now: float) -> None:
         before = now - self.config().accounting.retention_seconds
@@ -277,27 +284,54 @@ class Ledger:
             self.state.acct_windows.put(key, row)
 
     def _refresh(self, now: float) -> None:
-        """Every present subject's row per window, and the cluster's headline figures."""
+        """All the rows at once (at start, after a change among few subjects)."""
+        for _ in self._rows(now):
+            pass
+
+    async def _refresh_sliced(self, now: float) -> None:
+        """All the rows, a slice of subjects per loop pass (thousands of LAN interfaces
+        must not hold up the loop: bench/bench_accounting.py)."""
+        for _ in self._rows(now):
+            await asyncio.sleep(0)
+
+    def _rows(self, now: float) -> Iterator[None]:
+        """Every present subject's row per window, and the cluster's headline figures;
+        yields after every SLICE subjects.
+
+        What subjects share is computed once per window (a subject without outages, seen
+        since a given time, has the figures of every other such subject)."""
         self._figured = now
         self._publish_windows()
         windows = [(key[0], row) for key, row in self.state.acct_windows.items()]
+        runs = [*self.runs, (self.run_start, now)]
+        shared: dict[tuple[int, float], Figures] = {}     # (window, watched since) -> figures without outages
         table = self.state.accounting
         keep = set()
-        longest = max(windows, key=lambda w: w[1].length_s)
-        for key in self._present:
+        longest = max(windows, key=lambda w: w[1].length_s)[0]
+        for n, key in enumerate(list(self._present), start=1):
             subject = self.subjects[key]
             last = subject.spans[-1] if subject.spans else None
             for index, window in windows:
-                f = self.figures(subject, window.length_s, now)
-                row = AcctRow(subject.kind, subject.name[:128], f.outages, round(f.downtime_s), round(f.monitored_s),
-                              f.availability_ppm, round(f.mttr_s), round(f.mtbf_s),
+                if last is None and not subject.continuous:
+                    since = max(subject.first_seen, now - window.length_s)
+                    f = shared.get((index, since))
+                    if f is None:
+                        f = shared[(index, since)] = window_figures(
+                            now, window.length_s, monitored_spans(since, False, runs, now), [])
+                else:
+                    f = self.figures(subject, window.length_s, now)
+                row = AcctRow(subject.kind, subject.name[:128], f.outages, round(f.downtime_s),
+                              round(f.monitored_s), f.availability_ppm, round(f.mttr_s), round(f.mtbf_s),
                               last[0] if last else 0.0,
                               round((now if last[1] is None else last[1]) - last[0]) if last else 0,
-                              last[2][:255] if last else "", subject.open)
+                              last[2] if last else "", subject.open)
                 table.put((subject.id, index), row)
                 keep.add((subject.id, index))
-                if subject.kind is AcctKind.CLUSTER and index == longest[0]:
-                    self.state.acct_headline = AcctHeadline(longest[1].name, row.mttr_s, row.mtbf_s,
+                if subject.kind is AcctKind.CLUSTER and index == longest:
+                    self.state.acct_headline = AcctHeadline(window.name, row.mttr_s, row.mtbf_s,
                                                             row.availability_ppm)
-        for key in [k for k in table.keys() if k not in keep]:
-            table.remove(key)
+            if n % SLICE == 0:
+                yield
+        if len(keep) != len(table):
+            for key in [k for k in table.keys() if k not in keep]:
+                table.remove(key)

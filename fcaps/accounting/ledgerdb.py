@@ -14,9 +14,11 @@ ledger times (`timeline.py`); `*_wall` columns are the wall clock as read, for p
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from .timeline import Anchor
 
@@ -98,6 +100,21 @@ class LedgerFile:
     def close(self) -> None:
         self.db.close()
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction for several changes (a LAN failure opens hundreds of outages at
+        once: one commit, not hundreds); nested uses join the outer one."""
+        if self.db.in_transaction:
+            yield
+            return
+        self.db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
     # -- the anchor and the runs ---------------------------------------------------------
 
     def anchor(self) -> Anchor | None:
@@ -110,8 +127,7 @@ class LedgerFile:
         return float(row[0] or 0.0)
 
     def begin_run(self, anchor: Anchor, start: float, wall: float) -> int:
-        with self.db:
-            self.db.execute("BEGIN")
+        with self.transaction():
             self.db.execute("INSERT OR REPLACE INTO anchor (id, boot_id, wall, mono) VALUES (1, ?, ?, ?)",
                             (anchor.boot_id, anchor.wall, anchor.mono))
             cur = self.db.execute("INSERT INTO runs (start, last, start_wall) VALUES (?, ?, ?)",
@@ -157,8 +173,7 @@ class LedgerFile:
 
     def open_outage(self, subject: int, run: int, start: float, cause: str, start_wall: float,
                     now: float) -> int:
-        with self.db:
-            self.db.execute("BEGIN")
+        with self.transaction():
             cur = self.db.execute("INSERT INTO outages (subject, run, start, cause, start_wall) "
                                   "VALUES (?, ?, ?, ?, ?)", (subject, run, start, cause, start_wall))
             self.db.execute("UPDATE runs SET last = max(last, ?) WHERE id = ?", (now, run))
@@ -177,8 +192,7 @@ class LedgerFile:
 
     def prune(self, before: float, keep_run: int) -> int:
         """Delete outages that ended, and runs last alive, before `before`; how many outages."""
-        with self.db:
-            self.db.execute("BEGIN")
+        with self.transaction():
             cur = self.db.execute('DELETE FROM outages WHERE "end" IS NOT NULL AND "end" < ?', (before,))
             self.db.execute("DELETE FROM runs WHERE last < ? AND id != ?", (before, keep_run))
         return cur.rowcount

@@ -49,6 +49,10 @@ class Seen:
     cause: str = ""
 
 
+UP = Seen(True)
+UNKNOWN = Seen(None)
+
+
 class Observer:
     """Reads the state; remembers which head last held each alias (to date an outage
     back to the peer's last heartbeat)."""
@@ -74,8 +78,8 @@ class Observer:
             name = f"{names.get((head,), 'peer')}/{Lan(lan).label}"
             seen[(AcctKind.HEARTBEAT_PATH, name)] = _link(path.status, "heartbeat path down")
         for row in state.lan_ifs.values():
-            seen[(AcctKind.LAN_INTERFACE, f"{row.node}/{row.lan.label}")] = _link(
-                row.status, row.last_error or "no echo reply")
+            seen[(AcctKind.LAN_INTERFACE, f"{row.node}/{row.lan.label}")] = (
+                UP if row.status is LinkStatus.UP else _link(row.status, row.last_error or "no echo reply"))
         for row in state.services.values():
             if not row.enabled or row.row_status is not RowStatus.ACTIVE:
                 continue
@@ -129,5 +133,4 @@ class Observer:
 
 
 def _link(status: LinkStatus, cause: str) -> Seen:
-    return Seen(True) if status is LinkStatus.UP else Seen(False, None, cause) \
-        if status is LinkStatus.DOWN else Seen(None)
+    return UP if status is LinkStatus.UP else Seen(False, None, cause) if status is LinkStatus.DOWN else UNKNOWN
