@@ -27,11 +27,11 @@ from typing import Callable, Iterator
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.events import Event, EventType
-from haoscar_snmp.core.state import AcctHeadline, AcctKind, AcctRow, AcctWindowRow, State
+from haoscar_snmp.core.state import AcctHeadline, AcctKind, AcctRow, AcctWindowRow, HeadStatus, State
 
 from .figures import Figures, monitored_spans, window_figures
 from .ledgerdb import LedgerFile
-from .observe import Key, Observer, Seen
+from .observe import Key, Observer, RoleTimes, Seen
 from .timeline import Timeline
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,7 @@ class Ledger:
         self.run_start = 0.0
         self._causes: dict[Key, str] = {}
         self._look_soon = False
+        self._role = RoleTimes()
         self._stopped = False
         self._present: set[Key] = set()
         self._marked = self._figured = self._pruned = float("-inf")
@@ -154,6 +155,13 @@ class Ledger:
         kind = _CAUSES.get(event.type)
         if kind is not None:
             self._causes[(kind, event.subject)] = event.text
+        elif event.type == EventType.ROLE_CHANGED and event.subject == self.state.cluster.local_head:
+            # A takeover completes between two looks: when it began and ended is noted now.
+            mine = next((h for h in self.state.heads.values() if h.is_local), None)
+            if mine is not None and mine.status is HeadStatus.TAKING_OVER:
+                self._role = RoleTimes(self.clock.monotonic(), self._role.active)
+            elif mine is not None and mine.status is HeadStatus.ACTIVE:
+                self._role = RoleTimes(self._role.taking_over, self.clock.monotonic())
         if self._look_soon or self._stopped:
             return
         try:
@@ -176,7 +184,7 @@ class Ledger:
         """Compare what is seen with the open outages; open and close. What changed, in words."""
         mono = self.clock.monotonic()
         now = self.timeline.at(mono)
-        seen = self.observer.look(self.state, self.config().timing.heartbeat_dead_time_ms / 1000.0)
+        seen = self.observer.look(self.state, self.config().timing.heartbeat_dead_time_ms / 1000.0, self._role)
         said = []
         with self.file.transaction():
             for key, what in seen.items():
@@ -185,8 +193,11 @@ class Ledger:
                     said.append(self._open(subject, what, mono, now))
                 elif what.up is True:
                     self._causes.pop(key, None)
+                    end = now if what.since is None else min(now, self.timeline.at(what.since))
                     if subject.open:
-                        said.append(self._close(subject, now))
+                        said.append(self._close(subject, end))
+                    elif what.began is not None:
+                        said.append(self._gap(subject, what, end, now))
             for key, subject in self.subjects.items():
                 if subject.open and key not in seen:
                     said.append(self._close(subject, now, GONE_NOTE))
@@ -222,10 +233,22 @@ class Ledger:
                  subject.name, now - start, cause)
         return f"{subject.name} down"
 
+    def _gap(self, subject: _Subject, what: Seen, end: float, now: float) -> str:
+        """An outage that began and ended between two looks (a takeover)."""
+        assert what.began is not None
+        floor = max(self.run_start, subject.first_seen, *(s[1] for s in subject.spans[-1:] if s[1]))
+        start = min(end, max(floor, self.timeline.at(what.began)))
+        self.file.add_outage(subject.id, self.run_id, start, end, what.cause[:255], "",
+                             self.clock.time() - (now - start), self.clock.time() - (now - end))
+        subject.spans.append([start, end, what.cause[:255]])
+        log.info("accounting: outage of %s %s for %.3f s: %s", subject.kind.name.lower(), subject.name,
+                 end - start, what.cause)
+        return f"{subject.name} down and up"
+
     def _close(self, subject: _Subject, now: float, note: str = "") -> str:
         span = subject.spans[-1]
         end = max(now, span[0])
-        self.file.close_outage(subject.open_id, end, self.clock.time(), note)
+        self.file.close_outage(subject.open_id, end, self.clock.time() - (self.timeline.now() - end), note)
         span[1] = end
         subject.open_id = 0
         log.info("accounting: outage of %s %s ended after %.3f s%s", subject.kind.name.lower(), subject.name,

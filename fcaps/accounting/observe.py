@@ -18,7 +18,11 @@ The ledger (`ledger.py`) turns changes into outages. Subjects:
   and fell silent, else at the moment this head saw the address without a holder. It
   ends when a head holds it again: this head's takeover completed (its row says held,
   after the addresses, the first gratuitous ARP burst and the services' start), or the
-  peer's heartbeat advertising it. Not known while this head is still starting;
+  peer's heartbeat advertising it. A takeover by this head completes within
+  milliseconds, often between two looks: an alias that the peer held and this head
+  holds now had an outage from the peer's last heartbeat (it fell silent) or from
+  this head's decision to take over (the peer released it: a switchover) until this
+  head became active. Not known while this head is still starting;
 * the cluster: down while some active alias has no holder; with no alias configured,
   while no head is active.
 """
@@ -45,8 +49,20 @@ UNSETTLED = (HeadStatus.UNKNOWN, HeadStatus.STARTING)
 @dataclass(frozen=True)
 class Seen:
     up: bool | None                 # None: not known now
-    since: float | None = None      # monotonic: when down began, if earlier than now
+    since: float | None = None      # monotonic: when it went down (or came up), if earlier than now
     cause: str = ""
+    # Up, after an outage that may have come and gone between two looks (a takeover
+    # completes within milliseconds): when it began (monotonic).
+    began: float | None = None
+
+
+@dataclass(frozen=True)
+class RoleTimes:
+    """When this head last began a takeover and last became active (monotonic; None:
+    not in this run), as the role changes were published."""
+
+    taking_over: float | None = None
+    active: float | None = None
 
 
 UP = Seen(True)
@@ -61,7 +77,7 @@ class Observer:
         self._peer_held: dict[str, bool] = {}       # alias -> the peer held it when last seen held
         self._peer_active = False
 
-    def look(self, state: State, dead_time_s: float) -> dict[Key, Seen]:
+    def look(self, state: State, dead_time_s: float, role: RoleTimes = RoleTimes()) -> dict[Key, Seen]:
         me = state.cluster.local_head
         seen: dict[Key, Seen] = {(AcctKind.HEAD, me): Seen(True)}
         peer = state.peer
@@ -98,8 +114,10 @@ class Observer:
             by_me = row.status is AliasStatus.HELD and row.owner == me
             by_peer = address in peer_aliases
             if by_me or by_peer:
+                one = UP
+                if by_me and self._peer_held.get(address) and role.active is not None:
+                    one = self._taken(address, peer.name if peer else "the peer", peer_gone, last_heard, role)
                 self._peer_held[address] = by_peer and not by_me
-                one = Seen(True)
             elif my_status in UNSETTLED:
                 one = Seen(None)
             elif self._peer_held.get(address) and peer_gone:
@@ -111,20 +129,40 @@ class Observer:
             aliases.append(one)
         seen[(AcctKind.CLUSTER, state.cluster.name)] = self._cluster(
             aliases, my_status, peer is not None and peer.heard and not deaf
-            and peer.status is HeadStatus.ACTIVE, peer_gone, last_heard)
+            and peer.status is HeadStatus.ACTIVE, peer_gone, last_heard, role)
         return seen
 
+    @staticmethod
+    def _taken(what: str, peer: str, peer_gone: bool, last_heard: float | None, role: RoleTimes) -> Seen:
+        """Held by the peer at the last look, by this head now: out of service from the
+        peer's last heartbeat (or this head's decision) to this head's takeover."""
+        began = last_heard if peer_gone and last_heard is not None else role.taking_over
+        if began is None or role.active is None or began >= role.active:
+            return UP
+        why = (f"{peer} fell silent; {what} was taken over by this head" if peer_gone else
+               f"{peer} handed {what} over to this head")
+        return Seen(True, role.active, why, began)
+
     def _cluster(self, aliases: list[Seen], my_status: HeadStatus, peer_active: bool, peer_gone: bool,
-                 last_heard: float | None) -> Seen:
+                 last_heard: float | None, role: RoleTimes) -> Seen:
         if aliases:
             down = [a for a in aliases if a.up is False]
             if down:
                 starts = [a.since for a in down if a.since is not None]
                 return Seen(False, min(starts) if starts else None, down[0].cause)
-            return Seen(True) if all(a.up for a in aliases) else Seen(None)
+            if not all(a.up for a in aliases):
+                return UNKNOWN
+            gaps = [a for a in aliases if a.began is not None]
+            if not gaps:
+                return UP
+            return Seen(True, max(a.since for a in gaps if a.since is not None), gaps[0].cause,
+                        min(a.began for a in gaps if a.began is not None))
         if my_status is HeadStatus.ACTIVE or peer_active:
+            one = UP
+            if my_status is HeadStatus.ACTIVE and self._peer_active:
+                one = self._taken("the active role", "the peer", peer_gone, last_heard, role)
             self._peer_active = peer_active and my_status is not HeadStatus.ACTIVE
-            return Seen(True)
+            return one
         if my_status in UNSETTLED:
             return Seen(None)
         if self._peer_active and peer_gone:

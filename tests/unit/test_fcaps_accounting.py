@@ -256,6 +256,35 @@ def test_a_failover_counts_from_the_peers_last_heartbeat_to_this_heads_takeover(
     assert rig.outages("head2")[0].end is None          # the peer is still down
 
 
+def test_a_takeover_between_two_looks_is_still_an_outage(tmp_path: Path, cfg: Config, clock: FakeClock) -> None:
+    """The whole takeover (peer declared silent, aliases added, active) often completes
+    before the ledger's next look: it is dated from the role changes as they happened."""
+    state = make_state(aliases=True, peer=True)
+    dead = cfg.timing.heartbeat_dead_time_ms / 1000
+    me = state.heads[(1,)]
+    me.status = HeadStatus.STANDBY
+    state.peer = dataclasses.replace(state.peer, heard=True, ever_heard=True, status=HeadStatus.ACTIVE,
+                                     aliases=("192.0.2.10",))
+    rig = Rig(tmp_path / "a.sqlite", cfg, state, clock)
+    rig.run_for(10)
+    clock.advance(dead)
+    state.peer = dataclasses.replace(state.peer, heard=False, silent_since=clock.monotonic())
+    me.status = HeadStatus.TAKING_OVER
+    rig.ledger.on_event(Event(EventType.ROLE_CHANGED, "head1", Severity.INFO, "standby -> taking_over", 0))
+    clock.advance(0.005)
+    me.status = HeadStatus.ACTIVE
+    state.aliases[(1,)].status, state.aliases[(1,)].owner = AliasStatus.HELD, "head1"
+    rig.ledger.on_event(Event(EventType.ROLE_CHANGED, "head1", Severity.INFO, "taking_over -> active", 0))
+    clock.advance(0.5)                     # the next look comes later
+    rig.cycle()
+    for subject in ("192.0.2.10", "demo"):
+        [outage] = rig.outages(subject)
+        assert outage.end - outage.start == pytest.approx(dead + 0.005, abs=1e-6), subject
+        assert "head2 fell silent" in outage.cause
+    rig.run_for(3)
+    assert len(rig.outages("192.0.2.10")) == 1          # counted once
+
+
 def test_nothing_is_judged_while_this_head_is_starting(tmp_path: Path, cfg: Config, clock: FakeClock) -> None:
     state = make_state(aliases=True)
     state.heads[(1,)].status = HeadStatus.STARTING
