@@ -45,18 +45,21 @@ def window_figures(now: float, length: float, monitored: Iterable[tuple[float, f
 
 
 def range_figures(lo: float, hi: float, now: float, monitored: Iterable[tuple[float, float]],
-                  outages: Iterable[tuple[float, float | None]]) -> Figures:
-    """The same over any range [lo, hi]; `now` ends the open outage."""
+                  outages: Iterable[tuple[float, float | None]],
+                  unrepaired: Iterable[tuple[float, float]] = ()) -> Figures:
+    """The same over any range [lo, hi]; `now` ends the open outage. `unrepaired`: outages
+    known up to an end that is not their repair (the record stops there: the report's
+    view of an outage still open), counted as downtime but not in MTTR."""
     seen = sum(overlap(lo, hi, start, end) for start, end in monitored)
     down = 0.0
     began = 0
     repaired: list[float] = []
-    for start, end in outages:
+    for (start, end), was_repaired in [*((o, True) for o in outages), *((o, False) for o in unrepaired)]:
         finish = now if end is None else end
         down += overlap(lo, hi, start, finish)
         if lo <= start < hi:
             began += 1
-        if end is not None and lo <= end <= hi:
+        if was_repaired and end is not None and lo <= end <= hi:
             repaired.append(end - start)
     down = min(down, seen)
     up = seen - down

@@ -92,10 +92,14 @@ def figures(ledger: LedgerFile, windows: Iterable[str], since: float | None, unt
     runs = ledger.runs()
     run_end = {run.id: run.last for run in runs}
     spans = [(run.start, min(run.last, until)) for run in runs if run.start <= until]
-    outages: dict[int, list[tuple[float, float | None]]] = {}
+    ended: dict[int, list[tuple[float, float | None]]] = {}
+    still_open: dict[int, list[tuple[float, float]]] = {}
     for o in ledger.outages(until=until):
-        end = o.end if o.end is not None else run_end.get(o.run, o.start)
-        outages.setdefault(o.subject, []).append((o.start, max(o.start, min(end, until))))
+        if o.end is not None and o.end <= until:
+            ended.setdefault(o.subject, []).append((o.start, o.end))
+        else:   # open, or repaired after `until`: known up to the last mark, or to `until`
+            end = o.end if o.end is not None else run_end.get(o.run, o.start)
+            still_open.setdefault(o.subject, []).append((o.start, max(o.start, min(end, until))))
     ranges = [(w, until - duration_seconds(w)) for w in windows]
     if since is not None:
         ranges.append(("range", since))
@@ -104,7 +108,7 @@ def figures(ledger: LedgerFile, windows: Iterable[str], since: float | None, unt
         latest = max((e for _, e in spans), default=subject.first_seen)
         watched = monitored_spans(subject.first_seen, subject.continuous, spans, min(until, latest))
         for name, lo in ranges:
-            f = range_figures(lo, until, until, watched, outages.get(subject.id, []))
+            f = range_figures(lo, until, until, watched, ended.get(subject.id, []), still_open.get(subject.id, []))
             rows.append(FigureRow(AcctKind(subject.kind).name.lower(), subject.name, name, iso(lo), iso(until),
                                   f.outages, round(f.downtime_s, 3), round(f.monitored_s, 3), f.availability_ppm,
                                   round(f.mttr_s, 3), round(f.mtbf_s, 3)))

@@ -304,3 +304,44 @@ def test_the_peer_is_not_judged_while_this_heads_heartbeat_process_is_silent(
     rig = Rig(tmp_path / "a.sqlite", cfg, state, clock)
     rig.run_for(5)
     assert rig.outages("head2") == []
+
+
+def test_the_report_reads_the_ledger_per_subject_window_and_range(tmp_path: Path, cfg: Config,
+                                                                  clock: FakeClock) -> None:
+    from fcaps.accounting import report
+
+    state = make_state()
+    rig = Rig(tmp_path / "accounting.sqlite", cfg, state, clock)
+    rig.run_for(HOUR, step=60)
+    fail(state)
+    rig.run_for(120, step=10)
+    state.services[(1,)].status = ServiceStatus.RUNNING
+    rig.run_for(HOUR, step=60)
+    fail(state)
+    rig.run_for(30, step=10)               # still open at the crash
+    now = rig.ledger.timeline.now()
+    ledger = report.open_ledger(tmp_path)
+    rows = report.figures(ledger, ["1h", "24h"], now - 2 * HOUR, now)
+    web = {r.window: r for r in rows if r.subject == "web"}
+    assert set(web) == {"1h", "24h", "range"}
+    assert web["24h"].outages == 2 and web["1h"].outages == 1
+    listed = report.outages(ledger, now - 2 * HOUR, now)
+    assert [(o.subject, o.open) for o in listed] == [("web", False), ("web", True)]
+    first, last = listed
+    assert first.duration_s == pytest.approx(170)       # looks every 10 s, then every 60 s
+    assert 10 <= last.duration_s <= 30                  # open: up to the last mark
+    assert web["24h"].downtime_s == pytest.approx(first.duration_s + last.duration_s)
+    assert web["24h"].mttr_s == pytest.approx(first.duration_s)
+    assert web["range"].monitored_s == pytest.approx(2 * HOUR, abs=60)
+    text = report.render(listed, "csv", list(report.OutageRow.__dataclass_fields__))
+    assert text.splitlines()[0].startswith("subject_type,subject,start,end,duration_s,open")
+    ledger.close()
+
+
+def test_report_times_are_iso_or_a_duration_before_now() -> None:
+    from fcaps.accounting.report import parse_time
+
+    assert parse_time("7d", 1_000_000.0) == 1_000_000.0 - 7 * 86400
+    assert parse_time("2026-12-01T00:00:00Z", 0) == parse_time("2026-12-01", 0) == 1796083200.0
+    with pytest.raises(ValueError, match="ISO 8601"):
+        parse_time("yesterday", 0)
