@@ -127,13 +127,13 @@ def test_a_failed_service_is_accounted_in_the_mib_and_the_report_and_survives_ki
     # Down again, then killed: the report, without the daemon, shows the outage open.
     flag.touch()
     wait_cell(agent, IN_OUTAGE, flaky, "1")
-    time.sleep(2.5)                     # two last-alive marks
+    time.sleep(2.5)                     # last-alive marks (every second here)
     agent.kill9()
     outages = [o for o in json.loads(report(agent, "--outages", "--format", "json"))["rows"]
                if o["subject"] == "flaky"]
     assert [o["open"] for o in outages] == [False, True]
     assert outages[-1]["duration_s"] >= 1
-    time.sleep(2)
+    time.sleep(1)
     agent.start()
     flag.unlink()
     wait_cell(agent, OUTAGES, flaky, "3")          # the one closed at the crash, a new one since the start
@@ -142,6 +142,6 @@ def test_a_failed_service_is_accounted_in_the_mib_and_the_report_and_survives_ki
     flaky_rows = [o for o in rows if o["subject"] == "flaky"]
     assert "killed or crashed" in flaky_rows[1]["note"] and not flaky_rows[1]["open"]
     [gap] = [o for o in rows if o["subject"] == "head1"]
-    assert "killed or crashed" in gap["cause"] and 2 <= gap["duration_s"] <= 30
+    assert "killed or crashed" in gap["cause"] and 1 <= gap["duration_s"] <= 30
     head1 = subject_index(agent, "head1")
     assert cell(agent, OUTAGES, head1) == "1" and int(cell(agent, AVAIL, head1)) < 1_000_000
