@@ -29,8 +29,10 @@ from pathlib import Path
 
 from fcaps.accounting.ledger import Ledger
 from fcaps.accounting.ledgerdb import LedgerFile
+from fcaps.fault.alarms import Alarms
 from haoscar_snmp.config.loader import load_config
 from haoscar_snmp.core.clock import SystemClock
+from haoscar_snmp.core.events import EventBus
 from haoscar_snmp.core.state import (
     HeadRole,
     HeadRow,
@@ -95,7 +97,7 @@ def main() -> None:
         path = Path(tmp) / "accounting.sqlite"
         ledger_file = LedgerFile(path)
         clock = SystemClock()
-        ledger = Ledger(state, lambda: cfg, clock, ledger_file, "bench-boot")
+        ledger = Ledger(state, lambda: cfg, clock, ledger_file, "bench-boot", Alarms(state, EventBus(), clock))
         t0 = time.perf_counter()
         ledger.start()
         print(f"{args.interfaces} LAN interfaces, {len(ledger.subjects)} subjects, windows {cfg.accounting.windows}")
@@ -122,7 +124,7 @@ def main() -> None:
         for _ in range(3):
             t0 = time.perf_counter()
             again = LedgerFile(path)
-            Ledger(state, lambda: cfg, clock, again, "bench-boot").start()
+            Ledger(state, lambda: cfg, clock, again, "bench-boot", Alarms(state, EventBus(), clock)).start()
             restarts.append((time.perf_counter() - t0) * 1000)
             again.close()
         show(f"restart on the file ({len(down) * len(rows[::2])} outages kept)", restarts)

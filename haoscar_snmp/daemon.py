@@ -27,7 +27,7 @@ from fcaps.configuration.control import OperatorActions
 from fcaps.configuration.mibmap import CONFIG_MAP
 from fcaps.configuration.store import ConfigStore
 from fcaps.configuration.sync import ClusterSync
-from fcaps.fault.alarms import Alarms
+from fcaps.fault.alarms import AlarmType, Alarms, ProbableCause
 from fcaps.fault.heartbeat.monitor import HeartbeatMonitor
 from fcaps.fault.heartbeat.process import build as build_heartbeat
 from fcaps.fault.history import EventHistory
@@ -277,7 +277,7 @@ class Daemon:
                       if event.type == EventType.ROLE_CHANGED else None)
         # The outage ledger: started last, so that its first look sees every row; stopped
         # right after the jobs, before the role's release at shutdown.
-        ledger = self._ledger(state, store, state_dir, stack)
+        ledger = self._ledger(state, store, state_dir, alarms, stack)
         if ledger is not None:
             bus.subscribe("accounting", ledger.on_event)
             scheduler.add(ledger)
@@ -297,23 +297,22 @@ class Daemon:
         log.info("ready: try  snmpwalk -v2c -c <community> %s 1.3.6.1.4.1.32473.1", where)
         return store, bus
 
-    def _ledger(self, state: State, store: ConfigStore, state_dir: Path,
+    def _ledger(self, state: State, store: ConfigStore, state_dir: Path, alarms: Alarms,
                 stack: contextlib.AsyncExitStack) -> Ledger | None:
-        """The accounting ledger, or None (logged) when its file cannot be used: the
-        agent keeps the cluster available without it, and haoscarAcctTable stays empty."""
+        """The accounting ledger, or None when its file cannot be used: the agent keeps the
+        cluster available without it, an alarm says so, and haoscarAcctTable stays empty."""
+        path = state_dir / "accounting.sqlite"
+        ledger_file: LedgerFile | None = None
         try:
-            ledger_file = LedgerFile(state_dir / "accounting.sqlite")
-        except sqlite3.Error as exc:
-            log.error("accounting: cannot open %s: %s; no outage is accounted in this run",
-                      state_dir / "accounting.sqlite", exc)
-            return None
-        stack.callback(ledger_file.close)
-        ledger = Ledger(state, store.current, self.clock, ledger_file, read_boot_id())
-        try:
+            ledger_file = LedgerFile(path)
+            stack.callback(ledger_file.close)
+            ledger = Ledger(state, store.current, self.clock, ledger_file, read_boot_id(), alarms)
             log.info("accounting: %s", ledger.start())
         except sqlite3.Error as exc:
-            log.error("accounting: cannot write %s: %s; no outage is accounted in this run",
-                      ledger_file.path, exc)
+            text = f"the outage ledger {path} cannot be used ({exc}): no outage is accounted in this run"
+            log.error("accounting: %s", text)
+            alarms.raise_alarm(ProbableCause.ACCOUNTING_FAILURE, state.cluster.local_head, Severity.MAJOR,
+                               AlarmType.PROCESSING_ERROR, text)
             return None
         stack.callback(ledger.stop)
         return ledger

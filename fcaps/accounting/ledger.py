@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+from fcaps.fault.alarms import AlarmType, Alarms, ProbableCause
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
-from haoscar_snmp.core.events import Event, EventType
+from haoscar_snmp.core.events import Event, EventType, Severity
 from haoscar_snmp.core.state import AcctHeadline, AcctKind, AcctRow, AcctWindowRow, HeadStatus, State
 
 from .figures import Figures, monitored_spans, window_figures
@@ -73,8 +75,9 @@ class Ledger:
     name = "accounting"
 
     def __init__(self, state: State, config: Callable[[], Config], clock: Clock, ledger: LedgerFile,
-                 boot_id: str) -> None:
+                 boot_id: str, alarms: Alarms) -> None:
         self.state = state
+        self.alarms = alarms
         self.config = config
         self.clock = clock
         self.file = ledger
@@ -88,6 +91,7 @@ class Ledger:
         self._look_soon = False
         self._role = RoleTimes()
         self._stopped = False
+        self._failing = ""                  # why the ledger file cannot be written ("" = it can)
         self._present: set[Key] = set()
         self._marked = self._figured = self._pruned = float("-inf")
 
@@ -177,6 +181,8 @@ class Ledger:
             return
         try:
             self.look()
+        except sqlite3.Error as exc:
+            self._failed(exc)
         except Exception:   # noqa: BLE001 - the next cycle tries again; never break the loop
             log.exception("accounting: a look at the state failed; please report it as a BUG")
 
@@ -261,14 +267,21 @@ class Ledger:
         return INTERVAL_S
 
     async def run_cycle(self) -> str:
-        said = self.look()
-        now = self.timeline.now()
-        acct = self.config().accounting
-        if now - self._marked >= acct.mark_interval_s:
-            self.file.mark(self.run_id, now)
-            self._marked = now
-        if now - self._pruned >= PRUNE_EVERY_S:
-            self._prune(now)
+        try:
+            said = self.look()
+            now = self.timeline.now()
+            if now - self._marked >= self.config().accounting.mark_interval_s:
+                self.file.mark(self.run_id, now)
+                self._marked = now
+            if now - self._pruned >= PRUNE_EVERY_S:
+                self._prune(now)
+        except sqlite3.Error as exc:
+            return self._failed(exc)
+        if self._failing:
+            self._failing = ""
+            log.warning("accounting: the ledger %s can be written again", self.file.path)
+            self.alarms.clear(ProbableCause.ACCOUNTING_FAILURE, self.state.cluster.local_head,
+                              f"the outage ledger {self.file.path} can be written again")
         if now - self._figured >= FIGURES_EVERY_S:
             await self._refresh_sliced(now)
         down = sum(1 for s in self.subjects.values() if s.open)
@@ -276,6 +289,33 @@ class Ledger:
         changes = ", ".join(said[:5]) + (f" and {len(said) - 5} more" if len(said) > 5 else "")
         return (f"{len(self._present)} subject(s), {down} down; {head.window or '-'} availability "
                 f"{head.availability_ppm} ppm" + (f"; {changes}" if said else ""))
+
+    def _failed(self, exc: sqlite3.Error) -> str:
+        """The file refused a write (disk full, read-only, damaged): nothing of the look is
+        kept, the memory is read back from the file, an alarm says so, the next cycle
+        tries again. Not a bug: the agent goes on keeping the cluster available."""
+        text = (f"the outage ledger {self.file.path} cannot be written ({exc}): outages go "
+                f"unrecorded until it can")
+        if not self._failing:
+            log.error("accounting: %s", text)
+        self._failing = str(exc)
+        self.alarms.raise_alarm(ProbableCause.ACCOUNTING_FAILURE, self.state.cluster.local_head, Severity.MAJOR,
+                                AlarmType.PROCESSING_ERROR, text)
+        try:
+            self._resync()
+        except sqlite3.Error:
+            pass                            # read back at the next failure or success
+        return f"the ledger cannot be written: {exc}"
+
+    def _resync(self) -> None:
+        """The outages and open ones as the file has them (after a write that failed)."""
+        for subject in self.subjects.values():
+            subject.spans, subject.open_id = [], 0
+        self._load(self.timeline.now())
+        by_id = {s.id: s for s in self.subjects.values()}
+        for outage in self.file.open_outages():
+            if outage.subject in by_id:
+                by_id[outage.subject].open_id = outage.id
 
     def _prune(self, now: float) -> None:
         before = now - self.config().accounting.retention_seconds

@@ -41,6 +41,7 @@ class ProbableCause(enum.IntEnum):
     CONFIGURATION_DRIFT = 15
     HEARTBEAT_PROCESS_FAILURE = 16
     PUBLIC_LAN_UNREACHABLE = 17
+    ACCOUNTING_FAILURE = 20         # the outage ledger cannot be written (fcaps/accounting)
 
 
 class Alarms:

@@ -17,8 +17,9 @@ from fakes import FakeClock
 from fcaps.accounting.figures import PPM, window_figures
 from fcaps.accounting.ledger import CRASH_NOTE, STOP_NOTE, Ledger
 from fcaps.accounting.ledgerdb import LedgerFile
+from fcaps.fault.alarms import Alarms, ProbableCause
 from haoscar_snmp.config.schema import AccountingConfig, Config
-from haoscar_snmp.core.events import Event, EventType, Severity
+from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
 from haoscar_snmp.core.state import (
     AcctKind,
     AliasRow,
@@ -60,7 +61,8 @@ class Rig:
     def __init__(self, path: Path, cfg: Config, state: State, clock: FakeClock, boot: str = BOOT) -> None:
         self.path, self.cfg, self.state, self.clock = path, cfg, state, clock
         self.file = LedgerFile(path)
-        self.ledger = Ledger(state, lambda: self.cfg, clock, self.file, boot)
+        self.alarms = Alarms(state, EventBus(), clock)
+        self.ledger = Ledger(state, lambda: self.cfg, clock, self.file, boot, self.alarms)
         self.said = self.ledger.start()
 
     def cycle(self) -> str:
@@ -345,3 +347,22 @@ def test_report_times_are_iso_or_a_duration_before_now() -> None:
     assert parse_time("2026-12-01T00:00:00Z", 0) == parse_time("2026-12-01", 0) == 1796083200.0
     with pytest.raises(ValueError, match="ISO 8601"):
         parse_time("yesterday", 0)
+
+
+def test_a_ledger_that_cannot_be_written_raises_an_alarm_and_loses_nothing_after(
+        tmp_path: Path, cfg: Config, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    state = make_state()
+    rig = Rig(tmp_path / "a.sqlite", cfg, state, clock)
+    rig.run_for(5)
+    rig.file.db.execute("PRAGMA query_only = 1")       # every write now fails, as on a full disk
+    fail(state)
+    said = rig.cycle()
+    assert "cannot be written" in said
+    assert rig.alarms.active(ProbableCause.ACCOUNTING_FAILURE, "head1")
+    assert not rig.ledger.subjects[(AcctKind.SERVICE, "web")].open       # memory agrees with the file
+    assert "BUG" not in caplog.text
+    rig.file.db.execute("PRAGMA query_only = 0")
+    rig.run_for(2)
+    assert not rig.alarms.active(ProbableCause.ACCOUNTING_FAILURE, "head1")
+    [outage] = rig.outages("web")
+    assert outage.end is None

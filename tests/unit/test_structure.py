@@ -38,7 +38,7 @@ FORBIDDEN = {
 MAY_USE = {
     "fcaps.configuration": ("fcaps.fault.alarms",),
     "fcaps.performance": (),
-    "fcaps.accounting": (),
+    "fcaps.accounting": ("fcaps.fault.alarms",),
     "fcaps.fault": (),
     "fcaps.fault.heartbeat": ("fcaps.fault.alarms", "fcaps.fault.takeover"),
     "fcaps.fault.lan": ("fcaps.fault.alarms",),
