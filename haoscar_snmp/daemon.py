@@ -314,7 +314,14 @@ class Daemon:
             alarms.raise_alarm(ProbableCause.ACCOUNTING_FAILURE, state.cluster.local_head, Severity.MAJOR,
                                AlarmType.PROCESSING_ERROR, text)
             return None
-        stack.callback(ledger.stop)
+
+        def stop() -> None:
+            try:
+                ledger.stop()
+            except sqlite3.Error as exc:    # the next start closes what is open, from the marks
+                log.error("accounting: cannot record the stop in %s: %s", path, exc)
+
+        stack.callback(stop)
         return ledger
 
     @staticmethod
