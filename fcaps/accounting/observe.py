@@ -9,7 +9,7 @@ The ledger (`ledger.py`) turns changes into outages. Subjects:
   until it is heard again; not known before it was first heard, nor while this head's
   own heartbeat process is silent (then this head is deaf, not the peer dead);
 * each heartbeat path and each watched LAN interface: as its row says (up, down,
-  unknown);
+  unknown); a path is not known while this head's heartbeat process is silent;
 * each service (enabled and active rows): up while running, down while failed or
   recovering, not known otherwise (stopped on a standby, not checked yet);
 * each alias (active rows): up while some head holds it, this head (its row says
@@ -92,7 +92,7 @@ class Observer:
         names = {key: row.name for key, row in state.heads.items()}
         for (head, lan), path in state.hb_paths.items():
             name = f"{names.get((head,), 'peer')}/{Lan(lan).label}"
-            seen[(AcctKind.HEARTBEAT_PATH, name)] = _link(path.status, "heartbeat path down")
+            seen[(AcctKind.HEARTBEAT_PATH, name)] = UNKNOWN if deaf else _link(path.status, "heartbeat path down")
         for row in state.lan_ifs.values():
             seen[(AcctKind.LAN_INTERFACE, f"{row.node}/{row.lan.label}")] = (
                 UP if row.status is LinkStatus.UP else _link(row.status, row.last_error or "no echo reply"))

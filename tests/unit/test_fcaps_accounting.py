@@ -24,9 +24,11 @@ from haoscar_snmp.core.state import (
     AcctKind,
     AliasRow,
     AliasStatus,
+    HbPathRow,
     HeadRole,
     HeadRow,
     HeadStatus,
+    LinkStatus,
     PeerView,
     ServiceRow,
     ServiceStatus,
@@ -303,9 +305,13 @@ def test_the_peer_is_not_judged_while_this_heads_heartbeat_process_is_silent(
     state = make_state(peer=True)
     state.peer = dataclasses.replace(state.peer, heard=False, ever_heard=True, silent_since=clock.monotonic())
     state.hb_process = dataclasses.replace(state.hb_process, silent="no report for 2 s")
+    state.hb_paths.put((2, 1), HbPathRow(status=LinkStatus.DOWN))
     rig = Rig(tmp_path / "a.sqlite", cfg, state, clock)
     rig.run_for(5)
-    assert rig.outages("head2") == []
+    assert rig.outages("head2") == [] and rig.outages("head2/lanA") == []
+    state.hb_process = dataclasses.replace(state.hb_process, silent="")      # hearing again: judged
+    rig.run_for(2)
+    assert len(rig.outages("head2")) == 1 and len(rig.outages("head2/lanA")) == 1
 
 
 def test_the_report_reads_the_ledger_per_subject_window_and_range(tmp_path: Path, cfg: Config,
