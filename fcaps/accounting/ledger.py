@@ -109,23 +109,24 @@ class Ledger:
                                                                      row.first_seen, row.continuous)
         closed = 0
         ended = {run.id: run for run in previous}
-        for outage in self.file.open_outages():
-            run = ended.get(outage.run)
-            end = max(outage.start, run.last if run is not None else outage.start)
-            self.file.close_outage(outage.id, end, self.clock.time() - (now - end), CRASH_NOTE)
-            closed += 1
-        me = self._subject((AcctKind.HEAD, self.state.cluster.local_head), now, continuous=True)
         said = "a new ledger"
-        if last is not None:
-            gap = max(0.0, now - last.last)
-            how = "stopped" if last.stopped else "ended without stopping (killed or crashed)"
-            if gap > 0:
-                self.file.add_outage(me.id, self.run_id, last.last, now, f"the agent was not running ({how})",
-                                     "" if last.stopped else "began at the last-alive mark of the run that ended",
-                                     self.clock.time() - gap, self.clock.time())
-            said = f"the previous run {how}; {gap:.0f} s without the agent"
-            if closed:
-                said += f"; {closed} outage(s) it left open closed at its last-alive mark"
+        with self.file.transaction():       # the previous run closed all at once, or not at all
+            for outage in self.file.open_outages():
+                run = ended.get(outage.run)
+                end = max(outage.start, run.last if run is not None else outage.start)
+                self.file.close_outage(outage.id, end, self.clock.time() - (now - end), CRASH_NOTE)
+                closed += 1
+            me = self._subject((AcctKind.HEAD, self.state.cluster.local_head), now, continuous=True)
+            if last is not None:
+                gap = max(0.0, now - last.last)
+                how = "stopped" if last.stopped else "ended without stopping (killed or crashed)"
+                if gap > 0:
+                    self.file.add_outage(me.id, self.run_id, last.last, now, f"the agent was not running ({how})",
+                                         "" if last.stopped else "began at the last-alive mark of the run that ended",
+                                         self.clock.time() - gap, self.clock.time())
+                said = f"the previous run {how}; {gap:.0f} s without the agent"
+                if closed:
+                    said += f"; {closed} outage(s) it left open closed at its last-alive mark"
         self._load(now)
         self._prune(now)
         self._publish_windows()
