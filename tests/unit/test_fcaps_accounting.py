@@ -289,6 +289,37 @@ def test_a_takeover_between_two_looks_is_still_an_outage(tmp_path: Path, cfg: Co
     assert len(rig.outages("192.0.2.10")) == 1          # counted once
 
 
+def test_a_switchover_counts_on_both_sides_of_the_handover(tmp_path: Path, cfg: Config, clock: FakeClock) -> None:
+    """Releasing: from the release until the peer's heartbeat says it holds the alias.
+    Taking over from a live peer: from this head's decision to its takeover completed."""
+    state = make_state(aliases=True, peer=True)
+    me, alias = state.heads[(1,)], state.aliases[(1,)]
+    alias.status, alias.owner = AliasStatus.HELD, "head1"
+    state.peer = dataclasses.replace(state.peer, heard=True, ever_heard=True, status=HeadStatus.STANDBY)
+    rig = Rig(tmp_path / "a.sqlite", cfg, state, clock)
+    rig.run_for(10)
+    me.status, alias.status, alias.owner = HeadStatus.STANDBY, AliasStatus.RELEASED, ""
+    rig.ledger.on_event(Event(EventType.ROLE_CHANGED, "head1", Severity.INFO, "releasing -> standby", 0))
+    rig.cycle()
+    clock.advance(0.3)
+    state.peer = dataclasses.replace(state.peer, status=HeadStatus.ACTIVE, aliases=("192.0.2.10",))
+    rig.cycle()
+    [released] = rig.outages("192.0.2.10")
+    assert released.end - released.start == pytest.approx(0.3)
+    rig.run_for(10)
+    # ... and back: the peer hands over, this head takes the alias within one look.
+    state.peer = dataclasses.replace(state.peer, status=HeadStatus.STANDBY, aliases=())
+    me.status = HeadStatus.TAKING_OVER
+    rig.ledger.on_event(Event(EventType.ROLE_CHANGED, "head1", Severity.INFO, "standby -> taking_over", 0))
+    clock.advance(0.02)
+    me.status, alias.status, alias.owner = HeadStatus.ACTIVE, AliasStatus.HELD, "head1"
+    rig.ledger.on_event(Event(EventType.ROLE_CHANGED, "head1", Severity.INFO, "taking_over -> active", 0))
+    rig.run_for(3)
+    taken = rig.outages("192.0.2.10")[-1]
+    assert taken.end - taken.start == pytest.approx(0.02) and "handed" in taken.cause
+    assert len(rig.outages("192.0.2.10")) == 2 and len(rig.outages("demo")) == 2
+
+
 def test_nothing_is_judged_while_this_head_is_starting(tmp_path: Path, cfg: Config, clock: FakeClock) -> None:
     state = make_state(aliases=True)
     state.heads[(1,)].status = HeadStatus.STARTING
