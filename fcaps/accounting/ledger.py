@@ -14,7 +14,7 @@ at that run's last-alive mark, written every `mark_interval_s` and at every chan
 its note says so; the time between that run's end and this start is an outage of this
 head. A clean stop closes open outages at the stop, noted so.
 
-Sole writer of `state.accounting`, `state.acct_windows` and `state.acct_headline`.
+The figures go into the state through `rows.py`.
 """
 
 from __future__ import annotations
@@ -22,25 +22,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from fcaps.fault.alarms import AlarmType, Alarms, ProbableCause
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.events import Event, EventType, Severity
-from haoscar_snmp.core.state import AcctHeadline, AcctKind, AcctRow, AcctWindowRow, HeadStatus, State
+from haoscar_snmp.core.state import AcctKind, HeadStatus, State
 
-from .figures import Figures, monitored_spans, window_figures
 from .ledgerdb import LedgerFile
 from .observe import Key, Observer, RoleTimes, Seen
+from .rows import SLICE, AcctRows, Subject
 from .timeline import Timeline
 
 log = logging.getLogger(__name__)
 
 INTERVAL_S = 1.0
 FIGURES_EVERY_S = 5.0           # figures of open outages grow; recomputed this often at most
-SLICE = 250                     # subjects whose rows are computed in one loop pass
 PRUNE_EVERY_S = 3600.0
 CRASH_NOTE = ("open when the agent ended without stopping (killed or crashed): closed at its "
               "last-alive mark, so the outage may have lasted up to one mark interval longer")
@@ -56,21 +54,6 @@ _CAUSES = {
 }
 
 
-@dataclass
-class _Subject:
-    id: int
-    kind: AcctKind
-    name: str
-    first_seen: float
-    continuous: bool = False                          # watched all the time: this head
-    spans: list[list] = field(default_factory=list)   # [start, end | None, cause], by start
-    open_id: int = 0                                  # the open outage's row id, 0 = none
-
-    @property
-    def open(self) -> bool:
-        return self.open_id != 0
-
-
 class Ledger:
     name = "accounting"
 
@@ -82,8 +65,9 @@ class Ledger:
         self.clock = clock
         self.file = ledger
         self.observer = Observer()
+        self.rows = AcctRows(state, config)
         self.timeline = Timeline.resume(clock, boot_id, ledger.anchor(), ledger.latest_time())
-        self.subjects: dict[Key, _Subject] = {}
+        self.subjects: dict[Key, Subject] = {}
         self.runs: list[tuple[float, float]] = []     # earlier runs: (start, last-alive mark)
         self.run_id = 0
         self.run_start = 0.0
@@ -105,7 +89,7 @@ class Ledger:
         self.run_start = now
         self.run_id = self.file.begin_run(self.timeline.anchor, now, self.clock.time())
         for row in self.file.subjects():
-            self.subjects[(AcctKind(row.kind), row.name)] = _Subject(row.id, AcctKind(row.kind), row.name,
+            self.subjects[(AcctKind(row.kind), row.name)] = Subject(row.id, AcctKind(row.kind), row.name,
                                                                      row.first_seen, row.continuous)
         closed = 0
         ended = {run.id: run for run in previous}
@@ -129,7 +113,7 @@ class Ledger:
                     said += f"; {closed} outage(s) it left open closed at its last-alive mark"
         self._load(now)
         self._prune(now)
-        self._publish_windows()
+        self.rows.publish_windows()
         self.look()
         return said
 
@@ -216,15 +200,15 @@ class Ledger:
                 self._figured = float("-inf")
         return said
 
-    def _subject(self, key: Key, now: float, continuous: bool = False) -> _Subject:
+    def _subject(self, key: Key, now: float, continuous: bool = False) -> Subject:
         subject = self.subjects.get(key)
         if subject is None or (continuous and not subject.continuous):
             row = self.file.add_subject(int(key[0]), key[1], now, continuous)
-            subject = self.subjects[key] = _Subject(row.id, key[0], key[1], row.first_seen, continuous,
+            subject = self.subjects[key] = Subject(row.id, key[0], key[1], row.first_seen, continuous,
                                                     subject.spans if subject else [])
         return subject
 
-    def _open(self, subject: _Subject, what: Seen, mono: float, now: float) -> str:
+    def _open(self, subject: Subject, what: Seen, mono: float, now: float) -> str:
         start = now
         if what.since is not None:
             # Dated back (the peer's last heartbeat), but never before this run, the
@@ -240,7 +224,7 @@ class Ledger:
                  subject.name, now - start, cause)
         return f"{subject.name} down"
 
-    def _gap(self, subject: _Subject, what: Seen, end: float, now: float) -> str:
+    def _gap(self, subject: Subject, what: Seen, end: float, now: float) -> str:
         """An outage that began and ended between two looks (a takeover)."""
         assert what.began is not None
         floor = max(self.run_start, subject.first_seen, *(s[1] for s in subject.spans[-1:] if s[1]))
@@ -252,7 +236,7 @@ class Ledger:
                  end - start, what.cause)
         return f"{subject.name} down and up"
 
-    def _close(self, subject: _Subject, now: float, note: str = "") -> str:
+    def _close(self, subject: Subject, now: float, note: str = "") -> str:
         span = subject.spans[-1]
         end = max(now, span[0])
         self.file.close_outage(subject.open_id, end, self.clock.time() - (self.timeline.now() - end), note)
@@ -330,23 +314,6 @@ class Ledger:
 
     # -- figures ---------------------------------------------------------------------------
 
-    def monitored(self, subject: _Subject, now: float) -> list[tuple[float, float]]:
-        """When this head could see the subject: this head itself all the time since first
-        seen (its downtime is counted), every other subject during the agent's runs."""
-        return monitored_spans(subject.first_seen, subject.continuous, [*self.runs, (self.run_start, now)], now)
-
-    def figures(self, subject: _Subject, length: float, now: float) -> Figures:
-        return window_figures(now, length, self.monitored(subject, now), [(s[0], s[1]) for s in subject.spans])
-
-    def _publish_windows(self) -> None:
-        acct = self.config().accounting
-        wanted = {(i,): AcctWindowRow(name, length)
-                  for i, (name, length) in enumerate(zip(acct.windows, acct.window_seconds), start=1)}
-        for key in [k for k in self.state.acct_windows.keys() if k not in wanted]:
-            self.state.acct_windows.remove(key)
-        for key, row in wanted.items():
-            self.state.acct_windows.put(key, row)
-
     def _refresh(self, now: float) -> None:
         """All the rows at once (at start, after a change among few subjects)."""
         for _ in self._rows(now):
@@ -359,43 +326,6 @@ class Ledger:
             await asyncio.sleep(0)
 
     def _rows(self, now: float) -> Iterator[None]:
-        """Every present subject's row per window, and the cluster's headline figures;
-        yields after every SLICE subjects.
-
-        What subjects share is computed once per window (a subject without outages, seen
-        since a given time, has the figures of every other such subject)."""
         self._figured = now
-        self._publish_windows()
-        windows = [(key[0], row) for key, row in self.state.acct_windows.items()]
-        runs = [*self.runs, (self.run_start, now)]
-        shared: dict[tuple[int, float], Figures] = {}     # (window, watched since) -> figures without outages
-        table = self.state.accounting
-        keep = set()
-        longest = max(windows, key=lambda w: w[1].length_s)[0]
-        for n, key in enumerate(list(self._present), start=1):
-            subject = self.subjects[key]
-            last = subject.spans[-1] if subject.spans else None
-            for index, window in windows:
-                if last is None and not subject.continuous:
-                    since = max(subject.first_seen, now - window.length_s)
-                    f = shared.get((index, since))
-                    if f is None:
-                        f = shared[(index, since)] = window_figures(
-                            now, window.length_s, monitored_spans(since, False, runs, now), [])
-                else:
-                    f = self.figures(subject, window.length_s, now)
-                row = AcctRow(subject.kind, subject.name[:128], f.outages, round(f.downtime_s),
-                              round(f.monitored_s), f.availability_ppm, round(f.mttr_s), round(f.mtbf_s),
-                              last[0] if last else 0.0,
-                              round((now if last[1] is None else last[1]) - last[0]) if last else 0,
-                              last[2] if last else "", subject.open)
-                table.put((subject.id, index), row)
-                keep.add((subject.id, index))
-                if subject.kind is AcctKind.CLUSTER and index == longest:
-                    self.state.acct_headline = AcctHeadline(window.name, row.mttr_s, row.mtbf_s,
-                                                            row.availability_ppm)
-            if n % SLICE == 0:
-                yield
-        if len(keep) != len(table):
-            for key in [k for k in table.keys() if k not in keep]:
-                table.remove(key)
+        return self.rows.write(now, [self.subjects[key] for key in self._present],
+                               [*self.runs, (self.run_start, now)])

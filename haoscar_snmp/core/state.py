@@ -554,7 +554,7 @@ class AcctKind(enum.IntEnum):
 
 @dataclass(frozen=True)
 class AcctRow:
-    """Writer: the accounting ledger (fcaps/accounting/ledger.py). One subject over one
+    """Writer: the accounting ledger (fcaps/accounting/rows.py). One subject over one
     window; key (subject index, window index). Times in seconds; `last_outage_start` is
     the ledger's time (wall-clock based, see fcaps/accounting/timeline.py), 0 = none."""
 
