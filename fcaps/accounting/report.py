@@ -6,8 +6,8 @@ mark (at most `mark_interval_s` old); an outage still open counts up to the last
 of its run, and says so (`open`).
 
 Two listings: figures per subject and window (each configured window ending at
-`until`, and the range [since, until] when `since` is given), or the outages that
-overlap [since, until].
+`until`, the range [since, until] when `since` is given, and `all`: the totals of
+everything the ledger keeps), or the outages that overlap [since, until].
 """
 
 from __future__ import annotations
@@ -103,6 +103,8 @@ def figures(ledger: LedgerFile, windows: Iterable[str], since: float | None, unt
     ranges = [(w, until - duration_seconds(w)) for w in windows]
     if since is not None:
         ranges.append(("range", since))
+    if runs:                                # the totals: everything the ledger keeps
+        ranges.append(("all", min(run.start for run in runs)))
     rows = []
     for subject in ledger.subjects():
         latest = max((e for _, e in spans), default=subject.first_seen)

@@ -112,7 +112,7 @@ def test_a_failed_service_is_accounted_in_the_mib_and_the_report_and_survives_ki
     # The report, while the daemon runs: CSV figures and JSON outages.
     rows = list(csv.DictReader(io.StringIO(report(agent, "--format", "csv"))))
     mine = {r["window"]: r for r in rows if r["subject"] == "flaky"}
-    assert set(mine) == {"1h", "24h"} and mine["1h"]["outages"] == "1"
+    assert set(mine) == {"1h", "24h", "all"} and mine["1h"]["outages"] == mine["all"]["outages"] == "1"
     assert 1 <= float(mine["1h"]["downtime_s"]) <= 10 and int(mine["1h"]["availability_ppm"]) < 1_000_000
     [outage] = [o for o in json.loads(report(agent, "--outages", "--format", "json", "--since", "1h"))["rows"]
                 if o["subject"] == "flaky"]

@@ -362,7 +362,8 @@ def test_the_report_reads_the_ledger_per_subject_window_and_range(tmp_path: Path
     ledger = report.open_ledger(tmp_path)
     rows = report.figures(ledger, ["1h", "24h"], now - 2 * HOUR, now)
     web = {r.window: r for r in rows if r.subject == "web"}
-    assert set(web) == {"1h", "24h", "range"}
+    assert set(web) == {"1h", "24h", "range", "all"}
+    assert web["all"].outages == 2 and web["all"].monitored_s == pytest.approx(2 * HOUR + 180, abs=60)
     assert web["24h"].outages == 2 and web["1h"].outages == 1
     listed = report.outages(ledger, now - 2 * HOUR, now)
     assert [(o.subject, o.open) for o in listed] == [("web", False), ("web", True)]
