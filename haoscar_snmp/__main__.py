@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sqlite3
 import sys
+import time
 from pathlib import Path
 
 from haoscar_snmp import __version__
@@ -48,20 +50,18 @@ AUDIT_NOTE = ("refused SETs are not in the event history, only in the daemon's l
 
 
 def _report(args: argparse.Namespace) -> int:
-    import time
-
+    """`haoscar-snmp report`: the ledger's figures or outages, or (--audit) the audit trail."""
+    from fcaps.accounting import report
     from haoscar_snmp.config.errors import ConfigError
     from haoscar_snmp.config.loader import load_config
     from haoscar_snmp.config.schema import AccountingConfig, duration_seconds
 
     windows = tuple(args.window or ())
     state_dir = args.state_dir
+    now = time.time()
     try:
         for window in windows:
             duration_seconds(window)
-        now = time.time()
-        from fcaps.accounting import report
-
         since = report.parse_time(args.since, now) if args.since else None
         until = report.parse_time(args.until, now) if args.until else now
     except ValueError as exc:
@@ -86,8 +86,6 @@ def _report(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"haoscar-snmp report: {exc}", file=sys.stderr)
         return 1
-    import sqlite3
-
     try:
         if args.outages:
             rows: list = report.outages(ledger, since, until)
@@ -106,8 +104,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _audit(state_dir: Path, since: float | None, until: float, fmt: str) -> int:
-    import sqlite3
-
+    """Accepted SETs, operator actions and adopted peer settings, from the event history."""
     from fcaps.accounting.report import iso, render
     from fcaps.fault.history import read_events
     from haoscar_snmp.core.events import EventType, Severity
