@@ -55,6 +55,9 @@ _CAUSES = {
 
 
 class Ledger:
+    """The `accounting` job and event consumer; `start` before the scheduler runs it,
+    `stop` after the scheduler stopped."""
+
     name = "accounting"
 
     def __init__(self, state: State, config: Callable[[], Config], clock: Clock, ledger: LedgerFile,
@@ -173,15 +176,14 @@ class Ledger:
 
     def look(self) -> list[str]:
         """Compare what is seen with the open outages; open and close. What changed, in words."""
-        mono = self.clock.monotonic()
-        now = self.timeline.at(mono)
+        now = self.timeline.now()
         seen = self.observer.look(self.state, self.config().timing.heartbeat_dead_time_ms / 1000.0, self._role)
         said = []
         with self.file.transaction():
             for key, what in seen.items():
                 subject = self._subject(key, now)
                 if what.up is False and not subject.open:
-                    said.append(self._open(subject, what, mono, now))
+                    said.append(self._open(subject, what, now))
                 elif what.up is True:
                     self._causes.pop(key, None)
                     end = now if what.since is None else min(now, self.timeline.at(what.since))
@@ -208,7 +210,7 @@ class Ledger:
                                                     subject.spans if subject else [])
         return subject
 
-    def _open(self, subject: Subject, what: Seen, mono: float, now: float) -> str:
+    def _open(self, subject: Subject, what: Seen, now: float) -> str:
         start = now
         if what.since is not None:
             # Dated back (the peer's last heartbeat), but never before this run, the
