@@ -83,7 +83,7 @@ def _report(args: argparse.Namespace) -> int:
         return _audit(state_dir, since, until, args.format)
     try:
         ledger = report.open_ledger(state_dir)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, sqlite3.Error) as exc:
         print(f"haoscar-snmp report: {exc}", file=sys.stderr)
         return 1
     try:
