@@ -1,11 +1,13 @@
-"""Command line: `haoscar-snmp run`, `haoscar-snmp check-config`, `haoscar-snmp version`."""
+"""Command line: `haoscar-snmp run`, `check-config`, `report` (the outage ledger, the audit trail)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import sqlite3
 import sys
+import time
 from pathlib import Path
 
 from haoscar_snmp import __version__
@@ -25,7 +27,105 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config file and list every problem")
     check.add_argument("-c", "--config", type=Path, help="config file; default: the embedded one")
     check.add_argument("--state-dir", type=Path, help="also check overrides.json in this state directory")
+    report = sub.add_parser("report", help="the outage ledger (or, with --audit, the SET and operator-action "
+                                           "audit trail), read from the state directory; the daemon may run")
+    report.add_argument("-c", "--config", type=Path,
+                        help="config file, for its state directory and accounting windows; default: the embedded one")
+    report.add_argument("--state-dir", type=Path, help="the state directory (default: the config's)")
+    report.add_argument("--since", help="from this time: ISO 8601 (UTC unless a zone is given) or a duration "
+                                        "before now (7d); with figures, adds the range as a window")
+    report.add_argument("--until", help="up to this time (same forms; default: now)")
+    report.add_argument("--format", choices=["csv", "json"], default="csv")
+    report.add_argument("--window", action="append", metavar="DURATION",
+                        help="a window to compute (24h, 7d, ...; repeat for several); default: the config's")
+    what = report.add_mutually_exclusive_group()
+    what.add_argument("--outages", action="store_true", help="list the outages instead of the figures")
+    what.add_argument("--audit", action="store_true",
+                      help="the accepted SETs and operator actions from the event history")
     return p
+
+
+AUDIT_NOTE = ("refused SETs are not in the event history, only in the daemon's log "
+              "(its audit lines 'SET by ... refused with ...')")
+
+
+def _report(args: argparse.Namespace) -> int:
+    """`haoscar-snmp report`: the ledger's figures or outages, or (--audit) the audit trail."""
+    from fcaps.accounting import report
+    from haoscar_snmp.config.errors import ConfigError
+    from haoscar_snmp.config.loader import load_config
+    from haoscar_snmp.config.schema import AccountingConfig, duration_seconds
+
+    windows = tuple(args.window or ())
+    state_dir = args.state_dir
+    now = time.time()
+    try:
+        for window in windows:
+            duration_seconds(window)
+        since = report.parse_time(args.since, now) if args.since else None
+        until = report.parse_time(args.until, now) if args.until else now
+    except ValueError as exc:
+        print(f"haoscar-snmp report: {exc}", file=sys.stderr)
+        return 2
+    if state_dir is None or not windows:
+        try:
+            config = load_config(args.config)
+        except ConfigError as exc:
+            if state_dir is None:
+                print(str(exc), file=sys.stderr)
+                print("haoscar-snmp report: give --state-dir, or a configuration that loads", file=sys.stderr)
+                return 2
+            config = None
+        if state_dir is None and config is not None:
+            state_dir = Path(config.cluster.state_dir)
+        windows = windows or (config.accounting.windows if config is not None else AccountingConfig().windows)
+    if args.audit:
+        return _audit(state_dir, since, until, args.format)
+    try:
+        ledger = report.open_ledger(state_dir)
+    except (OSError, ValueError, sqlite3.Error) as exc:
+        print(f"haoscar-snmp report: {exc}", file=sys.stderr)
+        return 1
+    try:
+        if args.outages:
+            rows: list = report.outages(ledger, since, until)
+            fields = list(report.OutageRow.__dataclass_fields__)
+        else:
+            rows = report.figures(ledger, windows, since, until)
+            fields = list(report.FigureRow.__dataclass_fields__)
+    except sqlite3.Error as exc:
+        print(f"haoscar-snmp report: cannot read {ledger.path}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        ledger.close()
+    sys.stdout.write(report.render(rows, args.format, fields,
+                                   {"since": report.iso(since), "until": report.iso(until)}))
+    return 0
+
+
+def _audit(state_dir: Path, since: float | None, until: float, fmt: str) -> int:
+    """Accepted SETs, operator actions and adopted peer settings, from the event history."""
+    from fcaps.accounting.report import iso, render
+    from fcaps.fault.history import read_events
+    from haoscar_snmp.core.events import EventType, Severity
+
+    path = state_dir / "history.sqlite"
+    kinds = {EventType.CONFIG_CHANGED, EventType.OPERATOR_ACTION, EventType.CONFIG_SYNCED}
+    try:
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no event history")
+        events = read_events(path, {int(k) for k in kinds}, since if since is not None else float("-inf"), until)
+    except (OSError, sqlite3.Error) as exc:
+        print(f"haoscar-snmp report: {exc}", file=sys.stderr)
+        return 1
+    rows = [{"index": e["index"], "time": iso(float(e["time"])), "type": EventType(e["type"]).name.lower(),
+             "subject": e["subject"], "severity": Severity(e["severity"]).name.lower(), "text": e["text"]}
+            for e in events]
+    if fmt == "csv":
+        print(f"haoscar-snmp report: note: {AUDIT_NOTE}", file=sys.stderr)
+    sys.stdout.write(render(rows, fmt, ["index", "time", "type", "subject", "severity", "text"],
+                            {"since": iso(since), "until": iso(until), "note": AUDIT_NOTE}))
+    return 0
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -54,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check-config":
         return _check_config(args)
+    if args.command == "report":
+        return _report(args)
     from haoscar_snmp.daemon import Daemon, setup_logging
 
     setup_logging(args.log_level or "info", syslog=False)

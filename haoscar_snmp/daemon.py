@@ -15,15 +15,19 @@ import logging
 import logging.handlers
 import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fcaps.accounting.ledger import Ledger
+from fcaps.accounting.ledgerdb import LedgerFile
+from fcaps.accounting.timeline import read_boot_id
 from fcaps.configuration.control import OperatorActions
 from fcaps.configuration.mibmap import CONFIG_MAP
 from fcaps.configuration.store import ConfigStore
 from fcaps.configuration.sync import ClusterSync
-from fcaps.fault.alarms import Alarms
+from fcaps.fault.alarms import AlarmType, Alarms, ProbableCause
 from fcaps.fault.heartbeat.monitor import HeartbeatMonitor
 from fcaps.fault.heartbeat.process import build as build_heartbeat
 from fcaps.fault.history import EventHistory
@@ -295,6 +299,12 @@ class Daemon:
         # Active-only services are checked from the moment this head is active, not a cycle later.
         bus.subscribe("services-role", lambda event: scheduler.wake("services")
                       if event.type == EventType.ROLE_CHANGED else None)
+        # The outage ledger: started last, so that its first look sees every row; stopped
+        # right after the jobs, before the role's release at shutdown.
+        ledger = self._ledger(state, store, state_dir, alarms, stack)
+        if ledger is not None:
+            bus.subscribe("accounting", ledger.on_event)
+            scheduler.add(ledger)
         scheduler.start()
         stack.push_async_callback(scheduler.stop)    # the first to go at shutdown
 
@@ -310,6 +320,33 @@ class Daemon:
         where = config.snmp.listen[0] if config.snmp.listen else "<snmpd's address>"
         log.info("ready: try  snmpwalk -v2c -c <community> %s 1.3.6.1.4.1.32473.1", where)
         return store, bus
+
+    def _ledger(self, state: State, store: ConfigStore, state_dir: Path, alarms: Alarms,
+                stack: contextlib.AsyncExitStack) -> Ledger | None:
+        """The accounting ledger, or None when its file cannot be used: the agent keeps the
+        cluster available without it, an alarm says so, and haoscarAcctTable stays empty."""
+        path = state_dir / "accounting.sqlite"
+        ledger_file: LedgerFile | None = None
+        try:
+            ledger_file = LedgerFile(path)
+            stack.callback(ledger_file.close)
+            ledger = Ledger(state, store.current, self.clock, ledger_file, read_boot_id(), alarms)
+            log.info("accounting: %s", ledger.start())
+        except sqlite3.Error as exc:
+            text = f"the outage ledger {path} cannot be used ({exc}): no outage is accounted in this run"
+            log.error("accounting: %s", text)
+            alarms.raise_alarm(ProbableCause.ACCOUNTING_FAILURE, state.cluster.local_head, Severity.MAJOR,
+                               AlarmType.PROCESSING_ERROR, text)
+            return None
+
+        def stop() -> None:
+            try:
+                ledger.stop()
+            except sqlite3.Error as exc:    # the next start closes what is open, from the marks
+                log.error("accounting: cannot record the stop in %s: %s", path, exc)
+
+        stack.callback(stop)
+        return ledger
 
     @staticmethod
     def _subagent(config: Config, view: MibView, set_handler: SetHandler, store: ConfigStore,

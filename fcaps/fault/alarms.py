@@ -59,6 +59,7 @@ class ProbableCause(enum.IntEnum):
     HEARTBEAT_PROCESS_FAILURE = 16
     PUBLIC_LAN_UNREACHABLE = 17
     NOTIFICATION_TARGET_UNREACHABLE = 18
+    ACCOUNTING_FAILURE = 20         # the outage ledger cannot be written (fcaps/accounting)
 
 
 class Alarms:

@@ -130,3 +130,18 @@ class EventHistory:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def read_events(path: Path, types: set[int], since: float, until: float) -> list[dict[str, object]]:
+    """The events of `types` recorded in the history file between two wall-clock times,
+    oldest first; read-only, so it works while the daemon writes (WAL)."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        marks = ",".join("?" * len(types))
+        rows = db.execute(f"SELECT idx, time, type, subject, severity, text FROM events "
+                          f"WHERE type IN ({marks}) AND time >= ? AND time <= ? ORDER BY seq",
+                          (*sorted(types), since, until)).fetchall()
+    finally:
+        db.close()
+    return [{"index": idx, "time": time, "type": etype, "subject": subject, "severity": severity, "text": text}
+            for idx, time, etype, subject, severity, text in rows]

@@ -126,6 +126,8 @@ PER_HEAD_KEYS = (
     "notify.resync_interval_ms",
     # Logging is about this machine's journal.
     "log",
+    # Each head keeps its own outage ledger, from what it saw.
+    "accounting",
 )
 
 

@@ -59,6 +59,7 @@ LIVE_KEYS = (
     "heartbeat.key",
     "heartbeat.key_file",
     "notify",
+    "accounting",
     "log",
 )
 

@@ -209,4 +209,5 @@ def _sections(raw: dict[str, Any], values: dict[str, Any], context: dict[str, An
         snmp["allow_v2c_write"] = allow if isinstance(allow, bool) else None
     email = values["notify"].email if values.get("notify") is not None else None
     return rules.Sections(cluster=values["cluster"], timing=values["timing"], heartbeat=values["heartbeat"],
-                          email=email, failover=values["failover"], **tables, **snmp)
+                          email=email, failover=values["failover"], accounting=values.get("accounting"),
+                          **tables, **snmp)

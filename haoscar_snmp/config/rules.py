@@ -17,6 +17,7 @@ from typing import Any, Callable, Hashable, Iterable, Iterator
 from haoscar_snmp.config import lanrows
 from haoscar_snmp.config.errors import Issue, Loc, format_loc
 from haoscar_snmp.config.schema import (
+    AccountingConfig,
     Access,
     AliasConfig,
     ClusterConfig,
@@ -63,6 +64,7 @@ class Sections:
     targets: tuple[TargetConfig | None, ...] | None = None
     email: EmailConfig | None = None
     failover: FailoverConfig | None = None
+    accounting: AccountingConfig | None = None
 
     @classmethod
     def of(cls, config: Config) -> Sections:
@@ -72,7 +74,7 @@ class Sections:
             heartbeat=config.heartbeat, listen=config.snmp.listen,
             allow_v2c_write=config.snmp.allow_v2c_write, communities=config.snmp.communities,
             users=config.snmp.users, targets=config.snmp.targets, email=config.notify.email,
-            failover=config.failover,
+            failover=config.failover, accounting=config.accounting,
         )
 
 
@@ -281,7 +283,31 @@ def _public_targets(s: Sections) -> Iterator[Issue]:
                                                "what each reaches on the public LAN")
 
 
+# The shortest accounting window (an hour says little about availability below it) and
+# the longest retention.
+ACCT_WINDOW_MIN_S = 3600
+ACCT_RETENTION_MAX_S = 3660 * 86400
+
+
+def _accounting(s: Sections) -> Iterator[Issue]:
+    a = s.accounting
+    if a is None:
+        return
+    seconds = a.window_seconds
+    for i, (text, length) in enumerate(zip(a.windows, seconds)):
+        if length < ACCT_WINDOW_MIN_S:
+            yield (("accounting", "windows", i), f"{text} is shorter than an hour")
+        elif length in seconds[:i]:
+            yield (("accounting", "windows", i), f"{text} is as long as windows[{seconds.index(length)}]")
+    if a.retention_seconds > ACCT_RETENTION_MAX_S:
+        yield (("accounting", "retention"), f"{a.retention} is longer than 3660d")
+    elif a.retention_seconds < max(seconds):
+        longest = a.windows[seconds.index(max(seconds))]
+        yield (("accounting", "retention"), f"{a.retention} is shorter than the longest window ({longest}): "
+                                            f"that window could not be computed from whole data")
+
+
 _RULES: tuple[Callable[[Sections], Iterable[Issue]], ...] = (
     _cluster_and_heads, _timing, _tables, _watched_interfaces, _services, _communities_and_users, _targets,
-    _email, _public_targets,
+    _email, _public_targets, _accounting,
 )

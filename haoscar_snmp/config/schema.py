@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 from typing import TYPE_CHECKING, Annotated, Self, TypeVar
 
 from pydantic import (
@@ -479,6 +480,56 @@ class FailoverConfig(FrozenModel):
     public_hold_down_ms: Annotated[int, Field(ge=0, le=3600000)] = 10000
 
 
+# A length of time as the [accounting] section writes it: a whole number and a unit,
+# s, m, h, d or w ("24h", "7d"); parsed to seconds.
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"([1-9][0-9]{0,6})([smhdw])")
+
+
+def duration_seconds(text: str) -> int:
+    """"24h" -> 86400. Raises ValueError with the rule when the text is not a duration."""
+    match = _DURATION.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration: write a whole number and a unit "
+                         f"(s, m, h, d or w), e.g. \"24h\" or \"30d\"")
+    return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def _duration(text: str) -> str:
+    duration_seconds(text)
+    return text.strip()
+
+
+Duration = Annotated[str, AfterValidator(_duration)]
+MAX_ACCT_WINDOWS = 8            # haoscarAcctWindowIndex is 1..8
+
+
+class AccountingConfig(FrozenModel):
+    """The outage ledger (fcaps/accounting): over which windows availability, MTTR and
+    MTBF are computed, how long outages are kept, and how often the ledger marks that
+    the agent is alive (an outage open at a crash is closed at the last mark)."""
+
+    # Each window is the time up to now over which the figures are computed; the MIB has
+    # one haoscarAcctTable row per subject and window, and haoscarPerfAvailability,
+    # haoscarPerfMttr and haoscarPerfMtbf show the cluster's figures over the longest.
+    windows: Annotated[tuple[Duration, ...], Field(min_length=1, max_length=MAX_ACCT_WINDOWS)] = (
+        "24h", "7d", "30d")
+    # Outages and runs that ended longer ago than this are deleted; at least the longest
+    # window, so that every window is computed from whole data (rules.py checks both).
+    retention: Duration = "400d"
+    # How often the ledger writes its last-alive mark (at most this much of an outage
+    # open at a crash, or of the agent's own downtime, is unknown).
+    mark_interval_s: Annotated[int, Field(ge=1, le=300)] = 10
+
+    @property
+    def window_seconds(self) -> tuple[int, ...]:
+        return tuple(duration_seconds(w) for w in self.windows)
+
+    @property
+    def retention_seconds(self) -> int:
+        return duration_seconds(self.retention)
+
+
 class LogConfig(FrozenModel):
     level: LogLevel = LogLevel.INFO
     syslog: bool = False
@@ -529,6 +580,7 @@ class Config(FrozenModel):
     failover: FailoverConfig = FailoverConfig()
     snmp: SnmpConfig
     notify: NotifyConfig = NotifyConfig()
+    accounting: AccountingConfig = AccountingConfig()
     log: LogConfig = LogConfig()
 
     @model_validator(mode="after")

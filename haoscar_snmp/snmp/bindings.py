@@ -59,9 +59,11 @@ def bind_all(view: MibView, state: State, config: Callable[[], Config], config_m
         "haoscarPerfFailoverMean": lambda: s.perf.failover_mean_ms,
         "haoscarPerfHbRtt": lambda: s.hb_figures.rtt_us,
         "haoscarPerfHbJitter": lambda: s.hb_figures.jitter_us,
-        "haoscarPerfMttr": lambda: s.perf.mttr_s,
-        "haoscarPerfMtbf": lambda: s.perf.mtbf_s,
-        "haoscarPerfAvailability": lambda: s.perf.availability_ppm,
+        "haoscarPerfMttr": lambda: s.acct_headline.mttr_s,
+        "haoscarPerfMtbf": lambda: s.acct_headline.mtbf_s,
+        "haoscarPerfAvailability": lambda: s.acct_headline.availability_ppm,
+        # accounting
+        "haoscarAcctRetention": lambda: config().accounting.retention_seconds,
         "haoscarPerfLoopLag": lambda: s.loop.lag_us,
         "haoscarPerfLoopLagMax": lambda: s.loop.lag_max_us,
         "haoscarPerfHbSendLag": lambda: s.perf_hb_send.lag_us,
@@ -248,7 +250,7 @@ def bind_all(view: MibView, state: State, config: Callable[[], Config], config_m
         "haoscarAlarmTargetLastResync": lambda r: uptime_ticks(r.last_resync) if r.last_resync else 0,
     })
     view.bind_table("haoscarAcctEntry", lambda: s.accounting, {
-        "haoscarAcctSubjectType": lambda r: r.subject_type,
+        "haoscarAcctSubjectType": lambda r: r.kind,
         "haoscarAcctSubject": lambda r: r.subject,
         "haoscarAcctOutages": lambda r: r.outages,
         "haoscarAcctDowntime": lambda r: r.downtime_s,
@@ -256,6 +258,14 @@ def bind_all(view: MibView, state: State, config: Callable[[], Config], config_m
         "haoscarAcctAvailability": lambda r: r.availability_ppm,
         "haoscarAcctLastOutageStart": lambda r: r.last_outage_start,
         "haoscarAcctLastOutageDuration": lambda r: r.last_outage_duration_s,
+        "haoscarAcctMttr": lambda r: r.mttr_s,
+        "haoscarAcctMtbf": lambda r: r.mtbf_s,
+        "haoscarAcctLastOutageCause": lambda r: r.last_outage_cause,
+        "haoscarAcctInOutage": lambda r: r.in_outage,
+    })
+    view.bind_table("haoscarAcctWindowEntry", lambda: s.acct_windows, {
+        "haoscarAcctWindowName": lambda r: r.name,
+        "haoscarAcctWindowLength": lambda r: r.length_s,
     })
     view.bind_table("haoscarJobEntry", lambda: s.jobs, {
         "haoscarJobName": lambda r: r.name,

@@ -332,3 +332,31 @@ def test_the_resynchronisation_keys_are_checked_and_named(tmp_path: Path) -> Non
     found = problems(MINIMAL + "[notify]\ninform_resync = 3\nresync_interval_ms = 999\n", tmp_path)
     assert set(found) == {"notify.inform_resync", "notify.resync_interval_ms"}, found
     assert "1000" in found["notify.resync_interval_ms"]
+
+
+def test_accounting_problems_are_each_named_by_key(tmp_path: Path) -> None:
+    found = problems(MINIMAL + """
+[accounting]
+windows = ["24h", "10m", "1d", "7x"]
+retention = "2h"
+mark_interval_s = 0
+""", tmp_path)
+    assert "not a duration" in found["accounting.windows[3]"]
+    assert "greater than or equal to 1" in found["accounting.mark_interval_s"]
+    found = problems(MINIMAL + """
+[accounting]
+windows = ["24h", "10m", "1d"]
+retention = "2h"
+""", tmp_path)
+    assert found == {"accounting.windows[1]": "10m is shorter than an hour",
+                     "accounting.windows[2]": "1d is as long as windows[0]",
+                     "accounting.retention": "2h is shorter than the longest window (24h): that window "
+                                             "could not be computed from whole data"}
+
+
+def test_accounting_defaults_and_durations(tmp_path: Path) -> None:
+    config = parse(MINIMAL + '[accounting]\nwindows = ["1h", "2w"]\nretention = "30d"\n', tmp_path)
+    assert config.accounting.window_seconds == (3600, 14 * 86400)
+    assert config.accounting.retention_seconds == 30 * 86400
+    default = parse(MINIMAL, tmp_path)
+    assert default.accounting.windows == ("24h", "7d", "30d") and default.accounting.mark_interval_s == 10

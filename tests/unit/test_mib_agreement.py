@@ -17,6 +17,7 @@ from haoscar_snmp.config.schema import (
 )
 from haoscar_snmp.core.events import EventType, Severity
 from haoscar_snmp.core.state import (
+    AcctKind,
     AgentxStatus,
     AliasStatus,
     CheckKind,
@@ -76,6 +77,7 @@ ENUMS: list[tuple[type[enum.IntEnum], str, str]] = [
     (ConfigSyncStatus, "haoscarConfigSyncStatus", ""),
     (DurationKind, "haoscarPerfDurationKind", ""),
     (FrontEnd, "haoscarPerfRequestFrontEnd", ""),
+    (AcctKind, "haoscarAcctSubjectType", ""),
 ]
 
 

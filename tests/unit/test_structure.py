@@ -38,6 +38,7 @@ FORBIDDEN = {
 MAY_USE = {
     "fcaps.configuration": ("fcaps.fault.alarms",),
     "fcaps.performance": (),
+    "fcaps.accounting": ("fcaps.fault.alarms",),
     "fcaps.security": ("fcaps.fault.alarms",),
     "fcaps.fault": (),
     "fcaps.fault.heartbeat": ("fcaps.fault.alarms", "fcaps.fault.takeover"),
