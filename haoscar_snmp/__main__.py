@@ -45,8 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-AUDIT_NOTE = ("refused SETs are not in the event history, only in the daemon's log "
-              "(its audit lines 'SET by ... refused with ...')")
+AUDIT_NOTE = ("refused SETs beyond 5 at once, then one a minute, are only in the daemon's log "
+              "(its audit lines 'SET by ... refused with ...'); the next one listed says how many")
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -104,13 +104,14 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _audit(state_dir: Path, since: float | None, until: float, fmt: str) -> int:
-    """Accepted SETs, operator actions and adopted peer settings, from the event history."""
+    """Accepted and refused SETs, operator actions and adopted peer settings, from the
+    event history."""
     from fcaps.accounting.report import iso, render
     from fcaps.fault.history import read_events
     from haoscar_snmp.core.events import EventType, Severity
 
     path = state_dir / "history.sqlite"
-    kinds = {EventType.CONFIG_CHANGED, EventType.OPERATOR_ACTION, EventType.CONFIG_SYNCED}
+    kinds = {EventType.CONFIG_CHANGED, EventType.SET_REFUSED, EventType.OPERATOR_ACTION, EventType.CONFIG_SYNCED}
     try:
         if not path.exists():
             raise FileNotFoundError(f"{path}: no event history")

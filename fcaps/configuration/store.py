@@ -50,6 +50,7 @@ from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
 from haoscar_snmp.core.files import atomic_write
+from haoscar_snmp.core.ratelimit import RateLimiter
 from haoscar_snmp.core.state import OperatorRequest, ServiceSelection, State
 from haoscar_snmp.core.text import printable
 
@@ -59,6 +60,8 @@ log = logging.getLogger(__name__)
 audit = logging.getLogger("haoscar_snmp.audit")
 
 VERSION_FILE = "cluster-config.json"
+REFUSALS_BURST = 5               # refused SETs in the event history at once...
+REFUSALS_PERIOD_S = 60.0         # ...then one a minute
 
 
 class Confirmation(enum.Enum):
@@ -128,6 +131,9 @@ class ConfigStore:
         self.effective: Config = apply_overrides(self.file_config, self._overrides)
         self.on_change: list[Callable[[Config], None]] = []
         self.on_action: Callable[[OperatorRequest, str], None] = lambda action, who: None
+        # Refused SETs reach the event history at most REFUSALS_BURST at once, then one per
+        # REFUSALS_PERIOD_S: whoever sends them sets their pace (the log has every one).
+        self._refusals = RateLimiter(clock, REFUSALS_BURST, REFUSALS_PERIOD_S)
         # The settings exchange plugs in here (fcaps/configuration/sync.py).
         self.proposer: Proposer = _alone
         self.peer_settings: Callable[[], Mapping[str, Any] | None] = lambda: None
@@ -444,8 +450,18 @@ class ConfigStore:
             return True, text
 
     def rejected(self, principal: str, request: str, status: str, index: int, why: str) -> None:
+        """A refused SET: an audit line always, and a setRefused event in the history (so
+        `haoscar-snmp report --audit` lists it) unless a flood of them is being held back;
+        the next event let through says how many were."""
         audit.warning("SET by %s refused with %s at var-bind %d (%s): %s", principal, status,
                       index + 1, printable(why), request)
+        if not self._refusals.allow():
+            return
+        held = self._refusals.take_suppressed()
+        text = (f"SET by {principal} refused with {status} at var-bind {index + 1} ({printable(why)}): "
+                f"{request}" + (f"; {held} more refused SET(s) before it only in the log" if held else ""))
+        self.bus.publish(Event(EventType.SET_REFUSED, principal, Severity.WARNING, text, self.clock.time(),
+                               {"principal": principal, "status": status}))
 
     # -- reload (SIGHUP) ---------------------------------------------------------------
 

@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from fcaps.fault.alarms import Alarms, AlarmType, ProbableCause
 from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity, is_counter_reset
+from haoscar_snmp.core.ratelimit import RateLimiter
 from haoscar_snmp.core.state import State
 from haoscar_snmp.core.text import printable
-
-from .ratelimit import RateLimiter
 
 BURST = 5            # events let through at once at the start of a burst
 PERIOD_S = 60.0      # then one per minute, per kind

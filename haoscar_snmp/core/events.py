@@ -57,6 +57,7 @@ class EventType(enum.IntEnum):
     PUBLIC_LAN_LOST = 34        # a head reaches none of its public targets (its own or the peer's word)
     PUBLIC_LAN_REGAINED = 35    # it reaches them again (after the hold-down)
     ALARM_CHANGED = 36          # an active alarm's severity changed (its row updated in place)
+    SET_REFUSED = 37            # a SET refused: who, the SNMP error, why (rate-limited)
     SNMP_AUTH_FAILURE = 50      # SNMP requests refused for their credentials (who, why; rate-limited)
     PEER_AUTH_FAILURE = 51      # heartbeats or settings-exchange datagrams refused (rate-limited)
     CREDENTIALS_CHANGED = 52    # a reload replaced SNMP credentials (what, never the values)

@@ -2,7 +2,7 @@
 haoscarAcctTable (snmpwalk) and in `haoscar-snmp report` (CSV and JSON, while the daemon
 runs and while it does not); an outage open at a kill -9 is closed at the last-alive
 mark on the next start, and the agent's own downtime is this head's outage; the audit
-trail lists an accepted SET. One daemon serves every check."""
+trail lists an accepted SET and a refused one. One daemon serves every check."""
 
 from __future__ import annotations
 
@@ -118,10 +118,12 @@ def test_a_failed_service_is_accounted_in_the_mib_and_the_report_and_survives_ki
                 if o["subject"] == "flaky"]
     assert outage["open"] is False and 1 <= outage["duration_s"] <= 10 and outage["subject_type"] == "service"
 
-    # An accepted SET is in the audit trail.
+    # An accepted SET and a refused one are in the audit trail.
     assert agent.v3("snmpset", FAILBACK_DELAY, "u", "42", mib=False).rc == 0
+    assert agent.v3("snmpset", FAILBACK_DELAY, "i", "42", mib=False).rc != 0      # wrongType
     audit = json.loads(report(agent, "--audit", "--format", "json"))
     assert any("haoscarFailbackDelay" in e["text"] and "'42'" in e["text"] for e in audit["rows"])
+    assert any(e["type"] == "set_refused" and "refused with wrongType" in e["text"] for e in audit["rows"])
     assert "refused SETs" in audit["note"]
 
     # Down again, then killed: the report, without the daemon, shows the outage open.

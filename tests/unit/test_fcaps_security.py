@@ -13,7 +13,7 @@ from fakes import FakeClock
 from fcaps.fault.alarms import Alarms, ProbableCause
 from fcaps.security.audit import CredentialAudit, credential_changes
 from fcaps.security.authfail import BURST, CLEAR_AFTER_S, PERIOD_S, RAISE_AFTER, AuthFailures
-from fcaps.security.ratelimit import RateLimiter
+from haoscar_snmp.core.ratelimit import RateLimiter
 from haoscar_snmp.config.loader import parse_config, read_embedded_default
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
