@@ -242,8 +242,8 @@ class Mutator:
         if not self.community or not self.v3:
             raise ValueError(f"capture incomplete: {sorted(seeds.by_kind)}")
 
-    def stream(self, count: int) -> Iterator[tuple[str, bytes]]:
-        makers = [getattr(self, kind) for kind in KINDS]
+    def stream(self, count: int, kinds: tuple[str, ...] = KINDS) -> Iterator[tuple[str, bytes]]:
+        makers = [getattr(self, kind) for kind in kinds]
         for n in range(count):
             maker = makers[n % len(makers)]
             yield maker.__name__, maker()
