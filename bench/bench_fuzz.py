@@ -15,9 +15,10 @@ namespace too; every datagram goes to 127.0.0.1 there.
 2. A reference check with the real tools: `snmpget` v2c and v3 of fixed objects,
    `snmpwalk` v2c and v3 of HAOSCAR-MIB, `snmpbulkwalk` of the whole view (their OIDs).
 3. VmRSS of the daemon (from /proc/PID/status) after the reference check: "before".
-4. --count datagrams (default 120,000), the seven kinds in turn (random bytes, truncated
+4. --count datagrams (default 120,000), the eight kinds in turn (random bytes, truncated
    and bit-flipped valid messages, huge/indefinite BER lengths, bad versions, garbage USM
-   parameters, wrong communities), paced by the agent: after every --chunk datagrams
+   parameters, wrong communities, v1/v2c PDUs that are no request: informs, responses,
+   traps, reports), paced by the agent: after every --chunk datagrams
    one valid GET of snmpInPkts from a second socket, and the next chunk only after its
    answer; so none is lost to a full socket buffer (the namespace's own UDP counters
    from /proc/net/snmp confirm it). VmRSS sampled at every pacing answer (max) and

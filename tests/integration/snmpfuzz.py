@@ -46,7 +46,7 @@ COUNTERS = {
 }
 
 KINDS = ("random", "truncated", "bitflip", "hugelength", "badversion", "garbageusm",
-         "wrongcommunity")
+         "wrongcommunity", "wrongpdu")
 
 
 # -- BER layout -----------------------------------------------------------------------
@@ -308,6 +308,13 @@ class Mutator:
                                                rng.randbytes(rng.randrange(0, 9)))
             params = usm.encode()
         tree.children[2] = Tlv(0x04, params)  # type: ignore[index]
+        return tree.encode()
+
+    def wrongpdu(self) -> bytes:
+        """A v1/v2c message with the right community whose PDU is no request: an
+        InformRequest, a Response, a v1 or v2 Trap, a Report, or a tag that is no PDU."""
+        tree = parse(self.rng.choice(self.community))
+        tree.children[2].tag = self.rng.choice((0xA6, 0xA6, 0xA2, 0xA4, 0xA7, 0xA8, 0xA9, 0xBF))  # type: ignore[index]
         return tree.encode()
 
     def wrongcommunity(self) -> bytes:
