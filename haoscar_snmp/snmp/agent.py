@@ -176,12 +176,12 @@ class Agent:
         """Drop an InformRequest at once and release what pysnmp keeps for it.
 
         The agent takes no notifications, so no application is registered for informs;
-        pysnmp then tries to answer with a Report, which v1 and v2c cannot carry, and keeps
-        the request's state in its message cache until it expires 60 s later (600 timer
-        ticks): some 800 bytes a datagram, measured with bench_fuzz.py, so anyone with a
-        read community could grow the agent by ~100 MB a minute. Registered for informs,
-        this handler releases the state at once and counts the datagram where pysnmp
-        would have (snmpUnknownPDUHandlers).
+        pysnmp then tries to answer with a Report, which v1 and v2c cannot carry, and
+        gives up without releasing the request's security state: it stays in the
+        community model's cache for good, some 800 bytes an inform (measured with
+        bench_fuzz.py), so anyone with a read community could grow the agent without
+        bound. Registered for informs, this handler releases the state at once and counts
+        the datagram where pysnmp would have (snmpUnknownPDUHandlers).
         """
         (unknown,) = self.engine.get_mib_builder().import_symbols(
             "__SNMP-MPD-MIB", "snmpUnknownPDUHandlers")

@@ -43,8 +43,9 @@ def _v2c_inform(community: str, request_id: int) -> bytes:
 
 
 def test_an_inform_to_the_agent_is_dropped_and_nothing_of_it_is_kept(tmp_path: Path) -> None:
-    """pysnmp kept each unanswerable v1/v2c inform's state for 60 s (a fuzz grew the agent
-    by 800 bytes an inform): the agent drops them at once, counted as pysnmp counts them."""
+    """pysnmp never released an unanswerable v1/v2c inform's security state (a fuzz grew
+    the agent by 800 bytes an inform): the agent drops them at once, counted as pysnmp
+    counts them."""
     from pysnmp.carrier.asyncio.dgram import udp
     from pysnmp.entity import config as pconfig
     from pysnmp.entity.rfc3413 import context
