@@ -24,7 +24,8 @@ from pysnmp.carrier.asyncio.dgram import udp, udp6
 from pysnmp.entity import config as pconfig
 from pysnmp.entity import engine as pengine
 from pysnmp.entity.rfc3413 import cmdrsp, context
-from pysnmp.proto import rfc1902
+from pysnmp.proto import error as perror
+from pysnmp.proto import rfc1902, rfc1905
 
 from haoscar_snmp import __version__
 from haoscar_snmp.config.schema import Config
@@ -76,6 +77,25 @@ def _engine_with_boots_in(state_dir: Path, engine_id: bytes) -> Any:
         tempfile.tempdir = saved
 
 
+class _DistinctList(list):  # type: ignore[type-arg]
+    """A list that keeps one copy of each item (a tick's list in pysnmp's USM timeline queue)."""
+
+    def append(self, item: Any) -> None:
+        if item not in self:
+            super().append(item)
+
+
+class _DistinctBuckets(dict):  # type: ignore[type-arg]
+    """pysnmp's USM timeline queue, whose new lists keep one copy of each engine ID."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, _DistinctList(value))
+
+    def update(self, other: Any = (), **kw: Any) -> None:  # type: ignore[override]
+        for key, value in dict(other, **kw).items():
+            self[key] = value
+
+
 class Agent:
     """Owns the pysnmp engine. Built from the config, started inside the running loop."""
 
@@ -121,6 +141,8 @@ class Agent:
                                            self._counters, self.view.root)
         self._set_responder.start()
         self._guard_receive()
+        self._drop_informs(ctx)
+        self._bound_usm_timeline()
         self.engine.open_dispatcher()  # returns at once: the loop is already running
 
     async def stop(self) -> None:
@@ -207,6 +229,59 @@ class Agent:
             self._on_auth_failure(who, why)
         except Exception:
             log.exception("authentication failure from %s not recorded; %s", who, BUG_MARKER)
+
+    def _drop_informs(self, ctx: Any) -> None:
+        """Drop an InformRequest at once and release what pysnmp keeps for it.
+
+        The agent takes no notifications, so no application is registered for informs;
+        pysnmp then tries to answer with a Report, which v1 and v2c cannot carry, and
+        gives up without releasing the request's security state: it stays in the
+        community model's cache for good, some 800 bytes an inform (measured with
+        bench_fuzz.py), so anyone with a read community could grow the agent without
+        bound. Registered for informs, this handler releases the state at once and counts
+        the datagram where pysnmp would have (snmpUnknownPDUHandlers).
+        """
+        (unknown,) = self.engine.get_mib_builder().import_symbols(
+            "__SNMP-MPD-MIB", "snmpUnknownPDUHandlers")
+
+        def drop(engine: Any, mp_model: Any, sec_model: Any, sec_name: Any, sec_level: Any,
+                 ctx_engine_id: Any, ctx_name: Any, pdu_version: Any, pdu: Any,
+                 max_size: Any, state_reference: Any) -> None:
+            unknown.syntax += 1
+            mp = engine.message_processing_subsystems.get(int(mp_model))
+            try:
+                info = mp._cache.pop_by_state_reference(state_reference)
+            except (AttributeError, perror.ProtocolError):
+                return
+            sm = engine.security_models.get(int(info.get("securityModel", 0)))
+            if sm is not None and info.get("securityStateReference") is not None:
+                try:
+                    sm.release_state_information(info["securityStateReference"])
+                except perror.ProtocolError:
+                    pass
+
+        self.engine.message_dispatcher.register_context_engine_id(
+            ctx.contextEngineId, (rfc1905.InformRequestPDU.tagSet,), drop)
+
+    def _bound_usm_timeline(self) -> None:
+        """Keep pysnmp's USM from holding a copy of the engine ID per message for 300 s.
+
+        For every authenticated message the USM notes the sender's engine ID in a list
+        due to expire 300 s later, one list per 0.1 s timer tick, the same ID appended
+        once per message: measured with bench_fuzz.py, ~500 bytes a request held for five
+        minutes (a replayed authPriv GET repeated 2,000 times a second would hold some
+        300 MB). An ID that is already in a tick's list changes nothing when appended
+        again (the expiry deletes the ID's timeline once), so each list keeps one copy.
+        """
+        usm = self.engine.security_models.get(3)
+        name = "_SnmpUSMSecurityModel__timelineExpQueue"
+        queue = getattr(usm, name, None)
+        if not isinstance(queue, dict):
+            log.warning("pysnmp's USM has no timeline queue to bound (pysnmp changed?)")
+            return
+        distinct = _DistinctBuckets()
+        distinct.update(queue)
+        setattr(usm, name, distinct)
 
     def _transports(self) -> None:
         """Bind every listener here, so that one that cannot be bound stops the start with
