@@ -29,6 +29,10 @@ the NMS namespace) and both alarm tables are empty again, then accounts:
                      with no matching notification from that head at snmptrapd;
 * alarms             raised (alarmRaised events) in the window, cleared (alarmCleared),
                      and those still in an alarm table after recovery (lost = left).
+* ledger entries     the outage ledger read with `haoscar-snmp report --outages` on each
+                     head's state directory: a service outage per service kill, an outage
+                     of node2's interface per LAN cut (the head that saw most), an alias
+                     outage per failover (on the survivor); fewer than faults = lost.
 
 One line a minute: each head's daemon and heartbeat process, resident memory (VmRSS)
 and CPU use over the minute, and the counts so far. At the end the totals and a verdict
@@ -111,11 +115,12 @@ class Tally:
     alarms_left: list[str] = field(default_factory=list)
     recovery_s: dict[str, list[float]] = field(default_factory=dict)
     incidents: list[str] = field(default_factory=list)
-    ledger_entries: int | None = None
+    ledger_entries: dict[str, int] = field(default_factory=dict)
+    lost_ledger: list[str] = field(default_factory=list)
 
     @property
     def lost(self) -> int:
-        return len(self.lost_events) + len(self.lost_notifications) + len(self.alarms_left)
+        return len(self.lost_events) + len(self.lost_notifications) + len(self.alarms_left) + len(self.lost_ledger)
 
 
 class Soak:
@@ -231,7 +236,7 @@ class Soak:
             t.alarms_left += [f"{time.strftime('%H:%M:%S')} {kind}: {head} {a}" for a in left]
             if new[head]:
                 self.seen_index[head] = max(new[head])
-        t.ledger_entries = ledger_entries(self.pair)
+        t.ledger_entries, t.lost_ledger = ledger_entries(self.pair, t.faults)
 
     def start_services(self) -> None:
         for head in HEADS:
@@ -256,11 +261,32 @@ class Soak:
         self.traps_seen = len(self.pair.traps())
 
 
-def ledger_entries(pair: Any) -> int | None:
-    """ACCOUNTING LEDGER: the outage ledger is not built yet. Once it is, count here the
-    entries each fault must leave (a service outage, a LAN interface outage, a head
-    outage) and add them to the lost count when missing. Until then: None (not counted)."""
-    return None
+LEDGER_KINDS = {"service": "service", "lan": "lan_interface", "failover": "alias"}
+
+
+def ledger_entries(pair: Any, faults: Counter) -> tuple[dict[str, int], list[str]]:
+    """The outage ledger's entries for the faults so far, read with `haoscar-snmp report
+    --outages` from each head's state directory (the daemons run on): every service kill
+    must be a service outage, every LAN cut an outage of node2's interface (each head
+    polls every interface: the head that saw most), every failover an outage of the
+    alias (on the survivor). Returns the counts found per fault kind and what is
+    missing (lost)."""
+    found: dict[str, int] = {kind: 0 for kind in LEDGER_KINDS}
+    for head in HEADS:
+        p = subprocess.run([sys.executable, "-m", "haoscar_snmp", "report", "-c", str(pair.workdir / f"{head}.toml"),
+                            "--outages", "--format", "json"], capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            return found, [f"{head}: haoscar-snmp report failed: {p.stderr.strip()[-300:]}"]
+        rows = json.loads(p.stdout)["rows"]
+        per_kind = Counter(kind for kind, subject_type in LEDGER_KINDS.items() for o in rows
+                           if o["subject_type"] == subject_type
+                           and (kind != "lan" or o["subject"].startswith("node2")))
+        found["service"] += per_kind["service"]        # the active head's own service
+        found["failover"] += per_kind["failover"]      # on the head that took over
+        found["lan"] = max(found["lan"], per_kind["lan"])
+    lost = [f"ledger: {faults[kind]} {kind} fault(s), {found[kind]} {LEDGER_KINDS[kind]} outage(s)"
+            for kind in LEDGER_KINDS if found[kind] < faults[kind]]
+    return found, lost
 
 
 def service_toml(workdir: Path) -> str:
@@ -424,11 +450,13 @@ def report(res: dict[str, Any]) -> str:
     print(f"events with a notification {t['notified_events']}, notifications lost {len(t['lost_notifications'])} "
           f"(snmptrapd received {res['traps']} in all)")
     print(f"alarms raised {t['alarms_raised']}, cleared {t['alarms_cleared']}, left active {len(t['alarms_left'])}")
-    print("accounting ledger entries: " + ("not counted (the ledger is not built yet)"
-                                          if t["ledger_entries"] is None else str(t["ledger_entries"])))
-    for line in t["lost_events"] + t["lost_notifications"] + t["alarms_left"] + t["incidents"]:
+    found, faults = t["ledger_entries"], t["faults"]
+    entries = ", ".join(f"{LEDGER_KINDS[k]} {found.get(k, 0)}" for k in LEDGER_KINDS)
+    kinds = ", ".join(f"{faults.get(k, 0)} {k}" for k in LEDGER_KINDS)
+    print(f"accounting ledger entries: {entries} (for {kinds}), lost {len(t['lost_ledger'])}")
+    for line in t["lost_events"] + t["lost_notifications"] + t["alarms_left"] + t["lost_ledger"] + t["incidents"]:
         print(f"  - {line}")
-    lost = len(t["lost_events"]) + len(t["lost_notifications"]) + len(t["alarms_left"])
+    lost = len(t["lost_events"]) + len(t["lost_notifications"]) + len(t["alarms_left"]) + len(t["lost_ledger"])
     print(f"lost: {lost}; daemons stopped by themselves: {len(t['incidents'])}; "
           f"bug marker in a log: {'YES' if res['bug'] else 'no'} ({res['tracebacks']} tracebacks)")
     ok = lost == 0 and not res["bug"] and not t["incidents"] and sum(t["faults"].values()) > 0

@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     what = report.add_mutually_exclusive_group()
     what.add_argument("--outages", action="store_true", help="list the outages instead of the figures")
     what.add_argument("--audit", action="store_true",
-                      help="the accepted SETs and operator actions from the event history")
+                      help="the accepted and refused SETs and operator actions from the event history")
     return p
 
 
