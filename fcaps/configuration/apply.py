@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from haoscar_snmp.config.lanrows import RowIndexes, reindex
+from haoscar_snmp.config.lanrows import RowIndexes, reindex, watched_interfaces
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.state import (
     AliasRow,
@@ -48,7 +48,7 @@ def apply_to_state(config: Config, state: State,
 
     # haoscarLanIfTable: one row per watched (node, LAN); a row that stays keeps its index,
     # a new one gets an index never given before in this run.
-    watched = config.watched_interfaces()
+    watched = watched_interfaces(config)
     previous = RowIndexes({(row.node, row.lan): index for (index,), row in state.lan_ifs.items()},
                           state.lan_if_next_index)
     indexes = reindex(previous, [w.key for w in watched])

@@ -11,7 +11,7 @@ Three places name a watched interface, and each row is one (node, LAN) pair:
 
 `expand` turns the three into rows and says what conflicts (one place too many for a
 (node, LAN) pair, an address used twice), each problem at the key that caused it; the
-cross-field rules report them and `Config.watched_interfaces()` uses the rows.
+cross-field rules report them and `watched_interfaces(config)` gives the rows.
 
 `reindex` keeps haoscarLanIfTable's row indexes stable across reloads: a row that stays
 keeps its index, a new row gets a fresh one, and an index is not given twice in a run.
@@ -24,7 +24,7 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import Iterable, Mapping, Sequence
 
 from haoscar_snmp.config.errors import Issue, Loc, format_loc
-from haoscar_snmp.config.schema import HeadConfig, InterfaceConfig, NodeConfig
+from haoscar_snmp.config.schema import Config, HeadConfig, InterfaceConfig, NodeConfig
 from haoscar_snmp.core.state import Lan
 
 IfKey = tuple[str, Lan]          # (node, LAN): one watched interface, one haoscarLanIfTable row
@@ -45,6 +45,14 @@ class WatchedInterface:
     @property
     def key(self) -> IfKey:
         return (self.node, self.lan)
+
+
+def watched_interfaces(config: Config) -> list[WatchedInterface]:
+    """Every interface the LAN poller watches: the heads' lan_a / lan_b, [[interfaces]]
+    and [[nodes]], one row per node and LAN, of a configuration the rules accepted."""
+    rows, issues = expand(config.heads, config.interfaces, config.nodes)
+    assert not issues, "rules.check refuses a configuration whose rows conflict"
+    return rows
 
 
 def expand(heads: Sequence[HeadConfig | None], interfaces: Sequence[InterfaceConfig | None],

@@ -19,7 +19,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import re
-from typing import TYPE_CHECKING, Annotated, Self, TypeVar
+from typing import Annotated, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -51,9 +51,6 @@ from haoscar_snmp.config.values import (
     WithSecrets,
 )
 from haoscar_snmp.core.state import Lan, RowStatus
-
-if TYPE_CHECKING:
-    from haoscar_snmp.config.lanrows import WatchedInterface
 
 # At most this many public targets: the heartbeats carry which ones a head reaches as a
 # 32-bit mask.
@@ -632,15 +629,6 @@ class Config(FrozenModel):
     def check_timeout_ms(self, service: ServiceConfig) -> int:
         """The service's own timeout, else 80% of its interval."""
         return service.timeout_ms or max(10, self.check_interval_ms(service) * 4 // 5)
-
-    def watched_interfaces(self) -> list[WatchedInterface]:
-        """Every interface the LAN poller watches: the heads' lan_a / lan_b, [[interfaces]]
-        and [[nodes]], one row per node and LAN (haoscar_snmp/config/lanrows.py)."""
-        from haoscar_snmp.config.lanrows import expand
-
-        rows, issues = expand(self.heads, self.interfaces, self.nodes)
-        assert not issues, "rules.check refuses a configuration whose rows conflict"
-        return rows
 
     def active_services(self) -> tuple[ServiceConfig, ...]:
         """Rows to monitor: notInService rows stay in the MIB but are not checked."""

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from haoscar_snmp.config.errors import ConfigError
+from haoscar_snmp.config.lanrows import watched_interfaces
 from haoscar_snmp.config.loader import (
     default_state_dir,
     load_config,
@@ -123,7 +124,7 @@ def test_example_config_loads(tmp_path: Path) -> None:
     assert [s.index for s in config.services] == [1, 2, 3, 4, 5]
     assert [str(a.address) for a in config.aliases] == ["192.0.2.100"]
     assert {i.node for i in config.interfaces} == {"head1", "head2"}
-    assert {r.node for r in config.watched_interfaces()} == {"head1", "head2", "node01", "node02"}
+    assert {r.node for r in watched_interfaces(config)} == {"head1", "head2", "node01", "node02"}
     assert config.heartbeat.key == b"heartbeat.key-passphrase\n"  # binary key: kept as is
     assert config.snmp.communities[0].secret == "community-passphrase"
     assert config.snmp.users[1].priv_key == "operator.priv-passphrase"

@@ -8,7 +8,7 @@ counts go to the watch (fault/lan/watch.py), whose steps are carried out: the ro
 haoscarLanIfTable change at once, and the notices become notifications (haoscarLanIfDown
 / Up, haoscarLanFailed / Recovered), alarms and entries of the event history.
 
-Which interfaces: the rows of `Config.watched_interfaces()` ([[interfaces]], [[nodes]],
+Which interfaces: the rows of `watched_interfaces(config)` ([[interfaces]], [[nodes]],
 and the heads' own lan_a / lan_b addresses). This head's own interfaces are not pinged
 (an echo to one's own address proves nothing): the kernel tells their carrier through a
 netlink subscription within milliseconds and their packet, error and drop counters at
@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
-from haoscar_snmp.config.lanrows import PRIVATE, IfKey
+from haoscar_snmp.config.lanrows import PRIVATE, IfKey, watched_interfaces
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
@@ -246,7 +246,7 @@ class LanPoller:
         rows = {(row.node, row.lan): index for (index,), row in self.state.lan_ifs.items()}
         remote: dict[IfKey, str] = {}
         own: dict[IfKey, Own] = {}
-        for w in config.watched_interfaces():
+        for w in watched_interfaces(config):
             if w.key not in rows or w.address is None:
                 continue
             if w.node == me:
