@@ -33,8 +33,10 @@ SYS_CONTACT = "1.3.6.1.2.1.1.4.0"
 AGENT_STARTED = f"{R}.0.1"
 CONFIG_CHANGED = f"{R}.0.19"
 # Objects that move by themselves between two walks (counters, clocks, event rows).
+# What moves by itself between two walks: counters, the event history, job and request
+# figures, and the accounting table (its monitored time and availability grow each second).
 MOVING = (f".{R}.1.13.", f".{R}.1.12.", f".{R}.1.9.", f".{R}.1.1.1.10", f".{R}.1.8.1.", f".{R}.1.6.",
-          f".{R}.1.17.")
+          f".{R}.1.17.", f".{R}.1.11.")
 
 
 @dataclass
