@@ -52,8 +52,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fcaps.fault.lan import icmp  # noqa: E402
-from fcaps.fault.lan.icmp import Prober, Sweep  # noqa: E402
+from fcaps.fault.lan import icmpsocket  # noqa: E402
+from fcaps.fault.lan.icmp import Prober  # noqa: E402
+from fcaps.fault.lan.sweep import Sweep  # noqa: E402
 from tests.integration import nsutil  # noqa: E402
 
 PREFIX = f"hsbench{os.getpid() % 100000}"
@@ -140,9 +141,9 @@ for line in sys.stdin:
 """
 
 
-def opener_in(ns: str) -> icmp.Opener:
+def opener_in(ns: str) -> icmpsocket.Opener:
     """The prober's sockets, made inside `ns` by a thread that enters it (setns is per thread)."""
-    return lambda version: nsutil.in_namespace(ns, lambda: icmp.open_socket(version))
+    return lambda version: nsutil.in_namespace(ns, lambda: icmpsocket.open_socket(version))
 
 
 # -- measuring the loop ----------------------------------------------------------------
