@@ -16,7 +16,7 @@ from typing import Protocol
 
 from haoscar_snmp.core.bug import BUG_MARKER
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("fcaps.fault.lan.icmp")     # it logs as the ICMP prober it drives
 
 
 class Probe(Protocol):
