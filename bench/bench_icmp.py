@@ -12,7 +12,7 @@ on-link addresses would overflow the host-wide neighbour table at its default si
 Phases, each --seconds long (60, or 15 with --quick):
 
   baseline  the event loop with only the 10 ms lag timer on it: the process's idle cost;
-  prober    fcaps.fault.lan.icmp: a Sweep sends to every target once per --interval from one
+  prober    fcaps.fault.lan.icmp and sweep: a Sweep sends to every target once per --interval from one
             socket per family (opened inside <p>-p); the prober's timeout is the interval.
             Meanwhile a 10 ms timer measures the loop's lag, every callback the loop runs
             is timed, and at random moments --cuts targets are cut (an nftables rule in
