@@ -82,7 +82,6 @@ class LinkMessage:
         return OPERSTATES[self.operstate]
 
 
-
 def dump_request(seq: int) -> bytes:
     """RTM_GETLINK for all links, AF_UNSPEC."""
     body = _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)

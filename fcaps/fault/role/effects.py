@@ -258,7 +258,6 @@ class RoleEffects:
         self._garp_tasks.add(task)
         task.add_done_callback(self._garp_tasks.discard)
 
-
     async def stop(self) -> None:
         """Cancel background announcements quietly (shutdown)."""
         tasks = list(self._garp_tasks)

@@ -288,7 +288,6 @@ class RoleMachine(RoleEffects, RoleReport):
                                f"{self.me}: {old.name.lower()} -> {new.name.lower()} ({reason})",
                                self.clock.time(), {"head_index": self.index, "reason": reason}))
 
-
     async def shutdown(self) -> None:
         """The daemon stops: an active head releases (and says HANDOVER), so that the peer
         takes over at once instead of sharing the address with a head nobody manages."""
@@ -296,7 +295,6 @@ class RoleMachine(RoleEffects, RoleReport):
             self._advertise(flags=self.local.flags | Flag.HANDOVER)
             self.handing_over_since = self.clock.monotonic()
             await self._release("the daemon is stopping")
-
 
     # -- operator actions --------------------------------------------------------------
 
