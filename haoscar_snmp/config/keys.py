@@ -67,6 +67,7 @@ class Classification:
 
     def __init__(self, entries: dict[str, Key | None]) -> None:
         self.entries = entries
+        self._found: dict[str, list[Key | None]] = {}
 
     def unclassified(self) -> list[str]:
         return [key for key, mark in self.entries.items() if mark is None]
@@ -94,10 +95,11 @@ class Classification:
     def _marks(self, bare: str) -> list[Key | None]:
         """The marks that decide `bare`: its own or its nearest classified parent's (a
         part of a value model, "snmp.listen.port"), else those of every key under it."""
-        return self._cached(bare)
+        if bare not in self._found:
+            self._found[bare] = self._lookup(bare)
+        return self._found[bare]
 
-    @functools.cache
-    def _cached(self, bare: str) -> list[Key | None]:
+    def _lookup(self, bare: str) -> list[Key | None]:
         parts = bare.split(".")
         for end in range(len(parts), 0, -1):
             prefix = ".".join(parts[:end])
