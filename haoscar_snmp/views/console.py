@@ -220,7 +220,7 @@ def _availability(out: list[str], p: Painter, acct: dict[str, Any]) -> None:
     subjects = acct["subjects"]
     listed = [s for s in subjects if s["kind"] in ("cluster", "head", "alias")] if len(subjects) > LIST_MAX else subjects
     for s in listed:
-        figures = "  ".join(f"{n} {percent(s['windows'][n]['availability_ppm'])}" for n in names if n in s["windows"])
+        figures = "  ".join(f"{n} {percent(ppm)}" for n, ppm in zip(names, s["availability_ppm"]) if ppm is not None)
         out.append(f"  {s['kind']:<14} {s['subject']:<20} {figures}" + (f"  {p('in outage', 'bad')}" if s["in_outage"] else ""))
     if len(listed) < len(subjects):
         out.append(f"  ... {len(subjects) - len(listed)} more subjects: --json lists them")

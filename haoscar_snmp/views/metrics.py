@@ -18,6 +18,7 @@ own text. Rendering is one pass over the tables in memory (bench/bench_views.py)
 
 from __future__ import annotations
 
+import enum
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -43,11 +44,12 @@ from haoscar_snmp.core.state import (
 )
 from haoscar_snmp.snmp.mib import MibModel
 from haoscar_snmp.views.health import judge
-from haoscar_snmp.views.snapshot import alias_holders
+from haoscar_snmp.views.snapshot import alias_holders, enum_label
 
 OPENMETRICS_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 NO_BOUND_MS = 4294967295           # a duration bucket without an upper bound
+FULL_KINDS = frozenset({AcctKind.CLUSTER, AcctKind.HEAD, AcctKind.ALIAS})
 ALARM_SEVERITIES = (Severity.CRITICAL, Severity.MAJOR, Severity.MINOR, Severity.WARNING, Severity.INDETERMINATE)
 
 
@@ -57,14 +59,13 @@ def escape(value: str) -> str:
 
 
 def labels(**pairs: object) -> str:
-    return "{" + ",".join(f'{k}="{escape(str(v))}"' for k, v in pairs.items()) + "}" if pairs else ""
+    """The inside of a label set, `a="x",b="y"`: built once per row, shared by its samples."""
+    return ",".join(f'{k}="{escape(str(v))}"' for k, v in pairs.items())
 
 
 def number(value: float) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
     if isinstance(value, int):
-        return str(value)
+        return str(int(value))
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
     return repr(float(value))
@@ -79,15 +80,20 @@ class Family:
     help: str
     samples: list[str] = field(default_factory=list)   # "suffix{labels} value", suffix without the name
     unit: str = ""
+    _tails: dict[type, list[tuple[int, str]]] = field(default_factory=dict, repr=False)
 
-    def add(self, value: float, suffix: str = "", **pairs: object) -> None:
-        self.samples.append(f"{suffix}{labels(**pairs)} {number(value)}")
+    def add(self, value: float, suffix: str = "", where: str = "") -> None:
+        """One sample; `where` from `labels()`."""
+        text = str(value) if type(value) is int else number(value)
+        self.samples.append(f"{suffix}{{{where}}} {text}" if where else f"{suffix} {text}")
 
-    def states(self, current: int, members: Iterable[object], **pairs: object) -> None:
-        """A stateset sample per member, 1 for `current`."""
-        for member in members:
-            state = camel(member.name)  # type: ignore[attr-defined]
-            self.samples.append(f"{labels(**pairs, **{self.name: state})} {1 if int(member) == current else 0}")  # type: ignore[call-overload]
+    def states(self, current: int, members: type[enum.IntEnum], where: str = "") -> None:
+        """A stateset sample per member of `members`, 1 for `current`."""
+        tails = self._tails.get(members)
+        if tails is None:
+            tails = self._tails[members] = [(int(m), f'{self.name}="{camel(m.name)}"}} ') for m in members]
+        head = "{" + where + "," if where else "{"
+        self.samples += [f"{head}{tail}{1 if value == current else 0}" for value, tail in tails]
 
 
 class Help:
@@ -113,8 +119,8 @@ def families(state: State, config: Config, h: Help) -> list[Family]:
     out: list[Family] = []
     c = state.cluster
     agent = Family("haoscar_agent", "info", h("haoscarAgentVersion", "The agent on this head."))
-    agent.add(1, "_info", cluster=c.name or config.cluster.name, head=c.local_head or config.cluster.local_head,
-              version=c.agent_version)
+    agent.add(1, "_info", labels(cluster=c.name or config.cluster.name, head=c.local_head or config.cluster.local_head,
+                                 version=c.agent_version))
     started = Family("haoscar_agent_start_time_seconds", "gauge", h("haoscarAgentStartTime", unit="seconds"), unit="seconds")
     started.add(c.agent_start_time)
     status, _ = judge(state, config, alias_holders(state))
@@ -147,10 +153,11 @@ def _heads(state: State, h: Help) -> list[Family]:
     st = Family("haoscar_head_state", "stateset", h("haoscarHeadState"))
     changes = Family("haoscar_head_role_changes", "counter", h("haoscarHeadRoleChanges"))
     for row in state.heads.values():
-        info.add(1, "_info", head=row.name, preferred_role=camel(row.preferred_role.name),
-                 this_head="true" if row.is_local else "false")
-        st.states(int(row.status), HeadStatus, head=row.name)
-        changes.add(row.role_changes, "_total", head=row.name)
+        where = labels(head=row.name)
+        info.add(1, "_info", labels(head=row.name, preferred_role=camel(row.preferred_role.name),
+                                    this_head="true" if row.is_local else "false"))
+        st.states(int(row.status), HeadStatus, where)
+        changes.add(row.role_changes, "_total", where)
     return [info, st, changes]
 
 
@@ -165,15 +172,15 @@ def _paths(state: State, h: Help) -> list[Family]:
     loss = Family("haoscar_heartbeat_path_loss_ratio", "gauge",
                   "Heartbeats lost on this path over those sent since the agent started (0..1).", unit="ratio")
     for key, row in state.hb_paths.items():
-        where = {"head": heads.get(key[0], str(key[0])), "lan": _lan(key[1])}
-        st.states(int(row.status), LinkStatus, **where)
-        rtt.add(row.rtt_us / 1e6, **where)
+        where = labels(head=heads.get(key[0], str(key[0])), lan=_lan(key[1]))
+        st.states(int(row.status), LinkStatus, where)
+        rtt.add(row.rtt_us / 1e6, "", where)
         perf = state.perf_hb_paths.get(key)
-        jitter.add((perf.jitter_us if perf else 0) / 1e6, **where)
-        sent.add(row.sent, "_total", **where)
-        received.add(row.received, "_total", **where)
-        lost.add(row.lost, "_total", **where)
-        loss.add(row.lost / row.sent if row.sent else 0.0, **where)
+        jitter.add((perf.jitter_us if perf else 0) / 1e6, "", where)
+        sent.add(row.sent, "_total", where)
+        received.add(row.received, "_total", where)
+        lost.add(row.lost, "_total", where)
+        loss.add(row.lost / row.sent if row.sent else 0.0, "", where)
     return [st, rtt, jitter, sent, received, lost, loss]
 
 
@@ -187,17 +194,17 @@ def _lan(value: int) -> str:
 def _lans(state: State, h: Help) -> list[Family]:
     lan = Family("haoscar_lan_state", "stateset", h("haoscarLanStatus"))
     for (index,), row in state.lans.items():
-        lan.states(int(row.status), LanStatus, lan=_lan(index))
+        lan.states(int(row.status), LanStatus, labels(lan=_lan(index)))
     st = Family("haoscar_lan_interface_state", "stateset", h("haoscarLanIfStatus"))
     rtt = Family("haoscar_lan_interface_rtt_seconds", "gauge", h("haoscarLanIfRoundTrip", unit="seconds"), unit="seconds")
     probes = Family("haoscar_lan_interface_probes", "counter", h("haoscarLanIfProbesSent"))
     replies = Family("haoscar_lan_interface_replies", "counter", h("haoscarLanIfReplies"))
     for row in state.lan_ifs.values():
-        where = {"node": row.node, "lan": row.lan.label, "interface": row.name or row.address}
-        st.states(int(row.status), LinkStatus, **where)
-        rtt.add(row.rtt_us / 1e6, **where)
-        probes.add(row.probes_sent, "_total", **where)
-        replies.add(row.replies, "_total", **where)
+        where = labels(node=row.node, lan=row.lan.label, interface=row.name or row.address)
+        st.states(int(row.status), LinkStatus, where)
+        rtt.add(row.rtt_us / 1e6, "", where)
+        probes.add(row.probes_sent, "_total", where)
+        replies.add(row.replies, "_total", where)
     return [lan, st, rtt, probes, replies]
 
 
@@ -206,9 +213,10 @@ def _services(state: State, h: Help) -> list[Family]:
     rung = Family("haoscar_service_rung", "stateset", h("haoscarServiceRung"))
     restarts = Family("haoscar_service_restarts", "counter", h("haoscarServiceRestarts"))
     for row in state.services.values():
-        st.states(int(row.status), ServiceStatus, service=row.name)
-        rung.states(int(row.rung), ServiceRung, service=row.name)
-        restarts.add(row.restarts, "_total", service=row.name)
+        where = labels(service=row.name)
+        st.states(int(row.status), ServiceStatus, where)
+        rung.states(int(row.rung), ServiceRung, where)
+        restarts.add(row.restarts, "_total", where)
     return [st, rung, restarts]
 
 
@@ -219,7 +227,7 @@ def _aliases(state: State, h: Help) -> list[Family]:
     heads = [row.name for row in state.heads.values()]
     for (index,), row in state.aliases.items():
         for head in heads:
-            held.add(1 if holders.get(index) == head else 0, alias=row.address, head=head)
+            held.add(1 if holders.get(index) == head else 0, "", labels(alias=row.address, head=head))
     return [held]
 
 
@@ -229,7 +237,7 @@ def _alarms(state: State, h: Help) -> list[Family]:
     for row in state.alarms.values():
         counts[row.severity] = counts.get(row.severity, 0) + 1
     for s in ALARM_SEVERITIES:
-        active.add(counts[int(s)], severity=s.name.lower())
+        active.add(counts[int(s)], "", labels(severity=s.name.lower()))
     return [active]
 
 
@@ -246,36 +254,38 @@ def _durations(state: State, h: Help) -> list[Family]:
         for _, bucket in buckets:
             total += bucket.count
             if bucket.upper_ms < NO_BOUND_MS:
-                hist.add(total, "_bucket", kind=name, le=number(bucket.upper_ms / 1000))
-        hist.add(row.count if row else total, "_bucket", kind=name, le="+Inf")
-        hist.add(row.count if row else total, "_count", kind=name)
-        hist.add((row.total_ms if row else 0) / 1000, "_sum", kind=name)
-        last.add((row.last_ms if row else 0) / 1000, kind=name)
+                hist.add(total, "_bucket", labels(kind=name, le=number(bucket.upper_ms / 1000)))
+        hist.add(row.count if row else total, "_bucket", labels(kind=name, le="+Inf"))
+        hist.add(row.count if row else total, "_count", labels(kind=name))
+        hist.add((row.total_ms if row else 0) / 1000, "_sum", labels(kind=name))
+        last.add((row.last_ms if row else 0) / 1000, "", labels(kind=name))
     return [hist, last]
 
 
 def _accounting(state: State, h: Help) -> list[Family]:
+    """Availability for every subject and window; downtime, outages, MTTR and MTBF for the
+    cluster, the heads and the aliases only (`FULL_KINDS`): with thousands of services and
+    interfaces those would multiply a scrape's size by five. The SNMP table and
+    `haoscar-snmp report` have every figure of every subject."""
     avail = Family("haoscar_availability_ratio", "gauge", h("haoscarAcctAvailability", unit="ratio"), unit="ratio")
-    down = Family("haoscar_downtime_seconds", "gauge", h("haoscarAcctDowntime", unit="seconds"), unit="seconds")
+    down = Family("haoscar_downtime_seconds", "gauge", h("haoscarAcctDowntime"), unit="seconds")
     outages = Family("haoscar_outages", "gauge", h("haoscarAcctOutages"))
-    mttr = Family("haoscar_mttr_seconds", "gauge", h("haoscarAcctMttr", unit="seconds"), unit="seconds")
-    mtbf = Family("haoscar_mtbf_seconds", "gauge", h("haoscarAcctMtbf", unit="seconds"), unit="seconds")
-    windows = {index: row.name for (index,), row in state.acct_windows.items()}
-    for (_, window), row in state.accounting.items():
-        where = {"kind": _kind(row.kind), "subject": row.subject, "window": windows.get(window, str(window))}
-        avail.add(row.availability_ppm / 1e6, **where)
-        down.add(row.downtime_s, **where)
-        outages.add(row.outages, **where)
-        mttr.add(row.mttr_s, **where)
-        mtbf.add(row.mtbf_s, **where)
+    mttr = Family("haoscar_mttr_seconds", "gauge", h("haoscarAcctMttr"), unit="seconds")
+    mtbf = Family("haoscar_mtbf_seconds", "gauge", h("haoscarAcctMtbf"), unit="seconds")
+    windows = {index: escape(row.name) for (index,), row in state.acct_windows.items()}
+    subjects: dict[int, str] = {}
+    for (subject, window), row in state.accounting.items():
+        where = subjects.get(subject)
+        if where is None:
+            where = subjects[subject] = labels(kind=enum_label(AcctKind, row.kind), subject=row.subject)
+        where = f'{where},window="{windows.get(window, window)}"'
+        avail.samples.append(f"{{{where}}} {row.availability_ppm / 1e6!r}")     # add(), inlined: the hot loop
+        if row.kind in FULL_KINDS:
+            down.add(row.downtime_s, "", where)
+            outages.add(row.outages, "", where)
+            mttr.add(row.mttr_s, "", where)
+            mtbf.add(row.mtbf_s, "", where)
     return [avail, down, outages, mttr, mtbf]
-
-
-def _kind(kind: int) -> str:
-    try:
-        return camel(AcctKind(kind).name)
-    except ValueError:
-        return str(kind)
 
 
 def openmetrics(fams: list[Family]) -> str:
