@@ -310,7 +310,7 @@ class Daemon:
         stack.push_async_callback(scheduler.stop)    # the first to go at shutdown
         # Operator views: the snapshot on a unix socket in the state directory, for
         # `haoscar-snmp status`. Without it the cluster is still served: log and go on.
-        status = StatusServer(state_dir / STATUS_SOCKET, state, store.current, clock)
+        status = StatusServer(state_dir / STATUS_SOCKET, state, store.current, clock, mib)
         try:
             await status.start()
             stack.push_async_callback(status.stop)

@@ -230,7 +230,8 @@ def status_exit(snap: dict[str, Any]) -> int:
     return exit_code(snap["health"]["status"])
 
 
-def once(path: Path, as_json: bool, colour: bool, stream: TextIO = sys.stdout) -> int:
+def once(path: Path, as_json: bool, colour: bool, stream: TextIO | None = None) -> int:
+    stream = stream or sys.stdout
     try:
         snap = fetch(path)
     except Unreachable as exc:
@@ -240,10 +241,11 @@ def once(path: Path, as_json: bool, colour: bool, stream: TextIO = sys.stdout) -
     return status_exit(snap)
 
 
-def watch(path: Path, every: float, as_json: bool, colour: bool, stream: TextIO = sys.stdout,
+def watch(path: Path, every: float, as_json: bool, colour: bool, stream: TextIO | None = None,
           sleep: Callable[[float], None] = time.sleep, rounds: int | None = None) -> int:
     """Refresh every `every` seconds until Ctrl-C (or `rounds` frames, for tests); the exit
     code is the last frame's. On a terminal each frame overwrites the last in place."""
+    stream = stream or sys.stdout
     in_place = stream.isatty() and not as_json
     code = UNKNOWN
     drawn = 0

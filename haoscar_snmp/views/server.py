@@ -1,5 +1,6 @@
-"""The local status socket: `GET /status` answers the snapshot as JSON, on a unix socket
-in the state directory (`<state_dir>/status.sock`).
+"""The local status socket: `GET /status` answers the snapshot as JSON, and `GET /metrics`
+the metrics page (metrics.py), on a unix socket in the state directory
+(`<state_dir>/status.sock`): `curl --unix-socket <state_dir>/status.sock http://-/metrics`.
 
 Rules:
 
@@ -26,6 +27,8 @@ from aiohttp import web
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.state import State
+from haoscar_snmp.snmp.mib import MibModel
+from haoscar_snmp.views.metrics import MetricsPage
 from haoscar_snmp.views.snapshot import DEFAULT_EVENTS, MAX_EVENTS, snapshot
 
 log = logging.getLogger(__name__)
@@ -36,14 +39,17 @@ JSON_TYPE = "application/json"
 
 
 class StatusServer:
-    """Serves the snapshot on `path` while started. `config` gives the effective
-    configuration at each request (a reload changes it)."""
+    """Serves the snapshot (and the metrics) on `path` while started. `config` gives the
+    effective configuration at each request (a reload changes it); `mib` the loaded MIB
+    (the daemon's), for the metrics' HELP text."""
 
-    def __init__(self, path: Path, state: State, config: Callable[[], Config], clock: Clock) -> None:
+    def __init__(self, path: Path, state: State, config: Callable[[], Config], clock: Clock,
+                 mib: MibModel | None = None) -> None:
         self.path = path
         self.state = state
         self.config = config
         self.clock = clock
+        self.metrics = MetricsPage(state, config, clock, mib)
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -51,6 +57,7 @@ class StatusServer:
         self._remove_stale()
         app = web.Application()
         app.router.add_get("/status", self.status)
+        app.router.add_get("/metrics", self.metrics.handle)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         try:
