@@ -66,6 +66,7 @@ from haoscar_snmp.snmp.notify import NotificationBuilder, Notifier
 from haoscar_snmp.snmp.resync import resync_settings
 from haoscar_snmp.snmp.setter import SetHandler
 from haoscar_snmp.snmp.view import MibView
+from haoscar_snmp.views.server import STATUS_SOCKET, StatusServer
 
 if TYPE_CHECKING:
     from haoscar_snmp.snmp.agentx.session import Subagent
@@ -308,6 +309,14 @@ class Daemon:
             scheduler.add(ledger)
         scheduler.start()
         stack.push_async_callback(scheduler.stop)    # the first to go at shutdown
+        # Operator views: the snapshot on a unix socket in the state directory, for
+        # `haoscar-snmp status`. Without it the cluster is still served: log and go on.
+        status = StatusServer(state_dir / STATUS_SOCKET, state, store.current, clock, mib)
+        try:
+            await status.start()
+            stack.push_async_callback(status.stop)
+        except OSError as exc:
+            log.error("status: cannot serve %s (haoscar-snmp status will not answer): %s", status.path, exc)
 
         bus.publish(Event(EventType.AGENT_STARTED, config.cluster.local_head, Severity.INFO,
                           f"haoscar-snmp {__version__} started on head {config.cluster.local_head} "
