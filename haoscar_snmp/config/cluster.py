@@ -128,6 +128,9 @@ PER_HEAD_KEYS = (
     "log",
     # Each head keeps its own outage ledger, from what it saw.
     "accounting",
+    # The web panel is each head's own: its listener, certificate, users and sessions
+    # (an operator may open one head's panel only, or give the heads other users).
+    "web",
 )
 
 

@@ -38,6 +38,9 @@ RESTART_KEYS = (
     "snmp.agentx",
     "heartbeat.port",
     "heartbeat.public_path",
+    # The web panel's listener, TLS and limits are set up once at start. Its users file
+    # is re-read by the panel itself when the file changes (no reload needed).
+    "web",
 )
 # Applied by a reload, at once: SNMP credentials (above), tables mirrored into the state, timings read at every
 # cycle (the heartbeat process is sent the new ones), fence and quorum commands read at
@@ -198,7 +201,7 @@ _TABLES = (*_IDENTITY, "snmp.communities")
 def _flatten(config: Config) -> dict[str, Any]:
     """Dotted key -> comparable value, for every leaf of the configuration."""
     flat: dict[str, Any] = {}
-    for section in ("cluster", "timing", "lan", "heartbeat", "failover", "notify", "log"):
+    for section in ("cluster", "timing", "lan", "heartbeat", "failover", "notify", "log", "web"):
         _walk(section, getattr(config, section).model_dump(by_alias=True), flat)
     flat["heartbeat.key"] = _digest(config.heartbeat.key)
     snmp = config.snmp.model_dump(by_alias=True, exclude={"communities", "users", "targets"})

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import ipaddress
 import re
 from typing import Annotated, Self, TypeVar
 
@@ -50,6 +51,7 @@ from haoscar_snmp.config.values import (
     Text,
     WithSecrets,
 )
+from haoscar_snmp.config.webusers import NAME_PATTERN, ROLES, UsersFileError, WebUser, check_user
 from haoscar_snmp.core.state import Lan, RowStatus
 
 # At most this many public targets: the heartbeats carry which ones a head reaches as a
@@ -64,6 +66,26 @@ ENTERPRISE_NUMBER = 32473
 # docs/benchmarks.md). Faster timings are accepted with a warning.
 TIMING_FLOOR_INTERVAL_MS = 20
 TIMING_FLOOR_DEAD_TIME_MS = 60
+
+
+def _web_user_name(value: str) -> str:
+    if not NAME_PATTERN.fullmatch(value):
+        raise ValueError("must be 1..32 characters from A-Z a-z 0-9 . _ -")
+    return value
+
+
+def _web_role(value: str) -> str:
+    if value not in ROLES:
+        raise ValueError("must be 'read' or 'write'")
+    return value
+
+
+def _web_hash(value: str) -> str:
+    try:
+        check_user("x", "read", value)
+    except UsersFileError as error:
+        raise ValueError(str(error).removeprefix("user x: ")) from None
+    return value
 
 
 class Role(enum.StrEnum):
@@ -527,6 +549,71 @@ class AccountingConfig(FrozenModel):
         return duration_seconds(self.retention)
 
 
+class WebUserInline(FrozenModel):
+    """A web panel user written in the configuration itself (demo configurations; real
+    ones use `users_file`, a secret file: check-config and the daemon warn about these)."""
+
+    name: Annotated[str, AfterValidator(_web_user_name)]
+    role: Annotated[str, AfterValidator(_web_role)] = "read"
+    password_hash: Annotated[str, AfterValidator(_web_hash)]
+
+
+class WebConfig(WithSecrets):
+    """The web panel served by the daemon (haoscar_snmp/views/web): off unless enabled.
+
+    It listens on loopback by default (reach it through `ssh -L`); an address beyond
+    loopback needs TLS, so that passwords and session cookies never cross a LAN in
+    clear. Nobody gets in without a user from `users_file` (or the inline `users`)."""
+
+    enabled: bool = False
+    # 16180 beside the demo's SNMP port 16161: above 1024, and clear of the 8080/8443
+    # that web front ends on a head node often take.
+    listen: Endpoint = Endpoint(host="127.0.0.1", port=16180)
+    tls_cert_file: ConfigPath | None = None
+    tls_key_file: ConfigPath | None = None
+    users_file: ConfigPath | None = None
+    users: tuple[WebUserInline, ...] = ()
+    # A session ends after this long without a request, and in any case this long after
+    # the login.
+    session_idle_s: Annotated[int, Field(ge=60, le=86400)] = 900
+    session_max_s: Annotated[int, Field(ge=300, le=604800)] = 28800
+    max_sessions: Annotated[int, Field(ge=1, le=1000)] = 64
+    # Pages open at once that receive live updates (server-sent events).
+    max_live_clients: Annotated[int, Field(ge=1, le=256)] = 16
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert_file is not None and self.tls_key_file is not None
+
+    @property
+    def file_users(self) -> tuple[WebUser, ...]:
+        """The users read from users_file at load (the panel re-reads it when it changes)."""
+        return self._resolved.get("users", ())
+
+    def all_users(self) -> tuple[WebUser, ...]:
+        inline = tuple(WebUser(u.name, u.role, u.password_hash) for u in self.users)
+        return inline + self.file_users
+
+    @model_validator(mode="after")
+    def _safe(self) -> Self:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together: give both (TLS) or neither")
+        if not self.enabled:
+            return self
+        if self.users_file is None and not self.users:
+            raise ValueError("enabled without users: give users_file (see haoscar-snmp web-user)")
+        if not self.tls and not ipaddress.ip_address(self.listen.host).is_loopback:
+            raise ValueError(f"listen {self.listen} is beyond loopback without TLS: passwords and session "
+                             f"cookies would cross the network in clear (set tls_cert_file and tls_key_file, "
+                             f"or listen on 127.0.0.1 / [::1])")
+        names = [u.name for u in self.users]
+        if len(names) != len(set(names)):
+            raise ValueError("users: a name is given twice")
+        if self.session_max_s < self.session_idle_s:
+            raise ValueError("session_max_s must be at least session_idle_s")
+        return self
+
+
 class LogConfig(FrozenModel):
     level: LogLevel = LogLevel.INFO
     syslog: bool = False
@@ -579,6 +666,7 @@ class Config(FrozenModel):
     notify: NotifyConfig = NotifyConfig()
     accounting: AccountingConfig = AccountingConfig()
     log: LogConfig = LogConfig()
+    web: WebConfig = WebConfig()
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> Self:
@@ -673,6 +761,9 @@ class Config(FrozenModel):
             if svc.recovery is Recovery.RESTART_THEN_FAILOVER and len(self.heads) == 1:
                 out.append(f"services[{i}].recovery: restart-then-failover on a single-head cluster: "
                            f"there is no head to fail over to; the operator is notified instead")
+        if self.web.users:
+            out.append("web.users: password hashes written in the configuration file: whoever reads the file "
+                       "can guess passwords offline; use web.users_file (mode 0600) outside demos")
         if t.heartbeat_interval_ms < TIMING_FLOOR_INTERVAL_MS or t.heartbeat_dead_time_ms < TIMING_FLOOR_DEAD_TIME_MS:
             out.append(f"timing: heartbeat {t.heartbeat_interval_ms} ms / dead time {t.heartbeat_dead_time_ms} ms "
                        f"is below the floor measured under SNMP load ({TIMING_FLOOR_INTERVAL_MS} ms / "
