@@ -307,6 +307,8 @@ class Daemon:
             scheduler.add(ledger)
         scheduler.start()
         stack.push_async_callback(scheduler.stop)    # the first to go at shutdown
+        if config.web.enabled:
+            await self._web(config, store, state, bus, mib, stack)
 
         bus.publish(Event(EventType.AGENT_STARTED, config.cluster.local_head, Severity.INFO,
                           f"haoscar-snmp {__version__} started on head {config.cluster.local_head} "
@@ -320,6 +322,25 @@ class Daemon:
         where = config.snmp.listen[0] if config.snmp.listen else "<snmpd's address>"
         log.info("ready: try  snmpwalk -v2c -c <community> %s 1.3.6.1.4.1.32473.1", where)
         return store, bus
+
+    async def _web(self, config: Config, store: ConfigStore, state: State, bus: EventBus, mib: MibModel,
+                   stack: contextlib.AsyncExitStack) -> None:
+        """The web panel ([web]): its writes go through the store as a SET's do. Imported
+        here: a daemon without the panel does not load it."""
+        from haoscar_snmp.views.snapshot import snapshot
+        from haoscar_snmp.views.web.server import WebPanel
+        from haoscar_snmp.views.web.writes import WebWrites
+
+        writes = WebWrites(store, CONFIG_MAP, lambda name: mib[name].oid, state)
+        panel = WebPanel(config, store.current, writes, lambda: snapshot(state, store.current(), self.clock),
+                         self.clock)
+        try:
+            url = await panel.start()
+        except OSError as exc:   # the port is taken, or the certificate cannot be loaded
+            raise StartFailed(f"cannot start the web panel on {config.web.listen}: {exc}") from None
+        stack.push_async_callback(panel.stop)
+        bus.subscribe("web", panel.live.on_event)
+        log.info("web panel: %s", url)
 
     def _ledger(self, state: State, store: ConfigStore, state_dir: Path, alarms: Alarms,
                 stack: contextlib.AsyncExitStack) -> Ledger | None:
