@@ -30,7 +30,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 PUBLIC = ("/login", "/static/")           # reachable without a session
 READ_ONLY_POSTS = ("/logout",)            # POSTs a read-only user may make
-SESSION_KEY = "session"
+SESSION_KEY: web.RequestKey[Session] = web.RequestKey("session", Session)
 
 
 def cookie_name(tls: bool) -> str:

@@ -64,7 +64,7 @@ class Sessions:
         if session is None:
             return None
         now = self.clock.monotonic()
-        if now - session.seen > self.idle_s or now - session.started > self.max_s:
+        if now - session.seen >= self.idle_s or now - session.started >= self.max_s:
             del self._live[session_id]
             return None
         session.seen = now
@@ -83,5 +83,5 @@ class Sessions:
     def expire(self) -> None:
         now = self.clock.monotonic()
         for sid in [sid for sid, s in self._live.items()
-                    if now - s.seen > self.idle_s or now - s.started > self.max_s]:
+                    if now - s.seen >= self.idle_s or now - s.started >= self.max_s]:
             del self._live[sid]
