@@ -2,7 +2,7 @@
 
 * Headers on every answer: a Content-Security-Policy that allows only this origin
   (no inline script or style, no frames, forms post only here), X-Frame-Options DENY,
-  nosniff, no referrer, and `Cache-Control: no-store` on everything but the static
+  nosniff, no referrer to other sites, and `Cache-Control: no-store` on everything but the static
   assets, since every page shows state or carries a CSRF token.
 * No anonymous access: without a live session a page redirects to /login and
   anything else answers 401. A session whose user was removed from the users file, or
@@ -113,7 +113,7 @@ class Guard:
         headers["Content-Security-Policy"] = CSP
         headers["X-Frame-Options"] = "DENY"
         headers["X-Content-Type-Options"] = "nosniff"
-        headers["Referrer-Policy"] = "no-referrer"
+        headers["Referrer-Policy"] = "same-origin"   # "no-referrer" makes browsers send "Origin: null" on POSTs
         headers["Cross-Origin-Opener-Policy"] = "same-origin"
         if request.scheme == "https":
             headers["Strict-Transport-Security"] = "max-age=31536000"
