@@ -65,6 +65,7 @@ from haoscar_snmp.snmp.notify import NotificationBuilder, Notifier
 from haoscar_snmp.snmp.resync import resync_settings
 from haoscar_snmp.snmp.setter import SetHandler
 from haoscar_snmp.snmp.view import MibView
+from haoscar_snmp.views.server import STATUS_SOCKET, StatusServer
 
 if TYPE_CHECKING:
     from haoscar_snmp.snmp.agentx.session import Subagent
@@ -309,6 +310,14 @@ class Daemon:
         stack.push_async_callback(scheduler.stop)    # the first to go at shutdown
         if config.web.enabled:
             await self._web(config, store, state, bus, mib, stack)
+        # Operator views: the snapshot on a unix socket in the state directory, for
+        # `haoscar-snmp status`. Without it the cluster is still served: log and go on.
+        status = StatusServer(state_dir / STATUS_SOCKET, state, store.current, clock, mib)
+        try:
+            await status.start()
+            stack.push_async_callback(status.stop)
+        except OSError as exc:
+            log.error("status: cannot serve %s (haoscar-snmp status will not answer): %s", status.path, exc)
 
         bus.publish(Event(EventType.AGENT_STARTED, config.cluster.local_head, Severity.INFO,
                           f"haoscar-snmp {__version__} started on head {config.cluster.local_head} "
@@ -327,13 +336,14 @@ class Daemon:
                    stack: contextlib.AsyncExitStack) -> None:
         """The web panel ([web]): its writes go through the store as a SET's do. Imported
         here: a daemon without the panel does not load it."""
+        from haoscar_snmp.views.metrics import MetricsPage
         from haoscar_snmp.views.snapshot import snapshot
         from haoscar_snmp.views.web.server import WebPanel
         from haoscar_snmp.views.web.writes import WebWrites
 
         writes = WebWrites(store, CONFIG_MAP, lambda name: mib[name].oid, state)
         panel = WebPanel(config, store.current, writes, lambda: snapshot(state, store.current(), self.clock),
-                         self.clock)
+                         self.clock, MetricsPage(state, store.current, self.clock, mib).handle)
         try:
             url = await panel.start()
         except OSError as exc:   # the port is taken, or the certificate cannot be loaded

@@ -549,6 +549,11 @@ class AccountingConfig(FrozenModel):
         return duration_seconds(self.retention)
 
 
+class MetricsAuth(enum.StrEnum):
+    BASIC = "basic"
+    NONE = "none"
+
+
 class WebUserInline(FrozenModel):
     """A web panel user written in the configuration itself (demo configurations; real
     ones use `users_file`, a secret file: check-config and the daemon warn about these)."""
@@ -580,6 +585,10 @@ class WebConfig(WithSecrets):
     max_sessions: Annotated[int, Field(ge=1, le=1000)] = 64
     # Pages open at once that receive live updates (server-sent events).
     max_live_clients: Annotated[int, Field(ge=1, le=256)] = 16
+    # /metrics (Prometheus, OpenMetrics): "basic" asks for HTTP Basic authentication as a
+    # user of the panel (any role; Prometheus sends it with basic_auth); "none" serves it
+    # to whoever reaches the listener, and only when set explicitly.
+    metrics_auth: MetricsAuth = MetricsAuth.BASIC
 
     @property
     def tls(self) -> bool:

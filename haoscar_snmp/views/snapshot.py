@@ -17,6 +17,7 @@ services and 2,000 LAN interfaces it takes a few milliseconds (bench/bench_views
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime, timezone
 from typing import Any
 
@@ -40,16 +41,27 @@ DEFAULT_EVENTS = 20     # the last events a snapshot carries
 MAX_EVENTS = 500        # at most (the history table keeps more; `report` reads it all)
 
 
+# Enumeration member -> its MIB spelling, one dict per enumeration (IntEnum members of
+# different enumerations compare equal when their values are: they must not share a dict).
+_LABELS: dict[type, dict[int, str]] = {}
+
+
 def label(member: Any) -> str:
-    """An enumeration member as the MIB spells it (LAN_A -> lanA); unknown ints as text."""
-    return camel(member.name) if hasattr(member, "name") else str(member)
+    """An enumeration member as the MIB spelling (LAN_A -> lanA); unknown ints as text."""
+    names = _LABELS.get(type(member))
+    if names is None:
+        if not isinstance(member, enum.Enum):
+            return str(member)
+        names = _LABELS[type(member)] = {int(m): camel(m.name) for m in type(member)}
+    return names[member]
 
 
-def _enum_label(kind: Any, value: int) -> str:
-    try:
-        return label(kind(value))
-    except ValueError:
-        return str(value)
+def enum_label(kind: Any, value: int) -> str:
+    """A value of enumeration `kind` as the MIB spells it; a value it lacks as text."""
+    names = _LABELS.get(kind)
+    if names is None:
+        names = _LABELS[kind] = {int(m): camel(m.name) for m in kind}
+    return names.get(value) or str(value)
 
 
 class Times:
@@ -166,7 +178,7 @@ def _paths(state: State, at: Times) -> list[dict[str, Any]]:
     for key, row in state.hb_paths.items():
         perf = state.perf_hb_paths.get(key)
         out.append({
-            "head": heads.get(key[0], str(key[0])), "lan": _enum_label(Lan, key[1]),
+            "head": heads.get(key[0], str(key[0])), "lan": enum_label(Lan, key[1]),
             "state": label(row.status),
             "rtt_ms": _ms(row.rtt_us) if row.rtt_us else None,
             "rtt_mean_ms": _ms(perf.rtt_mean_us) if perf and perf.replies else None,
@@ -179,7 +191,7 @@ def _paths(state: State, at: Times) -> list[dict[str, Any]]:
 
 
 def _lans(state: State, at: Times) -> list[dict[str, Any]]:
-    return [{"lan": _enum_label(Lan, lan), "state": label(row.status), "interfaces": row.interfaces,
+    return [{"lan": enum_label(Lan, lan), "state": label(row.status), "interfaces": row.interfaces,
              "up": row.up, "down": row.down, "unknown": row.unknown, "last_change": at(row.last_change)}
             for (lan,), row in state.lans.items()]
 
@@ -223,9 +235,9 @@ def _services(state: State, at: Times) -> list[dict[str, Any]]:
 
 def _alarms(state: State, at: Times) -> list[dict[str, Any]]:
     return [{
-        "index": index, "severity": _enum_label(Severity, row.severity),
-        "cause": _enum_label(ProbableCause, row.probable_cause),
-        "type": _enum_label(AlarmType, row.alarm_type), "object": row.subject, "text": row.text,
+        "index": index, "severity": enum_label(Severity, row.severity),
+        "cause": enum_label(ProbableCause, row.probable_cause),
+        "type": enum_label(AlarmType, row.alarm_type), "object": row.subject, "text": row.text,
         "raised": at(row.raised_time), "updated": at(row.last_updated),
     } for (index,), row in state.alarms.items()]
 
@@ -236,8 +248,8 @@ def _events(state: State, at: Times, count: int) -> list[dict[str, Any]]:
     out = []
     for key in reversed(keys[len(keys) - count:] if count else []):
         row = state.events[key]
-        out.append({"index": key[0], "time": at(row.time), "type": _enum_label(EventType, row.type),
-                    "severity": _enum_label(Severity, row.severity), "subject": row.subject,
+        out.append({"index": key[0], "time": at(row.time), "type": enum_label(EventType, row.type),
+                    "severity": enum_label(Severity, row.severity), "subject": row.subject,
                     "text": row.text})
     return out
 
@@ -271,7 +283,7 @@ def _performance(state: State, at: Times) -> dict[str, Any]:
     c = state.cluster
     durations = {}
     for (kind,), row in state.perf_durations.items():
-        durations[_enum_label(DurationKind, kind)] = {
+        durations[enum_label(DurationKind, kind)] = {
             "count": row.count, "last_ms": row.last_ms, "min_ms": row.min_ms,
             "max_ms": row.max_ms, "mean_ms": row.mean_ms}
     return {"failovers": c.failover_count, "last_failover": at(c.last_failover_time),
@@ -280,26 +292,35 @@ def _performance(state: State, at: Times) -> dict[str, Any]:
             "loop_lag_ms": _ms(state.loop.lag_us), "loop_lag_max_ms": _ms(state.loop.lag_max_us)}
 
 
+ACCT_FIGURES = ("availability_ppm", "mttr_s", "mtbf_s", "outages", "downtime_s")
+
+
 def _accounting(state: State) -> dict[str, Any]:
-    """The headline over the longest window, then each subject's figures per window."""
+    """The headline over the longest window, then each subject's figures: one list per
+    figure, aligned with `windows` (compact: thousands of subjects times the windows)."""
     h = state.acct_headline
-    windows = {index: row.name for (index,), row in state.acct_windows.items()}
+    windows = state.acct_windows.keys()
+    column = {key[0]: n for n, key in enumerate(windows)}
+    width = len(windows)
     subjects: dict[int, dict[str, Any]] = {}
     for (subject, window), row in state.accounting.items():
         entry = subjects.get(subject)
         if entry is None:
-            entry = subjects[subject] = {"index": subject, "kind": _enum_label(AcctKind, row.kind),
+            entry = subjects[subject] = {"index": subject, "kind": enum_label(AcctKind, row.kind),
                                          "subject": row.subject, "in_outage": row.in_outage,
-                                         "windows": {}}
-        entry["windows"][windows.get(window, str(window))] = {
-            "availability_ppm": row.availability_ppm, "outages": row.outages,
-            "downtime_s": row.downtime_s, "monitored_s": row.monitored_s,
-            "mttr_s": row.mttr_s, "mtbf_s": row.mtbf_s}
+                                         **{name: [None] * width for name in ACCT_FIGURES}}
+        n = column.get(window)
+        if n is not None:
+            entry["availability_ppm"][n] = row.availability_ppm
+            entry["mttr_s"][n] = row.mttr_s
+            entry["mtbf_s"][n] = row.mtbf_s
+            entry["outages"][n] = row.outages
+            entry["downtime_s"][n] = row.downtime_s
     return {"headline": {"window": h.window, "availability_ppm": h.availability_ppm,
                          "mttr_s": h.mttr_s, "mtbf_s": h.mtbf_s},
             "windows": [{"name": row.name, "length_s": row.length_s} for row in state.acct_windows.values()],
             "subjects": list(subjects.values())}
 
 
-__all__ = ["DEFAULT_EVENTS", "MAX_EVENTS", "SCHEMA_VERSION", "alias_holders", "iso", "label", "role_of",
+__all__ = ["DEFAULT_EVENTS", "MAX_EVENTS", "SCHEMA_VERSION", "alias_holders", "enum_label", "iso", "label", "role_of",
            "snapshot"]

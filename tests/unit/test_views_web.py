@@ -5,6 +5,7 @@ configuration store exactly as a SET does (the same refusals, the same audit).""
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ from haoscar_snmp.config.webusers import WebUser as User
 from haoscar_snmp.core.events import EventBus, EventType
 from haoscar_snmp.core.state import State
 from haoscar_snmp.snmp.mib import MibModel
+from haoscar_snmp.views.metrics import MetricsPage
 from haoscar_snmp.views.snapshot import snapshot
 from haoscar_snmp.views.web.live import fingerprint
 from haoscar_snmp.views.web.server import WebPanel
@@ -47,7 +49,8 @@ class World:
         config = self.store.current().model_copy(update={"web": WebConfig(enabled=True, users=users, **web)})
         self.writes = WebWrites(self.store, CONFIG_MAP, lambda name: mib[name].oid, self.state)
         self.panel = WebPanel(config, self.store.current, self.writes,
-                              lambda: snapshot(self.state, self.store.current(), self.clock), self.clock)
+                              lambda: snapshot(self.state, self.store.current(), self.clock), self.clock,
+                              MetricsPage(self.state, self.store.current, self.clock, mib).handle)
 
 
 Test = Callable[[World, TestClient], Awaitable[None]]
@@ -342,6 +345,30 @@ def test_live_feed_pushes_the_snapshot(tmp_path: Path, mib: MibModel) -> None:
         finally:
             await world.panel.live.stop()
     run(tmp_path, mib, test, max_live_clients=1)
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def test_metrics_ask_for_basic_authentication_by_default(tmp_path: Path, mib: MibModel) -> None:
+    async def test(world: World, client: TestClient) -> None:
+        anonymous = await client.get("/metrics")
+        assert anonymous.status == 401 and anonymous.headers["WWW-Authenticate"].startswith("Basic ")
+        assert (await client.get("/metrics", headers=basic("bob", "wrong-password"))).status == 401
+        for _ in range(3):                          # the second and third from the cache
+            scrape = await client.get("/metrics", headers=basic("bob", PASSWORDS["bob"]))
+            assert scrape.status == 200 and "haoscar_" in await scrape.text()
+        world.panel.users.inline = ()               # a removed user's cached credential ends
+        assert (await client.get("/metrics", headers=basic("bob", PASSWORDS["bob"]))).status == 401
+    run(tmp_path, mib, test)
+
+
+def test_metrics_open_only_when_configured(tmp_path: Path, mib: MibModel) -> None:
+    async def test(world: World, client: TestClient) -> None:
+        assert (await client.get("/metrics")).status == 200
+        assert (await client.get("/state.json")).status == 401       # the rest still needs a login
+    run(tmp_path, mib, test, metrics_auth="none")
 
 
 def test_fingerprint_ignores_moving_times() -> None:

@@ -7,6 +7,11 @@
 * No anonymous access: without a live session a page redirects to /login and
   anything else answers 401. A session whose user was removed from the users file, or
   whose role changed, ends.
+* `/metrics` is for Prometheus, not for browsers: HTTP Basic authentication as any
+  user of the panel (`metrics_auth = "basic"`, the default), or nothing when the
+  configuration says `metrics_auth = "none"`. A verified credential is remembered for
+  `BASIC_CACHE_S` (as a keyed digest, never the password), so a scrape every 15 s does
+  not cost a password hash each time; failures count in the login throttle.
 * Every POST must come from this origin (the Origin header equals the request's own
   scheme and host) and, once logged in, carry the session's CSRF token; a read-only
   user's POST (other than logout) answers 403 before any handler runs.
@@ -14,12 +19,21 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
 import logging
+import secrets
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from haoscar_snmp.core.clock import Clock
+
 from .sessions import Session, Sessions
+from .throttle import LoginThrottle
 from .users import UserTable
 
 log = logging.getLogger(__name__)
@@ -30,6 +44,9 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 PUBLIC = ("/login", "/static/")           # reachable without a session
 READ_ONLY_POSTS = ("/logout",)            # POSTs a read-only user may make
+METRICS = "/metrics"
+BASIC_CACHE_S = 300.0
+BASIC_CACHE_SIZE = 16
 SESSION_KEY: web.RequestKey[Session] = web.RequestKey("session", Session)
 
 
@@ -56,11 +73,51 @@ def session_of(request: web.Request) -> Session:
     return request[SESSION_KEY]
 
 
+class BasicAuth:
+    """HTTP Basic for /metrics, with a small cache of credentials verified lately."""
+
+    def __init__(self, users: UserTable, throttle: LoginThrottle, clock: Clock) -> None:
+        self.users = users
+        self.throttle = throttle
+        self.clock = clock
+        self._key = secrets.token_bytes(32)
+        self._verified: OrderedDict[bytes, tuple[str, float]] = OrderedDict()  # digest -> (user, when)
+
+    async def check(self, request: web.Request) -> None:
+        """Returns if the request carries a valid user's credentials; raises 401/429 if not."""
+        header = request.headers.get("Authorization", "")
+        challenge = {"WWW-Authenticate": 'Basic realm="haoscar-snmp metrics", charset="UTF-8"'}
+        if not header.startswith("Basic "):
+            raise web.HTTPUnauthorized(text="metrics need HTTP Basic authentication", headers=challenge)
+        try:
+            name, _, password = base64.b64decode(header[6:], validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise web.HTTPUnauthorized(text="malformed credentials", headers=challenge) from None
+        digest = hmac.new(self._key, header.encode(), hashlib.sha256).digest()
+        now = self.clock.monotonic()
+        known = self._verified.get(digest)
+        if known is not None and now - known[1] < BASIC_CACHE_S:
+            await self.users.refresh()
+            if self.users.get(known[0]) is not None:
+                return
+        address = request.remote or "?"
+        if not self.throttle.allowed(address, name):
+            raise web.HTTPTooManyRequests(text="too many failed logins", headers={"Retry-After": "60"})
+        user = await self.users.authenticate(name[:64], password)
+        if user is None:
+            self.throttle.failed(address, name)
+            raise web.HTTPUnauthorized(text="wrong user name or password", headers=challenge)
+        self._verified[digest] = (user.name, now)
+        while len(self._verified) > BASIC_CACHE_SIZE:
+            self._verified.popitem(last=False)
+
+
 class Guard:
-    def __init__(self, sessions: Sessions, users: UserTable, tls: bool) -> None:
+    def __init__(self, sessions: Sessions, users: UserTable, tls: bool, basic: BasicAuth | None) -> None:
         self.sessions = sessions
         self.users = users
         self.tls = tls
+        self.basic = basic      # None: /metrics is open (metrics_auth = "none")
         self.refused_origin = 0
         self.refused_csrf = 0
 
@@ -82,6 +139,10 @@ class Guard:
             raise web.HTTPForbidden(text="refused: this form must be sent from the panel's own pages "
                                          "(the Origin header is missing or names another site)")
         if path.startswith(PUBLIC):
+            return await handler(request)
+        if path == METRICS:
+            if self.basic is not None:
+                await self.basic.check(request)
             return await handler(request)
         session = self.sessions.get(request.cookies.get(cookie_name(self.tls)))
         if session is not None:

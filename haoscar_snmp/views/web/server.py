@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
 from aiohttp import web
 
-from haoscar_snmp.config.schema import Config, WebConfig
+from haoscar_snmp.config.schema import Config, MetricsAuth, WebConfig
 from haoscar_snmp.config.webusers import WebUser
 from haoscar_snmp.core.clock import Clock
 
-from .guard import Guard
+from .guard import METRICS, BasicAuth, Guard
 from .live import LiveFeed
 from .pages import Pages
 from .sessions import Sessions
@@ -56,22 +56,23 @@ def tls_context(web_config: WebConfig) -> ssl.SSLContext | None:
 class WebPanel:
     def __init__(self, config: Config, current: Callable[[], Config], writes: WebWrites,
                  snapshot: Callable[[], dict[str, Any]], clock: Clock,
-                 extra_routes: list[web.RouteDef] | None = None) -> None:
+                 metrics: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None) -> None:
         settings = config.web
         self.settings = settings
         inline = tuple(WebUser(u.name, u.role, u.password_hash) for u in settings.users)
         self.users = UserTable(inline, settings.file_users, settings.users_file, clock)
         self.sessions = Sessions(clock, settings.session_idle_s, settings.session_max_s, settings.max_sessions)
         self.throttle = LoginThrottle(clock)
-        self.guard = Guard(self.sessions, self.users, settings.tls)
+        basic = BasicAuth(self.users, self.throttle, clock) if settings.metrics_auth is MetricsAuth.BASIC else None
+        self.guard = Guard(self.sessions, self.users, settings.tls, basic)
         self.live = LiveFeed(snapshot, clock, settings.max_live_clients)
         self.pages = Pages(self.sessions, self.users, self.throttle, writes, snapshot, current, settings.tls)
         self._static = static_files()
         self.app = web.Application(middlewares=[self.guard.middleware], client_max_size=MAX_BODY)
         self.app.add_routes(self.pages.routes())
         self.app.add_routes([web.get("/live", self.live.handle), web.get("/static/{name}", self.static)])
-        if extra_routes:
-            self.app.add_routes(extra_routes)
+        if metrics is not None:         # the Prometheus page (haoscar_snmp/views/metrics.py)
+            self.app.add_routes([web.get(METRICS, metrics)])
         self._runner: web.AppRunner | None = None
 
     async def static(self, request: web.Request) -> web.Response:
