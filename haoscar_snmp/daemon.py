@@ -335,7 +335,8 @@ class Daemon:
     async def _web(self, config: Config, store: ConfigStore, state: State, bus: EventBus, mib: MibModel,
                    stack: contextlib.AsyncExitStack) -> None:
         """The web panel ([web]): its writes go through the store as a SET's do. Imported
-        here: a daemon without the panel does not load it."""
+        here: a daemon without the panel does not load it. A panel that cannot listen
+        (its port taken, a bad certificate) is logged, and the daemon serves on."""
         from haoscar_snmp.views.metrics import MetricsPage
         from haoscar_snmp.views.snapshot import snapshot
         from haoscar_snmp.views.web.server import WebPanel
@@ -347,7 +348,9 @@ class Daemon:
         try:
             url = await panel.start()
         except OSError as exc:   # the port is taken, or the certificate cannot be loaded
-            raise StartFailed(f"cannot start the web panel on {config.web.listen}: {exc}") from None
+            # The cluster is still served (as without the status socket): say so and go on.
+            log.error("web panel: cannot serve on %s (the panel is off in this run): %s", config.web.listen, exc)
+            return
         stack.push_async_callback(panel.stop)
         bus.subscribe("web", panel.live.on_event)
         log.info("web panel: %s", url)

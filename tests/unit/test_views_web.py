@@ -375,3 +375,100 @@ def test_fingerprint_ignores_moving_times() -> None:
     one = {"generated": {"at": "a"}, "x": [{"ago_s": 1.0, "v": 1}], "uptime_s": 3}
     two = {"generated": {"at": "b"}, "x": [{"ago_s": 9.0, "v": 1}], "uptime_s": 4}
     assert fingerprint(one) == fingerprint(two) != fingerprint({**two, "x": [{"v": 2}]})
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = directory / "web.crt", directory / "web.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_file.chmod(0o600)
+    return cert_file, key_file
+
+
+def test_tls_listener_with_secure_host_cookie(tmp_path: Path, mib: MibModel) -> None:
+    import socket
+    import ssl
+
+    import aiohttp
+
+    cert_file, key_file = self_signed(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    async def main() -> None:
+        world = World(tmp_path / "state", mib, listen=f"127.0.0.1:{port}", tls_cert_file=str(cert_file),
+                      tls_key_file=str(key_file))
+        url = await world.panel.start()
+        assert url == f"https://127.0.0.1:{port}/"
+        context = ssl.create_default_context(cafile=str(cert_file))
+        context.check_hostname = False
+        try:
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+                answer = await http.post(url + "login", data={"user": "alice", "password": PASSWORDS["alice"]},
+                                         headers={"Origin": url.rstrip("/")}, ssl=context, allow_redirects=False)
+                assert answer.status == 303
+                cookie = answer.headers["Set-Cookie"]
+                assert cookie.startswith("__Host-haoscar=") and "Secure" in cookie and "HttpOnly" in cookie
+                assert answer.headers["Strict-Transport-Security"].startswith("max-age=")
+        finally:
+            await world.panel.stop()
+    asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def test_the_loader_refuses_a_readable_tls_key_and_users_file(tmp_path: Path) -> None:
+    from haoscar_snmp.config.errors import ConfigError
+    from haoscar_snmp.config.loader import parse_config, read_embedded_default
+
+    cert_file, key_file = self_signed(tmp_path)
+    users = tmp_path / "web.users"
+    users.write_text(render_users((User("alice", "write", hash_password("alice-password", log2_n=CHEAP)),)))
+    users.chmod(0o644)
+    key_file.chmod(0o640)
+    text = read_embedded_default().replace('listen = "127.0.0.1:16180"    # loopback', f"""users_file = "{users}"
+tls_cert_file = "{cert_file}"
+tls_key_file = "{key_file}"
+listen = "127.0.0.1:16180"  #""")
+    with pytest.raises(ConfigError) as error:
+        parse_config(text, label="x", base_dir=tmp_path, environ={"HOME": str(tmp_path)})
+    keys = {p.key: p.message for p in error.value.problems}
+    assert "mode 0640" in keys["web.tls_key_file"] and "mode 0644" in keys["web.users_file"]
+    users.chmod(0o600)
+    key_file.chmod(0o600)
+    config = parse_config(text, label="x", base_dir=tmp_path, environ={"HOME": str(tmp_path)})
+    assert [u.name for u in config.web.all_users()] == ["webdemo", "alice"]
+
+
+def test_the_users_file_is_read_again_when_it_changes(tmp_path: Path) -> None:
+    from haoscar_snmp.views.web.users import UserTable
+
+    users = tmp_path / "web.users"
+    alice = User("alice", "write", hash_password("alice-password", log2_n=CHEAP))
+    users.write_text(render_users((alice,)))
+    users.chmod(0o600)
+
+    async def main() -> None:
+        table = UserTable((), (alice,), users, FakeClock())
+        assert await table.authenticate("alice", "alice-password") == alice
+        carol = User("carol", "read", hash_password("carol-password", log2_n=CHEAP))
+        users.write_text(render_users((carol,)))       # alice removed, carol added
+        assert await table.authenticate("carol", "carol-password") == carol
+        assert table.get("alice") is None
+        users.chmod(0o644)                             # no longer a secret file: nobody from it
+        users.write_text(render_users((carol,)) + "\n")
+        assert await table.authenticate("carol", "carol-password") is None
+    asyncio.run(asyncio.wait_for(main(), 30))
