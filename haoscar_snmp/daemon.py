@@ -306,10 +306,10 @@ class Daemon:
         if ledger is not None:
             bus.subscribe("accounting", ledger.on_event)
             scheduler.add(ledger)
+        if config.web.enabled:    # before the jobs start: agentStarted stays the first event
+            await self._web(config, store, state, bus, mib, stack)
         scheduler.start()
         stack.push_async_callback(scheduler.stop)    # the first to go at shutdown
-        if config.web.enabled:
-            await self._web(config, store, state, bus, mib, stack)
         # Operator views: the snapshot on a unix socket in the state directory, for
         # `haoscar-snmp status`. Without it the cluster is still served: log and go on.
         status = StatusServer(state_dir / STATUS_SOCKET, state, store.current, clock, mib)

@@ -69,8 +69,11 @@ function draw(s) {
     ["severity", r => r.severity, true], ["subject", r => r.subject], ["text", r => r.text]], s.events);
   const acct = s.accounting;
   const rows = [];
+  // Each subject carries one list per figure, aligned with acct.windows.
   for (const subj of acct.subjects) {
-    for (const [w, f] of Object.entries(subj.windows)) rows.push(Object.assign({kind: subj.kind, subject: subj.subject, window: w}, f));
+    acct.windows.forEach((w, i) => rows.push({kind: subj.kind, subject: subj.subject, window: w.name,
+      availability_ppm: subj.availability_ppm[i], outages: subj.outages[i], downtime_s: subj.downtime_s[i],
+      mttr_s: subj.mttr_s[i], mtbf_s: subj.mtbf_s[i]}));
   }
   table("accounting", [["kind", r => r.kind], ["subject", r => r.subject], ["window", r => r.window],
     ["availability", r => ppm(r.availability_ppm)], ["outages", r => r.outages], ["downtime s", r => r.downtime_s],
