@@ -141,7 +141,8 @@ def render(snap: dict[str, Any], colour: bool = False) -> str:
     out.append(f"{p('cluster', 'head')} {c['name']}  status {p(c['status'])}  health {verdict}"
                f"  at {snap['generated']['at']}")
     out.append(f"this head {c['this_head']}: {p(c['this_head_role'])} ({c['this_head_state']})  "
-               f"agent {c['agent_version'] or '?'}  up {duration(c['uptime_s'])}  active head {c['active_head'] or '-'}")
+               f"agent {c['agent_version'] or '?'}  up {duration(c['uptime_s'])}"
+               f"  active head {c['active_head'] or '-'}")
     out += [f"  {p(r['level'], _kind(r['level']))}: {r['text']}" for r in health["reasons"]]
     _section(out, p, "heads", snap["heads"], lambda h: (
         f"{h['name']:<16} {p(h['role']):<8} state {h['state']:<10} preferred {h['preferred_role']:<8}"
@@ -179,7 +180,8 @@ def render(snap: dict[str, Any], colour: bool = False) -> str:
     out.append(f"{p('quorum', 'head')}  " + ((p("ok") if q["ok"] else p("failed")) + f" (checked {ago(q['checked'])})"
                                              if q["configured"] else "not configured")
                + f"   {p('public reach', 'head')}  "
-               + (f"{pub['reached']}/{pub['watched']} targets" + (f", {p('lost')}: {pub['lost']}" if pub["lost"] else "")
+               + (f"{pub['reached']}/{pub['watched']} targets"
+                  + (f", {p('lost')}: {pub['lost']}" if pub["lost"] else "")
                   if pub["configured"] else "not configured"))
     perf = snap["performance"]
     out.append(f"{p('failovers', 'head')}  {perf['failovers']}"
@@ -218,10 +220,13 @@ def _availability(out: list[str], p: Painter, acct: dict[str, Any]) -> None:
             f"  MTTR {duration(h['mttr_s'])}  MTBF {duration(h['mtbf_s']) if h['mtbf_s'] else '-'}"]
     names = [w["name"] for w in acct["windows"]]
     subjects = acct["subjects"]
-    listed = [s for s in subjects if s["kind"] in ("cluster", "head", "alias")] if len(subjects) > LIST_MAX else subjects
+    listed = subjects
+    if len(subjects) > LIST_MAX:
+        listed = [s for s in subjects if s["kind"] in ("cluster", "head", "alias") or s["in_outage"]]
     for s in listed:
         figures = "  ".join(f"{n} {percent(ppm)}" for n, ppm in zip(names, s["availability_ppm"]) if ppm is not None)
-        out.append(f"  {s['kind']:<14} {s['subject']:<20} {figures}" + (f"  {p('in outage', 'bad')}" if s["in_outage"] else ""))
+        outage = f"  {p('in outage', 'bad')}" if s["in_outage"] else ""
+        out.append(f"  {s['kind']:<14} {s['subject']:<20} {figures}{outage}")
     if len(listed) < len(subjects):
         out.append(f"  ... {len(subjects) - len(listed)} more subjects: --json lists them")
 

@@ -1,7 +1,9 @@
 """One word for the cluster as this head sees it: ok, degraded or failed, with the reasons.
 
-    failed     clients are (or may be) without service: an alias that no head holds, a
-               critical alarm, the cluster in the failed or split-brain state
+    failed     needs action now: an alias that no head holds (clients are without
+               service), the cluster in the failed or split-brain state, or a critical
+               alarm (the alarm table's own judgement, X.733: service affecting; e.g. a
+               head down even after its peer took over, a recovery ladder exhausted)
     degraded   the cluster serves, with less in reserve: a heartbeat path, LAN or LAN
                interface down, a service failed or being recovered, a major alarm, the
                peer head not heard or failed, configuration drift, quorum or public

@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable
 
 from aiohttp import web
 
@@ -114,6 +114,11 @@ class Help:
         return f"{own + ' ' if own else ''}{first}.{note} (MIB {mib_name})".replace("\\", "\\\\").replace("\n", " ")
 
 
+def seconds(name: str, h: Help, mib_name: str) -> Family:
+    """A gauge in seconds, its HELP from `mib_name` (which may count in another unit)."""
+    return Family(name, "gauge", h(mib_name, unit="seconds"), unit="seconds")
+
+
 def families(state: State, config: Config, h: Help) -> list[Family]:
     """Every family, in a fixed order."""
     out: list[Family] = []
@@ -121,7 +126,7 @@ def families(state: State, config: Config, h: Help) -> list[Family]:
     agent = Family("haoscar_agent", "info", h("haoscarAgentVersion", "The agent on this head."))
     agent.add(1, "_info", labels(cluster=c.name or config.cluster.name, head=c.local_head or config.cluster.local_head,
                                  version=c.agent_version))
-    started = Family("haoscar_agent_start_time_seconds", "gauge", h("haoscarAgentStartTime", unit="seconds"), unit="seconds")
+    started = seconds("haoscar_agent_start_time_seconds", h, "haoscarAgentStartTime")
     started.add(c.agent_start_time)
     status, _ = judge(state, config, alias_holders(state))
     health = Family("haoscar_health", "stateset",
@@ -143,7 +148,7 @@ def families(state: State, config: Config, h: Help) -> list[Family]:
     quorum.add(1 if state.quorum.ok else 0)
     reached = Family("haoscar_public_targets_reached", "gauge", h("haoscarHeadPublicReached"))
     reached.add(state.public_reach.reached)
-    lag = Family("haoscar_loop_lag_seconds", "gauge", h("haoscarPerfLoopLag", unit="seconds"), unit="seconds")
+    lag = seconds("haoscar_loop_lag_seconds", h, "haoscarPerfLoopLag")
     lag.add(state.loop.lag_us / 1e6)
     return out + [sync, version, quorum, reached, lag] + _accounting(state, h)
 
@@ -164,8 +169,8 @@ def _heads(state: State, h: Help) -> list[Family]:
 def _paths(state: State, h: Help) -> list[Family]:
     heads = {index: row.name for (index,), row in state.heads.items()}
     st = Family("haoscar_heartbeat_path_state", "stateset", h("haoscarHbPathStatus"))
-    rtt = Family("haoscar_heartbeat_path_rtt_seconds", "gauge", h("haoscarHbPathRtt", unit="seconds"), unit="seconds")
-    jitter = Family("haoscar_heartbeat_path_jitter_seconds", "gauge", h("haoscarPerfHbPathJitter", unit="seconds"), unit="seconds")
+    rtt = seconds("haoscar_heartbeat_path_rtt_seconds", h, "haoscarHbPathRtt")
+    jitter = seconds("haoscar_heartbeat_path_jitter_seconds", h, "haoscarPerfHbPathJitter")
     sent = Family("haoscar_heartbeat_path_sent", "counter", h("haoscarHbPathSent"))
     received = Family("haoscar_heartbeat_path_received", "counter", h("haoscarHbPathReceived"))
     lost = Family("haoscar_heartbeat_path_lost", "counter", h("haoscarHbPathLost"))
@@ -196,7 +201,7 @@ def _lans(state: State, h: Help) -> list[Family]:
     for (index,), row in state.lans.items():
         lan.states(int(row.status), LanStatus, labels(lan=_lan(index)))
     st = Family("haoscar_lan_interface_state", "stateset", h("haoscarLanIfStatus"))
-    rtt = Family("haoscar_lan_interface_rtt_seconds", "gauge", h("haoscarLanIfRoundTrip", unit="seconds"), unit="seconds")
+    rtt = seconds("haoscar_lan_interface_rtt_seconds", h, "haoscarLanIfRoundTrip")
     probes = Family("haoscar_lan_interface_probes", "counter", h("haoscarLanIfProbesSent"))
     replies = Family("haoscar_lan_interface_replies", "counter", h("haoscarLanIfReplies"))
     for row in state.lan_ifs.values():
@@ -245,7 +250,7 @@ def _durations(state: State, h: Help) -> list[Family]:
     """Takeover durations as a histogram per kind (failover, failback), from the MIB's buckets."""
     hist = Family("haoscar_takeover_duration_seconds", "histogram", h("haoscarPerfDurationCount",
                   "How long takeovers took, by kind.", unit="seconds"), unit="seconds")
-    last = Family("haoscar_takeover_last_duration_seconds", "gauge", h("haoscarPerfDurationLast", unit="seconds"), unit="seconds")
+    last = seconds("haoscar_takeover_last_duration_seconds", h, "haoscarPerfDurationLast")
     for kind in DurationKind:
         name = camel(kind.name)
         row = state.perf_durations.get((int(kind),))

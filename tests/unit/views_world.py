@@ -27,7 +27,6 @@ from haoscar_snmp.core.state import (
     Lan,
     LinkStatus,
     PeerView,
-    ServiceRung,
     ServiceStatus,
     State,
 )
@@ -131,4 +130,4 @@ def alarm(state: State, severity: Severity, subject: str = "pbs", text: str = "p
                                         NOW - 30, text, NOW - 30))
 
 
-__all__ = ["NOW", "ServiceRung", "alarm", "config", "healthy"]
+__all__ = ["NOW", "alarm", "config", "healthy"]
