@@ -1,5 +1,6 @@
 """Command line: `haoscar-snmp run`, `check-config`, `report` (the outage ledger, the audit
-trail), `status` (the running daemon's view of the cluster, also as a monitoring check)."""
+trail), `status` (the running daemon's view of the cluster, also as a monitoring check),
+`web-user` (the web panel's users file)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     what.add_argument("--outages", action="store_true", help="list the outages instead of the figures")
     what.add_argument("--audit", action="store_true",
                       help="the accepted and refused SETs and operator actions from the event history")
+    user = sub.add_parser("web-user", help="add a user to the web panel's users file, change one's password or "
+                                           "role, or remove one (the password is read without echo, or from stdin)")
+    user.add_argument("file", type=Path, help="the users file (created with mode 0600 if missing)")
+    user.add_argument("name", help="user name: 1..32 characters from A-Z a-z 0-9 . _ -")
+    user.add_argument("--role", choices=["read", "write"], help="read: look only; write: change settings and "
+                                                                 "run operator actions (default: read, or the user's role)")
+    user.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    user.add_argument("--delete", action="store_true", help="remove the user")
     status = sub.add_parser(
         "status", help="the cluster at a glance, from the running daemon (also a monitoring check)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -62,6 +71,59 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--watch", nargs="?", type=float, const=2.0, metavar="SECONDS",
                         help="refresh in place every SECONDS (default 2, 0.5..3600) until Ctrl-C")
     return p
+
+
+def _web_user(args: argparse.Namespace) -> int:
+    """`haoscar-snmp web-user`: edit the users file; the running panel notices the change."""
+    import getpass
+
+    from haoscar_snmp.config.secretfiles import SecretFileError, read_secret_file
+    from haoscar_snmp.config.webusers import (
+        UsersFileError,
+        WebUser,
+        check_password_text,
+        check_user,
+        hash_password,
+        parse_users,
+        render_users,
+    )
+    from haoscar_snmp.core.files import atomic_write
+
+    def fail(text: str) -> int:
+        print(f"haoscar-snmp web-user: {text}", file=sys.stderr)
+        return 2
+
+    try:
+        users = list(parse_users(read_secret_file(args.file).decode("utf-8"))) if args.file.exists() else []
+    except (SecretFileError, UsersFileError, UnicodeDecodeError) as exc:
+        return fail(f"{args.file}: {exc}")
+    old = next((u for u in users if u.name == args.name), None)
+    if args.delete:
+        if old is None:
+            return fail(f"no user {args.name} in {args.file}")
+        users.remove(old)
+        verb = "removed"
+    else:
+        if args.password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        else:
+            password = getpass.getpass(f"password for {args.name}: ")
+            if getpass.getpass("again: ") != password:
+                return fail("the two passwords differ; nothing changed")
+        try:
+            check_password_text(password)
+            user = check_user(args.name, args.role or (old.role if old else "read"), hash_password(password))
+        except UsersFileError as exc:
+            return fail(f"{exc}; nothing changed")
+        users = [user if u.name == args.name else u for u in users] if old else users + [user]
+        verb = "changed" if old else "added"
+    header = "haoscar-snmp web panel users: name:role:scrypt hash (edit with haoscar-snmp web-user)"
+    try:
+        atomic_write(args.file, render_users(users, header).encode("utf-8"), mode=0o600)
+    except OSError as exc:
+        return fail(f"cannot write {args.file}: {exc.strerror or exc}")
+    print(f"{args.file}: user {args.name} {verb} ({len(users)} user(s))")
+    return 0
 
 
 AUDIT_NOTE = ("refused SETs beyond 5 at once, then one a minute, are only in the daemon's log "
@@ -204,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         return _check_config(args)
     if args.command == "report":
         return _report(args)
+    if args.command == "web-user":
+        return _web_user(args)
     from haoscar_snmp.daemon import Daemon, setup_logging
 
     setup_logging(args.log_level or "info", syslog=False)

@@ -307,6 +307,8 @@ class Daemon:
         if ledger is not None:
             bus.subscribe("accounting", ledger.on_event)
             scheduler.add(ledger)
+        if config.web.enabled:    # before the jobs start: agentStarted stays the first event
+            await self._web(config, store, state, bus, mib, stack)
         scheduler.start()
         stack.push_async_callback(scheduler.stop)    # the first to go at shutdown
         # Operator views: the snapshot on a unix socket in the state directory, for
@@ -330,6 +332,29 @@ class Daemon:
         where = config.snmp.listen[0] if config.snmp.listen else "<snmpd's address>"
         log.info("ready: try  snmpwalk -v2c -c <community> %s 1.3.6.1.4.1.32473.1", where)
         return store, bus
+
+    async def _web(self, config: Config, store: ConfigStore, state: State, bus: EventBus, mib: MibModel,
+                   stack: contextlib.AsyncExitStack) -> None:
+        """The web panel ([web]): its writes go through the store as a SET's do. Imported
+        here: a daemon without the panel does not load it. A panel that cannot listen
+        (its port taken, a bad certificate) is logged, and the daemon serves on."""
+        from haoscar_snmp.views.metrics import MetricsPage
+        from haoscar_snmp.views.snapshot import snapshot
+        from haoscar_snmp.views.web.server import WebPanel
+        from haoscar_snmp.views.web.writes import WebWrites
+
+        writes = WebWrites(store, CONFIG_MAP, lambda name: mib[name].oid, state)
+        panel = WebPanel(config, store.current, writes, lambda: snapshot(state, store.current(), self.clock),
+                         self.clock, MetricsPage(state, store.current, self.clock, mib).handle)
+        try:
+            url = await panel.start()
+        except OSError as exc:   # the port is taken, or the certificate cannot be loaded
+            # The cluster is still served (as without the status socket): say so and go on.
+            log.error("web panel: cannot serve on %s (the panel is off in this run): %s", config.web.listen, exc)
+            return
+        stack.push_async_callback(panel.stop)
+        bus.subscribe("web", panel.live.on_event)
+        log.info("web panel: %s", url)
 
     def _ledger(self, state: State, store: ConfigStore, state_dir: Path, alarms: Alarms,
                 stack: contextlib.AsyncExitStack) -> Ledger | None:

@@ -45,6 +45,7 @@ from haoscar_snmp.config.secretfiles import (
     resolve_email_password,
     resolve_heartbeat_key,
     resolve_table,
+    resolve_web,
 )
 
 EMBEDDED_NAME = "default.toml"
@@ -115,6 +116,9 @@ def parse_config(text: str, *, label: str, base_dir: Path, environ: Mapping[str,
         resolved["email"], secret_issues = resolve_email_password(sections.email, read_secret)
         issues += secret_issues
     sections = replace(sections, **resolved)
+    if values.get("web") is not None and values["web"].enabled:     # files of a panel that is off are not read
+        values["web"], secret_issues = resolve_web(values["web"], read_secret)
+        issues += secret_issues
 
     issues += rules.check(sections)
     if issues:

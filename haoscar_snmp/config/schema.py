@@ -12,6 +12,7 @@ The sections are defined by area, and every name is importable from here:
     schema_cluster.py   [cluster], [[heads]], [[interfaces]], [[nodes]], [[aliases]], [[services]]
     schema_policy.py    [timing], [heartbeat], [lan], [failover], [accounting], [log]
     schema_snmp.py      [snmp] (communities, users, targets, [snmp.agentx]), [notify]
+    schema_web.py       [web] (the web panel)
 
 Every key carries its classification next to its definition (`keys.py`): cluster-wide
 or per-head, applied live or restart-only; `KEYS` is the classification of `Config`.
@@ -79,6 +80,7 @@ from haoscar_snmp.config.schema_snmp import (
     TargetConfig,
     UserConfig,
 )
+from haoscar_snmp.config.schema_web import MetricsAuth, WebConfig, WebUserInline
 from haoscar_snmp.config.values import (
     AgentxMaster,
     ConfigPath,
@@ -147,6 +149,7 @@ class Config(FrozenModel):
     notify: NotifyConfig = NotifyConfig()
     accounting: AccountingConfig = AccountingConfig()
     log: LogConfig = LogConfig()
+    web: WebConfig = WebConfig()
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> Self:
@@ -237,6 +240,9 @@ class Config(FrozenModel):
             if svc.recovery is Recovery.RESTART_THEN_FAILOVER and len(self.heads) == 1:
                 out.append(f"services[{i}].recovery: restart-then-failover on a single-head cluster: "
                            f"there is no head to fail over to; the operator is notified instead")
+        if self.web.users:
+            out.append("web.users: password hashes written in the configuration file: whoever reads the file "
+                       "can guess passwords offline; use web.users_file (mode 0600) outside demos")
         if t.heartbeat_interval_ms < TIMING_FLOOR_INTERVAL_MS or t.heartbeat_dead_time_ms < TIMING_FLOOR_DEAD_TIME_MS:
             out.append(f"timing: heartbeat {t.heartbeat_interval_ms} ms / dead time {t.heartbeat_dead_time_ms} ms "
                        f"is below the floor measured under SNMP load ({TIMING_FLOOR_INTERVAL_MS} ms / "
@@ -264,9 +270,10 @@ __all__ = [
     "Access", "AccountingConfig", "AgentxConfig", "AgentxMaster", "AliasConfig", "Aliases", "AuthProtocol",
     "ClusterConfig", "CommunityConfig", "Config", "ConfigPath", "Duration", "Email", "EmailConfig",
     "Endpoint", "EngineId", "FailoverConfig", "FrozenModel", "HeadConfig", "Heads", "HeartbeatConfig",
-    "IfName", "InterfaceConfig", "IpAddress", "LanConfig", "LanKey", "LogConfig", "LogLevel", "NodeConfig",
+    "IfName", "InterfaceConfig", "IpAddress", "LanConfig", "LanKey", "LogConfig", "LogLevel", "MetricsAuth",
+    "NodeConfig",
     "NodeName", "NotifyConfig", "NotifyKind", "Passphrase", "Poller", "Port", "PrivProtocol", "Recovery",
     "Role", "RowIndex", "Secret", "ServiceConfig", "Services", "SmtpSecurity", "SnmpConfig", "SnmpVersion",
     "StateDir", "StoredRowStatus", "TargetConfig", "Text", "TimingConfig", "UserConfig", "WithSecrets",
-    "assign_indexes", "duration_seconds",
+    "WebConfig", "WebUserInline", "assign_indexes", "duration_seconds",
 ]

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from haoscar_snmp.config.errors import Issue
-from haoscar_snmp.config.schema import EmailConfig, HeartbeatConfig
+from haoscar_snmp.config.schema import EmailConfig, HeartbeatConfig, WebConfig
 from haoscar_snmp.config.values import MIN_PASSPHRASE, WithSecrets
+from haoscar_snmp.config.webusers import UsersFileError, parse_users
 
 SecretReader = Callable[[Path], bytes]
 
@@ -134,3 +135,28 @@ def resolve_email_password(email: EmailConfig, read: SecretReader) -> tuple[Emai
     except SecretFileError as error:
         return email, [(("notify", "email", "password_file"), str(error))]
     return email.with_resolved(password=password), []
+
+
+def resolve_web(web: WebConfig, read: SecretReader) -> tuple[WebConfig, list[Issue]]:
+    """Attach the web panel's users read from web.users_file, and check that the TLS key
+    file is a secret file (its bytes are loaded by the panel, from the same path)."""
+    issues: list[Issue] = []
+    if web.tls_key_file is not None:
+        try:
+            read(web.tls_key_file)
+        except SecretFileError as error:
+            issues.append((("web", "tls_key_file"), str(error)))
+    if web.users_file is None:
+        return web, issues
+    try:
+        users = parse_users(_text(read(web.users_file), web.users_file))
+    except (SecretFileError, UsersFileError) as error:
+        where = "" if isinstance(error, SecretFileError) else f"{web.users_file}: "
+        return web, issues + [(("web", "users_file"), f"{where}{error}")]
+    inline = {user.name for user in web.users}
+    twice = sorted(inline & {user.name for user in users})
+    if twice:
+        issues.append((("web", "users_file"), f"users also given inline in web.users: {', '.join(twice)}"))
+    if web.enabled and not users and not web.users:
+        issues.append((("web", "users_file"), f"{web.users_file} holds no user: nobody could log in"))
+    return web.with_resolved(users=users), issues

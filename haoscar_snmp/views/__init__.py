@@ -6,8 +6,11 @@
     server.py     the local status socket: `GET /status` on `<state_dir>/status.sock`
     console.py    `haoscar-snmp status`: the snapshot as text, read through that socket
     metrics.py    the state in the OpenMetrics text format (a handler for a web listener)
+    web/          the web panel: monitoring and configuration pages on the daemon's loop
 
-Rules: views only read. They import the state model, the configuration, the event and
+Rules: views only read, except the web panel's writes, which go through the
+configuration store the daemon hands it (the same checks, proposal, persistence and
+audit as an SNMP SET; `web/writes.py`). They import the state model, the configuration, the event and
 alarm enumerations, and (metrics) the MIB's descriptions; nothing in `fcaps` or
 `haoscar_snmp.snmp` imports a view. Building a view never blocks the event loop: it is a
 pass over tables held in memory, with no file or network access.

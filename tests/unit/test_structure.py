@@ -43,7 +43,8 @@ FORBIDDEN = {
 # the state model and the rest of core, the configuration, the alarm table's enumerations
 # (to name a probable cause) and the MIB model (its descriptions become the metrics' HELP
 # text). Anything else (a job, the SNMP agent, the settings exchange) stays out of reach,
-# so that a view cannot write what it shows.
+# so that a view cannot write what it shows. The web panel writes only through the
+# configuration store the daemon hands it (web/writes.py), never by importing a writer.
 VIEWS_MAY_USE = ("haoscar_snmp.core", "haoscar_snmp.config", "haoscar_snmp.views",
                  "fcaps.fault.alarms", "haoscar_snmp.snmp.mib")
 MAY_USE = {
