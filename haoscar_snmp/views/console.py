@@ -169,7 +169,7 @@ def render(snap: dict[str, Any], colour: bool = False) -> str:
     _section(out, p, "active alarms", snap["alarms"], lambda x: (
         f"{p(x['severity']):<9} {x['cause']:<24} {x['object']:<16} raised {ago(x['raised'])}  {x['text']}"), None)
     _section(out, p, "last events", snap["events"], lambda x: (
-        f"{x['time']['at'][:19].replace('T', ' ')}  {x['severity']:<8} {x['type']:<20} {x['subject']}: {x['text']}"),
+        f"{x['time']['at'][:19].replace('T', ' ')}  {x['severity']:<8} {x['type']:<20} {_event_text(x)}"),
         None, empty="none")
     s = snap["config_sync"]
     out += ["", f"{p('configuration', 'head')}  {p(s['state'])}  version {s['version']}"
@@ -193,6 +193,12 @@ def render(snap: dict[str, Any], colour: bool = False) -> str:
 
 def _kind(level: str) -> str:
     return {"ok": "good", "failed": "bad"}.get(level, "warn")
+
+
+def _event_text(event: dict) -> str:
+    """The event's text, after its subject unless the text already starts with it."""
+    subject, text = event["subject"], event["text"]
+    return text if not subject or text.startswith(f"{subject}:") else f"{subject}: {text}"
 
 
 def _section(out: list[str], p: Painter, title: str, rows: list[dict[str, Any]],

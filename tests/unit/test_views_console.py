@@ -192,3 +192,11 @@ def test_watch_stops_on_ctrl_c_and_keeps_the_last_code(tmp_path: Path) -> None:
     stream = io.StringIO()
     code = console.watch(tmp_path / "status.sock", 1.0, False, False, stream=stream, sleep=interrupt)
     assert code == 3 and "UNKNOWN" in stream.getvalue() and "\x1b[" not in stream.getvalue()
+
+
+def test_an_event_text_that_names_its_subject_is_not_prefixed_twice() -> None:
+    from haoscar_snmp.views.console import _event_text
+
+    assert _event_text({"subject": "head1", "text": "head1: starting -> active"}) == "head1: starting -> active"
+    assert _event_text({"subject": "web", "text": "service web down"}) == "web: service web down"
+    assert _event_text({"subject": "", "text": "agent started"}) == "agent started"
