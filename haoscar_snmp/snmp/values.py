@@ -25,13 +25,13 @@ def date_and_time(timestamp: float) -> bytes:
                   deci, ord("+"), 0, 0])
 
 
-def _octets(value: Any) -> bytes:
+def octets_of(value: Any) -> bytes:
     if isinstance(value, bytes):
         return value
     return str(value).encode("utf-8")
 
 
-def _integer(value: Any) -> int:
+def integer_of(value: Any) -> int:
     if isinstance(value, bool):  # TruthValue: true(1), false(2)
         return 1 if value else 2
     if isinstance(value, enum.Enum):
@@ -45,19 +45,19 @@ def encoder(obj: MibObject) -> Callable[[Any], Any]:
     if obj.tc == "DateAndTime":
         return lambda v: rfc1902.OctetString(v if isinstance(v, bytes) else date_and_time(v))
     if base == "OctetString":
-        return lambda v: rfc1902.OctetString(_octets(v))
+        return lambda v: rfc1902.OctetString(octets_of(v))
     if base == "Integer32":
-        return lambda v: rfc1902.Integer32(_integer(v))
+        return lambda v: rfc1902.Integer32(integer_of(v))
     if base == "Unsigned32":
-        return lambda v: rfc1902.Unsigned32(min(max(_integer(v), 0), 0xFFFFFFFF))
+        return lambda v: rfc1902.Unsigned32(min(max(integer_of(v), 0), 0xFFFFFFFF))
     if base == "Gauge32":
-        return lambda v: rfc1902.Gauge32(min(max(_integer(v), 0), 0xFFFFFFFF))
+        return lambda v: rfc1902.Gauge32(min(max(integer_of(v), 0), 0xFFFFFFFF))
     if base == "Counter32":
-        return lambda v: rfc1902.Counter32(_integer(v) & 0xFFFFFFFF)
+        return lambda v: rfc1902.Counter32(integer_of(v) & 0xFFFFFFFF)
     if base == "Counter64":
-        return lambda v: rfc1902.Counter64(_integer(v) & 0xFFFFFFFFFFFFFFFF)
+        return lambda v: rfc1902.Counter64(integer_of(v) & 0xFFFFFFFFFFFFFFFF)
     if base == "TimeTicks":
-        return lambda v: rfc1902.TimeTicks(_integer(v) & 0xFFFFFFFF)
+        return lambda v: rfc1902.TimeTicks(integer_of(v) & 0xFFFFFFFF)
     if base == "IpAddress":
         return lambda v: rfc1902.IpAddress(v)
     if base == "ObjectIdentifier":

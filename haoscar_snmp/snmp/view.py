@@ -23,6 +23,7 @@ NO_SUCH_INSTANCE = rfc1905.noSuchInstance
 Getter = Callable[[], Any]          # scalar: reads the state
 RowGetter = Callable[[Any], Any]    # column: reads one row
 RowsGetter = Callable[[], Any]      # table: returns a state Table (keys() sorted, get())
+MISSING = object()                  # no such instance (raw_get)
 
 
 @dataclass
@@ -38,9 +39,19 @@ class _Node:
 
     def first_after(self, oid: OID) -> tuple[OID, Any] | None:
         """The first instance of this node strictly after `oid`, with its value."""
+        found = self.raw_after(oid)
+        return None if found is None else (found[0], self.encode(found[1]))
+
+    def get(self, oid: OID) -> Any:
+        raw = self.raw_get(oid)
+        return NO_SUCH_INSTANCE if raw is MISSING else self.encode(raw)
+
+    def raw_after(self, oid: OID) -> tuple[OID, Any] | None:
+        """`first_after` with the state's value as the getter returned it (the fast path
+        converts it to BER itself)."""
         if self.scalar is not None:
             inst = self.oid + (0,)
-            return (inst, self.encode(self.scalar())) if inst > oid else None
+            return (inst, self.scalar()) if inst > oid else None
         table = self.rows()
         keys = table.keys()
         n = len(self.oid)
@@ -54,19 +65,20 @@ class _Node:
             key = keys[pos]
             value = self.column(table.get(key))
             if value is not None:  # a column may be absent in some rows
-                return self.oid + key, self.encode(value)
+                return self.oid + key, value
             pos += 1
         return None
 
-    def get(self, oid: OID) -> Any:
+    def raw_get(self, oid: OID) -> Any:
+        """The state's value of the instance `oid` of this node, or MISSING."""
         n = len(self.oid)
         if self.scalar is not None:
-            return self.encode(self.scalar()) if oid[n:] == (0,) else NO_SUCH_INSTANCE
+            return self.scalar() if oid[n:] == (0,) else MISSING
         row = self.rows().get(oid[n:])
         if row is None:
-            return NO_SUCH_INSTANCE
+            return MISSING
         value = self.column(row)
-        return NO_SUCH_INSTANCE if value is None else self.encode(value)
+        return MISSING if value is None else value
 
 
 class MibView:
@@ -130,6 +142,15 @@ class MibView:
             found = node.first_after(oid)
             if found is not None:
                 return found
+        return None
+
+    def raw_next(self, oid: OID) -> tuple[OID, _Node, Any] | None:
+        """`next` with the node and the state's value as the getter returned it."""
+        pos = max(bisect.bisect_right(self._oids, oid) - 1, 0)
+        for node in self._nodes[pos:]:
+            found = node.raw_after(oid)
+            if found is not None:
+                return found[0], node, found[1]
         return None
 
     def nodes(self) -> list[_Node]:

@@ -1,0 +1,81 @@
+"""The standalone agent's read path from request octets straight to response octets.
+
+pysnmp builds and BER-encodes a pyasn1 object for every field of every message, which
+made it the agent's cost per var-bind. This package serves the reads that matter for
+throughput without it: SNMPv1 GET and GETNEXT, SNMPv2c GET, GETNEXT and GETBULK, over
+HAOSCAR-MIB, for a community whose view includes the MIB. Everything else goes to pysnmp
+unchanged, picked by the first octets: SET, notifications, SNMPv3, unknown communities,
+names outside the MIB, malformed input. `FastPath.serve` is called at the agent's receive
+seam (`Agent._guard_receive`) and returns whether it answered.
+
+What it keeps exactly as pysnmp keeps it: the community-to-view decision (pysnmp's VACM,
+`access.py`), snmpInPkts, snmpSilentDrops, the size bound (snmpEngineMaxMessageSize), and
+the var-binds of every answer (tests/unit/test_fastpath_equivalence.py compares them).
+Where pysnmp departs from RFC 3416 the fast path follows the RFC; that test lists each
+difference. docs/fastpath.md says why the codec is hand-written and what it caches.
+
+Modules: `ber` (the codec), `request` (decoding a read), `wire` (state values to BER),
+`reader` (the answers), `access` (community to view), and this one (the seam).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from .access import CommunityAccess
+from .reader import FastReader, HandOver
+from .request import decode_read
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[bytes, Any, Any], Any]
+
+
+class FastPath:
+    """Serves the read requests it can at the receive seam; leaves the rest to pysnmp."""
+
+    def __init__(self, reader: FastReader, access: CommunityAccess, builder: Any, send: Send) -> None:
+        self._reader = reader
+        self._access = access
+        self._send = send
+        (self._in_pkts, self._parse_errs, self._silent_drops) = builder.import_symbols(
+            "__SNMPv2-MIB", "snmpInPkts", "snmpInASNParseErrs", "snmpSilentDrops")
+        (self._max_size,) = builder.import_symbols("__SNMP-FRAMEWORK-MIB", "snmpEngineMaxMessageSize")
+        self.served = 0
+        self.failed = 0         # requests handed over because building the answer raised
+
+    def serve(self, domain: Any, address: Any, message: bytes) -> bool:
+        """Answer `message` if it is a read this path serves; True if it did (answered,
+        or refused as junk, or dropped as too big), False to hand it to pysnmp."""
+        if not message or message[0] != 0x30:
+            # Not even a SEQUENCE: pysnmp's decoder refuses it at the version. Count it
+            # where pysnmp does, without building its decoder's objects.
+            self._in_pkts.syntax += 1
+            self._parse_errs.syntax += 1
+            return True
+        request = decode_read(message)
+        if request is None or not self._access.readable(request.version, request.community):
+            return False
+        try:
+            response = self._reader.answer(request, int(self._max_size.syntax))
+        except HandOver:
+            return False
+        except Exception as exc:
+            # A getter that raises, or a value pysnmp refuses (an Integer32 out of range):
+            # pysnmp's path meets the same and reports it; said here once.
+            self.failed += 1
+            if self.failed == 1:
+                log.warning("fast path handed a request to pysnmp after %s: %s",
+                            type(exc).__name__, exc)
+            return False
+        self._in_pkts.syntax += 1
+        self.served += 1
+        if response is None:
+            self._silent_drops.syntax += 1
+            return True
+        self._send(response, domain, address)
+        return True
+
+
+__all__ = ["CommunityAccess", "FastPath", "FastReader", "HandOver", "decode_read"]

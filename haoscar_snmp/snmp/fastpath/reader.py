@@ -1,0 +1,189 @@
+"""Answering a decoded read request from the MIB view, straight to response octets.
+
+GET, GETNEXT and GETBULK over HAOSCAR-MIB, for SNMPv1 and SNMPv2c, as RFC 3416 (and RFC
+2576 4.1.2 for SNMPv1) has them and as the pysnmp path answers them:
+
+* GET: an OID under the MIB's root with no object is noSuchObject, an object without
+  that instance noSuchInstance; SNMPv1 answers either, and a Counter64, with noSuchName
+  and the request's var-binds, the error-index found as pysnmp's RFC 2576 translation
+  finds it.
+* GETNEXT / GETBULK: the next instance in the view; SNMPv1 skips Counter64 instances.
+  GETBULK takes N = max(min(non-repeaters, L), 0) and M = max(max-repetitions, 0), and
+  stops adding var-binds when the next would make the message larger than the agent's
+  maximum message size (RFC 3416 4.2.3): a walk gets as many as fit, not a fixed cap.
+* A GET or GETNEXT whose response does not fit is answered tooBig (error-index 0, no
+  var-binds in SNMPv2c, the request's in SNMPv1); if even that does not fit, nothing is
+  sent (the caller counts snmpSilentDrops).
+
+A request that reaches outside the MIB's subtree (a name elsewhere, a GETNEXT past the
+MIB's last instance) raises `HandOver`: pysnmp's tree serves the rest of the agent's
+view, so pysnmp answers the whole request. Nothing here has side effects, so handing over
+half-way changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..mib import OID
+from ..view import MISSING, MibView
+from . import ber
+from .request import V1, ReadRequest
+from .wire import Wire, wire_encoder
+
+NO_SUCH_NAME, TOO_BIG = 2, 1
+_PAST = 1 << 32     # an arc after any real one: node.oid + (_PAST,) follows all its instances
+_ZERO_STATUS = b"\x02\x01\x00\x02\x01\x00"
+
+
+class HandOver(Exception):
+    """This request is pysnmp's to answer."""
+
+
+def _lenlen(n: int) -> int:
+    return 1 if n < 0x80 else 1 + (n.bit_length() + 7) // 8
+
+
+class FastReader:
+    """Builds response messages for read requests over one `MibView`."""
+
+    def __init__(self, view: MibView) -> None:
+        self.view = view
+        self.root: OID = view.root
+        self._oids = ber.OidCache()
+        self._nodes: dict[OID, tuple[bytes, Wire, bool]] = {}
+
+    def answer(self, req: ReadRequest, max_size: int) -> bytes | None:
+        """The response message to `req`, or None if no response fits in `max_size`."""
+        if req.tag == ber.GET:
+            status, index, vbs = self._get(req)
+        elif req.tag == ber.GETNEXT:
+            status, index, vbs = self._getnext(req)
+        else:
+            return self._message(req, 0, 0, self._bulk(req, max_size))
+        message = self._message(req, status, index, vbs)
+        if len(message) <= max_size:
+            return message
+        message = self._message(req, TOO_BIG, 0, self._request_varbinds(req) if req.version == V1 else [])
+        return message if len(message) <= max_size else None
+
+    # -- the three reads ------------------------------------------------------------------
+
+    def _get(self, req: ReadRequest) -> tuple[int, int, list[bytes]]:
+        root, n, view = self.root, len(self.root), self.view
+        vbs: list[bytes] = []
+        bad: list[tuple[int, bool]] = []        # (position, is a Counter64) for SNMPv1
+        for idx, (name, name_tlv) in enumerate(zip(req.names, req.name_tlvs)):
+            if name[:n] != root:
+                raise HandOver
+            node = view.node_for(name)
+            if node is None:
+                value = ber.EXC_NO_SUCH_OBJECT
+                bad.append((idx, False))
+            else:
+                raw = node.raw_get(name)
+                if raw is MISSING:
+                    value = ber.EXC_NO_SUCH_INSTANCE
+                    bad.append((idx, False))
+                else:
+                    _, wire, c64 = self._info(node)
+                    value = wire(raw)
+                    if c64:
+                        bad.append((idx, True))
+            vbs.append(ber.tlv(ber.SEQUENCE, name_tlv + value))
+        if req.version == V1 and bad:
+            return NO_SUCH_NAME, self._v1_error_index(bad), self._request_varbinds(req)
+        return 0, 0, vbs
+
+    @staticmethod
+    def _v1_error_index(bad: list[tuple[int, bool]]) -> int:
+        """RFC 2576 4.1.2 as pysnmp applies it: scanning from the last var-bind, each
+        exception moves the index down to it; a Counter64 sets it and stops the scan."""
+        index = 0
+        for idx, c64 in reversed(bad):
+            index = idx + 1
+            if c64:
+                break
+        return index
+
+    def _getnext(self, req: ReadRequest) -> tuple[int, int, list[bytes]]:
+        v1 = req.version == V1
+        return 0, 0, [self._next(name, v1)[1] for name in req.names]
+
+    def _bulk(self, req: ReadRequest, max_size: int) -> list[bytes]:
+        names = req.names
+        count = len(names)
+        n = min(max(req.non_repeaters, 0), count)
+        m = max(req.max_repetitions, 0)
+        r = count - n
+        fixed = self._fixed(req)
+        room = max_size
+        vbs: list[bytes] = []
+        used = 0
+        for name in names[:n]:
+            vb = self._next(name, False)[1]
+            if self._size(fixed, used + len(vb)) > room:
+                return vbs
+            vbs.append(vb)
+            used += len(vb)
+        last = list(names[n:])
+        for _ in range(m if r else 0):
+            for i in range(r):
+                last[i], vb = self._next(last[i], False)
+                if self._size(fixed, used + len(vb)) > room:
+                    return vbs
+                vbs.append(vb)
+                used += len(vb)
+        return vbs
+
+    # -- pieces -----------------------------------------------------------------------------
+
+    def _next(self, oid: OID, v1: bool) -> tuple[OID, bytes]:
+        """The next instance after `oid` in the MIB and its var-bind; HandOver past the end."""
+        if oid[: len(self.root)] != self.root:
+            raise HandOver
+        while True:
+            found = self.view.raw_next(oid)
+            if found is None:
+                raise HandOver      # past the MIB's last instance: pysnmp's tree is next
+            oid, node, raw = found
+            prefix, wire, c64 = self._info(node)
+            if v1 and c64:
+                oid = node.oid + (_PAST,)   # SNMPv1 never sees a Counter64 (RFC 2576 4.1.2.1)
+                continue
+            suffix = oid[len(node.oid):]
+            name = ber.tlv(ber.OBJECT_ID, prefix + ber.arcs_body(suffix))
+            return oid, ber.tlv(ber.SEQUENCE, name + wire(raw))
+
+    def _info(self, node: Any) -> tuple[bytes, Wire, bool]:
+        info = self._nodes.get(node.oid)
+        if info is None:
+            info = (self._oids.prefix(node.oid), wire_encoder(node.obj), node.obj.base == "Counter64")
+            self._nodes[node.oid] = info
+        return info
+
+    @staticmethod
+    def _request_varbinds(req: ReadRequest) -> list[bytes]:
+        return [ber.tlv(ber.SEQUENCE, name_tlv + ber.NULL) for name_tlv in req.name_tlvs]
+
+    @staticmethod
+    def _fixed(req: ReadRequest) -> tuple[int, int]:
+        """Octets of the message around the var-bind list: (before the PDU, in the PDU)."""
+        head = 3 + _lenlen(len(req.community)) + len(req.community)     # version + community
+        ids = len(ber.integer(req.request_id)) + len(_ZERO_STATUS)
+        return head, ids
+
+    @staticmethod
+    def _size(fixed: tuple[int, int], content: int) -> int:
+        """Octets of the whole response message whose var-bind list holds `content` octets."""
+        head, ids = fixed
+        pdu = ids + 1 + _lenlen(content) + content
+        msg = head + 1 + _lenlen(pdu) + pdu
+        return 1 + _lenlen(msg) + msg
+
+    @staticmethod
+    def _message(req: ReadRequest, status: int, index: int, vbs: list[Any]) -> bytes:
+        pdu = (ber.integer(req.request_id) + ber.integer(status) + ber.integer(index)
+               + ber.tlv(ber.SEQUENCE, b"".join(vbs)))
+        return ber.tlv(ber.SEQUENCE, ber.integer(req.version) + ber.tlv(ber.OCTET_STRING, req.community)
+                       + ber.tlv(ber.RESPONSE, pdu))

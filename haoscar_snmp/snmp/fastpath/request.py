@@ -1,0 +1,89 @@
+"""Decoding a community-based read request, as far as a read needs and no further.
+
+`decode_read` takes a whole datagram and returns a `ReadRequest` for an SNMPv1 GET or
+GETNEXT, or an SNMPv2c GET, GETNEXT or GETBULK, whose every var-bind value is NULL, whose
+fields pysnmp's own decoder would also accept. For anything else it returns None and the
+datagram goes to pysnmp unchanged: SET, notifications, responses, SNMPv3, other versions,
+and anything malformed (pysnmp then counts it where it always did: snmpInASNParseErrs,
+snmpInBadVersions...). The first octets decide most of it: a datagram whose version or
+PDU tag is not one of ours costs a few octet comparisons.
+
+One exception to "pysnmp's decoder would accept it": a negative non-repeaters or
+max-repetitions, which pysnmp refuses as malformed, is served with the value 0 (RFC 3416
+4.2.3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import ber
+
+V1, V2C = 0, 1
+READ_TAGS = {V1: (ber.GET, ber.GETNEXT), V2C: (ber.GET, ber.GETNEXT, ber.GETBULK)}
+_INT32 = (-(1 << 31), (1 << 31) - 1)
+
+
+@dataclass
+class ReadRequest:
+    version: int
+    community: bytes
+    tag: int
+    request_id: int
+    non_repeaters: int       # error-status of GET/GETNEXT
+    max_repetitions: int     # error-index of GET/GETNEXT
+    names: list[ber.OID]
+    name_tlvs: list[bytes]   # each name's OBJECT IDENTIFIER TLV as it came
+
+
+def decode_read(buf: bytes) -> ReadRequest | None:
+    """The read request in `buf`, or None if it is not one the fast path serves."""
+    try:
+        return _decode(buf)
+    except (ber.BerError, IndexError):
+        return None
+
+
+def _decode(buf: bytes) -> ReadRequest | None:
+    end = len(buf)
+    start, stop = ber.expect(buf, 0, end, ber.SEQUENCE)
+    if stop != end:
+        return None                     # trailing octets: pysnmp decides
+    vstart, vstop = ber.expect(buf, start, stop, ber.INTEGER)
+    version = ber.read_integer(buf, vstart, vstop)
+    tags = READ_TAGS.get(version)
+    if tags is None:
+        return None
+    cstart, cstop = ber.expect(buf, vstop, stop, ber.OCTET_STRING)
+    tag, pstart, pstop = ber.header(buf, cstop, stop)
+    if tag not in tags or pstop != stop:
+        return None
+    fields = []
+    pos = pstart
+    for _ in range(3):
+        istart, istop = ber.expect(buf, pos, pstop, ber.INTEGER)
+        fields.append(ber.read_integer(buf, istart, istop))
+        pos = istop
+    request_id, a, b = fields
+    if not _INT32[0] <= request_id <= _INT32[1]:
+        return None
+    if tag == ber.GETBULK:
+        if a > _INT32[1] or b > _INT32[1]:
+            return None
+    elif not (0 <= b <= _INT32[1] and -(1 << 63) <= a < (1 << 63)):
+        return None                     # pysnmp's decoder refuses a negative error-index
+    lstart, lstop = ber.expect(buf, pos, pstop, ber.SEQUENCE)
+    if lstop != pstop:
+        return None
+    names: list[ber.OID] = []
+    name_tlvs: list[bytes] = []
+    pos = lstart
+    while pos < lstop:
+        vbstart, vbstop = ber.expect(buf, pos, lstop, ber.SEQUENCE)
+        ostart, ostop = ber.expect(buf, vbstart, vbstop, ber.OBJECT_ID)
+        if buf[ostop:vbstop] != ber.NULL:
+            return None                 # a value other than NULL in a read: pysnmp decides
+        names.append(ber.read_oid(buf, ostart, ostop))
+        name_tlvs.append(buf[vbstart:ostop])
+        pos = vbstop
+    return ReadRequest(version, buf[cstart:cstop], tag, request_id, a, b, names, name_tlvs)
