@@ -143,3 +143,18 @@ def test_fakes_live_in_the_tests() -> None:
                      for node in ast.walk(ast.parse(path.read_text()))
                      if isinstance(node, ast.ClassDef) and node.name.startswith("Fake"))
     assert shipped == []
+
+
+# The fast read path exists to answer without building pyasn1 objects: its codec, request
+# decoder, value encoders and reader import neither pysnmp nor pyasn1. Only `access`
+# asks pysnmp's VACM (once per community), so that the access rules are pysnmp's own.
+FASTPATH_MAY_USE_PYSNMP = {"haoscar_snmp.snmp.fastpath.access"}
+
+
+@pytest.mark.parametrize("name, path", sorted((n, p) for n, p in modules().items()
+                                              if under(n, "haoscar_snmp.snmp.fastpath")))
+def test_the_fast_path_builds_no_pyasn1_objects(name: str, path: Path) -> None:
+    if name in FASTPATH_MAY_USE_PYSNMP:
+        return
+    wrong = sorted(i for i in imports_of(name, path) if under(i, "pysnmp") or under(i, "pyasn1"))
+    assert wrong == [], f"{name} must not import {wrong}"
