@@ -230,7 +230,7 @@ def test_other_communities_and_junk_are_pysnmps(pair: Pair) -> None:
     for name in pair.agents:
         assert pair.ask(name, request(V2C, "get", [ok], community="nope")) is None
         assert pair.counter(name, "snmpInBadCommunityNames") == bad[name] + 1
-    for junk in (b"not snmp at all", b"\x02\x01\x00", b"\x30\x03\x02\x01\x07",
+    for junk in (b"", b"not snmp at all", b"\x02\x01\x00", b"\x30\x03\x02\x01\x07",
                  request(V2C, "get", [ok])[:-3], b"\x30\x84\xff\xff\xff\xff\x02\x01\x01"):
         errs = {n: pair.counter(n, "snmpInASNParseErrs") for n in pair.agents}
         pkts = {n: pair.counter(n, "snmpInPkts") for n in pair.agents}
