@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from pysnmp.proto import rfc1905
 
@@ -24,6 +24,7 @@ Getter = Callable[[], Any]          # scalar: reads the state
 RowGetter = Callable[[Any], Any]    # column: reads one row
 RowsGetter = Callable[[], Any]      # table: returns a state Table (keys() sorted, get())
 MISSING = object()                  # no such instance (raw_get)
+_PAST = 1 << 32                     # an arc after any real one: oid + (_PAST,) follows its subtree
 
 
 @dataclass
@@ -152,6 +153,28 @@ class MibView:
             if found is not None:
                 return found[0], node, found[1]
         return None
+
+    def walk_raw(self, oid: OID) -> Iterator[tuple[OID, _Node, Any]]:
+        """Every instance after `oid` in OID order, as `raw_next` would return them one
+        by one, but reading a table column's rows in turn instead of searching for each.
+        For use within one synchronous step (the state must not change between items)."""
+        while True:
+            found = self.raw_next(oid)
+            if found is None:
+                return
+            oid, node, raw = found
+            yield found
+            if node.scalar is not None:
+                continue
+            table = node.rows()
+            keys = table.keys()
+            column, get, prefix = node.column, table.get, node.oid
+            for pos in range(bisect.bisect_right(keys, oid[len(prefix):]), len(keys)):
+                key = keys[pos]
+                value = column(get(key))
+                if value is not None:   # a column may be absent in some rows
+                    yield prefix + key, node, value
+            oid = prefix + (_PAST,)
 
     def nodes(self) -> list[_Node]:
         return list(self._nodes)

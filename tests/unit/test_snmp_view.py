@@ -67,6 +67,18 @@ def test_a_full_walk_is_strictly_increasing_and_agrees_with_get(view: MibView, m
         assert view.get(oid) == value, oid
 
 
+def test_walk_raw_gives_what_next_gives_step_by_step(view: MibView, mib: MibModel, state: State) -> None:
+    """The fast path's streaming walk reads a column's rows in turn; it must visit exactly
+    the instances, values and order that GETNEXT one step at a time does, from anywhere."""
+    state.lan_ifs.put((3,), LanIfRow(node="head2", lan=Lan.LAN_B, name="eth1", address="10.0.0.3"))
+    stepped = walk(view, mib.root)
+    for start in (mib.root, stepped[5][0], col(mib, "haoscarLanIfName"), col(mib, "haoscarLanIfName", 1),
+                  stepped[-2][0], stepped[-1][0]):
+        expected = [(oid, value) for oid, value in stepped if oid > start]
+        got = [(oid, node.encode(raw)) for oid, node, raw in view.walk_raw(start)]
+        assert got == expected, start
+
+
 def test_a_full_walk_visits_every_readable_scalar_and_configured_row(view: MibView, mib: MibModel,
                                                                     state: State) -> None:
     oids = {oid for oid, _ in walk(view, mib.root)}

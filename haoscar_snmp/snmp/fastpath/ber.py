@@ -36,13 +36,13 @@ class BerError(ValueError):
 
 # -- encoding ------------------------------------------------------------------------
 
-_SHORT_LENGTHS = [bytes([n]) for n in range(0x80)]
+SHORT_LENGTHS = [bytes([n]) for n in range(0x80)]
 
 
 def length(n: int) -> bytes:
     """The length octets of `n` contents octets (short form below 128)."""
     if n < 0x80:
-        return _SHORT_LENGTHS[n]
+        return SHORT_LENGTHS[n]
     body = n.to_bytes((n.bit_length() + 7) // 8, "big")
     return bytes([0x80 | len(body)]) + body
 
@@ -75,6 +75,8 @@ def integer(value: int) -> bytes:
 
 def unsigned(value: int, tag: int) -> bytes:
     """A TLV of an unsigned application type (Counter32, Gauge32, TimeTicks, Counter64)."""
+    if 0 <= value < 0x80:
+        return bytes((tag, 1, value))
     if value < 0:
         raise BerError("negative value for an unsigned type")
     return tlv(tag, unsigned_body(value))
@@ -86,7 +88,7 @@ def octets(value: bytes, tag: int = OCTET_STRING) -> bytes:
 
 def _arc(arc: int) -> bytes:
     if arc < 0x80:
-        return _SHORT_LENGTHS[arc]
+        return SHORT_LENGTHS[arc]
     out = [arc & 0x7F]
     arc >>= 7
     while arc:

@@ -23,7 +23,7 @@ half-way changes nothing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 from ..mib import OID
 from ..view import MISSING, MibView
@@ -33,6 +33,8 @@ from .wire import Wire, wire_encoder
 
 NO_SUCH_NAME, TOO_BIG = 2, 1
 _PAST = 1 << 32     # an arc after any real one: node.oid + (_PAST,) follows all its instances
+_SHORT = ber.SHORT_LENGTHS
+_SUFFIX_CACHE = 65536   # encoded instance suffixes (row indexes) kept; they repeat per column
 _ZERO_STATUS = b"\x02\x01\x00\x02\x01\x00"
 
 
@@ -51,7 +53,8 @@ class FastReader:
         self.view = view
         self.root: OID = view.root
         self._oids = ber.OidCache()
-        self._nodes: dict[OID, tuple[bytes, Wire, bool]] = {}
+        self._nodes: dict[OID, tuple[bytes, Wire, bool, int]] = {}
+        self._suffixes: dict[OID, bytes] = {}
 
     def answer(self, req: ReadRequest, max_size: int) -> bytes | None:
         """The response message to `req`, or None if no response fits in `max_size`."""
@@ -86,7 +89,7 @@ class FastReader:
                     value = ber.EXC_NO_SUCH_INSTANCE
                     bad.append((idx, False))
                 else:
-                    _, wire, c64 = self._info(node)
+                    _, wire, c64, _ = self._info(node)
                     value = wire(raw)
                     if c64:
                         bad.append((idx, True))
@@ -108,7 +111,7 @@ class FastReader:
 
     def _getnext(self, req: ReadRequest) -> tuple[int, int, list[bytes]]:
         v1 = req.version == V1
-        return 0, 0, [self._next(name, v1)[1] for name in req.names]
+        return 0, 0, [self._next(name, v1) for name in req.names]
 
     def _bulk(self, req: ReadRequest, max_size: int) -> list[bytes]:
         names = req.names
@@ -116,49 +119,66 @@ class FastReader:
         n = min(max(req.non_repeaters, 0), count)
         m = max(req.max_repetitions, 0)
         r = count - n
-        fixed = self._fixed(req)
-        room = max_size
+        limit = self._room(req, max_size)
         vbs: list[bytes] = []
         used = 0
         for name in names[:n]:
-            vb = self._next(name, False)[1]
-            if self._size(fixed, used + len(vb)) > room:
+            vb = next(self._cursor(name, False))
+            used += len(vb)
+            if used > limit:
                 return vbs
             vbs.append(vb)
-            used += len(vb)
-        last = list(names[n:])
-        for _ in range(m if r else 0):
-            for i in range(r):
-                last[i], vb = self._next(last[i], False)
-                if self._size(fixed, used + len(vb)) > room:
-                    return vbs
-                vbs.append(vb)
+        if not r or not m:
+            return vbs
+        cursors = [self._cursor(name, False) for name in names[n:]]
+        append = vbs.append
+        for _ in range(m):
+            for cursor in cursors:
+                vb = next(cursor)
                 used += len(vb)
+                if used > limit:
+                    return vbs
+                append(vb)
         return vbs
 
     # -- pieces -----------------------------------------------------------------------------
 
-    def _next(self, oid: OID, v1: bool) -> tuple[OID, bytes]:
-        """The next instance after `oid` in the MIB and its var-bind; HandOver past the end."""
+    def _next(self, oid: OID, v1: bool) -> bytes:
+        """The var-bind of the next instance after `oid`; HandOver past the MIB's end."""
+        return next(self._cursor(oid, v1))
+
+    def _cursor(self, oid: OID, v1: bool) -> Iterator[bytes]:
+        """The var-binds of the instances after `oid`, in order; HandOver past the MIB's
+        end (pysnmp's tree is next). SNMPv1 never sees a Counter64 (RFC 2576 4.1.2.1)."""
         if oid[: len(self.root)] != self.root:
             raise HandOver
+        suffixes = self._suffixes
         while True:
-            found = self.view.raw_next(oid)
-            if found is None:
-                raise HandOver      # past the MIB's last instance: pysnmp's tree is next
-            oid, node, raw = found
-            prefix, wire, c64 = self._info(node)
-            if v1 and c64:
-                oid = node.oid + (_PAST,)   # SNMPv1 never sees a Counter64 (RFC 2576 4.1.2.1)
-                continue
-            suffix = oid[len(node.oid):]
-            name = ber.tlv(ber.OBJECT_ID, prefix + ber.arcs_body(suffix))
-            return oid, ber.tlv(ber.SEQUENCE, name + wire(raw))
+            for inst, node, raw in self.view.walk_raw(oid):
+                prefix, wire, c64, n = self._info(node)
+                if v1 and c64:
+                    oid = node.oid + (_PAST,)
+                    break
+                suffix = inst[n:]
+                tail = suffixes.get(suffix)
+                if tail is None:
+                    tail = ber.arcs_body(suffix)
+                    if len(suffixes) < _SUFFIX_CACHE:
+                        suffixes[suffix] = tail
+                name = prefix + tail
+                size = len(name)
+                body = (b"\x06" + _SHORT[size] + name if size < 0x80 else ber.tlv(ber.OBJECT_ID, name)) + wire(raw)
+                size = len(body)
+                yield b"\x30" + _SHORT[size] + body if size < 0x80 else ber.tlv(ber.SEQUENCE, body)
+            else:
+                raise HandOver
 
-    def _info(self, node: Any) -> tuple[bytes, Wire, bool]:
+    def _info(self, node: Any) -> tuple[bytes, Wire, bool, int]:
+        """(the OID's contents octets, the value encoder, is it a Counter64, OID length)."""
         info = self._nodes.get(node.oid)
         if info is None:
-            info = (self._oids.prefix(node.oid), wire_encoder(node.obj), node.obj.base == "Counter64")
+            info = (self._oids.prefix(node.oid), wire_encoder(node.obj), node.obj.base == "Counter64",
+                    len(node.oid))
             self._nodes[node.oid] = info
         return info
 
@@ -167,19 +187,19 @@ class FastReader:
         return [ber.tlv(ber.SEQUENCE, name_tlv + ber.NULL) for name_tlv in req.name_tlvs]
 
     @staticmethod
-    def _fixed(req: ReadRequest) -> tuple[int, int]:
-        """Octets of the message around the var-bind list: (before the PDU, in the PDU)."""
+    def _room(req: ReadRequest, max_size: int) -> int:
+        """The most var-bind octets a response to `req` may hold in `max_size` octets."""
         head = 3 + _lenlen(len(req.community)) + len(req.community)     # version + community
         ids = len(ber.integer(req.request_id)) + len(_ZERO_STATUS)
-        return head, ids
 
-    @staticmethod
-    def _size(fixed: tuple[int, int], content: int) -> int:
-        """Octets of the whole response message whose var-bind list holds `content` octets."""
-        head, ids = fixed
-        pdu = ids + 1 + _lenlen(content) + content
-        msg = head + 1 + _lenlen(pdu) + pdu
-        return 1 + _lenlen(msg) + msg
+        def size(content: int) -> int:
+            pdu = ids + 1 + _lenlen(content) + content
+            msg = head + 1 + _lenlen(pdu) + pdu
+            return 1 + _lenlen(msg) + msg
+        room = max(max_size - (size(max_size) - max_size), 0)
+        while room > 0 and size(room) > max_size:   # a few steps at most (length octets)
+            room -= 1
+        return room
 
     @staticmethod
     def _message(req: ReadRequest, status: int, index: int, vbs: list[Any]) -> bytes:

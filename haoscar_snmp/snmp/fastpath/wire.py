@@ -22,14 +22,25 @@ _INT32 = (-(1 << 31), (1 << 31) - 1)
 _MAX_OCTETS = 65535
 
 
+_SHORT = ber.SHORT_LENGTHS
+
+
 def _octet_string(raw: bytes) -> bytes:
-    if len(raw) > _MAX_OCTETS:
+    n = len(raw)
+    if n < 0x80:
+        return b"\x04" + _SHORT[n] + raw
+    if n > _MAX_OCTETS:
         raise ValueError("OCTET STRING longer than 65535 octets")
     return ber.tlv(ber.OCTET_STRING, raw)
 
 
+def _text(v: Any) -> bytes:
+    """An OCTET STRING value: as `values.octets_of` converts it."""
+    return _octet_string(v if isinstance(v, bytes) else octets_of(v))
+
+
 def _int32(v: Any) -> bytes:
-    n = integer_of(v)
+    n = v if type(v) is int else integer_of(v)
     if not _INT32[0] <= n <= _INT32[1]:
         raise ValueError(f"{n} is outside Integer32")
     return ber.integer(n)
@@ -53,7 +64,7 @@ def wire_encoder(obj: MibObject) -> Wire:
     if obj.tc == "DateAndTime":
         return lambda v: _octet_string(v if isinstance(v, bytes) else date_and_time(v))
     if base == "OctetString":
-        return lambda v: _octet_string(octets_of(v))
+        return _text
     if base == "Integer32":
         return _int32
     if base in ("Unsigned32", "Gauge32"):
