@@ -104,6 +104,9 @@ class Pair:
         return out[-1] if len(out) > before else None
 
     def counter(self, name: str, symbol: str) -> int:
+        """A pysnmp counter, as pysnmp would read it when it handles the next datagram."""
+        if self.agents[name].fastpath is not None:
+            self.agents[name].fastpath.flush()
         (c,) = self.agents[name].engine.get_mib_builder().import_symbols("__SNMPv2-MIB", symbol)
         return int(c.syntax)
 

@@ -162,13 +162,6 @@ def header(buf: bytes, pos: int, end: int) -> tuple[int, int, int]:
     return tag, pos, pos + n
 
 
-def expect(buf: bytes, pos: int, end: int, tag: int) -> tuple[int, int]:
-    got, start, stop = header(buf, pos, end)
-    if got != tag:
-        raise BerError(f"tag 0x{got:02x} where 0x{tag:02x} was expected")
-    return start, stop
-
-
 def read_integer(buf: bytes, start: int, stop: int) -> int:
     if start == stop:
         raise BerError("empty INTEGER")

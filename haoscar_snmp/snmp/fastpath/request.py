@@ -45,45 +45,53 @@ def decode_read(buf: bytes) -> ReadRequest | None:
 
 
 def _decode(buf: bytes) -> ReadRequest | None:
+    header, read_integer = ber.header, ber.read_integer
     end = len(buf)
-    start, stop = ber.expect(buf, 0, end, ber.SEQUENCE)
-    if stop != end:
-        return None                     # trailing octets: pysnmp decides
-    vstart, vstop = ber.expect(buf, start, stop, ber.INTEGER)
-    version = ber.read_integer(buf, vstart, vstop)
+    tag, start, stop = header(buf, 0, end)
+    if tag != ber.SEQUENCE or stop != end:
+        return None                     # trailing octets, or not a message: pysnmp decides
+    tag, vstart, vstop = header(buf, start, stop)
+    if tag != ber.INTEGER:
+        return None
+    version = read_integer(buf, vstart, vstop)
     tags = READ_TAGS.get(version)
     if tags is None:
         return None
-    cstart, cstop = ber.expect(buf, vstop, stop, ber.OCTET_STRING)
-    tag, pstart, pstop = ber.header(buf, cstop, stop)
-    if tag not in tags or pstop != stop:
+    tag, cstart, cstop = header(buf, vstop, stop)
+    if tag != ber.OCTET_STRING:
+        return None
+    pdu_tag, pstart, pstop = header(buf, cstop, stop)
+    if pdu_tag not in tags or pstop != stop:
         return None
     fields = []
     pos = pstart
     for _ in range(3):
-        istart, istop = ber.expect(buf, pos, pstop, ber.INTEGER)
-        fields.append(ber.read_integer(buf, istart, istop))
-        pos = istop
+        tag, istart, pos = header(buf, pos, pstop)
+        if tag != ber.INTEGER:
+            return None
+        fields.append(read_integer(buf, istart, pos))
     request_id, a, b = fields
     if not _INT32[0] <= request_id <= _INT32[1]:
         return None
-    if tag == ber.GETBULK:
+    if pdu_tag == ber.GETBULK:
         if a > _INT32[1] or b > _INT32[1]:
             return None
     elif not (0 <= b <= _INT32[1] and -(1 << 63) <= a < (1 << 63)):
         return None                     # pysnmp's decoder refuses a negative error-index
-    lstart, lstop = ber.expect(buf, pos, pstop, ber.SEQUENCE)
-    if lstop != pstop:
+    tag, lstart, lstop = header(buf, pos, pstop)
+    if tag != ber.SEQUENCE or lstop != pstop:
         return None
     names: list[ber.OID] = []
     name_tlvs: list[bytes] = []
     pos = lstart
     while pos < lstop:
-        vbstart, vbstop = ber.expect(buf, pos, lstop, ber.SEQUENCE)
-        ostart, ostop = ber.expect(buf, vbstart, vbstop, ber.OBJECT_ID)
-        if buf[ostop:vbstop] != ber.NULL:
+        tag, vbstart, vbstop = header(buf, pos, lstop)
+        if tag != ber.SEQUENCE:
+            return None
+        tag, ostart, ostop = header(buf, vbstart, vbstop)
+        if tag != ber.OBJECT_ID or buf[ostop:vbstop] != ber.NULL:
             return None                 # a value other than NULL in a read: pysnmp decides
         names.append(ber.read_oid(buf, ostart, ostop))
         name_tlvs.append(buf[vbstart:ostop])
         pos = vbstop
-    return ReadRequest(version, buf[cstart:cstop], tag, request_id, a, b, names, name_tlvs)
+    return ReadRequest(version, buf[cstart:cstop], pdu_tag, request_id, a, b, names, name_tlvs)
