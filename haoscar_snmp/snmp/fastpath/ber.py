@@ -163,11 +163,10 @@ def header(buf: bytes, pos: int, end: int) -> tuple[int, int, int]:
 
 
 def read_integer(buf: bytes, start: int, stop: int) -> int:
+    """A signed INTEGER. A redundant leading octet is accepted: pyasn1 writes -128 as
+    ff 80, and pysnmp managers send what pyasn1 writes."""
     if start == stop:
         raise BerError("empty INTEGER")
-    if stop - start > 1 and (buf[start] == 0 and buf[start + 1] < 0x80 or
-                             buf[start] == 0xFF and buf[start + 1] >= 0x80):
-        raise BerError("non-minimal INTEGER")
     return int.from_bytes(buf[start:stop], "big", signed=True)
 
 
