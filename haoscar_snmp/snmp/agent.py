@@ -370,6 +370,9 @@ class Agent:
             self._credentials = register(self.engine, new)
         except Exception:   # a valid configuration always registers: a bug, not a reason to stop
             log.exception("SNMP credentials could not be replaced; %s", BUG_MARKER)
+            # Fail closed: the old entries may be gone from the engine, and the fast read
+            # path takes its communities from here.
+            self._credentials = Registered()
             return False
         log.info("SNMP credentials replaced in the running engine: %d communities, %d users, "
                  "%d notification targets", len(new.communities), len(new.users), len(new.targets))
