@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from haoscar_snmp.config.clustersync import Version
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.keys import key_id
 from haoscar_snmp.core.text import printable
@@ -145,3 +146,16 @@ class Exchange:
         keys = self.remember_keys()
         ids = self.channel.key_ids[1:]
         return tuple(keys[i] for i in ids if i in keys) or (self._key(),)
+
+
+def wire_version(version: Version) -> list[Any]:
+    """A version as a message body holds it: [counter, head]."""
+    return [version.counter, version.head]
+
+
+def read_version(value: Any) -> Version | None:
+    """The version in a message body, or None if it is not one."""
+    if (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int)
+            and not isinstance(value[0], bool) and value[0] >= 0 and isinstance(value[1], str)):
+        return Version(value[0], value[1])
+    return None

@@ -10,7 +10,7 @@ advert with this head's at every heartbeat interval:
   a tie) adopts the other's, validated as a SET is, before it is applied;
 * different for longer than DRIFT_BEATS heartbeats (the settings cannot be adopted,
   or the peer cannot be reached to fetch them): the drift alarm (haoscarConfigDrift)
-  naming the keys, cleared when the digests agree again.
+  naming the keys, cleared when the digests agree again (`drift.py` shows the judgement).
 
 A SET of a cluster-wide object is proposed to the peer before it is answered
 (`propose()`, called by `store.ConfigStore.commit`): the peer validates it against its
@@ -43,19 +43,20 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from fcaps.fault.alarms import Alarms, AlarmType, ProbableCause
+from fcaps.fault.alarms import Alarms
 from haoscar_snmp.config.cluster import differences, digest, fingerprint
-from haoscar_snmp.config.clustersync import Advert, DriftState, DriftTracker, Version, merge
+from haoscar_snmp.config.clustersync import Advert, Version, merge
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
-from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
-from haoscar_snmp.core.state import ConfigSyncStatus, State
+from haoscar_snmp.core.events import EventBus
+from haoscar_snmp.core.state import State
 from haoscar_snmp.core.text import printable
 
 from . import syncproto
 from .agreement import Ask, Confirmation, PeerAgreement, Proposal
 from .channel import SettingsChannel
-from .exchange import Exchange, Link
+from .drift import DriftReport
+from .exchange import Exchange, Link, read_version, wire_version
 from .store import ConfigStore
 from .syncproto import Kind, Message
 
@@ -66,7 +67,6 @@ FETCH_TIMEOUT_S = 0.8
 FETCH_RETRY_S = 1.0        # after a fetch that got no answer, or an adoption that failed
 SETTLE_MAX_S = 2.0         # the longest a starting head waits for the peer's settings before acting
 OBSERVE_S = 0.25           # the job's shortest period
-SUBJECT = "cluster-config"
 NOT_KNOWN = "the peer head is not heard, or does not advertise its settings (haoscarConfigSyncStatus unknown)"
 
 
@@ -91,8 +91,8 @@ class ClusterSync:
         peer = cfg.peer_head_config
         self.me = cfg.cluster.local_head
         self.peer = peer.name if peer is not None else ""
-        self.tracker = DriftTracker()
         self.exchange = Exchange(self.me, self.peer, link, channel, config) if link is not None else None
+        self.drift = DriftReport(store, agreement, channel, self.exchange, state, bus, alarms, clock)
         self._tasks: set[asyncio.Task[None]] = set()
         self._fetching = False
         self._next_fetch = 0.0
@@ -104,7 +104,7 @@ class ClusterSync:
         # A new version (a change here, or the peer's taken) is judged at once: a change
         # made without the peer raises the drift alarm before the SET is answered.
         store.on_version.append(self.observe)
-        self._publish()
+        self.drift.publish()
 
     def start(self) -> None:
         """With a peer head: serve the store's proposals and the peer's datagrams, each
@@ -135,12 +135,12 @@ class ClusterSync:
         """Compare the adverts; fetch, adopt and raise or clear the alarm as needed."""
         now = self.clock.monotonic()
         if self.exchange is None:
-            self._publish()
+            self.drift.publish()
             return
         self.exchange.remember_keys()   # a key replaced by a reload is kept for the rotation
         if self.agreement.alone_count != self._alone_seen:
             self._alone_seen = self.agreement.alone_count
-            self.tracker.since = None   # a change held alone: judged afresh from now
+            self.drift.afresh()         # a change held alone: judged afresh from now
         view = self.state.peer
         heard = view is not None and view.heard
         if heard and not self._first_heard:
@@ -152,11 +152,11 @@ class ClusterSync:
         interval = max(self.config().timing.heartbeat_interval_ms / 1000.0, self._peer_interval())
         unconfirmed = self.agreement.unconfirmed
         if peer is None:
-            if unconfirmed and self.tracker.state is not DriftState.DRIFT:
-                self._force_drift(now, ())
+            if unconfirmed and not self.drift.drifting:
+                self.drift.alone(now, ())
             else:
-                self._transition(self.tracker.observe(now, interval, self.store.digest, None))
-            self._publish()
+                self.drift.observe(now, interval, None)
+            self.drift.publish()
             return
         version, fp = peer
         if fp == mine:
@@ -164,17 +164,17 @@ class ClusterSync:
             self.agreement.confirmed()
             if version > self.store.version:
                 self._spawn(self.store.keep_version(version))
-            self._transition(self.tracker.observe(now, interval, self.store.digest, self.store.digest))
+            self.drift.observe(now, interval, self.store.digest)
         else:
             known, known_of = self.agreement.known, self.agreement.known_of
             if known_of != peer and not self._fetching and now >= self._next_fetch:
                 self._spawn(self._fetch_and_settle(peer))
             differing = differences(self.store.settings, known) if known is not None and known_of == peer else ()
-            if unconfirmed and self.tracker.state is not DriftState.DRIFT:
-                self._force_drift(now, differing)
+            if unconfirmed and not self.drift.drifting:
+                self.drift.alone(now, differing)
             else:
-                self._transition(self.tracker.observe(now, interval, self.store.digest, f"{fp:016x}", differing))
-        self._publish()
+                self.drift.observe(now, interval, f"{fp:016x}", differing)
+        self.drift.publish()
 
     def ready(self) -> bool:
         """Whether a starting head may act on its settings: they agree with the peer's,
@@ -214,7 +214,7 @@ class ClusterSync:
         reply = await self.exchange.request(Kind.FETCH, {}, FETCH_TIMEOUT_S)
         if reply is None or reply.kind is not Kind.SETTINGS:
             return f"the peer head {self.peer} did not send its settings"
-        settings, version = reply.body.get("settings"), _version(reply.body.get("version"))
+        settings, version = reply.body.get("settings"), read_version(reply.body.get("version"))
         if not isinstance(settings, dict) or version is None:
             self.exchange.refused()
             return f"the peer head {self.peer} sent unreadable settings"
@@ -314,7 +314,7 @@ class ClusterSync:
         absent = self.agreement.absent()
         if absent:
             return Proposal(Confirmation.UNCONFIRMED, absent)
-        body = {"settings": settings, "version": _wire(version), "digest": digest(settings)}
+        body = {"settings": settings, "version": wire_version(version), "digest": digest(settings)}
         if step:
             body["step"] = step
         self._proposing = True
@@ -351,14 +351,14 @@ class ClusterSync:
             return
         if msg.kind is Kind.FETCH:
             self.exchange.answer(msg, Kind.SETTINGS, {"settings": self.store.settings,
-                                                      "version": _wire(self.store.version),
+                                                      "version": wire_version(self.store.version),
                                                       "digest": self.store.digest})
         else:
             self._spawn(self._proposal(msg))
 
     async def _proposal(self, msg: Message) -> None:
         assert self.exchange is not None
-        settings, version = msg.body.get("settings"), _version(msg.body.get("version"))
+        settings, version = msg.body.get("settings"), read_version(msg.body.get("version"))
         if not isinstance(settings, dict) or version is None:
             self.exchange.answer(msg, Kind.NAK, {"problems": ["the proposal is unreadable"]})
             return
@@ -375,59 +375,11 @@ class ClusterSync:
         if taken:
             self._known(settings, version)
             self.state.config_sync.adoptions += 1
-            self.exchange.answer(msg, Kind.ACK, {"version": _wire(self.store.version), "digest": self.store.digest})
+            self.exchange.answer(msg, Kind.ACK, {"version": wire_version(self.store.version),
+                                                 "digest": self.store.digest})
         else:
             self.exchange.answer(msg, Kind.NAK, {"problems": [text]})
         self.observe()
-
-    # -- the alarm and the MIB -----------------------------------------------------------
-
-    def _force_drift(self, now: float, differing: Any) -> None:
-        """A change this head made alone: the heads differ from this moment on."""
-        self.tracker.state, self.tracker.since = DriftState.DRIFT, now
-        self.tracker.differing = tuple(differing)
-        self._raise(f"cluster-wide settings changed on this head only ({self.agreement.unconfirmed}); "
-                    f"the peer takes them when it answers" + (f": {', '.join(differing[:5])}" if differing else ""))
-
-    def _transition(self, transition: Any) -> None:
-        if transition is None:
-            return
-        log.info("configuration sync: %s", transition.text)
-        if transition.new is DriftState.DRIFT:
-            self._raise(transition.text)
-        elif transition.old is DriftState.DRIFT:
-            self.alarms.clear(ProbableCause.CONFIGURATION_DRIFT, SUBJECT, transition.text)
-            self._publish()
-            self.bus.publish(Event(EventType.CONFIG_DRIFT_CLEARED, SUBJECT, Severity.CLEARED, transition.text,
-                                   self.clock.time()))
-
-    def _raise(self, text: str) -> None:
-        self.alarms.raise_alarm(ProbableCause.CONFIGURATION_DRIFT, SUBJECT, Severity.MINOR,
-                                AlarmType.PROCESSING_ERROR, text)
-        self._publish()
-        self.bus.publish(Event(EventType.CONFIG_DRIFT, SUBJECT, Severity.MINOR, text, self.clock.time()))
-
-    def _publish(self) -> None:
-        s = self.state.config_sync
-        version = self.store.version
-        s.version, s.version_head, s.digest = version.counter, version.head, self.store.digest
-        s.bad_messages = self.exchange.bad + self.channel.dropped if self.exchange is not None else 0
-        if self.exchange is None:
-            s.status = ConfigSyncStatus.STANDALONE
-            return
-        peer = self.agreement.advert()
-        if peer is not None:
-            s.peer_version, s.peer_version_head, s.peer_fingerprint = peer[0].counter, peer[0].head, f"{peer[1]:016x}"
-        if self.tracker.state is DriftState.DRIFT:
-            s.status = ConfigSyncStatus.DRIFT
-        elif peer is None:
-            s.status = ConfigSyncStatus.UNKNOWN
-        elif peer[1] == fingerprint(self.store.digest):
-            s.status = ConfigSyncStatus.IN_SYNC
-        else:
-            s.status = ConfigSyncStatus.MISMATCH
-        s.differing = ", ".join(self.tracker.differing)[:255] if s.status in (
-            ConfigSyncStatus.MISMATCH, ConfigSyncStatus.DRIFT) else ""
 
     def _peer_interval(self) -> float:
         timing = (self.agreement.known or {}).get("timing")
@@ -443,15 +395,4 @@ class ClusterSync:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("configuration sync task failed", exc_info=task.exception())
-
-
-def _wire(version: Version) -> list[Any]:
-    return [version.counter, version.head]
-
-
-def _version(value: Any) -> Version | None:
-    if (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int)
-            and not isinstance(value[0], bool) and value[0] >= 0 and isinstance(value[1], str)):
-        return Version(value[0], value[1])
-    return None
 
