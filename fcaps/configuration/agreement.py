@@ -124,6 +124,12 @@ class PeerAgreement:
         """The peer holds `settings`, of (version, fingerprint) `of`."""
         self.known, self.known_of = settings, of
 
+    def known_interval_s(self) -> float:
+        """The peer's heartbeat interval in its settings as last known (0: not known)."""
+        timing = (self.known or {}).get("timing")
+        value = timing.get("heartbeat_interval_ms") if isinstance(timing, Mapping) else None
+        return value / 1000.0 if isinstance(value, int) else 0.0
+
     def confirmed(self) -> None:
         """The peer holds this head's settings: no change is on this head only."""
         self.unconfirmed = ""

@@ -1,7 +1,7 @@
 """One configuration for the cluster: the daemon's side of the settings exchange.
 
 Each head advertises the version and fingerprint of its cluster-wide settings in its
-heartbeats (`fcaps/fault/heartbeat/proto.py`, from `advert()`). This job compares the peer's
+heartbeats (`fcaps/fault/heartbeat/proto.py`, from `ConfigStore.advert()`). This job compares the peer's
 advert with this head's at every heartbeat interval:
 
 * equal: in sync (the higher version is kept by both);
@@ -13,7 +13,7 @@ advert with this head's at every heartbeat interval:
   naming the keys, cleared when the digests agree again (`drift.py` shows the judgement).
 
 A SET of a cluster-wide object is proposed to the peer before it is answered
-(`propose()`, called by `store.ConfigStore.commit`): the peer validates it against its
+(`propose()`, asked by `store.ConfigStore.commit` through the agreement): the peer validates it against its
 own state, persists and applies it, and answers ACK or NAK. A NAK refuses the SET
 (inconsistentValue), nothing changed on either head. A peer that is not heard, or does
 not answer within PROPOSE_TIMEOUT_S, leaves the change on this head only: the SET
@@ -29,18 +29,16 @@ The exchange's datagrams (`syncproto.py`) go through the heartbeat process, on t
 heartbeat port, under the heartbeat key and bound to both heads' heartbeat nonces;
 `exchange.py` carries them.
 
-Which way the arrows go: this job uses the store, the agreement (`agreement.py`), the
-channel (`channel.py`) and the heartbeat process; none of them uses it. The store asks
-the agreement, which this job fills and whose proposals it serves; the heartbeat process
-reports into the channel, which this job reads. Each of those is built before this job,
-and none is given anything after it was built.
+The arrows go one way: this job uses the store, the agreement (`agreement.py`, which the
+store asks, and this job fills and serves), the channel (`channel.py`, which the heartbeat
+process fills) and the heartbeat process; all are built before it, and none uses it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from fcaps.fault.alarms import Alarms
@@ -71,7 +69,8 @@ NOT_KNOWN = "the peer head is not heard, or does not advertise its settings (hao
 
 
 class ClusterSync:
-    """The `config-sync` job; the sole writer of `state.config_sync`."""
+    """The `config-sync` job. It counts the adoptions, pushes and refusals of
+    `state.config_sync`; its `drift` shows the rest."""
 
     name = "config-sync"
 
@@ -83,8 +82,6 @@ class ClusterSync:
         self.agreement = agreement
         self.channel = channel
         self.state = state
-        self.bus = bus
-        self.alarms = alarms
         self.clock = clock
         self.config = config
         cfg = config()
@@ -149,7 +146,7 @@ class ClusterSync:
             self._first_heard = 0.0
         peer = self.agreement.advert()
         mine = fingerprint(self.store.digest)
-        interval = max(self.config().timing.heartbeat_interval_ms / 1000.0, self._peer_interval())
+        interval = max(self.config().timing.heartbeat_interval_ms / 1000.0, self.agreement.known_interval_s())
         unconfirmed = self.agreement.unconfirmed
         if peer is None:
             if unconfirmed and not self.drift.drifting:
@@ -288,11 +285,20 @@ class ClusterSync:
     # -- proposing (the SET path) ------------------------------------------------------
 
     async def _serve_asks(self) -> None:
-        """The store's proposals (through the agreement), one after the other."""
+        """The store's proposals (through the agreement), one after the other. A SET that
+        stops waiting for its answer stops its proposal too, as when it sent it itself."""
         while True:
             ask = await self.agreement.next_ask()
-            if not ask.answer.done():
-                await self._serve(ask)
+            if ask.answer.done():
+                continue
+            serving = asyncio.get_running_loop().create_task(self._serve(ask))
+            ask.answer.add_done_callback(lambda answer, task=serving: task.cancel()
+                                         if answer.cancelled() else None)
+            try:
+                await asyncio.wait({serving})
+            except asyncio.CancelledError:
+                serving.cancel()
+                raise
 
     async def _serve(self, ask: Ask) -> None:
         try:
@@ -380,11 +386,6 @@ class ClusterSync:
         else:
             self.exchange.answer(msg, Kind.NAK, {"problems": [text]})
         self.observe()
-
-    def _peer_interval(self) -> float:
-        timing = (self.agreement.known or {}).get("timing")
-        value = timing.get("heartbeat_interval_ms") if isinstance(timing, Mapping) else None
-        return value / 1000.0 if isinstance(value, int) else 0.0
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)
