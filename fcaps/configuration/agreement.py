@@ -63,6 +63,23 @@ class Ask:
     answer: asyncio.Future[Proposal]
 
 
+class SingleHead:
+    """The peer as the store sees it in a cluster of one head: nobody to agree with, every
+    change confirmed (the store's default)."""
+
+    def settings(self, mine: Mapping[str, Any], mine_digest: str) -> Mapping[str, Any] | None:
+        return None
+
+    def takes_part(self) -> bool:
+        return False
+
+    async def propose(self, settings: dict[str, Any], version: Version, step: int = 0) -> Proposal:
+        return Proposal(Confirmation.CONFIRMED, "no peer head")
+
+    def alone(self, why: str) -> None:
+        pass
+
+
 class PeerAgreement:
     """The store's view of the peer (`store.Peer`), kept by the exchange."""
 

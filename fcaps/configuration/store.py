@@ -57,7 +57,7 @@ from haoscar_snmp.core.ratelimit import RateLimiter
 from haoscar_snmp.core.state import OperatorRequest, ServiceSelection, State
 from haoscar_snmp.core.text import printable
 
-from .agreement import Confirmation, Proposal
+from .agreement import Confirmation, Proposal, SingleHead
 from .apply import apply_to_state
 
 log = logging.getLogger(__name__)
@@ -66,9 +66,6 @@ audit = logging.getLogger("haoscar_snmp.audit")
 VERSION_FILE = "cluster-config.json"
 REFUSALS_BURST = 5               # refused SETs in the event history at once...
 REFUSALS_PERIOD_S = 60.0         # ...then one a minute
-
-
-__all__ = ["ConfigStore", "Confirmation", "Peer", "Proposal", "SingleHead", "VersionFile"]
 
 
 class Peer(Protocol):
@@ -86,22 +83,6 @@ class Peer(Protocol):
 
     def alone(self, why: str) -> None:
         """A change is held on this head only (the peer did not answer)."""
-
-
-class SingleHead:
-    """A cluster of one head: nobody to agree with, every change confirmed."""
-
-    def settings(self, mine: Mapping[str, Any], mine_digest: str) -> Mapping[str, Any] | None:
-        return None
-
-    def takes_part(self) -> bool:
-        return False
-
-    async def propose(self, settings: dict[str, Any], version: Version, step: int = 0) -> Proposal:
-        return Proposal(Confirmation.CONFIRMED, "no peer head")
-
-    def alone(self, why: str) -> None:
-        pass
 
 
 class VersionFile:
