@@ -72,10 +72,20 @@ def cluster_sync(core: Core, alarms: Alarms, heartbeat: HeartbeatProcess | None)
     return sync
 
 
+def starting_actions(core: Core) -> OperatorActions:
+    """haoscarControlAction while the daemon starts: the SNMP agent answers before the
+    role state machine and the settings exchange are built, so until `operator_actions`
+    replaces these, resets are carried out and role changes, pulls and pushes refused."""
+    actions = OperatorActions(core.state, core.bus, core.clock)
+    core.store.on_request.append(actions.handle)
+    return actions
+
+
 def operator_actions(core: Core, jobs: Jobs, role: RoleMachine, sync: ClusterSync,
-                     heartbeat: HeartbeatProcess | None) -> OperatorActions:
+                     heartbeat: HeartbeatProcess | None, starting: OperatorActions) -> OperatorActions:
     """haoscarControlAction: role changes go to the role state machine (woken at once),
-    pulls and pushes of the settings to the exchange (only with a peer head)."""
+    pulls and pushes of the settings to the exchange (only with a peer head). They take
+    over from the `starting` actions."""
 
     def role_request(action: ControlAction, principal: str) -> tuple[bool, str]:
         answer = role.request(action, principal)
@@ -89,5 +99,6 @@ def operator_actions(core: Core, jobs: Jobs, role: RoleMachine, sync: ClusterSyn
 
     exchange: ConfigRequest | None = config_request if heartbeat is not None else None
     actions = OperatorActions(core.state, core.bus, core.clock, role_request, exchange)
+    core.store.on_request.remove(starting.handle)
     core.store.on_request.append(actions.handle)
     return actions
