@@ -12,7 +12,7 @@ on-link addresses would overflow the host-wide neighbour table at its default si
 Phases, each --seconds long (60, or 15 with --quick):
 
   baseline  the event loop with only the 10 ms lag timer on it: the process's idle cost;
-  prober    fcaps.fault.lan.icmp: a Sweep sends to every target once per --interval from one
+  prober    fcaps.fault.lan.icmp and sweep: a Sweep sends to every target once per --interval from one
             socket per family (opened inside <p>-p); the prober's timeout is the interval.
             Meanwhile a 10 ms timer measures the loop's lag, every callback the loop runs
             is timed, and at random moments --cuts targets are cut (an nftables rule in
@@ -52,8 +52,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fcaps.fault.lan import icmp  # noqa: E402
-from fcaps.fault.lan.icmp import Prober, Sweep  # noqa: E402
+from fcaps.fault.lan import icmpsocket  # noqa: E402
+from fcaps.fault.lan.icmp import Prober  # noqa: E402
+from fcaps.fault.lan.sweep import Sweep  # noqa: E402
 from tests.integration import nsutil  # noqa: E402
 
 PREFIX = f"hsbench{os.getpid() % 100000}"
@@ -140,9 +141,9 @@ for line in sys.stdin:
 """
 
 
-def opener_in(ns: str) -> icmp.Opener:
+def opener_in(ns: str) -> icmpsocket.Opener:
     """The prober's sockets, made inside `ns` by a thread that enters it (setns is per thread)."""
-    return lambda version: nsutil.in_namespace(ns, lambda: icmp.open_socket(version))
+    return lambda version: nsutil.in_namespace(ns, lambda: icmpsocket.open_socket(version))
 
 
 # -- measuring the loop ----------------------------------------------------------------

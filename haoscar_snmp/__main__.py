@@ -1,4 +1,5 @@
-"""Command line: `haoscar-snmp run`, `check-config`, `report` (the outage ledger, the audit trail)."""
+"""Command line: `haoscar-snmp run`, `check-config`, `report` (the outage ledger, the audit
+trail), `status` (the running daemon's view of the cluster, also as a monitoring check)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,24 @@ def _parser() -> argparse.ArgumentParser:
     what.add_argument("--outages", action="store_true", help="list the outages instead of the figures")
     what.add_argument("--audit", action="store_true",
                       help="the accepted and refused SETs and operator actions from the event history")
+    status = sub.add_parser(
+        "status", help="the cluster at a glance, from the running daemon (also a monitoring check)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Show the cluster as the running daemon on this head sees it: roles, heartbeat\n"
+                    "paths, LAN interfaces, services and their recovery rung, aliases and their holder,\n"
+                    "active alarms, the last events, configuration sync and availability. Read from the\n"
+                    "daemon's socket <state_dir>/status.sock (no network); works on either head.",
+        epilog="exit codes (the monitoring-plugin convention, so this serves as a Nagios/Icinga check):\n"
+               "  0  ok\n  1  degraded (warning)\n  2  failed (critical)\n"
+               "  3  unknown: the daemon does not answer on its status socket\n\n"
+               "colour: only on a terminal, and not when NO_COLOR is set or with --no-color")
+    status.add_argument("-c", "--config", type=Path,
+                        help="config file, for its state directory; default: the embedded demo config")
+    status.add_argument("--state-dir", type=Path, help="the daemon's state directory (default: the config's)")
+    status.add_argument("--json", action="store_true", help="print the snapshot as JSON (every row)")
+    status.add_argument("--no-color", action="store_true", help="no colour, even on a terminal")
+    status.add_argument("--watch", nargs="?", type=float, const=2.0, metavar="SECONDS",
+                        help="refresh in place every SECONDS (default 2, 0.5..3600) until Ctrl-C")
     return p
 
 
@@ -151,8 +170,36 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _status(args: argparse.Namespace) -> int:
+    """`haoscar-snmp status`: the snapshot from the daemon's socket; exit 0/1/2/3."""
+    from haoscar_snmp.config.errors import ConfigError
+    from haoscar_snmp.config.loader import load_config
+    from haoscar_snmp.views import console
+    from haoscar_snmp.views.server import STATUS_SOCKET
+
+    state_dir = args.state_dir
+    if state_dir is None:
+        try:
+            state_dir = Path(load_config(args.config).cluster.state_dir)
+        except ConfigError as exc:
+            print(str(exc), file=sys.stderr)
+            print("haoscar-snmp status: UNKNOWN: give --state-dir, or a configuration that loads", file=sys.stderr)
+            return console.UNKNOWN
+    path = state_dir / STATUS_SOCKET
+    colour = console.use_colour(sys.stdout, args.no_color)
+    if args.watch is None:
+        return console.once(path, args.json, colour)
+    if not console.WATCH_MIN_S <= args.watch <= console.WATCH_MAX_S:
+        print(f"haoscar-snmp status: --watch must be {console.WATCH_MIN_S:g}..{console.WATCH_MAX_S:g} seconds, "
+              f"not {args.watch:g}", file=sys.stderr)
+        return console.UNKNOWN
+    return console.watch(path, args.watch, args.json, colour)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "status":
+        return _status(args)
     if args.command == "check-config":
         return _check_config(args)
     if args.command == "report":

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from fcaps.configuration.store import ConfigStore
 from haoscar_snmp import __version__
-from haoscar_snmp.assembly import accounting, configuration, fault, performance, schedule, security, snmp
+from haoscar_snmp.assembly import accounting, configuration, fault, performance, schedule, security, snmp, views
 from haoscar_snmp.assembly.parts import StartFailed
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock, SystemClock
@@ -110,7 +110,7 @@ class Daemon:
         alarms = await fault.alarms_and_mail(core)
         starting = configuration.starting_actions(core)
         failures = security.auth_failures(core, alarms)
-        snmp.front_ends(core, meters, alarms, failures)
+        mib = snmp.front_ends(core, meters, alarms, failures)
         performance.start_collector(core, meters)
         jobs = schedule.scheduler(core, meters)
         heartbeat = await fault.heartbeat(core, meters, alarms, jobs, self._stop.set)
@@ -124,6 +124,7 @@ class Daemon:
         schedule.follow(core, jobs)
         accounting.accounting(core, alarms, jobs)
         schedule.start(core, jobs)
+        await views.status(core, mib)
         self._started(core.store.effective, core.bus)
         return core.store, core.bus
 

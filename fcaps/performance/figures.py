@@ -1,7 +1,7 @@
 """Takeover durations, from events: failover and failback, last, min, max, mean, count,
 and how many fell in each of a fixed set of buckets (a distribution an NMS can draw).
 
-What a duration measures is decided where the takeover runs (fcaps/fault/role/machine.py),
+What a duration measures is decided where the takeover runs (fcaps/fault/role/effects.py),
 on the daemon's monotonic clock, and carried by the event as `duration_ms`:
 
 * a **failover** (FAILOVER_COMPLETED) runs from the moment this head's heartbeat process

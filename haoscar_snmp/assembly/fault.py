@@ -23,8 +23,9 @@ from fcaps.fault.lan.icmp import Prober
 from fcaps.fault.lan.links import LinkWatch
 from fcaps.fault.lan.poller import LanPoller, LinkChanged
 from fcaps.fault.mailer import Mailer
+from fcaps.fault.role.advertise import Advertiser, GenerationFile, NoPeer
 from fcaps.fault.role.aliasguard import AliasGuard
-from fcaps.fault.role.machine import Advertiser, GenerationFile, NoPeer, RoleMachine
+from fcaps.fault.role.machine import RoleMachine
 from fcaps.fault.role.publicreach import PublicReachJob
 from fcaps.fault.role.quorum import QuorumCheck
 from fcaps.fault.services.checks import Checker

@@ -29,7 +29,8 @@ log = logging.getLogger("haoscar_snmp")
 NOTIFICATION_DRAIN_S = 1.0   # at shutdown, queued notifications get this long to leave
 
 
-def front_ends(core: Core, meters: Meters, alarms: Alarms, auth_failures: AuthFailures) -> None:
+def front_ends(core: Core, meters: Meters, alarms: Alarms, auth_failures: AuthFailures) -> MibModel:
+    """The front ends; returns the MIB model they serve (the views read its descriptions)."""
     store, state, bus, stack = core.store, core.state, core.bus, core.stack
     config = store.effective
     mib = MibModel.load()
@@ -57,6 +58,7 @@ def front_ends(core: Core, meters: Meters, alarms: Alarms, auth_failures: AuthFa
         subagent = _subagent(core, view, set_handler, builder, agent, meters)
         stack.push_async_callback(subagent.stop, NOTIFICATION_DRAIN_S)
         bus.subscribe("agentx", subagent.on_event)
+    return mib
 
 
 def _subagent(core: Core, view: MibView, set_handler: SetHandler, builder: NotificationBuilder, agent: Agent,

@@ -4,7 +4,8 @@ Two heads that disagree on a cluster-wide setting misbehave together even when e
 valid alone: a head that beats every 5 s next to one that declares a peer dead after 3 s
 fails over for nothing. This module is the pure layer of the replicated configuration:
 
-    scope(key)                          -> Scope        (every key: cluster-wide or per-head)
+    scope(key)                          -> Scope        (every key: cluster-wide or per-head,
+                                                         as the schema declares it, keys.py)
     cluster_wide(config)                -> settings     (plain JSON data, canonical order, no secrets)
     digest(settings), fingerprint(hex)  -> str, int     (what the heartbeats advertise)
     differences(a, b)                   -> dotted keys  (what the drift alarm names)
@@ -19,135 +20,29 @@ and the daemon's wiring are built elsewhere.
 from __future__ import annotations
 
 import copy
-import enum
-import functools
 import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from haoscar_snmp.config.schema import AliasConfig, Config, ServiceConfig, TimingConfig
+from haoscar_snmp.config.keys import Scope, strip_rows
+from haoscar_snmp.config.schema import KEYS, AliasConfig, Config, ServiceConfig, TimingConfig
 
 # Bumped when the shape of `cluster_wide()` changes, so heads running different releases
 # do not take each other's settings for their own (apply_cluster_wide refuses another format).
 SETTINGS_FORMAT = 1
 
 
-class Scope(enum.StrEnum):
-    CLUSTER_WIDE = "cluster-wide"   # must be equal on both heads; exchanged, digested, adopted
-    PER_HEAD = "per-head"           # this head's own; never leaves it
-
-
-# Every configuration key is under exactly one entry of these two lists; the longest
-# entry a key is under decides (a test walks the schema to keep it so). A table is
-# listed by its name ("services"), its columns as "services.check".
-CLUSTER_WIDE_KEYS = (
-    # Both heads must belong to the same cluster and describe the same pair: the same
-    # names, preferred roles and addresses (a head beats to the addresses its own file
-    # gives for the other, and two files that each make their own head primary fight
-    # over failback).
-    "cluster.name",
-    "heads",
-    # What the LAN poller watches and how it judges: every head polls every interface,
-    # and a role change hands the reporting to the other head, which must judge alike.
-    "interfaces",
-    "nodes",
-    "lan",
-    # What the active head holds and checks: after a failover the other head must hold
-    # the same addresses and watch the same services with the same recovery policy. An
-    # alias's interface is one name for both heads (the schema and haoscarAliasInterface
-    # have one column), so both heads must name their public interface alike.
-    "aliases",
-    "services",
-    # Every timing: heartbeat interval against the other head's dead time, failback
-    # policy, gratuitous ARP, the LAN and service defaults. Differing timings are what
-    # this module exists to prevent.
-    "timing",
-    # The heads must send to the port the other listens on, and both or neither on the
-    # public LAN (one that hears the other there while the other does not hear it would
-    # take over during a private-LAN partition).
-    "heartbeat.port",
-    "heartbeat.public_path",
-    # The accusation rule is one decision taken by the pair: the standby accuses, the
-    # active head hands over.
-    "failover.lan_failure_is_head_failure",
-    # The heads compare what each reaches of the same public targets, by position in the
-    # list (the heartbeats carry a mask over it), and judge them alike.
-    "failover.public_targets",
-    "failover.public_probe_interval_ms",
-    "failover.public_rise",
-    "failover.public_fall",
-    "failover.public_hold_down_ms",
-    # Whether the operator is told, and who: mail goes from whichever head reports.
-    "notify.email.enabled",
-    "notify.email.to",
-)
-PER_HEAD_KEYS = (
-    # Which head this is and where it keeps its state: local by definition.
-    "cluster.local_head",
-    "cluster.state_dir",
-    # The heartbeat key's path is local. The key bytes must be equal, but they are never
-    # exchanged, digested or hashed: every authenticated heartbeat already proves the
-    # heads share a key (and during a rotation they legitimately hold two), and an
-    # unkeyed hash of the key would give an eavesdropper something to guess against.
-    "heartbeat.key_file",
-    "heartbeat.key",
-    # The fence command powers off the *other* head (its BMC), so it differs by nature;
-    # the quorum command tests this head's own reachability; their timeout and interval
-    # go with them.
-    "failover.fence_command",
-    "failover.quorum_command",
-    "failover.command_timeout_ms",
-    "failover.quorum_interval_ms",
-    # The SNMP engine is each head's own: its listeners and engine ID must differ,
-    # sysName/Contact/Location describe the machine, and access (communities, USM users,
-    # v2c write) and notification targets may legitimately differ per head (keys are
-    # rotated one head at a time; a head may reach the NMS by another route). All of it
-    # is restart-only, so it could not be adopted at run time anyway.
-    "snmp",
-    # How this head's mail leaves it: its relay, credentials, CA file, sender, retries
-    # and queue (a head may use a relay on itself).
-    "notify.email.smtp_host",
-    "notify.email.smtp_port",
-    "notify.email.security",
-    "notify.email.ca_file",
-    "notify.email.username",
-    "notify.email.password_file",
-    "notify.email.from",
-    "notify.email.timeout_ms",
-    "notify.email.retries",
-    "notify.email.retry_delay_ms",
-    "notify.email.max_per_hour",
-    "notify.email.queue_size",
-    # How this head's informs to its own notification targets (per head, above) are
-    # resynchronised after they were lost.
-    "notify.inform_resync",
-    "notify.resync_interval_ms",
-    # Logging is about this machine's journal.
-    "log",
-    # Each head keeps its own outage ledger, from what it saw.
-    "accounting",
-)
-
-
 def scope(key: str) -> Scope:
     """The scope of a dotted key ("timing.garp_count", "services[pbs].check" or
-    "services.check"). Raises KeyError for a key in neither list."""
-    found = _scope_of(_strip_rows(key))
+    "services"), as the schema declares it next to the key (keys.py). Raises KeyError
+    for an unknown key, an unclassified one, or one above keys of both scopes."""
+    found = KEYS.scope(key)
     if found is None:
-        raise KeyError(f"{key}: not classified as cluster-wide or per-head (haoscar_snmp/config/cluster.py)")
+        raise KeyError(f"{key}: not classified as cluster-wide or per-head (the schema declares each "
+                       f"key's scope next to it: haoscar_snmp/config/schema_*.py)")
     return found
-
-
-@functools.cache
-def _scope_of(bare: str) -> Scope | None:
-    best: tuple[int, Scope] | None = None
-    for kind, prefixes in ((Scope.CLUSTER_WIDE, CLUSTER_WIDE_KEYS), (Scope.PER_HEAD, PER_HEAD_KEYS)):
-        for prefix in prefixes:
-            if _under(bare, prefix) and (best is None or len(prefix) > best[0]):
-                best = (len(prefix), kind)
-    return best[1] if best else None
 
 
 # ---------------------------------------------------------------------------------------
@@ -306,7 +201,7 @@ def apply_cluster_wide(file_config: Config, overrides: Mapping[str, Any], peer: 
     new = copy.deepcopy(dict(overrides))
     new_pending = {table: {int(i): dict(row) for i, row in rows.items()} for table, rows in (pending or {}).items()}
     not_expressible = [key for key in differences(mine, peer)
-                       if not any(_under(_strip_rows(key), prefix) for prefix in _EXPRESSIBLE)]
+                       if not any(_under(strip_rows(key), prefix) for prefix in _EXPRESSIBLE)]
 
     if "timing" in peer:
         patch, unknown = _patch(section(mine, "timing"), section(peer, "timing"), TimingConfig)
@@ -379,14 +274,6 @@ def _put(overrides: dict[str, Any], key: str, value: dict[str, Any]) -> None:
         overrides[key] = value
     else:
         overrides.pop(key, None)
-
-
-def _strip_rows(key: str) -> str:
-    """"services[pbs].check" -> "services.check"."""
-    while "[" in key:
-        start, end = key.index("["), key.index("]")
-        key = key[:start] + key[end + 1:]
-    return key
 
 
 def _under(key: str, prefix: str) -> bool:

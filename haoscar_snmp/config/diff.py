@@ -1,11 +1,12 @@
 """Reload is a diff: what changed between two configurations, and what needs a restart.
 
 The daemon applies a reload item by item so that unchanged services and aliases keep
-their counters and history, and refuses the reload loudly when a key in
-`RESTART_KEYS` changed (sockets, identities and the state directory cannot be swapped
-under a running agent). Tables are compared by identity, not position: services by
-name, aliases by address, heads by name, so inserting a row is one addition rather
-than a change to every row below it. Secrets are compared by digest and only their
+their counters and history, and refuses the reload loudly when a restart-only key
+changed (sockets, identities and the state directory cannot be swapped under a running
+agent). Which keys those are is declared in the schema, next to each key (keys.py).
+Tables are compared by identity, not position: services by name, aliases by address,
+heads by name, so inserting a row is one addition rather than a change to every row
+below it. Secrets are compared by digest and only their
 keys are ever reported.
 """
 
@@ -17,64 +18,21 @@ from typing import Any, Callable
 
 from pydantic import BaseModel
 
-from haoscar_snmp.config.schema import Config
+from haoscar_snmp.config.keys import Reload
+from haoscar_snmp.config.schema import KEYS, Config
 
-# Every key is in exactly one of these two lists (a test walks the schema to keep it so).
-# Restart-only: sockets, identities, the state directory, and the SNMP engine's own
-# set-up (listeners, engine ID, system group, the AgentX session). The credentials
-# under [snmp] (communities, USM users and their VACM entries, notification targets,
-# whether v2c may write, whether authentication failures are notified) are live: the
-# agent replaces them in the running engine (`Agent.reconfigure`).
-RESTART_KEYS = (
-    "cluster.name",
-    "cluster.local_head",
-    "cluster.state_dir",
-    "heads",
-    "snmp.listen",
-    "snmp.engine_id",
-    "snmp.sys_name",
-    "snmp.sys_contact",
-    "snmp.sys_location",
-    "snmp.agentx",
-    "heartbeat.port",
-    "heartbeat.public_path",
-)
-# Applied by a reload, at once: SNMP credentials (above), tables mirrored into the state, timings read at every
-# cycle (the heartbeat process is sent the new ones), fence and quorum commands read at
-# use, the heartbeat key rotated (both keys accepted until the peer has the new one),
-# logging set up again.
-LIVE_KEYS = (
-    "snmp.communities",
-    "snmp.users",
-    "snmp.targets",
-    "snmp.allow_v2c_write",
-    "snmp.auth_failure_traps",
-    "interfaces",
-    "nodes",
-    "lan",
-    "aliases",
-    "services",
-    "timing",
-    "failover",
-    "heartbeat.key",
-    "heartbeat.key_file",
-    "notify",
-    "accounting",
-    "log",
-)
+def classify(key: str) -> Reload | None:
+    """Reload.RESTART ("restart") or Reload.LIVE ("live") for a dotted key, table rows in
+    brackets or not, as the schema declares it next to the key (keys.py): a row or a
+    section needs a restart when any key in it does. None for an unknown key or an
+    unclassified one (a test walks the schema so that no key is unclassified).
 
-
-def classify(key: str) -> str | None:
-    """"restart" or "live" for a dotted key (table rows in brackets or not); None if the
-    key is in neither list (a test makes sure that never happens)."""
-    bare = key
-    while "[" in bare:
-        start, end = bare.index("["), bare.index("]")
-        bare = bare[:start] + bare[end + 1:]
-    for kind, prefixes in (("restart", RESTART_KEYS), ("live", LIVE_KEYS)):
-        if any(_under(bare, prefix) for prefix in prefixes):
-            return kind
-    return None
+    Restart-only: sockets, identities, the state directory, and the SNMP engine's own
+    set-up (listeners, engine ID, system group, the AgentX session). Live: the SNMP
+    credentials (the agent replaces them in the running engine, `Agent.reconfigure`),
+    tables mirrored into the state, timings read at every cycle, commands read at use,
+    the heartbeat key (rotated), logging (set up again)."""
+    return KEYS.reload(key)
 
 
 @dataclass(frozen=True)
@@ -134,7 +92,7 @@ def diff_configs(old: Config, new: Config) -> ConfigDiff:
         changed.append(key)
         if row is not None:
             _record(rows, row, "changed")
-    restart = [key for key in changed if any(_under(key, prefix) for prefix in RESTART_KEYS)]
+    restart = [key for key in changed if classify(key) is Reload.RESTART]
     return ConfigDiff(
         changed_keys=changed,
         services_added=rows["services"]["added"], services_removed=rows["services"]["removed"],
@@ -156,10 +114,6 @@ def _record(rows: dict[str, dict[str, list[str]]], row: str, verb: str) -> None:
     names = rows.get(table, {}).get(verb)
     if names is not None and name[:-1] not in names:  # name[:-1]: drop the closing "]"
         names.append(name[:-1])
-
-
-def _under(key: str, prefix: str) -> bool:
-    return key == prefix or key.startswith((prefix + ".", prefix + "["))
 
 
 def _row_of(key: str) -> str | None:

@@ -21,15 +21,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Protocol, Sequence
 
 from haoscar_snmp.config.errors import Issue, Loc, format_loc
-from haoscar_snmp.config.schema import Config, HeadConfig, InterfaceConfig, NodeConfig
+from haoscar_snmp.config.schema_cluster import HeadConfig, InterfaceConfig, NodeConfig
 from haoscar_snmp.core.state import Lan
 
 IfKey = tuple[str, Lan]          # (node, LAN): one watched interface, one haoscarLanIfTable row
 PRIVATE = (Lan.LAN_A, Lan.LAN_B)
 MAX_ROWS = 65535                 # haoscarLanIfIndex is 1..65535
+
+
+class Tables(Protocol):
+    """The tables `watched_interfaces` reads. `Config` has them; it is not named here
+    because the rules that `Config` runs use this module (schema.py imports rules.py)."""
+
+    @property
+    def heads(self) -> Sequence[HeadConfig]: ...
+    @property
+    def interfaces(self) -> Sequence[InterfaceConfig]: ...
+    @property
+    def nodes(self) -> Sequence[NodeConfig]: ...
 
 
 @dataclass(frozen=True)
@@ -47,7 +59,7 @@ class WatchedInterface:
         return (self.node, self.lan)
 
 
-def watched_interfaces(config: Config) -> list[WatchedInterface]:
+def watched_interfaces(config: Tables) -> list[WatchedInterface]:
     """Every interface the LAN poller watches: the heads' lan_a / lan_b, [[interfaces]]
     and [[nodes]], one row per node and LAN, of a configuration the rules accepted."""
     rows, issues = expand(config.heads, config.interfaces, config.nodes)

@@ -12,33 +12,68 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from ipaddress import IPv4Address, ip_address
-from typing import Any, Callable, Hashable, Iterable, Iterator
+from typing import Any, Callable, Hashable, Iterable, Iterator, Protocol, Sequence
 
 from haoscar_snmp.config import lanrows
 from haoscar_snmp.config.errors import Issue, Loc, format_loc
-from haoscar_snmp.config.schema import (
-    AccountingConfig,
-    Access,
+from haoscar_snmp.config.schema_cluster import (
     AliasConfig,
     ClusterConfig,
-    CommunityConfig,
-    Config,
-    EmailConfig,
-    FailoverConfig,
-    Endpoint,
     HeadConfig,
-    HeartbeatConfig,
     InterfaceConfig,
     NodeConfig,
-    PrivProtocol,
     Role,
     ServiceConfig,
+)
+from haoscar_snmp.config.schema_policy import (
+    AccountingConfig,
+    FailoverConfig,
+    HeartbeatConfig,
+    TimingConfig,
+)
+from haoscar_snmp.config.schema_snmp import (
+    Access,
+    CommunityConfig,
+    EmailConfig,
+    NotifyConfig,
+    PrivProtocol,
     SmtpSecurity,
+    SnmpConfig,
     SnmpVersion,
     TargetConfig,
-    TimingConfig,
     UserConfig,
 )
+from haoscar_snmp.config.values import Endpoint
+
+class Whole(Protocol):
+    """What `Sections.of` reads of a whole configuration. `Config` is one; it is not
+    named here because `Config` runs these rules (schema.py imports this module)."""
+
+    @property
+    def cluster(self) -> ClusterConfig: ...
+    @property
+    def heads(self) -> Sequence[HeadConfig]: ...
+    @property
+    def interfaces(self) -> Sequence[InterfaceConfig]: ...
+    @property
+    def nodes(self) -> Sequence[NodeConfig]: ...
+    @property
+    def aliases(self) -> Sequence[AliasConfig]: ...
+    @property
+    def services(self) -> Sequence[ServiceConfig]: ...
+    @property
+    def timing(self) -> TimingConfig: ...
+    @property
+    def heartbeat(self) -> HeartbeatConfig: ...
+    @property
+    def snmp(self) -> SnmpConfig: ...
+    @property
+    def notify(self) -> NotifyConfig: ...
+    @property
+    def failover(self) -> FailoverConfig: ...
+    @property
+    def accounting(self) -> AccountingConfig: ...
+
 
 # A table whose rows validated one by one: None marks a row that failed on its own,
 # so positions still match the file and whole-table rules know to stay quiet.
@@ -67,7 +102,7 @@ class Sections:
     accounting: AccountingConfig | None = None
 
     @classmethod
-    def of(cls, config: Config) -> Sections:
+    def of(cls, config: Whole) -> Sections:
         return cls(
             cluster=config.cluster, heads=config.heads, interfaces=config.interfaces,
             nodes=config.nodes, aliases=config.aliases, services=config.services, timing=config.timing,

@@ -53,6 +53,7 @@ class MibObject:
     indices: tuple[str, ...] = ()   # rows: index column names
     objects: tuple[str, ...] = ()   # notifications: var-bind object names
     units: str = ""
+    description: str = ""   # the MIB's DESCRIPTION text (what the metrics' HELP lines show)
 
     @property
     def writable(self) -> bool:
@@ -154,4 +155,5 @@ def _object(name: str, item: dict[str, Any], tcs: dict[str, dict[str, Any]]) -> 
         default=default,
         indices=tuple(i["object"] for i in item.get("indices", [])),
         units=item.get("units", ""),
+        description=" ".join(item.get("description", "").split()),
     )

@@ -31,8 +31,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from fcaps.fault.lan import icmp
-from fcaps.fault.lan.icmp import Opener, Prober, Sweep
+from fcaps.fault.lan import icmp, icmpsocket
+from fcaps.fault.lan.icmp import Prober
+from fcaps.fault.lan.icmpsocket import Opener
+from fcaps.fault.lan.sweep import Sweep
 from haoscar_snmp.core.bug import BUG_MARKER
 
 from .nsutil import batch, in_namespace, remove, sh
@@ -79,7 +81,7 @@ def build_namespaces() -> None:
 
 def opener_in(ns: str) -> Opener:
     """Open the prober's sockets inside namespace `ns`, from a thread that enters it."""
-    return lambda version: in_namespace(ns, lambda: icmp.open_socket(version))
+    return lambda version: in_namespace(ns, lambda: icmpsocket.open_socket(version))
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +104,7 @@ def kind(request: pytest.FixtureRequest, lan: None) -> str:
 
 
 def sweep(targets: list[str], check: Callable[[Prober], bool], limit: float,
-          opener: Opener = icmp.open_socket, expect_kind: str | None = None) -> Prober:
+          opener: Opener = icmpsocket.open_socket, expect_kind: str | None = None) -> Prober:
     """Probe `targets` every INTERVAL until `check` holds or `limit` seconds pass."""
     prober = Prober(timeout=INTERVAL, opener=opener)
 

@@ -32,6 +32,7 @@ from typing import TypeVar
 import pytest
 
 from fcaps.fault.lan import links as lw
+from fcaps.fault.lan import netlink as nl
 from fcaps.fault.lan.links import LinkWatch
 from haoscar_snmp.core.bug import BUG_MARKER
 
@@ -67,14 +68,14 @@ class LinkSetter:
     def set(self, index: int, up: bool) -> float:
         """Returns the time (perf_counter) just before the request went to the kernel."""
         self.seq += 1
-        body = struct.pack("=BxHiII", 0, 0, index, lw.IFF_UP if up else 0, lw.IFF_UP)
-        request = struct.pack("=IHHII", 16 + len(body), lw.RTM_NEWLINK, 0x5, self.seq, 0) + body
+        body = struct.pack("=BxHiII", 0, 0, index, nl.IFF_UP if up else 0, nl.IFF_UP)
+        request = struct.pack("=IHHII", 16 + len(body), nl.RTM_NEWLINK, 0x5, self.seq, 0) + body
         sent = time.perf_counter()
         self.sock.send(request)
         while True:
             answer = self.sock.recv(65536)
             _length, kind, _flags, seq, _port, code = struct.unpack_from("=IHHIIi", answer)
-            if kind == lw.NLMSG_ERROR and seq == self.seq:
+            if kind == nl.NLMSG_ERROR and seq == self.seq:
                 assert code == 0, os.strerror(-code)
                 return sent
 
@@ -134,9 +135,9 @@ class Recorder:
                 pass
 
 
-def watch_in(ns: str, names: list[str], rec: Recorder, rcvbuf: int = lw.RECV_BUFFER) -> LinkWatch:
+def watch_in(ns: str, names: list[str], rec: Recorder, rcvbuf: int = nl.RECV_BUFFER) -> LinkWatch:
     return LinkWatch(names, rec.on_change, on_presence=rec.on_presence,
-                     opener=lambda: in_namespace(ns, lambda: lw.open_socket(rcvbuf)))
+                     opener=lambda: in_namespace(ns, lambda: nl.open_socket(rcvbuf)))
 
 
 def test_carrier_loss_is_told_within_100_ms(lan: None) -> None:
@@ -179,7 +180,7 @@ def test_carrier_loss_is_told_within_100_ms(lan: None) -> None:
 def test_without_the_carrier_poll_the_kernels_event_tells_the_loss_within_its_second(lan: None) -> None:
     rec = Recorder()
     watch = LinkWatch(["a0"], rec.on_change, carrier_poll=0,
-                      opener=lambda: in_namespace(NS_A, lw.open_socket))
+                      opener=lambda: in_namespace(NS_A, nl.open_socket))
     peer = LinkSetter(NS_B)
     b0 = ifindex(NS_B, "b0")
     took: list[float] = []

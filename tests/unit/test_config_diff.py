@@ -138,6 +138,22 @@ def test_every_configuration_key_is_either_live_or_restart_only() -> None:
     assert unclassified == []
 
 
+def test_the_restart_only_keys_are_the_sockets_identities_and_the_snmp_engine() -> None:
+    """Walked from the schema, where each field declares its reload kind: a change here
+    changes which reloads are refused, so it is made on purpose."""
+    from haoscar_snmp.config.keys import Reload
+    from haoscar_snmp.config.schema import KEYS
+
+    # Keys two deep ("snmp.agentx.enabled" -> "snmp.agentx"), the heads' columns as "heads".
+    groups = {"heads" if key.startswith("heads.") else ".".join(key.split(".")[:2])
+              for key in KEYS.keys(reload=Reload.RESTART)}
+    assert groups == {"cluster.name", "cluster.local_head", "cluster.state_dir", "heads", "snmp.listen",
+                      "snmp.engine_id", "snmp.sys_name", "snmp.sys_contact", "snmp.sys_location",
+                      "snmp.agentx", "heartbeat.port", "heartbeat.public_path"}
+    whole = [key for key in KEYS.entries if key.startswith(("heads.", "snmp.agentx."))]
+    assert whole and all(KEYS.reload(key) is Reload.RESTART for key in whole)
+
+
 @pytest.mark.parametrize("old_text, new_text, key", [
     ('sys_contact = "demo"', 'sys_contact = "ops"', "snmp.sys_contact"),
     ('engine_id = ""', 'engine_id = "80007ed9040102"', "snmp.engine_id"),

@@ -1,4 +1,5 @@
-"""fcaps.fault.lan.icmp: echo requests and replies on fake sockets and a fake clock.
+"""fcaps.fault.lan.icmp, icmppacket, icmpsocket and sweep: echo requests and replies on fake
+sockets and a fake clock.
 
 The fake socket has a real file descriptor (one end of a socket pair) so the event loop's
 reader runs as in the daemon; what it "receives" is scripted by the test, and the packets
@@ -21,8 +22,9 @@ from typing import Any
 import pytest
 from fakes import FakeClock
 
-from fcaps.fault.lan import icmp
-from fcaps.fault.lan.icmp import Prober, Sweep, batches
+from fcaps.fault.lan import icmp, icmppacket, icmpsocket
+from fcaps.fault.lan.icmp import Prober
+from fcaps.fault.lan.sweep import Sweep, batches
 
 US4, US6 = "10.0.0.1", "fd00::1"
 
@@ -211,11 +213,11 @@ def run(body: Callable[[Rig], Awaitable[None]], **kwargs: Any) -> Rig:
 @pytest.mark.parametrize("data", [b"", b"\x01", b"\x00\x01\xf2\x03\xf4\xf5\xf6\xf7", bytes(range(255)),
                                   b"\xff" * 64, b"haoscar-\x00\x01\x02"])
 def test_checksum_agrees_with_the_reference(data: bytes) -> None:
-    assert icmp.checksum(data) == ref_checksum(data)
+    assert icmppacket.checksum(data) == ref_checksum(data)
 
 
 def test_checksum_of_the_rfc_1071_example() -> None:
-    assert icmp.checksum(b"\x00\x01\xf2\x03\xf4\xf5\xf6\xf7") == 0x220D   # ~0xddf2
+    assert icmppacket.checksum(b"\x00\x01\xf2\x03\xf4\xf5\xf6\xf7") == 0x220D   # ~0xddf2
 
 
 def test_requests_carry_identifier_sequence_token_and_a_valid_checksum() -> None:
@@ -229,7 +231,7 @@ def test_requests_carry_identifier_sequence_token_and_a_valid_checksum() -> None
         kind, ident, seq, payload = fields(packet)
         assert (kind, address) == (8, ("10.0.0.2", 0))
         idents.add(ident)
-        assert payload.startswith(icmp.MARK) and len(payload) == len(icmp.MARK) + icmp.TOKEN_SIZE
+        assert payload.startswith(icmpsocket.MARK) and len(payload) == len(icmpsocket.MARK) + icmp.TOKEN_SIZE
         assert ref_checksum(packet) == 0
         seqs.append(seq)
     assert seqs == [0, 1, 2] and len(idents) == 1
@@ -239,7 +241,7 @@ def test_requests_carry_identifier_sequence_token_and_a_valid_checksum() -> None
 
 @pytest.mark.parametrize("seq", [0, 1, 0x7FFF, 0xFFFE, 0xFFFF])
 def test_the_precomputed_checksum_holds_for_every_sequence_number(seq: int) -> None:
-    channel = icmp._Channel(4, FakeSocket(4), True, b"12345678")   # type: ignore[arg-type]
+    channel = icmpsocket.Channel(4, FakeSocket(4), True, b"12345678")   # type: ignore[arg-type]
     assert ref_checksum(channel.request(seq)) == 0
 
 
@@ -249,11 +251,11 @@ def test_two_probers_have_different_tokens() -> None:
 
 def test_a_raw_socket_filters_types_and_identifiers_in_the_kernel() -> None:
     rig = run(lambda rig: asyncio.sleep(0))
-    mask = struct.unpack("=I", rig.s4.option(icmp.SOL_RAW, icmp.ICMP_FILTER))[0]
+    mask = struct.unpack("=I", rig.s4.option(icmpsocket.SOL_RAW, icmpsocket.ICMP_FILTER))[0]
     assert [t for t in range(32) if not mask >> t & 1] == [0, 3, 11, 12]
-    words = struct.unpack("=8I", rig.s6.option(socket.IPPROTO_ICMPV6, icmp.ICMP6_FILTER))
+    words = struct.unpack("=8I", rig.s6.option(socket.IPPROTO_ICMPV6, icmpsocket.ICMP6_FILTER))
     assert [t for t in range(256) if not words[t >> 5] >> (t & 31) & 1] == [1, 2, 3, 4, 129]
-    assert any(name == icmp.SO_ATTACH_FILTER for _, name, _ in rig.s4.options)
+    assert any(name == icmpsocket.SO_ATTACH_FILTER for _, name, _ in rig.s4.options)
     assert rig.s4.bound is None
 
 
@@ -265,9 +267,9 @@ def test_a_datagram_socket_binds_takes_the_kernels_identifier_and_asks_for_error
     rig = run(body, raw=False)
     assert rig.s4.bound == ("0.0.0.0", 0) and rig.s6.bound == ("::", 0)
     assert fields(rig.last4())[1] == 40004
-    assert rig.s4.option(socket.IPPROTO_IP, icmp.IP_RECVERR) == 1
-    assert rig.s6.option(socket.IPPROTO_IPV6, icmp.IPV6_RECVERR) == 1
-    assert not any(name == icmp.SO_ATTACH_FILTER for _, name, _ in rig.s4.options)
+    assert rig.s4.option(socket.IPPROTO_IP, icmpsocket.IP_RECVERR) == 1
+    assert rig.s6.option(socket.IPPROTO_IPV6, icmpsocket.IPV6_RECVERR) == 1
+    assert not any(name == icmpsocket.SO_ATTACH_FILTER for _, name, _ in rig.s4.options)
 
 
 # -- the BPF program, run by a small interpreter of the instructions it uses ----------------
@@ -300,14 +302,14 @@ def bpf(program: bytes, packet: bytes) -> int:
 
 def test_the_bpf_program_keeps_our_replies_and_the_errors_and_drops_other_replies() -> None:
     ours, theirs = 0x1234, 0x4321
-    v4 = icmp.ident_filter(4, ours)
+    v4 = icmpsocket.ident_filter(4, ours)
     assert bpf(v4, ipv4("10.0.0.2", US4, message(0, ours, 7, b"x"))) > 0
     assert bpf(v4, ipv4("10.0.0.2", US4, message(0, theirs, 7, b"x"))) == 0
     with_options = (struct.pack("!BBHHHBBH", 0x46, 0, 0, 0, 0, 64, 1, 0) + bytes(8) + bytes(4)
                     + message(0, ours, 7, b"x"))
     assert bpf(v4, with_options) > 0                     # the IP header length is read, not assumed
     assert bpf(v4, ipv4("10.0.0.9", US4, icmp_error(3, 1, b"quoted"))) > 0
-    v6 = icmp.ident_filter(6, ours)
+    v6 = icmpsocket.ident_filter(6, ours)
     assert bpf(v6, message(129, ours, 7, b"x")) > 0
     assert bpf(v6, message(129, theirs, 7, b"x")) == 0
     assert bpf(v6, icmp_error(1, 3, b"quoted")) > 0
@@ -371,7 +373,7 @@ def test_foreign_replies_are_dropped_and_counted() -> None:
         _kind, ident, seq, payload = fields(rig.last4())
         src = "10.0.0.2"
         for reply in (message(0, ident ^ 1, seq, payload),                  # another identifier
-                      message(0, ident, seq, icmp.MARK + b"notours!"),      # another token
+                      message(0, ident, seq, icmpsocket.MARK + b"notours!"),      # another token
                       message(0, ident, seq + 1, payload)):                 # nothing sent with it
             rig.s4.deliver(ipv4(src, US4, reply), src)
         rig.s4.deliver(answer(rig.last4(), src="10.0.0.3"), "10.0.0.3")    # from another address
@@ -467,7 +469,7 @@ def test_a_target_that_stops_answering_owes_a_reply_since_its_first_unanswered_r
 
 def test_sequence_numbers_wrap_at_16_bits_and_a_reused_slot_answers_the_new_request() -> None:
     async def body(rig: Rig) -> None:
-        for _ in range(icmp.SEQUENCES):
+        for _ in range(icmpsocket.SEQUENCES):
             rig.prober.probe("10.0.0.2")
         old = rig.s4.sent[0][0]
         rig.prober.probe("10.0.0.3")                       # sequence 0 again
@@ -547,9 +549,9 @@ def test_a_datagram_socket_reports_errors_through_its_error_queue() -> None:
         rig.prober.probe("10.0.0.2")
         rig.prober.probe("fd00::2")
         rig.s4.fail_read(OSError(errno.EHOSTUNREACH, "No route to host"))
-        rig.s4.queue_error(rig.last4(), [(socket.IPPROTO_IP, icmp.IP_RECVERR,
+        rig.s4.queue_error(rig.last4(), [(socket.IPPROTO_IP, icmpsocket.IP_RECVERR,
                                           extended_err(4, 3, 1, "10.0.0.1"))], "10.0.0.2")
-        rig.s6.queue_error(rig.s6.sent[-1][0], [(socket.IPPROTO_IPV6, icmp.IPV6_RECVERR,
+        rig.s6.queue_error(rig.s6.sent[-1][0], [(socket.IPPROTO_IPV6, icmpsocket.IPV6_RECVERR,
                                                  extended_err(6, 1, 3, "fd00::1"))], "fd00::2")
         await settle()
     rig = run(body, raw=False)

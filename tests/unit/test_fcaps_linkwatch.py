@@ -21,7 +21,10 @@ from typing import Any
 import pytest
 
 from fcaps.fault.lan import links as lw
-from fcaps.fault.lan.links import LinkWatch, Malformed, parse_link, split
+from fcaps.fault.lan import linkstate as ls
+from fcaps.fault.lan import netlink as nl
+from fcaps.fault.lan.links import LinkWatch
+from fcaps.fault.lan.netlink import Malformed, parse_link, split
 from haoscar_snmp.core.bug import BUG_MARKER
 
 PORT = 4242
@@ -51,36 +54,36 @@ class Link:
 
     @property
     def flags(self) -> int:
-        flags = lw.IFF_UP if self.up else 0
+        flags = nl.IFF_UP if self.up else 0
         if self.up and self.carrier is not False:
-            flags |= lw.IFF_LOWER_UP | 0x40   # IFF_RUNNING
+            flags |= nl.IFF_LOWER_UP | 0x40   # IFF_RUNNING
         return flags
 
 
-def link_message(link: Link, *, kind: int = lw.RTM_NEWLINK, seq: int = 0, port: int = 0,
+def link_message(link: Link, *, kind: int = nl.RTM_NEWLINK, seq: int = 0, port: int = 0,
                  family: int = socket.AF_UNSPEC, msg_flags: int = 0, extra: bytes = b"") -> bytes:
     body = struct.pack("=BxHiII", family, 1, link.index, link.flags, 0)
     # The kernel's order: the name first, many others, the stats late.
-    body += attr(lw.IFLA_IFNAME, link.name.encode() + b"\0")
+    body += attr(nl.IFLA_IFNAME, link.name.encode() + b"\0")
     body += attr(13, struct.pack("=I", 1000))                        # IFLA_TXQLEN
-    body += attr(lw.IFLA_OPERSTATE, bytes([link.operstate]))
+    body += attr(nl.IFLA_OPERSTATE, bytes([link.operstate]))
     body += attr(4, struct.pack("=I", 1500))                          # IFLA_MTU
     if link.carrier is not None:
-        body += attr(lw.IFLA_CARRIER, bytes([int(link.carrier)]))
+        body += attr(nl.IFLA_CARRIER, bytes([int(link.carrier)]))
     body += attr(NLA_F_NESTED | 26, attr(2, b"\0" * 8))               # IFLA_AF_SPEC, nested
     if link.stats is not None:
-        body += attr(lw.IFLA_STATS64, struct.pack("=8Q", *link.stats) + b"\0" * 120)
+        body += attr(nl.IFLA_STATS64, struct.pack("=8Q", *link.stats) + b"\0" * 120)
     body += extra
     return struct.pack("=IHHII", 16 + len(body), kind, msg_flags, seq, port) + body
 
 
 def done(seq: int, port: int = PORT, code: int = 0, msg_flags: int = NLM_F_MULTI) -> bytes:
-    return struct.pack("=IHHIIi", 20, lw.NLMSG_DONE, msg_flags, seq, port, code)
+    return struct.pack("=IHHIIi", 20, nl.NLMSG_DONE, msg_flags, seq, port, code)
 
 
 def error(seq: int, code: int, port: int = PORT) -> bytes:
-    request = lw.dump_request(seq)
-    return struct.pack("=IHHIIi", 20 + len(request), lw.NLMSG_ERROR, 0, seq, port, -code) + request
+    request = nl.dump_request(seq)
+    return struct.pack("=IHHIIi", 20 + len(request), nl.NLMSG_ERROR, 0, seq, port, -code) + request
 
 
 # -- the fake kernel -----------------------------------------------------------------------
@@ -108,9 +111,9 @@ class FakeNetlink:
             self._inbox.append(item)
             self._waker.send(b"x")
 
-    def event(self, link: Link, kind: int = lw.RTM_NEWLINK, **kwargs: Any) -> None:
+    def event(self, link: Link, kind: int = nl.RTM_NEWLINK, **kwargs: Any) -> None:
         """The kernel changes a link and tells its multicast group."""
-        if kind == lw.RTM_DELLINK:
+        if kind == nl.RTM_DELLINK:
             self.kernel.pop(link.index, None)
         else:
             self.kernel[link.index] = link
@@ -132,19 +135,19 @@ class FakeNetlink:
         return self._wake.fileno()
 
     def getsockname(self) -> tuple[int, int]:
-        return (PORT, lw.RTMGRP_LINK)
+        return (PORT, nl.RTMGRP_LINK)
 
     def send(self, data: bytes) -> int:
         messages = list(split(data))
         kind, flags, seq = messages[0][:3]
-        assert kind == lw.RTM_GETLINK
-        if flags == lw.NLM_F_REQUEST | lw.NLM_F_DUMP:
+        assert kind == nl.RTM_GETLINK
+        if flags == nl.NLM_F_REQUEST | nl.NLM_F_DUMP:
             assert len(messages) == 1
             self.requests.append(seq)
             if self.answer_dumps:
                 self.deliver(*self.dump_reply(seq))
             return len(data)
-        assert flags == lw.NLM_F_REQUEST   # one link each: answered one datagram per request
+        assert flags == nl.NLM_F_REQUEST   # one link each: answered one datagram per request
         indexes = [struct.unpack_from("=i", data, start + 20)[0] for *_, start, _end in messages]
         self.polled.append(indexes)
         for index in indexes:
@@ -226,7 +229,7 @@ def test_a_new_link_message_gives_its_name_flags_carrier_operstate_and_64_bit_co
 
 
 def test_carrier_is_from_ifla_carrier_and_none_while_administratively_down() -> None:
-    def parsed(link: Link) -> lw.LinkMessage:
+    def parsed(link: Link) -> nl.LinkMessage:
         data = link_message(link)
         msg = parse_link(data, 0, len(data))
         assert msg is not None
@@ -242,7 +245,7 @@ def test_carrier_is_from_ifla_carrier_and_none_while_administratively_down() -> 
 
 
 def test_a_deleted_link_and_what_is_not_wanted() -> None:
-    data = link_message(LAN0, kind=lw.RTM_DELLINK)
+    data = link_message(LAN0, kind=nl.RTM_DELLINK)
     msg = parse_link(data, 0, len(data))
     assert msg is not None and msg.deleted and msg.name == "lan0"
     assert parse_link(data, 0, len(data), lambda name, index: name == "other") is None
@@ -263,38 +266,38 @@ def test_malformed_link_messages_raise(cut: Callable[[bytes], bytes], why: str) 
 
 
 def test_short_counters_and_empty_byte_attributes_are_malformed() -> None:
-    for bad in (attr(lw.IFLA_STATS64, b"\0" * 40), attr(lw.IFLA_CARRIER, b"")):
-        body = struct.pack("=BxHiII", 0, 1, 5, 1, 0) + attr(lw.IFLA_IFNAME, b"x\0") + bad
-        data = struct.pack("=IHHII", 16 + len(body), lw.RTM_NEWLINK, 0, 0, 0) + body
+    for bad in (attr(nl.IFLA_STATS64, b"\0" * 40), attr(nl.IFLA_CARRIER, b"")):
+        body = struct.pack("=BxHiII", 0, 1, 5, 1, 0) + attr(nl.IFLA_IFNAME, b"x\0") + bad
+        data = struct.pack("=IHHII", 16 + len(body), nl.RTM_NEWLINK, 0, 0, 0) + body
         with pytest.raises(Malformed):
             parse_link(data, 0, len(data))
 
 
 def test_split_walks_the_messages_of_a_datagram_and_stops_at_a_bad_header() -> None:
     two = link_message(LAN0) + link_message(LAN1)
-    assert [(k, e - s) for k, _f, _q, _p, s, e in split(two)] == [(lw.RTM_NEWLINK, len(link_message(LAN0)))] * 2
+    assert [(k, e - s) for k, _f, _q, _p, s, e in split(two)] == [(nl.RTM_NEWLINK, len(link_message(LAN0)))] * 2
     with pytest.raises(Malformed):
         list(split(two + b"\1\2\3"))
-    bad = link_message(LAN0) + struct.pack("=IHHII", 9999, lw.RTM_NEWLINK, 0, 0, 0)
+    bad = link_message(LAN0) + struct.pack("=IHHII", 9999, nl.RTM_NEWLINK, 0, 0, 0)
     walked = split(bad)
-    assert next(walked)[0] == lw.RTM_NEWLINK
+    assert next(walked)[0] == nl.RTM_NEWLINK
     with pytest.raises(Malformed):
         next(walked)
 
 
 def test_the_dump_request() -> None:
-    data = lw.dump_request(77)
-    assert struct.unpack_from("=IHHII", data) == (32, lw.RTM_GETLINK, 0x301, 77, 0)
+    data = nl.dump_request(77)
+    assert struct.unpack_from("=IHHII", data) == (32, nl.RTM_GETLINK, 0x301, 77, 0)
     assert len(data) == 32
 
 
 def test_the_carrier_poll_request_asks_for_each_link_without_counters() -> None:
-    data = lw.link_requests(5, [3, 9])
+    data = nl.link_requests(5, [3, 9])
     parts = list(split(data))
-    assert [(k, f, q) for k, f, q, *_ in parts] == [(lw.RTM_GETLINK, lw.NLM_F_REQUEST, 5)] * 2
+    assert [(k, f, q) for k, f, q, *_ in parts] == [(nl.RTM_GETLINK, nl.NLM_F_REQUEST, 5)] * 2
     for (*_, start, _end), index in zip(parts, [3, 9]):
         assert struct.unpack_from("=BxHiII", data, start + 16) == (0, 0, index, 0, 0)
-        assert struct.unpack_from("=HHI", data, start + 32) == (8, lw.IFLA_EXT_MASK, lw.RTEXT_FILTER_SKIP_STATS)
+        assert struct.unpack_from("=HHI", data, start + 32) == (8, nl.IFLA_EXT_MASK, nl.RTEXT_FILTER_SKIP_STATS)
 
 
 # -- the watch -----------------------------------------------------------------------------
@@ -304,7 +307,7 @@ def test_open_takes_the_first_state_silently_and_knows_what_is_absent() -> None:
     async def body(rig: Rig) -> None:
         links = rig.watch.links()
         assert set(links) == {"lan0", "lan1"}
-        assert links["lan0"] == lw.LinkState(2, True, True, "up")
+        assert links["lan0"] == ls.LinkState(2, True, True, "up")
         assert links["lan1"].carrier is False
         assert rig.watch.absent() == ["gone0"]
         assert "lan1 no carrier" in rig.watch.describe() and "gone0 absent" in rig.watch.describe()
@@ -348,7 +351,7 @@ def test_a_link_without_counters_is_left_out_of_them_but_its_state_is_kept() -> 
 
 def test_deleted_and_created_interfaces_are_told() -> None:
     async def body(rig: Rig) -> None:
-        rig.nl.event(LAN0, kind=lw.RTM_DELLINK)
+        rig.nl.event(LAN0, kind=nl.RTM_DELLINK)
         await rig.settle()
         assert "lan0" not in rig.watch.links() and rig.watch.absent() == ["lan0", "lan1"]
         rig.nl.event(Link(9, "lan1", up=False))           # created, still down
@@ -374,7 +377,7 @@ def test_a_rename_is_the_old_name_gone_and_the_new_one_come() -> None:
 
 def test_bridge_port_notices_are_not_about_the_link() -> None:
     async def body(rig: Rig) -> None:
-        rig.nl.deliver(link_message(LAN0, kind=lw.RTM_DELLINK, family=AF_BRIDGE))
+        rig.nl.deliver(link_message(LAN0, kind=nl.RTM_DELLINK, family=AF_BRIDGE))
         await rig.settle()
         assert "lan0" in rig.watch.links()
     rig = run(["lan0"], [LAN0], body)
@@ -528,7 +531,7 @@ def test_an_interrupted_dump_judges_no_absence_and_asks_again() -> None:
     async def body(rig: Rig) -> None:
         before = len(rig.nl.requests)
         del rig.nl.kernel[3]
-        rig.nl.dump_flags = NLM_F_MULTI | lw.NLM_F_DUMP_INTR
+        rig.nl.dump_flags = NLM_F_MULTI | nl.NLM_F_DUMP_INTR
         rig.nl.answer_dumps = False
         counting = asyncio.ensure_future(rig.watch.counters())
         await rig.settle()
@@ -598,7 +601,7 @@ def test_the_carrier_poll_sees_a_carrier_the_kernel_has_not_told_yet() -> None:
         del rig.nl.kernel[3]                                  # gone, no event: ENODEV
         await asyncio.sleep(0.05)
         await rig.settle()
-        assert rig.watch.links() == {"lan0": lw.LinkState(2, True, False, "up")}  # lan1: a dump said
+        assert rig.watch.links() == {"lan0": ls.LinkState(2, True, False, "up")}  # lan1: a dump said
         # Only links with a carrier are polled (only a loss can be held back): none now.
         polls = rig.watch.stats.polls
         await asyncio.sleep(0.03)

@@ -13,7 +13,8 @@ from fcaps.fault.alarms import Alarms, ProbableCause
 from fcaps.fault.heartbeat.monitor import HeartbeatMonitor
 from fcaps.fault.heartbeat.peer import LocalView
 from fcaps.fault.heartbeat.proto import Flag
-from fcaps.fault.role.machine import GenerationFile, RoleMachine
+from fcaps.fault.role.advertise import GenerationFile
+from fcaps.fault.role.machine import RoleMachine
 from fcaps.fault.role.quorum import QuorumCheck
 from haoscar_snmp.config.loader import parse_config
 from haoscar_snmp.core.events import EventBus, EventType

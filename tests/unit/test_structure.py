@@ -5,6 +5,10 @@
     haoscar_snmp.snmp     may import core and config, never fcaps
     fcaps                 may import core and config, never snmp (the SNMP layer is
                           plumbing; the domain hands it maps and callbacks instead)
+    haoscar_snmp.views    reads: may import core, config, the alarm enumerations
+                          (fcaps.fault.alarms) and the MIB model (haoscar_snmp.snmp.mib,
+                          for the metrics' HELP text); nothing but the composers imports
+                          a view (VIEWS_MAY_USE)
     haoscar_snmp.daemon, haoscar_snmp.assembly (the daemon's areas, built one by one)
                           and haoscar_snmp.__main__ compose both sides.
 
@@ -34,11 +38,18 @@ from sourcetree import REPO, modules
 
 COMPOSERS = {"haoscar_snmp.daemon", "haoscar_snmp.assembly", "haoscar_snmp.__main__"}
 FORBIDDEN = {
-    "haoscar_snmp.core": ("haoscar_snmp.config", "haoscar_snmp.snmp", "fcaps"),
-    "haoscar_snmp.config": ("haoscar_snmp.snmp", "fcaps"),
-    "haoscar_snmp.snmp": ("fcaps",),
-    "fcaps": ("haoscar_snmp.snmp",),
+    "haoscar_snmp.core": ("haoscar_snmp.config", "haoscar_snmp.snmp", "fcaps", "haoscar_snmp.views"),
+    "haoscar_snmp.config": ("haoscar_snmp.snmp", "fcaps", "haoscar_snmp.views"),
+    "haoscar_snmp.snmp": ("fcaps", "haoscar_snmp.views"),
+    "fcaps": ("haoscar_snmp.snmp", "haoscar_snmp.views"),
 }
+# The operator views (console, status socket, metrics) only read the state: they may use
+# the state model and the rest of core, the configuration, the alarm table's enumerations
+# (to name a probable cause) and the MIB model (its descriptions become the metrics' HELP
+# text). Anything else (a job, the SNMP agent, the settings exchange) stays out of reach,
+# so that a view cannot write what it shows.
+VIEWS_MAY_USE = ("haoscar_snmp.core", "haoscar_snmp.config", "haoscar_snmp.views",
+                 "fcaps.fault.alarms", "haoscar_snmp.snmp.mib")
 MAY_USE = {
     "fcaps.configuration": ("fcaps.fault.alarms",),
     "fcaps.performance": (),
@@ -101,6 +112,15 @@ def test_areas_and_fault_subsystems_use_only_what_they_name(name: str, path: Pat
     wrong = sorted(i for i in imports_of(name, path) if under(i, "fcaps") and not under(i, mine)
                    and not any(under(i, allowed) for allowed in MAY_USE[home])
                    and i not in ("fcaps", "fcaps.fault"))
+    assert wrong == [], f"{name} must not import {wrong}"
+
+
+@pytest.mark.parametrize("name, path", sorted((n, p) for n, p in modules().items()
+                                              if under(n, "haoscar_snmp.views")))
+def test_views_use_only_what_they_may_read(name: str, path: Path) -> None:
+    project = {i for i in imports_of(name, path) if under(i, "haoscar_snmp") or under(i, "fcaps")}
+    project.discard("haoscar_snmp")     # the package itself: its __version__
+    wrong = sorted(i for i in project if not any(under(i, allowed) for allowed in VIEWS_MAY_USE))
     assert wrong == [], f"{name} must not import {wrong}"
 
 

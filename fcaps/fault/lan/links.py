@@ -35,20 +35,8 @@ the lost events). Malformed messages are counted and dropped with the rest of th
 datagram. Nothing raises out of the reader or the poll; the reader reads at most
 READ_BUDGET datagrams per call, so a burst cannot hold the loop.
 
-Renames, removals and creations: a watched name that disappears (deleted, renamed away,
-moved to another namespace) is reported as `on_change(name, False, False)` (if it was up)
-and `on_presence(name, False)`; one that appears (created, renamed to it) as
-`on_presence(name, True)` and, if it is up, `on_change`. Bridge-port notices (family
-AF_BRIDGE) are about the port, not the interface, and are ignored. The first state of a
-name (at `open()`, or after `set_names` added it) is taken silently: `links()` and
-`absent()` show it. Callbacks run on the loop's reader: they should record and wake.
-
-Why not pyroute2 here: measured on this machine (pyroute2 0.9.7, 51 links), its
-asynchronous `link("dump")` takes 37 ms, nearly all of it decoding every attribute of
-every link on the loop, against about 2 ms for the same dump parsed here reading only
-the four attributes needed; and an overrun makes its `get()` raise ENOBUFS, ending the
-caller's iteration of events. The messages read here are fixed C structures (nlmsghdr,
-ifinfomsg, rtattr, rtnl_link_stats64), parsed by `parse_link`.
+Renames, removals and creations are told as the link table says (fault/lan/linkstate.py);
+the messages are made and read in fault/lan/netlink.py.
 """
 
 from __future__ import annotations
@@ -57,91 +45,36 @@ import asyncio
 import errno
 import logging
 import socket
-import struct
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from haoscar_snmp.core.bug import BUG_MARKER
 from haoscar_snmp.core.clock import Clock, SystemClock, Timer
 
+from .linkstate import LinkTable, OnChange, OnPresence, no_presence
+from .netlink import (
+    ERRNO,
+    NLM_F_DUMP_INTR,
+    NLMSG_DONE,
+    NLMSG_ERROR,
+    NLMSG_OVERRUN,
+    RECV_SIZE,
+    RTM_DELLINK,
+    RTM_NEWLINK,
+    LinkMessage,
+    Malformed,
+    dump_request,
+    link_requests,
+    open_socket,
+    parse_link,
+    split,
+)
+
 log = logging.getLogger(__name__)
 
-NETLINK_ROUTE = 0
-RTMGRP_LINK = 1
-NLMSG_ERROR, NLMSG_DONE, NLMSG_OVERRUN = 2, 3, 4
-NLM_F_REQUEST, NLM_F_DUMP_INTR, NLM_F_DUMP = 0x1, 0x10, 0x300
-RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
-IFLA_IFNAME, IFLA_OPERSTATE, IFLA_STATS64, IFLA_EXT_MASK, IFLA_CARRIER = 3, 16, 23, 29, 33
-RTEXT_FILTER_SKIP_STATS = 1 << 3
-NLA_TYPE_MASK = 0x3FFF          # without NLA_F_NESTED and NLA_F_NET_BYTEORDER
-IFF_UP, IFF_LOWER_UP = 0x1, 0x10000
-SO_RCVBUFFORCE = 33
-OPERSTATES = ("unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up")
-
-RECV_BUFFER = 1 << 20   # ~400 link messages: a stalled loop, or a flapping bond, fits
-RECV_SIZE = 65536       # a dump part is at most 32 KiB
 READ_BUDGET = 16        # datagrams per reader call: ~16 events or ~8 dump parts, < 2 ms
 DUMP_TIMEOUT = 2.0      # seconds; a dump of hundreds of links takes milliseconds
 CARRIER_POLL = 0.05     # seconds between carrier reads of the watched links (0: events only)
-
-_NLMSGHDR = struct.Struct("=IHHII")     # length, type, flags, sequence, port id
-_IFINFOMSG = struct.Struct("=BxHiII")   # family, device type, index, flags, change mask
-_NLA = struct.Struct("=HH")             # length, type
-_STATS = struct.Struct("=8Q")           # first eight fields of rtnl_link_stats64
-_ERRNO = struct.Struct("=i")
-_STATE = frozenset((IFLA_IFNAME, IFLA_OPERSTATE, IFLA_CARRIER))
-_NEEDED = _STATE | {IFLA_STATS64}
-
-
-class Malformed(ValueError):
-    """A netlink message that does not hold together."""
-
-
-@dataclass(frozen=True, slots=True)
-class LinkMessage:
-    """What is read of one RTM_NEWLINK / RTM_DELLINK."""
-
-    deleted: bool
-    ifindex: int
-    name: str
-    flags: int
-    carrier: int | None = None        # IFLA_CARRIER
-    operstate: int | None = None      # IFLA_OPERSTATE (RFC 2863 numbering minus one)
-    stats: tuple[int, ...] | None = None   # rx/tx packets, rx/tx bytes, rx/tx errors, rx/tx dropped
-
-    @property
-    def admin_up(self) -> bool:
-        return bool(self.flags & IFF_UP)
-
-    @property
-    def has_carrier(self) -> bool | None:
-        """None while administratively down: the carrier bit is then whatever the driver
-        left (a down dummy keeps it set) and says nothing about the cable."""
-        if not self.admin_up:
-            return None
-        if self.carrier is not None:
-            return bool(self.carrier)
-        return bool(self.flags & IFF_LOWER_UP)
-
-    @property
-    def operstate_name(self) -> str:
-        if self.operstate is None or self.operstate >= len(OPERSTATES):
-            return "unknown"
-        return OPERSTATES[self.operstate]
-
-
-@dataclass(frozen=True, slots=True)
-class LinkState:
-    """A watched interface as last seen. `carrier` is None while administratively down."""
-
-    ifindex: int
-    admin_up: bool
-    carrier: bool | None
-    operstate: str
-
-    @property
-    def usable(self) -> bool:
-        return self.admin_up and self.carrier is True
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,132 +103,6 @@ class LinkCounters:
                    rx_b, tx_b, msg.operstate_name)
 
 
-@dataclass
-class LinkWatchStats:
-    messages: int = 0          # link messages about watched interfaces: events, dump parts, polls
-    polls: int = 0             # carrier polls sent
-    changes: int = 0           # on_change calls
-    dumps: int = 0             # dumps completed
-    dump_failures: int = 0     # refused by the kernel, timed out, or the socket closed
-    interrupted: int = 0       # dumps the kernel marked inconsistent (links changed meanwhile)
-    overruns: int = 0          # ENOBUFS: events were lost
-    resyncs: int = 0           # dumps asked for because of an overrun
-    malformed: int = 0         # datagrams (the rest of them) dropped
-    last_dump_ms: float = 0.0
-
-
-def dump_request(seq: int) -> bytes:
-    """RTM_GETLINK for all links, AF_UNSPEC."""
-    body = _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
-    return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP,
-                          seq, 0) + body
-
-
-def link_requests(seq: int, ifindexes: Iterable[int]) -> bytes:
-    """RTM_GETLINK for each of `ifindexes`, without counters, as one datagram (the kernel
-    answers each request in the order given, all with sequence number `seq`)."""
-    body = _NLA.pack(8, IFLA_EXT_MASK) + struct.pack("=I", RTEXT_FILTER_SKIP_STATS)
-    length = _NLMSGHDR.size + _IFINFOMSG.size + len(body)
-    return b"".join(_NLMSGHDR.pack(length, RTM_GETLINK, NLM_F_REQUEST, seq, 0)
-                    + _IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, 0, 0) + body
-                    for index in ifindexes)
-
-
-def split(data: bytes) -> Iterator[tuple[int, int, int, int, int, int]]:
-    """(type, flags, sequence, port id, start, end) of each message of a datagram; raises
-    Malformed at the first header that does not fit (the messages before it stand)."""
-    pos, size = 0, len(data)
-    while pos < size:
-        if size - pos < _NLMSGHDR.size:
-            raise Malformed(f"{size - pos} stray bytes after the last message")
-        length, kind, flags, seq, port = _NLMSGHDR.unpack_from(data, pos)
-        if length < _NLMSGHDR.size or pos + length > size:
-            raise Malformed(f"message length {length} at offset {pos} of {size}")
-        yield kind, flags, seq, port, pos, pos + length
-        pos += (length + 3) & ~3
-
-
-def parse_link(data: bytes, start: int, end: int,
-               wanted: Callable[[str, int], bool] | None = None,
-               with_stats: bool = True) -> LinkMessage | None:
-    """Parse the RTM_NEWLINK / RTM_DELLINK message at data[start:end].
-
-    Returns None for a bridge-port notice (family AF_BRIDGE: about the port, not the link)
-    and when `wanted(name, ifindex)` says it is not of interest (decided on the name, the
-    first attribute the kernel sends, so the rest is not read). Stops reading once the
-    attributes needed are in: name, carrier, operstate, and the counters if `with_stats`
-    (IFLA_STATS64 comes late, after some thirty others). Raises Malformed."""
-    if end - start < _NLMSGHDR.size + _IFINFOMSG.size:
-        raise Malformed(f"link message of {end - start} bytes")
-    kind = _NLMSGHDR.unpack_from(data, start)[1]
-    family, _type, index, flags, _change = _IFINFOMSG.unpack_from(data, start + _NLMSGHDR.size)
-    if family != socket.AF_UNSPEC:
-        return None
-    name: str | None = None
-    carrier = operstate = None
-    stats = None
-    pos = start + _NLMSGHDR.size + _IFINFOMSG.size
-    unpack = _NLA.unpack_from
-    found = 0
-    needed = _NEEDED if with_stats else _STATE
-    while pos < end:   # ~30 attributes before IFLA_STATS64: this loop is the dump's cost
-        if end - pos < 4:
-            raise Malformed(f"attribute header cut at offset {pos - start}")
-        length, attr = unpack(data, pos)
-        if length < 4 or pos + length > end:
-            raise Malformed(f"attribute {attr} of length {length} at offset {pos - start}")
-        attr &= NLA_TYPE_MASK
-        if attr in needed:
-            if attr == IFLA_IFNAME:
-                name = data[pos + 4:pos + length].split(b"\0", 1)[0].decode("utf-8", "replace")
-                if wanted is not None and not wanted(name, index):
-                    return None
-            elif attr == IFLA_STATS64:
-                if length - 4 < _STATS.size:
-                    raise Malformed(f"IFLA_STATS64 of {length - 4} bytes")
-                stats = _STATS.unpack_from(data, pos + 4)
-            elif length < 5:
-                raise Malformed(f"empty attribute {attr}")
-            elif attr == IFLA_CARRIER:
-                carrier = data[pos + 4]
-            else:
-                operstate = data[pos + 4]
-            found += 1
-            if found == len(needed):
-                break
-        pos += (length + 3) & ~3
-    if name is None:
-        if wanted is not None and not wanted("", index):
-            return None
-        name = ""
-    return LinkMessage(kind == RTM_DELLINK, index, name, flags, carrier, operstate, stats)
-
-
-def open_socket(rcvbuf: int = RECV_BUFFER) -> socket.socket:
-    """A non-blocking netlink route socket in this thread's network namespace, subscribed
-    to link changes. Raises OSError."""
-    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
-    try:
-        try:  # as root, past net.core.rmem_max
-            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
-        except PermissionError:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        sock.bind((0, RTMGRP_LINK))
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-OnChange = Callable[[str, bool, bool], None]
-OnPresence = Callable[[str, bool], None]
-
-
-def no_presence(name: str, present: bool) -> None:
-    """The null `on_presence`: appearing and vanishing also show through `on_change`."""
-
-
 class _Dump:
     """One dump in flight: what it collected, who waits for it."""
 
@@ -311,7 +118,7 @@ class _Dump:
         self.timer: asyncio.TimerHandle | None = None
 
 
-class LinkWatch:
+class LinkWatch(LinkTable):
     """Carrier, admin state and counters of the named interfaces; see the module text."""
 
     def __init__(self, names: Iterable[str], on_change: OnChange, *,
@@ -319,21 +126,12 @@ class LinkWatch:
                  opener: Callable[[], socket.socket] = open_socket,
                  clock: Clock | None = None, dump_timeout: float = DUMP_TIMEOUT,
                  carrier_poll: float = CARRIER_POLL) -> None:
-        self._names = set(names)
-        self._on_change = on_change
-        self._on_presence = on_presence
+        super().__init__(names, on_change, on_presence)
         self._opener = opener
         self._clock = clock or SystemClock()
         self._dump_timeout = dump_timeout
         self._carrier_poll = carrier_poll
         self._poll_handle: Timer | None = None
-        self.stats = LinkWatchStats()
-        self._known: dict[str, LinkState] = {}
-        self._by_index: dict[int, str] = {}
-        # Names whose first state is still to be taken (silently), with the generation of
-        # the first dump that was asked for after they were added: only its end can say
-        # they are absent.
-        self._pending: dict[str, int] = {name: 1 for name in self._names}
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._port = 0
@@ -402,14 +200,6 @@ class LinkWatch:
         return "link watch: " + "; ".join(parts)
 
     # -- reading -------------------------------------------------------------------------
-
-    def links(self) -> dict[str, LinkState]:
-        """The watched interfaces known to exist, by name (a copy)."""
-        return dict(self._known)
-
-    def absent(self) -> list[str]:
-        """Watched names known not to exist."""
-        return sorted(n for n in self._names if n not in self._known and n not in self._pending)
 
     async def counters(self) -> dict[str, LinkCounters]:
         """Counters of the watched interfaces that exist, from one dump of all links (one
@@ -574,12 +364,12 @@ class LinkWatch:
                     msg = parse_link(data, start, end, self._wanted, with_stats=ours)
                     if msg is not None:
                         self.stats.messages += 1
-                        self._observe(msg, dump)
+                        self._observe(msg, dump.touched if dump is not None else None)
                         if ours and dump is not None and msg.stats is not None \
                                 and msg.name in self._names and not msg.deleted:
                             dump.counters[msg.name] = LinkCounters.of(msg)
                 elif ours and dump is not None and kind in (NLMSG_DONE, NLMSG_ERROR):
-                    code = _ERRNO.unpack_from(data, start + 16)[0] if end - start >= 20 else 0
+                    code = ERRNO.unpack_from(data, start + 16)[0] if end - start >= 20 else 0
                     if code < 0:
                         self._dump = None
                         self._fail(dump, OSError(-code, f"link dump refused: {errno.errorcode.get(-code, -code)}"))
@@ -588,7 +378,7 @@ class LinkWatch:
                         self._dump_done(dump)
                     dump = self._dump
                 elif kind == NLMSG_ERROR and seq == self._poll_seq and port == self._port:
-                    if end - start >= 20 and _ERRNO.unpack_from(data, start + 16)[0] == -errno.ENODEV:
+                    if end - start >= 20 and ERRNO.unpack_from(data, start + 16)[0] == -errno.ENODEV:
                         self._want_dump()    # a polled link is gone and no event said so
                 elif kind == NLMSG_OVERRUN:
                     self._overrun()
@@ -597,56 +387,3 @@ class LinkWatch:
             log.warning("link watch: malformed netlink message dropped: %s", exc)
 
     # -- the state -----------------------------------------------------------------------
-
-    def _observe(self, msg: LinkMessage, dump: _Dump | None) -> None:
-        old = self._by_index.get(msg.ifindex)
-        if msg.deleted:
-            if old is not None:
-                self._gone(old)
-            if dump is not None:
-                dump.touched.add(msg.name)
-            if msg.name in self._pending:       # deleted before its first state: absent
-                self._pending.pop(msg.name)
-            return
-        if old is not None and old != msg.name:   # renamed away (or the name given to another)
-            self._gone(old)
-        if msg.name not in self._names:
-            return
-        if dump is not None:
-            dump.touched.add(msg.name)
-        state = LinkState(msg.ifindex, msg.admin_up, msg.has_carrier, msg.operstate_name)
-        prev = self._known.get(msg.name)
-        if prev is not None and prev.ifindex != msg.ifindex:   # replaced by a new interface
-            self._gone(msg.name)
-            prev = None
-        self._known[msg.name] = state
-        self._by_index[msg.ifindex] = msg.name
-        if self._pending.pop(msg.name, None) is not None:
-            return                                  # its first state: taken silently
-        if prev is None:
-            self._tell_presence(msg.name, True)
-        if (prev.usable if prev else False, prev.admin_up if prev else False) != (state.usable, state.admin_up):
-            self._tell_change(msg.name, state.usable, state.admin_up)
-
-    def _gone(self, name: str) -> None:
-        state = self._known.pop(name, None)
-        if state is None:
-            return
-        self._by_index.pop(state.ifindex, None)
-        self._tell_presence(name, False)
-        if state.usable or state.admin_up:
-            self._tell_change(name, False, False)
-
-    def _tell_change(self, name: str, carrier: bool, admin_up: bool) -> None:
-        self.stats.changes += 1
-        log.debug("link %s: carrier %s, admin %s", name, carrier, "up" if admin_up else "down")
-        try:
-            self._on_change(name, carrier, admin_up)
-        except Exception:  # a consumer's bug must not stop the watch
-            log.exception("link watch: on_change(%s) failed; %s", name, BUG_MARKER)
-
-    def _tell_presence(self, name: str, present: bool) -> None:
-        try:
-            self._on_presence(name, present)
-        except Exception:  # a consumer's bug must not stop the watch
-            log.exception("link watch: on_presence(%s) failed; %s", name, BUG_MARKER)

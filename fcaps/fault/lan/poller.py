@@ -64,7 +64,8 @@ from haoscar_snmp.core.state import (
 )
 
 from fcaps.fault.alarms import Alarms, AlarmType, ProbableCause
-from .icmp import Prober, Sweep, TargetStats
+from .icmp import Prober, TargetStats
+from .sweep import Sweep
 from .watch import (
     LanWatch,
     Policy,

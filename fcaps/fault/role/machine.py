@@ -2,7 +2,10 @@
 
 Sole writer of this head's status and role changes, of the cluster summary (active head,
 failover count and timings, cluster state), of the alias table's runtime columns and of
-the takeover generation. It reads only snapshots: the peer as the heartbeat last saw it
+the takeover generation, with its parts: the takeover and release effects and the
+aliases held (fault/role/effects.py), split brain and the cluster summary
+(fault/role/report.py); the advertiser and the generation file are in
+fault/role/advertise.py. It reads only snapshots: the peer as the heartbeat last saw it
 (`state.peer`), this head's carrier (`state.links`), the quorum result (`state.quorum`)
 and alias claims seen on the public LAN (`state.alias_claims`), so what the MIB shows is
 what the decision used.
@@ -23,31 +26,22 @@ heartbeat, the alias guard or an operator wakes it; wake-ups coalesce in the sch
 from __future__ import annotations
 
 import asyncio
-import logging
-from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable
 
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
-from haoscar_snmp.core.events import Event, EventBus, EventType, Severity, is_counter_reset
-from haoscar_snmp.core.files import atomic_write
+from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
 from haoscar_snmp.core.runner import Runner
-from haoscar_snmp.core.state import (
-    AliasStatus,
-    ClusterStatus,
-    ControlAction,
-    HeadStatus,
-    PeerView,
-    State,
-)
+from haoscar_snmp.core.state import ControlAction, HeadStatus, PeerView, State
 
-from fcaps.fault.alarms import Alarms, AlarmType, ProbableCause
+from fcaps.fault.alarms import Alarms
+from .advertise import Advertiser, GenerationFile
 from .decide import ISOLATION_SETTLE_MS, Action, Decision, Me, Peer, decide
+from .effects import RoleEffects
+from .report import RoleReport
 from fcaps.fault.heartbeat.peer import LocalView
 from fcaps.fault.heartbeat.proto import Flag
 from fcaps.fault.takeover import Alias, AliasOps
-
-log = logging.getLogger(__name__)
 
 S = HeadStatus
 ALLOWED: dict[HeadStatus, set[HeadStatus]] = {
@@ -58,38 +52,8 @@ ALLOWED: dict[HeadStatus, set[HeadStatus]] = {
     S.RELEASING: {S.STANDBY},
 }
 
-
-class Advertiser(Protocol):
-    """Where this head's advertised view goes: the heartbeat thread."""
-
-    def advertise(self, local: LocalView) -> None: ...
-
-
-class NoPeer:
-    """The advertiser of a single-head cluster: nobody listens."""
-
-    def advertise(self, local: LocalView) -> None:
-        pass
-
-
-class GenerationFile:
-    """The takeover generation, kept in the state directory across restarts."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            self.value = int(path.read_text().strip())
-        except (OSError, ValueError):
-            self.value = 0
-
-    async def save(self, value: int) -> None:
-        self.value = value
-        await asyncio.to_thread(atomic_write, self.path, f"{value}\n".encode())
-
-
 PERIOD_FLOOR_S = 0.1        # the machine's period, at least (see RoleMachine.interval)
 REANNOUNCE_MIN_S = 1.0      # re-announcing (split brain won, alias defended) at most this often
-STRAY_CHECK_S = 1.0         # a standby looks for stray aliases this often
 
 
 def claim_window(config: Config) -> float:
@@ -98,7 +62,7 @@ def claim_window(config: Config) -> float:
     return 3 * announce if announce else 3.0
 
 
-class RoleMachine:
+class RoleMachine(RoleEffects, RoleReport):
     """Decides and acts; the heartbeat, the alias guard and the operator only wake it."""
 
     name = "role"
@@ -325,198 +289,6 @@ class RoleMachine:
                                f"{self.me}: {old.name.lower()} -> {new.name.lower()} ({reason})",
                                self.clock.time(), {"head_index": self.index, "reason": reason}))
 
-    async def _take_over(self, reason: str, peer: Peer | None) -> None:
-        cfg = self.config()
-        view = self.state.peer
-        # A failover is a takeover from a peer that was alive and died; taking over at
-        # start-up from a peer never heard is not one.
-        detected = view.silent_since if view is not None and not view.heard and view.ever_heard else 0.0
-        failover = bool(detected)
-        handover = peer is not None and peer.alive and bool(peer.flags & Flag.HANDOVER)
-        begin = detected or self.clock.monotonic()
-        # Above every generation seen, so that "who took over last" is known after a
-        # partition; advertised from the first heartbeat of the takeover on.
-        generation = max(self.generation.value, view.generation if view else 0) + 1
-        self.generation.value = generation
-        self._transition(S.TAKING_OVER, reason)
-        if failover:
-            self.bus.publish(Event(EventType.FAILOVER_STARTED, self.me, Severity.MAJOR,
-                                   f"failover to {self.me} started: {reason}", self.clock.time(),
-                                   {"head_index": self.index, "reason": reason}))
-        problem = await self._preconditions(cfg, failover)
-        added: list[Alias] = []
-        if problem is None:
-            try:
-                for alias in self._alias_list(cfg):
-                    await self.aliases.add(alias)
-                    added.append(alias)
-                    self._alias_row(alias, AliasStatus.HELD, self.me)
-            except OSError as exc:
-                problem = f"could not add alias: {exc}"
-        if problem is not None:
-            for alias in added:
-                await self.aliases.remove(alias)
-                self._alias_row(alias, AliasStatus.RELEASED, "")
-            self._transition(S.STANDBY, f"takeover failed: {problem}")
-            self.bus.publish(Event(EventType.FAILOVER_FAILED, self.me, Severity.CRITICAL,
-                                   f"takeover by {self.me} failed: {problem}", self.clock.time(),
-                                   {"head_index": self.index, "reason": problem}))
-            self.alarms.raise_alarm(ProbableCause.FAILOVER_FAILURE, self.me, Severity.CRITICAL,
-                                    AlarmType.PROCESSING_ERROR, f"takeover failed: {problem}")
-            return
-        # The first burst is part of the takeover (and of its measured duration): clients
-        # reach this head only once they have heard it. The repeat goes in the background.
-        await self._garp_burst()
-        self._announce_aliases(now=False)
-        duration_ms = round((self.clock.monotonic() - begin) * 1000)
-        await self._services("start", cfg)
-        self._transition(S.ACTIVE, reason)
-        self._background(self.generation.save(generation))
-        self.alarms.clear(ProbableCause.FAILOVER_FAILURE, self.me)
-        if failover:
-            self._record_failover(duration_ms, reason)
-        elif self.preferred and handover:
-            self.bus.publish(Event(EventType.FAILBACK_COMPLETED, self.me, Severity.INFO,
-                                   f"failback to {self.me} completed in {duration_ms} ms ({reason})",
-                                   self.clock.time(), {"head_index": self.index, "reason": reason,
-                                                       "duration_ms": duration_ms}))
-
-    async def _preconditions(self, cfg: Config, failover: bool) -> str | None:
-        timeout = cfg.failover.command_timeout_ms / 1000.0
-        if failover and cfg.failover.fence_command:
-            result = await self.runner.run(cfg.failover.fence_command, timeout)
-            if not result.ok:
-                return f"fence command failed ({'timeout' if result.timed_out else result.returncode})"
-        if cfg.failover.quorum_command:
-            result = await self.runner.run(cfg.failover.quorum_command, timeout)
-            self.state.quorum.record(result.ok, self.clock.time())
-            if not result.ok:
-                return "quorum check failed"
-        return None
-
-    async def _release(self, reason: str) -> None:
-        self._transition(S.RELEASING, reason)
-        await self._services("stop", self.config())
-        configured = {a.index: a for a in self._alias_list(self.config())}
-        for alias in {**configured, **self._held}.values():
-            try:
-                await self.aliases.remove(alias)
-            except OSError as exc:  # keep going: leaving one alias is better than leaving all
-                log.error("could not remove alias %s: %s", alias.address, exc)
-            self._alias_row(alias, AliasStatus.RELEASED, "")
-        self._transition(S.STANDBY, reason)
-
-    async def _drop_orphans(self) -> None:
-        """Aliases left configured by a daemon that was killed: the active peer owns them."""
-        for alias in self._alias_list(self.config()):
-            if await self.aliases.present(alias):
-                log.warning("removing alias %s left over from an earlier run: %s is active",
-                            alias.address, self.state.peer.name if self.state.peer else "the peer")
-                await self.aliases.remove(alias)
-            self._alias_row(alias, AliasStatus.RELEASED, "")
-
-    async def _stray_aliases(self) -> None:
-        """A standby holds no alias. One that appears anyway (added by hand, or by a
-        script) would answer for the address beside the active head: remove it, and say
-        so with an aliasConflict alarm raised and cleared. Looked for once a second."""
-        now = self.clock.monotonic()
-        if now - self._last_orphan_check < STRAY_CHECK_S:
-            return
-        self._last_orphan_check = now
-        for alias in self._alias_list(self.config()):
-            if not await self.aliases.present(alias):
-                continue
-            text = (f"alias {alias.address} was configured on {self.me}, which is standby; removed "
-                    f"(it would answer beside the active head)")
-            log.warning("%s", text)
-            self.alarms.raise_alarm(ProbableCause.ALIAS_CONFLICT, f"{self.me}/{alias.address}",
-                                    Severity.MAJOR, AlarmType.PROCESSING_ERROR, text)
-            await self.aliases.remove(alias)
-            self.alarms.clear(ProbableCause.ALIAS_CONFLICT, f"{self.me}/{alias.address}", text)
-
-    async def _services(self, which: str, cfg: Config) -> None:
-        """Start (on takeover) or stop (on release) the services that run only on the
-        active head. A failure is logged and left to the service monitor: it must not
-        keep the alias from moving."""
-        timeout = cfg.failover.command_timeout_ms / 1000.0
-        for svc in cfg.active_services():
-            command = svc.start if which == "start" else svc.stop
-            if not (svc.active_only and svc.enabled and command):
-                continue
-            result = await self.runner.run(command, timeout)
-            if not result.ok:
-                log.error("%s of service %s failed (%s): %s", which, svc.name,
-                          "timeout" if result.timed_out else f"exit {result.returncode}", result.output)
-
-    # -- aliases -------------------------------------------------------------------------
-
-    def _alias_list(self, cfg: Config) -> list[Alias]:
-        return [Alias(str(a.address), a.prefix_length, a.interface, a.index) for a in cfg.active_aliases()]
-
-    def _alias_row(self, alias: Alias, status: AliasStatus, owner: str) -> None:
-        row = self.state.aliases.get((alias.index,))
-        if row is not None:
-            row.status, row.owner = status, owner
-        if status == AliasStatus.HELD:
-            self._held[alias.index] = alias
-        else:
-            self._held.pop(alias.index, None)
-        self._advertise(aliases=tuple(self._held[i].address for i in sorted(self._held)))
-
-    async def _reconcile(self, cfg: Config) -> None:
-        """An active head holds exactly the active aliases of the configuration: a row
-        added, changed or removed (SNMP SET or reload) is applied at once."""
-        wanted = {a.index: a for a in self._alias_list(cfg)}
-        for index, alias in list(self._held.items()):
-            if wanted.get(index) != alias:
-                try:
-                    await self.aliases.remove(alias)
-                except OSError as exc:
-                    log.error("could not remove alias %s: %s", alias.address, exc)
-                    continue
-                self._alias_row(alias, AliasStatus.RELEASED, "")
-                log.info("alias %s removed: the configuration no longer has it", alias.address)
-        for index, alias in wanted.items():
-            if index not in self._held:
-                try:
-                    await self.aliases.add(alias)
-                except OSError as exc:
-                    log.error("could not add alias %s: %s", alias.address, exc)
-                    continue
-                self._alias_row(alias, AliasStatus.HELD, self.me)
-                sent = await self.aliases.announce(alias, cfg.timing.garp_count)
-                row = self.state.aliases.get((alias.index,))
-                if row is not None:
-                    row.garp_sent += sent
-                log.info("alias %s added: the configuration has it now", alias.address)
-
-    async def _garp_burst(self, delay: float = 0.0) -> None:
-        """One burst of garp_count announcements for every alias this head holds."""
-        if delay:
-            await self.clock.sleep(delay)
-        if self.status not in (S.TAKING_OVER, S.ACTIVE):
-            return  # released meanwhile: announcing now would steal the traffic back
-        cfg = self.config()
-        for alias in list(self._held.values()):
-            sent = await self.aliases.announce(alias, cfg.timing.garp_count)
-            row = self.state.aliases.get((alias.index,))
-            if row is not None:
-                row.garp_sent += sent
-
-    def _announce_aliases(self, now: bool = True) -> None:
-        """Announce in the background: a burst now (unless already sent), another after
-        garp_repeat_ms, for switches and clients that missed or ignored the first."""
-        delays = [self.config().timing.garp_repeat_ms / 1000.0]
-        if now:
-            delays.insert(0, 0.0)
-        for delay in delays:
-            self._background(self._garp_burst(delay))
-
-    def _background(self, coro: object) -> None:
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
-        self._garp_tasks.add(task)
-        task.add_done_callback(self._garp_tasks.discard)
-
     async def shutdown(self) -> None:
         """The daemon stops: an active head releases (and says HANDOVER), so that the peer
         takes over at once instead of sharing the address with a head nobody manages."""
@@ -524,82 +296,6 @@ class RoleMachine:
             self._advertise(flags=self.local.flags | Flag.HANDOVER)
             self.handing_over_since = self.clock.monotonic()
             await self._release("the daemon is stopping")
-
-    async def stop(self) -> None:
-        """Cancel background announcements quietly (shutdown)."""
-        tasks = list(self._garp_tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-
-    # -- bookkeeping -----------------------------------------------------------------------
-
-    def _record_failover(self, duration_ms: int, reason: str) -> None:
-        c = self.state.cluster
-        c.failover_count += 1
-        c.last_failover_time = self.clock.time()
-        c.last_failover_duration_ms = duration_ms
-        c.last_failover_reason = reason[:255]
-        self.bus.publish(Event(EventType.FAILOVER_COMPLETED, self.me, Severity.WARNING,
-                               f"failover to {self.me} completed in {duration_ms} ms: {reason}",
-                               c.last_failover_time, {"head_index": self.index, "reason": reason,
-                                                      "duration_ms": duration_ms}))
-
-    def _split_brain(self, peer: Peer | None, claimed_by: str) -> None:
-        """Both heads active, as the heartbeats tell; or, with the peer not heard, an alias
-        of ours announced from another MAC (`claimed_by`) on the public LAN."""
-        both = (peer is not None and peer.alive and self.status == S.ACTIVE
-                and peer.status in (S.ACTIVE, S.TAKING_OVER))
-        blind = bool(claimed_by) and self.status == S.ACTIVE and not both
-        if (both or blind) and not self.split_brain:
-            self.split_brain = True
-            other = peer.name if peer is not None else "the peer"
-            text = (f"split brain: {self.me} and {other} both active" if both else
-                    f"split brain: an alias held by {self.me} is also announced by {claimed_by} "
-                    f"on the public LAN ({other} not heard)")
-            self.bus.publish(Event(EventType.SPLIT_BRAIN_DETECTED, self.me, Severity.CRITICAL, text,
-                                   self.clock.time(), {"reason": text}))
-            self.alarms.raise_alarm(ProbableCause.SPLIT_BRAIN, "cluster", Severity.CRITICAL,
-                                    AlarmType.PROCESSING_ERROR, text)
-        elif self.split_brain and not both and not blind and (
-                self.status == S.ACTIVE or self.yielded
-                or (peer is not None and peer.alive and peer.status == S.ACTIVE)):
-            # Resolved: exactly one head is active again.
-            self.split_brain = False
-            winner = self.me if self.status == S.ACTIVE else (peer.name if peer else "the peer")
-            self.bus.publish(Event(EventType.SPLIT_BRAIN_RESOLVED, self.me, Severity.INFO,
-                                   f"split brain resolved: {winner} keeps the alias",
-                                   self.clock.time()))
-            self.alarms.clear(ProbableCause.SPLIT_BRAIN, "cluster")
-            if self.status == S.ACTIVE:
-                self._announce_aliases()  # the winner re-announces: clients may hold the loser's MAC
-
-    def _cluster_status(self, view: PeerView | None) -> None:
-        c = self.state.cluster
-        peer_active = view is not None and view.heard and view.status == S.ACTIVE
-        if self.split_brain:
-            c.status = ClusterStatus.SPLIT_BRAIN
-        elif self.status == S.TAKING_OVER:
-            c.status = ClusterStatus.FAILING_OVER
-        elif self.status != S.ACTIVE and not peer_active:
-            c.status = ClusterStatus.FAILED if self.status != S.STARTING else ClusterStatus.UNKNOWN
-        elif view is None:
-            c.status = ClusterStatus.NORMAL
-        elif not view.heard or len(view.paths_up) < len(self.state.hb_paths) or self.state.links.isolated:
-            c.status = ClusterStatus.DEGRADED
-        else:
-            c.status = ClusterStatus.NORMAL
-        if peer_active and view is not None:
-            c.active_head = view.name
-
-    def on_event(self, event: Event) -> None:
-        """Event-bus subscriber: resetCounters zeroes the failover count (ours to write)."""
-        if is_counter_reset(event):
-            self.state.cluster.failover_count = 0
 
     # -- operator actions --------------------------------------------------------------
 

@@ -28,8 +28,8 @@ from .table import Table
 
 @dataclass
 class ClusterState:
-    """Writer: the role state machine (fault/role/machine.py); start-up fields by the daemon; the
-    lan_* fields (haoscarLans scalars): Writer: LAN poller."""
+    """Writer: the role state machine (fault/role/machine.py and report.py); start-up fields
+    by the daemon; the lan_* fields (haoscarLans scalars): Writer: LAN poller."""
 
     name: str = ""
     status: ClusterStatus = ClusterStatus.UNKNOWN
