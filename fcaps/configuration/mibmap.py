@@ -13,7 +13,7 @@ from typing import Any
 
 from haoscar_snmp.config.mibmap import ConfigMap, RowLayout, ScalarMap
 from haoscar_snmp.config.checkspec import CheckType
-from haoscar_snmp.config.schema import Config, ServiceConfig
+from haoscar_snmp.config.schema import AliasConfig, Config, ServiceConfig
 from haoscar_snmp.core.state import CheckKind, ControlAction, ServiceSelection
 
 # haoscarServiceRecovery: MIB value <-> the policy's name in the configuration file.
@@ -117,6 +117,7 @@ SERVICES = RowLayout(
             "haoscarServiceActiveOnly": truth,
             "haoscarServiceCheckType": lambda v: int(CHECK_TYPE_VALUES.get(str(v), v))},
     inherited={"haoscarServiceRetryThreshold": lambda c: c.timing.service_retry_threshold},
+    model=ServiceConfig,
 )
 
 ALIASES = RowLayout(
@@ -126,6 +127,7 @@ ALIASES = RowLayout(
     mandatory=("address", "interface"),
     defaults={"prefix_length": 24},
     row=alias_row,
+    model=AliasConfig,
 )
 
 CONFIG_MAP = ConfigMap(

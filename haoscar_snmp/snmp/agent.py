@@ -1,9 +1,9 @@
 """The standalone SNMP agent: pysnmp engine, transports, security, and our responders.
 
 Security by default: SNMPv1/v2c communities get read access only, unless the operator
-sets `allow_v2c_write`; SNMPv3 users with write access must use authPriv (a write user
-who sends authNoPriv gets read access only). Every VACM view is defined explicitly,
-including an `excluded` view for "no access", and every group has an access entry for
+sets `allow_v2c_write`; an SNMPv3 user works at exactly the level its keys define (one
+with a privacy key uses authPriv for reads and writes alike; docs/security.md says why).
+Every VACM view is defined explicitly, including an `excluded` view for "no access", and every group has an access entry for
 each security model and level that can reach it: pysnmp's fuzzy access-entry look-up
 can pick an entry of another model, so we never let it run. The communities, users and
 targets are registered by `credentials.py`; a reload that changes them replaces them in

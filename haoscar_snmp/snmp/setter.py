@@ -103,7 +103,11 @@ class SetHandler:
                     raise SetError("noCreation", i,
                                    f"{table.key} row {index} does not exist; create it with "
                                    f"{table.row_status} createAndGo or createAndWait")
-                row[table.columns[obj.name]] = self._row_value(table, obj, value)
+                converted = self._row_value(table, obj, value)
+                why = table.value_problem(obj.name, converted)
+                if why is not None:   # no row could take it: not a conflict with the others
+                    raise SetError("wrongValue", i, f"{obj.name}: {why}")
+                row[table.columns[obj.name]] = converted
                 touched.setdefault((table.key, index), i)
             plan.changes.append(Change(obj.oid + instance, obj.name, old,
                                        self._new_display(obj, value)))
@@ -115,7 +119,7 @@ class SetHandler:
         if plan.config_changed:
             problems = self.source.check(plan.overrides)
             if problems:
-                raise SetError("inconsistentValue", self._blame(problems, varbinds), "; ".join(
+                raise SetError("inconsistentValue", self._blame(problems, decoded), "; ".join(
                     f"{p.key}: {p.message}" for p in problems))
         return plan
 
@@ -281,13 +285,40 @@ class SetHandler:
             return names.get(value, str(value))
         return str(value)
 
-    def _blame(self, problems: list[Any], varbinds: list[tuple[OID, Any]]) -> int:
-        """Index of the var-bind a configuration problem is about (first one if unknown)."""
-        keys = " ".join(p.key for p in problems)
-        for i, (oid, _value) in enumerate(varbinds):
-            for name, scalar in self.map.scalars.items():
-                if oid[:-1] == self.mib[name].oid and scalar.path[-1] in keys:
+    def _blame(self, problems: list[Any], decoded: list[tuple[MibObject, OID, Any]]) -> int:
+        """Index of the var-bind a configuration problem is about.
+
+        A problem's key names the configuration value at fault ("overrides.aliases.3.
+        prefix_length", "timing.heartbeat_interval_ms"). The var-bind that set that value
+        is blamed; else one that set another value of the same row; else the first."""
+        keys = [p.key.split(".") for p in problems]
+        same_row = None
+        for i, (obj, instance, _value) in enumerate(decoded):
+            table = self._row_table(obj)
+            if table is not None:
+                column = table.columns.get(obj.name, "row_status")
+                for parts in keys:
+                    if table.key in parts and str(instance[0]) in parts:
+                        if parts[-1] == column:
+                            return i
+                        same_row = i if same_row is None else same_row
+            else:
+                scalar = self.map.scalars.get(obj.name)
+                if scalar is None:
+                    continue
+                if any(parts[-1] == scalar.path[-1] for parts in keys):
                     return i
+                if any(set(scalar.path[:-1]) <= set(parts) for parts in keys):
+                    same_row = i if same_row is None else same_row   # its section ("timing")
+        if same_row is not None:
+            return same_row
+        # A key that names a row by its place in the table, not its index (duplicates
+        # found across the whole table): the var-bind that set that column.
+        for i, (obj, _instance, _value) in enumerate(decoded):
+            table = self._row_table(obj)
+            if table is not None and any(table.key in parts and parts[-1] == table.columns.get(obj.name)
+                                         for parts in keys):
+                return i
         return 0
 
 
