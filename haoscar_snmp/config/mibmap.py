@@ -39,6 +39,9 @@ class ScalarMap:
     path: tuple[str, ...]
     read: Callable[[Config], Any]
     to_config: Callable[[Any], Any] = identity
+    # Why no configuration could take a value (as `to_config` gives it), or None: such a
+    # value is wrongValue, not inconsistentValue (which is for conflicts with others).
+    value_problem: Callable[[Any], str | None] = lambda value: None
 
 
 @dataclass(frozen=True)
@@ -116,8 +119,13 @@ def _field_adapter(model: type, name: str) -> TypeAdapter[Any]:
 def field_problem(model: type, name: str, value: Any) -> str | None:
     """Why `value` is not valid for the field `name` of the pydantic `model`, checked on
     its own (the model's cross-field rules are not run), or None."""
+    return adapter_problem(_field_adapter(model, name), value)
+
+
+def adapter_problem(adapter: TypeAdapter[Any], value: Any) -> str | None:
+    """Why `adapter` refuses `value`, in its validators' words, or None."""
     try:
-        _field_adapter(model, name).validate_python(value)
+        adapter.validate_python(value)
     except ValidationError as error:
         return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
     return None

@@ -2,9 +2,11 @@
 
 Phase one checks, in the order RFC 3416 section 4.2.5 gives, each var-bind's object
 (notWritable / noCreation), type (wrongType: pysnmp never checks the tag), length
-(wrongLength), value (wrongValue), then the RowStatus rules of RFC 2579 and the
-configuration's cross-field rules (inconsistentValue / inconsistentName) on the whole
-candidate configuration. Nothing is changed unless every var-bind passes. Phase two hands
+(wrongLength), value (wrongValue: the MIB's ranges, and the configuration's own rule for
+that one value, e.g. an alias address must be an address), then the RowStatus rules of
+RFC 2579 and the configuration's cross-field rules (inconsistentValue / inconsistentName)
+on the whole candidate configuration. Every error names the var-bind at fault: a
+cross-field problem, the one that set the value the problem names. Nothing is changed unless every var-bind passes. Phase two hands
 the candidate to the `Committer`, which persists it atomically before the agent answers.
 """
 
@@ -71,6 +73,7 @@ class SetHandler:
         for i, (oid, value) in enumerate(varbinds):
             obj, instance = self._object_for(oid, i)
             checked = self._check_value(obj, value, i)
+            self._check_config_value(obj, checked, i)
             self._check_instance(obj, instance, i)
             decoded.append((obj, instance, checked))
         # Old values are read before anything below touches the rows.
@@ -103,11 +106,7 @@ class SetHandler:
                     raise SetError("noCreation", i,
                                    f"{table.key} row {index} does not exist; create it with "
                                    f"{table.row_status} createAndGo or createAndWait")
-                converted = self._row_value(table, obj, value)
-                why = table.value_problem(obj.name, converted)
-                if why is not None:   # no row could take it: not a conflict with the others
-                    raise SetError("wrongValue", i, f"{obj.name}: {why}")
-                row[table.columns[obj.name]] = converted
+                row[table.columns[obj.name]] = self._row_value(table, obj, value)
                 touched.setdefault((table.key, index), i)
             plan.changes.append(Change(obj.oid + instance, obj.name, old,
                                        self._new_display(obj, value)))
@@ -165,6 +164,21 @@ class SetHandler:
         if obj.tc == "RowStatus" and number == RowStatus.NOT_READY:
             raise SetError("wrongValue", i, "notReady cannot be written")
         return number
+
+    def _check_config_value(self, obj: MibObject, value: Any, i: int) -> None:
+        """wrongValue for a value that no configuration could take (an alias address that
+        is no address), whatever the other values: the configuration's own rule for that
+        one value. A value that only conflicts with others is inconsistentValue, later."""
+        table = self._row_table(obj)
+        scalar = self.map.scalars.get(obj.name)
+        if table is not None and obj.name in table.columns:
+            why = table.value_problem(obj.name, self._row_value(table, obj, value))
+        elif scalar is not None:
+            why = scalar.value_problem(scalar.to_config(value))
+        else:
+            return
+        if why is not None:
+            raise SetError("wrongValue", i, f"{obj.name}: {why}")
 
     def _row_table(self, obj: MibObject) -> RowLayout | None:
         if obj.node != "column":

@@ -70,6 +70,9 @@ BAD = {
     "column enum": ("haoscarServiceRecovery", (1,), Integer32(0), "wrongValue"),
     "control character": ("haoscarNotifyEmail", (0,), OctetString(b"ops\x01@example.org"), "wrongValue"),
     "non-ASCII byte": ("haoscarServiceName", (1,), OctetString(b"caf\xe9"), "wrongValue"),
+    "not an e-mail address": ("haoscarNotifyEmail", (0,), OctetString("nobody"), "wrongValue"),
+    "not an IP address": ("haoscarAliasAddress", (1,), OctetString("10.0.0.300"), "wrongValue"),
+    "interval the schema refuses": ("haoscarServiceInterval", (1,), Unsigned32(50), "wrongValue"),
     "RowStatus notReady": ("haoscarServiceRowStatus", (1,), NOT_READY, "wrongValue"),
     "RowStatus 7": ("haoscarServiceRowStatus", (1,), Integer32(7), "wrongValue"),
     # wrongLength: the DisplayString SIZE
