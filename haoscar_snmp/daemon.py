@@ -339,12 +339,12 @@ class Daemon:
         here: a daemon without the panel does not load it. A panel that cannot listen
         (its port taken, a bad certificate) is logged, and the daemon serves on."""
         from haoscar_snmp.views.metrics import MetricsPage
-        from haoscar_snmp.views.snapshot import snapshot
+        from haoscar_snmp.views.source import SnapshotSource
         from haoscar_snmp.views.web.server import WebPanel
         from haoscar_snmp.views.web.writes import WebWrites
 
         writes = WebWrites(store, CONFIG_MAP, lambda name: mib[name].oid, state)
-        panel = WebPanel(config, store.current, writes, lambda: snapshot(state, store.current(), self.clock),
+        panel = WebPanel(config, store.current, writes, SnapshotSource(state, store.current, self.clock),
                          self.clock, MetricsPage(state, store.current, self.clock, mib).handle)
         try:
             url = await panel.start()
