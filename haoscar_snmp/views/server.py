@@ -16,7 +16,6 @@ Rules:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import stat

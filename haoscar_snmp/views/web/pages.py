@@ -8,7 +8,6 @@ Users with the `read` role get the same pages without a single write control.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
