@@ -304,6 +304,12 @@ def _durations(state: State, h: Help) -> list[Family]:
     return [hist, last]
 
 
+def forget() -> None:
+    """Drop every kept label set and line (the next scrape builds them all again)."""
+    for kept in (kept_labels, _state_lines, _availability):
+        kept.cache_clear()
+
+
 @functools.lru_cache(maxsize=KEPT)
 def _availability(where: str, window: str, ppm: int) -> str:
     return f'{{{where},window="{window}"}} {ppm / 1e6!r}'
