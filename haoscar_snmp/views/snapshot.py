@@ -14,8 +14,8 @@ compatible, renaming or removing one is not):
 Built in one pass over tables held in memory: no file, no network. `build` is that pass
 as `Work` (slices.py): the big tables go `CHUNK` rows at a time, so a caller on the loop
 (`SnapshotSource`, views/source.py) hands the loop back between pieces; `snapshot` runs
-it in one go. With 2,000 services and 2,000 LAN interfaces the whole pass takes about
-35 ms, in stretches of at most about 2 ms on the loop (bench/bench_views.py).
+it in one go. With 2,000 services and 2,000 LAN interfaces the pass and its JSON take
+about 55 ms, in stretches of a few ms on the loop (bench/bench_views.py).
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ time, and a cheap marker that says whether the state it shows may have changed.
                              changes (apart from the times relative to now)
 
 The marker is what the web panel's live feed polls: hashing the rows the snapshot reads
-costs a fraction of building the snapshot (2,000 services and interfaces: a few ms
-against about 50, also in slices), so an unchanged state costs no build at all. It hashes
+costs a fraction of building and encoding the snapshot (2,000 services and interfaces:
+about 12 ms against about 55, both in slices; bench/bench_views.py), so an unchanged
+state costs no build at all. It hashes
 the rows' fields, not a version counter, because some writers change rows in place
 (a service's row is updated by its monitor without a `put`); a new event adds a row to the
 history, which the marker counts. `MARKED` lists the state's parts that the snapshot (and
