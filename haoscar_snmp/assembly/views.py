@@ -33,13 +33,13 @@ async def web(core: Core, mib: MibModel) -> None:
     if not config.web.enabled:
         return
     from haoscar_snmp.views.metrics import MetricsPage
-    from haoscar_snmp.views.snapshot import snapshot
+    from haoscar_snmp.views.source import SnapshotSource
     from haoscar_snmp.views.web.server import WebPanel
     from haoscar_snmp.views.web.writes import WebWrites
 
     state, store, clock = core.state, core.store, core.clock
     writes = WebWrites(store, CONFIG_MAP, lambda name: mib[name].oid, state)
-    panel = WebPanel(config, store.current, writes, lambda: snapshot(state, store.current(), clock),
+    panel = WebPanel(config, store.current, writes, SnapshotSource(state, store.current, clock),
                      clock, MetricsPage(state, store.current, clock, mib).handle)
     try:
         url = await panel.start()

@@ -8,14 +8,14 @@ Rules:
   user (and root) can read it; `haoscar-snmp status` is its client;
 * a stale socket left by a daemon that died is replaced: the state directory's lock,
   taken before this starts, proves no other daemon uses the directory;
-* a request reads the state on the event loop, like an SNMP request does: one pass over
-  tables in memory, a few milliseconds with thousands of rows (bench/bench_views.py);
+* a request reads the state on the event loop, like an SNMP request does, in slices
+  that give the loop back every millisecond or so (slices.py); concurrent requests share
+  the render under way (bench/bench_views.py);
 * bad input (`?events=x`) gets a 400 with the reason and changes nothing.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import stat
@@ -29,7 +29,8 @@ from haoscar_snmp.core.clock import Clock
 from haoscar_snmp.core.state import State
 from haoscar_snmp.snmp.mib import MibModel
 from haoscar_snmp.views.metrics import MetricsPage
-from haoscar_snmp.views.snapshot import DEFAULT_EVENTS, MAX_EVENTS, snapshot
+from haoscar_snmp.views.snapshot import DEFAULT_EVENTS, MAX_EVENTS
+from haoscar_snmp.views.source import SnapshotSource
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class StatusServer:
         self.config = config
         self.clock = clock
         self.metrics = MetricsPage(state, config, clock, mib)
+        self.source = SnapshotSource(state, config, clock)
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -89,5 +91,4 @@ class StatusServer:
         if not text.isdigit() or int(text) > MAX_EVENTS:
             return web.json_response({"error": f"events must be a whole number 0..{MAX_EVENTS}, not {text!r}"},
                                      status=400)
-        body = snapshot(self.state, self.config(), self.clock, events=int(text))
-        return web.Response(text=json.dumps(body, separators=(",", ":")), content_type=JSON_TYPE)
+        return web.Response(text=await self.source.json(int(text)), content_type=JSON_TYPE)

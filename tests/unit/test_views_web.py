@@ -25,7 +25,7 @@ from haoscar_snmp.core.events import EventBus, EventType
 from haoscar_snmp.core.state import State
 from haoscar_snmp.snmp.mib import MibModel
 from haoscar_snmp.views.metrics import MetricsPage
-from haoscar_snmp.views.snapshot import snapshot
+from haoscar_snmp.views.source import SnapshotSource
 from haoscar_snmp.views.web.live import fingerprint
 from haoscar_snmp.views.web.server import WebPanel
 from haoscar_snmp.views.web.sessions import Sessions
@@ -49,7 +49,7 @@ class World:
         config = self.store.current().model_copy(update={"web": WebConfig(enabled=True, users=users, **web)})
         self.writes = WebWrites(self.store, CONFIG_MAP, lambda name: mib[name].oid, self.state)
         self.panel = WebPanel(config, self.store.current, self.writes,
-                              lambda: snapshot(self.state, self.store.current(), self.clock), self.clock,
+                              SnapshotSource(self.state, self.store.current, self.clock), self.clock,
                               MetricsPage(self.state, self.store.current, self.clock, mib).handle)
 
 
