@@ -9,7 +9,9 @@ Three parts, each in fresh processes:
   RssAnon and RssFile from /proc/PID/status;
 * the same daemon under tracemalloc (`--tracemalloc`): the Python allocations still held
   once it is ready, grouped by package (site-packages), by the standard library, and by
-  file for the project's own modules; tracemalloc's own overhead is left out, so these
+  file for the project's own modules; then grouped by the innermost line of the
+  project's code on each allocation's stack (what each part of the daemon costs, its
+  imports included); tracemalloc's own overhead is left out, so these
   figures are smaller than the resident size (which also holds code, shared libraries
   and the allocator's free space);
 * import by import, in a fresh interpreter: the VmRSS and module count that each step
@@ -43,11 +45,12 @@ DEMO = REPO / "haoscar_snmp" / "config" / "default.toml"
 READY_TIMEOUT_S = 120.0
 SETTLE_S = 3.0
 STOP_TIMEOUT_S = 20.0
+TRACE_TIMEOUT_S = 300.0   # grouping a snapshot of 64-frame tracebacks takes a while
 
 # The daemon's imports, heaviest parts first as daemon.py reaches them.
 IMPORT_STEPS = [
     "asyncio", "sqlite3", "pydantic", "haoscar_snmp.config.schema", "pyasn1.type.univ",
-    "cryptography.hazmat.primitives.ciphers", "pysnmp.entity.engine", "pysnmp.entity.rfc3413.ntforg",
+    "cryptography.hazmat.primitives.ciphers", "pysnmp.entity.engine", "haoscar_snmp.snmp.nocompiler",
     "haoscar_snmp.snmp.agent", "haoscar_snmp.snmp.notify", "apscheduler.schedulers.asyncio",
     "haoscar_snmp.core.scheduler", "pyroute2", "fcaps.fault.takeover", "haoscar_snmp.views.server",
     "haoscar_snmp.daemon",
@@ -71,7 +74,7 @@ print(json.dumps(rows))
 # Runs the daemon under tracemalloc; SIGUSR1 writes the held allocations, grouped.
 _TRACE_CHILD = r"""
 import json, os, signal, sys, sysconfig, tracemalloc
-tracemalloc.start(1)
+tracemalloc.start(64)
 out, repo = sys.argv[1], sys.argv[2]
 site = sysconfig.get_paths()["purelib"] + os.sep
 stdlib = sysconfig.get_paths()["stdlib"] + os.sep
@@ -83,14 +86,21 @@ def group(path):
     if path.startswith(stdlib):
         return "(stdlib) " + path[len(stdlib):].split(os.sep)[0]
     return "(other) " + path
+def caller(traceback):
+    for frame in reversed(traceback):      # the most recent first
+        if frame.filename.startswith(repo + os.sep):
+            return f"{frame.filename[len(repo) + 1:]}:{frame.lineno}"
+    return "(no project frame)"
 def dump(signum, frame):
     snap = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
-    sums = {}
-    for stat in snap.statistics("filename"):
-        key = group(stat.traceback[0].filename)
-        sums[key] = sums.get(key, 0) + stat.size
+    groups, callers = {}, {}
+    for stat in snap.statistics("traceback"):
+        key = group(stat.traceback[-1].filename)     # the most recent frame
+        groups[key] = groups.get(key, 0) + stat.size
+        key = caller(stat.traceback)
+        callers[key] = callers.get(key, 0) + stat.size
     with open(out + ".tmp", "w") as f:
-        json.dump({"groups": sums, "modules": len(sys.modules),
+        json.dump({"groups": groups, "callers": callers, "modules": len(sys.modules),
                    "loaded": sorted({m.split(".")[0] for m in sys.modules})}, f)
     os.replace(out + ".tmp", out)
 signal.signal(signal.SIGUSR1, dump)
@@ -186,7 +196,7 @@ class Daemon:
     def traced(self) -> dict:
         self.proc.send_signal(signal.SIGUSR1)
         t0 = time.monotonic()
-        while time.monotonic() - t0 < 60 and not self.trace_out.exists():
+        while time.monotonic() - t0 < TRACE_TIMEOUT_S and not self.trace_out.exists():
             time.sleep(0.2)
         return json.loads(self.trace_out.read_text())
 
@@ -235,6 +245,10 @@ def print_daemon(result: dict, top: int) -> None:
         print(f"{'':>18}Python allocations held (tracemalloc): {total / 2**20:.1f} MiB, "
               f"{trace['modules']} modules loaded; the largest:")
         for name, size in groups[:top]:
+            print(f"{'':>20}{size / 2**20:6.2f} MiB  {name}")
+        print(f"{'':>18}the same, by the innermost line of the project's own code on the allocation's stack "
+              f"(imports are charged to the line that imports):")
+        for name, size in sorted(trace["callers"].items(), key=lambda kv: -kv[1])[:top]:
             print(f"{'':>20}{size / 2**20:6.2f} MiB  {name}")
         print(f"{'':>18}top-level packages loaded: {' '.join(m for m in trace['loaded'] if not m.startswith('_'))}")
 
