@@ -52,11 +52,12 @@ IMPORT_STEPS = [
     "asyncio", "sqlite3", "pydantic", "haoscar_snmp.config.schema", "pyasn1.type.univ",
     "cryptography.hazmat.primitives.ciphers", "pysnmp.entity.engine", "haoscar_snmp.snmp.nocompiler",
     "haoscar_snmp.snmp.agent", "haoscar_snmp.snmp.notify", "apscheduler.schedulers.asyncio",
-    "haoscar_snmp.core.scheduler", "pyroute2", "fcaps.fault.takeover", "haoscar_snmp.views.server",
+    "haoscar_snmp.core.scheduler", "fcaps.fault.takeover", "haoscar_snmp.views.server",
     "haoscar_snmp.daemon",
-    # what only some configurations load
+    # what only some configurations load: the SMTP client (at the first mail), the web
+    # panel, AgentX, pyroute2 (the heartbeat process, with a peer head); pysmi (never)
     "aiosmtplib", "aiohttp.web", "haoscar_snmp.views.web.server", "haoscar_snmp.snmp.agentx.session",
-    "pysmi.compiler",
+    "pyroute2", "pysmi.compiler",
 ]
 
 _IMPORT_CHILD = r"""
