@@ -154,6 +154,25 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
+def mappings(pid: int, top: int) -> list[tuple[str, int]]:
+    """Resident KiB per mapped file (shared libraries, extension modules) and for the
+    anonymous memory (the heap: Python objects), from /proc/PID/smaps; the largest first."""
+    sizes: dict[str, int] = {}
+    name = ""
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            first = line.split(None, 1)[0]
+            if not first.endswith(":"):            # a mapping's header: address perms offset dev inode [path]
+                parts = line.split(None, 5)
+                name = parts[5].strip() if len(parts) == 6 else "(anonymous)"
+                if name.startswith("[") and name not in ("[heap]", "[stack]"):
+                    name = "(anonymous)"
+                name = name if name.startswith(("(", "[")) else os.path.basename(name)
+            elif first == "Rss:":
+                sizes[name] = sizes.get(name, 0) + int(line.split()[1])
+    return sorted(sizes.items(), key=lambda kv: -kv[1])[:top]
+
+
 def status_answers(path: Path) -> bool:
     """Whether the daemon's status socket answers a request (it is the last part started)."""
     try:
@@ -217,7 +236,8 @@ def measure_daemon(tmp: Path, config: Path, label: str, trace: bool) -> dict:
     try:
         ready_s = daemon.wait_ready()
         time.sleep(SETTLE_S)
-        result = {"label": label, "ready_s": ready_s, **proc_status(daemon.proc.pid)}
+        result = {"label": label, "ready_s": ready_s, **proc_status(daemon.proc.pid),
+                  "mappings": mappings(daemon.proc.pid, 12)}
         if trace:
             result["trace"] = daemon.traced()
         return result
@@ -239,6 +259,9 @@ def mib(kib: int) -> str:
 def print_daemon(result: dict, top: int) -> None:
     print(f"{result['label']:>16}: VmRSS {mib(result['VmRSS'])} MiB  (anon {mib(result['RssAnon'])}, "
           f"file {mib(result['RssFile'])}; peak {mib(result['VmHWM'])}; ready in {result['ready_s']:.1f} s)")
+    if not result.get("trace"):
+        print(f"{'':>18}resident by mapping: " + ", ".join(f"{name} {kib / 1024:.1f}"
+                                                          for name, kib in result["mappings"]))
     trace = result.get("trace")
     if trace:
         groups = sorted(trace["groups"].items(), key=lambda kv: -kv[1])
