@@ -5,8 +5,10 @@ Three parts, each in fresh processes:
 * the real daemon (`python -m haoscar_snmp run`), started with the demo configuration
   (the embedded one, its ports moved to free ones) and with N services in the shape
   bench_snmp.py uses (v2c read-only on loopback, no web panel, no AgentX, the services
-  disabled); once its status socket answers and it has settled, its VmRSS, VmHWM,
-  RssAnon and RssFile from /proc/PID/status;
+  disabled); once its status socket listens and it has settled (3 s, no request sent),
+  its VmRSS, VmHWM, RssAnon and RssFile from /proc/PID/status, and what is resident per
+  mapping (/proc/PID/smaps: the heap, each shared library); each configuration is
+  started `--reps` times (3) and the median shown;
 * the same daemon under tracemalloc (`--tracemalloc`): the Python allocations still held
   once it is ready, grouped by package (site-packages), by the standard library, and by
   file for the project's own modules; then grouped by the innermost line of the
@@ -67,7 +69,11 @@ def rss():
         return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
 rows = [("(interpreter)", rss(), len(sys.modules))]
 for name in sys.argv[1:]:
-    importlib.import_module(name)
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError:          # an older tree without this module
+        rows.append((name + " (absent)", rss(), len(sys.modules)))
+        continue
     rows.append((name, rss(), len(sys.modules)))
 print(json.dumps(rows))
 """
@@ -173,14 +179,14 @@ def mappings(pid: int, top: int) -> list[tuple[str, int]]:
     return sorted(sizes.items(), key=lambda kv: -kv[1])[:top]
 
 
-def status_answers(path: Path) -> bool:
-    """Whether the daemon's status socket answers a request (it is the last part started)."""
+def status_listens(path: Path) -> bool:
+    """Whether the daemon's status socket takes a connection (it is the last part started).
+    Nothing is asked: a snapshot of thousands of rows would itself grow the heap."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(2.0)
             s.connect(str(path))
-            s.sendall(b"GET /status?events=0 HTTP/1.0\r\nHost: -\r\n\r\n")
-            return s.recv(12).startswith(b"HTTP/1.")
+            return True
     except OSError:
         return False
 
@@ -208,10 +214,10 @@ class Daemon:
             if self.proc.poll() is not None:
                 raise SystemExit(f"the daemon exited with {self.proc.returncode}:\n"
                                  f"{self.log_path.read_text(errors='replace')[-3000:]}")
-            if status_answers(self.state / "status.sock"):
+            if status_listens(self.state / "status.sock"):
                 return time.monotonic() - t0
             time.sleep(0.2)
-        raise SystemExit(f"the daemon did not answer on its status socket within {READY_TIMEOUT_S:.0f} s")
+        raise SystemExit(f"the daemon did not listen on its status socket within {READY_TIMEOUT_S:.0f} s")
 
     def traced(self) -> dict:
         self.proc.send_signal(signal.SIGUSR1)
@@ -232,6 +238,7 @@ class Daemon:
 
 
 def measure_daemon(tmp: Path, config: Path, label: str, trace: bool) -> dict:
+    """One start of the daemon, measured once it has settled, then stopped."""
     daemon = Daemon(tmp, config, label, trace)
     try:
         ready_s = daemon.wait_ready()
@@ -257,7 +264,9 @@ def mib(kib: int) -> str:
 
 
 def print_daemon(result: dict, top: int) -> None:
-    print(f"{result['label']:>16}: VmRSS {mib(result['VmRSS'])} MiB  (anon {mib(result['RssAnon'])}, "
+    spread = result.get("spread")
+    reps = f" (median of {len(spread)}: {' '.join(mib(k).strip() for k in spread)})" if spread else ""
+    print(f"{result['label']:>16}: VmRSS {mib(result['VmRSS'])} MiB{reps}  (anon {mib(result['RssAnon'])}, "
           f"file {mib(result['RssFile'])}; peak {mib(result['VmHWM'])}; ready in {result['ready_s']:.1f} s)")
     if not result.get("trace"):
         print(f"{'':>18}resident by mapping: " + ", ".join(f"{name} {kib / 1024:.1f}"
@@ -282,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--services", type=int, nargs="*", default=[2000],
                    help="service counts to run in bench_snmp.py's shape (default 2000)")
     p.add_argument("--no-demo", action="store_true", help="skip the demo configuration")
+    p.add_argument("--reps", type=int, default=3, help="starts of each configuration; the median is shown")
     p.add_argument("--tracemalloc", action="store_true", help="also run each under tracemalloc, by package")
     p.add_argument("--top", type=int, default=25, help="groups shown under tracemalloc (default 25)")
     p.add_argument("--imports-only", action="store_true", help="only the import-by-import table")
@@ -302,7 +312,10 @@ def main(argv: list[str] | None = None) -> int:
         runs += [(f"{n} services", services_config(tmp, n)) for n in args.services]
         print("\nthe daemon, once ready and settled (from /proc/PID/status):")
         for label, config in runs:
-            print_daemon(measure_daemon(tmp, config, label.replace(" ", "-"), trace=False), args.top)
+            results = sorted((measure_daemon(tmp, config, f"{label.replace(' ', '-')}-{rep}", trace=False)
+                              for rep in range(args.reps)), key=lambda r: r["VmRSS"])
+            median = dict(results[len(results) // 2], label=label, spread=[r["VmRSS"] for r in results])
+            print_daemon(median, args.top)
         if args.tracemalloc:
             print("\nunder tracemalloc (its resident size includes tracemalloc's own bookkeeping):")
             for label, config in runs:
