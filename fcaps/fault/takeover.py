@@ -15,7 +15,7 @@ MAC, so clients follow at once instead of when their cache expires:
 
 The netlink messages (nlmsghdr, ifaddrmsg and route attributes: fixed C structures) are
 made and read here with `struct`, as the link watch does (fault/lan/netlink.py); pyroute2,
-which did this before, held 7.6 MiB of the daemon's memory for three message kinds
+which did this before, held about 8 MiB of the daemon's memory for three message kinds
 (bench/bench_memory.py), and its first import took a few hundred milliseconds.
 """
 
