@@ -314,7 +314,7 @@ def test_refusals_say_what_the_store_says_and_are_audited(tmp_path: Path, mib: M
 def test_operator_actions_go_to_the_actions_layer(tmp_path: Path, mib: MibModel) -> None:
     async def test(world: World, client: TestClient) -> None:
         seen: list[tuple[Any, str]] = []
-        world.store.on_action = lambda action, who: seen.append((action, who))
+        world.store.on_request.append(lambda action, who: seen.append((action, who)))
         await login(client, "alice")
         token = await csrf(client)
         await post(client, "/config/action", {"action": "reset_service", "service_index": "2"}, token)
