@@ -1,7 +1,8 @@
 """The state as metrics in the OpenMetrics text format (and Prometheus' older text format).
 
-`MetricsPage.handle` is an aiohttp handler that a web listener mounts at `/metrics`; it
-answers OpenMetrics 1.0 unless the scraper accepts only `text/plain` (version 0.0.4),
+`MetricsPage.handle` is an aiohttp handler that the web panel mounts at `/metrics`, and
+`MetricsPage.answer` the same page for the status socket (views/server.py, which does not
+load aiohttp); it answers OpenMetrics 1.0 unless the scraper accepts only `text/plain` (version 0.0.4),
 which it then gets: the same families, with the older format's spelling (counter
 families named with `_total`, info and stateset families as gauges, no `# EOF`).
 
@@ -25,9 +26,7 @@ import enum
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import Callable
-
-from aiohttp import web
+from typing import TYPE_CHECKING, Callable
 
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
@@ -50,6 +49,9 @@ from haoscar_snmp.snmp.mib import MibModel
 from haoscar_snmp.views.health import judge
 from haoscar_snmp.views.slices import Pacer, Shared, Work, chunks, drain, rows
 from haoscar_snmp.views.snapshot import alias_holders, enum_label
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 OPENMETRICS_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -438,7 +440,14 @@ class MetricsPage:
         fams = yield from build(self.state, self.config(), self.help)
         return (yield from encoded(fams, open_metrics))
 
+    def answer(self, accept: str) -> tuple[bytes, str]:
+        """The page for a request's Accept header, and its Content-Type."""
+        om = wants_openmetrics(accept)
+        return self.render(om).encode(), OPENMETRICS_TYPE if om else TEXT_TYPE
+
     async def handle(self, request: web.Request) -> web.Response:
+        from aiohttp import web     # loaded already: only the web panel mounts this handler
+
         om = wants_openmetrics(request.headers.get("Accept", ""))
         response = web.Response(body=await self.body(om))
         response.headers["Content-Type"] = OPENMETRICS_TYPE if om else TEXT_TYPE

@@ -23,7 +23,9 @@ No part is given a collaborator after it was built (`test_no_part_is_wired_after
 outside its own methods, code assigns only to the fields of records.
 
 And the heartbeat process stays small: importing it loads no SNMP, configuration schema
-or scheduler code (it must start fast and keep a small heap).
+or scheduler code (it must start fast and keep a small heap). The daemon itself loads
+no optional part at import (the web panel, AgentX, the SMTP client) and nothing it never
+uses (pysnmp's MIB compiler, pyroute2): those come with the configuration that asks.
 """
 
 from __future__ import annotations
@@ -135,6 +137,24 @@ def test_the_heartbeat_process_imports_nothing_heavy() -> None:
             "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('pysnmp', 'pyasn1', 'pydantic', 'apscheduler', 'pysmi') or "
             "m.startswith(('haoscar_snmp.config', 'haoscar_snmp.snmp')))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=REPO, timeout=60).stdout.strip()
+    assert out == ""
+
+
+# What the daemon loads only when a configuration uses it, or never: the web panel and
+# aiohttp ([web]), the AgentX subagent ([snmp.agentx]), the SMTP client (at the first
+# mail), pyroute2 (the heartbeat process's, not the daemon's), and pysnmp's MIB compiler
+# pysmi with its parser, templates and URL readers (snmp/nocompiler.py). Each costs
+# resident memory in every daemon that does not need it (docs/benchmarks.md).
+LOADED_ONLY_WHEN_USED = ("aiohttp", "aiosmtplib", "pyroute2", "pysmi", "lark", "jinja2", "requests",
+                         "urllib3", "haoscar_snmp.views.web", "haoscar_snmp.snmp.agentx")
+
+
+def test_the_daemon_imports_only_what_every_configuration_uses() -> None:
+    code = ("import sys, haoscar_snmp.__main__, haoscar_snmp.daemon\n"
+            f"heavy = {LOADED_ONLY_WHEN_USED!r}\n"
+            "print(' '.join(sorted(m for m in sys.modules if any(m == h or m.startswith(h + '.') for h in heavy))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=REPO, timeout=60).stdout.strip()
     assert out == ""
