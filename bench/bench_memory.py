@@ -57,9 +57,9 @@ IMPORT_STEPS = [
     "haoscar_snmp.core.scheduler", "fcaps.fault.takeover", "haoscar_snmp.views.server",
     "haoscar_snmp.daemon",
     # what only some configurations load: the SMTP client (at the first mail), the web
-    # panel, AgentX, pyroute2 (the heartbeat process, with a peer head); pysmi (never)
+    # panel, AgentX; pysmi (never)
     "aiosmtplib", "aiohttp.web", "haoscar_snmp.views.web.server", "haoscar_snmp.snmp.agentx.session",
-    "pyroute2", "pysmi.compiler",
+    "pysmi.compiler",
 ]
 
 _IMPORT_CHILD = r"""

@@ -25,7 +25,7 @@ outside its own methods, code assigns only to the fields of records.
 And the heartbeat process stays small: importing it loads no SNMP, configuration schema
 or scheduler code (it must start fast and keep a small heap). The daemon itself loads
 no optional part at import (the web panel, AgentX, the SMTP client) and nothing it never
-uses (pysnmp's MIB compiler, pyroute2): those come with the configuration that asks.
+uses (pysnmp's MIB compiler): those come with the configuration that asks.
 """
 
 from __future__ import annotations
@@ -144,10 +144,10 @@ def test_the_heartbeat_process_imports_nothing_heavy() -> None:
 
 # What the daemon loads only when a configuration uses it, or never: the web panel and
 # aiohttp ([web]), the AgentX subagent ([snmp.agentx]), the SMTP client (at the first
-# mail), pyroute2 (the heartbeat process's, not the daemon's), and pysnmp's MIB compiler
+# mail), and pysnmp's MIB compiler
 # pysmi with its parser, templates and URL readers (snmp/nocompiler.py). Each costs
 # resident memory in every daemon that does not need it (docs/benchmarks.md).
-LOADED_ONLY_WHEN_USED = ("aiohttp", "aiosmtplib", "pyroute2", "pysmi", "lark", "jinja2", "requests",
+LOADED_ONLY_WHEN_USED = ("aiohttp", "aiosmtplib", "pysmi", "lark", "jinja2", "requests",
                          "urllib3", "haoscar_snmp.views.web", "haoscar_snmp.snmp.agentx")
 
 
