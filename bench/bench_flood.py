@@ -66,6 +66,12 @@ It never fails on a number: it prints the figures. Run as root from the reposito
     sudo .venv/bin/python bench/bench_flood.py [--seconds 120] [--interval-ms 20 --dead-ms 60]
     sudo .venv/bin/python bench/bench_flood.py --idle [--profile /tmp/prof]
     sudo .venv/bin/python bench/bench_flood.py --loaded --minutes 10
+    sudo .venv/bin/python bench/bench_flood.py --scrape --seconds 60
+
+**--scrape** (bench/flood_scrape.py): a pair holding 2,000 services and 2,000 LAN
+interfaces, its views idle and then scraped in a tight loop (/metrics with basic
+authentication on the web listener, /status on the status socket), side by side: the
+scrape times, the loop lag, the worst heartbeat gap, false failovers.
 Everything it starts lives in the namespaces of tests.scenarios.netns.Cluster and is
 removed at the end, also on error, Ctrl-C, SIGTERM or SIGHUP.
 """
@@ -1131,8 +1137,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-idle", action="store_true", help="--loaded without the idle measurement first")
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--kills", type=int, default=20)
-    p.add_argument("--services", type=int, default=200)
-    p.add_argument("--service-interval-ms", type=int, default=1000)
+    p.add_argument("--services", type=int, help="default 200 (--loaded), 2000 (--scrape)")
+    p.add_argument("--service-interval-ms", type=int, help="default 1000 (--loaded), 10000 (--scrape)")
+    p.add_argument("--scrape", action="store_true", help="the views under scraping (bench/flood_scrape.py)")
     p.add_argument("--lan-targets", type=int, default=2000)
     p.add_argument("--lan-poll-ms", type=int, default=1000)
     p.add_argument("--public-targets", type=int, default=4, help="0: none (at most 32)")
@@ -1145,9 +1152,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="also write the figures as JSON")
     p.add_argument("--keep-tmp", action="store_true", help="keep the configurations and daemon logs")
     args = p.parse_args(argv)
-    fast = args.idle or args.loaded
-    args.interval_ms = args.interval_ms or (10 if fast else 20)
-    args.dead_ms = args.dead_ms or (30 if fast else 60)
+    fast = args.idle or args.loaded or args.scrape
+    args.services = args.services or (2000 if args.scrape else 200)
+    args.service_interval_ms = args.service_interval_ms or (10000 if args.scrape else 1000)
+    args.interval_ms = args.interval_ms or (10 if args.idle or args.loaded else 20)
+    args.dead_ms = args.dead_ms or (30 if args.idle or args.loaded else 60)
     if os.geteuid() != 0:
         print("bench_flood.py needs root (network namespaces)", file=sys.stderr)
         return 2
@@ -1186,6 +1195,10 @@ def main(argv: list[str] | None = None) -> int:
                 results["idle"] = run_idle(env, args)
             if args.loaded:
                 results["loaded"] = run_loaded(env, args)
+            if args.scrape:
+                sys.path.insert(0, str(BENCH))
+                from flood_scrape import run_scrape
+                results.update(run_scrape(env, args))
             if not fast:
                 results.update(run_phases(env, args))
             results["load_end"] = loadavg()

@@ -7,11 +7,17 @@ clock:
 * the snapshot (`views/snapshot.py`), and the snapshot encoded as the status socket
   sends it (compact JSON): what one `haoscar-snmp status` costs the loop;
 * the metrics page rendered as OpenMetrics and as Prometheus text 0.0.4: what one
-  scrape costs the loop (the aim is under 50 ms);
+  scrape costs (the aim is under 50 ms);
+* the same as the daemon serves them, on an event loop, in slices (views/slices.py):
+  the status socket's JSON, a scrape (the first one, with nothing kept from an earlier
+  scrape, and then the following ones), and the live feed's marker;
 
 and prints the best, median and worst of each (the best is the cost without other
-work on the machine), and the sizes. It never passes or fails on a
-number.
+work on the machine), the sizes, and the longest single stall of the loop during the
+render: for the renders in one go, the render itself; for the sliced ones, the longest
+gap between two turns of a task that does nothing but `await asyncio.sleep(0)` beside
+the render (a real stall as the heartbeat answerer or the role machine would see it).
+It never passes or fails on a number.
 
     .venv/bin/python bench/bench_views.py [--services 2000] [--interfaces 2000] [--reps 20]
 """
@@ -19,11 +25,12 @@ number.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import statistics
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from haoscar_snmp.config.loader import load_config
 from haoscar_snmp.core.clock import SystemClock
@@ -46,8 +53,9 @@ from haoscar_snmp.core.state import (
     ServiceStatus,
     State,
 )
-from haoscar_snmp.views.metrics import MetricsPage
+from haoscar_snmp.views.metrics import MetricsPage, forget
 from haoscar_snmp.views.snapshot import snapshot
+from haoscar_snmp.views.source import SnapshotSource
 
 
 def make_state(services: int, interfaces: int) -> State:
@@ -85,13 +93,39 @@ def make_state(services: int, interfaces: int) -> State:
     return state
 
 
-def timed(fn: Callable[[], object], reps: int) -> tuple[float, float, float, object]:
+def timed(fn: Callable[[], object], reps: int) -> tuple[float, float, float, object, float]:
     times, out = [], None
     for _ in range(reps):
         start = time.perf_counter()
         out = fn()
         times.append(time.perf_counter() - start)
-    return min(times) * 1000, statistics.median(times) * 1000, max(times) * 1000, out
+    return min(times) * 1000, statistics.median(times) * 1000, max(times) * 1000, out, max(times) * 1000
+
+
+def timed_async(fn: Callable[[], Any], reps: int) -> tuple[float, float, float, object, float]:
+    """`fn()` awaited `reps` times on a loop, one at a time, beside a task that only turns:
+    the longest gap between two of its turns is the longest stall of the loop."""
+    async def main() -> tuple[list[float], object, float]:
+        stall, last, done = 0.0, time.perf_counter(), False
+
+        async def turn() -> None:
+            nonlocal stall, last
+            while not done:
+                now = time.perf_counter()
+                stall, last = max(stall, now - last), now
+                await asyncio.sleep(0)
+        ticker = asyncio.ensure_future(turn())
+        await asyncio.sleep(0)
+        times, out = [], None
+        for _ in range(reps):
+            start = time.perf_counter()
+            out = await fn()
+            times.append(time.perf_counter() - start)
+        done = True
+        await ticker
+        return times, out, stall
+    times, out, stall = asyncio.run(main())
+    return min(times) * 1000, statistics.median(times) * 1000, max(times) * 1000, out, stall * 1000
 
 
 def main() -> None:
@@ -107,17 +141,27 @@ def main() -> None:
     print(f"{args.services} services, {args.interfaces} LAN interfaces, {len(state.accounting)} accounting rows, "
           f"{len(state.events)} events; {args.reps} repetitions, best / median / worst "
           f"(load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
+    source = SnapshotSource(state, lambda: config, clock)
+    fresh = MetricsPage(state, lambda: config, clock)
     cases = [
-        ("snapshot (20 events)", lambda: snapshot(state, config, clock)),
+        ("snapshot (20 events)", lambda: timed(lambda: snapshot(state, config, clock), args.reps)),
         ("snapshot + JSON (status socket)",
-         lambda: json.dumps(snapshot(state, config, clock), separators=(",", ":"))),
-        ("metrics, OpenMetrics", lambda: page.render(True)),
-        ("metrics, Prometheus text 0.0.4", lambda: page.render(False)),
+         lambda: timed(lambda: json.dumps(snapshot(state, config, clock), separators=(",", ":")), args.reps)),
+        ("metrics, OpenMetrics", lambda: timed(lambda: page.render(True), args.reps)),
+        ("metrics, Prometheus text 0.0.4", lambda: timed(lambda: page.render(False), args.reps)),
+        ("sliced: status JSON", lambda: timed_async(source.json, args.reps)),
+        ("sliced: metrics, nothing kept", lambda: (forget(), timed_async(lambda: fresh.body(True), 1))[1]),
+        ("sliced: metrics, OpenMetrics", lambda: timed_async(lambda: page.body(True), args.reps)),
+        ("sliced: metrics, Prometheus 0.0.4", lambda: timed_async(lambda: page.body(False), args.reps)),
+        ("sliced: live feed marker", lambda: timed_async(source.marker, args.reps)),
     ]
-    for name, fn in cases:
-        best, median, worst, out = timed(fn, args.reps)
+    print(f"  {'':<34} {'best':>9} {'median':>9} {'worst':>9} {'longest stall':>14}")
+    for name, run in cases:
+        best, median, worst, out, stall = run()
+        if isinstance(out, bytes):
+            out = out.decode()
         size = f"  {len(out) / 1e6:.2f} MB, {out.count(chr(10))} lines" if isinstance(out, str) else ""
-        print(f"  {name:<34} {best:6.1f} ms {median:6.1f} ms {worst:6.1f} ms{size}")
+        print(f"  {name:<34} {best:6.1f} ms {median:6.1f} ms {worst:6.1f} ms {stall:11.1f} ms{size}")
 
 
 if __name__ == "__main__":

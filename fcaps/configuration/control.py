@@ -6,6 +6,10 @@ Switchover and failback are carried out by the role state machine when there is 
 head; without one they are refused, with the reason in the result text. Pulling the
 peer's cluster-wide settings and pushing this head's go to the settings exchange
 (`sync.py`): the result reads inProgress until the peer has answered.
+
+Both are given when this is built (None: there is no peer head); it is built after the
+role state machine and the settings exchange, and listens to the configuration store's
+requests (`ConfigStore.on_request`).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from haoscar_snmp.core.state import ControlAction, ControlResult, OperatorReques
 
 log = logging.getLogger(__name__)
 
-# A role-change request handler: returns (accepted, text). Set by the role state machine.
+# A role-change request handler: returns (accepted, text). The role state machine's.
 RoleRequest = Callable[[ControlAction, str], tuple[bool, str]]
 # A settings-exchange request (pull or push): (accepted, text), once the peer answered.
 ConfigRequest = Callable[[ControlAction, str], Awaitable[tuple[bool, str]]]
@@ -33,12 +37,13 @@ class OperatorActions:
     OPERATOR_ACTION event ("reset_counters"); each owner of counters resets its own
     (`is_counter_reset`)."""
 
-    def __init__(self, state: State, bus: EventBus, clock: Clock) -> None:
+    def __init__(self, state: State, bus: EventBus, clock: Clock, role_request: RoleRequest | None = None,
+                 config_request: ConfigRequest | None = None) -> None:
         self.state = state
         self.bus = bus
         self.clock = clock
-        self.role_request: RoleRequest | None = None
-        self.config_request: ConfigRequest | None = None
+        self.role_request = role_request
+        self.config_request = config_request
         self._tasks: set[asyncio.Task[None]] = set()
 
     def handle(self, action: OperatorRequest, principal: str) -> None:

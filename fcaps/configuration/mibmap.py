@@ -11,9 +11,12 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from haoscar_snmp.config.mibmap import ConfigMap, RowLayout, ScalarMap
+from pydantic import TypeAdapter
+
+from haoscar_snmp.config.mibmap import ConfigMap, RowLayout, ScalarMap, adapter_problem
 from haoscar_snmp.config.checkspec import CheckType
-from haoscar_snmp.config.schema import Config, ServiceConfig
+from haoscar_snmp.config.schema import AliasConfig, Config, ServiceConfig
+from haoscar_snmp.config.values import Email
 from haoscar_snmp.core.state import CheckKind, ControlAction, ServiceSelection
 
 # haoscarServiceRecovery: MIB value <-> the policy's name in the configuration file.
@@ -79,6 +82,14 @@ def service_row(svc: Any) -> dict[str, Any]:
     return row
 
 
+_EMAIL: TypeAdapter[str] = TypeAdapter(Email)
+
+
+def _email_problem(value: Any) -> str | None:
+    """haoscarNotifyEmail is one address, or empty for nobody."""
+    return adapter_problem(_EMAIL, value) if value else None
+
+
 def alias_row(alias: Any) -> dict[str, Any]:
     """A configured alias as the overrides file stores it."""
     return {"address": str(alias.address), "prefix_length": alias.prefix_length,
@@ -117,6 +128,7 @@ SERVICES = RowLayout(
             "haoscarServiceActiveOnly": truth,
             "haoscarServiceCheckType": lambda v: int(CHECK_TYPE_VALUES.get(str(v), v))},
     inherited={"haoscarServiceRetryThreshold": lambda c: c.timing.service_retry_threshold},
+    model=ServiceConfig,
 )
 
 ALIASES = RowLayout(
@@ -126,11 +138,13 @@ ALIASES = RowLayout(
     mandatory=("address", "interface"),
     defaults={"prefix_length": 24},
     row=alias_row,
+    model=AliasConfig,
 )
 
 CONFIG_MAP = ConfigMap(
     scalars={**{name: _timing(key) for name, key in TIMING_SCALARS.items()},
-             "haoscarNotifyEmail": ScalarMap(path=("notify_email",), read=notify_email)},
+             "haoscarNotifyEmail": ScalarMap(path=("notify_email",), read=notify_email,
+                                             value_problem=_email_problem)},
     tables={"haoscarServiceEntry": SERVICES, "haoscarAliasEntry": ALIASES},
     actions={"haoscarControlAction": ControlAction, "haoscarControlServiceIndex": ServiceSelection},
 )

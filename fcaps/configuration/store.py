@@ -10,24 +10,26 @@ It also keeps the version of the cluster-wide settings (`haoscar_snmp/config/
 clustersync.py`) in `<state_dir>/cluster-config.json`: raised by every change this head
 makes (a SET, a reload, a file edited while the daemon was stopped), taken from the peer
 when this head adopts the peer's settings. A SET that changes cluster-wide settings is
-first proposed to the peer (`proposer`, wired by `fcaps/configuration/sync.py`): a
-refusal there refuses the SET, and nothing changes on either head. A change of the
+first proposed to the peer (`Peer`, given at construction: `agreement.PeerAgreement`,
+which the settings exchange in `sync.py` serves): a refusal there refuses the SET, and
+nothing changes on either head. A change of the
 heartbeat timing that would let the heads misjudge each other while one runs the old
 timing and the other the new goes in two steps, each proposed to the peer and applied on
 both heads: first an intermediate timing (the longer dead time, the shorter interval),
 then the new one (`clustersync.stage_timing`; `commit` says what happens when a step
 fails).
+
+The store is built first and depends on no other component: those that act on it listen
+(`on_change`, `on_version`, and `on_request` for the operator actions a SET carries).
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
-import enum
 import json
 import logging
-from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -38,6 +40,7 @@ from haoscar_snmp.config.cluster import (
     cluster_wide,
     differences,
     digest,
+    fingerprint,
     section,
 )
 from haoscar_snmp.config.clustersync import Stage, Version, bump, cross_head_problems, stage_timing
@@ -54,6 +57,7 @@ from haoscar_snmp.core.ratelimit import RateLimiter
 from haoscar_snmp.core.state import OperatorRequest, ServiceSelection, State
 from haoscar_snmp.core.text import printable
 
+from .agreement import Confirmation, Proposal, SingleHead
 from .apply import apply_to_state
 
 log = logging.getLogger(__name__)
@@ -64,29 +68,21 @@ REFUSALS_BURST = 5               # refused SETs in the event history at once...
 REFUSALS_PERIOD_S = 60.0         # ...then one a minute
 
 
-class Confirmation(enum.Enum):
-    CONFIRMED = "confirmed"        # the peer validated, persisted and applied it
-    UNCONFIRMED = "unconfirmed"    # the peer is not heard or did not answer: this head only
-    REFUSED = "refused"            # the peer refused it: nothing changes
+class Peer(Protocol):
+    """The peer head as the store sees it (`agreement.PeerAgreement`)."""
 
+    def settings(self, mine: Mapping[str, Any], mine_digest: str) -> Mapping[str, Any] | None:
+        """The peer's cluster-wide settings as best known (None: not known)."""
 
-@dataclass(frozen=True)
-class Proposal:
-    """The peer's answer to a proposed cluster-wide change."""
+    def takes_part(self) -> bool:
+        """Whether a change is proposed to a peer that can answer now."""
 
-    outcome: Confirmation
-    why: str = ""
+    async def propose(self, settings: dict[str, Any], version: Version, step: int = 0) -> Proposal:
+        """The peer's answer to new settings at `version`; `step` is 0 for a change in one
+        step, 1 or 2 for the steps of a staged timing change."""
 
-
-class Proposer(Protocol):
-    """(new cluster-wide settings, their version, the step) -> the peer's answer. `step`
-    is 0 for a change in one step, 1 or 2 for the steps of a staged timing change."""
-
-    def __call__(self, settings: dict[str, Any], version: Version, step: int = 0) -> Awaitable[Proposal]: ...
-
-
-async def _alone(settings: dict[str, Any], version: Version, step: int = 0) -> Proposal:
-    return Proposal(Confirmation.CONFIRMED, "no peer head")
+    def alone(self, why: str) -> None:
+        """A change is held on this head only (the peer did not answer)."""
 
 
 class VersionFile:
@@ -118,7 +114,7 @@ class ConfigStore:
     """Holds file config, overrides, pending (notReady) rows and the effective config."""
 
     def __init__(self, path: Path | None, state_dir: Path | None, state: State, bus: EventBus,
-                 clock: Clock) -> None:
+                 clock: Clock, peer: Peer | None = None) -> None:
         self.path = path
         self._state_dir_override = state_dir
         self.state = state
@@ -130,18 +126,12 @@ class ConfigStore:
         self._pending: dict[str, dict[int, dict[str, Any]]] = {}
         self.effective: Config = apply_overrides(self.file_config, self._overrides)
         self.on_change: list[Callable[[Config], None]] = []
-        self.on_action: Callable[[OperatorRequest, str], None] = lambda action, who: None
+        # Told every operator action a committed SET carries, with who set it.
+        self.on_request: list[Callable[[OperatorRequest, str], None]] = []
         # Refused SETs reach the event history at most REFUSALS_BURST at once, then one per
         # REFUSALS_PERIOD_S: whoever sends them sets their pace (the log has every one).
         self._refusals = RateLimiter(clock, REFUSALS_BURST, REFUSALS_PERIOD_S)
-        # The settings exchange plugs in here (fcaps/configuration/sync.py).
-        self.proposer: Proposer = _alone
-        self.peer_settings: Callable[[], Mapping[str, Any] | None] = lambda: None
-        # Whether a change is proposed to a peer that can answer (heard, taking part in
-        # the exchange): the end state is then judged, as both heads will run it.
-        self.peer_takes_part: Callable[[], bool] = lambda: False
-        # Told when a change is applied on this head only (the peer did not answer).
-        self.alone: Callable[[str], None] = lambda why: None
+        self.peer: Peer = peer or SingleHead()
         self.on_version: list[Callable[[], None]] = []
         self.proposing = False       # a change is being agreed with the peer (through all its steps)
         self._lock = asyncio.Lock()
@@ -201,6 +191,11 @@ class ConfigStore:
                        principal, version)
             return version
 
+    def advert(self) -> tuple[int, str, int]:
+        """What this head advertises of its settings in its heartbeats: the version's
+        counter and head, and the fingerprint of the digest."""
+        return self.version.counter, self.version.head, fingerprint(self.digest)
+
     # -- what the SET path reads (ConfigSource) ----------------------------------------
 
     def current(self) -> Config:
@@ -221,12 +216,12 @@ class ConfigStore:
         settings as known, and it is judged against those. A difference between the
         heads that is already there is the drift alarm's, not this SET's."""
         problems = check_candidate(self.file_config, overrides)
-        peer = self.peer_settings()
+        peer = self.peer.settings(self.settings, self.digest)
         if problems or peer is None:
             return problems
         proposed = apply_overrides(self.file_config, overrides)
         return [Problem("cluster", key, f"{why} (the peer head's settings)")
-                for key, why in self._cross_head(proposed, peer, jointly=self.peer_takes_part())]
+                for key, why in self._cross_head(proposed, peer, jointly=self.peer.takes_part())]
 
     def _cross_head(self, proposed: Config, peer: Mapping[str, Any], *, jointly: bool) -> list[tuple[str, str]]:
         """The cross-head problems `proposed` brings that the heads do not have already;
@@ -282,7 +277,8 @@ class ConfigStore:
         # stands in the request.
         for action in sorted(plan.actions, key=lambda a: not isinstance(a, ServiceSelection)):
             audit.info("SET by %s: operator action %s", principal, action.name.lower())
-            self.on_action(action, principal)
+            for listener in self.on_request:
+                listener(action, principal)
 
     async def _agree(self, plan: SetPlan, new: Config, settings: dict[str, Any], principal: str) -> None:
         """Propose a cluster-wide change to the peer and hold it here once the peer took
@@ -305,13 +301,13 @@ class ConfigStore:
           (or the new, if only its answer was lost); the SET succeeds with the drift
           alarm, and the peer takes the new timing when it answers.
         """
-        peer = self.peer_settings()
+        peer = self.peer.settings(self.settings, self.digest)
         stage = stage_timing(section(self.settings, "timing"), section(settings, "timing"),
                              section(peer, "timing") if peer is not None else None) \
-            if self.peer_takes_part() else None
+            if self.peer.takes_part() else None
         version = bump(self.version, self.me)
         if stage is None:
-            answer = await self.proposer(settings, version, 0)
+            answer = await self.peer.propose(settings, version, 0)
             if answer.outcome is Confirmation.REFUSED:
                 raise CommitRefused(f"the peer head refused it: {answer.why}")
             if answer.outcome is Confirmation.UNCONFIRMED:
@@ -327,7 +323,7 @@ class ConfigStore:
         except ConfigError as error:        # not expected: the intermediate of two valid timings
             raise CommitRefused(f"the intermediate heartbeat timing is invalid: {error}", "commitFailed") from None
         between_settings = cluster_wide(between)
-        answer = await self.proposer(between_settings, version, 1)
+        answer = await self.peer.propose(between_settings, version, 1)
         if answer.outcome is Confirmation.REFUSED:
             raise CommitRefused(f"the peer head refused it: {answer.why}")
         if answer.outcome is Confirmation.UNCONFIRMED:
@@ -348,7 +344,7 @@ class ConfigStore:
             await asyncio.sleep(stage.settle_s)
 
         final = bump(version, self.me)
-        answer = await self.proposer(settings, final, 2)
+        answer = await self.peer.propose(settings, final, 2)
         if answer.outcome is Confirmation.REFUSED:
             text = (f"the peer head refused step 2 of the heartbeat timing change ({answer.why}); both heads "
                     f"hold step 1's intermediate timing (version {version}): {_timing_text(between)}, with "
@@ -368,7 +364,7 @@ class ConfigStore:
         """The peer did not answer: hold the change on this head only, if that is safe
         while the peer keeps its settings as known (CommitRefused if not: nothing
         changes here). `between`: step 1 applied on both heads at that version."""
-        peer = self.peer_settings()
+        peer = self.peer.settings(self.settings, self.digest)
         problems = self._cross_head(new, peer, jointly=False) if peer is not None else []
         if problems:
             text = (f"the peer head did not answer ({why}), and this head alone may not run the change "
@@ -379,7 +375,7 @@ class ConfigStore:
                 text += (f"; if the peer took step 1 all the same (its answer lost), both heads take its "
                          f"intermediate timing ({_stage_text(stage.intermediate)}), safe with either")
             raise CommitRefused(text)
-        self.alone(why)
+        self.peer.alone(why)
         if between is None:
             audit.warning("SET by %s: applied on this head only (version %s): %s; the peer takes it when it "
                           "answers", principal, version, why)

@@ -1,7 +1,7 @@
 """One configuration for the cluster: the daemon's side of the settings exchange.
 
 Each head advertises the version and fingerprint of its cluster-wide settings in its
-heartbeats (`fcaps/fault/heartbeat/proto.py`, from `advert()`). This job compares the peer's
+heartbeats (`fcaps/fault/heartbeat/proto.py`, from `ConfigStore.advert()`). This job compares the peer's
 advert with this head's at every heartbeat interval:
 
 * equal: in sync (the higher version is kept by both);
@@ -10,10 +10,10 @@ advert with this head's at every heartbeat interval:
   a tie) adopts the other's, validated as a SET is, before it is applied;
 * different for longer than DRIFT_BEATS heartbeats (the settings cannot be adopted,
   or the peer cannot be reached to fetch them): the drift alarm (haoscarConfigDrift)
-  naming the keys, cleared when the digests agree again.
+  naming the keys, cleared when the digests agree again (`drift.py` shows the judgement).
 
 A SET of a cluster-wide object is proposed to the peer before it is answered
-(`propose()`, called by `store.ConfigStore.commit`): the peer validates it against its
+(`propose()`, asked by `store.ConfigStore.commit` through the agreement): the peer validates it against its
 own state, persists and applies it, and answers ACK or NAK. A NAK refuses the SET
 (inconsistentValue), nothing changed on either head. A peer that is not heard, or does
 not answer within PROPOSE_TIMEOUT_S, leaves the change on this head only: the SET
@@ -26,101 +26,89 @@ arrives while this head's own proposal waits for its answer. docs/operations.md 
 for operators.
 
 The exchange's datagrams (`syncproto.py`) go through the heartbeat process, on the
-heartbeat port, under the heartbeat key and bound to both heads' heartbeat nonces.
+heartbeat port, under the heartbeat key and bound to both heads' heartbeat nonces;
+`exchange.py` carries them.
+
+The arrows go one way: this job uses the store, the agreement (`agreement.py`, which the
+store asks, and this job fills and serves), the channel (`channel.py`, which the heartbeat
+process fills) and the heartbeat process; all are built before it, and none uses it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
-from fcaps.fault.alarms import Alarms, AlarmType, ProbableCause
-from haoscar_snmp.core.keys import key_id
+from fcaps.fault.alarms import Alarms
 from haoscar_snmp.config.cluster import differences, digest, fingerprint
-from haoscar_snmp.config.clustersync import Advert, DriftState, DriftTracker, Version, merge
+from haoscar_snmp.config.clustersync import Advert, Version, merge
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
-from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
-from haoscar_snmp.core.state import ConfigSyncStatus, State
+from haoscar_snmp.core.events import EventBus
+from haoscar_snmp.core.state import State
 from haoscar_snmp.core.text import printable
 
 from . import syncproto
-from .store import Confirmation, ConfigStore, Proposal
+from .agreement import Ask, Confirmation, PeerAgreement, Proposal
+from .channel import SettingsChannel
+from .drift import DriftReport
+from .exchange import Exchange, Link, read_version, wire_version
+from .store import ConfigStore
 from .syncproto import Kind, Message
 
 log = logging.getLogger(__name__)
 
 PROPOSE_TIMEOUT_S = 0.8    # under net-snmp's default 1 s timeout: the manager hears one answer
 FETCH_TIMEOUT_S = 0.8
-RESEND_S = 0.1             # a request is sent again this often until answered (datagrams get lost)
 FETCH_RETRY_S = 1.0        # after a fetch that got no answer, or an adoption that failed
 SETTLE_MAX_S = 2.0         # the longest a starting head waits for the peer's settings before acting
 OBSERVE_S = 0.25           # the job's shortest period
-SUBJECT = "cluster-config"
 NOT_KNOWN = "the peer head is not heard, or does not advertise its settings (haoscarConfigSyncStatus unknown)"
 
 
-class Link(Protocol):
-    """The heartbeat process's side that the exchange uses (fcaps/fault/heartbeat/process.py)."""
-
-    nonces: tuple[int, int]
-    relay_dropped: int
-    key_ids: tuple[int, ...]          # the key the heartbeat sends with, then those it accepts
-    config_advert: Callable[[], tuple[int, str, int]]
-    on_config: Callable[[bytes], None]
-
-    def send_config(self, data: bytes) -> None: ...
-
-
 class ClusterSync:
-    """The `config-sync` job; the sole writer of `state.config_sync`."""
+    """The `config-sync` job. It counts the adoptions, pushes and refusals of
+    `state.config_sync`; its `drift` shows the rest."""
 
     name = "config-sync"
 
-    def __init__(self, store: ConfigStore, state: State, bus: EventBus, alarms: Alarms, clock: Clock,
-                 config: Callable[[], Config], link: Link | None) -> None:
+    def __init__(self, store: ConfigStore, agreement: PeerAgreement, channel: SettingsChannel, state: State,
+                 bus: EventBus, alarms: Alarms, clock: Clock, config: Callable[[], Config],
+                 link: Link | None) -> None:
+        """`link`: the heartbeat process, None for a single head."""
         self.store = store
+        self.agreement = agreement
+        self.channel = channel
         self.state = state
-        self.bus = bus
-        self.alarms = alarms
         self.clock = clock
         self.config = config
-        self.link = link
         cfg = config()
         peer = cfg.peer_head_config
         self.me = cfg.cluster.local_head
         self.peer = peer.name if peer is not None else ""
-        self.tracker = DriftTracker()
-        self.peer_settings: dict[str, Any] | None = None   # the peer's, as last known
-        self._peer_settings_of: tuple[Version, int] | None = None   # (version, fingerprint) they are of
-        self._ids = itertools.count(1)
-        self._waiting: dict[int, asyncio.Future[Message]] = {}
-        self._answered = syncproto.Answered()
+        self.exchange = Exchange(self.me, self.peer, link, channel, config) if link is not None else None
+        self.drift = DriftReport(store, agreement, channel, self.exchange, state, bus, alarms, clock)
         self._tasks: set[asyncio.Task[None]] = set()
         self._fetching = False
         self._next_fetch = 0.0
         self._tried: tuple[Version, int] | None = None     # the peer advert an adoption was tried for
         self._proposing = False
-        self._bad = 0
         self._first_heard = 0.0
         self._known_count = 0
-        self._keys_held: dict[int, bytes] = {}
-        self._unconfirmed = ""      # why the last change is on this head only ("" = it is not)
-        store.proposer = self.propose
-        store.peer_settings = self.peer_settings_now
-        store.peer_takes_part = lambda: not self._absent()
-        store.alone = self.applied_alone
+        self._alone_seen = 0
         # A new version (a change here, or the peer's taken) is judged at once: a change
         # made without the peer raises the drift alarm before the SET is answered.
         store.on_version.append(self.observe)
-        if link is not None:
-            link.config_advert = self.advert
-            link.on_config = self.datagram
-            self._known_keys()
-        self._publish()
+        self.drift.publish()
+
+    def start(self) -> None:
+        """With a peer head: serve the store's proposals and the peer's datagrams, each
+        in the order they came, until `stop`."""
+        if self.exchange is not None:
+            self._spawn(self._serve_asks())
+            self._spawn(self._serve_datagrams())
 
     # -- the job -------------------------------------------------------------------------
 
@@ -133,80 +121,64 @@ class ClusterSync:
         self.observe()
         return self.summary()
 
-    def advert(self) -> tuple[int, str, int]:
-        version = self.store.version
-        return version.counter, version.head, fingerprint(self.store.digest)
-
-    def peer_advert(self) -> tuple[Version, int] | None:
-        view = self.state.peer
-        if view is None or not view.heard or view.config is None:
-            return None
-        counter, head, fp = view.config
-        return Version(counter, head), fp
-
-    def peer_settings_now(self) -> Mapping[str, Any] | None:
-        """The peer's settings as best known: this head's when its advert says they are
-        equal, else the last fetched or proposed (None: never known since start)."""
-        peer = self.peer_advert()
-        if peer is not None and peer[1] == fingerprint(self.store.digest):
-            return self.store.settings
-        return self.peer_settings
-
     def _known(self, settings: dict[str, Any], version: Version) -> None:
         """The peer holds `settings` now (it took them, or this head took them from it):
         no fetch until its heartbeats have had time to advertise them."""
-        self.peer_settings = settings
-        self._peer_settings_of = (version, fingerprint(digest(settings)))
+        self.agreement.learn(settings, (version, fingerprint(digest(settings))))
         self._known_count += 1            # a fetch under way brings older news: dropped
         self._next_fetch = self.clock.monotonic() + FETCH_RETRY_S
 
     def observe(self) -> None:
         """Compare the adverts; fetch, adopt and raise or clear the alarm as needed."""
         now = self.clock.monotonic()
-        if self.link is None:
-            self._publish()
+        if self.exchange is None:
+            self.drift.publish()
             return
-        self._known_keys()              # a key replaced by a reload is kept for the rotation
+        self.exchange.remember_keys()   # a key replaced by a reload is kept for the rotation
+        if self.agreement.alone_count != self._alone_seen:
+            self._alone_seen = self.agreement.alone_count
+            self.drift.afresh()         # a change held alone: judged afresh from now
         view = self.state.peer
         heard = view is not None and view.heard
         if heard and not self._first_heard:
             self._first_heard = now
         elif not heard:
             self._first_heard = 0.0
-        peer = self.peer_advert()
+        peer = self.agreement.advert()
         mine = fingerprint(self.store.digest)
-        interval = max(self.config().timing.heartbeat_interval_ms / 1000.0, self._peer_interval())
+        interval = max(self.config().timing.heartbeat_interval_ms / 1000.0, self.agreement.known_interval_s())
+        unconfirmed = self.agreement.unconfirmed
         if peer is None:
-            if self._unconfirmed and self.tracker.state is not DriftState.DRIFT:
-                self._force_drift(now, ())
+            if unconfirmed and not self.drift.drifting:
+                self.drift.alone(now, ())
             else:
-                self._transition(self.tracker.observe(now, interval, self.store.digest, None))
-            self._publish()
+                self.drift.observe(now, interval, None)
+            self.drift.publish()
             return
         version, fp = peer
         if fp == mine:
-            self.peer_settings, self._peer_settings_of = dict(self.store.settings), peer
-            self._unconfirmed = ""
+            self.agreement.learn(dict(self.store.settings), peer)
+            self.agreement.confirmed()
             if version > self.store.version:
                 self._spawn(self.store.keep_version(version))
-            self._transition(self.tracker.observe(now, interval, self.store.digest, self.store.digest))
+            self.drift.observe(now, interval, self.store.digest)
         else:
-            if self._peer_settings_of != peer and not self._fetching and now >= self._next_fetch:
+            known, known_of = self.agreement.known, self.agreement.known_of
+            if known_of != peer and not self._fetching and now >= self._next_fetch:
                 self._spawn(self._fetch_and_settle(peer))
-            differing = differences(self.store.settings, self.peer_settings) \
-                if self.peer_settings is not None and self._peer_settings_of == peer else ()
-            if self._unconfirmed and self.tracker.state is not DriftState.DRIFT:
-                self._force_drift(now, differing)
+            differing = differences(self.store.settings, known) if known is not None and known_of == peer else ()
+            if unconfirmed and not self.drift.drifting:
+                self.drift.alone(now, differing)
             else:
-                self._transition(self.tracker.observe(now, interval, self.store.digest, f"{fp:016x}", differing))
-        self._publish()
+                self.drift.observe(now, interval, f"{fp:016x}", differing)
+        self.drift.publish()
 
     def ready(self) -> bool:
         """Whether a starting head may act on its settings: they agree with the peer's,
         or this head does not adopt the peer's, or it tried, or the peer cannot tell
         (not heard, an older release), or it waited SETTLE_MAX_S for them."""
-        peer = self.peer_advert()
-        if self.link is None or peer is None:
+        peer = self.agreement.advert()
+        if self.exchange is None or peer is None:
             return True
         if peer[1] == fingerprint(self.store.digest) or self._tried == peer:
             return True
@@ -235,12 +207,13 @@ class ClusterSync:
 
     async def _fetch(self) -> tuple[dict[str, Any], Version] | str:
         """The peer's settings and their version, or why not."""
-        reply = await self._request(Kind.FETCH, {}, FETCH_TIMEOUT_S)
+        assert self.exchange is not None
+        reply = await self.exchange.request(Kind.FETCH, {}, FETCH_TIMEOUT_S)
         if reply is None or reply.kind is not Kind.SETTINGS:
             return f"the peer head {self.peer} did not send its settings"
-        settings, version = reply.body.get("settings"), _version(reply.body.get("version"))
+        settings, version = reply.body.get("settings"), read_version(reply.body.get("version"))
         if not isinstance(settings, dict) or version is None:
-            self._bad += 1
+            self.exchange.refused()
             return f"the peer head {self.peer} sent unreadable settings"
         return settings, version
 
@@ -255,10 +228,10 @@ class ClusterSync:
                 self._next_fetch = self.clock.monotonic() + FETCH_RETRY_S
                 return
             settings, version = fetched
-            self.peer_settings = settings
-            self._peer_settings_of = (version, fingerprint(digest(settings)))
-            if self._adopts(self._peer_settings_of) and self._tried != self._peer_settings_of:
-                self._tried = self._peer_settings_of
+            of = (version, fingerprint(digest(settings)))
+            self.agreement.learn(settings, of)
+            if self._adopts(of) and self._tried != of:
+                self._tried = of
                 # merge() decided (a newer version, or the tiebreak at an equal one).
                 taken, text = await self.store.adopt(settings, version, self.peer, force=True,
                                                      expect=self.store.version)
@@ -275,9 +248,9 @@ class ClusterSync:
 
     async def pull(self, principal: str) -> tuple[bool, str]:
         """The operator's pullPeerConfig: take the peer's settings now, whatever the versions."""
-        if self.link is None:
+        if self.exchange is None:
             return False, "no peer head"
-        if self.peer_advert() is None:
+        if self.agreement.advert() is None:
             return False, NOT_KNOWN
         fetched = await self._fetch()
         if isinstance(fetched, str):
@@ -293,9 +266,9 @@ class ClusterSync:
     async def push(self, principal: str) -> tuple[bool, str]:
         """The operator's pushLocalConfig: this head's version goes above the peer's, so
         the peer takes this head's settings (proposed at once when it is heard)."""
-        if self.link is None:
+        if self.exchange is None:
             return False, "no peer head"
-        peer = self.peer_advert()
+        peer = self.agreement.advert()
         if peer is None:
             return False, NOT_KNOWN
         above = peer[0]
@@ -305,39 +278,54 @@ class ClusterSync:
             return True, f"the peer head took this head's settings (version {version})"
         if answer.outcome is Confirmation.REFUSED:
             return False, f"version {version}; the peer head refused them: {answer.why}"
-        self.applied_alone(answer.why)
+        self.agreement.alone(answer.why)
         self.observe()
         return True, f"version {version}; {answer.why}: the peer takes them when it is heard"
 
     # -- proposing (the SET path) ------------------------------------------------------
 
-    def _absent(self) -> str:
-        """Why a proposal cannot reach the peer now ("" = it can)."""
-        if self.link is None:
-            return "no peer head"
-        view = self.state.peer
-        if view is None or not view.heard or not self.link.nonces[1]:
-            return "the peer head is not heard"
-        if view.config is None:
-            return "the peer head does not take part in the settings exchange (an older release)"
-        return ""
+    async def _serve_asks(self) -> None:
+        """The store's proposals (through the agreement), one after the other. A SET that
+        stops waiting for its answer stops its proposal too, as when it sent it itself."""
+        while True:
+            ask = await self.agreement.next_ask()
+            if ask.answer.done():
+                continue
+            serving = asyncio.get_running_loop().create_task(self._serve(ask))
+            ask.answer.add_done_callback(lambda answer, task=serving: task.cancel()
+                                         if answer.cancelled() else None)
+            try:
+                await asyncio.wait({serving})
+            except asyncio.CancelledError:
+                serving.cancel()
+                raise
+
+    async def _serve(self, ask: Ask) -> None:
+        try:
+            answer = await self.propose(ask.settings, ask.version, ask.step)
+        except Exception as error:  # noqa: BLE001 - the SET that asked fails, as if it had sent it
+            if not ask.answer.done():
+                ask.answer.set_exception(error)
+            return
+        if not ask.answer.done():
+            ask.answer.set_result(answer)
 
     async def propose(self, settings: dict[str, Any], version: Version, step: int = 0) -> Proposal:
         """Ask the peer to take `settings` at `version` before this head does. `step`:
         1 or 2 for the steps of a staged heartbeat-timing change (the peer's audit says
-        so). UNCONFIRMED changes nothing here: the caller says `applied_alone` if it
+        so). UNCONFIRMED changes nothing here: the caller says `agreement.alone` if it
         holds the change all the same."""
-        if self.link is None:
+        if self.exchange is None:
             return Proposal(Confirmation.CONFIRMED, "no peer head")
-        absent = self._absent()
+        absent = self.agreement.absent()
         if absent:
             return Proposal(Confirmation.UNCONFIRMED, absent)
-        body = {"settings": settings, "version": _wire(version), "digest": digest(settings)}
+        body = {"settings": settings, "version": wire_version(version), "digest": digest(settings)}
         if step:
             body["step"] = step
         self._proposing = True
         try:
-            reply = await self._request(Kind.PROPOSE, body, PROPOSE_TIMEOUT_S)
+            reply = await self.exchange.request(Kind.PROPOSE, body, PROPOSE_TIMEOUT_S)
         except syncproto.TooLarge as error:
             return Proposal(Confirmation.REFUSED, str(error))
         finally:
@@ -352,59 +340,36 @@ class ClusterSync:
                             else "no reason given")
         self.state.config_sync.pushes += 1
         self._known(settings, version)
-        self._unconfirmed = ""
+        self.agreement.confirmed()
         return Proposal(Confirmation.CONFIRMED)
-
-    def applied_alone(self, why: str) -> None:
-        """A change is held on this head only (the peer did not answer its proposal):
-        counted, and the drift alarm is raised at the next judgement (the new version's)."""
-        self.state.config_sync.unconfirmed += 1
-        self._unconfirmed = why
-        self.tracker.since = None
 
     # -- datagrams -----------------------------------------------------------------------
 
+    async def _serve_datagrams(self) -> None:
+        while True:
+            self.datagram(await self.channel.received())
+
     def datagram(self, data: bytes) -> None:
-        """One datagram from the peer (through the heartbeat process)."""
-        try:
-            msg = syncproto.decode(data, self._keys())
-        except (syncproto.DecodeError, syncproto.AuthError) as error:
-            self._drop(f"unreadable: {error}")
+        """One datagram from the peer (through the heartbeat process and the channel)."""
+        assert self.exchange is not None
+        msg = self.exchange.take(data)
+        if msg is None:
             return
-        if msg.sender != self.peer:
-            self._drop(f"from {msg.sender!r}, not the peer head")
-            return
-        assert self.link is not None
-        mine, theirs = self.link.nonces
-        if not msg.kind.is_request:
-            waiter = self._waiting.get(msg.reply_to)
-            if msg.echo_nonce != mine:
-                self._drop("an answer to a request of another run")
-            elif waiter is not None and not waiter.done():
-                waiter.set_result(msg)
-            return          # otherwise the copy from the other LAN, or a late answer
-        if not theirs or msg.sender_nonce != theirs or msg.echo_nonce != mine:
-            self._drop("a request not bound to both heads' current runs (a recording, or a restart)")
-            return
-        seen, answer = self._answered.lookup(msg.sender_nonce, msg.msg_id)
-        if seen:
-            if answer is not None:
-                self.link.send_config(answer)   # the requester did not get it: again
-            return
-        self._answered.taking(msg.msg_id)
         if msg.kind is Kind.FETCH:
-            self._answer(msg, Kind.SETTINGS, {"settings": self.store.settings, "version": _wire(self.store.version),
-                                              "digest": self.store.digest})
+            self.exchange.answer(msg, Kind.SETTINGS, {"settings": self.store.settings,
+                                                      "version": wire_version(self.store.version),
+                                                      "digest": self.store.digest})
         else:
             self._spawn(self._proposal(msg))
 
     async def _proposal(self, msg: Message) -> None:
-        settings, version = msg.body.get("settings"), _version(msg.body.get("version"))
+        assert self.exchange is not None
+        settings, version = msg.body.get("settings"), read_version(msg.body.get("version"))
         if not isinstance(settings, dict) or version is None:
-            self._answer(msg, Kind.NAK, {"problems": ["the proposal is unreadable"]})
+            self.exchange.answer(msg, Kind.NAK, {"problems": ["the proposal is unreadable"]})
             return
         if self._proposing or self.store.proposing:
-            self._answer(msg, Kind.NAK, {"problems": [
+            self.exchange.answer(msg, Kind.NAK, {"problems": [
                 "a change of this head's is being proposed at the same moment: set again"]})
             return
         step = msg.body.get("step")
@@ -416,124 +381,11 @@ class ClusterSync:
         if taken:
             self._known(settings, version)
             self.state.config_sync.adoptions += 1
-            self._answer(msg, Kind.ACK, {"version": _wire(self.store.version), "digest": self.store.digest})
+            self.exchange.answer(msg, Kind.ACK, {"version": wire_version(self.store.version),
+                                                 "digest": self.store.digest})
         else:
-            self._answer(msg, Kind.NAK, {"problems": [text]})
+            self.exchange.answer(msg, Kind.NAK, {"problems": [text]})
         self.observe()
-
-    def _answer(self, request: Message, kind: Kind, body: dict[str, Any]) -> None:
-        assert self.link is not None
-        mine = self.link.nonces[0]
-        data = syncproto.encode(Message(kind, mine, request.sender_nonce, next(self._ids), request.msg_id,
-                                        {"from": self.me, **body}), self._key())
-        self._answered.answered(request.msg_id, data)
-        self.link.send_config(data)
-
-    async def _request(self, kind: Kind, body: dict[str, Any], timeout: float) -> Message | None:
-        """Send a request (again every RESEND_S) until answered or `timeout`; None if not."""
-        assert self.link is not None
-        mine, theirs = self.link.nonces
-        if not theirs:
-            return None
-        msg_id = next(self._ids)
-        data = syncproto.encode(Message(kind, mine, theirs, msg_id, 0, {"from": self.me, **body}), self._key())
-        waiter: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._waiting[msg_id] = waiter
-        try:
-            for _ in range(max(1, round(timeout / RESEND_S))):     # bounded in count and time
-                self.link.send_config(data)
-                try:
-                    return await asyncio.wait_for(asyncio.shield(waiter), RESEND_S)
-                except asyncio.TimeoutError:
-                    continue
-            return None
-        finally:
-            self._waiting.pop(msg_id, None)
-            waiter.cancel()
-
-    def _known_keys(self) -> dict[int, bytes]:
-        """The heartbeat keys this head has held (the current one and, after a reload
-        that changed it, the one before), by key ID."""
-        key = self.config().heartbeat.key
-        assert key, "a two-head cluster has a heartbeat key"
-        kid = key_id(key)
-        if kid not in self._keys_held:
-            self._keys_held = {**dict(list(self._keys_held.items())[-1:]), kid: key}
-        return self._keys_held
-
-    def _key(self) -> bytes:
-        """The key the heartbeat sends with: during a rotation, the old one until the
-        peer has the new one too (fcaps/fault/heartbeat/peer.py KeyRing)."""
-        keys = self._known_keys()
-        ids = self.link.key_ids if self.link is not None else ()
-        if ids and ids[0] in keys:
-            return keys[ids[0]]
-        return self.config().heartbeat.key or b""
-
-    def _keys(self) -> tuple[bytes, ...]:
-        """The keys the heartbeat accepts."""
-        keys = self._known_keys()
-        ids = self.link.key_ids[1:] if self.link is not None else ()
-        return tuple(keys[i] for i in ids if i in keys) or (self._key(),)
-
-    def _drop(self, why: str) -> None:
-        self._bad += 1
-        if self._bad <= 10 or self._bad % 1000 == 0:
-            log.warning("settings-exchange datagram dropped (%d so far): %s", self._bad, printable(why))
-
-    # -- the alarm and the MIB -----------------------------------------------------------
-
-    def _force_drift(self, now: float, differing: Any) -> None:
-        """A change this head made alone: the heads differ from this moment on."""
-        self.tracker.state, self.tracker.since = DriftState.DRIFT, now
-        self.tracker.differing = tuple(differing)
-        self._raise(f"cluster-wide settings changed on this head only ({self._unconfirmed}); "
-                    f"the peer takes them when it answers" + (f": {', '.join(differing[:5])}" if differing else ""))
-
-    def _transition(self, transition: Any) -> None:
-        if transition is None:
-            return
-        log.info("configuration sync: %s", transition.text)
-        if transition.new is DriftState.DRIFT:
-            self._raise(transition.text)
-        elif transition.old is DriftState.DRIFT:
-            self.alarms.clear(ProbableCause.CONFIGURATION_DRIFT, SUBJECT, transition.text)
-            self._publish()
-            self.bus.publish(Event(EventType.CONFIG_DRIFT_CLEARED, SUBJECT, Severity.CLEARED, transition.text,
-                                   self.clock.time()))
-
-    def _raise(self, text: str) -> None:
-        self.alarms.raise_alarm(ProbableCause.CONFIGURATION_DRIFT, SUBJECT, Severity.MINOR,
-                                AlarmType.PROCESSING_ERROR, text)
-        self._publish()
-        self.bus.publish(Event(EventType.CONFIG_DRIFT, SUBJECT, Severity.MINOR, text, self.clock.time()))
-
-    def _publish(self) -> None:
-        s = self.state.config_sync
-        version = self.store.version
-        s.version, s.version_head, s.digest = version.counter, version.head, self.store.digest
-        s.bad_messages = self._bad + (self.link.relay_dropped if self.link is not None else 0)
-        if self.link is None:
-            s.status = ConfigSyncStatus.STANDALONE
-            return
-        peer = self.peer_advert()
-        if peer is not None:
-            s.peer_version, s.peer_version_head, s.peer_fingerprint = peer[0].counter, peer[0].head, f"{peer[1]:016x}"
-        if self.tracker.state is DriftState.DRIFT:
-            s.status = ConfigSyncStatus.DRIFT
-        elif peer is None:
-            s.status = ConfigSyncStatus.UNKNOWN
-        elif peer[1] == fingerprint(self.store.digest):
-            s.status = ConfigSyncStatus.IN_SYNC
-        else:
-            s.status = ConfigSyncStatus.MISMATCH
-        s.differing = ", ".join(self.tracker.differing)[:255] if s.status in (
-            ConfigSyncStatus.MISMATCH, ConfigSyncStatus.DRIFT) else ""
-
-    def _peer_interval(self) -> float:
-        timing = (self.peer_settings or {}).get("timing")
-        value = timing.get("heartbeat_interval_ms") if isinstance(timing, Mapping) else None
-        return value / 1000.0 if isinstance(value, int) else 0.0
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -544,15 +396,4 @@ class ClusterSync:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("configuration sync task failed", exc_info=task.exception())
-
-
-def _wire(version: Version) -> list[Any]:
-    return [version.counter, version.head]
-
-
-def _version(value: Any) -> Version | None:
-    if (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int)
-            and not isinstance(value[0], bool) and value[0] >= 0 and isinstance(value[1], str)):
-        return Version(value[0], value[1])
-    return None
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import importlib
 import logging
 import re
 import ssl
@@ -35,8 +36,6 @@ from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Awaitable, Callable
-
-import aiosmtplib
 
 from haoscar_snmp.config.schema import Config, EmailConfig, SmtpSecurity
 from haoscar_snmp.core.bug import BUG_MARKER
@@ -167,7 +166,11 @@ class RateLimit:
 
 
 async def smtp_transport(message: EmailMessage, email: EmailConfig) -> None:
-    """Send one message with aiosmtplib as `[notify.email]` says; raises on failure."""
+    """Send one message with aiosmtplib as `[notify.email]` says; raises on failure.
+
+    aiosmtplib is loaded at the first mail, in a thread (an import blocks): a daemon that
+    never mails does not hold it (bench/bench_memory.py)."""
+    aiosmtplib = await asyncio.to_thread(importlib.import_module, "aiosmtplib")
     tls_context = None
     if email.security is not SmtpSecurity.NONE and email.ca_file is not None:
         # Reading the CA file is disk I/O: off the loop.

@@ -12,8 +12,11 @@ commits it.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
+
+from pydantic import TypeAdapter, ValidationError
 
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.state import OperatorRequest
@@ -36,6 +39,9 @@ class ScalarMap:
     path: tuple[str, ...]
     read: Callable[[Config], Any]
     to_config: Callable[[Any], Any] = identity
+    # Why no configuration could take a value (as `to_config` gives it), or None: such a
+    # value is wrongValue, not inconsistentValue (which is for conflicts with others).
+    value_problem: Callable[[Any], str | None] = lambda value: None
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,16 @@ class RowLayout:
     to_config: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
     to_mib: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
     inherited: dict[str, Callable[[Config], Any]] = field(default_factory=dict)
+    # The configuration model of one row: a column's value is checked against its field
+    # alone (`field_problem`), so that a value no row could take is told from one that
+    # conflicts with the rest of the configuration.
+    model: type | None = None
+
+    def value_problem(self, column: str, value: Any) -> str | None:
+        """Why no row could take `value` (already converted with `to_config`) in `column`."""
+        if self.model is None or column not in self.columns:
+            return None
+        return field_problem(self.model, self.columns[column], value)
 
 
 @dataclass(frozen=True)
@@ -92,3 +108,24 @@ class SetPlan:
     changes: list[Change] = field(default_factory=list)
     actions: list[OperatorRequest] = field(default_factory=list)
     config_changed: bool = False
+
+
+@functools.lru_cache(maxsize=None)
+def _field_adapter(model: type, name: str) -> TypeAdapter[Any]:
+    info = model.model_fields[name]  # type: ignore[attr-defined]
+    return TypeAdapter(Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation)
+
+
+def field_problem(model: type, name: str, value: Any) -> str | None:
+    """Why `value` is not valid for the field `name` of the pydantic `model`, checked on
+    its own (the model's cross-field rules are not run), or None."""
+    return adapter_problem(_field_adapter(model, name), value)
+
+
+def adapter_problem(adapter: TypeAdapter[Any], value: Any) -> str | None:
+    """Why `adapter` refuses `value`, in its validators' words, or None."""
+    try:
+        adapter.validate_python(value)
+    except ValidationError as error:
+        return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
+    return None

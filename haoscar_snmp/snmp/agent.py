@@ -1,9 +1,9 @@
 """The standalone SNMP agent: pysnmp engine, transports, security, and our responders.
 
 Security by default: SNMPv1/v2c communities get read access only, unless the operator
-sets `allow_v2c_write`; SNMPv3 users with write access must use authPriv (a write user
-who sends authNoPriv gets read access only). Every VACM view is defined explicitly,
-including an `excluded` view for "no access", and every group has an access entry for
+sets `allow_v2c_write`; an SNMPv3 user works at exactly the level its keys define (one
+with a privacy key uses authPriv for reads and writes alike; docs/security.md says why).
+Every VACM view is defined explicitly, including an `excluded` view for "no access", and every group has an access entry for
 each security model and level that can reach it: pysnmp's fuzzy access-entry look-up
 can pick an entry of another model, so we never let it run. The communities, users and
 targets are registered by `credentials.py`; a reload that changes them replaces them in
@@ -24,7 +24,7 @@ from typing import Any, Callable
 from pysnmp.carrier.asyncio.dgram import udp, udp6
 from pysnmp.entity import config as pconfig
 from pysnmp.entity import engine as pengine
-from pysnmp.entity.rfc3413 import cmdrsp, context
+from pysnmp.entity.rfc3413 import context
 from pysnmp.proto import error as perror
 from pysnmp.proto import rfc1902, rfc1905
 
@@ -37,9 +37,10 @@ from haoscar_snmp.core.state import SecurityCounters
 
 from .credentials import NO_AUTH, Registered, credentials_of, register, unregister
 from .fastpath import CommunityAccess, FastPath, FastReader
+from .fit import ResponseFitter, accept_negative_bulk_counts
 from .instrum import HaoscarInstrumController
 from .resync import NotifyTarget
-from .responders import Committer, SetResponder
+from .responders import BulkResponder, Committer, GetResponder, NextResponder, SetResponder
 from .setter import SetHandler
 from .view import MibView
 
@@ -139,9 +140,13 @@ class Agent:
         instrum = HaoscarInstrumController(self.view, fallback)
         ctx.unregister_context_name(b"")
         ctx.register_context_name(b"", instrum)
-        cmdrsp.GetCommandResponder(self.engine, ctx)
-        cmdrsp.NextCommandResponder(self.engine, ctx)
-        cmdrsp.BulkCommandResponder(self.engine, ctx)
+        # RFC 3416's sizes and error rules where pysnmp's differ (fit.py, responders.py).
+        fitter = ResponseFitter(self.engine)
+        fitter.install()
+        accept_negative_bulk_counts(self.engine)
+        GetResponder(self.engine, ctx)
+        NextResponder(self.engine, ctx)
+        BulkResponder(self.engine, ctx, fitter)
         self._set_responder = SetResponder(self.engine, ctx, self._set_handler, self._committer,
                                            self._counters, self.view.root)
         self._set_responder.start()

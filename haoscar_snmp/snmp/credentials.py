@@ -3,10 +3,11 @@ groups and access entries, notification targets. Registered at start and, on a r
 that changes them, removed and registered again in the running engine (`Agent.reconfigure`).
 
 Security by default: SNMPv1/v2c communities get read access only, unless the operator
-sets `allow_v2c_write`; SNMPv3 users with write access must use authPriv (a write user
-who sends authNoPriv gets read access only). Every group has an access entry for each
-security model and level that can reach it (pysnmp's fuzzy access-entry look-up can pick
-an entry of another model, so it must never run). Communities are registered under
+sets `allow_v2c_write`; an SNMPv3 user works at exactly the level its keys define (one
+with a privacy key uses authPriv for reads and writes alike; docs/security.md says why).
+Every group has an access entry for each security model and level that can reach it
+(pysnmp's fuzzy access-entry look-up can pick an entry of another model, so it must
+never run). Communities are registered under
 `community<n>` security names, never under the secret, which would reach the logs.
 """
 
@@ -91,7 +92,10 @@ def register(e: Any, snmp: SnmpConfig) -> Registered:
         group = f"v3:{user.name}"
         pconfig.add_vacm_group(e, group, 3, user.name)
         for level in (NO_AUTH, AUTH_NO_PRIV, AUTH_PRIV):
-            if level == NO_AUTH or (level == AUTH_PRIV and priv == "none"):
+            # Only the level the user's keys define gets a view: pysnmp's USM refuses the
+            # others (unsupportedSecurityLevel), and should it ever let one through, VACM
+            # would show it nothing.
+            if level != (AUTH_PRIV if priv != "none" else AUTH_NO_PRIV):
                 read, wr = "haoscarNone", "haoscarNone"
             else:
                 read = "haoscarRead"

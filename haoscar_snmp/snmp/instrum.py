@@ -57,7 +57,14 @@ class HaoscarInstrumController(AbstractMibInstrumController):
             oid = tuple(name)
             context["idx"] = idx
             if not self.view.contains(oid):
-                out.extend(self._fallback("read_variables", name, val, idx, context))
+                try:
+                    out.extend(self._fallback("read_variables", name, val, idx, context))
+                except smi_error.NoAccessError:
+                    # pysnmp's tree refuses a name outside the read view (or a
+                    # not-accessible one) for the whole request; RFC 3416 4.2.1 and RFC
+                    # 3415 3.2 make it this var-bind's noSuchObject (SNMPv1: noSuchName
+                    # at its index), the others answered.
+                    out.append((rfc1902.ObjectName(oid), NO_SUCH_OBJECT))
                 continue
             value = self.view.get(oid)
             if ac_fun and not self._readable(oid, value, context):

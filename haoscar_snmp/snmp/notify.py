@@ -13,7 +13,6 @@ import asyncio
 import logging
 from typing import Any, Callable
 
-from pysnmp.entity.rfc3413 import ntforg
 from pysnmp.proto import rfc1902
 
 from haoscar_snmp.core.clock import Clock, Timer
@@ -21,6 +20,7 @@ from haoscar_snmp.core.events import Event, EventType, is_counter_reset
 from haoscar_snmp.core.state import AlarmRow, AlarmTargetRow, State, TargetStatus
 
 from .mib import OID, MibModel
+from .nocompiler import ntforg
 from .resync import NoReachListener, NotifyTarget, ReachListener, ResyncSettings, TargetWatch, Verdict
 from .values import date_and_time, encoder
 from .view import NO_SUCH_INSTANCE, NO_SUCH_OBJECT, MibView

@@ -1,5 +1,16 @@
-"""The SET command responder: checks access while the request is in hand, then queues.
+"""The command responders: GET, GETNEXT and GETBULK served by pysnmp's responders with
+RFC 3416's error rules, and the SET responder, which checks access while the request is
+in hand, then queues.
 
+Reads. pysnmp reports an error raised while reading (authorizationError, genErr) at
+error-index 1 whenever the request has more var-binds than the failed one's position;
+`ExactErrorIndex` reports it at the var-bind that failed. pysnmp's GETBULK answers
+nothing when it has no var-binds to return (no var-binds asked, or max-repetitions 0
+without non-repeaters); `BulkResponder` answers them with an empty list (RFC 3416
+4.2.3), treats negative counts as zero, and names its requests to the `ResponseFitter`
+(fit.py), which cuts an oversized GETBULK response short instead of answering tooBig.
+
+SET.
 pysnmp answers a SET synchronously from its receive callback. We must not answer before
 the change is on disk (an acknowledged SET survives `kill -9`), and must not block the
 event loop on fsync either. So the handler only records the request: it
@@ -17,11 +28,13 @@ from typing import Any, Protocol
 
 from pysnmp.entity.rfc3413 import cmdrsp
 from pysnmp.proto.api import v2c
+from pysnmp.smi import error as smi_error
 
 from haoscar_snmp.config.errors import CommitRefused
 from haoscar_snmp.core.bug import BUG_MARKER
 from haoscar_snmp.core.state import SecurityCounters
 
+from .fit import ResponseFitter
 from .mib import OID
 from .setter import SetError, SetHandler, SetPlan
 from .values import display
@@ -53,6 +66,75 @@ def principal_of(snmp_engine: Any) -> str:
     address = ctx.get("transportAddress")
     host = address[0] if address else "?"
     return f"{model}:{display(ctx['securityName'])}@{host}"
+
+
+class ExactErrorIndex:
+    """Reports an error raised while serving a read at the var-bind that caused it."""
+
+    def handle_management_operation(self, snmpEngine: Any, stateReference: Any,
+                                     contextName: Any, PDU: Any) -> None:
+        try:
+            self._serve(snmpEngine, stateReference, contextName, PDU)
+        except smi_error.MibOperationError as exc:
+            if "oid" in exc:       # pysnmp turns these into a report: leave them to it
+                raise
+            varbinds = list(v2c.apiPDU.get_varbinds(PDU))
+            status = cmdrsp.CommandResponderBase.SMI_ERROR_MAP.get(type(exc), "genErr")
+            index = exc.get("idx")
+            index = index + 1 if isinstance(index, int) and 0 <= index < len(varbinds) else 1
+            self.send_varbinds(snmpEngine, stateReference, status, index, varbinds)  # type: ignore[attr-defined]
+            self.release_state_information(stateReference)  # type: ignore[attr-defined]
+
+    def _serve(self, snmpEngine: Any, stateReference: Any, contextName: Any, PDU: Any) -> None:
+        """pysnmp's own handling of the request."""
+        super().handle_management_operation(  # type: ignore[misc]
+            snmpEngine, stateReference, contextName, PDU)
+
+
+class GetResponder(ExactErrorIndex, cmdrsp.GetCommandResponder):
+    """GET (RFC 3416 4.2.1)."""
+
+
+class NextResponder(ExactErrorIndex, cmdrsp.NextCommandResponder):
+    """GETNEXT (RFC 3416 4.2.2)."""
+
+
+class BulkResponder(ExactErrorIndex, cmdrsp.BulkCommandResponder):
+    """GETBULK (RFC 3416 4.2.3): N non-repeaters answered once, then up to M repetitions
+    of the R others; M is capped so that a response holds at most `max_varbinds` of
+    them (pysnmp's cap, kept)."""
+
+    def __init__(self, snmp_engine: Any, snmp_context: Any, fitter: ResponseFitter) -> None:
+        super().__init__(snmp_engine, snmp_context)
+        self._fitter = fitter
+
+    def handle_management_operation(self, snmpEngine: Any, stateReference: Any,
+                                     contextName: Any, PDU: Any) -> None:
+        self._fitter.truncatable.add(stateReference)
+        try:
+            super().handle_management_operation(snmpEngine, stateReference, contextName, PDU)
+        finally:
+            self._fitter.truncatable.discard(stateReference)
+
+    def _serve(self, snmpEngine: Any, stateReference: Any, contextName: Any, PDU: Any) -> None:
+        asked = list(v2c.apiPDU.get_varbinds(PDU))
+        n = min(max(int(v2c.apiBulkPDU.get_non_repeaters(PDU)), 0), len(asked))
+        r = len(asked) - n
+        m = min(max(int(v2c.apiBulkPDU.get_max_repetitions(PDU)), 0), self.max_varbinds // r) if r else 0
+        read_next = self.snmpContext.get_mib_instrum(contextName).read_next_variables
+        context = dict(snmpEngine=snmpEngine, acFun=self.verify_access, cbCtx=self.cbCtx)
+        out: list[Any] = list(read_next(*asked[:n], **context)) if n else []
+        row = asked[n:]
+        for _ in range(m):
+            try:
+                row = list(read_next(*row, **context))
+            except smi_error.MibOperationError as exc:
+                if isinstance(exc.get("idx"), int):
+                    exc.update({"idx": n + exc["idx"]})   # its place in the request
+                raise
+            out.extend(row)
+        self.send_varbinds(snmpEngine, stateReference, 0, 0, out)
+        self.release_state_information(stateReference)
 
 
 class SetResponder(cmdrsp.SetCommandResponder):

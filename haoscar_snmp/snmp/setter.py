@@ -2,9 +2,11 @@
 
 Phase one checks, in the order RFC 3416 section 4.2.5 gives, each var-bind's object
 (notWritable / noCreation), type (wrongType: pysnmp never checks the tag), length
-(wrongLength), value (wrongValue), then the RowStatus rules of RFC 2579 and the
-configuration's cross-field rules (inconsistentValue / inconsistentName) on the whole
-candidate configuration. Nothing is changed unless every var-bind passes. Phase two hands
+(wrongLength), value (wrongValue: the MIB's ranges, and the configuration's own rule for
+that one value, e.g. an alias address must be an address), then the RowStatus rules of
+RFC 2579 and the configuration's cross-field rules (inconsistentValue / inconsistentName)
+on the whole candidate configuration. Every error names the var-bind at fault: a
+cross-field problem, the one that set the value the problem names. Nothing is changed unless every var-bind passes. Phase two hands
 the candidate to the `Committer`, which persists it atomically before the agent answers.
 """
 
@@ -71,6 +73,7 @@ class SetHandler:
         for i, (oid, value) in enumerate(varbinds):
             obj, instance = self._object_for(oid, i)
             checked = self._check_value(obj, value, i)
+            self._check_config_value(obj, checked, i)
             self._check_instance(obj, instance, i)
             decoded.append((obj, instance, checked))
         # Old values are read before anything below touches the rows.
@@ -115,7 +118,7 @@ class SetHandler:
         if plan.config_changed:
             problems = self.source.check(plan.overrides)
             if problems:
-                raise SetError("inconsistentValue", self._blame(problems, varbinds), "; ".join(
+                raise SetError("inconsistentValue", self._blame(problems, decoded), "; ".join(
                     f"{p.key}: {p.message}" for p in problems))
         return plan
 
@@ -161,6 +164,21 @@ class SetHandler:
         if obj.tc == "RowStatus" and number == RowStatus.NOT_READY:
             raise SetError("wrongValue", i, "notReady cannot be written")
         return number
+
+    def _check_config_value(self, obj: MibObject, value: Any, i: int) -> None:
+        """wrongValue for a value that no configuration could take (an alias address that
+        is no address), whatever the other values: the configuration's own rule for that
+        one value. A value that only conflicts with others is inconsistentValue, later."""
+        table = self._row_table(obj)
+        scalar = self.map.scalars.get(obj.name)
+        if table is not None and obj.name in table.columns:
+            why = table.value_problem(obj.name, self._row_value(table, obj, value))
+        elif scalar is not None:
+            why = scalar.value_problem(scalar.to_config(value))
+        else:
+            return
+        if why is not None:
+            raise SetError("wrongValue", i, f"{obj.name}: {why}")
 
     def _row_table(self, obj: MibObject) -> RowLayout | None:
         if obj.node != "column":
@@ -281,13 +299,40 @@ class SetHandler:
             return names.get(value, str(value))
         return str(value)
 
-    def _blame(self, problems: list[Any], varbinds: list[tuple[OID, Any]]) -> int:
-        """Index of the var-bind a configuration problem is about (first one if unknown)."""
-        keys = " ".join(p.key for p in problems)
-        for i, (oid, _value) in enumerate(varbinds):
-            for name, scalar in self.map.scalars.items():
-                if oid[:-1] == self.mib[name].oid and scalar.path[-1] in keys:
+    def _blame(self, problems: list[Any], decoded: list[tuple[MibObject, OID, Any]]) -> int:
+        """Index of the var-bind a configuration problem is about.
+
+        A problem's key names the configuration value at fault ("overrides.aliases.3.
+        prefix_length", "timing.heartbeat_interval_ms"). The var-bind that set that value
+        is blamed; else one that set another value of the same row; else the first."""
+        keys = [p.key.split(".") for p in problems]
+        same_row = None
+        for i, (obj, instance, _value) in enumerate(decoded):
+            table = self._row_table(obj)
+            if table is not None:
+                column = table.columns.get(obj.name, "row_status")
+                for parts in keys:
+                    if table.key in parts and str(instance[0]) in parts:
+                        if parts[-1] == column:
+                            return i
+                        same_row = i if same_row is None else same_row
+            else:
+                scalar = self.map.scalars.get(obj.name)
+                if scalar is None:
+                    continue
+                if any(parts[-1] == scalar.path[-1] for parts in keys):
                     return i
+                if any(set(scalar.path[:-1]) <= set(parts) for parts in keys):
+                    same_row = i if same_row is None else same_row   # its section ("timing")
+        if same_row is not None:
+            return same_row
+        # A key that names a row by its place in the table, not its index (duplicates
+        # found across the whole table): the var-bind that set that column.
+        for i, (obj, _instance, _value) in enumerate(decoded):
+            table = self._row_table(obj)
+            if table is not None and any(table.key in parts and parts[-1] == table.columns.get(obj.name)
+                                         for parts in keys):
+                return i
         return 0
 
 

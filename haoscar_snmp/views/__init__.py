@@ -6,6 +6,8 @@
     server.py     the local status socket: `GET /status` on `<state_dir>/status.sock`
     console.py    `haoscar-snmp status`: the snapshot as text, read through that socket
     metrics.py    the state in the OpenMetrics text format (a handler for a web listener)
+    slices.py     rendering in pieces that give the loop back; one render per kind at a time
+    source.py     the snapshot for the loop: JSON in slices, and the live feed's change marker
     web/          the web panel: monitoring and configuration pages on the daemon's loop
 
 Rules: views only read, except the web panel's writes, which go through the
@@ -13,5 +15,6 @@ configuration store the daemon hands it (the same checks, proposal, persistence 
 audit as an SNMP SET; `web/writes.py`). They import the state model, the configuration, the event and
 alarm enumerations, and (metrics) the MIB's descriptions; nothing in `fcaps` or
 `haoscar_snmp.snmp` imports a view. Building a view never blocks the event loop: it is a
-pass over tables held in memory, with no file or network access.
+pass over tables held in memory, with no file or network access, served in slices of a
+millisecond or so of work (slices.py).
 """

@@ -11,8 +11,11 @@ compatible, renaming or removing one is not):
 * tables are lists in index order, each row with its MIB index (`index`);
 * `health` is computed here (health.py), so every view judges the cluster alike.
 
-Built in one pass over tables held in memory: no file, no network, no await. With 2,000
-services and 2,000 LAN interfaces it takes a few milliseconds (bench/bench_views.py).
+Built in one pass over tables held in memory: no file, no network. `build` is that pass
+as `Work` (slices.py): the big tables go `CHUNK` rows at a time, so a caller on the loop
+(`SnapshotSource`, views/source.py) hands the loop back between pieces; `snapshot` runs
+it in one go. With 2,000 services and 2,000 LAN interfaces the pass and its JSON take
+about 55 ms, in stretches of a few ms on the loop (bench/bench_views.py).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from haoscar_snmp.core.state import (
     camel,
 )
 from haoscar_snmp.views.health import judge
+from haoscar_snmp.views.slices import Collect, Work, chunks, drain, encode, rows
 
 SCHEMA_VERSION = 1
 DEFAULT_EVENTS = 20     # the last events a snapshot carries
@@ -87,13 +91,39 @@ def _ms(us: int) -> float:
 
 def snapshot(state: State, config: Config, clock: Clock, *, events: int = DEFAULT_EVENTS) -> dict[str, Any]:
     """The whole picture at `clock.time()`. `events`: how many of the latest events (0..500)."""
+    return drain(build(state, config, clock, events=events))
+
+
+def build(state: State, config: Config, clock: Clock, *, events: int = DEFAULT_EVENTS) -> Work[dict[str, Any]]:
+    """`snapshot` as work in pieces; raises ValueError at once for a bad `events`."""
     if not 0 <= events <= MAX_EVENTS:
         raise ValueError(f"events must be 0..{MAX_EVENTS}, not {events}")
+    return _build(state, config, clock, events, text=False)
+
+
+def build_json(state: State, config: Config, clock: Clock, *, events: int = DEFAULT_EVENTS) -> Work[str]:
+    """The snapshot as compact JSON, in pieces: what `json.dumps(snapshot(...),
+    separators=(",", ":"))` gives, but each piece of rows is encoded as soon as it is
+    built, so the rows' dicts die young (a whole snapshot of dicts kept alive through a
+    sliced build would reach the collector's oldest generation and make its full passes,
+    each a stall of tens of milliseconds with thousands of rows, come often)."""
+    if not 0 <= events <= MAX_EVENTS:
+        raise ValueError(f"events must be 0..{MAX_EVENTS}, not {events}")
+    return _json(state, config, clock, events)
+
+
+def _json(state: State, config: Config, clock: Clock, events: int) -> Work[str]:
+    whole = yield from _build(state, config, clock, events, text=True)
+    return (yield from encode(whole))
+
+
+def _build(state: State, config: Config, clock: Clock, events: int, *, text: bool) -> Work[dict[str, Any]]:
     now = clock.time()
     at = Times(now)
     holders = alias_holders(state)
     status, reasons = judge(state, config, holders)
-    return {
+    yield
+    out = {
         "schema": SCHEMA_VERSION,
         "generated": {"at": iso(now), "ago_s": 0.0},
         "health": {"status": status, "reasons": reasons},
@@ -101,17 +131,19 @@ def snapshot(state: State, config: Config, clock: Clock, *, events: int = DEFAUL
         "heads": _heads(state, at),
         "heartbeat_paths": _paths(state, at),
         "lans": _lans(state, at),
-        "lan_interfaces": _interfaces(state, at),
-        "aliases": _aliases(state, holders),
-        "services": _services(state, at),
-        "alarms": _alarms(state, at),
-        "events": _events(state, at, events),
-        "config_sync": _config_sync(state, config),
-        "quorum": _quorum(state, config, at),
-        "public_reach": _public(state, config, at),
-        "performance": _performance(state, at),
-        "accounting": _accounting(state),
     }
+    out["lan_interfaces"] = yield from _interfaces(state, at, Collect(text))
+    out["aliases"] = yield from _aliases(state, holders, Collect(text))
+    out["services"] = yield from _services(state, at, Collect(text))
+    out["alarms"] = yield from _alarms(state, at, Collect(text))
+    out["events"] = yield from _events(state, at, events, Collect(text))
+    out["config_sync"] = _config_sync(state, config)
+    out["quorum"] = _quorum(state, config, at)
+    out["public_reach"] = _public(state, config, at)
+    out["performance"] = _performance(state, at)
+    yield
+    out["accounting"] = yield from _accounting(state, Collect(text))
+    return out
 
 
 def alias_holders(state: State) -> dict[int, str]:
@@ -196,32 +228,45 @@ def _lans(state: State, at: Times) -> list[dict[str, Any]]:
             for (lan,), row in state.lans.items()]
 
 
-def _interfaces(state: State, at: Times) -> list[dict[str, Any]]:
+def _interfaces(state: State, at: Times, out: Collect) -> Work[Any]:
+    for part in rows(state.lan_ifs):
+        out.add(_interface_rows(part, at))
+        yield
+    return out.result()
+
+
+def _interface_rows(part: Any, at: Times) -> list[dict[str, Any]]:
     return [{
         "index": index, "node": row.node, "lan": label(row.lan), "name": row.name,
         "address": row.address, "state": label(row.status), "carrier": label(row.carrier),
         "rtt_ms": _ms(row.rtt_us) if row.rtt_us else None,
         "probes_sent": row.probes_sent, "replies": row.replies, "probe_errors": row.probe_errors,
         "last_error": row.last_error, "last_change": at(row.last_change), "source": label(row.source),
-    } for (index,), row in state.lan_ifs.items()]
+    } for (index,), row in part]
 
 
-def _aliases(state: State, holders: dict[int, str]) -> list[dict[str, Any]]:
-    out = []
-    for (index,), row in state.aliases.items():
-        claim = state.alias_claims.get(row.address)
-        out.append({
+def _aliases(state: State, holders: dict[int, str], out: Collect) -> Work[Any]:
+    for part in rows(state.aliases):
+        out.add([{
             "index": index, "address": row.address, "prefix_length": row.prefix_length,
             "interface": row.interface, "row_status": label(row.row_status),
             "state": label(row.status), "holder": holders.get(index, ""),
             "garp_sent": row.garp_sent, "claimed_by": claim.mac if claim else None,
-        })
-    return out
+        } for (index,), row in part for claim in (state.alias_claims.get(row.address),)])
+        yield
+    return out.result()
 
 
-def _services(state: State, at: Times) -> list[dict[str, Any]]:
+def _services(state: State, at: Times, out: Collect) -> Work[Any]:
     job = next((row for row in state.jobs.values() if row.name == "services"), None)
     last_check = at(job.last_run) if job else None
+    for part in rows(state.services):
+        out.add(_service_rows(part, at, last_check))
+        yield
+    return out.result()
+
+
+def _service_rows(part: Any, at: Times, last_check: dict[str, Any] | None) -> list[dict[str, Any]]:
     return [{
         "index": index, "name": row.name, "enabled": row.enabled, "row_status": label(row.row_status),
         "active_only": row.active_only, "check_type": label(row.check_type),
@@ -230,28 +275,31 @@ def _services(state: State, at: Times) -> list[dict[str, Any]]:
         "last_failure": at(row.last_failure), "last_action": label(row.last_action),
         "last_action_time": at(row.last_action_time), "last_reason": row.last_reason,
         "last_check": last_check,
-    } for (index,), row in state.services.items()]
+    } for (index,), row in part]
 
 
-def _alarms(state: State, at: Times) -> list[dict[str, Any]]:
-    return [{
-        "index": index, "severity": enum_label(Severity, row.severity),
-        "cause": enum_label(ProbableCause, row.probable_cause),
-        "type": enum_label(AlarmType, row.alarm_type), "object": row.subject, "text": row.text,
-        "raised": at(row.raised_time), "updated": at(row.last_updated),
-    } for (index,), row in state.alarms.items()]
+def _alarms(state: State, at: Times, out: Collect) -> Work[Any]:
+    for part in rows(state.alarms):
+        out.add([{
+            "index": index, "severity": enum_label(Severity, row.severity),
+            "cause": enum_label(ProbableCause, row.probable_cause),
+            "type": enum_label(AlarmType, row.alarm_type), "object": row.subject, "text": row.text,
+            "raised": at(row.raised_time), "updated": at(row.last_updated),
+        } for (index,), row in part])
+        yield
+    return out.result()
 
 
-def _events(state: State, at: Times, count: int) -> list[dict[str, Any]]:
+def _events(state: State, at: Times, count: int, out: Collect) -> Work[Any]:
     """The latest `count` events, newest first."""
     keys = state.events.keys()
-    out = []
-    for key in reversed(keys[len(keys) - count:] if count else []):
-        row = state.events[key]
-        out.append({"index": key[0], "time": at(row.time), "type": enum_label(EventType, row.type),
-                    "severity": enum_label(Severity, row.severity), "subject": row.subject,
-                    "text": row.text})
-    return out
+    latest = keys[len(keys) - count:][::-1] if count else []
+    for part in chunks(latest):
+        out.add([{"index": key[0], "time": at(row.time), "type": enum_label(EventType, row.type),
+                  "severity": enum_label(Severity, row.severity), "subject": row.subject, "text": row.text}
+                 for key in part for row in (state.events[key],)])
+        yield
+    return out.result()
 
 
 def _config_sync(state: State, config: Config) -> dict[str, Any]:
@@ -295,32 +343,40 @@ def _performance(state: State, at: Times) -> dict[str, Any]:
 ACCT_FIGURES = ("availability_ppm", "mttr_s", "mtbf_s", "outages", "downtime_s")
 
 
-def _accounting(state: State) -> dict[str, Any]:
+def _accounting(state: State, out: Collect) -> Work[dict[str, Any]]:
     """The headline over the longest window, then each subject's figures: one list per
-    figure, aligned with `windows` (compact: thousands of subjects times the windows)."""
+    figure, aligned with `windows` (compact: thousands of subjects times the windows).
+    A subject's rows are consecutive (keys in index order), so each piece of rows hands
+    on the subjects it completed."""
     h = state.acct_headline
     windows = state.acct_windows.keys()
     column = {key[0]: n for n, key in enumerate(windows)}
     width = len(windows)
-    subjects: dict[int, dict[str, Any]] = {}
-    for (subject, window), row in state.accounting.items():
-        entry = subjects.get(subject)
-        if entry is None:
-            entry = subjects[subject] = {"index": subject, "kind": enum_label(AcctKind, row.kind),
-                                         "subject": row.subject, "in_outage": row.in_outage,
-                                         **{name: [None] * width for name in ACCT_FIGURES}}
-        n = column.get(window)
-        if n is not None:
-            entry["availability_ppm"][n] = row.availability_ppm
-            entry["mttr_s"][n] = row.mttr_s
-            entry["mtbf_s"][n] = row.mtbf_s
-            entry["outages"][n] = row.outages
-            entry["downtime_s"][n] = row.downtime_s
+    entry: dict[str, Any] | None = None
+    done: list[dict[str, Any]] = []
+    for part in rows(state.accounting):
+        for (subject, window), row in part:
+            if entry is None or entry["index"] != subject:
+                entry = {"index": subject, "kind": enum_label(AcctKind, row.kind), "subject": row.subject,
+                         "in_outage": row.in_outage, **{name: [None] * width for name in ACCT_FIGURES}}
+                done.append(entry)
+            at = column.get(window)
+            if at is not None:
+                entry["availability_ppm"][at] = row.availability_ppm
+                entry["mttr_s"][at] = row.mttr_s
+                entry["mtbf_s"][at] = row.mtbf_s
+                entry["outages"][at] = row.outages
+                entry["downtime_s"][at] = row.downtime_s
+        out.add(done[:-1])          # the last one may go on in the next piece
+        done = done[-1:]
+        yield
+    out.add(done)
+    yield
     return {"headline": {"window": h.window, "availability_ppm": h.availability_ppm,
                          "mttr_s": h.mttr_s, "mtbf_s": h.mtbf_s},
             "windows": [{"name": row.name, "length_s": row.length_s} for row in state.acct_windows.values()],
-            "subjects": list(subjects.values())}
+            "subjects": out.result()}
 
 
-__all__ = ["DEFAULT_EVENTS", "MAX_EVENTS", "SCHEMA_VERSION", "alias_holders", "enum_label", "iso", "label", "role_of",
-           "snapshot"]
+__all__ = ["DEFAULT_EVENTS", "MAX_EVENTS", "SCHEMA_VERSION", "alias_holders", "build", "build_json", "enum_label", "iso", "label",
+           "role_of", "snapshot"]

@@ -1,5 +1,7 @@
 """The settings exchange between two heads, in one process: two configuration stores and
-two exchange jobs joined by an in-memory link that stands for the heartbeat process.
+two exchange jobs joined by an in-memory link that stands for the heartbeat process (it
+reports into each head's settings channel and delivers the datagrams there, as the
+heartbeat process does).
 
 Each head has its own files and state directory; the link carries the real datagrams
 (HMAC, nonces) and can be cut, so the proposal, adoption, drift and replay rules are
@@ -18,6 +20,8 @@ from typing import Any
 import pytest
 from test_config_cluster import HEAD1, HEAD2
 
+from fcaps.configuration.agreement import PeerAgreement, Proposal
+from fcaps.configuration.channel import SettingsChannel
 from fcaps.configuration.store import ConfigStore
 from fcaps.configuration.sync import ClusterSync
 from fcaps.fault.alarms import Alarms, ProbableCause
@@ -39,23 +43,64 @@ def run(test: Callable[..., Awaitable[None]]) -> Callable[..., None]:
 
 
 class Link:
-    """Stands for the heartbeat process: nonces, the advert, and datagrams to the peer."""
+    """Stands for the heartbeat process: the nonces and key IDs it reports into the
+    channel, and datagrams to the peer."""
 
     def __init__(self, nonces: tuple[int, int]) -> None:
-        self.nonces = nonces
-        self.relay_dropped = 0
-        self.key_ids: tuple[int, ...] = ()
-        self.config_advert: Callable[[], tuple[int, str, int]] = lambda: (0, "", 0)
-        self.on_config: Callable[[bytes], None] = lambda data: None
+        self.channel = SettingsChannel()
+        self.channel.report(nonces, (), 0)
         self.peer: Link | None = None
         self.up = True
         self.sent: list[bytes] = []
+
+    @property
+    def nonces(self) -> tuple[int, int]:
+        return self.channel.nonces
+
+    @nonces.setter
+    def nonces(self, nonces: tuple[int, int]) -> None:
+        self.channel.report(nonces, self.channel.key_ids, self.channel.relay_dropped)
+
+    @property
+    def key_ids(self) -> tuple[int, ...]:
+        return self.channel.key_ids
+
+    @key_ids.setter
+    def key_ids(self, key_ids: tuple[int, ...]) -> None:
+        self.channel.report(self.channel.nonces, key_ids, self.channel.relay_dropped)
+
+    def on_config(self, data: bytes) -> None:
+        """A datagram from the peer, handed to this head's exchange."""
+        self.channel.deliver(data)
 
     def send_config(self, data: bytes) -> None:
         self.sent.append(data)
         peer = self.peer
         if self.up and peer is not None:
             asyncio.get_running_loop().call_soon(lambda: peer.on_config(data) if peer.up else None)
+
+
+class Stepped:
+    """The peer agreement as the store is given it, with something done just before the
+    proposal of a given step (`refuse_step`)."""
+
+    def __init__(self, agreement: PeerAgreement) -> None:
+        self.agreement = agreement
+        self.before: dict[int, Callable[[], None]] = {}
+
+    def settings(self, mine: Any, mine_digest: str) -> Any:
+        return self.agreement.settings(mine, mine_digest)
+
+    def takes_part(self) -> bool:
+        return self.agreement.takes_part()
+
+    async def propose(self, settings: dict[str, Any], version: Version, step: int = 0) -> Proposal:
+        if step in self.before:
+            self.before[step]()
+        return await self.agreement.propose(settings, version, step)
+
+    def alone(self, why: str) -> None:
+        self.agreement.alone(why)
 
 
 class Head:
@@ -71,16 +116,19 @@ class Head:
         self.events: list[Event] = []
         self.bus.subscribe("test", self.events.append)
         self.alarms = Alarms(self.state, self.bus, self.clock)
-        self.store = ConfigStore(path, None, self.state, self.bus, self.clock)
         self.link = Link((nonce, peer_nonce))
-        self.sync = ClusterSync(self.store, self.state, self.bus, self.alarms, self.clock, self.store.current,
-                                self.link)
+        self.agreement = PeerAgreement(self.state, self.link.channel)
+        self.peer = Stepped(self.agreement)
+        self.store = ConfigStore(path, None, self.state, self.bus, self.clock, self.peer)
+        self.sync = ClusterSync(self.store, self.agreement, self.link.channel, self.state, self.bus, self.alarms,
+                                self.clock, self.store.current, self.link)
+        self.sync.start()
 
     def hears(self, other: Head | None) -> None:
         """The heartbeat's view of the peer: heard with its advert, or silent."""
         peer = "head2" if self.name == "head1" else "head1"
         self.state.peer = PeerView(peer, peer == "head1", heard=other is not None,
-                                   config=other.sync.advert() if other is not None else None)
+                                   config=other.store.advert() if other is not None else None)
 
     async def set_timing(self, **timing: int) -> None:
         overrides = copy.deepcopy(self.store.overrides())
@@ -246,6 +294,7 @@ async def test_a_recorded_request_is_refused_after_the_peer_restarts(tmp_path: P
     bad = b.state.config_sync.bad_messages
     for data in recorded:
         b.link.on_config(data)
+    await asyncio.sleep(0.01)                   # the exchange takes them from the channel
     b.sync.observe()
     assert b.state.config_sync.bad_messages > bad
     await stop(a, b)
@@ -428,14 +477,7 @@ async def test_each_step_reaches_the_heartbeat_process_in_order(tmp_path: Path) 
 
 def refuse_step(head: Head, step: int, how: Callable[[], None]) -> None:
     """`how` is done just before `head` proposes step `step` of a staged change."""
-    real = head.store.proposer
-
-    async def proposer(settings, version, at=0):  # noqa: ANN001
-        if at == step:
-            how()
-        return await real(settings, version, at)
-
-    head.store.proposer = proposer
+    head.peer.before[step] = how
 
 
 @run

@@ -142,7 +142,7 @@ class Rig:
         self.prober = FakeProber(self.clock)
         self.links = FakeLinks()
         self.poller = LanPoller(self.state, lambda: self.cfg, self.bus, self.alarms, self.clock,
-                                prober=self.prober, links=self.links,  # type: ignore[arg-type]
+                                prober=self.prober, links=lambda changed: self.links,  # type: ignore[arg-type,return-value]
                                 interface_of={"10.71.1.1": "eth1", "10.71.2.1": "eth2"}.get,  # type: ignore[arg-type]
                                 sweep=NoSweep, wake_role=self.wake)  # type: ignore[arg-type]
         self.links.links = {"eth1": Counters(), "eth2": Counters()}

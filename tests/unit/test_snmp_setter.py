@@ -70,6 +70,9 @@ BAD = {
     "column enum": ("haoscarServiceRecovery", (1,), Integer32(0), "wrongValue"),
     "control character": ("haoscarNotifyEmail", (0,), OctetString(b"ops\x01@example.org"), "wrongValue"),
     "non-ASCII byte": ("haoscarServiceName", (1,), OctetString(b"caf\xe9"), "wrongValue"),
+    "not an e-mail address": ("haoscarNotifyEmail", (0,), OctetString("nobody"), "wrongValue"),
+    "not an IP address": ("haoscarAliasAddress", (1,), OctetString("10.0.0.300"), "wrongValue"),
+    "interval the schema refuses": ("haoscarServiceInterval", (1,), Unsigned32(50), "wrongValue"),
     "RowStatus notReady": ("haoscarServiceRowStatus", (1,), NOT_READY, "wrongValue"),
     "RowStatus 7": ("haoscarServiceRowStatus", (1,), Integer32(7), "wrongValue"),
     # wrongLength: the DisplayString SIZE
@@ -162,13 +165,41 @@ def test_problems_from_check_make_the_set_inconsistent(handler: SetHandler, sour
 
 def test_a_problem_about_no_var_bind_in_particular_blames_the_first(handler: SetHandler,
                                                                     source: FakeConfigSource, o) -> None:
-    source.problems = [FakeProblem("overrides.services.9.name", "duplicate"), FakeProblem("x", "y")]
+    source.problems = [FakeProblem("x", "y")]
     err = refuse(handler, [(o("haoscarGarpCount"), Unsigned32(7)),
                            (o("haoscarServiceRowStatus", 9), CREATE_AND_GO),
                            (o("haoscarServiceName", 9), OctetString("always-healthy")),
                            (o("haoscarServiceCheck", 9), OctetString("true"))])
     assert (err.status, err.index) == ("inconsistentValue", 0)
+    assert "x: y" in err.why
+
+
+def test_a_problem_blames_the_var_bind_that_set_the_value_it_names(handler: SetHandler,
+                                                                   source: FakeConfigSource, o) -> None:
+    varbinds = [(o("haoscarGarpCount"), Unsigned32(7)),
+                (o("haoscarServiceRowStatus", 9), CREATE_AND_GO),
+                (o("haoscarServiceName", 9), OctetString("always-healthy")),
+                (o("haoscarServiceCheck", 9), OctetString("true"))]
+    source.problems = [FakeProblem("overrides.services.9.name", "duplicate"), FakeProblem("x", "y")]
+    err = refuse(handler, varbinds)
+    assert (err.status, err.index) == ("inconsistentValue", 2)
     assert "overrides.services.9.name: duplicate" in err.why and "x: y" in err.why
+    # A value of the row that no var-bind set: a var-bind of the same row.
+    source.problems = [FakeProblem("overrides.services.9.interval_ms", "too short for the timeout")]
+    assert refuse(handler, varbinds).index == 1
+    # A whole-table check names the row by its place: the var-bind that set that column.
+    source.problems = [FakeProblem("services.0.check", "duplicate")]
+    assert refuse(handler, varbinds).index == 3
+
+
+def test_a_column_value_no_row_could_take_is_wrongvalue_at_its_var_bind(handler: SetHandler,
+                                                                        source: FakeConfigSource, o) -> None:
+    err = refuse(handler, [(o("haoscarAliasRowStatus", 3), CREATE_AND_GO),
+                           (o("haoscarAliasInterface", 3), OctetString("eth0")),
+                           (o("haoscarAliasAddress", 3), OctetString("10.0.0.300"))])
+    assert (err.status, err.index) == ("wrongValue", 2)
+    assert "not an IPv4 or IPv6 address" in err.why
+    assert source.checked == []     # refused before the configuration rules run
 
 
 def test_operator_actions_are_not_configuration(handler: SetHandler, source: FakeConfigSource, o) -> None:

@@ -137,6 +137,40 @@ def test_bad_query_is_refused(tmp_path: Path, world) -> None:
         conn.close()
 
 
+def exchange(path: Path, data: bytes) -> bytes:
+    """Send raw bytes to the status socket; all it answers before it closes."""
+    import socket
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(5)
+        sock.connect(str(path))
+        sock.sendall(data)
+        out = b""
+        while chunk := sock.recv(65536):
+            out += chunk
+        return out
+
+
+def test_the_server_speaks_enough_http_and_refuses_the_rest(tmp_path: Path, world) -> None:
+    path = tmp_path / "status.sock"
+    with Served(path, world):
+        got = exchange(path, b"GET /status?events=2 HTTP/1.1\r\nHost: -\r\n\r\n")
+        head, _, body = got.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"Connection: close" in head
+        assert b"Content-Type: application/json; charset=utf-8" in head
+        assert f"Content-Length: {len(body)}".encode() in head and body.startswith(b'{"schema":1')
+        head_only = exchange(path, b"HEAD /status HTTP/1.1\r\n\r\n")
+        assert head_only.startswith(b"HTTP/1.1 200 OK") and head_only.endswith(b"\r\n\r\n")
+        metrics = exchange(path, b"GET /metrics HTTP/1.1\r\nACCEPT: text/plain\r\n\r\n")
+        assert b"Content-Type: text/plain; version=0.0.4" in metrics and b"# EOF" not in metrics
+        assert exchange(path, b"GET /other HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 404 ")
+        refused = exchange(path, b"POST /status HTTP/1.1\r\n\r\n")
+        assert refused.startswith(b"HTTP/1.1 405 ") and b"Allow: GET, HEAD" in refused
+        assert exchange(path, b"hello\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+        long_head = b"GET /status HTTP/1.1\r\nX: " + b"x" * 9000 + b"\r\n\r\n"
+        assert exchange(path, long_head).startswith(b"HTTP/1.1 400 ")
+        assert console.fetch(path)["schema"] == 1     # and it still serves
+
+
 @pytest.mark.parametrize("change, code", [
     (lambda s: None, 0),
     (lambda s: alarm(s, Severity.MAJOR), 1),

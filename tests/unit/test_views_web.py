@@ -25,7 +25,7 @@ from haoscar_snmp.core.events import EventBus, EventType
 from haoscar_snmp.core.state import State
 from haoscar_snmp.snmp.mib import MibModel
 from haoscar_snmp.views.metrics import MetricsPage
-from haoscar_snmp.views.snapshot import snapshot
+from haoscar_snmp.views.source import SnapshotSource
 from haoscar_snmp.views.web.live import fingerprint
 from haoscar_snmp.views.web.server import WebPanel
 from haoscar_snmp.views.web.sessions import Sessions
@@ -49,7 +49,7 @@ class World:
         config = self.store.current().model_copy(update={"web": WebConfig(enabled=True, users=users, **web)})
         self.writes = WebWrites(self.store, CONFIG_MAP, lambda name: mib[name].oid, self.state)
         self.panel = WebPanel(config, self.store.current, self.writes,
-                              lambda: snapshot(self.state, self.store.current(), self.clock), self.clock,
+                              SnapshotSource(self.state, self.store.current, self.clock), self.clock,
                               MetricsPage(self.state, self.store.current, self.clock, mib).handle)
 
 
@@ -286,6 +286,32 @@ def test_a_service_created_changed_suspended_and_deleted(tmp_path: Path, mib: Mi
     run(tmp_path, mib, test)
 
 
+def test_an_alias_created_changed_refused_suspended_and_deleted(tmp_path: Path, mib: MibModel,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    async def test(world: World, client: TestClient) -> None:
+        await login(client, "alice")
+        token = await csrf(client)
+        with caplog.at_level(logging.INFO, logger="haoscar_snmp.audit"):
+            answer = await post(client, "/config/aliases", {"address": "192.0.2.80", "prefix_length": "24",
+                                                            "interface": "eth9"}, token)
+            assert answer.status == 303
+        message = await flash(client)
+        assert message.startswith("ok: aliases row ") and message.endswith(" created"), message
+        row = next(a for a in world.store.current().aliases if str(a.address) == "192.0.2.80")
+        assert (row.prefix_length, row.interface) == (24, "eth9")
+        assert f"SET by web:alice: haoscarAliasAddress.{row.index} changed" in caplog.text
+        await post(client, f"/config/aliases/{row.index}", {"prefix_length": "25"}, token)
+        assert next(a for a in world.store.current().aliases if a.index == row.index).prefix_length == 25
+        await post(client, f"/config/aliases/{row.index}", {"address": "not-an-address"}, token)
+        assert (await flash(client)).startswith("error: Refused: ")
+        assert str(next(a for a in world.store.current().aliases if a.index == row.index).address) == "192.0.2.80"
+        await post(client, f"/config/aliases/{row.index}/status", {"status": "notInService"}, token)
+        assert await flash(client) == f"ok: aliases row {row.index} suspended"
+        await post(client, f"/config/aliases/{row.index}/status", {"status": "destroy"}, token)
+        assert all(a.index != row.index for a in world.store.current().aliases)
+    run(tmp_path, mib, test)
+
+
 def test_refusals_say_what_the_store_says_and_are_audited(tmp_path: Path, mib: MibModel,
                                                           caplog: pytest.LogCaptureFixture) -> None:
     async def test(world: World, client: TestClient) -> None:
@@ -314,7 +340,7 @@ def test_refusals_say_what_the_store_says_and_are_audited(tmp_path: Path, mib: M
 def test_operator_actions_go_to_the_actions_layer(tmp_path: Path, mib: MibModel) -> None:
     async def test(world: World, client: TestClient) -> None:
         seen: list[tuple[Any, str]] = []
-        world.store.on_action = lambda action, who: seen.append((action, who))
+        world.store.on_request.append(lambda action, who: seen.append((action, who)))
         await login(client, "alice")
         token = await csrf(client)
         await post(client, "/config/action", {"action": "reset_service", "service_index": "2"}, token)

@@ -29,7 +29,8 @@ LAN_IF_RUNTIME = ("status", "in_packets", "out_packets", "last_change", "probes_
 # slice -> writer modules; or slice -> {field: writers} where fields differ ("*" = the rest)
 WRITERS: dict[str, set[str] | dict[str, set[str]]] = {
     "cluster": {"name": {"fcaps.configuration.apply"}, "local_head": {"fcaps.configuration.apply"},
-                "agent_version": {"haoscar_snmp.daemon"}, "agent_start_time": {"haoscar_snmp.daemon"},
+                "agent_version": {"haoscar_snmp.assembly.configuration"},
+                "agent_start_time": {"haoscar_snmp.assembly.configuration"},
                 **{name: {"fcaps.fault.lan.poller"} for name in ("lan_poller", "lan_poller_policy", "lan_state")},
                 "*": {"fcaps.fault.role.report"}, "active_head": {"fcaps.fault.role.machine", "fcaps.fault.role.report"}},
     "config_meta": {"fcaps.configuration.store"},
@@ -75,7 +76,8 @@ WRITERS: dict[str, set[str] | dict[str, set[str]]] = {
     "alias_claims": {"fcaps.fault.role.aliasguard"},
     "email": {"fcaps.fault.mailer"},
     "agentx": {"haoscar_snmp.snmp.agentx.session"},
-    "config_sync": {"fcaps.configuration.sync"},
+    "config_sync": {"*": {"fcaps.configuration.drift"}, "unconfirmed": {"fcaps.configuration.agreement"},
+                    **{name: {"fcaps.configuration.sync"} for name in ("adoptions", "pushes", "refusals")}},
     "service_unfit": {"fcaps.fault.services.monitor"},
     "peer_lans_down": {"fcaps.fault.lan.poller"},
     "loop": {"fcaps.performance.looplag"},

@@ -17,6 +17,12 @@ one, with a new boot counter. The peer, hearing nothing, takes over one dead tim
 our last heartbeat; the release comes at least half an interval before that. More than
 `MAX_RESTARTS` new processes within `RESTART_WINDOW_S` stop the daemon instead, for the
 service manager to start afresh.
+
+The settings exchange rides on the process too (`fcaps/configuration/sync.py`). This side
+is given, when it is built, what this head advertises of its settings (`config_advert`)
+and the exchange's channel (`SettingsInbox`), into which it reports the nonces and key
+IDs and hands the peer's datagrams. It never calls the exchange: the exchange, built
+after it, sends through `send_config` and reads the channel.
 """
 
 from __future__ import annotations
@@ -71,6 +77,32 @@ RELEASE_WAIT_S = 1.0
 HOLDING = (HeadStatus.ACTIVE, HeadStatus.TAKING_OVER, HeadStatus.RELEASING)
 
 
+class SettingsInbox(Protocol):
+    """Where the settings exchange's side of each report goes (fcaps/configuration/channel.py)."""
+
+    def report(self, nonces: tuple[int, int], key_ids: tuple[int, ...], relay_dropped: int) -> None:
+        """This run's heartbeat nonce and the peer's (0: not heard), the key IDs the
+        heartbeat sends with then those it accepts, and the relayed datagrams dropped."""
+
+    def deliver(self, data: bytes) -> None:
+        """A datagram of the settings exchange from the peer."""
+
+
+class NoExchange:
+    """No settings exchange listens: what it would be told is dropped."""
+
+    def report(self, nonces: tuple[int, int], key_ids: tuple[int, ...], relay_dropped: int) -> None:
+        pass
+
+    def deliver(self, data: bytes) -> None:
+        pass
+
+
+def no_advert() -> tuple[int, str, int]:
+    """The settings advert of a head that has no settings exchange."""
+    return 0, "", 0
+
+
 class Sink(Protocol):
     """Where the process's reports go (the heartbeat monitor)."""
 
@@ -114,7 +146,9 @@ class HeartbeatProcess:
     def __init__(self, config: Callable[[], "Config"], make_init: Callable[[dict[str, Any]], dict[str, Any]],
                  local: dict[str, Any], state: State, peer_index: int, rows: dict[Lan, HbPathRow], sink: Sink,
                  row: JobRow, clock: Clock, on_exit: Callable[[], None],
-                 channel: Measurements | None = None) -> None:
+                 channel: Measurements | None = None, *,
+                 config_advert: Callable[[], tuple[int, str, int]] = no_advert,
+                 settings_inbox: SettingsInbox | None = None) -> None:
         self.config = config
         self.channel = channel or Measurements()   # round trips per path, send lag: to performance
         self.make_init = make_init      # a process's first message, from what to advertise
@@ -134,15 +168,10 @@ class HeartbeatProcess:
         self._watch: Timer | None = None
         self._replacing: asyncio.Task[None] | None = None
         self._restarts: list[float] = []           # monotonic times new processes were started
-        # The settings exchange (fcaps/configuration/sync.py) plugs in here: what this
-        # head advertises of its settings, and where the peer's datagrams go.
-        self.config_advert: Callable[[], tuple[int, str, int]] = lambda: (0, "", 0)
-        self.on_config: Callable[[bytes], None] = lambda data: None
-        self.nonces: tuple[int, int] = (0, 0)       # this run's heartbeat nonce, the peer's (0: not heard)
-        # Key IDs (key_id) the heartbeat sends with, then those it accepts: during a
-        # key rotation the exchange signs and verifies as the heartbeat does.
-        self.key_ids: tuple[int, ...] = ()
-        self.relay_dropped = 0
+        # The settings exchange's part (fcaps/configuration/sync.py): what this head
+        # advertises of its settings, and where the peer's datagrams and the nonces go.
+        self.config_advert = config_advert
+        self.settings_inbox: SettingsInbox = settings_inbox or NoExchange()
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -282,7 +311,7 @@ class HeartbeatProcess:
         elif kind == "snap":
             self._snap(msg)
         elif kind == "cfg":
-            self.on_config(base64.b64decode(msg["data"]))
+            self.settings_inbox.deliver(base64.b64decode(msg["data"]))
         # "beat": a sign of life only (the time of it is taken above)
 
     def _snap(self, msg: dict[str, Any]) -> None:
@@ -303,9 +332,8 @@ class HeartbeatProcess:
             head.last_heartbeat = msg["last_heartbeat"]
         for key, value in msg["job"].items():
             setattr(self.row, key, value)
-        self.nonces = (int(msg["nonces"][0]), int(msg["nonces"][1]))
-        self.relay_dropped = int(msg["relay_dropped"])
-        self.key_ids = tuple(int(k) for k in msg["key_ids"])
+        self.settings_inbox.report((int(msg["nonces"][0]), int(msg["nonces"][1])),
+                                   tuple(int(k) for k in msg["key_ids"]), int(msg["relay_dropped"]))
         self.sink(wire.peer_from_wire(msg["peer"]), wire.links_from_wire(msg["links"]),
                   [wire.notice_from_wire(n) for n in msg["notices"]], bool(msg["fenced"]))
 
@@ -410,7 +438,9 @@ def next_epoch(state_dir: Path) -> int:
 
 def build(config: Callable[[], "Config"], state: State, state_dir: Path, sink: Sink, row: JobRow,
           clock: Clock, log_level: str, on_exit: Callable[[], None],
-          channel: Measurements | None = None) -> HeartbeatProcess:
+          channel: Measurements | None = None, *,
+          config_advert: Callable[[], tuple[int, str, int]] = no_advert,
+          settings_inbox: SettingsInbox | None = None) -> HeartbeatProcess:
     """The heartbeat of a two-head cluster: paths from the configuration, rows in the
     state (this is their one creator), this start's boot counter."""
     cfg = config()
@@ -446,4 +476,4 @@ def build(config: Callable[[], "Config"], state: State, state_dir: Path, sink: S
                 "paths": [{"lan": int(lan), "local": local, "remote": remote} for lan, local, remote in paths]}
 
     return HeartbeatProcess(config, make_init, first, state, peer_index, rows, sink, row, clock, on_exit,
-                            channel)
+                            channel, config_advert=config_advert, settings_inbox=settings_inbox)

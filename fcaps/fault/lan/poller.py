@@ -13,6 +13,9 @@ and the heads' own lan_a / lan_b addresses). This head's own interfaces are not 
 (an echo to one's own address proves nothing): the kernel tells their carrier through a
 netlink subscription within milliseconds and their packet, error and drop counters at
 each round (fault/lan/links.py). The other head's interfaces are pinged like a node's.
+The poller makes that watch itself, from the factory it is given, and hands it its own
+`link_changed`: the watch calls the poller, the poller owns the watch, and neither is
+given the other after it was built.
 
 Every head polls, so that each head's MIB shows the interfaces as that head reaches them
 and a change of roles loses nothing: the head that takes over the reporting already has
@@ -87,6 +90,12 @@ class Links(Protocol):
 
     def set_names(self, names: list[str]) -> None: ...
     async def counters(self) -> dict[str, LinkCounters]: ...
+    async def open(self) -> None: ...
+    def close(self) -> None: ...
+
+
+# (interface name, carrier, admin up): a change the watch tells at once.
+LinkChanged = Callable[[str, bool, bool], None]
 
 
 @dataclass(frozen=True)
@@ -147,7 +156,7 @@ class LanPoller:
     name = "lan-poller"
 
     def __init__(self, state: State, config: Callable[[], Config], bus: EventBus, alarms: Alarms,
-                 clock: Clock, prober: Prober | None = None, links: Links | None = None,
+                 clock: Clock, prober: Prober | None = None, links: Callable[[LinkChanged], Links] | None = None,
                  interface_of: Callable[[str], str] | None = None,
                  sweep: Callable[[Prober, float, list[str]], Sweep] = Sweep,
                  wake_role: Callable[[], None] = lambda: None) -> None:
@@ -157,7 +166,7 @@ class LanPoller:
         self.alarms = alarms
         self.clock = clock
         self.prober = prober or Prober(clock=clock)
-        self.links = links
+        self.links = links(self.link_changed) if links is not None else None
         self.interface_of = interface_of or local_interface
         self.watch = LanWatch()
         self.make_sweep = sweep
@@ -190,6 +199,21 @@ class LanPoller:
         except OSError as exc:
             self._open_error = str(exc)
             log.error("LAN poller: cannot ping: %s", exc)
+
+    async def open_links(self) -> None:
+        """Start watching this head's interfaces. Without netlink the poller goes on
+        pinging, and this head's own rows stay unknown."""
+        if self.links is None:
+            return
+        try:
+            await self.links.open()
+        except OSError as exc:
+            log.error("LAN poller: cannot watch this head's interfaces over netlink: %s", exc)
+            self.links = None
+
+    def close_links(self) -> None:
+        if self.links is not None:
+            self.links.close()
 
     async def stop(self) -> None:
         if self.sweep is not None:

@@ -69,7 +69,8 @@ class RoleMachine(RoleEffects, RoleReport):
 
     def __init__(self, state: State, config: Callable[[], Config], aliases: AliasOps, bus: EventBus,
                  alarms: Alarms, clock: Clock, runner: Runner, advertiser: Advertiser,
-                 generation: GenerationFile, wake: Callable[[], None] = lambda: None) -> None:
+                 generation: GenerationFile, wake: Callable[[], None] = lambda: None,
+                 config_ready: Callable[[], bool] = lambda: True) -> None:
         self.state = state
         self.config = config
         self.aliases = aliases
@@ -101,8 +102,8 @@ class RoleMachine(RoleEffects, RoleReport):
         self._settle_wake_for = float("nan")      # the end of settling a wake-up was armed for
         self.local = LocalView(generation=generation.value)
         # Whether a starting head may take over yet: it first adopts the peer's newer
-        # cluster-wide settings (fcaps/configuration/sync.py sets this).
-        self.config_ready: Callable[[], bool] = lambda: True
+        # cluster-wide settings (fcaps/configuration/sync.py ClusterSync.ready).
+        self.config_ready = config_ready
         self._held: dict[int, Alias] = {}   # by row index: what this head has configured
         self._garp_tasks: set[asyncio.Task[None]] = set()
         self.state.heads[(self.index,)].status = S.STARTING

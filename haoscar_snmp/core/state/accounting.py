@@ -17,7 +17,7 @@ class AcctKind(enum.IntEnum):
     ALIAS = 6               # the service at one alias address: held by some head
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AcctRow:
     """Writer: the accounting ledger (fcaps/accounting/rows.py). One subject over one
     window; key (subject index, window index). Times in seconds; `last_outage_start` is
@@ -37,7 +37,7 @@ class AcctRow:
     in_outage: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AcctWindowRow:
     """Writer: the accounting ledger. One configured window; key (window index,)."""
 

@@ -46,7 +46,7 @@ class ClusterState:
     lan_state: str = ""             # one sentence: "lanA failed: running on lanB only; ..."
 
 
-@dataclass
+@dataclass(slots=True)
 class HeadRow:
     """Writers: the configuration (the configured fields), the role state machine (this
     head's status and role changes), the heartbeat monitor (the peer's status) and
@@ -67,7 +67,7 @@ class HeadRow:
     public_state: PublicState = PublicState.NOT_WATCHED
 
 
-@dataclass
+@dataclass(slots=True)
 class HbPathRow:
     """Writer: the daemon's side of the heartbeat process (fault/heartbeat/process.py), copying the
     process's counters. Key: (head index, Lan)."""
@@ -120,7 +120,7 @@ class PeerView:
         return self.heard and not self.private_up
 
 
-@dataclass
+@dataclass(slots=True)
 class PubTargetRow:
     """Writer: the public-reach job. Key: (head index, target index). One public target as
     a head reaches it: this head's rows from its own probes, the peer's from what its
@@ -180,7 +180,7 @@ class LinkView:
         return [name for name, up in self.carrier if not up]
 
 
-@dataclass
+@dataclass(slots=True)
 class LanIfRow:
     """Config fields (node, lan, name, address): the configuration applier. The rest:
     Writer: LAN poller.
@@ -212,7 +212,7 @@ class LanIfRow:
     source: LanSource = LanSource.NONE
 
 
-@dataclass
+@dataclass(slots=True)
 class LanRow:
     """Writer: LAN poller. One private LAN as a whole (haoscarLanTable); key (Lan value,).
     The rows of LAN A and LAN B exist from the start (`State.lans`)."""
@@ -233,7 +233,7 @@ def private_lan_rows() -> Table[tuple[int], LanRow]:
     return rows
 
 
-@dataclass
+@dataclass(slots=True)
 class AliasRow:
     """Config fields: configuration applier. Runtime fields: takeover job."""
 
@@ -246,7 +246,7 @@ class AliasRow:
     garp_sent: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class ServiceRow:
     """Config fields: configuration applier. Runtime fields: service monitor."""
 
@@ -284,7 +284,7 @@ class ServiceRow:
     check_timeouts: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EventRow:
     """Writer: event history (fcaps/fault/history.py)."""
 
@@ -295,7 +295,7 @@ class EventRow:
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AlarmRow:
     """Writer: alarm table (fcaps/fault/alarms.py)."""
 
@@ -316,7 +316,7 @@ class TargetStatus(enum.IntEnum):
     UNKNOWN = 3         # a trap target: nothing is acknowledged
 
 
-@dataclass
+@dataclass(slots=True)
 class AlarmTargetRow:
     """Writer: the notifier (haoscar_snmp/snmp/notify.py); haoscarAlarmTargetTable."""
 

@@ -9,7 +9,8 @@ names outside the MIB, malformed input. `FastPath.serve` is called at the agent'
 seam (`Agent._guard_receive`) and returns whether it answered.
 
 What it keeps exactly as pysnmp keeps it: the community-to-view decision (pysnmp's VACM,
-`access.py`), snmpInPkts, snmpSilentDrops, the size bound (snmpEngineMaxMessageSize), and
+`access.py`), snmpInPkts, snmpOutTooBigs, snmpSilentDrops, the size bound
+(snmpEngineMaxMessageSize), and
 the var-binds of every answer (tests/unit/test_fastpath_equivalence.py compares them).
 Adding 1 to a pysnmp counter builds a new pyasn1 object (~9 us, a third of a fast GET),
 so the packets this path serves are added to snmpInPkts in one step, before pysnmp
@@ -43,8 +44,8 @@ class FastPath:
         self._reader = reader
         self._access = access
         self._send = send
-        (self._in_pkts, self._parse_errs, self._silent_drops) = builder.import_symbols(
-            "__SNMPv2-MIB", "snmpInPkts", "snmpInASNParseErrs", "snmpSilentDrops")
+        (self._in_pkts, self._parse_errs, self._silent_drops, self._too_bigs) = builder.import_symbols(
+            "__SNMPv2-MIB", "snmpInPkts", "snmpInASNParseErrs", "snmpSilentDrops", "snmpOutTooBigs")
         (self._max_size,) = builder.import_symbols("__SNMP-FRAMEWORK-MIB", "snmpEngineMaxMessageSize")
         self.served = 0
         self._unflushed = 0     # packets served, not yet added to snmpInPkts
@@ -63,7 +64,7 @@ class FastPath:
         if request is None or not self._access.readable(request.version, request.community):
             return self._hand_over()
         try:
-            response = self._reader.answer(request, int(self._max_size.syntax))
+            response, too_big = self._reader.answer(request, int(self._max_size.syntax))
         except HandOver:
             return self._hand_over()
         except Exception as exc:
@@ -79,6 +80,8 @@ class FastPath:
         if response is None:
             self._silent_drops.syntax += 1
             return True
+        if too_big:
+            self._too_bigs.syntax += 1
         self._send(response, domain, address)
         return True
 

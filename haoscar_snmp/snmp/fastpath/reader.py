@@ -10,10 +10,11 @@ GET, GETNEXT and GETBULK over HAOSCAR-MIB, for SNMPv1 and SNMPv2c, as RFC 3416 (
 * GETNEXT / GETBULK: the next instance in the view; SNMPv1 skips Counter64 instances.
   GETBULK takes N = max(min(non-repeaters, L), 0) and M = max(max-repetitions, 0), and
   stops adding var-binds when the next would make the message larger than the agent's
-  maximum message size (RFC 3416 4.2.3): a walk gets as many as fit, not a fixed cap.
+  maximum message size (RFC 3416 4.2.3): a walk gets as many as fit. (The pysnmp path
+  also caps the repetitions at 64 var-binds; this one does not.)
 * A GET or GETNEXT whose response does not fit is answered tooBig (error-index 0, no
-  var-binds in SNMPv2c, the request's in SNMPv1); if even that does not fit, nothing is
-  sent (the caller counts snmpSilentDrops).
+  var-binds in SNMPv2c, the request's in SNMPv1; the caller counts snmpOutTooBigs); if
+  even that does not fit, nothing is sent (the caller counts snmpSilentDrops).
 
 A request that reaches outside the MIB's subtree (a name elsewhere, a GETNEXT past the
 MIB's last instance) raises `HandOver`: pysnmp's tree serves the rest of the agent's
@@ -56,19 +57,20 @@ class FastReader:
         self._nodes: dict[OID, tuple[bytes, Wire, bool, int]] = {}
         self._suffixes: dict[OID, bytes] = {}
 
-    def answer(self, req: ReadRequest, max_size: int) -> bytes | None:
-        """The response message to `req`, or None if no response fits in `max_size`."""
+    def answer(self, req: ReadRequest, max_size: int) -> tuple[bytes | None, bool]:
+        """The response message to `req` (None if no response fits in `max_size`), and
+        whether it is a tooBig."""
         if req.tag == ber.GET:
             status, index, vbs = self._get(req)
         elif req.tag == ber.GETNEXT:
             status, index, vbs = self._getnext(req)
         else:
-            return self._message(req, 0, 0, self._bulk(req, max_size))
+            return self._message(req, 0, 0, self._bulk(req, max_size)), False
         message = self._message(req, status, index, vbs)
         if len(message) <= max_size:
-            return message
+            return message, False
         message = self._message(req, TOO_BIG, 0, self._request_varbinds(req) if req.version == V1 else [])
-        return message if len(message) <= max_size else None
+        return (message, True) if len(message) <= max_size else (None, False)
 
     # -- the three reads ------------------------------------------------------------------
 

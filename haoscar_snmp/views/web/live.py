@@ -3,9 +3,12 @@
 A page opens `GET /live` (an EventSource) and receives the whole snapshot as one
 `data:` line, at once and again whenever it changes: right after an event on the
 daemon's `EventBus` (every state transition publishes one), and otherwise when a poll
-every `POLL_S` finds its fingerprint changed (counters and figures move without
-events). One snapshot is built and serialised per push, for every client alike. A
-comment line every `KEEPALIVE_S` keeps proxies from closing an idle stream.
+every `POLL_S` finds the source's marker changed (counters and figures move without
+events). The marker is a hash of the rows the snapshot reads (views/source.py), a
+fraction of a build's cost; only a changed marker costs a build. One snapshot is built
+and encoded per push, in slices, for every client alike, and a page that opens while
+the state is unchanged gets the last push's text without a build. A comment line every
+`KEEPALIVE_S` keeps proxies from closing an idle stream.
 
 At most `max_clients` streams are open: one more is answered 503 at once. A client
 that does not read its stream is dropped after `SEND_TIMEOUT_S`, so no page holds
@@ -19,7 +22,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -37,6 +40,36 @@ SEND_TIMEOUT_S = 5.0
 VOLATILE = frozenset({"generated", "ago_s", "uptime_s"})   # move every instant, change nothing
 
 
+class Source(Protocol):
+    """What the feed reads (views/source.py's SnapshotSource)."""
+
+    async def json(self) -> str: ...
+
+    async def marker(self) -> int: ...
+
+
+class BuiltSource:
+    """A source around a function that builds the snapshot in one go; its marker is the
+    snapshot's fingerprint (for a panel given only such a function)."""
+
+    def __init__(self, build: Callable[[], dict[str, Any]]) -> None:
+        self.build = build
+
+    def __call__(self) -> dict[str, Any]:
+        return self.build()
+
+    async def json(self) -> str:
+        return json.dumps(self.build(), separators=(",", ":"))
+
+    async def marker(self) -> int:
+        return hash(fingerprint(self.build()))
+
+
+def as_source(snapshot: Any) -> Any:
+    """`snapshot` if it is a source already, else a `BuiltSource` around it."""
+    return snapshot if hasattr(snapshot, "marker") else BuiltSource(snapshot)
+
+
 def fingerprint(snapshot: Any) -> str:
     """A digest of the snapshot without its ever-moving times."""
     def strip(value: Any) -> Any:
@@ -49,15 +82,16 @@ def fingerprint(snapshot: Any) -> str:
 
 
 class LiveFeed:
-    def __init__(self, snapshot: Callable[[], dict[str, Any]], clock: Clock, max_clients: int) -> None:
-        self.snapshot = snapshot
+    def __init__(self, source: Source, clock: Clock, max_clients: int) -> None:
+        self.source = source
         self.clock = clock
         self.max_clients = max_clients
         self._clients: set[asyncio.Queue[str]] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._last = ""
+        self._last: tuple[int, str] | None = None      # (marker, text) of the last build
         self.pushes = 0
+        self.builds = 0
         self.refused = 0
 
     @property
@@ -92,17 +126,26 @@ class LiveFeed:
             if not self._clients:
                 continue
             try:
-                self._push(force=False)
+                await self._push()
             except Exception:  # noqa: BLE001 - a view's bug must not end the feed
                 log.exception("web panel: building the live snapshot failed")
 
-    def _push(self, *, force: bool) -> None:
-        snap = self.snapshot()
-        digest = fingerprint(snap)
-        if digest == self._last and not force:
+    async def _current(self) -> tuple[str, bool]:
+        """The snapshot's text, and whether it is new: built only when the marker moved."""
+        marker = await self.source.marker()
+        last = self._last
+        if last is not None and last[0] == marker:
+            return last[1], False
+        text = await self.source.json()
+        self.builds += 1
+        self._last = (marker, text)        # the marker read before the build: a change
+        return text, True                  # during it shows at the next poll
+
+    async def _push(self) -> None:
+        text, new = await self._current()
+        if not new:
             return
-        self._last = digest
-        message = f"data: {json.dumps(snap, separators=(',', ':'))}\n\n"
+        message = f"data: {text}\n\n"
         self.pushes += 1
         for queue in self._clients:
             if queue.qsize() < 2:        # a slow reader gets the newest, not a backlog
@@ -120,8 +163,8 @@ class LiveFeed:
         queue: asyncio.Queue[str] = asyncio.Queue()
         self._clients.add(queue)
         try:
-            snap = self.snapshot()
-            await self._send(response, f"retry: 1000\ndata: {json.dumps(snap, separators=(',', ':'))}\n\n")
+            text, _ = await self._current()
+            await self._send(response, f"retry: 1000\ndata: {text}\n\n")
             while True:
                 try:
                     message = await asyncio.wait_for(queue.get(), KEEPALIVE_S)

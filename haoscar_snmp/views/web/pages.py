@@ -8,7 +8,6 @@ Users with the `read` role get the same pages without a single write control.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -27,7 +26,7 @@ from .writes import Field, Refused, WebWrites
 log = logging.getLogger(__name__)
 audit = logging.getLogger("haoscar_snmp.audit")
 
-Snapshot = Callable[[], dict[str, Any]]
+Snapshot = Any       # what .live.as_source gives: `await snapshot.json()`
 MAX_NAME = 64
 # Monitoring sections: the element ids static/panel.js fills in.
 SECTIONS = (("health", "Cluster"), ("heads", "Heads"), ("paths", "Heartbeat paths"),
@@ -131,7 +130,7 @@ class Pages:
         return web.Response(text=page("Monitoring", body, script=True), content_type="text/html")
 
     async def state(self, request: web.Request) -> web.Response:
-        return web.Response(text=json.dumps(self.snapshot()), content_type="application/json")
+        return web.Response(text=await self.snapshot.json(), content_type="application/json")
 
     # -- configuration -------------------------------------------------------------------
 

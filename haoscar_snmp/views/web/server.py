@@ -21,7 +21,7 @@ from haoscar_snmp.config.webusers import WebUser
 from haoscar_snmp.core.clock import Clock
 
 from .guard import METRICS, BasicAuth, Guard
-from .live import LiveFeed
+from .live import LiveFeed, as_source
 from .pages import Pages
 from .sessions import Sessions
 from .throttle import LoginThrottle
@@ -55,7 +55,7 @@ def tls_context(web_config: WebConfig) -> ssl.SSLContext | None:
 
 class WebPanel:
     def __init__(self, config: Config, current: Callable[[], Config], writes: WebWrites,
-                 snapshot: Callable[[], dict[str, Any]], clock: Clock,
+                 snapshot: Callable[[], dict[str, Any]] | Any, clock: Clock,
                  metrics: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None) -> None:
         settings = config.web
         self.settings = settings
@@ -65,8 +65,9 @@ class WebPanel:
         self.throttle = LoginThrottle(clock)
         basic = BasicAuth(self.users, self.throttle, clock) if settings.metrics_auth is MetricsAuth.BASIC else None
         self.guard = Guard(self.sessions, self.users, settings.tls, basic)
-        self.live = LiveFeed(snapshot, clock, settings.max_live_clients)
-        self.pages = Pages(self.sessions, self.users, self.throttle, writes, snapshot, current, settings.tls)
+        source = as_source(snapshot)       # a SnapshotSource (views/source.py) renders in slices
+        self.live = LiveFeed(source, clock, settings.max_live_clients)
+        self.pages = Pages(self.sessions, self.users, self.throttle, writes, source, current, settings.tls)
         self._static = static_files()
         self.app = web.Application(middlewares=[self.guard.middleware], client_max_size=MAX_BODY)
         self.app.add_routes(self.pages.routes())
