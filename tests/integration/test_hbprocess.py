@@ -118,12 +118,21 @@ def run_pair(tmp_path: Path, body: Callable[[Head, Head], Any]) -> None:
         head1, head2 = Head(tmp_path, "head1", port), Head(tmp_path, "head2", port)
         await head1.hb.start()
         await head2.hb.start()
+        async def advertising() -> None:
+            # As the role state machine does at every cycle: a heartbeat process whose
+            # daemon sends nothing for its watchdog's time (1 s at least) falls silent on
+            # purpose, which a slow, loaded run would otherwise reach mid-test.
+            for _ in range(100_000):                       # bounded: 5,000 s at 50 ms
+                for head in (head1, head2):
+                    head.hb.advertise(LocalView(HeadStatus.STANDBY))
+                await asyncio.sleep(0.05)
+
+        advertiser = asyncio.get_running_loop().create_task(advertising())
         try:
-            for head in (head1, head2):
-                head.hb.advertise(LocalView(HeadStatus.STANDBY))
             await until(lambda: head1.heard() and head2.heard(), 5, "the heads to hear each other")
             await body(head1, head2)
         finally:
+            advertiser.cancel()
             for head in (head1, head2):
                 if head.hb.proc is not None and head.hb.proc.returncode is None:
                     os.kill(head.hb.proc.pid, signal.SIGCONT)
