@@ -57,6 +57,8 @@ def summarise(path: Path, start: float, end: float) -> dict[str, Any]:
         "per_min": {g: round(sum(1 for x in colls if x["gen"] == g) / minutes, 1) for g in (0, 1, 2)},
         "full_ms_median": statistics.median([x["ms"] for x in full]) if full else None,
         "full_ms_worst": max((x["ms"] for x in full), default=None),
+        "full_cpu_ms_median": statistics.median([x.get("cpu_ms", 0) for x in full]) if full else None,
+        "full_cpu_ms_worst": max((x.get("cpu_ms", 0) for x in full), default=None),
         "full_ms_total_per_min": round(sum(x["ms"] for x in full) / minutes, 1),
         "young_ms_worst": max((x["ms"] for x in colls if x["gen"] < 2), default=None),
         "full_collected_median": statistics.median([x["collected"] for x in full]) if full else None,
@@ -144,6 +146,12 @@ def main(argv: list[str] | None = None) -> int:
                     print("  new since the sample before:")
                     for name, n in heap["new"]:
                         print(f"    {n:8d}  {name}")
+                    print("  the new tuples' shapes:")
+                    for name, n in heap.get("tuples", []):
+                        print(f"    {n:8d}  {name}")
+                    print("  the largest containers (type, length, held by):")
+                    for name, n, by in heap.get("big", []):
+                        print(f"    {n:8d}  {name} <- {by}")
                     print("  where a sample of the new ones hang from:")
                     for name, n in heap["where"]:
                         print(f"    {n:8d}  {name}")
