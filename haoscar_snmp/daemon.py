@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import logging.handlers
 import os
@@ -26,6 +25,7 @@ from haoscar_snmp.assembly.parts import StartFailed
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock, SystemClock
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
+from haoscar_snmp.core.heap import HeapSettler, settle_now
 from haoscar_snmp.core.runner import Runner, ShellRunner, watch_children_with_pidfd
 
 __all__ = ["Daemon", "StartFailed", "setup_logging"]
@@ -126,7 +126,11 @@ class Daemon:
         await views.web(core, mib)      # before the jobs start: agentStarted stays the first event
         schedule.start(core, jobs)
         await views.status(core, mib)
+        settler = HeapSettler(self.clock)
+        stack.callback(settler.stop)
+        core.store.on_change.append(settler.reloaded)
         self._started(core.store.effective, core.bus)
+        settler.start()
         return core.store, core.bus
 
     def _started(self, config: Config, bus: EventBus) -> None:
@@ -137,8 +141,9 @@ class Daemon:
         # move it out of the collector's way. A full collection otherwise walks it all,
         # pausing the loop (role decisions, takeovers) for 60 to 150 ms under SNMP load
         # (measured). The heartbeat process has a heap of its own and is not paused.
-        gc.collect()
-        gc.freeze()
+        # The settler does it again once the jobs' first cycles have built their rows,
+        # and after every reload (haoscar_snmp/core/heap.py).
+        settle_now("started")
         where = config.snmp.listen[0] if config.snmp.listen else "<snmpd's address>"
         log.info("ready: try  snmpwalk -v2c -c <community> %s 1.3.6.1.4.1.32473.1", where)
 

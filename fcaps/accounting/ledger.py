@@ -79,7 +79,10 @@ class Ledger:
         self._role = RoleTimes()
         self._stopped = False
         self._failing = ""                  # why the ledger file cannot be written ("" = it can)
-        self._present: set[Key] = set()
+        # The subjects seen at the last look: the long-lived Subject objects, not the keys
+        # of that look (new tuples every second would outlive a young collection and
+        # make the collector's full passes come sooner).
+        self._present: list[Subject] = []
         self._marked = self._figured = self._pruned = float("-inf")
 
     # -- start and stop --------------------------------------------------------------------
@@ -179,9 +182,11 @@ class Ledger:
         now = self.timeline.now()
         seen = self.observer.look(self.state, self.config().timing.heartbeat_dead_time_ms / 1000.0, self._role)
         said = []
+        present = []
         with self.file.transaction():
             for key, what in seen.items():
                 subject = self._subject(key, now)
+                present.append(subject)
                 if what.up is False and not subject.open:
                     said.append(self._open(subject, what, now))
                 elif what.up is True:
@@ -194,7 +199,7 @@ class Ledger:
             for key, subject in self.subjects.items():
                 if subject.open and key not in seen:
                     said.append(self._close(subject, now, GONE_NOTE))
-        self._present = set(seen)
+        self._present = present
         if said:
             if len(self._present) <= SLICE:
                 self._refresh(now)
@@ -329,5 +334,5 @@ class Ledger:
 
     def _rows(self, now: float) -> Iterator[None]:
         self._figured = now
-        return self.rows.write(now, [self.subjects[key] for key in self._present],
+        return self.rows.write(now, list(self._present),
                                [*self.runs, (self.run_start, now)])

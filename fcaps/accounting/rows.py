@@ -74,12 +74,18 @@ class AcctRows:
                     f = window_figures(now, window.length_s,
                                        monitored_spans(subject.first_seen, subject.continuous, runs, now),
                                        [(s[0], s[1]) for s in subject.spans])
-                row = AcctRow(subject.kind, subject.name[:128], f.outages, round(f.downtime_s),
-                              round(f.monitored_s), f.availability_ppm, round(f.mttr_s), round(f.mtbf_s),
-                              last[0] if last else 0.0,
-                              round((now if last[1] is None else last[1]) - last[0]) if last else 0,
-                              last[2] if last else "", subject.open)
-                table.put((subject.id, index), row)
+                figures = (f.outages, round(f.downtime_s), round(f.monitored_s), f.availability_ppm,
+                           round(f.mttr_s), round(f.mtbf_s), last[0] if last else 0.0,
+                           round((now if last[1] is None else last[1]) - last[0]) if last else 0,
+                           last[2] if last else "", subject.open)
+                row = table.get((subject.id, index))
+                if row is None or row.kind != subject.kind or row.subject != subject.name[:128]:
+                    row = AcctRow(subject.kind, subject.name[:128], *figures)
+                    table.put((subject.id, index), row)
+                else:                       # the same row, its figures updated in place
+                    (row.outages, row.downtime_s, row.monitored_s, row.availability_ppm, row.mttr_s,
+                     row.mtbf_s, row.last_outage_start, row.last_outage_duration_s, row.last_outage_cause,
+                     row.in_outage) = figures
                 keep.add((subject.id, index))
                 if subject.kind is AcctKind.CLUSTER and index == longest:
                     self.state.acct_headline = AcctHeadline(window.name, row.mttr_s, row.mtbf_s,

@@ -17,6 +17,7 @@ from fakes import FakeClock
 from fcaps.accounting.figures import PPM, window_figures
 from fcaps.accounting.ledger import CRASH_NOTE, STOP_NOTE, Ledger
 from fcaps.accounting.ledgerdb import LedgerFile
+from fcaps.accounting.rows import Subject
 from fcaps.fault.alarms import Alarms, ProbableCause
 from haoscar_snmp.config.schema import AccountingConfig, Config
 from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
@@ -404,3 +405,17 @@ def test_a_ledger_that_cannot_be_written_raises_an_alarm_and_loses_nothing_after
     assert not rig.alarms.active(ProbableCause.ACCOUNTING_FAILURE, "head1")
     [outage] = rig.outages("web")
     assert outage.end is None
+
+
+def test_recomputed_figures_update_the_same_rows(tmp_path: Path, cfg: Config, clock: FakeClock) -> None:
+    """The figures of thousands of rows are recomputed every few seconds: in place, not as
+    new rows (which would outlive the collector's young generations)."""
+    state = make_state()
+    rig = Rig(tmp_path / "a.sqlite", cfg, state, clock)
+    rig.run_for(60)
+    row = rig.row(AcctKind.SERVICE, "web")
+    monitored = row.monitored_s
+    rig.run_for(60)
+    assert rig.row(AcctKind.SERVICE, "web") is row
+    assert row.monitored_s == pytest.approx(monitored + 60, abs=6)
+    assert all(isinstance(s, Subject) for s in rig.ledger._present)

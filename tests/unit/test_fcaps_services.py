@@ -439,3 +439,18 @@ def test_an_operator_reset_checks_afresh_at_once_then_every_interval(base: Confi
     w.run(w.cycle, w.checks("web", DOWN, DOWN), count, reset, count, w.after(9.9), count, w.after(0.2), count)
     assert counts == [3, 4, 4, 5]
     assert w.row().status is ServiceStatus.RUNNING
+
+
+def test_a_services_timers_share_one_callback_and_no_arguments(base: Config, tmp_path: Path) -> None:
+    """Rearming every interval makes no bound method or argument tuple of its own: those
+    would live as long as the interval and reach the collector's oldest generation."""
+    w = World(base, tmp_path, service(interval_ms=10000))
+    seen: list[tuple[object, tuple]] = []
+
+    async def look() -> None:
+        timer = w.monitor._timers["web"]
+        seen.append((timer.callback, timer.args))       # type: ignore[attr-defined]
+    w.run(w.cycle, look, w.after(10), look, w.after(10), look)
+    assert len(w.checker.calls) == 3
+    assert all(args == () for _, args in seen)
+    assert seen[0][0] is seen[1][0] is seen[2][0]

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 from typing import Callable
@@ -86,6 +87,10 @@ class ServiceMonitor:
         self._busy: set[str] = set()            # a check or a restart of this service is running
         self._timers: dict[str, Timer] = {}
         self._due: dict[str, float] = {}
+        # One callback per service, made once: a timer armed every interval would otherwise
+        # bring a new bound method and argument tuple each time, objects that live as long
+        # as the interval and so reach the collector's oldest generation.
+        self._firers: dict[str, Callable[[], None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = False
         self._index_of: dict[str, int] = {}
@@ -136,6 +141,7 @@ class ServiceMonitor:
         for name in [n for n in self._timers if n not in wanted]:
             self._timers.pop(name).cancel()
             self._due.pop(name, None)
+            self._firers.pop(name, None)
         names = {row.name for _, row in self._rows()}
         for name in [n for n in self.ladders if n not in names]:
             del self.ladders[name]                         # the row is gone: so is its history
@@ -155,6 +161,7 @@ class ServiceMonitor:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+        self._firers.clear()
         if self._draining is not None:
             self._draining.cancel()
             self._draining = None
@@ -194,7 +201,10 @@ class ServiceMonitor:
         wake-up of the loop costs, and one that runs ten checks costs little more than one."""
         self._due[name] = due
         # `due` is a time of our clock: its timer is armed on that clock, never on the loop's.
-        self._timers[name] = self.clock.call_at(math.ceil(due / TICK_S) * TICK_S, self._fire, name)
+        firer = self._firers.get(name)
+        if firer is None:
+            firer = self._firers[name] = functools.partial(self._fire, name)
+        self._timers[name] = self.clock.call_at(math.ceil(due / TICK_S) * TICK_S, firer)
 
     def _fire(self, name: str) -> None:
         config = self.config()

@@ -17,11 +17,16 @@ class AcctKind(enum.IntEnum):
     ALIAS = 6               # the service at one alias address: held by some head
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AcctRow:
     """Writer: the accounting ledger (fcaps/accounting/rows.py). One subject over one
     window; key (subject index, window index). Times in seconds; `last_outage_start` is
-    the ledger's time (wall-clock based, see fcaps/accounting/timeline.py), 0 = none."""
+    the ledger's time (wall-clock based, see fcaps/accounting/timeline.py), 0 = none.
+
+    Updated in place when the figures are recomputed (every few seconds, thousands of
+    rows): new rows each time would outlive the collector's young generations and bring
+    its full collections sooner. The writer sets all the figures of a row without
+    handing the loop back, so a reader never sees half of an update."""
 
     kind: AcctKind
     subject: str
