@@ -17,7 +17,9 @@ Rules:
 * Frozen objects are still freed by reference counting; only frozen *cyclic* garbage
   stays. A reload can turn rows made for the old configuration into such garbage, so
   the pass after a reload unfreezes everything first and collects the whole heap once
-  (one pause of a start-up collection's length, at a moment the operator chose):
+  (one pause of a start-up collection's length, SETTLE_S after the last configuration
+  change, a reload or a SET: about 40 to 50 ms for 84,000 objects with 2,000 services
+  and 2,000 interfaces in one process here; the heartbeat process's watchdog waits 1 s):
   what the old configuration left in cycles is freed, and the frozen part does not grow
   from reload to reload.
 * A pass is logged at DEBUG only (its duration and counts).
