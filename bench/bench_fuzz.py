@@ -113,11 +113,16 @@ def tool(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
+END_OF_VIEW = "No more variables left in this MIB View"
+
+
 def oids(out: str) -> list[str]:
-    """The OIDs of a walk's output (-On); a value printed over several lines (a text with
-    a line break in it) adds lines that are no OID, and they are left out."""
+    """The OIDs of a walk's output (-On). Left out: the lines of a value printed over
+    several (a text with a line break in it), and the endOfMibView var-binds that close
+    a GETBULK walk (they repeat the last OID, as many as the last request had
+    repetitions left, which depends on how many rows the moving tables held)."""
     return [line.split(" = ")[0] for line in out.splitlines()
-            if line.startswith(".") and " = " in line]
+            if line.startswith(".") and " = " in line and END_OF_VIEW not in line]
 
 
 def reference() -> dict[str, Any]:
@@ -183,8 +188,10 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
         elif isinstance(value, list) and isinstance(after[key], list):
             b, a = steady(value), steady(after[key])
             if a != b:
-                problems.append(f"{key} differs: new {sorted(set(a) - set(b))[:10]}, "
-                                f"gone {sorted(set(b) - set(a))[:10]}")
+                at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+                problems.append(f"{key} differs: {len(b)} OIDs before, {len(a)} after; new "
+                                f"{sorted(set(a) - set(b))[:10]}, gone {sorted(set(b) - set(a))[:10]}; "
+                                f"first difference at {at}: before {b[at - 1:at + 3]}, after {a[at - 1:at + 3]}")
         elif after[key] != value:
             problems.append(f"{key} differs: {str(after[key])[:300]}")
     return problems
