@@ -17,7 +17,12 @@ increase: the active head never stopped), haoscarHbPathMaxGap of every path (the
 time between two valid heartbeats; reset between phases with the resetCounters action),
 and the CPU time each daemon and each heartbeat process used. The holders of the alias
 are sampled every 100 ms: any sample with head2 holding it is a double holder or a false
-failover the client saw.
+failover the client saw. The heartbeat send lag (how late the heartbeat process sent a
+heartbeat after it was due): haoscarPerfHbSendLag of each head read every 0.5 s during
+the phase (each read is the worst of the process's last report period), its median and
+p99 over the phase, and haoscarPerfHbSendLagMax after it (the worst single send since
+the reset). --phases picks the phases, e.g. `--phases quiet walks` for the send lag
+idle and under the 8 walks only.
 
 **--idle**: the bare pair (no services, no LAN targets beyond the heads, no SNMP client)
 at 10 ms / 30 ms unless told otherwise (--idle-timings I/D ...: each in turn, and a
@@ -64,6 +69,7 @@ log; the CPU under load over the whole run, outside the kill and restart windows
 
 It never fails on a number: it prints the figures. Run as root from the repository root:
     sudo .venv/bin/python bench/bench_flood.py [--seconds 120] [--interval-ms 20 --dead-ms 60]
+    sudo .venv/bin/python bench/bench_flood.py --phases quiet walks --seconds 60
     sudo .venv/bin/python bench/bench_flood.py --idle [--profile /tmp/prof]
     sudo .venv/bin/python bench/bench_flood.py --loaded --minutes 10
     sudo .venv/bin/python bench/bench_flood.py --scrape --seconds 60
@@ -108,6 +114,9 @@ INSTRUMENT_PRIO = 5       # SCHED_FIFO priority of the prober and echo responder
 LOOP_LAG_MAX = f"{R}.1.12.12.0"    # haoscarPerfLoopLagMax (us)
 FAILOVER_COUNT = f"{R}.1.1.4.0"    # haoscarFailoverCount
 HB_MAX_GAP = f"{R}.1.5.1.9"        # haoscarHbPathMaxGap (us), column
+HB_SEND_LAG = f"{R}.1.12.25.0"     # haoscarPerfHbSendLag (us): worst over the last report period
+HB_SEND_LAG_MAX = f"{R}.1.12.26.0"  # haoscarPerfHbSendLagMax (us): since the last resetCounters
+SEND_LAG_EVERY_S = 0.5    # phases: how often each head's haoscarPerfHbSendLag is read
 TAKEOVER_WINDOW_S = 2.0   # a kill's expected takeover is logged within this long
 SETTLE_S = 2.0            # after the killed daemon is standby again, before the next kill
 KILL_TIMEOUT_S = 5.0      # no reply from the standby within this long: a failed kill
@@ -209,6 +218,10 @@ def loadavg() -> str:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         return "?"
+
+
+def fmt_ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -395,7 +408,7 @@ def run_phases(env: Env, args: argparse.Namespace) -> dict:
 
     rows = []
     try:
-        for phase in ("quiet", "walks", "junk"):
+        for phase in args.phases:
             for head in HEADS:
                 env.reset(head)
             before = failovers()
@@ -414,11 +427,27 @@ def run_phases(env: Env, args: argparse.Namespace) -> dict:
                 while not stop.is_set():
                     samples.append(env.holders(pair))
                     stop.wait(0.1)
+            # The heartbeat send lag: each read is the worst delay between a heartbeat's due
+            # time and its send over the heartbeat process's last report period (at most
+            # 0.5 s), so the percentiles below are of those per-period worsts, an upper
+            # bound of the same percentile over single sends.
+            lags: dict[str, list[int]] = {h: [] for h in HEADS}
+
+            def sample_lag() -> None:
+                while not stop.is_set():
+                    for h in HEADS:
+                        v = env.get(h, HB_SEND_LAG)
+                        if v.isdigit():
+                            lags[h].append(int(v))
+                    stop.wait(SEND_LAG_EVERY_S)
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
+            lag_sampler = threading.Thread(target=sample_lag, daemon=True)
+            lag_sampler.start()
             time.sleep(args.seconds)
             stop.set()
             sampler.join(5)
+            lag_sampler.join(35)
             for proc in load:
                 try:
                     proc.wait(10)
@@ -428,7 +457,13 @@ def run_phases(env: Env, args: argparse.Namespace) -> dict:
             after = failovers()
             worst = {h: max(env.gaps(h), default=0) for h in HEADS}
             requests = env.get("head1", "1.3.6.1.2.1.11.1.0")
+            send = {h: {"reads": len(lags[h]),
+                        "p50_ms": percentile(lags[h], 50) / 1000 if lags[h] else None,
+                        "p99_ms": percentile(lags[h], 99) / 1000 if lags[h] else None,
+                        "worst_ms": int(env.get(h, HB_SEND_LAG_MAX) or 0) / 1000}
+                    for h in HEADS}
             row = dict(phase=phase, false_failovers=sum(after[h] - before[h] for h in HEADS),
+                       send_lag=send,
                        gap1=worst["head1"] / 1000, gap2=worst["head2"] / 1000,
                        cpu=used, double=sum(1 for s in samples if len(s) > 1),
                        moved=sum(1 for s in samples if s != {"head1"}), samples=len(samples),
@@ -437,6 +472,9 @@ def run_phases(env: Env, args: argparse.Namespace) -> dict:
             print(f"  {phase:6} false failovers {row['false_failovers']}, worst gap head1<-head2 "
                   f"{row['gap1']:.1f} ms, head2<-head1 {row['gap2']:.1f} ms, samples not {{head1}}: "
                   f"{row['moved']}/{row['samples']}; cpu {fmt_cpu(used)}; load {row['load']}", flush=True)
+            print("         heartbeat send lag (due -> sent): " + "; ".join(
+                f"{h} p50 {fmt_ms(send[h]['p50_ms'])} p99 {fmt_ms(send[h]['p99_ms'])} worst "
+                f"{fmt_ms(send[h]['worst_ms'])} ms ({send[h]['reads']} reads)" for h in HEADS), flush=True)
         print(f"\n{'phase':6} {'false failovers':>15} {'worst gap (ms) h1<-h2':>22} {'h2<-h1':>7} "
               f"{'daemon h1':>9} {'hb h1':>6} {'daemon h2':>9} {'hb h2':>6} {'two holders':>12}")
         for r in rows:
@@ -444,6 +482,12 @@ def run_phases(env: Env, args: argparse.Namespace) -> dict:
             print(f"{r['phase']:6} {r['false_failovers']:>15} {r['gap1']:>22.1f} {r['gap2']:>7.1f} "
                   f"{c['head1']['daemon']:>8.0f}% {c['head1']['hb']:>5.0f}% {c['head2']['daemon']:>8.0f}% "
                   f"{c['head2']['hb']:>5.0f}% {r['double']:>5}/{r['samples']}")
+        print(f"\n{'phase':6} {'hb send lag (ms): h1 p99':>24} {'h1 worst':>9} {'h2 p99':>7} {'h2 worst':>9}"
+              f"   (p99 of haoscarPerfHbSendLag read every {SEND_LAG_EVERY_S:g} s; worst: haoscarPerfHbSendLagMax)")
+        for r in rows:
+            sl = r["send_lag"]
+            print(f"{r['phase']:6} {fmt_ms(sl['head1']['p99_ms']):>24} {fmt_ms(sl['head1']['worst_ms']):>9} "
+                  f"{fmt_ms(sl['head2']['p99_ms']):>7} {fmt_ms(sl['head2']['worst_ms']):>9}")
         print(f"dead time {args.dead_ms} ms; snmpInPkts at head1 after the run: {rows[-1]['in_pkts']}")
     finally:
         pair.stop_all()
@@ -1121,6 +1165,8 @@ def report_loaded(run: Loaded, out: dict, kills: list[dict], stretches: list[dic
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=120.0, help="phases: length of each phase (default 120)")
+    p.add_argument("--phases", nargs="+", choices=("quiet", "walks", "junk"), default=["quiet", "walks", "junk"],
+                   help="phases: which to run, in this order (default all three)")
     p.add_argument("--interval-ms", type=int, help="default 20 (phases), 10 (--idle, --loaded)")
     p.add_argument("--dead-ms", type=int, help="default 60 (phases), 30 (--idle, --loaded)")
     p.add_argument("--idle", action="store_true", help="only the idle CPU of the bare pair (and --profile)")
