@@ -140,7 +140,10 @@ def watch_in(ns: str, names: list[str], rec: Recorder, rcvbuf: int = nl.RECV_BUF
                      opener=lambda: in_namespace(ns, lambda: nl.open_socket(rcvbuf)))
 
 
-def test_carrier_loss_is_told_within_100_ms(lan: None) -> None:
+CARRIER_POLL_MARGIN = 0.5     # seconds: half of the kernel's own delay for a NIC's carrier loss
+
+
+def test_carrier_loss_is_told_by_the_poll_not_a_second_later(lan: None) -> None:
     """a0 and b0 have the same index in their namespaces, so the kernel takes a0's
     carrier changes as a NIC's: a loss is not urgent to it (the carrier poll finds it),
     a carrier coming up is (its event comes at once)."""
@@ -173,7 +176,12 @@ def test_carrier_loss_is_told_within_100_ms(lan: None) -> None:
         print(f"\na0 {what} (b0 set {'up' if up else 'down'}), request sent to callback, "
               f"{len(latencies[up])} times: median {statistics.median(latencies[up]) * 1000:.3f} ms, "
               f"max {max(latencies[up]) * 1000:.3f} ms")
-    assert max(latencies[False]) < 0.1 and max(latencies[True]) < 0.1, latencies
+    # What is checked is where the news comes from, not a speed: the carrier poll (every
+    # CARRIER_POLL, 50 ms) tells a loss that the kernel would tell only after about a
+    # second (next test). A bound well under that second, with room for a loaded machine
+    # (the suite runs two files at once): the figures printed above are the speed.
+    bound = CARRIER_POLL_MARGIN
+    assert max(latencies[False]) < bound and max(latencies[True]) < bound, latencies
     assert watch.stats.overruns == 0 and watch.stats.malformed == 0
 
 
