@@ -64,6 +64,9 @@ MAY_USE = {
     "fcaps.fault.role": ("fcaps.fault.alarms", "fcaps.fault.takeover", "fcaps.fault.heartbeat.proto",
                          "fcaps.fault.heartbeat.peer", "fcaps.fault.lan.icmp"),
     "fcaps.fault.services": ("fcaps.fault.alarms", "fcaps.fault.heartbeat.proto"),
+    # The cluster past two heads reads Corosync and Pacemaker; it raises alarms and may
+    # look at the alias operations (which address is on which interface), nothing else.
+    "fcaps.fault.cluster": ("fcaps.fault.alarms", "fcaps.fault.takeover"),
 }
 
 
