@@ -35,6 +35,7 @@ from haoscar_snmp.core.clock import Clock, SystemClock
 from haoscar_snmp.core.measure import Measurements
 from haoscar_snmp.core.state import SecurityCounters
 
+from .bounds import UsmStateSweeper, bound_usm_timeline
 from .credentials import NO_AUTH, Registered, credentials_of, register, unregister
 from .fastpath import CommunityAccess, FastPath, FastReader
 from .fit import ResponseFitter, accept_negative_bulk_counts
@@ -82,25 +83,6 @@ def _engine_with_boots_in(state_dir: Path, engine_id: bytes) -> Any:
         tempfile.tempdir = saved
 
 
-class _DistinctList(list):  # type: ignore[type-arg]
-    """A list that keeps one copy of each item (a tick's list in pysnmp's USM timeline queue)."""
-
-    def append(self, item: Any) -> None:
-        if item not in self:
-            super().append(item)
-
-
-class _DistinctBuckets(dict):  # type: ignore[type-arg]
-    """pysnmp's USM timeline queue, whose new lists keep one copy of each engine ID."""
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        super().__setitem__(key, _DistinctList(value))
-
-    def update(self, other: Any = (), **kw: Any) -> None:  # type: ignore[override]
-        for key, value in dict(other, **kw).items():
-            self[key] = value
-
-
 class Agent:
     """Owns the pysnmp engine. Built from the config, started inside the running loop."""
 
@@ -115,6 +97,7 @@ class Agent:
         self.view = view
         self.engine = _engine_with_boots_in(Path(config.cluster.state_dir),
                                             config.effective_engine_id())
+        self.usm_sweeper = UsmStateSweeper(self.engine)
         self._set_handler = set_handler
         self._committer = committer
         self._counters = counters
@@ -152,7 +135,7 @@ class Agent:
         self._set_responder.start()
         self._guard_receive()
         self._drop_informs(ctx)
-        self._bound_usm_timeline()
+        bound_usm_timeline(self.engine)
         self.engine.open_dispatcher()  # returns at once: the loop is already running
 
     async def stop(self) -> None:
@@ -189,6 +172,7 @@ class Agent:
         failures = [(builder.import_symbols(module, name)[0], why) for module, name, why in AUTH_FAILURE_COUNTERS]
         transports = self.engine.transport_dispatcher
         original_send = transports.send_message
+        sweeper = self.usm_sweeper
         sent = [0]                      # datagrams handed to the kernel, ever
         meter, monotonic = self._meter, self.clock.monotonic
         listeners = {udp.DOMAIN_NAME + (n,) for n in range(1, len(self.config.snmp.listen) + 1)} | \
@@ -232,6 +216,7 @@ class Agent:
                     log.debug("dropped undecodable datagram from %s: %r", address, exc)
                 return b""
             finally:
+                sweeper.sweep()
                 for (counter, why), was in zip(failures, before):
                     if int(counter.syntax) != was:
                         self._refused(address, why)
@@ -282,26 +267,6 @@ class Agent:
 
         self.engine.message_dispatcher.register_context_engine_id(
             ctx.contextEngineId, (rfc1905.InformRequestPDU.tagSet,), drop)
-
-    def _bound_usm_timeline(self) -> None:
-        """Keep pysnmp's USM from holding a copy of the engine ID per message for 300 s.
-
-        For every authenticated message the USM notes the sender's engine ID in a list
-        due to expire 300 s later, one list per 0.1 s timer tick, the same ID appended
-        once per message: measured with bench_fuzz.py, ~500 bytes a request held for five
-        minutes (a replayed authPriv GET repeated 2,000 times a second would hold some
-        300 MB). An ID that is already in a tick's list changes nothing when appended
-        again (the expiry deletes the ID's timeline once), so each list keeps one copy.
-        """
-        usm = self.engine.security_models.get(3)
-        name = "_SnmpUSMSecurityModel__timelineExpQueue"
-        queue = getattr(usm, name, None)
-        if not isinstance(queue, dict):
-            log.warning("pysnmp's USM has no timeline queue to bound (pysnmp changed?)")
-            return
-        distinct = _DistinctBuckets()
-        distinct.update(queue)
-        setattr(usm, name, distinct)
 
     def _transports(self) -> None:
         """Bind every listener here, so that one that cannot be bound stops the start with

@@ -13,6 +13,7 @@ from pysnmp.proto import rfc1905
 
 from haoscar_snmp.config.loader import load_config
 from haoscar_snmp.snmp.agent import Agent
+from haoscar_snmp.snmp.bounds import bound_usm_timeline
 from haoscar_snmp.snmp.credentials import credentials_of, register, unregister
 
 
@@ -116,7 +117,7 @@ def test_the_usm_keeps_one_copy_of_an_engine_id_per_tick(tmp_path: Path) -> None
     """pysnmp's USM appended the sender's engine ID to a tick's expiry list once per
     authenticated message and kept it 300 s; the agent's lists keep one copy each."""
     agent = _bare_agent(tmp_path)
-    agent._bound_usm_timeline()
+    assert bound_usm_timeline(agent.engine)
     usm = agent.engine.security_models[3]
     queue = usm._SnmpUSMSecurityModel__timelineExpQueue
     # What pysnmp does for each authenticated message (rfc3414/service.py, 3.2.7):
