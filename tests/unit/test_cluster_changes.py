@@ -113,3 +113,11 @@ def test_the_order_is_membership_quorum_then_resources_by_id() -> None:
     assert kinds(view(), new) == [(K.NODE_LEFT, "node3"), (K.RESOURCE_MOVED, "vip"),
                                   (K.RESOURCE_MOVED, "web")]
     assert replace(new) == new
+
+
+def test_transitional_roles_are_told_once_settled() -> None:
+    stopping = view(p=placement(vip(role="Stopping"), resource("web", "node2")))
+    starting = view(p=placement(vip("node2", role="Starting"), resource("web", "node2")))
+    started = view(p=placement(vip("node2"), resource("web", "node2")))
+    assert diff(view(), stopping) == [] and diff(stopping, starting) == []
+    assert [(c.old, c.new) for c in diff(starting, started)] == [("Starting on node2", "Started on node2")]

@@ -115,6 +115,11 @@ def test_a_failed_resource() -> None:
     assert (web.failed, web.fail_count, web.last_result) == (True, 2, "error")
 
 
+def test_no_resource_configured_is_an_empty_placement() -> None:
+    p = placement("empty")
+    assert p.resources == () and [n.online for n in p.nodes] == [True, True, True] and p.dc == "node1"
+
+
 def test_crm_mons_error_document_is_refused() -> None:
     with pytest.raises(CrmMonError, match="Could not connect to the CIB"):
         placement("error")

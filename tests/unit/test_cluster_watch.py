@@ -171,6 +171,26 @@ def test_resource_events_carry_the_row_index_and_a_gone_row_its_last_values() ->
     run(body)
 
 
+def test_a_move_through_transitional_roles_is_one_event_from_the_settled_place() -> None:
+    async def body() -> None:
+        rig = Rig()
+        await rig.give(view())
+        for v in (placement(vip(role="Stopping"), resource("web", "node2")),
+                  placement(vip("node2", role="Starting"), resource("web", "node2")),
+                  placement(vip("node2"), resource("web", "node2"))):
+            await rig.give(view(p=v))
+        moved = [e for e in rig.events.events if e.type == T.RESOURCE_MOVED]
+        assert [(e.data["old"], e.data["new"]) for e in moved] == [("Started on node1", "Started on node2")]
+        assert moved[0].text == "resource vip: Started on node1 -> Started on node2"
+        # a restart in place: nothing told
+        for v in (placement(vip("node2", role="Stopping"), resource("web", "node2")),
+                  placement(vip("node2", role="Starting"), resource("web", "node2")),
+                  placement(vip("node2"), resource("web", "node2"))):
+            await rig.give(view(p=v))
+        assert len([e for e in rig.events.events if e.type == T.RESOURCE_MOVED]) == 1
+    run(body)
+
+
 def test_a_failure_recovered_in_place() -> None:
     async def body() -> None:
         rig = Rig()

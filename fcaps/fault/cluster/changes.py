@@ -17,7 +17,11 @@ The kinds:
 * **quorum lost / regained**: the local partition's quorate flag.
 * **resource moved**: a resource's node or role changed, including a start (from no
   node) and a stop (to no node); a resource that disappears while it ran is told
-  stopped, one that appears running is told started.
+  stopped, one that appears running is told started. Pacemaker's transitional roles
+  (Starting, Stopping, Promoting, Demoting, Migrating: an action under way) are shown in
+  the tables but told only when the resource settles, as one move from where the view
+  before had it; the watch names the last settled place instead, and tells nothing
+  when the resource settled where it was (a restart in place).
 * **resource failed**: Pacemaker marks it failed, or its fail count grew.
 * **resource recovered**: it is no longer marked failed and runs; a resource whose fail
   count grew and that runs again unmarked in the same view (recovered in place, as a
@@ -43,6 +47,9 @@ class ChangeKind(enum.Enum):
     RESOURCE_FAILED = "resource failed"
     RESOURCE_RECOVERED = "resource recovered"
 
+
+# Roles crm_mon shows while an action is under way.
+PENDING = frozenset({"Starting", "Stopping", "Promoting", "Demoting", "Migrating"})
 
 COROSYNC = "corosync"
 PACEMAKER = "pacemaker"
@@ -126,8 +133,9 @@ def _resources(old: Placement, new: Placement) -> list[Change]:
     out = []
     for rid in sorted(before.keys() | after.keys()):
         was, now = before.get(rid), after.get(rid)
-        if (was.node if was else "") != (now.node if now else "") or \
-                (was and now and (was.node or now.node) and was.role != now.role):
+        settled = now is None or now.role not in PENDING
+        if settled and ((was.node if was else "") != (now.node if now else "") or
+                        (was and now and (was.node or now.node) and was.role != now.role)):
             text = f"resource {rid}: {where(was)} -> {where(now)}"
             out.append(Change(ChangeKind.RESOURCE_MOVED, rid, text, where(was), where(now),
                               before=was, after=now))

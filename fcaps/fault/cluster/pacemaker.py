@@ -16,7 +16,8 @@ Rules:
 
 * Unknown is a value, never a guess: a command that fails, times out or prints an
   error document (crm_mon exits 0 and says "Could not connect to the CIB" in its XML)
-  gives None. Only a document with its `nodes` and `resources` sections is a placement.
+  gives None. Only a document with its `nodes` section is a placement (crm_mon leaves
+  the `resources` section out when none is configured).
 * Groups are flattened to their primitives. A clone's instances are rows of their own,
   named `<primitive>:<node>` after the node they run on (an anonymous clone's instances
   have no other stable name: crm_mon lists them all under the primitive's id); a clone
@@ -146,8 +147,8 @@ def parse_placement(mon_xml: str, resources_xml: str = "") -> Placement:
     if status is not None and status.get("code", "0") != "0":
         errors.insert(0, f"code {status.get('code')} ({status.get('message', '')})")
     nodes_el, resources_el = root.find("nodes"), root.find("resources")
-    if errors or nodes_el is None or resources_el is None:
-        raise CrmMonError("crm_mon: " + ("; ".join(errors) or "no nodes or resources section"))
+    if errors or nodes_el is None:
+        raise CrmMonError("crm_mon: " + ("; ".join(errors) or "no nodes section"))
     dc_el = root.find("summary/current_dc")
     dc = dc_el.get("name", "") if dc_el is not None and _true(dc_el.get("present")) else ""
     nodes = tuple(sorted((PlacedNode(
@@ -159,7 +160,7 @@ def parse_placement(mon_xml: str, resources_xml: str = "") -> Placement:
     histories = _histories(root)
     rows: dict[str, Resource] = {}
     running_clones: set[str] = set()      # primitives of clones with an instance running
-    for prim, clone in _primitives(resources_el):
+    for prim, clone in _primitives(resources_el) if resources_el is not None else ():
         for row in _rows(prim, clone, histories, addresses):
             rows.setdefault(row.resource_id, row)
             if clone and row.node:

@@ -11,7 +11,9 @@ and for each:
    reading and would make the counter useless);
 3. publishes the differences (`changes.diff`) as events, after the rows are written,
    so that a notification reads the new row; a row that is gone (a resource removed, a
-   clone instance stopped) is sent with its last values;
+   clone instance stopped) is sent with its last values; a move says where the resource
+   last was settled (not "Stopping on node1"), and a resource that settles where it was
+   (restarted in place) is not told moved;
 4. runs the stale-address check (`stale.StaleAddresses`), one at a time: views that
    arrive while one runs make one more run after it.
 
@@ -34,7 +36,7 @@ from haoscar_snmp.core.state import ClusterLinkRow, ClusterNodeRow, ResourceRow,
 
 from fcaps.fault.alarms import Alarms
 
-from .changes import Change, ChangeKind, diff
+from .changes import PENDING, Change, ChangeKind, diff, where
 from .model import ClusterView, Membership, Placement, Resource
 from .stale import LocalAddresses, StaleAddresses
 
@@ -68,6 +70,7 @@ class ClusterWatch:
                                     hold=stale_hold)
         self._view = ClusterView()
         self._indexes: dict[str, int] = {}
+        self._settled: dict[str, str] = {}      # resource id -> its last settled place, in words
         self._next_index = 1
         self._check: asyncio.Task[None] | None = None
         self._check_again = False
@@ -96,7 +99,19 @@ class ClusterWatch:
                 self.state.membership.last_changed = self.clock.monotonic()
             for change in changes:
                 self._publish(change, gone)
+            self._remember_settled(view)
         self._start_check()
+
+    def _remember_settled(self, view: ClusterView) -> None:
+        if view.placement is None:
+            return
+        now = {r.resource_id: r for r in view.placement.resources}
+        for rid in list(self._settled):
+            if rid not in now:
+                self._settled[rid] = "Stopped"
+        for rid, row in now.items():
+            if row.role not in PENDING:
+                self._settled[rid] = where(row)
 
     # -- the tables ------------------------------------------------------------------------
 
@@ -154,14 +169,20 @@ class ClusterWatch:
             if (change.node_id,) not in self.state.cluster_nodes:
                 data["haoscarClusterNodeName"] = change.subject
                 data["haoscarClusterNodeMember"] = False
+        text = change.text
         if change.kind in (ChangeKind.RESOURCE_MOVED, ChangeKind.RESOURCE_FAILED, ChangeKind.RESOURCE_RECOVERED):
             data["resource_index"] = self._indexes.get(change.subject, 0)
             data["old"], data["new"] = change.old, change.new
+            if change.kind is ChangeKind.RESOURCE_MOVED:
+                data["old"] = self._settled.get(change.subject, change.old)
+                if data["old"] == change.new:
+                    return                      # settled where it was: restarted in place
+                text = data["reason"] = f"resource {change.subject}: {data['old']} -> {change.new}"
             if change.after is None and change.subject in gone:
                 last = gone[change.subject]
                 data.update(haoscarResourceId=last.resource_id, haoscarResourceRole="Stopped",
                             haoscarResourceNode="")
-        self.bus.publish(Event(event_type, change.subject, severity, change.text, self.clock.time(), data))
+        self.bus.publish(Event(event_type, change.subject, severity, text, self.clock.time(), data))
 
     # -- the stale-address check -------------------------------------------------------------
 
