@@ -280,6 +280,18 @@ def test_unknown_placement_decides_nothing_and_a_failed_read_neither() -> None:
     run(body)
 
 
+def test_a_cloned_address_running_here_is_not_stale_for_its_other_instances() -> None:
+    async def body() -> None:
+        rig = Rig({"192.0.2.10": "eth1"}, hold=0)
+        clone = [resource(f"ip:{n}", n, agent="ocf:heartbeat:IPaddr2", address="192.0.2.10")
+                 for n in ("node1", "node2")]
+        await rig.give(view(p=placement(*clone)))
+        assert not stale_alarm(rig)
+        await rig.give(view(p=placement(clone[1])))     # the instance here stopped, the address stayed
+        assert stale_alarm(rig)
+    run(body)
+
+
 def test_the_local_node_is_corosyncs_local_id() -> None:
     async def body() -> None:
         rig = Rig({"192.0.2.10": "eth1"}, hold=0)

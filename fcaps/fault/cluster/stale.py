@@ -16,6 +16,8 @@ Rules:
 * It is told only once it has lasted `hold` seconds (on the injected clock) over two
   checks or more: the moment between Pacemaker's view and the kernel's, while a stop
   or start is under way, is not a fault.
+* An address that some resource row places on this node is never stale, so the other
+  instances of a cloned address resource do not count against it.
 * While Pacemaker's placement is unknown nothing is decided: alarms stand, suspicions
   wait.
 * A resource leaving the configuration while its address is stale clears the alarm:
@@ -117,10 +119,11 @@ class StaleAddresses:
             log.warning("cannot read this node's addresses: %s", err)
             return
         me = self._me(view)
+        rows = [(canonical(r.address), r) for r in view.placement.resources if r.address]
+        placed_here = {address for address, r in rows if r.node == me}   # a cloned address runs here too
         stale: dict[str, tuple[Resource, str]] = {}
-        for row in view.placement.resources:
-            address = canonical(row.address) if row.address else ""
-            if address and address in local and row.node != me:
+        for address, row in rows:
+            if address in local and address not in placed_here:
                 stale.setdefault(address, (row, local[address]))
         now = self.clock.monotonic()
         for address in sorted(self._suspects.keys() - stale.keys()):
