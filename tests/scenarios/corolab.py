@@ -54,10 +54,13 @@ from .netns import Cluster
 
 TOKEN_MS = 1000
 LANS = ("lana", "lanb")        # knet link 0, link 1
-# Paths each node gets as its own tmpfs: (path, mode, owner); owner "" is root.
-PRIVATE = (("/run", "0755", ""), ("/etc/corosync", "0755", ""), ("/var/lib/corosync", "0755", ""),
-           ("/var/lib/pacemaker", "0755", ""), ("/var/log/pacemaker", "0770", "hacluster:haclient"),
-           ("/dev/shm", "1777", ""))
+# Paths each node gets as its own tmpfs: (path, mode, owner, size); owner "" is root. A
+# tmpfs takes memory only as it fills. /dev/shm holds libqb's ring buffers, a few MB per
+# IPC connection (Pacemaker's daemons open many, each program under test four more):
+# 64 MB was full with Pacemaker and one reader on a node.
+PRIVATE = (("/run", "0755", "", "64m"), ("/etc/corosync", "0755", "", "4m"),
+           ("/var/lib/corosync", "0755", "", "16m"), ("/var/lib/pacemaker", "0755", "", "64m"),
+           ("/var/log/pacemaker", "0770", "hacluster:haclient", "64m"), ("/dev/shm", "1777", "", "512m"))
 PACEMAKER_DIRS = ("/var/lib/pacemaker/cib", "/var/lib/pacemaker/pengine", "/var/lib/pacemaker/blackbox",
                   "/var/lib/pacemaker/cores", "/run/crm", "/var/log/pacemaker/bundles")
 PACEMAKER_LOG = "/var/log/pacemaker/pacemaker.log"
@@ -85,9 +88,9 @@ _CIB = """<cib validate-with="pacemaker-3.9" epoch="1" num_updates="0" admin_epo
 _ANCHOR = r"""
 set -e
 while [ $# -gt 0 ]; do
-    path=$1; mode=$2; owner=$3; shift 3
+    path=$1; mode=$2; owner=$3; size=$4; shift 4
     mkdir -p "$path"
-    mount -t tmpfs -o "mode=$mode,size=64m" lab "$path"
+    mount -t tmpfs -o "mode=$mode,size=$size" lab "$path"
     [ -z "$owner" ] || chown "$owner" "$path"
 done
 echo ready
@@ -167,7 +170,7 @@ class CoroLab:
 
     def _make_node(self, node: Node) -> None:
         (self.workdir / node.name).mkdir(parents=True, exist_ok=True)
-        args = [a for path, mode, owner in PRIVATE for a in (path, mode, owner)]
+        args = [a for entry in PRIVATE for a in entry]
         proc = self._track(subprocess.Popen(
             ["ip", "netns", "exec", self.net.ns(node.name), "unshare", "--mount", "--propagation",
              "private", "--", "sh", "-c", _ANCHOR, "anchor", *args],
