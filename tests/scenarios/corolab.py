@@ -38,12 +38,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -52,6 +52,8 @@ from typing import Any, Callable, Sequence
 
 from .netns import Cluster
 
+REPO = Path(__file__).resolve().parents[2]
+WATCH = REPO / "tests" / "integration" / "programs" / "corosync_watch.py"
 TOKEN_MS = 1000
 LANS = ("lana", "lanb")        # knet link 0, link 1
 # Paths each node gets as its own tmpfs: (path, mode, owner, size); owner "" is root. A
@@ -433,7 +435,49 @@ class CoroLab:
             time.sleep(interval)
 
 
-_QT_MEMBER = re.compile(r"^\s*(\d+)\s+(\d+)\s+(?:\S+\s+)*?(\S+)\s*$")
+class MembershipWatch:
+    """The membership source run in one node (`tests/integration/programs/corosync_watch.py`,
+    polling links every second), its JSON lines collected by a thread. Stopped at teardown."""
+
+    def __init__(self, lab: "CoroLab", node: str, lifetime_s: float = 600) -> None:
+        self.node = node
+        self.lines: list[dict[str, Any]] = []
+        self.errors = lab.workdir / node / "watch.err"
+        self._lock = threading.Lock()
+        err = open(self.errors, "ab")
+        try:
+            self.proc = lab.popen(node, "env", f"PYTHONPATH={REPO}", sys.executable, str(WATCH),
+                                  str(lifetime_s), "1", stdout=subprocess.PIPE, stderr=err, text=True)
+        finally:
+            err.close()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._lock:
+                self.lines.append(json.loads(line))
+
+    def memberships(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [line for line in self.lines if "membership" in line]
+
+    def latest(self) -> dict[str, Any] | None:
+        got = self.memberships()
+        return got[-1]["membership"] if got else None
+
+    def first_since(self, t0: float, predicate: Callable[[dict[str, Any] | None], bool]) -> float | None:
+        """The time of the first membership after t0 that satisfies predicate."""
+        for line in self.memberships():
+            if line["t"] >= t0 and predicate(line["membership"]):
+                return line["t"]
+        return None
+
+
+def online(m: dict[str, Any] | None) -> set[str]:
+    """The names of the online members of a membership as the watch prints it (JSON)."""
+    return {x["name"] for x in m["members"] if x["online"]} if m else set()
 
 
 def parse_quorumtool(text: str) -> dict[str, Any]:

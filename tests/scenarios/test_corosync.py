@@ -9,65 +9,13 @@ a restart without crashing. The measured times are printed (pytest -s shows them
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-import threading
 import time
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 
-from .corolab import CoroLab
-
-REPO = Path(__file__).resolve().parents[2]
-WATCH = REPO / "tests" / "integration" / "programs" / "corosync_watch.py"
-WATCH_LIFETIME_S = 240
-
-
-class Watch:
-    """One node's membership source, its JSON lines collected by a thread."""
-
-    def __init__(self, lab: CoroLab, node: str) -> None:
-        self.node = node
-        self.lines: list[dict[str, Any]] = []
-        self.errors = lab.workdir / node / "watch.err"
-        self._lock = threading.Lock()
-        err = open(self.errors, "ab")
-        try:
-            self.proc = lab.popen(node, "env", f"PYTHONPATH={REPO}", sys.executable, str(WATCH),
-                                  str(WATCH_LIFETIME_S), "1", stdout=subprocess.PIPE, stderr=err, text=True)
-        finally:
-            err.close()
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._lock:
-                self.lines.append(json.loads(line))
-
-    def memberships(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [line for line in self.lines if "membership" in line]
-
-    def latest(self) -> dict[str, Any] | None:
-        got = self.memberships()
-        return got[-1]["membership"] if got else None
-
-    def first_since(self, t0: float, predicate: Callable[[dict[str, Any] | None], bool]) -> float | None:
-        """The time of the first membership after t0 that satisfies predicate."""
-        for line in self.memberships():
-            if line["t"] >= t0 and predicate(line["membership"]):
-                return line["t"]
-        return None
-
-
-def online(m: dict[str, Any] | None) -> set[str]:
-    return {x["name"] for x in m["members"] if x["online"]} if m else set()
+from .corolab import CoroLab, MembershipWatch as Watch, online
 
 
 def agrees(m: dict[str, Any] | None, q: dict[str, Any]) -> bool:
