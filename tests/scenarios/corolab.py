@@ -31,11 +31,13 @@ Corosync (and Pacemaker) again on that node.
 Teardown (context exit, a failed start, interpreter exit) kills every process started
 here and every process left in the namespaces, and deletes the namespaces: the mount
 namespaces and their tmpfs go with their last process. Leftovers of a crashed earlier
-run with the same prefix are removed on start. Every wait is bounded in time.
+run are removed on start: every lab leaves its owner's pid in /run/corolab/<prefix>, and
+a lab whose owner is gone is torn down by the next one. Every wait is bounded in time.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import secrets
@@ -55,6 +57,7 @@ from .netns import Cluster
 REPO = Path(__file__).resolve().parents[2]
 WATCH = REPO / "tests" / "integration" / "programs" / "corosync_watch.py"
 TOKEN_MS = 1000
+OWNERS = Path("/run/corolab")  # one file per lab being built or running: <prefix> -> owner pid
 LANS = ("lana", "lanb")        # knet link 0, link 1
 # Paths each node gets as its own tmpfs: (path, mode, owner, size); owner "" is root. A
 # tmpfs takes memory only as it fills. /dev/shm holds libqb's ring buffers, a few MB per
@@ -104,6 +107,33 @@ class LabError(RuntimeError):
     pass
 
 
+def sweep_crashed_labs() -> list[str]:
+    """Tear down the labs whose owning process is gone (a run killed before its teardown):
+    each lab writes `OWNERS/<prefix>` with its pid before it builds anything. A lab of a
+    process still alive (another test worker, another engineer's run) is left alone.
+    Returns the prefixes removed."""
+    removed = []
+    if not OWNERS.is_dir():
+        return removed
+    for marker in OWNERS.iterdir():
+        try:
+            pid = int(marker.read_text().split()[0])
+        except (ValueError, IndexError, OSError):
+            pid = 0                        # unreadable: its lab cannot be anybody's
+        if pid > 0:
+            try:
+                os.kill(pid, 0)
+                continue                   # its owner still runs
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
+        _Net(marker.name, 2).teardown()
+        marker.unlink(missing_ok=True)
+        removed.append(marker.name)
+    return removed
+
+
 class _Net(Cluster):
     """`netns.Cluster` with only the lab's nodes (both private LANs, no public LAN)."""
 
@@ -148,7 +178,11 @@ class CoroLab:
     # -- life cycle --------------------------------------------------------------------
 
     def __enter__(self) -> "CoroLab":
-        self.net.__enter__()   # removes leftovers, builds, registers the atexit teardown
+        sweep_crashed_labs()
+        OWNERS.mkdir(parents=True, exist_ok=True)
+        (OWNERS / self.net.prefix).write_text(f"{os.getpid()}\n")
+        self.net.__enter__()   # removes leftovers, builds, registers the network's atexit teardown
+        atexit.register(self.teardown)
         try:
             for node in self.nodes.values():
                 self._make_node(node)
@@ -166,6 +200,8 @@ class CoroLab:
             Cluster._kill(proc)
         self._procs.clear()
         self.net.teardown()
+        (OWNERS / self.net.prefix).unlink(missing_ok=True)
+        atexit.unregister(self.teardown)
 
     def wait_gone(self, timeout: float = 10) -> bool:
         return self.net.wait_gone(timeout)

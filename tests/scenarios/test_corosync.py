@@ -10,12 +10,15 @@ a restart without crashing. The measured times are printed (pytest -s shows them
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from .corolab import CoroLab, MembershipWatch as Watch, online
+from .corolab import OWNERS, REPO, CoroLab, MembershipWatch as Watch, online, sweep_crashed_labs
 
 
 def agrees(m: dict[str, Any] | None, q: dict[str, Any]) -> bool:
@@ -128,3 +131,23 @@ def test_the_lab_places_an_address_resource(lab: CoroLab) -> None:
                                  for n in lab.nodes), 30, "the address resource to start")
     holders = [n for n in lab.nodes if "10.71.1.100/24" in lab.run(n, "ip", "-o", "addr", "show", "dev", "lana").stdout]
     assert len(holders) == 1
+
+
+def test_a_lab_whose_owner_was_killed_is_swept_by_the_next(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("network namespaces need root")
+    prefix = f"clx{os.getpid() % 10000}"
+    code = ("import sys, time; from pathlib import Path; from tests.scenarios.corolab import CoroLab\n"
+            f"lab = CoroLab(Path({str(tmp_path)!r}), prefix={prefix!r}).__enter__()\n"
+            "print('built', flush=True); time.sleep(60)\n")
+    owner = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None and owner.stdout.readline().strip() == "built"
+    finally:
+        owner.kill()                    # no teardown, no atexit: a crash
+        owner.wait(10)
+    left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10).stdout
+    assert f"{prefix}-node1" in left and (OWNERS / prefix).exists()
+    assert prefix in sweep_crashed_labs()
+    left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10).stdout
+    assert prefix not in left and not (OWNERS / prefix).exists()

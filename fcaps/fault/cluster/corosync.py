@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import select
 import time
@@ -257,8 +258,22 @@ class CorosyncSource:
             self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="corosync")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
-    async def _call(self, fn: Callable[[], T]) -> T:
-        return await asyncio.wait_for(self._runner(fn), self._call_timeout)
+    async def _call(self, fn: Callable[[], T], late: Callable[[T], None] | None = None) -> T:
+        """fn() in the worker, bounded by call_timeout_s. The call itself is not abandoned
+        on a timeout (a thread cannot be stopped): if it still returns a result after the
+        caller gave up (timeout, cancellation), `late` gets that result."""
+        future = asyncio.ensure_future(self._runner(fn))
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self._call_timeout)
+        except BaseException:
+            if late is not None:
+                future.add_done_callback(functools.partial(self._late, late))
+            raise
+
+    @staticmethod
+    def _late(late: Callable[[T], None], future: asyncio.Future[T]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            late(future.result())
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -275,7 +290,7 @@ class CorosyncSource:
         generation = self._generation
         session: Session | None = None
         try:
-            session = await self._call(self._open)
+            session = await self._call(self._open, late=self._close_later)
             membership = await self._call(session.read)
             fds = await self._call(session.fds)
         except asyncio.CancelledError:
@@ -311,6 +326,9 @@ class CorosyncSource:
 
     def _spawn_connect(self) -> None:
         self._spawn(self._connect())
+
+    def _close_later(self, session: Session) -> None:
+        self._spawn(self._close(session))
 
     async def _close(self, session: Session) -> None:
         try:
