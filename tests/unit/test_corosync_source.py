@@ -14,7 +14,7 @@ from typing import Any, Awaitable, Callable
 import pytest
 
 from fcaps.fault.cluster import corolib
-from fcaps.fault.cluster.corosync import CorosyncSource, ring_id_text
+from fcaps.fault.cluster.corosync import CorosyncSource, links_from_stats, nodes_from_cmap, ring_id_text
 from fcaps.fault.cluster.model import KnetLink, Member, Membership, Quorum
 
 from fakes import FakeClock
@@ -384,3 +384,26 @@ def test_the_votequorum_info_layout_matches_the_header() -> None:
     # struct votequorum_info: nine unsigned ints, then a 255-byte name (padded to 4).
     assert ctypes.sizeof(corolib.VotequorumInfoC) == 9 * 4 + 256
     assert ctypes.sizeof(corolib.RingId) == 16
+
+
+# -- reading cmap ----------------------------------------------------------------------------
+
+
+def test_the_nodelist_gives_names_ids_and_links() -> None:
+    items = {
+        "nodelist.local_node_pos": 0,
+        "nodelist.node.0.name": "node1", "nodelist.node.0.nodeid": 1,
+        "nodelist.node.0.ring0_addr": "10.71.1.11", "nodelist.node.0.ring1_addr": "10.71.2.11",
+        "nodelist.node.1.nodeid": 7, "nodelist.node.1.ring0_addr": "10.71.1.17",    # no name
+        "nodelist.node.2.name": "orphan", "nodelist.node.2.ring0_addr": "10.71.1.99",  # no nodeid
+    }
+    assert nodes_from_cmap(items) == {1: ("node1", (0, 1)), 7: ("10.71.1.17", (0,))}
+
+
+def test_knet_link_figures_read_as_links() -> None:
+    stats = {"stats.knet.node2.link0.connected": 1, "stats.knet.node2.link0.latency_samples": 13,
+             "stats.knet.node2.link0.latency_ave": 160,
+             "stats.knet.node2.link1.connected": 0, "stats.knet.node2.link1.latency_samples": 0,
+             "stats.knet.node2.link1.latency_ave": 0}
+    assert links_from_stats(2, (0, 1, 2), stats.get) == (
+        KnetLink(0, True, 160), KnetLink(1, False, None), KnetLink(2, False, None))
