@@ -329,7 +329,8 @@ class CoroLab:
         self.timings["pacemaker_start_s"] = time.monotonic() - t1
 
     def kill_corosync(self, node: str) -> None:
-        """kill -9 Corosync on one node (Pacemaker there loses it and stops by itself)."""
+        """kill -9 Corosync on one node (Pacemaker there loses its connection; `restart` stops
+        what is left of it before starting both again)."""
         proc = self.nodes[node].corosync
         if proc is None or proc.poll() is not None:
             raise LabError(f"corosync is not running on {node}")
