@@ -31,19 +31,21 @@ Corosync (and Pacemaker) again on that node.
 Teardown (context exit, a failed start, interpreter exit) kills every process started
 here and every process left in the namespaces, and deletes the namespaces: the mount
 namespaces and their tmpfs go with their last process. Leftovers of a crashed earlier
-run with the same prefix are removed on start. Every wait is bounded in time.
+run are removed on start: every lab leaves its owner's pid in /run/corolab/<prefix>, and
+a lab whose owner is gone is torn down by the next one. Every wait is bounded in time.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
-import re
 import secrets
 import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -52,12 +54,18 @@ from typing import Any, Callable, Sequence
 
 from .netns import Cluster
 
+REPO = Path(__file__).resolve().parents[2]
+WATCH = REPO / "tests" / "integration" / "programs" / "corosync_watch.py"
 TOKEN_MS = 1000
+OWNERS = Path("/run/corolab")  # one file per lab being built or running: <prefix> -> owner pid
 LANS = ("lana", "lanb")        # knet link 0, link 1
-# Paths each node gets as its own tmpfs: (path, mode, owner); owner "" is root.
-PRIVATE = (("/run", "0755", ""), ("/etc/corosync", "0755", ""), ("/var/lib/corosync", "0755", ""),
-           ("/var/lib/pacemaker", "0755", ""), ("/var/log/pacemaker", "0770", "hacluster:haclient"),
-           ("/dev/shm", "1777", ""))
+# Paths each node gets as its own tmpfs: (path, mode, owner, size); owner "" is root. A
+# tmpfs takes memory only as it fills. /dev/shm holds libqb's ring buffers, a few MB per
+# IPC connection (Pacemaker's daemons open many, each program under test four more):
+# 64 MB was full with Pacemaker and one reader on a node.
+PRIVATE = (("/run", "0755", "", "64m"), ("/etc/corosync", "0755", "", "4m"),
+           ("/var/lib/corosync", "0755", "", "16m"), ("/var/lib/pacemaker", "0755", "", "64m"),
+           ("/var/log/pacemaker", "0770", "hacluster:haclient", "64m"), ("/dev/shm", "1777", "", "512m"))
 PACEMAKER_DIRS = ("/var/lib/pacemaker/cib", "/var/lib/pacemaker/pengine", "/var/lib/pacemaker/blackbox",
                   "/var/lib/pacemaker/cores", "/run/crm", "/var/log/pacemaker/bundles")
 PACEMAKER_LOG = "/var/log/pacemaker/pacemaker.log"
@@ -85,9 +93,9 @@ _CIB = """<cib validate-with="pacemaker-3.9" epoch="1" num_updates="0" admin_epo
 _ANCHOR = r"""
 set -e
 while [ $# -gt 0 ]; do
-    path=$1; mode=$2; owner=$3; shift 3
+    path=$1; mode=$2; owner=$3; size=$4; shift 4
     mkdir -p "$path"
-    mount -t tmpfs -o "mode=$mode,size=64m" lab "$path"
+    mount -t tmpfs -o "mode=$mode,size=$size" lab "$path"
     [ -z "$owner" ] || chown "$owner" "$path"
 done
 echo ready
@@ -97,6 +105,33 @@ exec sleep 86400
 
 class LabError(RuntimeError):
     pass
+
+
+def sweep_crashed_labs() -> list[str]:
+    """Tear down the labs whose owning process is gone (a run killed before its teardown):
+    each lab writes `OWNERS/<prefix>` with its pid before it builds anything. A lab of a
+    process still alive (another test worker, another engineer's run) is left alone.
+    Returns the prefixes removed."""
+    removed = []
+    if not OWNERS.is_dir():
+        return removed
+    for marker in OWNERS.iterdir():
+        try:
+            pid = int(marker.read_text().split()[0])
+        except (ValueError, IndexError, OSError):
+            pid = 0                        # unreadable: its lab cannot be anybody's
+        if pid > 0:
+            try:
+                os.kill(pid, 0)
+                continue                   # its owner still runs
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
+        _Net(marker.name, 2).teardown()
+        marker.unlink(missing_ok=True)
+        removed.append(marker.name)
+    return removed
 
 
 class _Net(Cluster):
@@ -143,7 +178,11 @@ class CoroLab:
     # -- life cycle --------------------------------------------------------------------
 
     def __enter__(self) -> "CoroLab":
-        self.net.__enter__()   # removes leftovers, builds, registers the atexit teardown
+        sweep_crashed_labs()
+        OWNERS.mkdir(parents=True, exist_ok=True)
+        (OWNERS / self.net.prefix).write_text(f"{os.getpid()}\n")
+        self.net.__enter__()   # removes leftovers, builds, registers the network's atexit teardown
+        atexit.register(self.teardown)
         try:
             for node in self.nodes.values():
                 self._make_node(node)
@@ -161,13 +200,15 @@ class CoroLab:
             Cluster._kill(proc)
         self._procs.clear()
         self.net.teardown()
+        (OWNERS / self.net.prefix).unlink(missing_ok=True)
+        atexit.unregister(self.teardown)
 
     def wait_gone(self, timeout: float = 10) -> bool:
         return self.net.wait_gone(timeout)
 
     def _make_node(self, node: Node) -> None:
         (self.workdir / node.name).mkdir(parents=True, exist_ok=True)
-        args = [a for path, mode, owner in PRIVATE for a in (path, mode, owner)]
+        args = [a for entry in PRIVATE for a in entry]
         proc = self._track(subprocess.Popen(
             ["ip", "netns", "exec", self.net.ns(node.name), "unshare", "--mount", "--propagation",
              "private", "--", "sh", "-c", _ANCHOR, "anchor", *args],
@@ -288,7 +329,8 @@ class CoroLab:
         self.timings["pacemaker_start_s"] = time.monotonic() - t1
 
     def kill_corosync(self, node: str) -> None:
-        """kill -9 Corosync on one node (Pacemaker there loses it and stops by itself)."""
+        """kill -9 Corosync on one node (Pacemaker there loses its connection; `restart` stops
+        what is left of it before starting both again)."""
         proc = self.nodes[node].corosync
         if proc is None or proc.poll() is not None:
             raise LabError(f"corosync is not running on {node}")
@@ -430,7 +472,49 @@ class CoroLab:
             time.sleep(interval)
 
 
-_QT_MEMBER = re.compile(r"^\s*(\d+)\s+(\d+)\s+(?:\S+\s+)*?(\S+)\s*$")
+class MembershipWatch:
+    """The membership source run in one node (`tests/integration/programs/corosync_watch.py`,
+    polling links every second), its JSON lines collected by a thread. Stopped at teardown."""
+
+    def __init__(self, lab: "CoroLab", node: str, lifetime_s: float = 600) -> None:
+        self.node = node
+        self.lines: list[dict[str, Any]] = []
+        self.errors = lab.workdir / node / "watch.err"
+        self._lock = threading.Lock()
+        err = open(self.errors, "ab")
+        try:
+            self.proc = lab.popen(node, "env", f"PYTHONPATH={REPO}", sys.executable, str(WATCH),
+                                  str(lifetime_s), "1", stdout=subprocess.PIPE, stderr=err, text=True)
+        finally:
+            err.close()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._lock:
+                self.lines.append(json.loads(line))
+
+    def memberships(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [line for line in self.lines if "membership" in line]
+
+    def latest(self) -> dict[str, Any] | None:
+        got = self.memberships()
+        return got[-1]["membership"] if got else None
+
+    def first_since(self, t0: float, predicate: Callable[[dict[str, Any] | None], bool]) -> float | None:
+        """The time of the first membership after t0 that satisfies predicate."""
+        for line in self.memberships():
+            if line["t"] >= t0 and predicate(line["membership"]):
+                return line["t"]
+        return None
+
+
+def online(m: dict[str, Any] | None) -> set[str]:
+    """The names of the online members of a membership as the watch prints it (JSON)."""
+    return {x["name"] for x in m["members"] if x["online"]} if m else set()
 
 
 def parse_quorumtool(text: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any, Awaitable, Callable
 import pytest
 
 from fcaps.fault.cluster import corolib
-from fcaps.fault.cluster.corosync import CorosyncSource, ring_id_text
+from fcaps.fault.cluster.corosync import CorosyncSource, links_from_stats, nodes_from_cmap, ring_id_text
 from fcaps.fault.cluster.model import KnetLink, Member, Membership, Quorum
 
 from fakes import FakeClock
@@ -44,7 +44,7 @@ class Corosync:
         self.clock = clock
         self.state = membership()
         self.alive = True
-        self.stalled = False
+        self.stall: asyncio.Event | None = None    # while set to an Event, calls hang until it is set
         self.missing = False
         self.opened: list[float] = []        # monotonic time of every connection attempt
         self.sessions: list[Session] = []
@@ -125,8 +125,8 @@ class Rig:
                                      runner=self.runner, **options)
 
     async def runner(self, fn: Callable[[], Any]) -> Any:
-        if self.corosync.stalled:
-            await asyncio.Event().wait()
+        if self.corosync.stall is not None:
+            await self.corosync.stall.wait()
         return fn()
 
     async def settle(self, rounds: int = 20) -> None:
@@ -261,14 +261,35 @@ async def test_corosync_down_at_start_stays_unknown_without_a_call_then_comes() 
 @run
 async def test_a_stalled_corosync_times_out_into_unknown() -> None:
     rig = await Rig(poll_s=1.0, call_timeout_s=0.05).started()
-    rig.corosync.stalled = True
+    stall = rig.corosync.stall = asyncio.Event()
     await rig.advance(1.0)
     await asyncio.sleep(0.2)                          # the call's bound is real time
     await rig.settle()
     assert rig.seen == [membership(), None]
-    rig.corosync.stalled = False
+    rig.corosync.stall = None
+    stall.set()                                       # the stalled read returns late: ignored
+    await rig.settle()
+    assert rig.seen == [membership(), None]
     await rig.advance(0.5)
     assert rig.seen == [membership(), None, membership()]
+    await rig.close()
+
+
+@run
+async def test_a_connection_opened_after_its_attempt_timed_out_is_closed() -> None:
+    rig = Rig(call_timeout_s=0.05, backoff_min_s=0.5)
+    stall = rig.corosync.stall = asyncio.Event()
+    await rig.started()
+    await asyncio.sleep(0.2)
+    await rig.settle()
+    assert rig.seen == [] and rig.corosync.sessions == []
+    rig.corosync.stall = None
+    stall.set()                                       # the first open completes, too late
+    await rig.settle()
+    assert len(rig.corosync.sessions) == 1 and rig.corosync.sessions[0].closed
+    await rig.advance(0.5)                            # the retry connects for real
+    assert rig.seen == [membership()]
+    assert len(rig.corosync.sessions) == 2 and not rig.corosync.sessions[1].closed
     await rig.close()
 
 
@@ -363,3 +384,26 @@ def test_the_votequorum_info_layout_matches_the_header() -> None:
     # struct votequorum_info: nine unsigned ints, then a 255-byte name (padded to 4).
     assert ctypes.sizeof(corolib.VotequorumInfoC) == 9 * 4 + 256
     assert ctypes.sizeof(corolib.RingId) == 16
+
+
+# -- reading cmap ----------------------------------------------------------------------------
+
+
+def test_the_nodelist_gives_names_ids_and_links() -> None:
+    items = {
+        "nodelist.local_node_pos": 0,
+        "nodelist.node.0.name": "node1", "nodelist.node.0.nodeid": 1,
+        "nodelist.node.0.ring0_addr": "10.71.1.11", "nodelist.node.0.ring1_addr": "10.71.2.11",
+        "nodelist.node.1.nodeid": 7, "nodelist.node.1.ring0_addr": "10.71.1.17",    # no name
+        "nodelist.node.2.name": "orphan", "nodelist.node.2.ring0_addr": "10.71.1.99",  # no nodeid
+    }
+    assert nodes_from_cmap(items) == {1: ("node1", (0, 1)), 7: ("10.71.1.17", (0,))}
+
+
+def test_knet_link_figures_read_as_links() -> None:
+    stats = {"stats.knet.node2.link0.connected": 1, "stats.knet.node2.link0.latency_samples": 13,
+             "stats.knet.node2.link0.latency_ave": 160,
+             "stats.knet.node2.link1.connected": 0, "stats.knet.node2.link1.latency_samples": 0,
+             "stats.knet.node2.link1.latency_ave": 0}
+    assert links_from_stats(2, (0, 1, 2), stats.get) == (
+        KnetLink(0, True, 160), KnetLink(1, False, None), KnetLink(2, False, None))

@@ -31,6 +31,7 @@ import ctypes
 from ctypes import (CFUNCTYPE, POINTER, Structure, byref, c_char, c_char_p, c_int, c_size_t, c_uint32,
                     c_uint64, c_void_p)
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 # cs_dispatch_flags_t, track flags (corotypes.h)
@@ -154,24 +155,23 @@ _SIGNATURES: dict[str, dict[str, tuple[Any, ...]]] = {
         "cmap_iter_finalize": (c_uint64, c_uint64),
     },
 }
-_loaded: dict[str, ctypes.CDLL] = {}
+_loaded: dict[str, SimpleNamespace] = {}
 
 
-def library(kind: str) -> ctypes.CDLL:
-    """The loaded library ("quorum", "votequorum", "cmap"), with its calls declared."""
+def library(kind: str) -> SimpleNamespace:
+    """The calls of one library ("quorum", "votequorum", "cmap"), each built from its
+    prototype (every one returns a cs_error_t), loaded on first use."""
     lib = _loaded.get(kind)
     if lib is not None:
         return lib
     soname, package = SONAMES[kind]
     try:
-        lib = ctypes.CDLL(soname)
+        cdll = ctypes.CDLL(soname)
     except OSError as exc:
         raise LibraryMissing(f"cannot load {soname} ({exc}); install Debian's {package} "
                              f"(it comes with corosync)") from None
-    for name, argtypes in _SIGNATURES[kind].items():
-        fn = getattr(lib, name)
-        fn.argtypes = list(argtypes)
-        fn.restype = c_int
+    lib = SimpleNamespace(**{name: ctypes.CFUNCTYPE(c_int, *argtypes)((name, cdll))
+                             for name, argtypes in _SIGNATURES[kind].items()})
     _loaded[kind] = lib
     return lib
 

@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import select
 import time
-from typing import Awaitable, Callable, Protocol, TypeVar
+from typing import Awaitable, Callable, Mapping, Protocol, TypeVar
 
 from haoscar_snmp.core.clock import Clock, Timer
 
@@ -71,6 +72,40 @@ class Session(Protocol):
 def ring_id_text(node_id: int, seq: int) -> str:
     """A ring id as corosync-quorumtool prints it: both numbers in hexadecimal."""
     return f"{node_id:x}.{seq:x}"
+
+
+def nodes_from_cmap(items: Mapping[str, object]) -> dict[int, tuple[str, tuple[int, ...]]]:
+    """{node id: (name, link numbers)} from cmap's `nodelist.node.<i>.*` keys. A node
+    without a `name` is called by its ring0_addr; its links are the `ring<L>_addr` it has;
+    an entry without a nodeid is left out (Corosync 3 with knet requires one)."""
+    raw: dict[str, dict[str, object]] = {}
+    for key, value in items.items():
+        parts = key.split(".")
+        if len(parts) == 4 and parts[:2] == ["nodelist", "node"]:
+            raw.setdefault(parts[2], {})[parts[3]] = value
+    out: dict[int, tuple[str, tuple[int, ...]]] = {}
+    for fields in raw.values():
+        node_id = fields.get("nodeid")
+        if not isinstance(node_id, int):
+            continue
+        links = tuple(n for n in range(MAX_LINKS) if f"ring{n}_addr" in fields)
+        out[node_id] = (str(fields.get("name") or fields.get("ring0_addr") or node_id), links)
+    return out
+
+
+def links_from_stats(node_id: int, links: tuple[int, ...],
+                     stat: Callable[[str], int | None]) -> tuple[KnetLink, ...]:
+    """knet's view of each link to a node, from the stats map (`stat(key)`: the value, or
+    None if there is no such key). A link knet has no entry for is not connected; its
+    latency is None until knet has a sample."""
+    out = []
+    for link in links:
+        prefix = f"stats.knet.node{node_id}.link{link}."
+        connected = stat(prefix + "connected")
+        samples = stat(prefix + "latency_samples") if connected is not None else None
+        latency = stat(prefix + "latency_ave") if samples else None
+        out.append(KnetLink(link=link, connected=bool(connected), latency_us=latency))
+    return tuple(out)
 
 
 class CorosyncSession:
@@ -141,42 +176,19 @@ class CorosyncSession:
         return Membership(local_node_id=local.node_id, quorum=quorum, members=tuple(members))
 
     def _nodelist(self) -> dict[int, tuple[str, tuple[int, ...]]]:
-        """{node id: (name, link numbers)} from cmap's nodelist.node.<i>.*; a node without a
-        `name` is called by its ring0_addr."""
-        raw: dict[str, dict[str, object]] = {}
-        for key, value in self._cmap.items("nodelist.node.").items():
-            parts = key.split(".")
-            if len(parts) == 4:
-                raw.setdefault(parts[2], {})[parts[3]] = value
-        out: dict[int, tuple[str, tuple[int, ...]]] = {}
-        for fields in raw.values():
-            if "nodeid" not in fields:
-                continue
-            links = tuple(n for n in range(MAX_LINKS) if f"ring{n}_addr" in fields)
-            name = str(fields.get("name") or fields.get("ring0_addr") or fields["nodeid"])
-            out[int(fields["nodeid"])] = (name, links)   # type: ignore[call-overload]
-        return out
+        return nodes_from_cmap(self._cmap.items("nodelist.node."))
 
     def _links(self, node_id: int, links: tuple[int, ...]) -> tuple[KnetLink, ...]:
-        out = []
-        for link in links:
-            prefix = f"stats.knet.node{node_id}.link{link}."
-            try:
-                connected = bool(self._stats.get(prefix + "connected"))
-            except corolib.CsError as exc:
-                if exc.name != "CS_ERR_NOT_EXIST":
-                    raise
-                out.append(KnetLink(link=link, connected=False, latency_us=None))
-                continue
-            try:
-                samples = int(self._stats.get(prefix + "latency_samples"))
-                latency = int(self._stats.get(prefix + "latency_ave")) if samples else None
-            except corolib.CsError as exc:
-                if exc.name != "CS_ERR_NOT_EXIST":
-                    raise
-                latency = None
-            out.append(KnetLink(link=link, connected=connected, latency_us=latency))
-        return tuple(out)
+        return links_from_stats(node_id, links, self._stat)
+
+    def _stat(self, key: str) -> int | None:
+        """A stats map value as an int; None if the key does not exist."""
+        try:
+            return int(self._stats.get(key))     # type: ignore[arg-type]
+        except corolib.CsError as exc:
+            if exc.name != "CS_ERR_NOT_EXIST":
+                raise
+            return None
 
     def close(self) -> None:
         for handle in reversed(self._handles):
@@ -257,8 +269,22 @@ class CorosyncSource:
             self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="corosync")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
-    async def _call(self, fn: Callable[[], T]) -> T:
-        return await asyncio.wait_for(self._runner(fn), self._call_timeout)
+    async def _call(self, fn: Callable[[], T], late: Callable[[T], None] | None = None) -> T:
+        """fn() in the worker, bounded by call_timeout_s. The call itself is not abandoned
+        on a timeout (a thread cannot be stopped): if it still returns a result after the
+        caller gave up (timeout, cancellation), `late` gets that result."""
+        future = asyncio.ensure_future(self._runner(fn))
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self._call_timeout)
+        except BaseException:
+            if late is not None:
+                future.add_done_callback(functools.partial(self._late, late))
+            raise
+
+    @staticmethod
+    def _late(late: Callable[[T], None], future: asyncio.Future[T]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            late(future.result())
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -275,7 +301,7 @@ class CorosyncSource:
         generation = self._generation
         session: Session | None = None
         try:
-            session = await self._call(self._open)
+            session = await self._call(self._open, late=self._close_later)
             membership = await self._call(session.read)
             fds = await self._call(session.fds)
         except asyncio.CancelledError:
@@ -311,6 +337,9 @@ class CorosyncSource:
 
     def _spawn_connect(self) -> None:
         self._spawn(self._connect())
+
+    def _close_later(self, session: Session) -> None:
+        self._spawn(self._close(session))
 
     async def _close(self, session: Session) -> None:
         try:
