@@ -60,6 +60,7 @@ class ProbableCause(enum.IntEnum):
     PUBLIC_LAN_UNREACHABLE = 17
     NOTIFICATION_TARGET_UNREACHABLE = 18
     ACCOUNTING_FAILURE = 20         # the outage ledger cannot be written (fcaps/accounting)
+    STALE_ADDRESS = 21              # an address resource's address left on this node (fcaps/fault/cluster)
 
 
 class Alarms:

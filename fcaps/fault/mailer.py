@@ -62,6 +62,12 @@ class Kind(enum.StrEnum):
     SPLIT_BRAIN = "split-brain"
     LAN = "LAN"                  # a private LAN failed as a whole
     INTERFACE = "interface"      # one watched interface (node/LAN) down
+    # The cluster past two heads (fcaps/fault/cluster): what Corosync and Pacemaker say.
+    CLUSTER_NODE = "cluster node"    # a node left the membership
+    QUORUM = "quorum"                # the partition lost quorum
+    MEMBERSHIP = "membership"        # Corosync or Pacemaker cannot be read
+    RESOURCE = "resource"            # a Pacemaker resource failed
+    STALE_ADDRESS = "stale address"  # an address left on this head
 
 
 class Part(enum.Enum):
@@ -89,9 +95,19 @@ RULES: dict[EventType, tuple[Kind, Part]] = {
     EventType.LAN_RECOVERED: (Kind.LAN, Part.CLOSE),
     EventType.LAN_IF_DOWN: (Kind.INTERFACE, Part.OPEN),
     EventType.LAN_IF_UP: (Kind.INTERFACE, Part.CLOSE),
+    EventType.CLUSTER_NODE_LEFT: (Kind.CLUSTER_NODE, Part.OPEN),
+    EventType.CLUSTER_NODE_JOINED: (Kind.CLUSTER_NODE, Part.CLOSE),
+    EventType.QUORUM_LOST: (Kind.QUORUM, Part.OPEN),
+    EventType.QUORUM_REGAINED: (Kind.QUORUM, Part.CLOSE),
+    EventType.MEMBERSHIP_UNKNOWN: (Kind.MEMBERSHIP, Part.OPEN),
+    EventType.MEMBERSHIP_RECOVERED: (Kind.MEMBERSHIP, Part.CLOSE),
+    EventType.RESOURCE_FAILED: (Kind.RESOURCE, Part.OPEN),
+    EventType.RESOURCE_RECOVERED: (Kind.RESOURCE, Part.CLOSE),
+    EventType.ADDRESS_STALE: (Kind.STALE_ADDRESS, Part.OPEN),
+    EventType.ADDRESS_STALE_CLEARED: (Kind.STALE_ADDRESS, Part.CLOSE),
 }
 # Cluster-wide incidents are keyed by the cluster's name, not by the head that reported them.
-CLUSTER_WIDE = (Kind.FAILOVER, Kind.SPLIT_BRAIN)
+CLUSTER_WIDE = (Kind.FAILOVER, Kind.SPLIT_BRAIN, Kind.QUORUM)
 DATA_KEYS = ("reason", "rung", "action")
 
 

@@ -58,6 +58,18 @@ class EventType(enum.IntEnum):
     PUBLIC_LAN_REGAINED = 35    # it reaches them again (after the hold-down)
     ALARM_CHANGED = 36          # an active alarm's severity changed (its row updated in place)
     SET_REFUSED = 37            # a SET refused: who, the SNMP error, why (rate-limited)
+    # The cluster past two heads (fcaps/fault/cluster): what Corosync and Pacemaker say.
+    CLUSTER_NODE_JOINED = 38    # a node entered Corosync's membership (data: node_id)
+    CLUSTER_NODE_LEFT = 39      # a node left it (data: node_id)
+    QUORUM_LOST = 40            # the local partition is no longer quorate
+    QUORUM_REGAINED = 41        # it is quorate again
+    MEMBERSHIP_UNKNOWN = 42     # Corosync or Pacemaker (the subject) cannot be read
+    MEMBERSHIP_RECOVERED = 43   # it can be read again
+    RESOURCE_MOVED = 44         # a resource's node or role changed (data: resource_index, old, new)
+    RESOURCE_FAILED = 45        # Pacemaker marks it failed, or its fail count grew
+    RESOURCE_RECOVERED = 46     # it is unmarked and runs again
+    ADDRESS_STALE = 47          # an address resource's address left on this node (data: resource_index)
+    ADDRESS_STALE_CLEARED = 48  # it is gone, or its resource is placed here again
     SNMP_AUTH_FAILURE = 50      # SNMP requests refused for their credentials (who, why; rate-limited)
     PEER_AUTH_FAILURE = 51      # heartbeats or settings-exchange datagrams refused (rate-limited)
     CREDENTIALS_CHANGED = 52    # a reload replaced SNMP credentials (what, never the values)

@@ -117,6 +117,19 @@ def bind_all(view: MibView, state: State, config: Callable[[], Config], config_m
         "haoscarPubHoldDown": lambda: config().failover.public_hold_down_ms,
         "haoscarHbProcessStatus": lambda: 1 if s.peer is None else 3 if s.hb_process.silent else 2,
         "haoscarHbProcessRestarts": lambda: s.hb_process.restarts,
+        # the cluster past two heads (Corosync and Pacemaker)
+        "haoscarMembershipKnown": lambda: s.membership.known,
+        "haoscarPlacementKnown": lambda: s.membership.placement_known,
+        "haoscarQuorate": lambda: s.membership.quorate,
+        "haoscarQuorumExpectedVotes": lambda: s.membership.expected_votes,
+        "haoscarQuorumTotalVotes": lambda: s.membership.total_votes,
+        "haoscarQuorumRingId": lambda: s.membership.ring_id,
+        "haoscarQuorumToken": lambda: s.membership.token_ms,
+        "haoscarMembershipLocalNodeId": lambda: s.membership.local_node_id,
+        "haoscarPacemakerDc": lambda: s.membership.dc,
+        "haoscarMembershipChanges": lambda: s.membership.changes,
+        "haoscarMembershipLastChanged":
+            lambda: uptime_ticks(s.membership.last_changed) if s.membership.last_changed else 0,
     }
     for name, scalar in config_map.scalars.items():
         scalars[name] = (lambda m: lambda: m.read(config()))(scalar)
@@ -248,6 +261,31 @@ def bind_all(view: MibView, state: State, config: Callable[[], Config], config_m
         "haoscarAlarmTargetLost": lambda r: r.lost,
         "haoscarAlarmTargetResyncs": lambda r: r.resyncs,
         "haoscarAlarmTargetLastResync": lambda r: uptime_ticks(r.last_resync) if r.last_resync else 0,
+    })
+    view.bind_table("haoscarClusterNodeEntry", lambda: s.cluster_nodes, {
+        "haoscarClusterNodeName": lambda r: r.name,
+        "haoscarClusterNodeVotes": lambda r: r.votes,
+        "haoscarClusterNodeMember": lambda r: r.member,
+        "haoscarClusterNodeOnline": lambda r: r.online,
+        "haoscarClusterNodeStandby": lambda r: r.standby,
+        "haoscarClusterNodeUnclean": lambda r: r.unclean,
+        "haoscarClusterNodeMaintenance": lambda r: r.maintenance,
+        "haoscarClusterNodeDc": lambda r: r.dc,
+        "haoscarClusterNodeIsLocal": lambda r: r.is_local,
+    })
+    view.bind_table("haoscarClusterLinkEntry", lambda: s.cluster_links, {
+        "haoscarClusterLinkConnected": lambda r: r.connected,
+        "haoscarClusterLinkLatency": lambda r: r.latency_us,
+    })
+    view.bind_table("haoscarResourceEntry", lambda: s.resources, {
+        "haoscarResourceId": lambda r: r.resource_id,
+        "haoscarResourceAgent": lambda r: r.agent,
+        "haoscarResourceRole": lambda r: r.role,
+        "haoscarResourceNode": lambda r: r.node,
+        "haoscarResourceIsFailed": lambda r: r.failed,
+        "haoscarResourceFailCount": lambda r: r.fail_count,
+        "haoscarResourceLastResult": lambda r: r.last_result,
+        "haoscarResourceAddress": lambda r: r.address,
     })
     view.bind_table("haoscarAcctEntry", lambda: s.accounting, {
         "haoscarAcctSubjectType": lambda r: r.kind,

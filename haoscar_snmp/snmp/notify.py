@@ -62,6 +62,17 @@ NOTIFICATIONS: dict[EventType, str] = {
     EventType.PUBLIC_LAN_REGAINED: "haoscarPublicLanRegained",
     EventType.PEER_AUTH_FAILURE: "haoscarPeerAuthFailure",
     EventType.CREDENTIALS_CHANGED: "haoscarCredentialsChanged",
+    EventType.CLUSTER_NODE_JOINED: "haoscarClusterNodeJoined",
+    EventType.CLUSTER_NODE_LEFT: "haoscarClusterNodeLeft",
+    EventType.QUORUM_LOST: "haoscarQuorumLost",
+    EventType.QUORUM_REGAINED: "haoscarQuorumRegained",
+    EventType.MEMBERSHIP_UNKNOWN: "haoscarMembershipUnknown",
+    EventType.MEMBERSHIP_RECOVERED: "haoscarMembershipRecovered",
+    EventType.RESOURCE_MOVED: "haoscarResourceMoved",
+    EventType.RESOURCE_FAILED: "haoscarResourceFailed",
+    EventType.RESOURCE_RECOVERED: "haoscarResourceRecovered",
+    EventType.ADDRESS_STALE: "haoscarAddressStale",
+    EventType.ADDRESS_STALE_CLEARED: "haoscarAddressStaleCleared",
 }
 
 # SNMPv2-MIB authenticationFailure (RFC 3418), sent for SNMP_AUTH_FAILURE events while
@@ -77,6 +88,8 @@ ROW_KEYS: dict[str, str] = {
     "haoscarAliasEntry": "alias_index",
     "haoscarServiceEntry": "service_index",
     "haoscarAlarmEntry": "alarm_index",
+    "haoscarClusterNodeEntry": "node_id",
+    "haoscarResourceEntry": "resource_index",
 }
 
 # Event data key -> notify-only object carrying it.

@@ -29,7 +29,17 @@ from fcaps.configuration.apply import apply_to_state
 from fcaps.configuration.mibmap import CONFIG_MAP
 from haoscar_snmp.config.loader import load_config
 from haoscar_snmp.config.values import Endpoint
-from haoscar_snmp.core.state import EventRow, HbPathRow, Lan, LanIfRow, SecurityCounters, State
+from haoscar_snmp.core.state import (
+    ClusterLinkRow,
+    ClusterNodeRow,
+    EventRow,
+    HbPathRow,
+    Lan,
+    LanIfRow,
+    ResourceRow,
+    SecurityCounters,
+    State,
+)
 from haoscar_snmp.snmp.agent import FASTPATH_SWITCH, Agent
 from haoscar_snmp.snmp.bindings import bind_all
 from haoscar_snmp.snmp.mib import OID, MibModel
@@ -57,6 +67,18 @@ def _state(cfg: Any) -> State:
         state.events.put((i,), EventRow(1_700_000_000.0 + i, 12, f"svc{i}", 4, f"event {i} " * (i % 7 + 1) * 2))
     state.hb_paths.put((1, 1), HbPathRow(sent=5, received=4, lost=1))
     state.hb_paths.put((2, 2), HbPathRow(rtt_us=-5))
+    # the cluster past two heads: TruthValue columns, a two-part index, TimeTicks
+    state.membership.known, state.membership.quorate, state.membership.ring_id = True, True, "1.12"
+    state.membership.changes, state.membership.last_changed = 3, 1.0
+    for node_id in (1, 2, 3):
+        state.cluster_nodes.put((node_id,), ClusterNodeRow(f"node{node_id}", 1, True, node_id != 3,
+                                                           dc=node_id == 1, is_local=node_id == 1))
+        if node_id != 1:
+            for link in (0, 1):
+                state.cluster_links.put((node_id, link), ClusterLinkRow(link == 0, 250 * link))
+    state.resources.put((1,), ResourceRow("vip", "ocf:heartbeat:IPaddr2", "Started", "node1", False, 0, "ok",
+                                          "192.0.2.10"))
+    state.resources.put((7,), ResourceRow("web", "ocf:pacemaker:Dummy", "Stopped", "", True, 1000000, "error"))
     return state
 
 

@@ -243,7 +243,8 @@ def test_other_events_and_closes_without_an_incident_send_nothing(cfg: Config) -
     s = Setup(cfg)
     others = [t for t in EventType if t not in {
         T.SERVICE_ESCALATED, T.SERVICE_RECOVERY_EXHAUSTED, T.HEAD_DOWN, T.FAILOVER_STARTED,
-        T.FAILOVER_FAILED, T.SPLIT_BRAIN_DETECTED, T.LAN_FAILED, T.LAN_IF_DOWN}]
+        T.FAILOVER_FAILED, T.SPLIT_BRAIN_DETECTED, T.LAN_FAILED, T.LAN_IF_DOWN,
+        T.CLUSTER_NODE_LEFT, T.QUORUM_LOST, T.MEMBERSHIP_UNKNOWN, T.RESOURCE_FAILED, T.ADDRESS_STALE}]
 
     async def scenario() -> None:
         await s.mailer.start()

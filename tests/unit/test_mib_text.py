@@ -42,6 +42,10 @@ EXPECTED_OIDS = {
     "haoscarLanLastChange": ".1.3.6.1.4.1.32473.1.1.16.4.1.7",
     "haoscarLanRecovered": ".1.3.6.1.4.1.32473.1.0.22",
     "haoscarFullCompliance": ".1.3.6.1.4.1.32473.1.2.1.1",
+    "haoscarMembershipChanges": ".1.3.6.1.4.1.32473.1.1.21.10",
+    "haoscarClusterLinkLatency": ".1.3.6.1.4.1.32473.1.1.21.13.1.3",
+    "haoscarResourceAddress": ".1.3.6.1.4.1.32473.1.1.21.14.1.9",
+    "haoscarAddressStale": ".1.3.6.1.4.1.32473.1.0.46",
 }
 
 

@@ -40,6 +40,8 @@ LAN_NOTIFICATIONS = {EventType.LAN_FAILED: 21, EventType.LAN_RECOVERED: 22}
 DRIFT_NOTIFICATIONS = {EventType.CONFIG_DRIFT: 23, EventType.CONFIG_DRIFT_CLEARED: 24}
 PUBLIC_NOTIFICATIONS = {EventType.PUBLIC_LAN_LOST: 25, EventType.PUBLIC_LAN_REGAINED: 26}
 SECURITY_NOTIFICATIONS = {EventType.PEER_AUTH_FAILURE: 35, EventType.CREDENTIALS_CHANGED: 36}
+# The cluster past two heads: event types 38 to 48 are notifications 37 to 47, in order.
+MEMBERSHIP_NOTIFICATIONS = {kind: int(kind) - 1 for kind in EventType if 38 <= kind <= 48}
 
 
 @pytest.fixture
@@ -209,6 +211,8 @@ def test_every_mapped_event_type_names_an_existing_notification(mib: MibModel) -
             assert notif.oid == mib.root + (0, PUBLIC_NOTIFICATIONS[kind]), name
         elif kind in SECURITY_NOTIFICATIONS:
             assert notif.oid == mib.root + (0, SECURITY_NOTIFICATIONS[kind]), name
+        elif kind in MEMBERSHIP_NOTIFICATIONS:
+            assert notif.oid == mib.root + (0, MEMBERSHIP_NOTIFICATIONS[kind]), name
         elif kind == EventType.ALARM_CHANGED:  # X.733: the same alarm, its new severity
             assert name == "haoscarAlarmRaised"
         else:            # the service ladder's steps share haoscarServiceLadderStep
@@ -230,7 +234,8 @@ def test_every_column_in_a_notification_has_a_row_key(mib: MibModel) -> None:
 
 def test_every_notification_builds_with_its_row_keys(builder: NotificationBuilder, mib: MibModel) -> None:
     data = {"head_index": 1, "path_key": (2, 1), "lan_if_index": 1, "lan": 1, "alias_index": 1,
-            "service_index": 1, "alarm_index": 1, "reason": "r", "duration_ms": 5,
+            "service_index": 1, "alarm_index": 1, "node_id": 1, "resource_index": 1, "reason": "r",
+            "duration_ms": 5,
             "principal": "p", "oid": (1, 3), "old": "o", "new": "n"}
     for kind, name in NOTIFICATIONS.items():
         varbinds = builder.build(event(kind, "x", data))

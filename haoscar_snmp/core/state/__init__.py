@@ -73,6 +73,12 @@ from .fault import (  # noqa: F401
     TargetStatus,
     private_lan_rows,
 )
+from .membership import (  # noqa: F401
+    ClusterLinkRow,
+    ClusterNodeRow,
+    MembershipState,
+    ResourceRow,
+)
 from .performance import (  # noqa: F401
     BucketRow,
     DurationKind,
@@ -143,6 +149,11 @@ class State:
     agentx: AgentxStats = field(default_factory=AgentxStats)
     config_sync: ConfigSyncStats = field(default_factory=ConfigSyncStats)
     email: EmailStats = field(default_factory=EmailStats)
+    # The cluster past two heads (haoscarMembership). Writer: the cluster watch.
+    membership: MembershipState = field(default_factory=MembershipState)
+    cluster_nodes: Table[tuple[int], ClusterNodeRow] = field(default_factory=Table)
+    cluster_links: Table[tuple[int, int], ClusterLinkRow] = field(default_factory=Table)
+    resources: Table[tuple[int], ResourceRow] = field(default_factory=Table)
     # Why this head must not be made active while the peer can serve (a service's
     # recovery ladder handed the role over; "" = nothing). Writer: the service monitor.
     service_unfit: str = ""
