@@ -36,7 +36,7 @@ from haoscar_snmp.core.measure import Measurements
 from haoscar_snmp.core.state import SecurityCounters
 
 from .credentials import NO_AUTH, Registered, credentials_of, register, unregister
-from .fastpath import CommunityAccess, FastPath, FastReader
+from .fastpath import CommunityAccess, FastPath, FastReader, UserAccess, UsmReader
 from .fit import ResponseFitter, accept_negative_bulk_counts
 from .instrum import HaoscarInstrumController
 from .resync import NotifyTarget
@@ -180,7 +180,7 @@ class Agent:
         exception raised from our own code in the same path is a bug and is logged so.
 
         A datagram from a listener goes first to the fast read path (`fastpath`), which
-        answers the v1/v2c reads of HAOSCAR-MIB and hands everything else on here.
+        answers the v1/v2c/v3 reads of HAOSCAR-MIB and hands everything else on here.
         """
         dispatcher = self.engine.message_dispatcher
         original = dispatcher.receive_message
@@ -195,9 +195,11 @@ class Agent:
             {udp6.DOMAIN_NAME + (n,) for n in range(1, len(self.config.snmp.listen) + 1)}
         responder = self._set_responder
         if os.environ.get(FASTPATH_SWITCH, "1") != "0":
+            registered = lambda: self._credentials    # noqa: E731 - replaced by a reload
             self.fastpath = FastPath(FastReader(self.view),
-                                     CommunityAccess(self.engine, lambda: self._credentials, self.view.root),
-                                     builder, lambda data, d, a: transports.send_message(data, d, a))
+                                     CommunityAccess(self.engine, registered, self.view.root),
+                                     builder, lambda data, d, a: transports.send_message(data, d, a),
+                                     UsmReader(UserAccess(self.engine, registered, self.view.root)))
         fast = self.fastpath.serve if self.fastpath else None
 
         def send_message(*args: Any, **kwargs: Any) -> Any:
