@@ -64,6 +64,9 @@ class V3Pair:
         engine = pair.agents["fast"].engine
         (eid,) = engine.get_mib_builder().import_symbols("__SNMP-FRAMEWORK-MIB", "snmpEngineID")
         self.engine_id = bytes(eid.syntax)
+        for agent in pair.agents.values():     # engines up for 1,000 s: times 151 s ago exist
+            (start,) = agent.engine.get_mib_builder().import_symbols("__SNMP-FRAMEWORK-MIB", "snmpEngineTime")
+            start.syntax = start.syntax.clone(int(start.syntax) - 1000)
         self.managers = {(a, p): Manager.of(user_name(a, p), a, p, AUTH_PASS, PRIV_PASS, self.engine_id)
                          for a, p in COMBOS}
 
@@ -104,10 +107,12 @@ class V3Pair:
         assert (a.msg_id, a.max_size, a.flags, a.engine_id, a.boots, a.user, a.context_engine, a.context,
                 a.tag) == (b.msg_id, b.max_size, b.flags, b.engine_id, b.boots, b.user, b.context_engine,
                            b.context, b.tag)
-        assert abs(a.engine_time - b.engine_time) <= 1
-        assert a.flags & 4 == 0 and (a.flags & 3) == (3 if manager.level == 3 else 1)
-        if manager.level == 3:
-            assert len(a.salt) == 8 and a.salt != b.salt
+        for answer, name in ((a, "fast"), (b, "slow")):     # each engine's own time (they started apart)
+            assert 0 <= self.clock(name)[1] - answer.engine_time <= 1
+        if served:      # a response: the request's level, not reportable (pysnmp's reports are)
+            assert a.flags == (3 if manager.level == 3 else 1)
+            if manager.level == 3:
+                assert len(a.salt) == 8 and a.salt != b.salt
         return a
 
     def read(self, manager: Manager, kind: str, names: list[OID], a: int = 0, b: int = 0,
@@ -197,3 +202,103 @@ def test_responses_over_the_size_limits(v3: V3Pair) -> None:
                                                                    boots, now, max_size=size))
             assert raw is not None and raw.status == 0 and len(raw.varbinds) < 39
             assert v3.read(manager, "get", texts, max_size=size).answer == (1, 0, [])
+
+
+# -- off the happy path: pysnmp's, exactly as before --------------------------------------
+
+def usm_moved(v3: V3Pair, before: dict[tuple[str, str], int]) -> dict[str, int]:
+    """The counters that moved on the fast agent (the same moved on the other: `same`)."""
+    return {s: v - before[(n, s)] for (n, s), v in v3.counters().items() if n == "fast" and v != before[(n, s)]}
+
+
+def refused(v3: V3Pair, manager: Manager, make: Any, counter: str | None) -> Response | None:
+    before = v3.counters()
+    answer = v3.same(manager, make, served=False)
+    moved = usm_moved(v3, before)
+    moved.pop("snmpInPkts")
+    assert moved == ({counter: 1} if counter else {}), moved
+    if counter and answer is not None:
+        assert answer.tag[0][2] == 8 and answer.varbinds[0][0][-2] in range(1, 7)   # a Report
+    return answer
+
+
+def test_wrong_credentials_times_engines_and_levels_are_pysnmps(v3: V3Pair) -> None:
+    ok = v3.view.mib["haoscarClusterName"].oid + (0,)
+    get = pdu("get", [ok])
+    for combo in (("sha256", "aes128"), ("sha", "none"), ("sha512", "aes256"), ("sha224", "aes192")):
+        m = v3.managers[combo]
+        name = user_name(*combo)
+        wrong_auth = Manager.of(name, *combo, "not-the-auth-key", PRIV_PASS, v3.engine_id)
+        refused(v3, m, lambda b, t: wrong_auth.request(get, b, t), "usmStatsWrongDigests")
+        if combo[1] != "none":
+            wrong_priv = Manager.of(name, *combo, AUTH_PASS, "not-the-priv-key", v3.engine_id)
+            refused(v3, m, lambda b, t: wrong_priv.request(get, b, t), "usmStatsDecryptionErrors")
+            # authNoPriv by a user whose reads need authPriv
+            refused(v3, m, lambda b, t: m.request(get, b, t, level=2), "usmStatsUnsupportedSecLevels")
+        else:
+            # authPriv flags on a user without privacy
+            refused(v3, m, lambda b, t: m.request(get, b, t, flags=0x07), "usmStatsUnsupportedSecLevels")
+        refused(v3, m, lambda b, t: m.request(get, b, t, level=1), "usmStatsUnsupportedSecLevels")
+        refused(v3, m, lambda b, t: m.request(get, b, t - 151), "usmStatsNotInTimeWindows")
+        refused(v3, m, lambda b, t: m.request(get, b, t + 200), "usmStatsNotInTimeWindows")
+        refused(v3, m, lambda b, t: m.request(get, b + 1, t), "usmStatsNotInTimeWindows")
+        refused(v3, m, lambda b, t: m.request(get, b, t, user="nobody"), "usmStatsUnknownUserNames")
+        # another engine's ID: pysnmp looks the user up under it (RFC 3414 3.2.3a, as it
+        # reads it) and counts an unknown user; an ID too short to be one, an unknown engine
+        refused(v3, m, lambda b, t: m.request(get, b, t, engine_id=b"\x80\x00\x1f\x88\x04other"),
+                "usmStatsUnknownUserNames")
+        refused(v3, m, lambda b, t: m.request(get, b, t, engine_id=b"\x80\x00"), "usmStatsUnknownEngineIDs")
+        # inside the window at its edge: served
+        v3.same(m, lambda b, t: m.request(get, b, t + 150))
+        # another context, another context engine: pysnmp decides (the same on both)
+        v3.same(m, lambda b, t: m.request(get, b, t, context=b"other"), served=False)
+        v3.same(m, lambda b, t: m.request(get, b, t, context_engine=b"\x80\x00\x1f\x88\x04other"),
+                served=False)
+
+
+def test_discovery_is_pysnmps(v3: V3Pair) -> None:
+    m = v3.managers[("sha256", "aes128")]
+    ok = v3.view.mib["haoscarClusterName"].oid + (0,)
+    answer = refused(v3, m, lambda b, t: m.request(pdu("get", []), 0, 0, level=1, engine_id=b"", user="",
+                                                   context_engine=b""), "usmStatsUnknownEngineIDs")
+    assert answer is not None and answer.engine_id == v3.engine_id
+    refused(v3, m, lambda b, t: m.request(pdu("get", [ok]), 0, 0, engine_id=b""), "usmStatsUnknownEngineIDs")
+
+
+def test_boots_at_their_maximum_are_pysnmps(v3: V3Pair) -> None:
+    m = v3.managers[("sha384", "aes128")]
+    ok = v3.view.mib["haoscarClusterName"].oid + (0,)
+    for agent in v3.pair.agents.values():
+        (boots,) = agent.engine.get_mib_builder().import_symbols("__SNMP-FRAMEWORK-MIB", "snmpEngineBoots")
+        boots.syntax = boots.syntax.clone(2147483647)
+    refused(v3, m, lambda b, t: m.request(pdu("get", [ok]), b, t), "usmStatsNotInTimeWindows")
+
+
+def test_truncated_and_bit_flipped_messages_are_pysnmps(v3: V3Pair) -> None:
+    ok = v3.view.mib["haoscarClusterName"].oid + (0,)
+    for combo in (("sha256", "aes128"), ("sha", "none")):
+        m = v3.managers[combo]
+        for cut in (1, 2, 5, 17, 40, 80):
+            v3.same(m, lambda b, t: m.request(pdu("get", [ok]), b, t)[:-cut], served=False)
+        size = len(m.request(pdu("get", [ok]), *v3.clock()))
+        for bit in range(0, size * 8, 7):
+            def flipped(b: int, t: int, bit: int = bit) -> bytes:
+                raw = bytearray(m.request(pdu("get", [ok]), b, t))
+                raw[bit // 8] ^= 1 << (bit % 8)
+                return bytes(raw)
+            v3.same(m, flipped, served=False)
+
+
+def test_a_credential_rotation_is_read_at_once(v3: V3Pair) -> None:
+    ok = v3.view.mib["haoscarClusterName"].oid + (0,)
+    get = pdu("get", [ok])
+    old = v3.managers[("sha256", "aes128")]
+    v3.read(old, "get", [ok])
+    for agent in v3.pair.agents.values():
+        snmp = agent.config.snmp
+        rotated = tuple(u for u in snmp.users if not u.name.startswith("u-")) + users("rotated-auth-key",
+                                                                                      "rotated-priv-key")
+        assert agent.reconfigure(agent.config.model_copy(update={"snmp": snmp.model_copy(update={"users": rotated})}))
+    new = Manager.of(old.name, "sha256", "aes128", "rotated-auth-key", "rotated-priv-key", v3.engine_id)
+    refused(v3, new, lambda b, t: old.request(get, b, t), "usmStatsWrongDigests")
+    assert v3.read(new, "get", [ok]).status == 0
