@@ -159,6 +159,9 @@ class Agent:
         if self._set_responder:
             await self._set_responder.stop()
         self.engine.close_dispatcher()
+        if self.fastpath is not None:
+            log.info("fast read path: %d requests answered, %d of them SNMPv3",
+                     self.fastpath.served, self.fastpath.served_v3)
 
     def _guard_receive(self) -> None:
         """Time every request, and count undecodable datagrams that pysnmp lets escape as

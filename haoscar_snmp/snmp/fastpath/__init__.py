@@ -54,6 +54,7 @@ class FastPath:
             "__SNMPv2-MIB", "snmpInPkts", "snmpInASNParseErrs", "snmpSilentDrops", "snmpOutTooBigs")
         (self._max_size,) = builder.import_symbols("__SNMP-FRAMEWORK-MIB", "snmpEngineMaxMessageSize")
         self.served = 0
+        self.served_v3 = 0      # of which SNMPv3
         self._unflushed = 0     # packets served, not yet added to snmpInPkts
         self.failed = 0         # requests handed over because building the answer raised
 
@@ -89,6 +90,8 @@ class FastPath:
             return self._hand_over()
         self._unflushed += 1
         self.served += 1
+        if request.envelope is not None:
+            self.served_v3 += 1
         if response is None:
             self._silent_drops.syntax += 1
             return True
