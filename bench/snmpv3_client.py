@@ -95,11 +95,14 @@ class Usm:
         msg = _fields(report, *_tl(report, 0)[1:])
         _, ps, pe = msg[2]
         params = _fields(report, *_tl(report, ps)[1:])
-        self.engine_id = report[params[0][1]:params[0][2]]
-        self._boots = int.from_bytes(report[params[1][1]:params[1][2]], "big")
-        self._time0 = int.from_bytes(report[params[2][1]:params[2][2]], "big")
-        self._at = time.monotonic()
-        self._auth, self._priv = localised_keys(*self._passes, self.engine_id)
+        self.set_engine(report[params[0][1]:params[0][2]], int.from_bytes(report[params[1][1]:params[1][2]], "big"),
+                        int.from_bytes(report[params[2][1]:params[2][2]], "big"))
+
+    def set_engine(self, engine_id: bytes, boots: int, engine_time: int) -> None:
+        """The agent's engine ID, boots and time now (as a report gives them)."""
+        if engine_id != self.engine_id:
+            self._auth, self._priv = localised_keys(*self._passes, engine_id)
+        self.engine_id, self._boots, self._time0, self._at = engine_id, boots, engine_time, time.monotonic()
 
     def wrap(self, pdu: bytes) -> bytes:
         """An authPriv message carrying `pdu`."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from typing import Any, Callable
 
 from pyasn1.error import PyAsn1Error
@@ -112,9 +113,13 @@ class UserAccess:
         return self._id
 
     def boots_and_time(self) -> tuple[int, int]:
-        # snmpEngineTime's value is the engine's start; clone() is pysnmp's "now" (what
-        # its USM reads for the time window and for a response)
-        return int(self._boots.syntax), int(self._time.syntax.clone())
+        """pysnmp's snmpEngineBoots and snmpEngineTime. pysnmp keeps the engine's start
+        (wall-clock seconds) as snmpEngineTime's value, and its clone() gives "now" as
+        time.time() minus it, truncated: what its USM checks the window against and puts
+        in responses and reports. The same sum here costs 0.5 us instead of 12. It is
+        pysnmp's clock, not the agent's: the two paths must agree on it, and nothing
+        that can cause a failover reads it."""
+        return int(self._boots.syntax), int(time.time() - int(self._time.syntax))
 
     def user(self, name: bytes) -> UserKeys | None:
         registered = self._registered()
