@@ -120,8 +120,9 @@ async def main(seconds: float) -> None:
             cases += [(f"GETBULK, max-repetitions {r}", request("bulk", TABLE + (1, 2, 500), r), min(r, 64))
                       for r in (1, 25, 50)]
             usm = v3_session(pair["fast path"])
-            cases += [(f"v3 authPriv {title}", usm.wrap(message[message.index(b"\xa0" if "GET," in title else b"\xa5"):]),
-                       vbs) for title, message, vbs in cases]
+            pdus = [(title, message[message.index(b"\xa0" if "GET," in title else b"\xa5"):], vbs)
+                    for title, message, vbs in cases]        # the PDU of each v2c message
+            cases += [(f"v3 authPriv {title}", usm.wrap(pdu), vbs) for title, pdu, vbs in pdus]
             for title, message, vbs in cases:
                 for name, agent in pair.items():
                     r = rate(agent, message, seconds)

@@ -95,8 +95,8 @@ class Usm:
         msg = _fields(report, *_tl(report, 0)[1:])
         _, ps, pe = msg[2]
         params = _fields(report, *_tl(report, ps)[1:])
-        self.set_engine(report[params[0][1]:params[0][2]], int.from_bytes(report[params[1][1]:params[1][2]], "big"),
-                        int.from_bytes(report[params[2][1]:params[2][2]], "big"))
+        engine_id, boots, now = (report[params[i][1]:params[i][2]] for i in (0, 1, 2))
+        self.set_engine(engine_id, int.from_bytes(boots, "big"), int.from_bytes(now, "big"))
 
     def set_engine(self, engine_id: bytes, boots: int, engine_time: int) -> None:
         """The agent's engine ID, boots and time now (as a report gives them)."""

@@ -23,6 +23,7 @@ from test_fastpath_equivalence import Pair, instances
 from v3wire import AUTH_NAMES, PRIV_NAMES, Manager, Response, pdu
 
 from haoscar_snmp.config.schema import UserConfig
+from haoscar_snmp.snmp.fastpath.usm import Salt
 from haoscar_snmp.snmp.mib import OID
 
 AUTH_PASS = "fast-auth-passphrase"
@@ -296,9 +297,21 @@ def test_a_credential_rotation_is_read_at_once(v3: V3Pair) -> None:
     v3.read(old, "get", [ok])
     for agent in v3.pair.agents.values():
         snmp = agent.config.snmp
-        rotated = tuple(u for u in snmp.users if not u.name.startswith("u-")) + users("rotated-auth-key",
-                                                                                      "rotated-priv-key")
-        assert agent.reconfigure(agent.config.model_copy(update={"snmp": snmp.model_copy(update={"users": rotated})}))
+        rotated = tuple(u for u in snmp.users if not u.name.startswith("u-"))
+        rotated += users("rotated-auth-key", "rotated-priv-key")
+        changed = agent.config.model_copy(update={"snmp": snmp.model_copy(update={"users": rotated})})
+        assert agent.reconfigure(changed)
     new = Manager.of(old.name, "sha256", "aes128", "rotated-auth-key", "rotated-priv-key", v3.engine_id)
     refused(v3, new, lambda b, t: old.request(get, b, t), "usmStatsWrongDigests")
     assert v3.read(new, "get", [ok]).status == 0
+
+
+def test_the_salt_is_a_64_bit_integer_incremented_per_message(v3: V3Pair) -> None:
+    """RFC 3826 3.1.2.1: one more per message, wrapping to 0 after 2**64 - 1."""
+    m = v3.managers[("sha256", "aes256")]
+    ok = v3.view.mib["haoscarClusterName"].oid + (0,)
+    salts = [int.from_bytes(v3.read(m, "get", [ok]).salt, "big") for _ in range(3)]
+    assert salts[1] == salts[0] + 1 and salts[2] == salts[1] + 1
+    salt = Salt()
+    salt._next = (1 << 64) - 1
+    assert [salt.take(), salt.take()] == [b"\xff" * 8, bytes(8)]

@@ -11,9 +11,10 @@ outside the MIB, malformed input. `FastPath.serve` is called at the agent's rece
 seam (`Agent._guard_receive`) and returns whether it answered.
 
 What it keeps exactly as pysnmp keeps it: the community-to-view and user-to-view
-decisions (pysnmp's VACM, `access.py`), the users' localised keys (pysnmp's), snmpInPkts, snmpOutTooBigs, snmpSilentDrops, the size bound
-(snmpEngineMaxMessageSize), and
-the var-binds of every answer (tests/unit/test_fastpath_equivalence.py compares them).
+decisions (pysnmp's VACM, `access.py`), the users' localised keys (pysnmp's),
+snmpInPkts, snmpOutTooBigs, snmpSilentDrops, the size bound (snmpEngineMaxMessageSize,
+and in SNMPv3 the manager's msgMaxSize), and the var-binds of every answer
+(tests/unit/test_fastpath_equivalence.py and test_fastpath_v3.py compare them).
 Adding 1 to a pysnmp counter builds a new pyasn1 object (~9 us, a third of a fast GET),
 so the packets this path serves are added to snmpInPkts in one step, before pysnmp
 handles the next datagram: pysnmp is the only reader of its counters (they are outside
