@@ -7,8 +7,12 @@ built, and responses checked (digest), decrypted and decoded, with pysnmp's own 
 classes and USM services (v3wire.py), never with the fast path's code. The corpus is the
 SNMPv2c one: every scalar and column instance, GETNEXT walks, GETBULK with
 max-repetitions 1..100 and non-repeaters 0..3, exceptions, names outside the MIB, and
-responses over the size limit (ours, and the manager's msgMaxSize). The one difference
-on purpose is the v2c one: RFC_DIFFERENCES["bulk-cap"].
+responses over the size limit (ours, and the manager's msgMaxSize). Every protocol pair
+reads every instance (in GETs of 23), the exceptions, the size limits and GETBULKs at
+max-repetitions 1, 33 and 100; one pair (SHA-256/AES-128) reads each instance alone,
+walks the MIB with GETNEXT (SHA-512/AES-256) and takes every max-repetitions from 1 to
+100: the PDU rules do not depend on the protocols, and the pysnmp path's GETBULKs are
+slow. The one difference on purpose is the v2c one: RFC_DIFFERENCES["bulk-cap"].
 """
 
 from __future__ import annotations
