@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -319,3 +320,28 @@ def test_the_salt_is_a_64_bit_integer_incremented_per_message(v3: V3Pair) -> Non
     salt = Salt()
     salt._next = (1 << 64) - 1
     assert [salt.take(), salt.take()] == [b"\xff" * 8, bytes(8)]
+
+
+def test_mangled_messages_never_raise_and_are_never_opened(v3: V3Pair) -> None:
+    """Random edits of valid messages (octets changed, cut, inserted): `UsmReader.open`
+    returns None for each (the HMAC covers every octet) and never raises."""
+    usm = v3.pair.agents["fast"].fastpath._usm
+    ok = v3.view.mib["haoscarClusterName"].oid + (0,)
+    rng = random.Random(20261208)
+    for combo in (("sha256", "aes128"), ("sha", "none"), ("sha512", "aes256")):
+        m = v3.managers[combo]
+        valid = m.request(pdu("bulk", [ok], 0, 5), *v3.clock())
+        assert usm.open(valid, 65507) is not None
+        for _ in range(1500):
+            raw = bytearray(valid)
+            for _ in range(rng.randint(1, 4)):
+                at = rng.randrange(len(raw))
+                edit = rng.randrange(3)
+                if edit == 0:
+                    raw[at] = rng.randrange(256)
+                elif edit == 1:
+                    del raw[at:at + rng.randint(1, 8)]
+                else:
+                    raw[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 4)))
+            if bytes(raw) != valid:
+                assert usm.open(bytes(raw), 65507) is None
