@@ -9,6 +9,8 @@ one out):
 * GET requests/s       single-var-bind GETs, sequential (one outstanding request), one client;
 * GETNEXT varbinds/s   a walk of a 2,000+ row table, like `snmpwalk`;
 * GETBULK varbinds/s   the same walk with GETBULK, like `snmpbulkwalk -Cr25` and `-Cr50`;
+* the GET and GETBULK rows again over SNMPv3, authPriv with HMAC-SHA-256-192 and
+  AES-128-CFB, one user ("bench") on every agent (--no-v3 leaves them out);
 
 then prints ours/snmpd for each, the project's aims (our GETBULK walk rate at least 1/2 of
 snmpd's, our GET rate at least 1/4) and whether they were met, each agent's CPU use during each test and its memory.
@@ -32,7 +34,9 @@ agents, the temporary directory) is removed at the end, also on error or Ctrl-C.
 The client is this file run with `--client`: a plain blocking UDP socket, SNMPv2c
 messages BER-encoded by a small hand-written codec (checked byte for byte against
 pysnmp's message API `pysnmp.proto.api.v2c` at start), responses parsed only as far as
-needed (request-id, error-status, var-bind OIDs and value tags). With one request in
+needed (request-id, error-status, var-bind OIDs and value tags). For SNMPv3 the same
+PDUs are wrapped by `snmpv3_client.py` (engine discovery once per client, then every
+message encrypted and signed anew, every response's digest checked). With one request in
 flight, a rate is 1 / (client time + kernel round trip + agent time): the report shows the
 CPU each side used, and the varbinds served per agent CPU-second, which does not depend
 on the client at all.
@@ -55,6 +59,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -62,13 +67,15 @@ OURS_TABLE = "1.3.6.1.4.1.32473.1.1.8"   # HAOSCAR-MIB::haoscarServiceTable
 SNMPD_TABLE = "1.3.6.1.2.1.2.2"          # IF-MIB::ifTable
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 COMMUNITY = "public"
+# The SNMPv3 rows: one user at authPriv, SHA-256 / AES-128, on every agent.
+V3_USER, V3_AUTH, V3_PRIV = "bench", "bench-auth-passphrase", "bench-priv-passphrase"
 AIMS = {"bulk": 0.50, "get": 0.25}  # project aims: ours/snmpd for GETBULK walks and GETs
 
 # ======================================================================================
 # The client: a minimal SNMPv2c codec and timed loops (runs as `--client JSON`).
 # ======================================================================================
 
-TAG_GET, TAG_GETNEXT, TAG_RESPONSE, TAG_GETBULK = 0xA0, 0xA1, 0xA2, 0xA5
+TAG_GET, TAG_GETNEXT, TAG_RESPONSE, TAG_GETBULK, REPORT_TAG = 0xA0, 0xA1, 0xA2, 0xA5, 0xA8
 EXCEPTION_TAGS = {0x80: "noSuchObject", 0x81: "noSuchInstance", 0x82: "endOfMibView"}
 REQID_BASE = 0x10000000  # request-ids stay in 0x10000000..0x7FFFFFFF: always 4 octets
 
@@ -119,12 +126,16 @@ def oid_str(body: bytes) -> str:
     return ".".join(map(str, oid_arcs(body)))
 
 
-def request(tag: int, community: bytes, reqid: int, a: int, b: int, oid: bytes) -> bytes:
-    """One SNMPv2c request with one var-bind (OID, NULL); a/b = error-status/index or
+def pdu_bytes(tag: int, reqid: int, a: int, b: int, oid: bytes) -> bytes:
+    """One request PDU with one var-bind (OID, NULL); a/b = error-status/index or
     non-repeaters/max-repetitions."""
     varbinds = _tlv(0x30, _tlv(0x30, _tlv(0x06, oid) + b"\x05\x00"))
-    pdu = _tlv(tag, _int(reqid) + _int(a) + _int(b) + varbinds)
-    return _tlv(0x30, _int(1) + _tlv(0x04, community) + pdu)
+    return _tlv(tag, _int(reqid) + _int(a) + _int(b) + varbinds)
+
+
+def request(tag: int, community: bytes, reqid: int, a: int, b: int, oid: bytes) -> bytes:
+    """One SNMPv2c request with one var-bind."""
+    return _tlv(0x30, _int(1) + _tlv(0x04, community) + pdu_bytes(tag, reqid, a, b, oid))
 
 
 def _read_tl(buf: bytes, pos: int) -> tuple[int, int, int]:
@@ -146,6 +157,11 @@ def parse_response(buf: bytes) -> tuple[int, int, list[tuple[bytes, int]]]:
     pos += n
     _, n, pos = _read_tl(buf, pos)           # community
     pos += n
+    return parse_pdu(buf, pos)
+
+
+def parse_pdu(buf: bytes, pos: int) -> tuple[int, int, list[tuple[bytes, int]]]:
+    """parse_response's work from the PDU at `pos` on (SNMPv3: the decrypted PDU)."""
     tag, _, pos = _read_tl(buf, pos)         # PDU
     if tag != TAG_RESPONSE:
         raise ValueError(f"not a Response-PDU: tag 0x{tag:02x}")
@@ -171,10 +187,11 @@ def parse_response(buf: bytes) -> tuple[int, int, list[tuple[bytes, int]]]:
 
 
 class Client:
-    """Sequential SNMPv2c requests over one UDP socket; one request in flight at a time."""
+    """Sequential SNMPv2c requests over one UDP socket; one request in flight at a time.
+    With `usm` (snmpv3_client.py) the same PDUs travel as SNMPv3 authPriv messages."""
 
     def __init__(self, host: str, port: int, community: str, timeout: float = 2.0,
-                 retries: int = 3) -> None:
+                 retries: int = 3, usm: Any = None) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.connect((host, port))
         self.sock.settimeout(timeout)
@@ -182,6 +199,10 @@ class Client:
         self.retries = retries
         self.reqid = REQID_BASE + random.randrange(0x1000000)
         self.resends = 0
+        self.usm = usm
+        if usm is not None:
+            self.sock.send(usm.discovery())
+            usm.learn(self.sock.recv(65535))
 
     def next_reqid(self) -> int:
         self.reqid += 1
@@ -207,7 +228,30 @@ class Client:
 
     def send(self, tag: int, oid: bytes, a: int = 0, b: int = 0):
         rid = self.next_reqid()
+        if self.usm is not None:
+            return self.exchange_v3(pdu_bytes(tag, rid, a, b, oid), rid)
         return self.exchange(request(tag, self.community, rid, a, b, oid), rid)
+
+    def exchange_v3(self, pdu: bytes, reqid: int) -> tuple[int, list[tuple[bytes, int]]]:
+        """`exchange` for SNMPv3: each try is wrapped anew (time, salt); a report (the
+        agent's time moved on) is learnt from and the request sent again."""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.resends += 1
+            self.sock.send(self.usm.wrap(pdu))
+            try:
+                while True:
+                    data = self.sock.recv(65535)
+                    answer = self.usm.unwrap(data)
+                    if answer[0] == REPORT_TAG:
+                        self.usm.learn(data)
+                        break
+                    rid, errstat, vbs = parse_pdu(answer, 0)
+                    if rid == reqid:
+                        return errstat, vbs
+            except socket.timeout:
+                continue
+        raise TimeoutError(f"no response after {self.retries + 1} tries")
 
 
 def _own_cpu() -> float:
@@ -241,9 +285,12 @@ def op_get(c: Client, spec: dict) -> dict:
     t0 = time.perf_counter()
     deadline = t0 + max_seconds
     while n < max_requests:
-        head, tail = templates[n % k]
-        rid = c.next_reqid()
-        errstat, vbs = c.exchange(head + rid.to_bytes(4, "big") + tail, rid)
+        if c.usm is not None:   # SNMPv3: every message is encrypted and signed anew
+            errstat, vbs = c.send(TAG_GET, bodies[n % k])
+        else:
+            head, tail = templates[n % k]
+            rid = c.next_reqid()
+            errstat, vbs = c.exchange(head + rid.to_bytes(4, "big") + tail, rid)
         if errstat or len(vbs) != 1 or vbs[0][1] in EXCEPTION_TAGS:
             errors += 1
         n += 1
@@ -261,7 +308,6 @@ def op_walk(c: Client, spec: dict) -> dict:
     max_reps = spec["max_reps"]
     tag = TAG_GETBULK if max_reps else TAG_GETNEXT
     max_requests, max_seconds = spec["max_requests"], spec["max_seconds"]
-    community = c.community
     rl = len(root)
     cur = root
     varbinds = requests = errors = 0
@@ -270,8 +316,7 @@ def op_walk(c: Client, spec: dict) -> dict:
     t0 = time.perf_counter()
     deadline = t0 + max_seconds
     while requests < max_requests:
-        rid = c.next_reqid()
-        errstat, vbs = c.exchange(request(tag, community, rid, 0, max_reps, cur), rid)
+        errstat, vbs = c.send(tag, cur, 0, max_reps)
         requests += 1
         if errstat or not vbs:
             errors += 1
@@ -385,7 +430,11 @@ def op_discover(c: Client, spec: dict) -> dict:
 
 
 def client_main(spec: dict) -> None:
-    c = Client(spec["host"], spec["port"], COMMUNITY)
+    usm = None
+    if spec.get("v3"):
+        from snmpv3_client import Usm       # beside this file
+        usm = Usm(V3_USER, V3_AUTH, V3_PRIV)
+    c = Client(spec["host"], spec["port"], COMMUNITY, usm=usm)
     ops = {"ready": op_ready, "get": op_get, "walk": op_walk, "discover": op_discover}
     print(json.dumps(ops[spec["op"]](c, spec)))
 
@@ -474,6 +523,9 @@ class Bench:
             "[[heads]]", 'name = "head1"', 'preferred_role = "primary"', "",
             "[snmp]", f'listen = ["127.0.0.1:{port}"]', "",
             "[[snmp.communities]]", f'name = "{COMMUNITY}"', 'access = "read"', "",
+            "[[snmp.users]]", f'name = "{V3_USER}"', 'auth_protocol = "sha256"',
+            f'auth_key_file = "{self.secret("auth", V3_AUTH)}"', 'priv_protocol = "aes128"',
+            f'priv_key_file = "{self.secret("priv", V3_PRIV)}"', 'access = "read"', "",
             "[log]", 'level = "warning"', "",
         ]
         if agentx_master is not None:
@@ -483,6 +535,14 @@ class Bench:
                       'restart = ""', 'recovery = "notify-only"', "enabled = false", ""]
         path = self.tmp / f"haoscar-{name}.toml"
         path.write_text("\n".join(lines))
+        return path
+
+    def secret(self, name: str, text: str) -> Path:
+        """A key file, mode 0600, as the daemon requires."""
+        path = self.tmp / f"v3-{name}.key"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text + "\n")
         return path
 
     def start_ours(self, port: int, name: str = "ours", agentx_master: Path | None = None) -> None:
@@ -506,7 +566,8 @@ class Bench:
         second snmpd, AgentX master on `agentx_socket`, that serves our MIB for a
         subagent daemon."""
         conf = self.tmp / f"{name}.conf"
-        text = f"agentaddress udp:127.0.0.1:{port}\nrocommunity {COMMUNITY} 127.0.0.1\n"
+        text = (f"agentaddress udp:127.0.0.1:{port}\nrocommunity {COMMUNITY} 127.0.0.1\n"
+                f"createUser {V3_USER} SHA-256 {V3_AUTH} AES {V3_PRIV}\nrouser {V3_USER} priv\n")
         if agentx_socket is not None:
             text += (f"master agentx\nagentXSocket {agentx_socket}\nagentXPerms 0600 0700\n"
                      "agentXTimeout 5\nagentXRetries 0\n")
@@ -598,6 +659,12 @@ def tests(args: argparse.Namespace) -> list[tuple[str, str, dict]]:
         *[(f"bulk{r}", f"GETBULK r={r} walk varbinds/s",
            {"op": "walk", "max_reps": r, "max_requests": 20_000, "max_seconds": w})
           for r in args.max_reps],
+        *([] if args.no_v3 else [
+            ("v3get", "v3 authPriv GET requests/s",
+             {"op": "get", "v3": True, "max_requests": 200_000, "max_seconds": t}),
+            *[(f"v3bulk{r}", f"v3 authPriv GETBULK r={r} varbinds/s",
+               {"op": "walk", "v3": True, "max_reps": r, "max_requests": 20_000, "max_seconds": w})
+              for r in args.max_reps]]),
     ]
 
 
@@ -619,6 +686,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-reps", type=int, nargs="+", default=[25, 50],
                    help="GETBULK max-repetitions values (default 25 50)")
     p.add_argument("--snmpd", default="/usr/sbin/snmpd", help="net-snmp agent binary")
+    p.add_argument("--no-v3", action="store_true",
+                   help="leave out the SNMPv3 rows (authPriv, SHA-256 / AES-128)")
     p.add_argument("--no-agentx", action="store_true",
                    help="leave out our MIB through a second snmpd as AgentX master")
     p.add_argument("--json", type=Path, help="also write the results to this file")
@@ -662,7 +731,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(bench: Bench, args: argparse.Namespace, started: float) -> int:
-    print("haoscar-snmp vs net-snmp snmpd: SNMPv2c read throughput "
+    print("haoscar-snmp vs net-snmp snmpd: SNMPv2c and SNMPv3 read throughput "
           f"({time.strftime('%Y-%m-%d %H:%M:%S %Z')}, {os.cpu_count()} CPUs, "
           f"{os.uname().release}, load average {_loadavg()})")
     snmpd_version = sh(args.snmpd, "-v", check=False).stdout

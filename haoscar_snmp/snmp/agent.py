@@ -37,7 +37,7 @@ from haoscar_snmp.core.state import SecurityCounters
 
 from .bounds import UsmStateSweeper, bound_usm_timeline
 from .credentials import NO_AUTH, Registered, credentials_of, register, unregister
-from .fastpath import CommunityAccess, FastPath, FastReader
+from .fastpath import CommunityAccess, FastPath, FastReader, UserAccess, UsmReader
 from .fit import ResponseFitter, accept_negative_bulk_counts
 from .instrum import HaoscarInstrumController
 from .resync import NotifyTarget
@@ -142,6 +142,9 @@ class Agent:
         if self._set_responder:
             await self._set_responder.stop()
         self.engine.close_dispatcher()
+        if self.fastpath is not None:
+            log.info("fast read path: %d requests answered, %d of them SNMPv3",
+                     self.fastpath.served, self.fastpath.served_v3)
 
     def _guard_receive(self) -> None:
         """Time every request, and count undecodable datagrams that pysnmp lets escape as
@@ -163,7 +166,7 @@ class Agent:
         exception raised from our own code in the same path is a bug and is logged so.
 
         A datagram from a listener goes first to the fast read path (`fastpath`), which
-        answers the v1/v2c reads of HAOSCAR-MIB and hands everything else on here.
+        answers the v1/v2c/v3 reads of HAOSCAR-MIB and hands everything else on here.
         """
         dispatcher = self.engine.message_dispatcher
         original = dispatcher.receive_message
@@ -179,9 +182,11 @@ class Agent:
             {udp6.DOMAIN_NAME + (n,) for n in range(1, len(self.config.snmp.listen) + 1)}
         responder = self._set_responder
         if os.environ.get(FASTPATH_SWITCH, "1") != "0":
+            registered = lambda: self._credentials    # noqa: E731 - replaced by a reload
             self.fastpath = FastPath(FastReader(self.view),
-                                     CommunityAccess(self.engine, lambda: self._credentials, self.view.root),
-                                     builder, lambda data, d, a: transports.send_message(data, d, a))
+                                     CommunityAccess(self.engine, registered, self.view.root),
+                                     builder, lambda data, d, a: transports.send_message(data, d, a),
+                                     UsmReader(UserAccess(self.engine, registered, self.view.root)))
         fast = self.fastpath.serve if self.fastpath else None
 
         def send_message(*args: Any, **kwargs: Any) -> Any:

@@ -85,10 +85,11 @@ def _state(cfg: Any) -> State:
 class Pair:
     """Two started agents over one state: `fast` with the fast path, `slow` without."""
 
-    def __init__(self, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, tmp: Path, monkeypatch: pytest.MonkeyPatch, users: tuple[Any, ...] = ()) -> None:
         base = load_config(None, state_dir=tmp)
         snmp = base.snmp.model_copy(update={
             "listen": (Endpoint.model_construct(host="127.0.0.1", port=0),),   # ephemeral
+            "users": base.snmp.users + users,
             "targets": tuple(t.model_copy(update={"community": "trapsecret"}) for t in base.snmp.targets)})
         self.cfg = base.model_copy(update={"snmp": snmp})
         self.state = _state(self.cfg)

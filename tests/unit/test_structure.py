@@ -173,8 +173,10 @@ def test_fakes_live_in_the_tests() -> None:
 
 
 # The fast read path exists to answer without building pyasn1 objects: its codec, request
-# decoder, value encoders and reader import neither pysnmp nor pyasn1. Only `access`
-# asks pysnmp's VACM (once per community), so that the access rules are pysnmp's own.
+# decoder, value encoders, reader and SNMPv3 message code import neither pysnmp nor
+# pyasn1. Only `access` asks pysnmp's VACM (once per community or user) and reads the
+# users' localised keys from pysnmp's USM tables, so that the access rules and the keys
+# are pysnmp's own.
 FASTPATH_MAY_USE_PYSNMP = {"haoscar_snmp.snmp.fastpath.access"}
 
 

@@ -16,6 +16,10 @@ GET, GETNEXT and GETBULK over HAOSCAR-MIB, for SNMPv1 and SNMPv2c, as RFC 3416 (
   var-binds in SNMPv2c, the request's in SNMPv1; the caller counts snmpOutTooBigs); if
   even that does not fit, nothing is sent (the caller counts snmpSilentDrops).
 
+An SNMPv3 request is answered by SNMPv2c's rules; its `envelope` (usm.py) wraps the
+response PDU and says how long the message around a PDU is, so that the size bound
+holds for the whole SNMPv3 message.
+
 A request that reaches outside the MIB's subtree (a name elsewhere, a GETNEXT past the
 MIB's last instance) raises `HandOver`: pysnmp's tree serves the rest of the agent's
 view, so pysnmp answers the whole request. Nothing here has side effects, so handing over
@@ -191,12 +195,16 @@ class FastReader:
     @staticmethod
     def _room(req: ReadRequest, max_size: int) -> int:
         """The most var-bind octets a response to `req` may hold in `max_size` octets."""
-        head = 3 + _lenlen(len(req.community)) + len(req.community)     # version + community
         ids = len(ber.integer(req.request_id)) + len(_ZERO_STATUS)
+        envelope = req.envelope
+        head = 3 + _lenlen(len(req.community)) + len(req.community)     # version + community
 
         def size(content: int) -> int:
             pdu = ids + 1 + _lenlen(content) + content
-            msg = head + 1 + _lenlen(pdu) + pdu
+            pdu += 1 + _lenlen(pdu)
+            if envelope is not None:
+                return envelope.size(pdu)
+            msg = head + pdu
             return 1 + _lenlen(msg) + msg
         room = max(max_size - (size(max_size) - max_size), 0)
         while room > 0 and size(room) > max_size:   # a few steps at most (length octets)
@@ -205,7 +213,8 @@ class FastReader:
 
     @staticmethod
     def _message(req: ReadRequest, status: int, index: int, vbs: list[Any]) -> bytes:
-        pdu = (ber.integer(req.request_id) + ber.integer(status) + ber.integer(index)
-               + ber.tlv(ber.SEQUENCE, b"".join(vbs)))
-        return ber.tlv(ber.SEQUENCE, ber.integer(req.version) + ber.tlv(ber.OCTET_STRING, req.community)
-                       + ber.tlv(ber.RESPONSE, pdu))
+        pdu = ber.tlv(ber.RESPONSE, ber.integer(req.request_id) + ber.integer(status) + ber.integer(index)
+                      + ber.tlv(ber.SEQUENCE, b"".join(vbs)))
+        if req.envelope is not None:
+            return req.envelope.seal(pdu)
+        return ber.tlv(ber.SEQUENCE, ber.integer(req.version) + ber.tlv(ber.OCTET_STRING, req.community) + pdu)

@@ -8,6 +8,9 @@ and anything malformed (pysnmp then counts it where it always did: snmpInASNPars
 snmpInBadVersions...). The first octets decide most of it: a datagram whose version or
 PDU tag is not one of ours costs a few octet comparisons.
 
+`decode_pdu` reads the PDU alone, for the SNMPv3 path (`usm.py`), which decodes the
+message around it.
+
 One exception to "pysnmp's decoder would accept it": a negative non-repeaters or
 max-repetitions, which pysnmp refuses as malformed, is served with the value 0 (RFC 3416
 4.2.3).
@@ -16,6 +19,7 @@ max-repetitions, which pysnmp refuses as malformed, is served with the value 0 (
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from . import ber
 
@@ -34,6 +38,19 @@ class ReadRequest:
     max_repetitions: int     # error-index of GET/GETNEXT
     names: list[ber.OID]
     name_tlvs: list[bytes]   # each name's OBJECT IDENTIFIER TLV as it came
+    envelope: Envelope | None = None    # SNMPv3: what wraps the response PDU (usm.py)
+
+
+class Envelope(Protocol):
+    """The message around a response PDU, for a request that is not community-based."""
+
+    limit: int      # the longest response message the request allows
+
+    def size(self, pdu: int) -> int:
+        """The length of the message that carries a PDU TLV of `pdu` octets."""
+
+    def seal(self, pdu: bytes) -> bytes:
+        """The message that carries the PDU TLV `pdu`."""
 
 
 def decode_read(buf: bytes) -> ReadRequest | None:
@@ -60,7 +77,16 @@ def _decode(buf: bytes) -> ReadRequest | None:
     tag, cstart, cstop = header(buf, vstop, stop)
     if tag != ber.OCTET_STRING:
         return None
-    pdu_tag, pstart, pstop = header(buf, cstop, stop)
+    return decode_pdu(buf, cstop, stop, version, buf[cstart:cstop])
+
+
+def decode_pdu(buf: bytes, pos: int, stop: int, version: int, community: bytes = b"") -> ReadRequest | None:
+    """The read PDU that fills `buf[pos:stop]`, by the rules of `version` (an SNMPv3
+    scoped PDU's is read as SNMPv2c's: the same PDUs and error rules); None if it is not
+    one the fast path serves. Raises `ber.BerError` or IndexError on malformed octets."""
+    header, read_integer = ber.header, ber.read_integer
+    tags = READ_TAGS[version]
+    pdu_tag, pstart, pstop = header(buf, pos, stop)
     if pdu_tag not in tags or pstop != stop:
         return None
     fields = []
@@ -94,4 +120,4 @@ def _decode(buf: bytes) -> ReadRequest | None:
         names.append(ber.read_oid(buf, ostart, ostop))
         name_tlvs.append(buf[vbstart:ostop])
         pos = vbstop
-    return ReadRequest(version, buf[cstart:cstop], pdu_tag, request_id, a, b, names, name_tlvs)
+    return ReadRequest(version, community, pdu_tag, request_id, a, b, names, name_tlvs)
