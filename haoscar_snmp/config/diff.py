@@ -152,7 +152,7 @@ _TABLES = (*_IDENTITY, "snmp.communities")
 def _flatten(config: Config) -> dict[str, Any]:
     """Dotted key -> comparable value, for every leaf of the configuration."""
     flat: dict[str, Any] = {}
-    for section in ("cluster", "timing", "lan", "heartbeat", "failover", "notify", "log", "web"):
+    for section in ("cluster", "timing", "lan", "heartbeat", "failover", "notify", "log", "web", "membership"):
         _walk(section, getattr(config, section).model_dump(by_alias=True), flat)
     flat["heartbeat.key"] = _digest(config.heartbeat.key)
     snmp = config.snmp.model_dump(by_alias=True, exclude={"communities", "users", "targets"})

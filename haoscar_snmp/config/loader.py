@@ -214,4 +214,5 @@ def _sections(raw: dict[str, Any], values: dict[str, Any], context: dict[str, An
     email = values["notify"].email if values.get("notify") is not None else None
     return rules.Sections(cluster=values["cluster"], timing=values["timing"], heartbeat=values["heartbeat"],
                           email=email, failover=values["failover"], accounting=values.get("accounting"),
+                          membership=values.get("membership"),
                           **tables, **snmp)

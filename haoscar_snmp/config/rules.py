@@ -22,9 +22,11 @@ from haoscar_snmp.config.schema_cluster import (
     HeadConfig,
     InterfaceConfig,
     NodeConfig,
+    Recovery,
     Role,
     ServiceConfig,
 )
+from haoscar_snmp.config.schema_membership import Backend, MembershipConfig
 from haoscar_snmp.config.schema_policy import (
     AccountingConfig,
     FailoverConfig,
@@ -73,6 +75,8 @@ class Whole(Protocol):
     def failover(self) -> FailoverConfig: ...
     @property
     def accounting(self) -> AccountingConfig: ...
+    @property
+    def membership(self) -> MembershipConfig: ...
 
 
 # A table whose rows validated one by one: None marks a row that failed on its own,
@@ -100,6 +104,7 @@ class Sections:
     email: EmailConfig | None = None
     failover: FailoverConfig | None = None
     accounting: AccountingConfig | None = None
+    membership: MembershipConfig | None = None
 
     @classmethod
     def of(cls, config: Whole) -> Sections:
@@ -109,8 +114,13 @@ class Sections:
             heartbeat=config.heartbeat, listen=config.snmp.listen,
             allow_v2c_write=config.snmp.allow_v2c_write, communities=config.snmp.communities,
             users=config.snmp.users, targets=config.snmp.targets, email=config.notify.email,
-            failover=config.failover, accounting=config.accounting,
+            failover=config.failover, accounting=config.accounting, membership=config.membership,
         )
+
+    @property
+    def corosync(self) -> bool:
+        """Whether Corosync and Pacemaker run the cluster (no heartbeat of our own)."""
+        return self.membership is not None and self.membership.backend is Backend.COROSYNC
 
 
 def _whole(rows: Rows | None) -> bool:
@@ -152,8 +162,8 @@ def _cluster_and_heads(s: Sections) -> Iterator[Issue]:
     if s.cluster is not None and _whole(s.heads) and all(h.name != s.cluster.local_head for h in s.heads):
         names = ", ".join(h.name for h in s.heads)
         yield (("cluster", "local_head"), f"{s.cluster.local_head!r} is not a [[heads]] name ({names})")
-    if len(s.heads) != 2:
-        return
+    if len(s.heads) != 2 or s.corosync:
+        return      # (with Corosync, no heartbeat of ours runs over the LANs)
     if _whole(s.heads):
         primaries = [i for i, h in enumerate(s.heads) if h.preferred_role is Role.PRIMARY]
         if not primaries:
@@ -219,6 +229,23 @@ def _services(s: Sections) -> Iterator[Issue]:
                 where = "interval_ms" if svc.interval_ms else "[timing] service_check_interval_ms"
                 yield (("services", i, "timeout_ms"),
                        f"must be shorter than the check interval ({where} = {interval}; got {svc.timeout_ms})")
+
+
+def _membership(s: Sections) -> Iterator[Issue]:
+    m = s.membership
+    if m is None:
+        return
+    if m.crm_mon_timeout_s >= m.refresh_s:
+        yield (("membership", "crm_mon_timeout_s"),
+               f"must be shorter than refresh_s = {m.refresh_s} (got {m.crm_mon_timeout_s})")
+    if not s.corosync:
+        return
+    for i, svc in _valid(s.services):
+        if svc.recovery is Recovery.RESTART_THEN_FAILOVER:
+            yield (("services", i, "recovery"),
+                   'restart-then-failover (the default) cannot be used with membership.backend = "corosync": '
+                   "Pacemaker places the resources and this daemon moves none; set restart-then-notify or "
+                   "notify-only, and give Pacemaker a monitor operation on the resource to move it")
 
 
 def _is_loopback(host: str) -> bool:
@@ -343,6 +370,6 @@ def _accounting(s: Sections) -> Iterator[Issue]:
 
 
 _RULES: tuple[Callable[[Sections], Iterable[Issue]], ...] = (
-    _cluster_and_heads, _timing, _tables, _watched_interfaces, _services, _communities_and_users, _targets,
-    _email, _public_targets, _accounting,
+    _cluster_and_heads, _timing, _tables, _watched_interfaces, _services, _membership, _communities_and_users,
+    _targets, _email, _public_targets, _accounting,
 )

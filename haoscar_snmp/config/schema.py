@@ -13,6 +13,7 @@ The sections are defined by area, and every name is importable from here:
     schema_policy.py    [timing], [heartbeat], [lan], [failover], [accounting], [log]
     schema_snmp.py      [snmp] (communities, users, targets, [snmp.agentx]), [notify]
     schema_web.py       [web] (the web panel)
+    schema_membership.py  [membership] (own heartbeat, or Corosync and Pacemaker)
 
 Every key carries its classification next to its definition (`keys.py`): cluster-wide
 or per-head, applied live or restart-only; `KEYS` is the classification of `Config`.
@@ -49,6 +50,7 @@ from haoscar_snmp.config.schema_cluster import (
     ServiceConfig,
     StoredRowStatus,
 )
+from haoscar_snmp.config.schema_membership import Backend, MembershipConfig, PacemakerUse
 from haoscar_snmp.config.schema_policy import (
     MAX_ACCT_WINDOWS,
     MAX_PUBLIC_TARGETS,
@@ -107,6 +109,11 @@ ENTERPRISE_NUMBER = 32473
 
 _Row = TypeVar("_Row", ServiceConfig, AliasConfig)
 
+# The [timing] keys of the heads' own heartbeat, failback and alias announcements: with
+# the corosync backend nothing reads them (the LAN and service timings still apply).
+_TIMING_OF_OWN = ("heartbeat_interval_ms", "heartbeat_dead_time_ms", "initdead_ms", "auto_failback",
+                  "failback_delay_s", "garp_count", "garp_repeat_ms", "alias_announce_ms")
+
 
 def assign_indexes(rows: tuple[_Row, ...]) -> tuple[_Row, ...]:
     """Give rows without an explicit `index` the smallest free one, in file order.
@@ -150,6 +157,7 @@ class Config(FrozenModel):
     accounting: AccountingConfig = AccountingConfig()
     log: LogConfig = LogConfig()
     web: WebConfig = WebConfig()
+    membership: MembershipConfig = MembershipConfig()
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> Self:
@@ -226,7 +234,7 @@ class Config(FrozenModel):
         prints them, the daemon logs them at start and after every change)."""
         out = []
         t = self.timing
-        if self.failover.lan_failure_is_head_failure and not self.nodes and not any(
+        if not self.corosync and self.failover.lan_failure_is_head_failure and not self.nodes and not any(
                 i.node not in {h.name for h in self.heads} for i in self.interfaces):
             out.append("failover.lan_failure_is_head_failure: no compute node is watched, so no head can "
                        "prove that it reaches the LANs: the rule never fires")
@@ -243,11 +251,34 @@ class Config(FrozenModel):
         if self.web.users:
             out.append("web.users: password hashes written in the configuration file: whoever reads the file "
                        "can guess passwords offline; use web.users_file (mode 0600) outside demos")
+        unused = self.unused_keys()
+        if unused:
+            out.append(f"membership.backend: {self.membership.backend}, so these settings are not used: "
+                       f"{', '.join(unused)}")
+        if self.corosync:
+            return out
         if t.heartbeat_interval_ms < TIMING_FLOOR_INTERVAL_MS or t.heartbeat_dead_time_ms < TIMING_FLOOR_DEAD_TIME_MS:
             out.append(f"timing: heartbeat {t.heartbeat_interval_ms} ms / dead time {t.heartbeat_dead_time_ms} ms "
                        f"is below the floor measured under SNMP load ({TIMING_FLOOR_INTERVAL_MS} ms / "
                        f"{TIMING_FLOOR_DEAD_TIME_MS} ms): a busy machine may declare a live peer dead")
         return out
+
+    @property
+    def corosync(self) -> bool:
+        """Whether Corosync and Pacemaker run the cluster: no heartbeat, role machine or
+        alias takeover of ours."""
+        return self.membership.backend is Backend.COROSYNC
+
+    def unused_keys(self) -> list[str]:
+        """Keys given (in the file or by a SET) that the chosen backend does not use."""
+        if not self.corosync:
+            return [f"membership.{name}" for name in sorted(self.membership.model_fields_set - {"backend"})]
+        given = [f"timing.{name}" for name in _TIMING_OF_OWN if name in self.timing.model_fields_set]
+        given += [f"heartbeat.{name}" for name in sorted(self.heartbeat.model_fields_set)]
+        given += [f"failover.{name}" for name in sorted(self.failover.model_fields_set)]
+        given += [f"services[{i}].{name}" for i, svc in enumerate(self.services)
+                  for name in ("start", "stop") if getattr(svc, name)]
+        return given
 
     def inline_secret_keys(self) -> list[str]:
         """Keys of USM keys written inline in the file; the daemon warns about each."""
@@ -267,7 +298,7 @@ KEYS: Classification = classification(Config)
 __all__ = [
     "ENTERPRISE_NUMBER", "KEYS", "MAX_ACCT_WINDOWS", "MAX_PUBLIC_TARGETS", "TIMING_FLOOR_DEAD_TIME_MS",
     "TIMING_FLOOR_INTERVAL_MS",
-    "Access", "AccountingConfig", "AgentxConfig", "AgentxMaster", "AliasConfig", "Aliases", "AuthProtocol",
+    "Access", "AccountingConfig", "Backend", "MembershipConfig", "PacemakerUse", "AgentxConfig", "AgentxMaster", "AliasConfig", "Aliases", "AuthProtocol",
     "ClusterConfig", "CommunityConfig", "Config", "ConfigPath", "Duration", "Email", "EmailConfig",
     "Endpoint", "EngineId", "FailoverConfig", "FrozenModel", "HeadConfig", "Heads", "HeartbeatConfig",
     "IfName", "InterfaceConfig", "IpAddress", "LanConfig", "LanKey", "LogConfig", "LogLevel", "MetricsAuth",
