@@ -146,12 +146,14 @@ def test_the_restart_only_keys_are_the_sockets_identities_the_snmp_engine_and_th
 
     # Keys two deep ("snmp.agentx.enabled" -> "snmp.agentx"), the heads' columns as "heads".
     # The web panel's keys as "web": its listener and limits are set up once, at start.
+    # [membership] as "membership": the backend decides which parts are built at all.
     groups = {"heads" if key.startswith("heads.") else "web" if key.startswith("web.")
+              else "membership" if key.startswith("membership.")
               else ".".join(key.split(".")[:2]) for key in KEYS.keys(reload=Reload.RESTART)}
     assert groups == {"cluster.name", "cluster.local_head", "cluster.state_dir", "heads", "snmp.listen",
                       "snmp.engine_id", "snmp.sys_name", "snmp.sys_contact", "snmp.sys_location",
-                      "snmp.agentx", "heartbeat.port", "heartbeat.public_path", "web"}
-    whole = [key for key in KEYS.entries if key.startswith(("heads.", "snmp.agentx.", "web."))]
+                      "snmp.agentx", "heartbeat.port", "heartbeat.public_path", "web", "membership"}
+    whole = [key for key in KEYS.entries if key.startswith(("heads.", "snmp.agentx.", "web.", "membership."))]
     assert whole and all(KEYS.reload(key) is Reload.RESTART for key in whole)
 
 
