@@ -61,8 +61,10 @@ MAY_USE = {
     "fcaps.fault": (),
     "fcaps.fault.heartbeat": ("fcaps.fault.alarms", "fcaps.fault.takeover"),
     "fcaps.fault.lan": ("fcaps.fault.alarms",),
+    # The role's rows are written from Pacemaker's placement in the corosync mode
+    # (role/placed.py): it reads the cluster's records, not its sources.
     "fcaps.fault.role": ("fcaps.fault.alarms", "fcaps.fault.takeover", "fcaps.fault.heartbeat.proto",
-                         "fcaps.fault.heartbeat.peer", "fcaps.fault.lan.icmp"),
+                         "fcaps.fault.heartbeat.peer", "fcaps.fault.lan.icmp", "fcaps.fault.cluster.model"),
     "fcaps.fault.services": ("fcaps.fault.alarms", "fcaps.fault.heartbeat.proto"),
     # The cluster past two heads reads Corosync and Pacemaker; it raises alarms and may
     # look at the alias operations (which address is on which interface), nothing else.
