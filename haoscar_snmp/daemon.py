@@ -20,7 +20,17 @@ from pathlib import Path
 
 from fcaps.configuration.store import ConfigStore
 from haoscar_snmp import __version__
-from haoscar_snmp.assembly import accounting, configuration, fault, performance, schedule, security, snmp, views
+from haoscar_snmp.assembly import (
+    accounting,
+    cluster,
+    configuration,
+    fault,
+    performance,
+    schedule,
+    security,
+    snmp,
+    views,
+)
 from haoscar_snmp.assembly.parts import StartFailed
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock, SystemClock
@@ -113,14 +123,20 @@ class Daemon:
         mib = snmp.front_ends(core, meters, alarms, failures)
         performance.start_collector(core, meters)
         jobs = schedule.scheduler(core, meters)
-        heartbeat = await fault.heartbeat(core, meters, alarms, jobs, self._stop.set)
+        # With Corosync and Pacemaker (membership.backend), no heartbeat, role machine or
+        # public reach of ours: nothing here moves an address; the cluster area reads them.
+        own = not core.store.effective.corosync
+        heartbeat = await fault.heartbeat(core, meters, alarms, jobs, self._stop.set) if own else None
         sync = configuration.cluster_sync(core, alarms, heartbeat)
-        role = await fault.role(core, alarms, jobs, heartbeat, sync)
+        role = await fault.role(core, alarms, jobs, heartbeat, sync) if own else None
+        if not own:
+            await cluster.corosync(core, alarms)
         configuration.operator_actions(core, jobs, role, sync, heartbeat, starting)
         fault.services(core, alarms, jobs)
         prober = await fault.lan(core, alarms, jobs)
         security.schedule(jobs, failures)
-        fault.public_reach(core, alarms, jobs, prober)
+        if own:
+            fault.public_reach(core, alarms, jobs, prober)
         schedule.follow(core, jobs)
         accounting.accounting(core, alarms, jobs)
         await views.web(core, mib)      # before the jobs start: agentStarted stays the first event

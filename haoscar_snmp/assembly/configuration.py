@@ -81,13 +81,17 @@ def starting_actions(core: Core) -> OperatorActions:
     return actions
 
 
-def operator_actions(core: Core, jobs: Jobs, role: RoleMachine, sync: ClusterSync,
+def operator_actions(core: Core, jobs: Jobs, role: RoleMachine | None, sync: ClusterSync,
                      heartbeat: HeartbeatProcess | None, starting: OperatorActions) -> OperatorActions:
     """haoscarControlAction: role changes go to the role state machine (woken at once),
     pulls and pushes of the settings to the exchange (only with a peer head). They take
-    over from the `starting` actions."""
+    over from the `starting` actions. Without a role machine (the corosync backend) a
+    role change is refused: Pacemaker places the addresses."""
 
     def role_request(action: ControlAction, principal: str) -> tuple[bool, str]:
+        if role is None:
+            return False, (f"{action.name.lower()}: Pacemaker places the addresses with the corosync backend "
+                           f"(use crm_resource --move)")
         answer = role.request(action, principal)
         jobs.scheduler.wake("role")
         return answer

@@ -76,10 +76,10 @@ class PlacedRoles:
         held = holders(view)
         aliases = {a.index: _canonical(str(a.address)) for a in cfg.active_aliases()}
         owners = {index: (held or {}).get(address, ("", ""))[0] for index, address in aliases.items()}
-        for (index,), row in self.state.aliases.items():
+        for (index,), alias_row in self.state.aliases.items():
             owner = owners.get(index, "")
-            row.owner = owner if held is not None else ""
-            row.status = (AliasStatus.UNKNOWN if held is None or index not in aliases
+            alias_row.owner = owner if held is not None else ""
+            alias_row.status = (AliasStatus.UNKNOWN if held is None or index not in aliases
                           else AliasStatus.HELD if owner else AliasStatus.RELEASED)
         active = sorted({owner for owner in owners.values() if owner})
         members = ({m.name for m in view.membership.members if m.online}

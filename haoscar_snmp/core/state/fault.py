@@ -28,8 +28,9 @@ from .table import Table
 
 @dataclass
 class ClusterState:
-    """Writer: the role state machine (fault/role/machine.py and report.py); start-up fields
-    by the daemon; the lan_* fields (haoscarLans scalars): Writer: LAN poller."""
+    """Writer: the role state machine (fault/role/machine.py and report.py), or with the
+    corosync backend fault/role/placed.py; start-up fields by the daemon; the lan_* fields
+    (haoscarLans scalars): Writer: LAN poller."""
 
     name: str = ""
     status: ClusterStatus = ClusterStatus.UNKNOWN
@@ -50,7 +51,8 @@ class ClusterState:
 class HeadRow:
     """Writers: the configuration (the configured fields), the role state machine (this
     head's status and role changes), the heartbeat monitor (the peer's status) and
-    fault/heartbeat/process.py (the peer's last heartbeat)."""
+    fault/heartbeat/process.py (the peer's last heartbeat); with the corosync backend
+    fault/role/placed.py (both heads' status and role changes)."""
 
     name: str
     preferred_role: HeadRole
@@ -235,7 +237,8 @@ def private_lan_rows() -> Table[tuple[int], LanRow]:
 
 @dataclass(slots=True)
 class AliasRow:
-    """Config fields: configuration applier. Runtime fields: takeover job."""
+    """Config fields: configuration applier. Runtime fields: takeover job (with the
+    corosync backend: fault/role/placed.py, from Pacemaker's placement)."""
 
     address: str
     prefix_length: int
