@@ -77,6 +77,7 @@ def config(node: str, workdir: Path) -> str:
         backend = "corosync"
         pacemaker = "on"
         refresh_s = 10
+        crm_mon_timeout_s = 5
 
         [snmp]
         listen = ["{SNMP}"]
@@ -136,13 +137,13 @@ class Node:
                 if k.startswith("haoscarClusterNodeMember.") and k.split(".", 1)[1] in names}
 
     def resource(self, rid: str) -> tuple[str, str]:
-        """(role, node) of a resource row."""
+        """(role, node) of a resource row; ("", "") if the walk did not show it whole."""
         rows = self.walk("haoscarResourceTable")
         index = next((k.split(".", 1)[1] for k, v in rows.items() if k.startswith("haoscarResourceId.") and v == rid),
                      None)
-        if index is None:
+        if index is None or f"haoscarResourceNode.{index}" not in rows:
             return "", ""
-        return rows.get(f"haoscarResourceRole.{index}", ""), rows.get(f"haoscarResourceNode.{index}", "")
+        return rows.get(f"haoscarResourceRole.{index}", ""), rows[f"haoscarResourceNode.{index}"]
 
     def alias_owner(self) -> str:
         return self.walk("haoscarAliasOwner").get("haoscarAliasOwner.1", "?")
@@ -164,7 +165,7 @@ class Node:
 def wait(condition: Callable[[], object], timeout: float, what: str, nodes: dict[str, Node]) -> float:
     start = time.monotonic()
     while not condition():
-        if time.monotonic() - start > timeout:
+        if time.monotonic() - start > timeout or not all(n.alive() for n in nodes.values()):
             logs = "\n".join(f"--- {n.name}\n{n.log.read_text(errors='replace')[-2500:]}" for n in nodes.values())
             raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{logs}")
         time.sleep(0.2)
@@ -271,15 +272,26 @@ def _scenario(cl: CoroLab, nodes: dict[str, Node]) -> None:
     wait(lambda: n2.members() == everyone, 30, "node2's MIB to list 3 members again", nodes)
     assert n2.answers() and n2.alive()
 
-    # 5. The address's node cut off: Pacemaker starts it elsewhere; then healed.
+    # 5. The address's node cut off: Pacemaker starts it elsewhere; then healed. The move's
+    # constraint goes first, and the address stays where it runs, so that the heal does
+    # not bring it back to the old node.
+    cl.run("node1", "crm_resource", "--resource", "vip", "--clear", timeout=30)
+    cl.run("node1", "crm_resource", "--resource", "vip", "--meta", "--set-parameter", "resource-stickiness",
+           "--parameter-value", "INFINITY", timeout=30)
     wait(lambda: n1.resource("vip")[0] == "Started", 30, "vip Started before the cut", nodes)
     old = n1.resource("vip")[1]
     survivor = nodes["node3" if old != "node3" else "node1"]
+    placed: list[str] = []
+
+    def moved() -> bool:
+        role, node = survivor.resource("vip")
+        placed[:] = [node]
+        return role == "Started" and node not in ("", old)
+
     cl.cut(old)
     try:
-        wait(lambda: survivor.resource("vip")[0] == "Started" and survivor.resource("vip")[1] != old, 30,
-             f"vip to start away from {old}", nodes)
-        new = survivor.resource("vip")[1]
+        wait(moved, 30, f"vip to start away from {old}", nodes)
+        new = placed[0]
     finally:
         cl.heal(old)
     wait(lambda: nodes[old].members() == everyone, 30, f"{old} to join again", nodes)
