@@ -22,7 +22,7 @@ from pathlib import Path
 
 from fcaps.fault.alarms import Alarms
 from fcaps.fault.cluster import corolib
-from fcaps.fault.cluster.alerts import AlertListener
+from fcaps.fault.cluster.alerts import AlertListener, AlertReads
 from fcaps.fault.cluster.corosync import CorosyncSource
 from fcaps.fault.cluster.model import Membership, Placement
 from fcaps.fault.cluster.pacemaker import PacemakerSource
@@ -103,7 +103,9 @@ async def corosync(core: Core, alarms: Alarms) -> None:
         return
     reader.start()
     core.stack.push_async_callback(reader.stop)
-    listener = AlertListener(settings.alert_socket, reader.refresh)
+    alert_reads = AlertReads(reader.refresh, core.clock)      # now, and once the transition is over
+    core.stack.callback(alert_reads.close)
+    listener = AlertListener(settings.alert_socket, alert_reads)
     try:
         _socket_dir(settings.alert_socket.parent)
         await listener.start()

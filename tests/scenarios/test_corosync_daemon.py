@@ -235,10 +235,18 @@ def _scenario(cl: CoroLab, nodes: dict[str, Node]) -> None:
     target = "node2" if holder != "node2" else "node1"
     t0 = time.monotonic()
     cl.run("node1", "crm_resource", "--resource", "vip", "--move", "--node", target, timeout=30)
-    wait(lambda: all(n.resource("vip") == ("Started", target) for n in nodes.values()), 20,
-         f"vip Started on {target} in every MIB", nodes)
+    seen: dict[str, float] = {}
+
+    def each_shows_it() -> bool:
+        for n in nodes.values():
+            if n.name not in seen and n.resource("vip") == ("Started", target):
+                seen[n.name] = time.monotonic() - t0
+        return len(seen) == len(nodes)
+
+    wait(each_shows_it, 20, f"vip Started on {target} in every MIB", nodes)
     wait(lambda: all(n.alias_owner() == target for n in nodes.values()), 10, "the alias rows to follow", nodes)
-    print(f"crm_resource --move to {target}: every MIB shows it {time.monotonic() - t0:.2f} s later")
+    print(f"crm_resource --move from {holder} to {target}: each MIB shows it after "
+          + ", ".join(f"{name} {t:.2f} s" for name, t in sorted(seen.items())))
     states = n1.head_states()
     assert states == {"node1": "active" if target == "node1" else "standby",
                       "node2": "active" if target == "node2" else "standby"}, states

@@ -88,3 +88,28 @@ def test_the_agent_is_executable_and_imports_nothing_of_the_project() -> None:
             "print(sorted(m for m in sys.modules if m.startswith(('fcaps', 'haoscar_snmp'))))")
     out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=30)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_an_alert_asks_for_a_read_now_and_one_more_when_the_transition_is_over() -> None:
+    from fakes import FakeClock
+
+    from fcaps.fault.cluster.alerts import AlertReads
+
+    async def scenario() -> list[float]:
+        clock = FakeClock()
+        reads: list[float] = []
+        alerts = AlertReads(lambda: reads.append(clock.monotonic()), clock, settle_s=1.0)
+        alerts()                    # the stop's alert
+        clock.advance(0.4)
+        alerts()                    # the monitor's: shares the later read
+        clock.advance(0.6)
+        await asyncio.sleep(0)
+        clock.advance(5)
+        await asyncio.sleep(0)
+        alerts()
+        alerts.close()              # at shutdown: the later read is called off
+        clock.advance(5)
+        await asyncio.sleep(0)
+        return reads
+
+    assert asyncio.run(scenario()) == [5.0, 5.4, 6.0, 11.0]

@@ -7,6 +7,12 @@ it). It is made writable by its owner and, when the group exists, by the group
 haclient (Pacemaker's), and by nobody else: whoever can write to it can only make the
 daemon read Pacemaker's status, which the refresh coalesces. A stale socket file left
 by an earlier run is replaced; anything else at the path is refused.
+
+Pacemaker runs the alert agent only on the node that carried out the operation. A move
+alerts the old node when the stop is done (the start elsewhere is not over yet) and the
+new node when the start is; the other nodes hear nothing. So an alert asks for a read at
+once and for one more `settle_s` later (`AlertReads`), which sees where the transition
+ended; alerts meanwhile share that later read.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import socket
 import stat
 from pathlib import Path
 from typing import Callable
+
+from haoscar_snmp.core.clock import Clock, Timer
 
 log = logging.getLogger(__name__)
 
@@ -76,3 +84,28 @@ class AlertListener:
             self._transport = None
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
+
+
+class AlertReads:
+    """What an alert asks of the reader: a read now (`refresh`, which coalesces), and one
+    more `settle_s` later on the injected clock. Call `close` at shutdown."""
+
+    def __init__(self, refresh: Callable[[], None], clock: Clock, settle_s: float = 1.0) -> None:
+        self.refresh = refresh
+        self.clock = clock
+        self.settle_s = settle_s
+        self._timer: Timer | None = None
+
+    def __call__(self) -> None:
+        self.refresh()
+        if self._timer is None:
+            self._timer = self.clock.call_later(self.settle_s, self._again)
+
+    def _again(self) -> None:
+        self._timer = None
+        self.refresh()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
