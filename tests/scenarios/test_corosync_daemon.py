@@ -12,10 +12,11 @@ notifications to an snmptrapd on the same loopback. One lab, one test (a lab tak
    tables change; healed: joined and quorum regained;
 4. Corosync killed on one node: unknown, then recovered once restarted; that daemon
    answers SNMP throughout and does not exit;
-5. the address's node cut off until Pacemaker starts the address elsewhere, then healed:
-   whether the old node kept the address (the stale-address check then fires by
-   itself); the address is then put back by hand on a node Pacemaker says does not run
-   it, and haoscarAddressStale reaches snmptrapd, then haoscarAddressStaleCleared.
+5. the address's node loses both its links (ip link set down) until Pacemaker starts the
+   address elsewhere, then gets them back: whether the old node kept the address (the
+   stale-address check then fires by itself); if IPaddr2 removed it, it is put back by
+   hand on that node, which Pacemaker says does not run it, and haoscarAddressStale
+   reaches snmptrapd, then haoscarAddressStaleCleared once it is removed.
 """
 
 from __future__ import annotations
@@ -280,7 +281,7 @@ def _scenario(cl: CoroLab, nodes: dict[str, Node]) -> None:
     wait(lambda: n2.members() == everyone, 30, "node2's MIB to list 3 members again", nodes)
     assert n2.answers() and n2.alive()
 
-    # 5. The address's node cut off: Pacemaker starts it elsewhere; then healed. The move's
+    # 5. The address's node loses its links: Pacemaker starts it elsewhere. The move's
     # constraint goes first, and the address stays where it runs, so that the heal does
     # not bring it back to the old node.
     cl.run("node1", "crm_resource", "--resource", "vip", "--clear", timeout=30)
@@ -296,20 +297,22 @@ def _scenario(cl: CoroLab, nodes: dict[str, Node]) -> None:
         placed[:] = [node]
         return role == "Started" and node not in ("", old)
 
-    cl.cut(old)
+    for lan in ("lana", "lanb"):            # the node loses its links (the address's too)
+        cl.run(old, "ip", "link", "set", lan, "down")
     try:
         wait(moved, 30, f"vip to start away from {old}", nodes)
         new = placed[0]
     finally:
-        cl.heal(old)
+        for lan in ("lana", "lanb"):
+            cl.run(old, "ip", "link", "set", lan, "up")
     wait(lambda: nodes[old].members() == everyone, 30, f"{old} to join again", nodes)
     kept = VIP in cl.run(old, "ip", "-br", "addr", "show", "dev", "lana").stdout
-    print(f"vip moved from {old} to {new} during the cut; after the heal {old} "
-          f"{'still holds' if kept else 'no longer holds'} the address")
+    print(f"vip moved from {old} to {new} while {old}'s links were down; once they were up {old} "
+          f"{'still held' if kept else 'no longer held'} the address")
     stale = nodes[old]
     if not kept:
-        # IPaddr2 removed it (it stops the address when the node loses quorum): put it back
-        # by hand, as a skipped removal on a downed link would leave it.
+        # IPaddr2 removed it from the downed link (the node lost quorum, Pacemaker stopped
+        # the address there): put it back by hand, as a skipped removal would leave it.
         cl.run(old, "ip", "addr", "add", f"{VIP}/24", "dev", "lana")
     wait(lambda: stale.traps("haoscarAddressStale"), 30, f"haoscarAddressStale at {old}'s snmptrapd", nodes)
     cl.run(old, "ip", "addr", "del", f"{VIP}/24", "dev", "lana")
