@@ -71,7 +71,9 @@ class Daemon:
     order, whether the start fails half-way or the daemon stops normally: jobs stop
     first, then an active head releases its aliases (and says so to its peer), then the
     heartbeat process stops, queued notifications leave, the SNMP agent closes, and the
-    state directory is unlocked last.
+    state directory is unlocked last. With the corosync backend no heartbeat process or
+    role machine runs: the cluster area (Pacemaker's alert socket, its reader, the
+    Corosync source, the cluster watch) stops in their place.
     """
 
     def __init__(self, config_path: Path | None, *, state_dir: Path | None = None,
