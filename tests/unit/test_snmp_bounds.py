@@ -4,14 +4,12 @@ request still waiting for its response is kept."""
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from pysnmp.proto.mpmod.cache import Cache as MessageCache
 from pysnmp.proto.secmod.cache import Cache as SecurityCache
-from test_fastpath_equivalence import Pair
+from test_fastpath_equivalence import Pair, pair  # noqa: F401  (pair: the fixture)
 from v3wire import Manager, pdu
 
 from haoscar_snmp.snmp.bounds import UsmStateSweeper
@@ -20,22 +18,6 @@ SYS_DESCR = (1, 3, 6, 1, 2, 1, 1, 1, 0)
 # An engine ID of four octets is no engine ID (RFC 3411: 5 to 32): pysnmp takes it for
 # a discovery, finds the PDU encrypted, refuses the message and keeps its state.
 SHORT_ENGINE_ID = b"\x80\x00\x1f\x88"
-
-
-@pytest.fixture
-def pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pair]:
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-
-    async def make() -> Pair:
-        return Pair(tmp_path, monkeypatch)
-    made = loop.run_until_complete(make())
-    try:
-        yield made
-    finally:
-        loop.run_until_complete(made.stop())
-        asyncio.set_event_loop(None)
-        loop.close()
 
 
 def _usm_entries(agent: Any) -> dict[Any, Any]:
