@@ -9,9 +9,10 @@ Subjects, each up, down or not known (`Seen`):
 * the cluster's quorum (`quorum`, named after the cluster): down while this partition
   is not quorate. Not known while Corosync cannot be read: quorum is never guessed.
 * each resource row (`resource`): down while it is not active on some node (Stopped,
-  Starting, no node) or Pacemaker marks it failed. Not known while Pacemaker cannot be
-  read. A clone instance is its own row (`vip:node1`); a clone with no instance running
-  is one row named after the primitive, so that row is down while it exists.
+  Starting, no node) or Pacemaker marks it failed (`ResourceRow.active`). Not known
+  while Pacemaker cannot be read. A clone instance is its own row (`vip:node1`); a
+  clone with no instance running is one row named after the primitive, so that row is
+  down while it exists.
 * the cluster's service (`cluster`, named after the cluster), only when the
   configuration names the resource that carries the cluster's address: down while no
   row of that resource (its own, or its clone instances') is active and unfailed. Not
@@ -30,14 +31,6 @@ from haoscar_snmp.core.state import AcctKind, ResourceRow, State
 from .observe import UNKNOWN, Key, Seen
 
 COROSYNC, PACEMAKER = "corosync", "pacemaker"
-# Roles of a resource that is active on its node: running, or being changed while it
-# still runs (a stop, a demotion, a promotion, a migration under way).
-ACTIVE_ROLES = frozenset({"Started", "Promoted", "Unpromoted", "Master", "Slave",
-                          "Stopping", "Demoting", "Promoting", "Migrating"})
-
-
-def active(row: ResourceRow) -> bool:
-    return bool(row.node) and row.role in ACTIVE_ROLES and not row.failed
 
 
 def where(row: ResourceRow) -> str:
@@ -73,7 +66,7 @@ class MembershipObserver:
         rows = list(state.resources.values())
         for row in rows:
             seen[(AcctKind.RESOURCE, row.resource_id)] = (
-                UNKNOWN if not m.placement_known else Seen(True) if active(row)
+                UNKNOWN if not m.placement_known else Seen(True) if row.active
                 else Seen(False, None, f"resource {row.resource_id}: {where(row)}"))
         if service_resource:
             seen[(AcctKind.CLUSTER, cluster)] = self._service(m.placement_known, rows, service_resource)
@@ -84,7 +77,7 @@ class MembershipObserver:
         if not known:
             return UNKNOWN
         mine = [r for r in rows if r.resource_id == name or r.resource_id.startswith(name + ":")]
-        if any(active(r) for r in mine):
+        if any(r.active for r in mine):
             return Seen(True)
         state = "; ".join(where(r) for r in mine) or "not in Pacemaker's configuration"
         return Seen(False, None, f"no node holds {name}: {state}")
