@@ -43,6 +43,10 @@ class MembershipObserver:
 
     def __init__(self) -> None:
         self._read: set[str] = set()
+        # Subjects of each side as it last showed them: while it cannot be read they are
+        # not known (their rows may be gone from the tables), never "stopped being watched".
+        self._nodes: set[str] = set()
+        self._resources: set[str] = set()
 
     def look(self, state: State, service_resource: str = "") -> dict[Key, Seen]:
         m = state.membership
@@ -54,20 +58,28 @@ class MembershipObserver:
             if side in self._read:
                 seen[(AcctKind.MEMBERSHIP_VIEW, side)] = (
                     Seen(True) if known else Seen(False, None, f"{side} cannot be read: the agent is blind to it"))
+        nodes = {}
         for (node_id,), row in state.cluster_nodes.items():
             name = row.name or f"node{node_id}"
-            seen[(AcctKind.CLUSTER_NODE, name)] = (
-                UNKNOWN if not m.known else Seen(True) if row.member
-                else Seen(False, None, f"node {name} is not a member of the membership"))
+            nodes[name] = (UNKNOWN if not m.known else Seen(True) if row.member
+                           else Seen(False, None, f"node {name} is not a member of the membership"))
+        if m.known:
+            self._nodes = set(nodes)
+        else:
+            nodes.update((name, UNKNOWN) for name in self._nodes)
+        seen.update(((AcctKind.CLUSTER_NODE, name), what) for name, what in nodes.items())
         if COROSYNC in self._read:
             seen[(AcctKind.QUORUM, cluster)] = (
                 UNKNOWN if not m.known else Seen(True) if m.quorate else
                 Seen(False, None, f"not quorate: {m.total_votes} of {m.expected_votes} expected votes"))
         rows = list(state.resources.values())
-        for row in rows:
-            seen[(AcctKind.RESOURCE, row.resource_id)] = (
-                UNKNOWN if not m.placement_known else Seen(True) if row.active
-                else Seen(False, None, f"resource {row.resource_id}: {where(row)}"))
+        if m.placement_known:
+            self._resources = {row.resource_id for row in rows}
+            for row in rows:
+                seen[(AcctKind.RESOURCE, row.resource_id)] = (
+                    Seen(True) if row.active else Seen(False, None, f"resource {row.resource_id}: {where(row)}"))
+        else:
+            seen.update(((AcctKind.RESOURCE, rid), UNKNOWN) for rid in self._resources)
         if service_resource:
             seen[(AcctKind.CLUSTER, cluster)] = self._service(m.placement_known, rows, service_resource)
         return seen

@@ -128,10 +128,12 @@ def test_membership_unknown_is_blindness_never_a_node_or_quorum_outage(tmp_path:
                                                                       clock: FakeClock) -> None:
     async def run() -> None:
         rig = Rig(tmp_path / "a.sqlite", cfg, clock)
-        await rig.give(healthy())
+        await rig.give(view(membership(), placement(vip(), resource("web", ""))))
         await rig.run_for(5)
         await rig.give(ClusterView(None, None))         # Corosync and Pacemaker both unreadable
         await rig.run_for(40)
+        # What was out stays out, neither closed nor counted anew: the rows are gone, not the subjects.
+        assert rig.row(K.RESOURCE, "web").in_outage and rig.spans(K.RESOURCE, "web")[0][1] is None
         for side in ("corosync", "pacemaker"):
             row = rig.row(K.MEMBERSHIP_VIEW, side)
             assert row.in_outage and row.last_outage_cause == f"{side} cannot be read: its view is unknown"
@@ -140,8 +142,9 @@ def test_membership_unknown_is_blindness_never_a_node_or_quorum_outage(tmp_path:
         for side in ("corosync", "pacemaker"):
             [(start, end, _)] = rig.spans(K.MEMBERSHIP_VIEW, side)
             assert end - start == pytest.approx(40)
-        assert rig.spans(K.QUORUM, "demo") == []
-        assert all(rig.spans(K.RESOURCE, r) == [] for r in ("vip", "web"))
+        assert rig.spans(K.QUORUM, "demo") == [] and rig.spans(K.RESOURCE, "vip") == []
+        [(start, end, _)] = rig.spans(K.RESOURCE, "web")       # closed only when seen running
+        assert end is not None and end - start == pytest.approx(45)
         assert rig.spans(K.CLUSTER, "demo") == []
         # node3 is found gone when Corosync is read again: from then on, not before.
         [(start, end, _)] = rig.spans(K.CLUSTER_NODE, "node3")
