@@ -173,3 +173,17 @@ def test_the_prometheus_text_with_a_membership_passes_promtool(tmp_path: Path, m
     assert "haoscar_cluster_node_info{" in text
     done = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == "" and done.stderr.strip() == "", done
+
+
+def test_the_live_marker_moves_with_the_membership_tables(tmp_path: Path) -> None:
+    from haoscar_snmp.views.slices import drain
+    from haoscar_snmp.views.source import mark
+
+    w = World(tmp_path)
+    w.give(view(membership(), placement()))
+    before = drain(mark(w.state, w.cfg))
+    w.give(view(membership(), placement(node2={"standby": True})))      # no event: only the table
+    after = drain(mark(w.state, w.cfg))
+    assert before != after
+    w.give(view(membership(latency=900), placement(node2={"standby": True})))   # a latency alone
+    assert drain(mark(w.state, w.cfg)) != after
