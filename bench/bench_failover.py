@@ -173,6 +173,7 @@ from typing import Any, Callable
 
 from haoscar_snmp.core.bug import BUG_MARKER
 
+from benchsignals import unwind_on_signals  # noqa: E402  (bench/ is on sys.path)
 REPO = Path(__file__).resolve().parents[1]
 ALIAS = "10.71.0.50"
 ECHO_PORT = 17950
@@ -1650,18 +1651,8 @@ def main(argv: list[str] | None = None) -> int:
     reps = {"aggressive": args.reps_aggressive or (2 if args.quick else 5),
             "default": args.reps_default or 1}
 
-    main_pid = os.getpid()
 
-    def _terminate(signum, frame):  # SIGTERM/SIGHUP: unwind through `finally`
-        if os.getpid() != main_pid:
-            # A forked child (pyroute2 makes one per namespace socket and may SIGTERM it):
-            # it must not unwind into the atexit teardown, which would kill every process
-            # in the namespaces.
-            os._exit(128 + signum)
-        raise SystemExit(128 + signum)
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    unwind_on_signals()
 
     from tests.scenarios.netns import Cluster
     bench = Bench(args)

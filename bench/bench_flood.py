@@ -102,6 +102,7 @@ from typing import Any
 
 from haoscar_snmp.core.bug import BUG_MARKER
 
+from benchsignals import unwind_on_signals  # noqa: E402  (bench/ is on sys.path)
 REPO = Path(__file__).resolve().parents[1]
 BENCH = Path(__file__).resolve().parent
 R = "1.3.6.1.4.1.32473.1"
@@ -1213,17 +1214,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     from tests.scenarios.netns import Cluster
 
-    main_pid = os.getpid()
 
-    def _terminate(signum, frame):  # noqa: ANN001 - unwind through `finally`
-        if os.getpid() != main_pid:
-            # A forked child (pyroute2 makes one per namespace socket and may SIGTERM it):
-            # it must not unwind into the atexit teardown, which would kill every process
-            # in the namespaces.
-            os._exit(128 + signum)
-        raise SystemExit(128 + signum)
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
+    unwind_on_signals()
 
     work = Path(tempfile.mkdtemp(prefix="bench-flood-"))
     cluster = Cluster(prefix=f"bf{os.getpid() % 10000}")

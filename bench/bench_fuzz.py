@@ -62,6 +62,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchsignals import unwind_on_signals  # noqa: E402  (bench/ is on sys.path)
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -332,10 +333,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"missing: {t}", file=sys.stderr)
             return 2
 
-    def _terminate(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
+    unwind_on_signals()
 
     work = Path(tempfile.mkdtemp(prefix="bench-fuzz-"))
     ns = f"haoscar-fuzz-{os.getpid()}"

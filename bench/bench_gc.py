@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
+from benchsignals import unwind_on_signals  # noqa: E402  (bench/ is on sys.path)
 REPO = BENCH.parent
 sys.path[:0] = [str(REPO), str(BENCH)]
 
@@ -89,14 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     args.lan_poll_ms, args.public_targets, args.public_probe_ms, args.daemon_env = 1000, 4, 100, []
     from tests.scenarios.netns import Cluster
 
-    main_pid = os.getpid()
 
-    def _terminate(signum, frame):  # noqa: ANN001 - unwind through `finally`
-        if os.getpid() != main_pid:
-            os._exit(128 + signum)
-        raise SystemExit(128 + signum)
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
+    unwind_on_signals()
 
     work = Path(tempfile.mkdtemp(prefix="bench-gc-"))
     cluster = Cluster(prefix=f"bg{os.getpid() % 10000}")

@@ -77,6 +77,7 @@ import threading
 import time
 from pathlib import Path
 
+from benchsignals import unwind_on_signals  # noqa: E402  (bench/ is on sys.path)
 REPO = Path(__file__).resolve().parents[1]
 TCP_SERVICE = REPO / "tests" / "integration" / "programs" / "tcp_service.py"
 R = "1.3.6.1.4.1.32473.1"
@@ -723,11 +724,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"missing: {TCP_SERVICE}", file=sys.stderr)
         return 2
 
-    def _terminate(signum, frame):  # SIGTERM/SIGHUP: unwind through `finally`
-        raise SystemExit(128 + signum)
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    unwind_on_signals()
     try:  # orphans (victims started by the daemon's restart shells) become our children
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     except (OSError, AttributeError):

@@ -61,6 +61,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchsignals import unwind_on_signals  # noqa: E402  (bench/ is on sys.path)
 REPO = Path(__file__).resolve().parents[1]
 
 OURS_TABLE = "1.3.6.1.4.1.32473.1.1.8"   # HAOSCAR-MIB::haoscarServiceTable
@@ -713,11 +714,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.snmpd} not found (apt-get install snmpd)", file=sys.stderr)
         return 2
 
-    def _terminate(signum, frame):  # SIGTERM/SIGHUP: unwind through `finally`
-        raise SystemExit(128 + signum)
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
+    unwind_on_signals()
 
     bench = Bench(args)
     started = time.monotonic()

@@ -65,6 +65,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchsignals import unwind_on_signals  # noqa: E402  (bench/ is on sys.path)
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -481,14 +482,8 @@ def main(argv: list[str] | None = None) -> int:
         if not shutil.which(tool):
             print(f"missing: {tool}", file=sys.stderr)
             return 2
-    main_pid = os.getpid()
 
-    def _terminate(signum: int, frame: Any) -> None:
-        if os.getpid() != main_pid:   # a forked helper (pyroute2) must not unwind the teardown
-            os._exit(128 + signum)
-        raise SystemExit(128 + signum)
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
+    unwind_on_signals()
 
     work = Path(tempfile.mkdtemp(prefix="bench-soak-"))
     print(f"bench_soak ({time.strftime('%Y-%m-%d %H:%M:%S %Z')}, {os.cpu_count()} CPUs, "

@@ -31,6 +31,7 @@ from haoscar_snmp.core.events import Event, EventType, Severity
 from haoscar_snmp.core.state import AcctKind, HeadStatus, State
 
 from .ledgerdb import LedgerFile
+from .members import MembershipObserver
 from .observe import Key, Observer, RoleTimes, Seen
 from .rows import SLICE, AcctRows, Subject
 from .timeline import Timeline
@@ -51,6 +52,11 @@ _CAUSES = {
     EventType.HB_PATH_DOWN: AcctKind.HEARTBEAT_PATH,
     EventType.LAN_IF_DOWN: AcctKind.LAN_INTERFACE,
     EventType.HEAD_DOWN: AcctKind.HEAD,
+    EventType.CLUSTER_NODE_LEFT: AcctKind.CLUSTER_NODE,
+    EventType.QUORUM_LOST: AcctKind.QUORUM,           # subject "": the cluster
+    EventType.RESOURCE_FAILED: AcctKind.RESOURCE,
+    EventType.RESOURCE_MOVED: AcctKind.RESOURCE,
+    EventType.MEMBERSHIP_UNKNOWN: AcctKind.MEMBERSHIP_VIEW,
 }
 
 
@@ -61,13 +67,21 @@ class Ledger:
     name = "accounting"
 
     def __init__(self, state: State, config: Callable[[], Config], clock: Clock, ledger: LedgerFile,
-                 boot_id: str, alarms: Alarms) -> None:
+                 boot_id: str, alarms: Alarms, *, membership: bool = False,
+                 service_resource: Callable[[], str] = lambda: "") -> None:
+        """`membership`: the cluster past two heads is watched (haoscarMembership is
+        written): its nodes, quorum, resources and views are subjects (`members.py`).
+        `service_resource`: the Pacemaker resource that carries the cluster's address
+        ("" = none named); with `membership`, the cluster's service is judged by it
+        alone, and is no subject while none is named."""
         self.state = state
         self.alarms = alarms
         self.config = config
         self.clock = clock
         self.file = ledger
         self.observer = Observer()
+        self.members = MembershipObserver() if membership else None
+        self.service_resource = service_resource
         self.rows = AcctRows(state, config)
         self.timeline = Timeline.resume(clock, boot_id, ledger.anchor(), ledger.latest_time())
         self.subjects: dict[Key, Subject] = {}
@@ -149,7 +163,7 @@ class Ledger:
         """Quick: note a cause, ask for one look in the next loop turn."""
         kind = _CAUSES.get(event.type)
         if kind is not None:
-            self._causes[(kind, event.subject)] = event.text
+            self._causes[(kind, event.subject or self.state.cluster.name)] = event.text
         elif event.type == EventType.ROLE_CHANGED and event.subject == self.state.cluster.local_head:
             # A takeover completes between two looks: when it began and ended is noted now.
             mine = next((h for h in self.state.heads.values() if h.is_local), None)
@@ -181,6 +195,9 @@ class Ledger:
         """Compare what is seen with the open outages; open and close. What changed, in words."""
         now = self.timeline.now()
         seen = self.observer.look(self.state, self.config().timing.heartbeat_dead_time_ms / 1000.0, self._role)
+        if self.members is not None:
+            seen.pop((AcctKind.CLUSTER, self.state.cluster.name), None)
+            seen.update(self.members.look(self.state, self.service_resource()))
         said = []
         present = []
         with self.file.transaction():

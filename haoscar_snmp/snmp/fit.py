@@ -200,6 +200,16 @@ class ResponseFitter:
 
     # -- pysnmp's state caches ---------------------------------------------------------
 
+    def limit(self, engine: Any, ref: Any) -> int:
+        """The size a response to the request `ref` may have: the agent's own limit, or
+        the manager's msgMaxSize if lower (SNMPv3)."""
+        own = int(self._engine_max.syntax)
+        for mp in engine.message_processing_subsystems.values():
+            entry = getattr(getattr(mp, "_cache", None), _MP_CACHE, {}).get(ref)
+            if entry is not None:
+                return min(own, int(entry[0].get("msgMaxSize") or own))
+        return own
+
     def _peek(self, engine: Any, mp: Any, ref: Any) -> tuple[int, tuple[dict, Any, dict]] | None:
         """The size limit of the response, and copies of the request's entries in both
         caches. The entry left in the message cache gets the agent's own limit as the

@@ -166,6 +166,8 @@ def render(snap: dict[str, Any], colour: bool = False) -> str:
         f"{x['address']}/{x['prefix_length']} on {x['interface']:<8} {p(x['state'])}"
         f"  holder {p(x['holder'], 'good') if x['holder'] else p('none', 'bad')}"
         + (f"  claimed by {x['claimed_by']}" if x["claimed_by"] else "")), lambda x: bool(x["holder"]))
+    if snap.get("membership") is not None:
+        _membership(out, p, snap["membership"])
     _section(out, p, "active alarms", snap["alarms"], lambda x: (
         f"{p(x['severity']):<9} {x['cause']:<24} {x['object']:<16} raised {ago(x['raised'])}  {x['text']}"), None)
     _section(out, p, "last events", snap["events"], lambda x: (
@@ -189,6 +191,40 @@ def render(snap: dict[str, Any], colour: bool = False) -> str:
                   if perf["last_failover"] else ""))
     _availability(out, p, snap["accounting"])
     return "\n".join(out)
+
+
+def _membership(out: list[str], p: Painter, m: dict[str, Any]) -> None:
+    """A cluster past two heads: Corosync's membership and quorum, Pacemaker's nodes and
+    resources."""
+    quorum = m["quorum"]
+    votes = f" ({m['total_votes']} of {m['expected_votes']} expected votes)" if quorum != "unknown" else ""
+    out += ["", f"{p('membership', 'head')}  corosync {p(m['corosync'], _known(m['corosync']))}"
+            f"  quorum {p(quorum, 'good' if quorum == 'quorate' else 'bad')}{votes}"
+            f"  ring {m['ring_id'] or '-'}  pacemaker {p(m['pacemaker'], _known(m['pacemaker']))}"
+            f"  DC {m['dc'] or '-'}  changes {m['changes']}"]
+    _section(out, p, "cluster nodes", m["nodes"], lambda x: (
+        f"{x['name']:<16} {p(x['state'], NODE_KINDS.get(x['state'], 'warn')):<11}"
+        + ("  DC" if x["dc"] else "") + ("  (this node)" if x["this_node"] else "")
+        + (f"  links {_links(p, x['links'])}" if x["links"] else "")),
+        lambda x: x["state"] == "online" and all(link["connected"] for link in x["links"]))
+    _section(out, p, "resources", m["resources"], lambda x: (
+        f"{x['id']:<24} {p(x['role'], 'good' if x['active'] else 'warn'):<10}"
+        f" on {x['node'] or '-':<12}" + (f"  {p('failed', 'bad')} ({x['last_result']})" if x["failed"] else "")
+        + (f"  fail count {x['fail_count']}" if x["fail_count"] else "")
+        + (f"  {x['address']}" if x["address"] else "")).rstrip(), lambda x: x["active"] and not x["fail_count"])
+
+
+NODE_KINDS = {"online": "good", "member": "good", "left": "bad", "unclean": "bad"}
+
+
+def _known(word: str) -> str:
+    return "good" if word == "known" else "bad"
+
+
+def _links(p: Painter, links: list[dict[str, Any]]) -> str:
+    return " ".join(f"{link['link']}:" + (p("up", "good") if link["connected"] else p("down", "bad"))
+                    + (f" {link['latency_ms']:.2f} ms" if link["latency_ms"] is not None else "")
+                    for link in links)
 
 
 def _kind(level: str) -> str:

@@ -10,6 +10,9 @@
                reach lost, the heartbeat process silent
     ok         none of these
 
+A cluster past two heads adds its own (members.py): quorum lost is failed; Corosync or
+Pacemaker unreadable, a failed resource, a node not a member or unclean are degraded.
+
 The worst reason decides. Minor alarms and warnings are listed in the snapshot but do not
 change the word: they are what an operator reads, not what a monitoring check pages on.
 Many rows of one kind make one reason that names the first few ("3 services failed: a,
@@ -31,6 +34,7 @@ from haoscar_snmp.core.state import (
     ServiceStatus,
     State,
 )
+from haoscar_snmp.views import members
 
 OK, DEGRADED, FAILED = "ok", "degraded", "failed"
 RANK = {OK: 0, DEGRADED: 1, FAILED: 2}
@@ -106,6 +110,8 @@ def judge(state: State, config: Config, holders: dict[int, str]) -> tuple[str, l
         r.add(DEGRADED, f"heartbeat process: {state.hb_process.silent}")
     if state.service_unfit:
         r.add(DEGRADED, f"this head is unfit to be active: {state.service_unfit}")
+    for level, text in members.reasons(state):
+        r.add(level, text)
     items = sorted(r.items, key=lambda item: -RANK[item["level"]])
     return r.status, items
 

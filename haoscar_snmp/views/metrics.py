@@ -10,7 +10,8 @@ Naming (Prometheus conventions): every name starts with `haoscar_`; counters end
 `_total`; values in base units (seconds, ratios 0..1); strings only as labels of `_info`
 families; an enumeration is a stateset (one sample per possible state, 1 for the current
 one), so a query never depends on the MIB's numbers. Labels: head, lan, node, interface,
-service, alias, severity, kind, subject, window.
+service, alias, severity, kind, subject, window; for a cluster past two heads
+(clustermetrics.py) node, node_id, link, resource.
 
 HELP lines are the first sentence of the MIB object's DESCRIPTION that the family
 mirrors (the MIB object is named at the end); families without a MIB object have their
@@ -46,6 +47,7 @@ from haoscar_snmp.core.state import (
     camel,
 )
 from haoscar_snmp.snmp.mib import MibModel
+from haoscar_snmp.views import clustermetrics
 from haoscar_snmp.views.health import judge
 from haoscar_snmp.views.slices import Pacer, Shared, Work, chunks, drain, rows
 from haoscar_snmp.views.snapshot import alias_holders, enum_label
@@ -184,7 +186,9 @@ def build(state: State, config: Config, h: Help) -> Work[list[Family]]:
     reached.add(state.public_reach.reached)
     lag = seconds("haoscar_loop_lag_seconds", h, "haoscarPerfLoopLag")
     lag.add(state.loop.lag_us / 1e6)
-    return out + [sync, version, quorum, reached, lag] + (yield from _accounting(state, h))
+    out += [sync, version, quorum, reached, lag]
+    out += yield from clustermetrics.build(state, h, Family, labels)
+    return out + (yield from _accounting(state, h))
 
 
 def _heads(state: State, h: Help) -> list[Family]:

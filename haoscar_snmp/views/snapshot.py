@@ -9,7 +9,9 @@ compatible, renaming or removing one is not):
 * a time is `{"at": "<ISO 8601 UTC>", "ago_s": <seconds before the snapshot>}`, or None
   when it never happened; durations in seconds (`_s`) or milliseconds (`_ms`), as named;
 * tables are lists in index order, each row with its MIB index (`index`);
-* `health` is computed here (health.py), so every view judges the cluster alike.
+* `health` is computed here (health.py), so every view judges the cluster alike;
+* `membership` (a cluster past two heads: nodes, links, quorum, resources) is there only
+  while the membership is watched (members.py).
 
 Built in one pass over tables held in memory: no file, no network. `build` is that pass
 as `Work` (slices.py): the big tables go `CHUNK` rows at a time, so a caller on the loop
@@ -37,6 +39,7 @@ from haoscar_snmp.core.state import (
     State,
     camel,
 )
+from haoscar_snmp.views import members
 from haoscar_snmp.views.health import judge
 from haoscar_snmp.views.slices import Collect, Work, chunks, drain, encode, rows
 
@@ -142,6 +145,9 @@ def _build(state: State, config: Config, clock: Clock, events: int, *, text: boo
     out["public_reach"] = _public(state, config, at)
     out["performance"] = _performance(state, at)
     yield
+    membership = yield from members.part(state, clock, at, text)
+    if membership is not None:          # a cluster past two heads (the corosync backend)
+        out["membership"] = membership
     out["accounting"] = yield from _accounting(state, Collect(text))
     return out
 

@@ -33,7 +33,8 @@ from haoscar_snmp.views.snapshot import DEFAULT_EVENTS, build_json, snapshot
 MARKED = ("cluster", "heads", "hb_paths", "peer", "links", "hb_fenced", "hb_process", "quorum", "alias_claims",
           "lan_ifs", "public_targets", "public_reach", "lans", "aliases", "services", "alarms",
           "accounting", "acct_windows", "acct_headline", "perf_durations", "perf_hb_paths", "loop",
-          "config_sync", "service_unfit", "peer_lans_down")
+          "config_sync", "service_unfit", "peer_lans_down",
+          "membership", "cluster_nodes", "cluster_links", "resources")
 # Read but marked otherwise: the history's length and last index; of the jobs, only when
 # the service checks last ran.
 COUNTED = ("events", "event_last_index", "jobs")

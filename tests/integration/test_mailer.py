@@ -90,12 +90,13 @@ class Harness:
     def __init__(self, config: Config) -> None:
         self.state = State()
         self.mailer = Mailer(self.state, lambda: config, SystemClock(), settle_s=0.05, retry_delay_s=0.1)
-        self.on_event_s = 0.0   # the longest on_event call
+        self.tried_inside_on_event = 0   # publications whose mail was tried before on_event returned
 
     def publish(self, etype: EventType, subject: str, text: str, severity: Severity, **data: Any) -> None:
-        began = time.perf_counter()
+        email = self.state.email
+        before = (email.sent, email.failed)
         self.mailer.on_event(Event(etype, subject, severity, text, time.time(), data))
-        self.on_event_s = max(self.on_event_s, time.perf_counter() - began)
+        self.tried_inside_on_event += (email.sent, email.failed) != before
 
     def head_down(self) -> None:
         self.publish(EventType.HEAD_DOWN, "head2", "head2 down: no heartbeat on any path", Severity.CRITICAL,
@@ -226,8 +227,10 @@ def test_a_server_that_is_not_running_is_retried_then_counted_and_nobody_waits(t
         await until(lambda: h.state.email.failed == 2)
 
     started = time.monotonic()
-    lag = h.run(scenario)
-    assert h.on_event_s < 0.05 and lag < 0.25
+    h.run(scenario)
+    # Nobody waits: each event only queues its mail (a refused connection would have
+    # been counted at once had on_event tried it) ...
+    assert h.tried_inside_on_event == 0
     # two mails, three attempts each, 0.1 s then 0.2 s apart, one after the other
     assert time.monotonic() - started >= 2 * 0.3
     assert h.state.email.sent == 0 and h.state.email.queued == 0
@@ -235,11 +238,12 @@ def test_a_server_that_is_not_running_is_retried_then_counted_and_nobody_waits(t
 
 
 def test_a_server_that_never_answers_times_out(tmp_path: Path) -> None:
+    timeout_ms = 1500
     silent = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         silent.bind((HOST, 0))
         silent.listen(4)   # the kernel accepts the connection; nobody ever speaks
-        h = Harness(email_config(tmp_path, smtp_port=silent.getsockname()[1], timeout_ms=300))
+        h = Harness(email_config(tmp_path, smtp_port=silent.getsockname()[1], timeout_ms=timeout_ms))
 
         async def scenario() -> None:
             h.head_down()
@@ -248,4 +252,6 @@ def test_a_server_that_never_answers_times_out(tmp_path: Path) -> None:
         lag = h.run(scenario)
     finally:
         silent.close()
-    assert lag < 0.25 and "timeout" in h.state.email.last_error.lower()
+    # ... and the loop runs on while the mail waits: a loop held by the sender would lag by
+    # the whole timeout.
+    assert lag < timeout_ms / 1000 / 2 and "timeout" in h.state.email.last_error.lower()

@@ -15,6 +15,11 @@ class AcctKind(enum.IntEnum):
     LAN_INTERFACE = 4
     HEARTBEAT_PATH = 5
     ALIAS = 6               # the service at one alias address: held by some head
+    # A cluster past two heads (the corosync membership backend), from haoscarMembership:
+    CLUSTER_NODE = 7        # a node of Corosync's nodelist: a member of the membership
+    QUORUM = 8              # the cluster's quorum: this partition quorate
+    RESOURCE = 9            # a Pacemaker resource: active on some node, not failed
+    MEMBERSHIP_VIEW = 10    # Corosync or Pacemaker as this agent reads them: the agent blind
 
 
 @dataclass(slots=True)

@@ -6,11 +6,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Pacemaker roles of a resource that is active on its node: running, or being changed
+# while it still runs (a stop, a demotion, a promotion or a migration under way).
+ACTIVE_ROLES = frozenset({"Started", "Promoted", "Unpromoted", "Master", "Slave",
+                          "Stopping", "Demoting", "Promoting", "Migrating"})
+
 
 @dataclass
 class MembershipState:
     """The haoscarMembership scalars. Quorum figures are those Corosync said last."""
 
+    watched: bool = False           # the cluster watch runs (the corosync backend): the views show this
     known: bool = False             # Corosync can be read
     placement_known: bool = False   # Pacemaker can be read
     quorate: bool = False
@@ -59,3 +65,9 @@ class ResourceRow:
     fail_count: int
     last_result: str
     address: str = ""
+
+    @property
+    def active(self) -> bool:
+        """Active on a node and not marked failed: what accounting counts as up, and
+        what the views show as serving."""
+        return bool(self.node) and self.role in ACTIVE_ROLES and not self.failed

@@ -32,6 +32,9 @@ MAX_NAME = 64
 SECTIONS = (("health", "Cluster"), ("heads", "Heads"), ("paths", "Heartbeat paths"),
             ("lans", "LAN interfaces"), ("services", "Services"), ("aliases", "Aliases"),
             ("alarms", "Active alarms"), ("events", "Event history"), ("accounting", "Accounting"))
+# A cluster past two heads: one section, hidden until the snapshot has a membership.
+MEMBERSHIP_PARTS = (("membership-quorum", "Corosync and Pacemaker"), ("membership-nodes", "Nodes"),
+                    ("membership-resources", "Resources"))
 
 
 class Pages:
@@ -124,6 +127,9 @@ class Pages:
         session = session_of(request)
         sections = [el("section", {"id": key}, el("h2", None, title), el("div", {"class": "content"}))
                     for key, title in SECTIONS]
+        sections.insert(6, el("section", {"id": "membership", "hidden": True}, el("h2", None, "Membership"),
+                              [(el("h3", None, title), el("div", {"class": "content", "id": key}))
+                               for key, title in MEMBERSHIP_PARTS]))
         body = [self._header(session, "/"),
                 el("p", {"id": "live", "class": "live"}, "connecting..."),
                 el("main", {"id": "monitor"}, sections)]

@@ -18,7 +18,10 @@ function ago(t) {
 }
 
 function table(id, columns, rows) {
-  const box = document.querySelector("#" + id + " .content");
+  tableIn(document.querySelector("#" + id + " .content"), columns, rows);
+}
+
+function tableIn(box, columns, rows) {
   const t = document.createElement("table");
   const head = document.createElement("tr");
   for (const [title] of columns) {
@@ -47,7 +50,7 @@ function draw(s) {
   const c = s.cluster;
   table("health", [["cluster", r => r.name], ["status", r => r.status, true], ["health", () => s.health.status, true],
     ["this head", r => r.this_head], ["role here", r => r.this_head_role, true], ["active head", r => r.active_head],
-    ["why", () => s.health.reasons.join("; ")]], [c]);
+    ["why", () => s.health.reasons.map(x => x.text).join("; ")]], [c]);
   table("heads", [["head", r => r.name + (r.this_head ? " (this one)" : "")], ["role", r => r.role, true],
     ["state", r => r.state, true], ["preferred", r => r.preferred_role], ["last heartbeat", r => r.this_head ? "" : ago(r.last_heartbeat)],
     ["role changes", r => r.role_changes]], s.heads);
@@ -63,6 +66,7 @@ function draw(s) {
     s.services);
   table("aliases", [["#", r => r.index], ["address", r => r.address + "/" + r.prefix_length], ["interface", r => r.interface],
     ["state", r => r.state, true], ["holder", r => r.holder || "nobody"], ["row", r => r.row_status]], s.aliases);
+  membership(s.membership);
   table("alarms", [["#", r => r.index], ["severity", r => r.severity, true], ["cause", r => r.cause], ["object", r => r.object],
     ["text", r => r.text], ["raised", r => ago(r.raised)]], s.alarms);
   table("events", [["#", r => r.index], ["when", r => r.time ? r.time.at : ""], ["type", r => r.type],
@@ -82,6 +86,32 @@ function draw(s) {
   live.textContent = "live: updated " + s.generated.at;
   live.className = "live on";
   document.body.dataset.role = c.this_head_role;
+}
+
+// A cluster past two heads: Corosync's membership and quorum, Pacemaker's nodes and
+// resources. The section stays hidden while the snapshot has no membership.
+function links(ls) {
+  return ls.map(l => l.link + ": " + (l.connected ? "up" : "down") +
+    (l.latency_ms === null ? "" : " " + l.latency_ms.toFixed(2) + " ms")).join(", ");
+}
+
+function membership(m) {
+  const section = document.getElementById("membership");
+  section.hidden = !m;
+  if (!m) return;
+  tableIn(document.getElementById("membership-quorum"), [["corosync", r => r.corosync, true],
+    ["quorum", r => r.quorum, true], ["votes", r => r.quorum === "unknown" ? "" : r.total_votes + " of " + r.expected_votes],
+    ["ring", r => r.ring_id], ["pacemaker", r => r.pacemaker, true], ["DC", r => r.dc],
+    ["changes", r => r.changes], ["last change", r => ago(r.last_changed)]], [m]);
+  tableIn(document.getElementById("membership-nodes"), [["id", r => r.index],
+    ["node", r => r.name + (r.this_node ? " (this one)" : "")], ["state", r => r.state, true],
+    ["member", r => r.member ? "yes" : "no"], ["online", r => r.online ? "yes" : "no"],
+    ["standby", r => r.standby ? "yes" : "no"], ["DC", r => r.dc ? "DC" : ""], ["votes", r => r.votes],
+    ["links", r => links(r.links)]], m.nodes);
+  tableIn(document.getElementById("membership-resources"), [["#", r => r.index], ["resource", r => r.id],
+    ["agent", r => r.agent], ["role", r => r.role, true], ["node", r => r.node],
+    ["failed", r => r.failed ? "failed" : "", true], ["fail count", r => r.fail_count],
+    ["last result", r => r.last_result], ["address", r => r.address]], m.resources);
 }
 
 function connect() {
