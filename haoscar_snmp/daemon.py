@@ -131,8 +131,7 @@ class Daemon:
         heartbeat = await fault.heartbeat(core, meters, alarms, jobs, self._stop.set) if own else None
         sync = configuration.cluster_sync(core, alarms, heartbeat)
         role = await fault.role(core, alarms, jobs, heartbeat, sync) if own else None
-        if not own:
-            await cluster.corosync(core, alarms)
+        service_resource = None if own else await cluster.corosync(core, alarms)
         configuration.operator_actions(core, jobs, role, sync, heartbeat, starting)
         fault.services(core, alarms, jobs)
         prober = await fault.lan(core, alarms, jobs)
@@ -140,7 +139,7 @@ class Daemon:
         if own:
             fault.public_reach(core, alarms, jobs, prober)
         schedule.follow(core, jobs)
-        accounting.accounting(core, alarms, jobs)
+        accounting.accounting(core, alarms, jobs, service_resource)
         await views.web(core, mib)      # before the jobs start: agentStarted stays the first event
         schedule.start(core, jobs)
         await views.status(core, mib)

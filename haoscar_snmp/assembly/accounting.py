@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 
 from fcaps.accounting.ledger import Ledger
 from fcaps.accounting.ledgerdb import LedgerFile
@@ -17,21 +18,24 @@ from .parts import Core, Jobs
 log = logging.getLogger("haoscar_snmp")
 
 
-def accounting(core: Core, alarms: Alarms, jobs: Jobs) -> None:
-    ledger = _ledger(core, alarms)
+def accounting(core: Core, alarms: Alarms, jobs: Jobs, service_resource: Callable[[], str] | None = None) -> None:
+    """`service_resource`, with the corosync backend: the Pacemaker resource carrying the
+    cluster's address; the membership's nodes, quorum and resources are then subjects."""
+    ledger = _ledger(core, alarms, service_resource)
     if ledger is not None:
         core.bus.subscribe("accounting", ledger.on_event)
         jobs.scheduler.add(ledger)
 
 
-def _ledger(core: Core, alarms: Alarms) -> Ledger | None:
+def _ledger(core: Core, alarms: Alarms, service_resource: Callable[[], str] | None) -> Ledger | None:
     """The accounting ledger, or None when its file cannot be used: the agent keeps the
     cluster available without it, an alarm says so, and haoscarAcctTable stays empty."""
     path = core.state_dir / "accounting.sqlite"
     try:
         ledger_file = LedgerFile(path)
         core.stack.callback(ledger_file.close)
-        ledger = Ledger(core.state, core.store.current, core.clock, ledger_file, read_boot_id(), alarms)
+        members = {} if service_resource is None else {"membership": True, "service_resource": service_resource}
+        ledger = Ledger(core.state, core.store.current, core.clock, ledger_file, read_boot_id(), alarms, **members)
         log.info("accounting: %s", ledger.start())
     except sqlite3.Error as exc:
         text = f"the outage ledger {path} cannot be used ({exc}): no outage is accounted in this run"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from fcaps.fault.alarms import Alarms
@@ -70,7 +71,8 @@ def _socket_dir(directory: Path) -> None:
     os.chmod(directory, ALERT_DIR_MODE)          # whatever the umask
 
 
-async def corosync(core: Core, alarms: Alarms) -> None:
+async def corosync(core: Core, alarms: Alarms) -> Callable[[], str]:
+    """Returns what the accounting asks: the resource carrying the cluster's address."""
     config = core.store.effective
     settings = config.membership
     _check_libraries()
@@ -100,7 +102,7 @@ async def corosync(core: Core, alarms: Alarms) -> None:
     core.stack.push_async_callback(source.stop)
     if reader is None:
         log.info("corosync backend: membership from Corosync; Pacemaker is not read")
-        return
+        return rows.service_resource
     reader.start()
     core.stack.push_async_callback(reader.stop)
     alert_reads = AlertReads(reader.refresh, core.clock)      # now, and once the transition is over
@@ -114,3 +116,4 @@ async def corosync(core: Core, alarms: Alarms) -> None:
     core.stack.callback(listener.close)
     log.info("corosync backend: membership from Corosync, placement from Pacemaker (alerts at %s)",
              settings.alert_socket)
+    return rows.service_resource

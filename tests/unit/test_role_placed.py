@@ -124,3 +124,15 @@ def test_an_ipv6_alias_matches_in_its_canonical_form() -> None:
     w = World(CONFIG.replace('"192.0.2.10"', '"2001:db8:0::10"').replace("= 24", "= 64"))
     w.rows.update(view(p=placement(vip("node2", address="2001:DB8::10"))))
     assert w.alias == ("node2", AliasStatus.HELD) and w.head("node2") is HeadStatus.ACTIVE
+
+
+def test_the_resource_carrying_the_alias_is_named_for_the_accounting(w: World) -> None:
+    assert w.rows.service_resource() == ""
+    w.rows.update(view())
+    assert w.rows.service_resource() == "vip"
+    w.rows.update(ClusterView(membership(), None))          # Pacemaker unknown: the last one known
+    assert w.rows.service_resource() == "vip"
+    w.rows.update(view(p=placement(resource("web", "node2"))))
+    assert w.rows.service_resource() == ""
+    w.rows.update(view(p=placement(vip("node2", resource_id="vip:node2"), vip("node3", resource_id="vip:node3"))))
+    assert w.rows.service_resource() == "vip"               # a cloned address: its primitive

@@ -68,6 +68,14 @@ class PlacedRoles:
         self.bus = bus
         self.clock = clock
         self._view = ClusterView()
+        self._service = ""
+
+    def service_resource(self) -> str:
+        """The Pacemaker resource that carries the first configured alias's address (a
+        clone's primitive, for its instances `ip:node2`); the last one known while
+        Pacemaker is unknown; "" when none carries it. The accounting judges the
+        cluster's service by it."""
+        return self._service
 
     def update(self, view: ClusterView | None = None) -> None:
         if view is not None:
@@ -75,6 +83,10 @@ class PlacedRoles:
         view, cfg = self._view, self.config()
         held = holders(view)
         aliases = {a.index: _canonical(str(a.address)) for a in cfg.active_aliases()}
+        if view.placement is not None:
+            first = aliases[min(aliases)] if aliases else ""
+            self._service = next((r.resource_id.partition(":")[0] for r in view.placement.resources
+                                  if r.address and _canonical(r.address) == first), "")
         owners = {index: (held or {}).get(address, ("", ""))[0] for index, address in aliases.items()}
         for (index,), alias_row in self.state.aliases.items():
             owner = owners.get(index, "")
