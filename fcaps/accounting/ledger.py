@@ -79,7 +79,7 @@ class Ledger:
         self.config = config
         self.clock = clock
         self.file = ledger
-        self.observer = Observer()
+        self.observer = Observer(placed=membership)
         self.members = MembershipObserver() if membership else None
         self.service_resource = service_resource
         self.rows = AcctRows(state, config)

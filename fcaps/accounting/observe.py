@@ -22,7 +22,10 @@ The ledger (`ledger.py`) turns changes into outages. Subjects:
   milliseconds, often between two looks: an alias that the peer held and this head
   holds now had an outage from the peer's last heartbeat (it fell silent) or from
   this head's decision to take over (the peer released it: a switchover) until this
-  head became active. Not known while this head is still starting;
+  head became active. Not known while this head is still starting. With the corosync
+  backend the alias rows come from Pacemaker's placement, which names the holder: up
+  while the row says held (by any node), down while released, unknown while the
+  placement is;
 * the cluster: down while some active alias has no holder; with no alias configured,
   while no head is active.
 """
@@ -73,9 +76,13 @@ class Observer:
     """Reads the state; remembers which head last held each alias (to date an outage
     back to the peer's last heartbeat)."""
 
-    def __init__(self) -> None:
+    def __init__(self, placed: bool = False) -> None:
+        """`placed`: the alias rows are written from Pacemaker's placement (the corosync
+        backend), which names the holder whichever node it is; an alias is then up while
+        its row says held, by any node, and unknown while the placement is."""
         self._peer_held: dict[str, bool] = {}       # alias -> the peer held it when last seen held
         self._peer_active = False
+        self._placed = placed
 
     def look(self, state: State, dead_time_s: float, role: RoleTimes = RoleTimes()) -> dict[Key, Seen]:
         me = state.cluster.local_head
@@ -111,6 +118,12 @@ class Observer:
             if row.row_status is not RowStatus.ACTIVE:
                 continue
             address = str(row.address)
+            if self._placed:
+                one = (UP if row.status is AliasStatus.HELD else UNKNOWN if row.status is AliasStatus.UNKNOWN
+                       else Seen(False, None, f"no node holds {address}"))
+                seen[(AcctKind.ALIAS, address)] = one
+                aliases.append(one)
+                continue
             by_me = row.status is AliasStatus.HELD and row.owner == me
             by_peer = address in peer_aliases
             if by_me or by_peer:

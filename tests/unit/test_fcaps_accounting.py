@@ -17,6 +17,7 @@ from fakes import FakeClock
 from fcaps.accounting.figures import PPM, window_figures
 from fcaps.accounting.ledger import CRASH_NOTE, STOP_NOTE, Ledger
 from fcaps.accounting.ledgerdb import LedgerFile
+from fcaps.accounting.observe import Observer
 from fcaps.accounting.rows import Subject
 from fcaps.fault.alarms import Alarms, ProbableCause
 from haoscar_snmp.config.schema import AccountingConfig, Config
@@ -419,3 +420,23 @@ def test_recomputed_figures_update_the_same_rows(tmp_path: Path, cfg: Config, cl
     assert rig.row(AcctKind.SERVICE, "web") is row
     assert row.monitored_s == pytest.approx(monitored + 60, abs=6)
     assert all(isinstance(s, Subject) for s in rig.ledger._present)
+
+
+def test_with_the_placement_an_alias_held_by_any_node_is_up() -> None:
+    """With the corosync backend the alias rows come from Pacemaker's placement, which
+    names whichever node holds the address: held by another node is up (not "no head
+    holds it" as the two-head rule, which only knows this head and its peer, would say),
+    released is down, unknown while the placement is."""
+    state = State()
+    state.cluster.local_head = "node1"
+    state.heads.put((1,), HeadRow("node1", HeadRole.PRIMARY, is_local=True, status=HeadStatus.STANDBY))
+    state.aliases.put((1,), AliasRow("10.71.1.100", 24, "lana", owner="node3", status=AliasStatus.HELD))
+    state.aliases.put((2,), AliasRow("10.71.1.101", 24, "lana", status=AliasStatus.RELEASED))
+    state.aliases.put((3,), AliasRow("10.71.1.102", 24, "lana", status=AliasStatus.UNKNOWN))
+    seen = Observer(placed=True).look(state, 3.0)
+    assert seen[(AcctKind.ALIAS, "10.71.1.100")].up is True
+    assert seen[(AcctKind.ALIAS, "10.71.1.101")].up is False
+    assert "no node holds 10.71.1.101" in seen[(AcctKind.ALIAS, "10.71.1.101")].cause
+    assert seen[(AcctKind.ALIAS, "10.71.1.102")].up is None
+    # the two-head rule, for contrast: a hold by a node that is not its peer is invisible
+    assert Observer().look(state, 3.0)[(AcctKind.ALIAS, "10.71.1.100")].up is False
