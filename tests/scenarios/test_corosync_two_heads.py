@@ -55,6 +55,8 @@ SNMP = "127.0.0.1:16161"
 TRAPS = "127.0.0.1:16162"
 NODES = ("node1", "node2")
 OTHER = {"node1": "node2", "node2": "node1"}
+LAN_A = {"node1": "10.71.1.11", "node2": "10.71.1.12"}   # the lab's addresses (corolab.py)
+LAN_B = {"node1": "10.71.2.11", "node2": "10.71.2.12"}
 
 # haoscarMembership objects that differ between two agents of one cluster: which node is
 # this one, when this agent saw a change and how many, its own knet links, the operation
@@ -63,8 +65,13 @@ PER_NODE = ("haoscarMembershipLocalNodeId", "haoscarClusterNodeIsLocal", "haosca
             "haoscarMembershipChanges", "haoscarClusterLink", "haoscarResourceLast", "haoscarResourceFail")
 # Objects present in one mode only (prefixes of names); the rest must be the same set.
 ONLY_COROSYNC: dict[str, str] = {
+    "haoscarClusterNode": "Corosync's nodes: no rows without Corosync",
+    "haoscarClusterLink": "knet's links to each node: Corosync's",
+    "haoscarResource": "Pacemaker's resources: no rows without Pacemaker",
 }
 ONLY_OWN: dict[str, str] = {
+    "haoscarHbPath": "the heads' own heartbeat paths: that heartbeat is off with Corosync",
+    "haoscarPerfHbPath": "round trips of that heartbeat, per path",
 }
 
 
@@ -78,10 +85,14 @@ def config(node: str, workdir: Path) -> str:
         [[heads]]
         name = "node1"
         preferred_role = "primary"
+        lan_a = "{LAN_A['node1']}"
+        lan_b = "{LAN_B['node1']}"
 
         [[heads]]
         name = "node2"
         preferred_role = "standby"
+        lan_a = "{LAN_A['node2']}"
+        lan_b = "{LAN_B['node2']}"
 
         [[aliases]]
         index = 1
@@ -206,7 +217,7 @@ class Head:
         return (got[0], got[1]) if len(got) == 2 else ("?", "?")
 
     def service(self) -> str:
-        return self.by_name("haoscarServiceTable", "haoscarServiceName", "haoscarServiceStatus").get("tcpd", "")
+        return self.by_name("haoscarServiceTable", "haoscarServiceName", "haoscarServiceState").get("tcpd", "")
 
     def serving(self) -> bool:
         """The TCP service listens in this node."""
@@ -226,7 +237,11 @@ def wait(condition: Callable[[], object], timeout: float, what: str, heads: dict
     while not condition():
         if time.monotonic() - start > timeout or not all(h.alive() for h in heads.values()):
             logs = "\n".join(f"--- {h.name}\n{h.log.read_text(errors='replace')[-2500:]}" for h in heads.values())
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{logs}")
+            some = next(iter(heads.values()))
+            placed = some.lab.crm_mon_text(some.name)
+            services = {h.name: (h.service(), h.serving()) for h in heads.values()}
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}\n"
+                                 f"service (MIB, listening): {services}\n{placed}\n{logs}")
         time.sleep(0.2)
     return time.monotonic() - start
 
@@ -310,7 +325,7 @@ def _scenario(lab: CoroLab, heads: dict[str, Head], own: dict[str, set[str]]) ->
                                             if membership[0].get(k) != membership[1].get(k)}
     assert membership[0]["haoscarQuorate.0"] == "true"
     assert membership[0]["haoscarQuorumExpectedVotes.0"] == "2" and membership[0]["haoscarQuorumTotalVotes.0"] == "2"
-    wait(lambda: heads[holder].serving() and heads[holder].service() == "up", 20,
+    wait(lambda: heads[holder].serving() and heads[holder].service() == "running", 20,
          f"the service up on {holder}", heads)
     assert not heads[OTHER[holder]].serving() and heads[OTHER[holder]].service() == "stopped"
 
@@ -332,7 +347,7 @@ def _scenario(lab: CoroLab, heads: dict[str, Head], own: dict[str, set[str]]) ->
     print(f"crm_resource --move from {holder} to {target}: both agents show it after {took:.2f} s")
     wait(lambda: all(h.traps("haoscarResourceMoved") for h in heads.values()), 10,
          "haoscarResourceMoved at both snmptrapds", heads)
-    wait(lambda: heads[target].serving() and heads[target].service() == "up", 20,
+    wait(lambda: heads[target].serving() and heads[target].service() == "running", 20,
          f"the service up on {target}", heads)
     assert not heads[holder].serving() and heads[holder].service() == "stopped"
     assert n1.get("haoscarFailoverCount.0") == ["1"]
