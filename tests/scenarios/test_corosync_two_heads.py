@@ -21,7 +21,8 @@ sends notifications to an snmptrapd there. Everything is read with net-snmp's to
    change itself has no notification of its own in either mode (the own mode tells
    failoverStarted/Completed); in this mode the move is what an NMS hears;
 4. the active node cut off on both LANs: the survivor keeps quorum (two_node), Pacemaker
-   starts the address there and its MIB says so; healed, both agents agree again.
+   starts the address there and its MIB says so; the cut node's MIB shows the split from
+   its side; healed, both agents agree again.
 
 There is no fencing in the lab. While cut, the cut node is quorate too (two_node) and
 keeps the address: both run it until the heal, when Pacemaker finds it active twice and
@@ -378,9 +379,12 @@ def _scenario(lab: CoroLab, heads: dict[str, Head], own: dict[str, set[str]]) ->
         assert survivor.members() == {holder: "true", cut: "false"}
         wait(lambda: survivor.traps("haoscarClusterNodeLeft"), 10, "haoscarClusterNodeLeft at the survivor", heads)
         wait(lambda: survivor.serving(), 20, f"the service on {holder}", heads)
+        # The cut head is quorate too (two_node, no fencing) and keeps the address: its
+        # MIB shows the split from its side.
         alone = heads[cut]
-        print(f"meanwhile {cut}, cut off and quorate too (two_node, no fencing), says: heads "
-              f"{alone.heads()}, alias {alone.alias()}, quorate {alone.get('haoscarQuorate.0')}")
+        wait(lambda: alone.heads() == {holder: "failed", cut: "active"} and alone.alias() == (cut, "held"), 10,
+             f"{cut}'s MIB to show itself active, {holder} failed", heads)
+        assert alone.get("haoscarQuorate.0") == ["true"]
     finally:
         lab.heal(cut)
     # Both ran the address: once healed, Pacemaker finds it active twice and recovers it
