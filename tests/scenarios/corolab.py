@@ -18,7 +18,9 @@ corosync-cmapctl, and the programs under test.
 corosync.conf is generated per run: knet with two links (LAN A, LAN B), crypto with a
 generated authkey (mode 0400 in the node's tmpfs), a token of 1000 ms or more (smaller
 tokens gave membership storms on a 2-vCPU machine), a nodelist with names and ids, and
-votequorum. Corosync logs to `<workdir>/<node>/corosync.log` on the host, with
+votequorum. A two-node lab sets votequorum's `two_node: 1` (one vote is a quorum, so the
+survivor of a cut stays quorate), which also turns on `wait_for_all`: at start no node
+is quorate before it has seen the other once. Corosync logs to `<workdir>/<node>/corosync.log` on the host, with
 timestamps, so a benchmark can read when Corosync itself saw a change.
 
 Pacemaker starts from a CIB written here: stonith-enabled=false (there is no fencing in
@@ -160,15 +162,20 @@ class CoroLab:
     member and Pacemaker has a DC."""
 
     def __init__(self, workdir: Path, nodes: int = 3, prefix: str | None = None,
-                 token_ms: int = TOKEN_MS, pacemaker: bool = True, dc_deadtime_s: int = 2) -> None:
+                 token_ms: int = TOKEN_MS, pacemaker: bool = True, dc_deadtime_s: int = 2,
+                 two_node: bool | None = None) -> None:
         if not 2 <= nodes <= 16:
             raise ValueError("a lab has 2 to 16 nodes")
+        if two_node and nodes != 2:
+            raise ValueError("votequorum's two_node is for a cluster of exactly 2 nodes")
         if token_ms < 1000:
             raise ValueError("token below 1000 ms gives membership storms on a small machine")
         self.workdir = Path(workdir)
         self.token_ms = token_ms
         self.with_pacemaker = pacemaker
         self.dc_deadtime_s = dc_deadtime_s
+        # Two nodes without two_node: a cut leaves each with 1 of 2 votes, no quorum anywhere.
+        self.two_node = nodes == 2 if two_node is None else two_node
         self.net = _Net(prefix or f"cl{os.getpid() % 10000}", nodes)
         self.nodes = {f"node{i}": Node(f"node{i}", i) for i in range(1, nodes + 1)}
         self._procs: list[subprocess.Popen] = []
@@ -247,7 +254,8 @@ class CoroLab:
             "    interface {\n        linknumber: 0\n    }\n"
             "    interface {\n        linknumber: 1\n    }\n}\n"
             f"nodelist {{\n{nodes}}}\n"
-            "quorum {\n    provider: corosync_votequorum\n}\n"
+            "quorum {\n    provider: corosync_votequorum\n"
+            + ("    two_node: 1\n" if self.two_node else "") + "}\n"
             "uidgid {\n    uid: hacluster\n    gid: haclient\n}\n"
             "logging {\n    to_stderr: no\n    to_syslog: no\n    to_logfile: yes\n"
             f"    logfile: {self.workdir / node.name / 'corosync.log'}\n"

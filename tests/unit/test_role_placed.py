@@ -87,6 +87,20 @@ def test_a_move_makes_the_peer_active_and_counts_a_failover(w: World) -> None:
     assert w.state.heads[(1,)].role_changes == 2
 
 
+def test_a_move_seen_through_a_stopped_alias_counts_one_failover(w: World) -> None:
+    """Pacemaker stops the address, then starts it on the peer: a reader may see the
+    step between, where no node holds it."""
+    w.rows.update(view())
+    w.rows.update(view(p=placement(vip("node1", role="Stopping"))))
+    assert w.alias == ("", AliasStatus.RELEASED) and w.state.cluster.failover_count == 0
+    w.rows.update(view(p=placement(vip("node2"))))
+    assert w.state.cluster.failover_count == 1
+    assert w.state.cluster.last_failover_reason == "Pacemaker moved the alias from node1 to node2"
+    w.rows.update(view(p=placement(vip("", role="Stopped"))))
+    w.rows.update(view(p=placement(vip("node2"))))          # back where it was: no move
+    assert w.state.cluster.failover_count == 1
+
+
 def test_no_address_started_leaves_both_standby_and_the_service_out(w: World) -> None:
     w.rows.update(view(p=placement(vip("", role="Stopped"), resource("web", "node2"))))
     assert (w.head("node1"), w.head("node2")) == (HeadStatus.STANDBY, HeadStatus.STANDBY)

@@ -17,7 +17,8 @@ state, the alias rows' holder), from the cluster watch's view:
   held anywhere (its service is out), unknown while either side is.
 * A change of this head's status publishes ROLE_CHANGED, as a transition of the role
   machine does (the service monitor starts checking active-only services on it). An
-  active head that moves to another head counts one failover.
+  active head that moves to another head counts one failover, also when the views
+  between show the alias held nowhere (Pacemaker stops it, then starts it elsewhere).
 
 It moves nothing: this daemon adds or removes no address in this mode.
 """
@@ -69,6 +70,7 @@ class PlacedRoles:
         self.clock = clock
         self._view = ClusterView()
         self._service = ""
+        self._holder = ""       # the last node seen holding an alias, kept while none does
 
     def service_resource(self) -> str:
         """The Pacemaker resource that carries the first configured alias's address (a
@@ -129,11 +131,15 @@ class PlacedRoles:
         c = self.state.cluster
         heads = {h.name for h in cfg.heads}
         now = next((name for name in active if name in heads), active[0] if active else "")
-        if c.active_head and now and now != c.active_head:
+        # Pacemaker moves an address by stopping it, then starting it elsewhere: the views
+        # between show no holder. A move is counted against the last holder seen.
+        if self._holder and now and now != self._holder:
             c.failover_count += 1
             c.last_failover_time = self.clock.time()
             c.last_failover_duration_ms = 0         # Pacemaker's move: its duration is not seen here
-            c.last_failover_reason = f"Pacemaker moved the alias from {c.active_head} to {now}"[:255]
+            c.last_failover_reason = f"Pacemaker moved the alias from {self._holder} to {now}"[:255]
+        if now:
+            self._holder = now
         if held is not None:
             c.active_head = now
         if members is None or held is None:
