@@ -221,11 +221,12 @@ def _scenario(cl: CoroLab, nodes: dict[str, Node]) -> None:
     wait(lambda: all(n.members() == everyone for n in nodes.values()), 40, "every MIB to list 3 members", nodes)
     wait(lambda: all(n.resource("vip")[0] == "Started" for n in nodes.values()), 30, "vip Started", nodes)
     print(f"\n3 daemons show 3 members and vip Started {time.monotonic() - t0:.1f} s after they were started")
-    scalars = [{k: v for k, v in n.walk().items() if k.startswith(("haoscarQuorate", "haoscarExpectedVotes",
-                                                                   "haoscarTotalVotes", "haoscarQuorumRingId",
-                                                                   "haoscarPacemakerDc"))}
+    scalars = [{k: v for k, v in n.walk().items() if k.startswith((
+                    "haoscarQuorate", "haoscarQuorumExpectedVotes", "haoscarQuorumTotalVotes",
+                    "haoscarQuorumRingId", "haoscarPacemakerDc"))}
                for n in nodes.values()]
     assert scalars[0] == scalars[1] == scalars[2] and scalars[0]["haoscarQuorate.0"] == "true", scalars
+    assert scalars[0]["haoscarQuorumExpectedVotes.0"] == scalars[0]["haoscarQuorumTotalVotes.0"] == "3", scalars
     holder = n1.resource("vip")[1]
     wait(lambda: n1.alias_owner() == holder, 10, "the alias row to name the holder", nodes)
     if holder in ("node1", "node2"):

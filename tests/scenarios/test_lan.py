@@ -151,15 +151,15 @@ def test_a_whole_lan_cut_is_one_lan_alarm_and_the_cluster_runs_on_lan_b(lan_pair
     assert not {a for a in alarms(pair, "head2") if a[0] == LAN_FAILURE}
 
 
-@pytest.mark.parametrize("lan_pair", [20000], indirect=True)
-def test_a_link_flapping_every_second_for_a_minute_gives_a_bounded_number_of_notifications(
+@pytest.mark.parametrize("lan_pair", [10000], indirect=True)
+def test_a_link_flapping_every_second_gives_a_bounded_number_of_notifications(
         lan_pair: HaPair) -> None:
     pair, c = lan_pair, lan_pair.cluster
     pair.start_both()
     pair.wait_for(lambda: all_up(pair, "head2"), 10, "every interface up")
-    end = time.monotonic() + 60
+    end = time.monotonic() + 30
     down = False
-    while time.monotonic() < end:                                       # bounded: 60 s, 1 s steps
+    while time.monotonic() < end:                                       # bounded: 30 s, 1 s steps
         down = not down
         c.carrier([("node2", "lana")], up=not down)
         time.sleep(1.0)
@@ -167,7 +167,8 @@ def test_a_link_flapping_every_second_for_a_minute_gives_a_bounded_number_of_not
     pair.wait_for(lambda: status(pair, "head2", "node2", "1") == UP, 5, "node2/lanA up at the end")
     time.sleep(1.0)
     names = [n for n in pair.trap_names("head2") if n in (LAN_IF_DOWN, LAN_IF_UP)]
-    # Hold-down 20 s over 60 s of flapping: at most 2 x 3 + 1 notices, the last one "up".
+    # Hold-down 10 s over 30 s of flapping (30 changes): at most 2 x 3 + 1 notices, the
+    # last one "up".
     assert 2 <= len(names) <= 7 and names[-1] == LAN_IF_UP, names
 
 
