@@ -22,120 +22,44 @@ notifications to an snmptrapd on the same loopback. One lab, one test (a lab tak
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 
-from fcaps.fault import cluster as cluster_pkg
-from haoscar_snmp.core.bug import BUG_MARKER
-from tests.integration.harness import MIB_DIRS
-
+from .corodaemon import LabDaemon, add_alert, assert_clean, config, stop, wait
 from .corolab import CoroLab
 
-AGENT = Path(cluster_pkg.__file__).parent / "alert_agent.py"
-SOCKET = "/run/haoscar-snmp/pacemaker-alert.sock"      # each node's own /run (a tmpfs)
 VIP = "10.71.1.100"
-SNMP = "127.0.0.1:16161"
-TRAPS = "127.0.0.1:16162"
 NODES = ("node1", "node2", "node3")
 PEER = {"node1": "node2", "node2": "node1", "node3": "node1"}   # the second [[heads]] row
+SERVICES = """
+    [[services]]
+    name = "truth"
+    check = "true"
+    recovery = "notify-only"
+    """
 
 
-def config(node: str, workdir: Path) -> str:
-    return textwrap.dedent(f"""\
-        [cluster]
-        name = "corolab"
-        local_head = "{node}"
-        state_dir = "{workdir / ('state-' + node)}"
+def heads(node: str) -> str:
+    return f"""
+    [[heads]]
+    name = "{node}"
+    preferred_role = "primary"
 
-        [[heads]]
-        name = "{node}"
-        preferred_role = "primary"
-
-        [[heads]]
-        name = "{PEER[node]}"
-        preferred_role = "standby"
-
-        [[aliases]]
-        index = 1
-        address = "{VIP}"
-        prefix_length = 24
-        interface = "lana"
-
-        [[services]]
-        name = "truth"
-        check = "true"
-        recovery = "notify-only"
-
-        [membership]
-        backend = "corosync"
-        pacemaker = "on"
-        refresh_s = 10
-        crm_mon_timeout_s = 5
-
-        [snmp]
-        listen = ["{SNMP}"]
-
-        [[snmp.communities]]
-        name = "public"
-        access = "read"
-
-        [[snmp.targets]]
-        name = "nms"
-        address = "{TRAPS}"
-        version = "v2c"
-        kind = "trap"
-        community = "public"
-        """)
+    [[heads]]
+    name = "{PEER[node]}"
+    preferred_role = "standby"
+    """
 
 
-class Node:
-    """One node's daemon and snmptrapd, both in the node's namespaces."""
+class Node(LabDaemon):
+    """One node's daemon and snmptrapd."""
 
     def __init__(self, lab: CoroLab, name: str, workdir: Path) -> None:
-        self.lab, self.name, self.workdir = lab, name, workdir
-        self.log = workdir / f"{name}.log"
-        self.trap_log = workdir / f"{name}-traps.log"
-        conf = workdir / f"{name}.toml"
-        conf.write_text(config(name, workdir))
-        trapd_conf = workdir / f"{name}-snmptrapd.conf"
-        trapd_conf.write_text("authCommunity log public\nformat2 TRAP %v\\n\n")
-        persist = workdir / f"{name}-trapd-persist"
-        persist.mkdir(exist_ok=True)
-        self.trapd = lab.popen(name, "env", f"SNMP_PERSISTENT_DIR={persist}", "snmptrapd", "-f", "-n", "-C",
-                               "-c", str(trapd_conf), "-Lf", str(self.trap_log), "-M", MIB_DIRS,
-                               "-m", "HAOSCAR-MIB", f"udp:{TRAPS}")
-        self.daemon = lab.popen(name, sys.executable, "-m", "haoscar_snmp", "run", "-c", str(conf),
-                                stdout=self.log.open("w"), stderr=subprocess.STDOUT, cwd=str(workdir))
-
-    def walk(self, oid: str = "haoscarMembership") -> dict[str, str]:
-        """snmpwalk on the node's agent: {object.index: value}, by name."""
-        p = self.lab.run(self.name, "snmpwalk", "-v2c", "-c", "public", "-t", "1", "-r", "1", "-Oqs",
-                         "-M", MIB_DIRS, "-m", "HAOSCAR-MIB", SNMP, oid, check=False, timeout=20)
-        out = {}
-        for line in p.stdout.splitlines():
-            name, _, value = line.partition(" ")
-            out[name] = value.strip().strip('"')
-        return out
-
-    def answers(self) -> bool:
-        p = self.lab.run(self.name, "snmpget", "-v2c", "-c", "public", "-t", "1", "-r", "0", "-Oqv",
-                         SNMP, "1.3.6.1.2.1.1.3.0", check=False, timeout=10)
-        return p.returncode == 0 and p.stdout.strip() != ""
-
-    def members(self) -> dict[str, str]:
-        """haoscarClusterNodeMember by node name."""
-        rows = self.walk("haoscarClusterNodeTable")
-        names = {k.split(".", 1)[1]: v for k, v in rows.items() if k.startswith("haoscarClusterNodeName.")}
-        return {names[k.split(".", 1)[1]]: v for k, v in rows.items()
-                if k.startswith("haoscarClusterNodeMember.") and k.split(".", 1)[1] in names}
+        super().__init__(lab, name, workdir, config(name, workdir, heads(name), SERVICES, VIP))
 
     def resource(self, rid: str) -> tuple[str, str]:
         """(role, node) of a resource row; ("", "") if the walk did not show it whole."""
@@ -149,29 +73,6 @@ class Node:
     def alias_owner(self) -> str:
         return self.walk("haoscarAliasOwner").get("haoscarAliasOwner.1", "?")
 
-    def head_states(self) -> dict[str, str]:
-        rows = self.walk("haoscarHeadTable")
-        names = {k.split(".", 1)[1]: v for k, v in rows.items() if k.startswith("haoscarHeadName.")}
-        return {names[k.split(".", 1)[1]]: v for k, v in rows.items()
-                if k.startswith("haoscarHeadState.") and k.split(".", 1)[1] in names}
-
-    def traps(self, name: str) -> int:
-        text = self.trap_log.read_text(errors="replace") if self.trap_log.exists() else ""
-        return len(re.findall(rf"HAOSCAR-MIB::{name}\b", text))
-
-    def alive(self) -> bool:
-        return self.daemon.poll() is None
-
-
-def wait(condition: Callable[[], object], timeout: float, what: str, nodes: dict[str, Node]) -> float:
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > timeout or not all(n.alive() for n in nodes.values()):
-            logs = "\n".join(f"--- {n.name}\n{n.log.read_text(errors='replace')[-2500:]}" for n in nodes.values())
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{logs}")
-        time.sleep(0.2)
-    return time.monotonic() - start
-
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CoroLab, Path]]:
@@ -182,9 +83,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CoroLab, Pat
     workdir = tmp_path_factory.mktemp("corodaemon")
     with CoroLab(workdir / "lab") as lab:
         lab.start()
-        alert = (f'<alerts><alert id="haoscar" path="{AGENT}">'
-                 f'<recipient id="haoscar-sock" value="{SOCKET}"/></alert></alerts>')
-        lab.run("node1", "cibadmin", "--create", "-o", "configuration", "--xml-text", alert, timeout=30)
+        add_alert(lab)
         lab.add_ip("vip", VIP)
         yield lab, workdir
     assert lab.wait_gone(), "namespaces left behind"
@@ -195,21 +94,9 @@ def test_three_daemons_follow_corosync_and_pacemaker(lab: tuple[CoroLab, Path]) 
     nodes = {name: Node(cl, name, workdir) for name in NODES}
     try:
         _scenario(cl, nodes)
-        for node in nodes.values():
-            assert node.alive(), f"{node.name}'s daemon exited"
-            text = node.log.read_text(errors="replace")
-            for marker in (BUG_MARKER, "Traceback", "Task exception was never retrieved"):
-                assert marker not in text, f"{marker!r} in {node.name}'s log:\n{text[-4000:]}"
     finally:
-        for node in nodes.values():
-            if node.alive():
-                node.daemon.terminate()
-                try:
-                    node.daemon.wait(10)
-                except subprocess.TimeoutExpired:
-                    node.daemon.kill()
-    for node in nodes.values():
-        assert node.daemon.returncode == 0, f"{node.name}'s daemon exited {node.daemon.returncode}"
+        stop(nodes)
+    assert_clean(nodes)
 
 
 def _scenario(cl: CoroLab, nodes: dict[str, Node]) -> None:

@@ -32,31 +32,23 @@ recovers it to one node. A real two-head site needs fencing for that reason.
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
-from fcaps.fault import cluster as cluster_pkg
-from haoscar_snmp.core.bug import BUG_MARKER
 from tests.integration.harness import MIB_DIRS
 
+from . import corodaemon
+from .corodaemon import LabDaemon, add_alert, assert_clean, config, stop
 from .corolab import CoroLab
 from .hapair import PUBLIC, SNMP_PORT, HaPair
 
-AGENT = Path(cluster_pkg.__file__).parent / "alert_agent.py"
 PROGRAM = Path(__file__).resolve().parents[1] / "integration" / "programs" / "tcp_service.py"
-SOCKET = "/run/haoscar-snmp/pacemaker-alert.sock"
 VIP = "10.71.1.100"
 PORT = 17071
-SNMP = "127.0.0.1:16161"
-TRAPS = "127.0.0.1:16162"
 NODES = ("node1", "node2")
 OTHER = {"node1": "node2", "node2": "node1"}
 LAN_A = {"node1": "10.71.1.11", "node2": "10.71.1.12"}   # the lab's addresses (corolab.py)
@@ -79,64 +71,24 @@ ONLY_OWN: dict[str, str] = {
 }
 
 
-def config(node: str, workdir: Path) -> str:
-    return textwrap.dedent(f"""\
-        [cluster]
-        name = "corolab"
-        local_head = "{node}"
-        state_dir = "{workdir / ('state-' + node)}"
+HEADS = f"""
+    [[heads]]
+    name = "node1"
+    preferred_role = "primary"
+    lan_a = "{LAN_A['node1']}"
+    lan_b = "{LAN_B['node1']}"
 
-        [[heads]]
-        name = "node1"
-        preferred_role = "primary"
-        lan_a = "{LAN_A['node1']}"
-        lan_b = "{LAN_B['node1']}"
-
-        [[heads]]
-        name = "node2"
-        preferred_role = "standby"
-        lan_a = "{LAN_A['node2']}"
-        lan_b = "{LAN_B['node2']}"
-
-        [[aliases]]
-        index = 1
-        address = "{VIP}"
-        prefix_length = 24
-        interface = "lana"
-
-        [[services]]
-        name = "tcpd"
-        check_type = "tcp"
-        check = "127.0.0.1:{PORT}"
-        active_only = true
-        interval_ms = 500
-        retry_threshold = 2
-        recovery = "notify-only"
-
-        [membership]
-        backend = "corosync"
-        pacemaker = "on"
-        refresh_s = 10
-        crm_mon_timeout_s = 5
-
-        [snmp]
-        listen = ["{SNMP}"]
-
-        [[snmp.communities]]
-        name = "public"
-        access = "read"
-
-        [[snmp.targets]]
-        name = "nms"
-        address = "{TRAPS}"
-        version = "v2c"
-        kind = "trap"
-        community = "public"
-        """)
+    [[heads]]
+    name = "node2"
+    preferred_role = "standby"
+    lan_a = "{LAN_A['node2']}"
+    lan_b = "{LAN_B['node2']}"
+    """
 
 
-# The same service for the own-mode pair: there the daemon starts it at takeover.
-OWN_SERVICE = f"""
+# The service, in both modes (in the own mode the daemon starts it at takeover; here
+# Pacemaker runs it).
+SERVICE = f"""
     [[services]]
     name = "tcpd"
     check_type = "tcp"
@@ -164,51 +116,14 @@ def own_mode_objects(pair: HaPair) -> dict[str, set[str]]:
     return out
 
 
-class Head:
-    """One node's daemon and snmptrapd, both in the node's namespaces."""
+class Head(LabDaemon):
+    """One node's daemon and snmptrapd."""
 
     def __init__(self, lab: CoroLab, name: str, workdir: Path) -> None:
-        self.lab, self.name = lab, name
-        self.log = workdir / f"{name}.log"
-        self.trap_log = workdir / f"{name}-traps.log"
-        conf = workdir / f"{name}.toml"
-        conf.write_text(config(name, workdir))
-        trapd_conf = workdir / f"{name}-snmptrapd.conf"
-        trapd_conf.write_text("authCommunity log public\nformat2 TRAP %v\\n\n")
-        persist = workdir / f"{name}-trapd-persist"
-        persist.mkdir(exist_ok=True)
-        self.trapd = lab.popen(name, "env", f"SNMP_PERSISTENT_DIR={persist}", "snmptrapd", "-f", "-n", "-C",
-                               "-c", str(trapd_conf), "-Lf", str(self.trap_log), "-M", MIB_DIRS,
-                               "-m", "HAOSCAR-MIB", f"udp:{TRAPS}")
-        self.daemon = lab.popen(name, sys.executable, "-m", "haoscar_snmp", "run", "-c", str(conf),
-                                stdout=self.log.open("w"), stderr=subprocess.STDOUT, cwd=str(workdir))
-
-    def walk(self, oid: str) -> dict[str, str]:
-        """snmpwalk on the node's agent: {object.index: value}, by name."""
-        p = self.lab.run(self.name, "snmpwalk", "-v2c", "-c", "public", "-t", "2", "-r", "1", "-Oqs",
-                         "-M", MIB_DIRS, "-m", "HAOSCAR-MIB", SNMP, oid, check=False, timeout=60)
-        out = {}
-        for line in p.stdout.splitlines():
-            name, _, value = line.partition(" ")
-            out[name] = value.strip().strip('"')
-        return out
-
-    def get(self, *objects: str) -> list[str]:
-        p = self.lab.run(self.name, "snmpget", "-v2c", "-c", "public", "-t", "2", "-r", "1", "-Oqv",
-                         "-M", MIB_DIRS, "-m", "HAOSCAR-MIB", SNMP, *objects, check=False, timeout=20)
-        return [v.strip().strip('"') for v in p.stdout.splitlines()]
-
-    def by_name(self, table: str, name_column: str, column: str) -> dict[str, str]:
-        rows = self.walk(table)
-        keys = {k.split(".", 1)[1]: v for k, v in rows.items() if k.startswith(f"{name_column}.")}
-        return {keys[k.split(".", 1)[1]]: v for k, v in rows.items()
-                if k.startswith(f"{column}.") and k.split(".", 1)[1] in keys}
+        super().__init__(lab, name, workdir, config(name, workdir, HEADS, SERVICE, VIP))
 
     def heads(self) -> dict[str, str]:
-        return self.by_name("haoscarHeadTable", "haoscarHeadName", "haoscarHeadState")
-
-    def members(self) -> dict[str, str]:
-        return self.by_name("haoscarClusterNodeTable", "haoscarClusterNodeName", "haoscarClusterNodeMember")
+        return self.head_states()
 
     def alias(self) -> tuple[str, str]:
         """(owner, status) of alias 1."""
@@ -228,34 +143,20 @@ class Head:
         p = self.lab.run(self.name, "ss", "-Hltn", f"sport = :{PORT}", check=False)
         return str(PORT) in p.stdout
 
-    def traps(self, name: str) -> int:
-        text = self.trap_log.read_text(errors="replace") if self.trap_log.exists() else ""
-        return len(re.findall(rf"HAOSCAR-MIB::{name}\b", text))
-
     def told_moved(self, resource: str, node: str) -> bool:
         """A haoscarResourceMoved naming the resource and its new node reached snmptrapd."""
-        text = self.trap_log.read_text(errors="replace") if self.trap_log.exists() else ""
         return any("HAOSCAR-MIB::haoscarResourceMoved" in line
                    and f"haoscarNotifySubject.0 = STRING: {resource}\t" in line
                    and f"haoscarNotifyNewValue.0 = STRING: Started on {node}" in line
-                   for line in text.splitlines())
-
-    def alive(self) -> bool:
-        return self.daemon.poll() is None
+                   for line in self.trap_text().splitlines())
 
 
 def wait(condition: Callable[[], object], timeout: float, what: str, heads: dict[str, Head]) -> float:
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > timeout or not all(h.alive() for h in heads.values()):
-            logs = "\n".join(f"--- {h.name}\n{h.log.read_text(errors='replace')[-2500:]}" for h in heads.values())
-            some = next(iter(heads.values()))
-            placed = some.lab.crm_mon_text(some.name)
-            services = {h.name: (h.service(), h.serving()) for h in heads.values()}
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}\n"
-                                 f"service (MIB, listening): {services}\n{placed}\n{logs}")
-        time.sleep(0.2)
-    return time.monotonic() - start
+    def more() -> str:
+        some = next(iter(heads.values()))
+        services = {h.name: (h.service(), h.serving()) for h in heads.values()}
+        return f"service (MIB, listening): {services}\n{some.lab.crm_mon_text(some.name)}"
+    return corodaemon.wait(condition, timeout, what, heads, more)
 
 
 @pytest.fixture
@@ -267,9 +168,7 @@ def lab(tmp_path: Path) -> Iterator[CoroLab]:
     with CoroLab(tmp_path / "lab", nodes=2) as lab:
         assert lab.two_node
         lab.start()
-        alert = (f'<alerts><alert id="haoscar" path="{AGENT}">'
-                 f'<recipient id="haoscar-sock" value="{SOCKET}"/></alert></alerts>')
-        lab.run("node1", "cibadmin", "--create", "-o", "configuration", "--xml-text", alert, timeout=30)
+        add_alert(lab)
         lab.add_ip("vip", VIP)
         tcpd = ('<primitive id="tcpd" class="ocf" provider="heartbeat" type="anything">'
                 '<instance_attributes id="tcpd-ia">'
@@ -289,28 +188,16 @@ def lab(tmp_path: Path) -> Iterator[CoroLab]:
 
 def test_two_heads_on_corosync_show_the_own_mode_objects(lab: CoroLab, pair: HaPair, tmp_path: Path) -> None:
     # The own-mode pair first (it is stopped before the lab's daemons start).
-    pair.services = {h: OWN_SERVICE for h in ("head1", "head2")}
+    pair.services = {h: SERVICE for h in ("head1", "head2")}
     pair.start_both()
     own = own_mode_objects(pair)
     pair.stop_all()
     heads = {name: Head(lab, name, tmp_path) for name in NODES}
     try:
         _scenario(lab, heads, own)
-        for h in heads.values():
-            assert h.alive(), f"{h.name}'s daemon exited"
-            text = h.log.read_text(errors="replace")
-            for marker in (BUG_MARKER, "Traceback", "Task exception was never retrieved"):
-                assert marker not in text, f"{marker!r} in {h.name}'s log:\n{text[-4000:]}"
     finally:
-        for h in heads.values():
-            if h.alive():
-                h.daemon.terminate()
-                try:
-                    h.daemon.wait(10)
-                except subprocess.TimeoutExpired:
-                    h.daemon.kill()
-    for h in heads.values():
-        assert h.daemon.returncode == 0, f"{h.name}'s daemon exited {h.daemon.returncode}"
+        stop(heads)
+    assert_clean(heads)
 
 
 def _agree(heads: dict[str, Head], holder: str) -> bool:
