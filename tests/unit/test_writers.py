@@ -55,10 +55,11 @@ WRITERS: dict[str, set[str] | dict[str, set[str]]] = {
                 "status": {"fcaps.fault.role.effects", "fcaps.fault.role.placed"},
                 "owner": {"fcaps.fault.role.effects", "fcaps.fault.role.placed"},
                 "garp_sent": {"fcaps.fault.role.effects", "fcaps.fault.role.aliasguard"}},
+    # The service monitor and its base, the ladder's steps carried out (services.recovery).
     "services": {"*": {"fcaps.configuration.apply"},
-                 "status": {"fcaps.fault.services.monitor"}, "consec_failures": {"fcaps.fault.services.monitor"},
-                 "last_failure": {"fcaps.fault.services.monitor"}, "restarts": {"fcaps.fault.services.monitor"},
-                 "last_action": {"fcaps.fault.services.monitor"}},
+                 **{name: {"fcaps.fault.services.monitor", "fcaps.fault.services.recovery"}
+                    for name in ("status", "consec_failures", "restarts")},
+                 "last_failure": {"fcaps.fault.services.recovery"}, "last_action": {"fcaps.fault.services.recovery"}},
     "events": {"fcaps.fault.history"},
     "event_last_index": {"fcaps.fault.history"},
     "alarms": {"fcaps.fault.alarms"},
@@ -89,7 +90,7 @@ WRITERS: dict[str, set[str] | dict[str, set[str]]] = {
     "agentx": {"haoscar_snmp.snmp.agentx.session"},
     "config_sync": {"*": {"fcaps.configuration.drift"}, "unconfirmed": {"fcaps.configuration.agreement"},
                     **{name: {"fcaps.configuration.sync"} for name in ("adoptions", "pushes", "refusals")}},
-    "service_unfit": {"fcaps.fault.services.monitor"},
+    "service_unfit": {"fcaps.fault.services.recovery"},
     "peer_lans_down": {"fcaps.fault.lan.poller"},
     "loop": {"fcaps.performance.looplag"},
     "perf_durations": {"fcaps.performance.figures"},

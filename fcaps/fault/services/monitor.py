@@ -1,14 +1,11 @@
-"""Service monitoring and recovery: each service checked on its own timer, its ladder driven.
+"""Service monitoring: each service checked on its own timer, its verdicts handed to its ladder.
 
 The seed's service monitor: every configured service is checked by its check type
 (fault/services/checks.py) at its own interval, on the monotonic clock it is given, with at most
 `MAX_IN_FLIGHT` checks running at once; a check never blocks the loop and is bounded by
-its timeout. Each verdict goes to the service's recovery ladder (fault/services/ladder.py), and
-the ladder's steps are carried out here: restart commands run through the runner with
-their own timeout, a failover is asked of the role machine by marking this head unfit
-(`state.service_unfit`, which it reads and advertises to the peer), and every step is an
-event with its reason, an alarm raised or cleared, and a row of haoscarServiceTable.
-The ladders are saved after every step (fault/services/outages.py), before a restart runs.
+its timeout. Each verdict goes to the service's recovery ladder (fault/services/ladder.py),
+and the ladder's steps are carried out by the base class, `ServiceRecovery`
+(fault/services/recovery.py): events, alarms, restarts, the failover request, the rows.
 
 A check that cannot be carried out (the command cannot run, no systemd, ...) is not a
 verdict on the service: it is counted, raises a serviceCheckError alarm, and leaves the
@@ -41,15 +38,15 @@ from haoscar_snmp.config.checkspec import CheckSpec
 from haoscar_snmp.config.schema import Config, ServiceConfig
 from haoscar_snmp.core.bug import BUG_MARKER
 from haoscar_snmp.core.clock import Clock, Timer
-from haoscar_snmp.core.events import Event, EventBus, EventType, Severity, is_counter_reset, is_service_reset
+from haoscar_snmp.core.events import Event, EventBus, Severity, is_counter_reset, is_service_reset
 from haoscar_snmp.core.runner import Runner
-from haoscar_snmp.core.state import HeadStatus, RowStatus, ServiceRow, ServiceRung, ServiceStatus, State
+from haoscar_snmp.core.state import RowStatus, ServiceRow, ServiceRung, ServiceStatus, State
 
 from fcaps.fault.alarms import Alarms, AlarmType, ProbableCause
 from .checks import Checker, Outcome, Verdict
-from fcaps.fault.heartbeat.proto import Flag
-from .ladder import Ladder, Policy, Step, StepKind
+from .ladder import Ladder
 from .outages import OutageFile
+from .recovery import ServiceRecovery, policy_of
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +55,9 @@ SYNC_INTERVAL_S = 1.0       # the job: rows <-> timers, failure timeouts
 TICK_S = 0.05               # checks fall due on this grid, so that one wake-up runs several
 
 
-def policy_of(config: Config, svc: ServiceConfig) -> Policy:
-    return Policy(fall=config.retry_threshold(svc), rise=svc.rise, max_restarts=svc.max_restarts,
-                  window_s=float(svc.restart_window_s), reset_after=svc.reset_after,
-                  flap_threshold=svc.flap_threshold, failure_timeout_s=float(svc.failure_timeout_s),
-                  recovery=str(svc.recovery), has_restart=bool(svc.restart_command()))
-
-
-class ServiceMonitor:
-    """Sole writer of the services' runtime fields and of `state.service_unfit`."""
+class ServiceMonitor(ServiceRecovery):
+    """Sole writer, with its base `ServiceRecovery`, of the services' runtime fields and of
+    `state.service_unfit`."""
 
     name = "services"
 
@@ -151,10 +142,6 @@ class ServiceMonitor:
             await self._save()
         return self._summary()
 
-    def local_head_active(self) -> bool:
-        """Read from the state, as the role machine last wrote it (not asked of the role)."""
-        return any(head.is_local and head.status == HeadStatus.ACTIVE for head in self.state.heads.values())
-
     async def stop(self) -> None:
         """Cancel the timers, checks and restarts quietly, and wait for them."""
         self._stopped = True
@@ -193,6 +180,17 @@ class ServiceMonitor:
             for index, row in self._rows():
                 if wanted in (0, index) and row.name in self.ladders:
                     self._spawn(self._reset(index, row, f"reset by {who}"))
+
+    async def _reset(self, index: int, row: ServiceRow, reason: str) -> None:
+        ladder = self._ladder(row.name)
+        steps = ladder.reset(reason)
+        self._clear_alarms(row.name)
+        if row.status not in (ServiceStatus.DISABLED, ServiceStatus.STOPPED):
+            row.status = ServiceStatus.UNKNOWN
+        await self._carry_out(index, row, steps)
+        if row.name in self._timers and not self._stopped:
+            self._timers.pop(row.name).cancel()
+            self._arm(row.name, self.clock.monotonic())   # checked afresh, now
 
     # -- checks ------------------------------------------------------------------------
 
@@ -278,169 +276,7 @@ class ServiceMonitor:
         if steps:
             await self._carry_out(index, row, steps, svc)
 
-    # -- ladder steps ------------------------------------------------------------------
-
-    async def _carry_out(self, index: int, row: ServiceRow, steps: list[Step],
-                         svc: ServiceConfig | None = None) -> bool:
-        """Publish each step, act on it, save the ladders; True if there was anything to do."""
-        if not steps:
-            return False
-        config = self.config()
-        svc = svc or self._service(config, index)
-        ladder = self._ladder(row.name)
-        restart = False
-        for step in steps:
-            if svc is not None:
-                self._mirror(row, ladder, config, svc)
-            if step.kind is StepKind.DOWN:
-                row.last_failure = self.clock.time()
-                self._publish(EventType.SERVICE_DOWN, Severity.MAJOR, index, row,
-                              f"service {row.name} is down: {step.reason}", step.reason)
-                self.alarms.raise_alarm(ProbableCause.SERVICE_FAILURE, row.name, Severity.MAJOR,
-                                        AlarmType.PROCESSING_ERROR, f"service {row.name} is down: {step.reason}")
-            elif step.kind is StepKind.RESTART:
-                self._publish(EventType.SERVICE_RESTARTED, Severity.WARNING, index, row,
-                              f"service {row.name}: {step.reason}", step.reason)
-                restart = True
-            elif step.kind is StepKind.RESTART_FAILED:
-                self._publish(EventType.SERVICE_RESTART_FAILED, Severity.MAJOR, index, row,
-                              f"service {row.name}: {step.reason}", step.reason)
-            elif step.kind is StepKind.FAILOVER:
-                blocked = self.handover_blocked()
-                if blocked:
-                    await self._carry_out(index, row, ladder.failover_refused(
-                        f"{step.reason}; the active role cannot move: {blocked}"), svc)
-                    continue
-                peer = self.state.peer.name if self.state.peer is not None else "the peer"
-                self._publish(EventType.SERVICE_ESCALATED, Severity.MAJOR, index, row,
-                              f"service {row.name}: {step.reason}; handing the active role to {peer}",
-                              step.reason)
-            elif step.kind is StepKind.EXHAUSTED:
-                self._publish(EventType.SERVICE_RECOVERY_EXHAUSTED, Severity.CRITICAL, index, row,
-                              f"service {row.name}: recovery exhausted ({step.reason}); operator action needed",
-                              step.reason)
-                self.alarms.raise_alarm(ProbableCause.RECOVERY_EXHAUSTED, row.name, Severity.CRITICAL,
-                                        AlarmType.PROCESSING_ERROR,
-                                        f"service {row.name}: recovery exhausted ({step.reason})")
-            elif step.kind is StepKind.RECOVERED:
-                self._publish(EventType.SERVICE_RECOVERED, Severity.INFO, index, row,
-                              f"service {row.name} is running again: {step.reason}", step.reason)
-                self._clear_alarms(row.name)
-            elif step.kind is StepKind.RESET:
-                self._publish(EventType.SERVICE_LADDER_RESET, Severity.INFO, index, row,
-                              f"service {row.name}: incident closed ({step.reason})", step.reason)
-                if row.status != ServiceStatus.FAILED:
-                    self._clear_alarms(row.name)
-                else:
-                    self.alarms.clear(ProbableCause.RECOVERY_EXHAUSTED, row.name)
-        if svc is not None:
-            self._mirror(row, ladder, config, svc)
-        self._update_unfit()
-        await self._save()                     # before the restart runs: a crash resumes here
-        if restart and svc is not None and self._checked_here(row):
-            await self._restart(index, row, svc)
-        return True
-
-    async def _restart(self, index: int, row: ServiceRow, svc: ServiceConfig) -> None:
-        timeout = svc.restart_timeout_ms / 1000.0
-        result = await self.runner.run(svc.restart_command(), timeout)
-        if result.timed_out:
-            detail = f"did not finish within {svc.restart_timeout_ms} ms"
-        elif result.ok:
-            detail = "finished"
-        else:
-            first = result.output.splitlines()[0][:80] if result.output else ""
-            detail = f"exited with {result.returncode}" + (f": {first}" if first else "")
-        log.info("service %s: restart command %s", row.name, detail)
-        if svc.active_only and svc.stop and not self.local_head_active():
-            # The role was released while the restart ran, and the release stopped the
-            # service before the restart started it again: stop it once more.
-            log.warning("service %s: restarted while this head released the role; stopping it", row.name)
-            await self.runner.run(svc.stop, timeout)
-        found = self._find(row.name)
-        if found is None:
-            return
-        ladder = self._ladder(row.name)
-        steps = ladder.restart_done(result.ok, detail)
-        self._mirror(row, ladder, self.config(), svc)
-        await self._carry_out(index, row, steps, svc)
-        if not steps:
-            await self._save()
-
-    async def _reset(self, index: int, row: ServiceRow, reason: str) -> None:
-        ladder = self._ladder(row.name)
-        steps = ladder.reset(reason)
-        self._clear_alarms(row.name)
-        if row.status not in (ServiceStatus.DISABLED, ServiceStatus.STOPPED):
-            row.status = ServiceStatus.UNKNOWN
-        await self._carry_out(index, row, steps)
-        if row.name in self._timers and not self._stopped:
-            self._timers.pop(row.name).cancel()
-            self._arm(row.name, self.clock.monotonic())   # checked afresh, now
-
-    def _checked_here(self, row: ServiceRow) -> bool:
-        """In service on this head now: an active-only service is never judged, let alone
-        restarted, on a head that is not active (releasing included: it was just stopped)."""
-        if row.status in (ServiceStatus.DISABLED, ServiceStatus.STOPPED):
-            return False
-        return not row.active_only or self.local_head_active()
-
-    def handover_blocked(self) -> str:
-        """Why the active role cannot move to the peer now ("" = it can)."""
-        if not self.local_head_active():
-            return "this head is not active"
-        peer = self.state.peer
-        if peer is None:
-            return "there is no peer head"
-        if not peer.heard:
-            return f"peer {peer.name} is not heard"
-        if peer.status != HeadStatus.STANDBY:
-            return f"peer {peer.name} is {peer.status.name.lower()}"
-        flags = Flag(peer.flags)
-        if not flags & Flag.QUORUM_OK or flags & (Flag.ISOLATED | Flag.PUBLIC_DOWN | Flag.PUBLIC_LOST):
-            return f"peer {peer.name} is not fit to be active"
-        if flags & Flag.SERVICE_FAILED:
-            return f"peer {peer.name} has a failed service too"
-        return ""
-
     # -- helpers -----------------------------------------------------------------------
-
-    def _rows(self) -> list[tuple[int, ServiceRow]]:
-        return [(key[0], row) for key, row in self.state.services.items()]
-
-    def _find(self, name: str) -> tuple[int, ServiceRow] | None:
-        """The row of a service by name: the index remembered from the last lookup, checked
-        against the table (rows come and go by SNMP), else a search."""
-        index = self._index_of.get(name)
-        row = self.state.services.get((index,)) if index is not None else None
-        if row is not None and row.name == name:
-            return index, row
-        found = next(((i, row) for i, row in self._rows() if row.name == name), None)
-        if found is None:
-            self._index_of.pop(name, None)
-        else:
-            self._index_of[name] = found[0]
-        return found
-
-    def _service(self, config: Config, index: int) -> ServiceConfig | None:
-        """The configuration of the service at `index`, by a map made once per configuration."""
-        if self._by_index[0] is not config:
-            self._by_index = (config, {svc.index: svc for svc in config.services})
-            self._specs = {}
-        return self._by_index[1].get(index)
-
-    def _spec(self, svc: ServiceConfig) -> CheckSpec:
-        """The service's check, parsed once per configuration."""
-        spec = self._specs.get(svc.index)
-        if spec is None or self._by_index[1].get(svc.index) is not svc:
-            spec = self._specs[svc.index] = svc.spec()
-        return spec
-
-    def _ladder(self, name: str) -> Ladder:
-        ladder = self.ladders.get(name)
-        if ladder is None:
-            ladder = self.ladders[name] = Ladder()
-        return ladder
 
     def _set_aside(self, row: ServiceRow, status: ServiceStatus) -> bool:
         """A row not in service: no timer, no alarms, a fresh ladder when it comes back."""
@@ -450,46 +286,6 @@ class ServiceMonitor:
         row.status, row.consec_failures = status, 0
         row.rung, row.restarts_in_window = ServiceRung.WATCHING, 0
         return self.ladders.pop(row.name, None) is not None
-
-    def _clear_alarms(self, name: str) -> None:
-        for cause in (ProbableCause.SERVICE_FAILURE, ProbableCause.RECOVERY_EXHAUSTED,
-                      ProbableCause.SERVICE_CHECK_ERROR):
-            self.alarms.clear(cause, name)
-
-    def _mirror(self, row: ServiceRow, ladder: Ladder, config: Config, svc: ServiceConfig) -> None:
-        """The ladder as haoscarServiceTable shows it."""
-        if row.status not in (ServiceStatus.DISABLED, ServiceStatus.STOPPED):
-            row.status = ladder.status
-        row.consec_failures = ladder.consec_fail
-        row.rung = ladder.rung
-        row.restarts_in_window = ladder.restarts_in_window(self.clock.monotonic(), policy_of(config, svc))
-        row.restarts = ladder.total_restarts
-        if ladder.last_action != row.last_action:
-            row.last_action_time = self.clock.time()
-        row.last_action = ladder.last_action
-        row.last_reason = ladder.last_reason[:255]
-
-    def _update_unfit(self) -> None:
-        names = {row.name for _, row in self._rows() if row.row_status == RowStatus.ACTIVE and row.enabled}
-        unfit = sorted(name for name, ladder in self.ladders.items() if ladder.unfit and name in names)
-        text = f"service {', '.join(unfit)} failed on this head" if unfit else ""
-        if text != self.state.service_unfit:
-            self.state.service_unfit = text
-            log.warning("%s", text or "no failed service keeps this head from being active any more")
-            self.wake_role()
-
-    def _publish(self, kind: EventType, severity: Severity, index: int, row: ServiceRow, text: str,
-                 reason: str) -> None:
-        self.bus.publish(Event(kind, row.name, severity, text, self.clock.time(),
-                               {"service_index": index, "reason": reason, "rung": row.rung.name.lower(),
-                                "action": row.last_action.name.lower()}))
-
-    async def _save(self) -> None:
-        if self.outages is not None:
-            try:
-                await self.outages.save(self.ladders)
-            except OSError as error:
-                log.error("cannot save the service outage history to %s: %s", self.outages.path, error)
 
     def _spawn(self, coro: object) -> None:
         task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
