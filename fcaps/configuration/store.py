@@ -12,12 +12,9 @@ makes (a SET, a reload, a file edited while the daemon was stopped), taken from 
 when this head adopts the peer's settings. A SET that changes cluster-wide settings is
 first proposed to the peer (`Peer`, given at construction: `agreement.PeerAgreement`,
 which the settings exchange in `sync.py` serves): a refusal there refuses the SET, and
-nothing changes on either head. A change of the
-heartbeat timing that would let the heads misjudge each other while one runs the old
-timing and the other the new goes in two steps, each proposed to the peer and applied on
-both heads: first an intermediate timing (the longer dead time, the shorter interval),
-then the new one (`clustersync.stage_timing`; `commit` says what happens when a step
-fails).
+nothing changes on either head. `proposal.py` does that part of `commit`: the proposal
+in one step or, for a heartbeat timing change, in two, and what is held when the peer
+refuses or does not answer.
 
 The store is built first and depends on no other component: those that act on it listen
 (`on_change`, `on_version`, and `on_request` for the operator actions a SET carries).
@@ -26,7 +23,6 @@ The store is built first and depends on no other component: those that act on it
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import logging
 from collections.abc import Mapping
@@ -41,11 +37,10 @@ from haoscar_snmp.config.cluster import (
     differences,
     digest,
     fingerprint,
-    section,
 )
-from haoscar_snmp.config.clustersync import Stage, Version, bump, cross_head_problems, stage_timing
+from haoscar_snmp.config.clustersync import Version, bump, cross_head_problems
 from haoscar_snmp.config.diff import diff_configs
-from haoscar_snmp.config.errors import CommitRefused, ConfigError, Problem
+from haoscar_snmp.config.errors import ConfigError, Problem
 from haoscar_snmp.config.loader import load_config
 from haoscar_snmp.config.mibmap import SetPlan
 from haoscar_snmp.config.persist import OverrideStore, ensure_state_dir
@@ -57,8 +52,9 @@ from haoscar_snmp.core.ratelimit import RateLimiter
 from haoscar_snmp.core.state import OperatorRequest, ServiceSelection, State
 from haoscar_snmp.core.text import printable
 
-from .agreement import Confirmation, Proposal, SingleHead
+from .agreement import Proposal, SingleHead
 from .apply import apply_to_state
+from .proposal import Proposing
 
 log = logging.getLogger(__name__)
 audit = logging.getLogger("haoscar_snmp.audit")
@@ -110,8 +106,9 @@ class VersionFile:
         atomic_write(self.path, text.encode("utf-8"))
 
 
-class ConfigStore:
-    """Holds file config, overrides, pending (notReady) rows and the effective config."""
+class ConfigStore(Proposing):
+    """Holds file config, overrides, pending (notReady) rows and the effective config
+    (the proposal of a cluster-wide change to the peer: `Proposing`, proposal.py)."""
 
     def __init__(self, path: Path | None, state_dir: Path | None, state: State, bus: EventBus,
                  clock: Clock, peer: Peer | None = None) -> None:
@@ -280,112 +277,6 @@ class ConfigStore:
             for listener in self.on_request:
                 listener(action, principal)
 
-    async def _agree(self, plan: SetPlan, new: Config, settings: dict[str, Any], principal: str) -> None:
-        """Propose a cluster-wide change to the peer and hold it here once the peer took
-        it: in one step, or in two when the heartbeat timing needs it.
-
-        Two steps (`stage_timing`): step 1 is the whole SET with the heartbeat interval,
-        dead time and initdead at the intermediate timing, proposed, then persisted and
-        applied here (the heartbeat process gets it); after `Stage.settle_s`, step 2 is
-        the new timing, proposed, then persisted and applied here. Every mix of old,
-        intermediate and new timing between the heads is safe, so a failure anywhere
-        leaves the pair safe:
-
-        * step 1 refused: CommitRefused, nothing changed on either head;
-        * step 1 not answered: the change is held on this head alone, at once in its final
-          form, if that is safe while the peer keeps its settings as known; else
-          CommitRefused (nothing changed here);
-        * step 2 refused: both heads hold the intermediate timing (and the rest of the
-          SET); CommitRefused with undoFailed, and the audit log says what each holds;
-        * step 2 not answered: this head holds the new timing, the peer the intermediate
-          (or the new, if only its answer was lost); the SET succeeds with the drift
-          alarm, and the peer takes the new timing when it answers.
-        """
-        peer = self.peer.settings(self.settings, self.digest)
-        stage = stage_timing(section(self.settings, "timing"), section(settings, "timing"),
-                             section(peer, "timing") if peer is not None else None) \
-            if self.peer.takes_part() else None
-        version = bump(self.version, self.me)
-        if stage is None:
-            answer = await self.peer.propose(settings, version, 0)
-            if answer.outcome is Confirmation.REFUSED:
-                raise CommitRefused(f"the peer head refused it: {answer.why}")
-            if answer.outcome is Confirmation.UNCONFIRMED:
-                await self._alone(plan, new, settings, version, principal, answer.why)
-            else:
-                await self._hold(plan.overrides, new, settings, version)
-            return
-
-        first = copy.deepcopy(plan.overrides)
-        first.setdefault("timing", {}).update(stage.intermediate)
-        try:
-            between = apply_overrides(self.file_config, first)
-        except ConfigError as error:        # not expected: the intermediate of two valid timings
-            raise CommitRefused(f"the intermediate heartbeat timing is invalid: {error}", "commitFailed") from None
-        between_settings = cluster_wide(between)
-        answer = await self.peer.propose(between_settings, version, 1)
-        if answer.outcome is Confirmation.REFUSED:
-            raise CommitRefused(f"the peer head refused it: {answer.why}")
-        if answer.outcome is Confirmation.UNCONFIRMED:
-            # Above step 1's version: if the peer took step 1 and only its answer was lost,
-            # it takes this head's final settings all the same.
-            await self._alone(plan, new, settings, bump(version, self.me), principal, answer.why, stage)
-            return
-        await self._hold(first, between, between_settings, version)
-        self._pending = plan.pending
-        apply_to_state(self.effective, self.state, self._pending)
-        self.state.config_meta.last_changed = self.clock.time()
-        audit.info("SET by %s: heartbeat timing changed in two steps; step 1 applied on both heads "
-                   "(version %s): %s", principal, version, _timing_text(between))
-        for callback in self.on_change:
-            callback(self.effective)
-        if stage.settle_s:
-            # The faster beat is on the wire on both heads before any dead time falls.
-            await asyncio.sleep(stage.settle_s)
-
-        final = bump(version, self.me)
-        answer = await self.peer.propose(settings, final, 2)
-        if answer.outcome is Confirmation.REFUSED:
-            text = (f"the peer head refused step 2 of the heartbeat timing change ({answer.why}); both heads "
-                    f"hold step 1's intermediate timing (version {version}): {_timing_text(between)}, with "
-                    f"the rest of the SET applied; set the heartbeat timing again")
-            audit.warning("SET by %s: %s", principal, text)
-            raise CommitRefused(text, "undoFailed")
-        if answer.outcome is Confirmation.UNCONFIRMED:
-            await self._alone(plan, new, settings, final, principal, answer.why, stage, between=version)
-            return
-        await self._hold(plan.overrides, new, settings, final)
-        audit.info("SET by %s: step 2 applied on both heads (version %s): %s", principal, final,
-                   _timing_text(new))
-
-    async def _alone(self, plan: SetPlan, new: Config, settings: dict[str, Any], version: Version,
-                     principal: str, why: str, stage: Stage | None = None, between: Version | None = None
-                     ) -> None:
-        """The peer did not answer: hold the change on this head only, if that is safe
-        while the peer keeps its settings as known (CommitRefused if not: nothing
-        changes here). `between`: step 1 applied on both heads at that version."""
-        peer = self.peer.settings(self.settings, self.digest)
-        problems = self._cross_head(new, peer, jointly=False) if peer is not None else []
-        if problems:
-            text = (f"the peer head did not answer ({why}), and this head alone may not run the change "
-                    f"while the peer runs its settings: "
-                    + "; ".join(f"{key}: {reason}" for key, reason in problems)
-                    + ". Nothing changed on this head")
-            if stage is not None:
-                text += (f"; if the peer took step 1 all the same (its answer lost), both heads take its "
-                         f"intermediate timing ({_stage_text(stage.intermediate)}), safe with either")
-            raise CommitRefused(text)
-        self.peer.alone(why)
-        if between is None:
-            audit.warning("SET by %s: applied on this head only (version %s): %s; the peer takes it when it "
-                          "answers", principal, version, why)
-        else:
-            audit.warning("SET by %s: step 2 of the heartbeat timing change not confirmed by the peer head "
-                          "(%s): this head holds %s (version %s); the peer head holds step 1's intermediate "
-                          "timing (version %s), or this head's if only its answer was lost; it takes this "
-                          "head's when it answers", principal, why, _timing_text(new), version, between)
-        await self._hold(plan.overrides, new, settings, version)
-
     async def _hold(self, overrides: dict[str, Any], config: Config, settings: dict[str, Any],
                     version: Version) -> None:
         """Persist the overrides (and the version), then hold them as the running
@@ -488,14 +379,3 @@ class ConfigStore:
                 callback(self.effective)
             log.info("configuration reloaded: %s", diff.summary())
             return diff.summary()
-
-
-def _timing_text(config: Config) -> str:
-    t = config.timing
-    return _stage_text({"heartbeat_interval_ms": t.heartbeat_interval_ms,
-                        "heartbeat_dead_time_ms": t.heartbeat_dead_time_ms, "initdead_ms": t.initdead_ms})
-
-
-def _stage_text(timing: Mapping[str, Any]) -> str:
-    return (f"heartbeat interval {timing['heartbeat_interval_ms']} ms, dead time "
-            f"{timing['heartbeat_dead_time_ms']} ms, initdead {timing['initdead_ms']} ms")

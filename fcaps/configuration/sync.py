@@ -19,8 +19,8 @@ own state, persists and applies it, and answers ACK or NAK. A NAK refuses the SE
 not answer within PROPOSE_TIMEOUT_S, leaves the change on this head only: the SET
 succeeds, the drift alarm is raised at once, and the peer takes the change when it is
 heard again (this head's version is newer), unless the change is unsafe while the peer
-keeps its settings (then it is refused, `store.ConfigStore._alone`). A heartbeat-timing
-change that needs it is proposed in two steps (`store.ConfigStore._agree`), each one a
+keeps its settings (then it is refused, `proposal.Proposing._alone`). A heartbeat-timing
+change that needs it is proposed in two steps (`proposal.Proposing._agree`), each one a
 proposal as above; a peer proposal that arrives between them is refused, as one that
 arrives while this head's own proposal waits for its answer. docs/operations.md says it
 for operators.

@@ -38,7 +38,9 @@ WRITERS: dict[str, set[str] | dict[str, set[str]]] = {
                 **{name: {"fcaps.fault.role.report", "fcaps.fault.role.placed"}
                    for name in ("status", "failover_count", "last_failover_time", "last_failover_duration_ms",
                                 "last_failover_reason")}},
-    "config_meta": {"fcaps.configuration.store"},
+    # The store commits a SET; the step 1 of a heartbeat timing change in two steps is
+    # committed by its proposal part (a mixin of the store).
+    "config_meta": {"fcaps.configuration.store", "fcaps.configuration.proposal"},
     "control": {"fcaps.configuration.control"},
     "heads": {"*": {"fcaps.configuration.apply", "fcaps.fault.role.machine", "fcaps.fault.heartbeat.monitor",
                     "fcaps.fault.role.placed"},
