@@ -21,7 +21,8 @@ from fcaps.fault.heartbeat.process import build as build_heartbeat
 from fcaps.fault.history import EventHistory
 from fcaps.fault.lan.icmp import Prober
 from fcaps.fault.lan.links import LinkWatch
-from fcaps.fault.lan.poller import LanPoller, LinkChanged
+from fcaps.fault.lan.ownifs import LinkChanged
+from fcaps.fault.lan.poller import LanPoller
 from fcaps.fault.mailer import Mailer
 from fcaps.fault.role.advertise import Advertiser, GenerationFile, NoPeer
 from fcaps.fault.role.aliasguard import AliasGuard

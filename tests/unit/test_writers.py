@@ -25,13 +25,19 @@ from haoscar_snmp.core.state import LanIfRow, State
 LAN_IF_RUNTIME = ("status", "in_packets", "out_packets", "last_change", "probes_sent", "replies",
                   "rtt_us", "last_reply", "probe_errors", "last_error", "carrier", "in_errors",
                   "out_errors", "in_discards", "out_discards", "source")
+# Of those, the kernel's view of this head's own interfaces is written by the poller's part
+# for them (fcaps.fault.lan.ownifs), the probe counts of the pinged ones by the poller itself,
+# and the status, its time and the source by both.
+LAN_IF_KERNEL = ("carrier", "in_packets", "out_packets", "in_errors", "out_errors", "in_discards", "out_discards")
+LAN_IF_BOTH = ("status", "last_change", "source")
 
 # slice -> writer modules; or slice -> {field: writers} where fields differ ("*" = the rest)
 WRITERS: dict[str, set[str] | dict[str, set[str]]] = {
     "cluster": {"name": {"fcaps.configuration.apply"}, "local_head": {"fcaps.configuration.apply"},
                 "agent_version": {"haoscar_snmp.assembly.configuration"},
                 "agent_start_time": {"haoscar_snmp.assembly.configuration"},
-                **{name: {"fcaps.fault.lan.poller"} for name in ("lan_poller", "lan_poller_policy", "lan_state")},
+                **{name: {"fcaps.fault.lan.poller"} for name in ("lan_poller_policy", "lan_state")},
+                "lan_poller": {"fcaps.fault.lan.reporting"},
                 "*": {"fcaps.fault.role.report"}, "active_head": {"fcaps.fault.role.machine", "fcaps.fault.role.report",
                                                               "fcaps.fault.role.placed"},
                 # The corosync backend runs no role machine: Pacemaker's placement gives them.
@@ -50,7 +56,9 @@ WRITERS: dict[str, set[str] | dict[str, set[str]]] = {
     "public_reach": {"fcaps.fault.role.publicreach"},
     "hb_paths": {"fcaps.fault.heartbeat.process"},
     "lan_ifs": {"*": {"fcaps.configuration.apply"},
-                **{name: {"fcaps.fault.lan.poller"} for name in LAN_IF_RUNTIME}},
+                **{name: {"fcaps.fault.lan.poller"} for name in LAN_IF_RUNTIME},
+                **{name: {"fcaps.fault.lan.ownifs"} for name in LAN_IF_KERNEL},
+                **{name: {"fcaps.fault.lan.poller", "fcaps.fault.lan.ownifs"} for name in LAN_IF_BOTH}},
     "lans": {"fcaps.fault.lan.poller"},
     "lan_if_next_index": {"fcaps.configuration.apply"},
     "aliases": {"*": {"fcaps.configuration.apply"},

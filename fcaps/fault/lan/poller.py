@@ -9,20 +9,17 @@ haoscarLanIfTable change at once, and the notices become notifications (haoscarL
 / Up, haoscarLanFailed / Recovered), alarms and entries of the event history.
 
 Which interfaces: the rows of `watched_interfaces(config)` ([[interfaces]], [[nodes]],
-and the heads' own lan_a / lan_b addresses). This head's own interfaces are not pinged
-(an echo to one's own address proves nothing): the kernel tells their carrier through a
-netlink subscription within milliseconds and their packet, error and drop counters at
-each round (fault/lan/links.py). The other head's interfaces are pinged like a node's.
-The poller makes that watch itself, from the factory it is given, and hands it its own
-`link_changed`: the watch calls the poller, the poller owns the watch, and neither is
-given the other after it was built.
+and the heads' own lan_a / lan_b addresses). This head's own interfaces are not pinged:
+the kernel tells of them (fault/lan/ownifs.py, `OwnInterfaces`). The other head's
+interfaces are pinged like a node's. The poller makes that netlink watch itself, from
+the factory it is given, and hands it its own `link_changed`: the watch calls the
+poller, the poller owns the watch, and neither is given the other after it was built.
 
 Every head polls, so that each head's MIB shows the interfaces as that head reaches them
 and a change of roles loses nothing: the head that takes over the reporting already has
-every interface's state and history. Only the reporting head tells (notifications,
-alarms, e-mail): by default (`lan.poller = "standby"`, as in the seed) the standby, or
-the active head while there is no standby; "active"; or "both". The other head's rows
-are this head's own view (haoscarLanIfSource = thisHead) and it says nothing.
+every interface's state and history. Only the reporting head tells (fault/lan/reporting.py,
+`Reporting`). The other head's rows are this head's own view (haoscarLanIfSource =
+thisHead) and it says nothing.
 
 With `failover.lan_failure_is_head_failure`, the poller also judges the peer head for
 the role machine (`state.peer_lans_down`, advertised in the heartbeats): see `_judge_peer`.
@@ -30,29 +27,21 @@ the role machine (`state.peer_lans_down`, advertised in the heartbeats): see `_j
 Reload: the watch is a diff (an interface that stays keeps its state), and rows keep
 their index (the configuration applier numbers them, haoscar_snmp/config/lanrows.py).
 
-Writer of the runtime fields of haoscarLanIfTable's rows, of haoscarLanTable and of
-the cluster's LAN scalars (poller, policy, state sentence).
+Writer of the runtime fields of haoscarLanIfTable's pinged rows, of haoscarLanTable, of
+the cluster's LAN policy and state sentence, and of `state.peer_lans_down`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
-import ipaddress
 import logging
-import socket
-import struct
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable
 
 from haoscar_snmp.config.lanrows import PRIVATE, IfKey, watched_interfaces
 from haoscar_snmp.config.schema import Config
 from haoscar_snmp.core.clock import Clock
-from haoscar_snmp.core.events import Event, EventBus, EventType, Severity
+from haoscar_snmp.core.events import EventBus
 from haoscar_snmp.core.state import (
-    HeadRow,
-    HeadStatus,
     Lan,
     LanIfRow,
     LanRow,
@@ -63,8 +52,10 @@ from haoscar_snmp.core.state import (
     State,
 )
 
-from fcaps.fault.alarms import Alarms, AlarmType, ProbableCause
+from fcaps.fault.alarms import Alarms
 from .icmp import Prober, TargetStats
+from .ownifs import LinkChanged, Links, Own, OwnInterfaces, local_interface
+from .reporting import Reporting
 from .sweep import Sweep
 from .watch import (
     LanWatch,
@@ -73,76 +64,13 @@ from .watch import (
     Step,
     StepKind,
     Teller,
-    polls_here,
     running_on,
 )
-from .links import LinkCounters
 
 log = logging.getLogger(__name__)
 
-SIOCGIFADDR = 0x8915          # ioctl: an interface's (primary) IPv4 address
 SLICE = 250                   # interfaces read or written per pass of the event loop
 MAX_PROBE_TIMEOUT_S = 1.0     # a reply later than this (or than the interval) is late, still alive
-
-
-class Links(Protocol):
-    """This head's own interfaces, from netlink (fault/lan/links.py)."""
-
-    def set_names(self, names: list[str]) -> None: ...
-    async def counters(self) -> dict[str, LinkCounters]: ...
-    async def open(self) -> None: ...
-    def close(self) -> None: ...
-
-
-# (interface name, carrier, admin up): a change the watch tells at once.
-LinkChanged = Callable[[str, bool, bool], None]
-
-
-@dataclass(frozen=True)
-class Notice:
-    """What telling of one kind of fault takes: its alarm, its events, its words."""
-
-    cause: ProbableCause
-    severity: Severity
-    bad_event: EventType
-    good_event: EventType
-    bad: str                        # "LAN interface node3/lanA is down"
-    good: str
-
-
-@dataclass
-class Own:
-    """One of this head's own watched interfaces."""
-
-    name: str                       # Linux name; "" while no interface holds the address
-    teller: Teller
-
-
-def local_interface(address: str) -> str:
-    """The name of this host's interface that holds `address`, or "" (read at each reload:
-    an IPv4 address from each interface's primary address, an IPv6 one from
-    /proc/net/if_inet6)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return ""
-    if ip.version == 6:
-        try:
-            lines = Path("/proc/net/if_inet6").read_text().splitlines()
-        except OSError:
-            return ""
-        wanted = ip.packed.hex()
-        return next((f[5] for f in (line.split() for line in lines) if len(f) == 6 and f[0] == wanted), "")
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        for _, name in socket.if_nameindex():
-            request = struct.pack("256s", name.encode()[:15])
-            try:
-                answer = fcntl.ioctl(sock.fileno(), SIOCGIFADDR, request)
-            except OSError:
-                continue                 # no IPv4 address on it
-            if socket.inet_ntoa(answer[20:24]) == str(ip):
-                return name
-    return ""
 
 
 def awaiting_reply(stats: TargetStats, now: float, timeout: float) -> bool:
@@ -150,8 +78,9 @@ def awaiting_reply(stats: TargetStats, now: float, timeout: float) -> bool:
     return stats.waiting_since is not None and stats.last_sent is not None and now - stats.last_sent < timeout
 
 
-class LanPoller:
-    """The LAN poller job (`run_cycle` once per poll interval)."""
+class LanPoller(OwnInterfaces, Reporting):
+    """The LAN poller job (`run_cycle` once per poll interval); its parts for this head's
+    own interfaces and for telling come from the two mixins."""
 
     name = "lan-poller"
 
@@ -199,21 +128,6 @@ class LanPoller:
         except OSError as exc:
             self._open_error = str(exc)
             log.error("LAN poller: cannot ping: %s", exc)
-
-    async def open_links(self) -> None:
-        """Start watching this head's interfaces. Without netlink the poller goes on
-        pinging, and this head's own rows stay unknown."""
-        if self.links is None:
-            return
-        try:
-            await self.links.open()
-        except OSError as exc:
-            log.error("LAN poller: cannot watch this head's interfaces over netlink: %s", exc)
-            self.links = None
-
-    def close_links(self) -> None:
-        if self.links is not None:
-            self.links.close()
 
     async def stop(self) -> None:
         if self.sweep is not None:
@@ -302,23 +216,6 @@ class LanPoller:
         log.info("LAN poller: %d interfaces pinged every %g s, %d of this head's watched through netlink",
                  len(remote), interval, len(own))
 
-    def _reports(self, config: Config) -> bool:
-        """Whether this head tells (notifications, alarms): by the poller policy and the roles."""
-        me = self._head(local=True)
-        peer = self._head(local=False)
-        active = me is not None and me.status == HeadStatus.ACTIVE
-        peer_present = peer is not None and peer.status in (HeadStatus.ACTIVE, HeadStatus.STANDBY,
-                                                            HeadStatus.TAKING_OVER, HeadStatus.RELEASING)
-        reporting = polls_here(config.lan.poller, active, peer_present)
-        if reporting:
-            self.state.cluster.lan_poller = config.cluster.local_head
-        elif peer is not None:
-            self.state.cluster.lan_poller = peer.name
-        return reporting
-
-    def _head(self, local: bool) -> HeadRow | None:
-        return next((h for h in self.state.heads.values() if h.is_local == local), None)
-
     # -- steps -------------------------------------------------------------------------
 
     def _carry_out(self, step: Step) -> None:
@@ -338,50 +235,6 @@ class LanPoller:
             self._tell_interface(step.node, step.lan, step.kind is StepKind.TELL_DOWN, step.reason)
         elif step.kind in (StepKind.TELL_LAN_FAILED, StepKind.TELL_LAN_RECOVERED):
             self._tell_lan(step.lan, step.kind is StepKind.TELL_LAN_FAILED, step.reason)
-
-    def _tell_interface(self, node: str, lan: Lan, down: bool, reason: str) -> None:
-        subject = f"{node}/{lan.label}"
-        self._tell(Notice(ProbableCause.LAN_INTERFACE_FAILURE, Severity.MAJOR, EventType.LAN_IF_DOWN,
-                          EventType.LAN_IF_UP, f"LAN interface {subject} is down", f"LAN interface {subject} is up"),
-                   subject, down, reason,
-                   {"lan_if_index": self._index.get((node, lan)) or 0, "node": node, "lan": int(lan)})
-
-    def _tell_lan(self, lan: Lan, failed: bool, reason: str) -> None:
-        self._tell(Notice(ProbableCause.LAN_FAILURE, Severity.CRITICAL, EventType.LAN_FAILED,
-                          EventType.LAN_RECOVERED, f"{lan.label} failed", f"{lan.label} recovered"),
-                   lan.label, failed, reason, {"lan": int(lan)})
-
-    def _tell(self, notice: Notice, subject: str, bad: bool, reason: str, data: dict[str, object]) -> None:
-        """A notice: alarm, event and notification on the reporting head. Elsewhere only an
-        alarm this head raised while it reported is cleared, so none is left standing."""
-        text = f"{notice.bad if bad else notice.good}: {reason}"
-        if bad and not self._reporting:
-            return
-        if bad:
-            self.alarms.raise_alarm(notice.cause, subject, notice.severity, AlarmType.COMMUNICATIONS, text)
-        else:
-            self.alarms.clear(notice.cause, subject, text)
-        if self._reporting:
-            self.bus.publish(Event(notice.bad_event if bad else notice.good_event, subject,
-                                   notice.severity if bad else Severity.CLEARED, text, self.clock.time(), data))
-
-    def _take_over_reporting(self) -> None:
-        """This head reports from now on (the other one died, or the roles moved). The
-        notices already went out from the other head; the alarms of what is down now are
-        raised here, so this head's alarm table tells the truth."""
-        me = self.config().cluster.local_head
-        failed = {lan for lan, s in self.watch.summary().items() if s.failed}
-        for lan in failed:
-            self.alarms.raise_alarm(ProbableCause.LAN_FAILURE, lan.label, Severity.CRITICAL,
-                                    AlarmType.COMMUNICATIONS, f"{lan.label} failed (seen when {me} "
-                                                              f"took over reporting the LANs)")
-        downs = [(v.node, v.lan) for v in self.watch.view() if v.status == LinkStatus.DOWN and v.lan not in failed]
-        downs += [key for key in self._own if (row := self._row(key)) is not None and row.status == LinkStatus.DOWN]
-        for node, lan in downs:
-            subject = f"{node}/{lan.label}"
-            self.alarms.raise_alarm(ProbableCause.LAN_INTERFACE_FAILURE, subject, Severity.MAJOR,
-                                    AlarmType.COMMUNICATIONS, f"LAN interface {subject} is down (seen when "
-                                                              f"{me} took over reporting the LANs)")
 
     # -- rows --------------------------------------------------------------------------
 
@@ -405,52 +258,6 @@ class LanPoller:
                         row.last_reply = wall - (mono - found.last_reply)
             if n % SLICE == 0:
                 await asyncio.sleep(0)
-
-    async def _own_rows(self, config: Config, now: float) -> list[tuple[str, Lan, bool]]:
-        """This head's own interfaces: carrier and kernel counters. Returns what to tell
-        (node, LAN, down) by the hold-down rule the pinged interfaces follow."""
-        tells: list[tuple[str, Lan, bool]] = []
-        if not self._own:
-            return tells
-        counters = await self.links.counters() if self.links is not None else {}
-        hold_down = config.lan.hold_down_ms / 1000.0
-        for key, own in self._own.items():
-            row = self._row(key)
-            if row is None:
-                continue
-            row.source = LanSource.THIS_HEAD
-            c = counters.get(own.name) if own.name else None
-            if c is not None:
-                row.in_packets, row.out_packets = c.rx_packets, c.tx_packets
-                row.in_errors, row.out_errors = c.rx_errors, c.tx_errors
-                row.in_discards, row.out_discards = c.rx_dropped, c.tx_dropped
-            up = None if c is None or c.carrier is None else c.carrier and c.admin_up
-            self.carrier(key, up, "" if c is not None else
-                         f"no interface {own.name} here" if own.name else "no interface holds the address")
-            news = own.teller.tell(row.status == LinkStatus.DOWN if row.status != LinkStatus.UNKNOWN else None,
-                                   now, hold_down)
-            if news is not None:
-                tells.append((key[0], key[1], news))
-        return tells
-
-    def carrier(self, key: IfKey, up: bool | None, why: str = "") -> None:
-        """One of this head's interfaces changed (netlink event, or the round's counters)."""
-        row = self._row(key)
-        if row is None:
-            return
-        row.carrier = LinkStatus.UNKNOWN if up is None else LinkStatus.UP if up else LinkStatus.DOWN
-        status = LinkStatus.UNKNOWN if up is None else row.carrier
-        if status != row.status:
-            row.status, row.last_change = status, self.clock.time()
-            log.info("LAN interface %s/%s (this head's %s) %s%s", key[0], key[1].label,
-                     self._own[key].name if key in self._own else "?", status.name.lower(),
-                     f": {why}" if why else "")
-
-    def link_changed(self, name: str, carrier: bool, admin_up: bool) -> None:
-        """The netlink callback: a carrier or admin change on one of this head's interfaces."""
-        for key, own in self._own.items():
-            if own.name == name:
-                self.carrier(key, carrier and admin_up)
 
     # -- the peer head, for the failover logic ----------------------------------------
 
