@@ -9,13 +9,13 @@ CAP_SYS_NICE) round-robin real-time priority. It imports no SNMP and no configur
 code. It runs:
 
 * a send timer on the monotonic clock, re-armed in phase (never a burst of catch-ups);
-* one UDP socket per path; every datagram is judged at once by `HeartbeatCore`;
+* one UDP socket per path; every heartbeat is judged at once by `HeartbeatCore`;
 * a timer at the next path deadline, so a silent peer is declared at its dead time;
 * a netlink subscription to link changes, so a carrier lost on this head's own
   heartbeat or alias interfaces is seen within milliseconds (`carrier.py`);
 * the relay of the settings exchange, whose datagrams share the heartbeat port and
   sockets: handed to the daemon unread, bounded, and the daemon's sent on the private
-  LANs (`relay.py`);
+  LANs (the sockets and the relay: `udp.py`);
 * a sign of life to the daemon at every heartbeat it sends (a report, or a one-word
   `beat` when there is nothing new), since the daemon watches this process for silence
   as this process watches the daemon;
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import ipaddress
 import logging
 import os
 import signal
@@ -57,11 +56,11 @@ from haoscar_snmp.core.state import (
     SecurityCounters,
 )
 
-from . import proto, wire
+from . import wire
 from .carrier import CarrierWatch
 from .peer import HeartbeatCore, KeyRing, Notice, PathSpec
-from .relay import CONFIG_MAGIC, ConfigRelay
 from .session import Session
+from .udp import PathSockets
 from fcaps.fault.takeover import Alias, NetlinkAliases
 
 log = logging.getLogger("fcaps.fault.heartbeat.peer")
@@ -71,23 +70,6 @@ MAX_PENDING_NOTICES = 1000   # kept while the daemon does not read (it may be fr
 RT_PRIORITY = 10
 HOLDING = (HeadStatus.ACTIVE, HeadStatus.TAKING_OVER)
 BEAT = wire.pack("beat")
-
-
-class _Endpoint(asyncio.DatagramProtocol):
-    def __init__(self, child: "Child", lan: Lan) -> None:
-        self.child = child
-        self.lan = lan
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple) -> None:
-        self.child.received(data, self.lan)
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP unreachable from a dead peer lands here: normal during failures.
-        log.debug("heartbeat socket on %s: %s", self.lan.label, exc)
 
 
 class Child:
@@ -112,9 +94,8 @@ class Child:
         self.job = {"runs": 0, "failures": 0, "last_duration_us": 0, "max_duration_us": 0,
                     "last_run": 0.0, "last_result": ""}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._endpoints: dict[Lan, _Endpoint] = {}
+        self.sockets = PathSockets(self.port, self.received, self._send)
         self.carrier = CarrierWatch(set(init["watch"]), self._links_changed, self._guarded)
-        self.relay = ConfigRelay(self._send, self._to_peer)
         self._notices: list[Notice] = []
         self._dirty = True
         self._last_sync = float("-inf")
@@ -138,11 +119,7 @@ class Child:
         self._loop = loop
         self._done = loop.create_future()
         try:
-            for lan, path in self.core.paths.items():
-                family = socket.AF_INET6 if ipaddress.ip_address(path.local).version == 6 else socket.AF_INET
-                _t, endpoint = await loop.create_datagram_endpoint(
-                    lambda lan=lan: _Endpoint(self, lan), local_addr=(path.local, self.port), family=family)
-                self._endpoints[lan] = endpoint
+            await self.sockets.open({lan: (path.local, path.remote) for lan, path in self.core.paths.items()})
             await self.carrier.open({lan: path.local for lan, path in self.core.paths.items()})
         except OSError as exc:
             self._send(wire.pack("error", text=str(exc)))
@@ -159,9 +136,7 @@ class Child:
             for handle in (self._send_handle, self._deadline_handle):
                 if handle is not None:
                     handle.cancel()
-            for ep in self._endpoints.values():
-                if ep.transport is not None:
-                    ep.transport.close()
+            self.sockets.close()
             self.carrier.close()
 
     def _stop(self) -> None:
@@ -208,7 +183,7 @@ class Child:
                 log.warning("new heartbeat key: both keys accepted; sending with the old one until "
                             "the peer has the new one")
         elif kind == "cfgsend":
-            self.relay.send(base64.b64decode(msg["data"]), silent=self.fenced)
+            self.sockets.send_config(base64.b64decode(msg["data"]), silent=self.fenced)
         elif kind == "reset":
             for row in self.rows.values():
                 row.sent = row.received = row.lost = row.rejected = row.max_gap_us = 0
@@ -257,9 +232,7 @@ class Child:
         if self.fenced:
             return
         for lan, data, remote in self.core.messages(self.local):
-            ep = self._endpoints.get(lan)
-            if ep is not None and ep.transport is not None:
-                ep.transport.sendto(data, (remote, self.port))
+            self.sockets.sendto(lan, data, remote)
 
     def _fence(self, silent_for: float) -> None:
         """The daemon stopped answering: let go of its aliases and fall silent."""
@@ -284,9 +257,7 @@ class Child:
     # -- receiving and deadlines ---------------------------------------------------------
 
     def received(self, data: bytes, lan: Lan) -> None:
-        if data[:4] == CONFIG_MAGIC:
-            self.relay.received(data, lan)
-            return
+        """A heartbeat datagram from one path (the sockets sort out the others)."""
 
         def judge() -> str:
             if (self.core.receive(data, lan) or self.core.has_notices()
@@ -299,12 +270,6 @@ class Child:
             self._persist_epoch()
             return ""
         self._guarded(judge)
-
-    def _to_peer(self, lan: Lan, data: bytes) -> None:
-        """A datagram to the peer on one path, if that path has a socket."""
-        ep, path = self._endpoints.get(lan), self.core.paths.get(lan)
-        if ep is not None and ep.transport is not None and path is not None:
-            ep.transport.sendto(data, (path.remote, self.port))
 
     def _check(self) -> None:
         if self.core.check() or self.core.has_notices():
@@ -355,7 +320,7 @@ class Child:
             perf=[self.perf.rtt_us, self.perf.jitter_us], last_heartbeat=self.peer_row.last_heartbeat,
             paths={str(int(lan)): list(f) for lan, f in self.core.path_figures().items()},
             send_lag=[self._lag_us, self._lag_max_us],
-            job=self.job, nonces=self._nonces(), relay_dropped=self.relay.dropped,
+            job=self.job, nonces=self._nonces(), relay_dropped=self.sockets.relay_dropped,
             key_ids=[self._key_id(self.keys.sending()), *map(self._key_id, self.keys.accepting())])
         if self._send(msg):
             self._nonces_sent = self._nonces()
