@@ -9,14 +9,13 @@ CAP_SYS_NICE) round-robin real-time priority. It imports no SNMP and no configur
 code. It runs:
 
 * a send timer on the monotonic clock, re-armed in phase (never a burst of catch-ups);
-* one UDP socket per path; every datagram is judged at once by `HeartbeatCore`;
+* one UDP socket per path; every heartbeat is judged at once by `HeartbeatCore`;
 * a timer at the next path deadline, so a silent peer is declared at its dead time;
-* a netlink subscription (pyroute2) to link changes, so a carrier lost on this head's
-  own heartbeat or alias interfaces is seen within milliseconds;
-* the relay of the settings exchange: datagrams of the heads' settings exchange
-  (`fcaps/configuration/syncproto.py`) share the heartbeat port and sockets, so that it
-  needs no port of its own; they are handed to the daemon unread (it authenticates them),
-  at most RELAY_PER_S a second, and the daemon's are sent on the private LANs;
+* a netlink subscription to link changes, so a carrier lost on this head's own
+  heartbeat or alias interfaces is seen within milliseconds (`carrier.py`);
+* the relay of the settings exchange, whose datagrams share the heartbeat port and
+  sockets: handed to the daemon unread, bounded, and the daemon's sent on the private
+  LANs (the sockets and the relay: `udp.py`);
 * a sign of life to the daemon at every heartbeat it sends (a report, or a one-word
   `beat` when there is nothing new), since the daemon watches this process for silence
   as this process watches the daemon;
@@ -34,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import ipaddress
 import logging
 import os
 import signal
@@ -55,44 +53,23 @@ from haoscar_snmp.core.state import (
     HeadStatus,
     HeartbeatFigures,
     Lan,
-    LinkView,
     SecurityCounters,
 )
 
-from . import proto, wire
-from .session import Session
+from . import wire
+from .carrier import CarrierWatch
 from .peer import HeartbeatCore, KeyRing, Notice, PathSpec
+from .session import Session
+from .udp import PathSockets
 from fcaps.fault.takeover import Alias, NetlinkAliases
 
 log = logging.getLogger("fcaps.fault.heartbeat.peer")
 
-IFF_UP = 0x1
-IFF_LOWER_UP = 0x10000
 SYNC_S = 0.5                 # counters go to the daemon at least this often
 MAX_PENDING_NOTICES = 1000   # kept while the daemon does not read (it may be frozen)
 RT_PRIORITY = 10
-CONFIG_MAGIC = b"HAOC"       # the settings exchange's datagrams (fcaps/configuration/syncproto.py)
-RELAY_PER_S = 50             # of them handed to the daemon a second, at most
-RELAY_MAX_BYTES = 46_000     # larger ones do not fit the socket pair's messages once encoded
 HOLDING = (HeadStatus.ACTIVE, HeadStatus.TAKING_OVER)
 BEAT = wire.pack("beat")
-
-
-class _Endpoint(asyncio.DatagramProtocol):
-    def __init__(self, child: "Child", lan: Lan) -> None:
-        self.child = child
-        self.lan = lan
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple) -> None:
-        self.child.received(data, self.lan)
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP unreachable from a dead peer lands here: normal during failures.
-        log.debug("heartbeat socket on %s: %s", self.lan.label, exc)
 
 
 class Child:
@@ -105,7 +82,6 @@ class Child:
         self.port = int(init["port"])
         self.epoch_file = init["epoch_file"]
         self.daemon_timeout = init["daemon_timeout_ms"] / 1000.0
-        self.watch: set[str] = set(init["watch"])
         specs = [PathSpec(Lan(p["lan"]), p["local"], p["remote"]) for p in init["paths"]]
         self.rows = {spec.lan: HbPathRow() for spec in specs}
         self.security = SecurityCounters()
@@ -118,9 +94,8 @@ class Child:
         self.job = {"runs": 0, "failures": 0, "last_duration_us": 0, "max_duration_us": 0,
                     "last_run": 0.0, "last_result": ""}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._endpoints: dict[Lan, _Endpoint] = {}
-        self._links = LinkView()
-        self._carrier: dict[str, bool] = {}
+        self.sockets = PathSockets(self.port, self.received, self._send)
+        self.carrier = CarrierWatch(set(init["watch"]), self._links_changed, self._guarded)
         self._notices: list[Notice] = []
         self._dirty = True
         self._last_sync = float("-inf")
@@ -134,10 +109,6 @@ class Child:
         self._lag_max_us = 0
         self._deadline_handle: asyncio.TimerHandle | None = None
         self._done: asyncio.Future[None] | None = None
-        self._nl: Any = None
-        self._relay_window = 0.0           # monotonic second of the relay count
-        self._relayed = 0
-        self.relay_dropped = 0
         self._nonces_sent: list[int] = []
         self._key_ids: dict[bytes, int] = {}
 
@@ -148,12 +119,8 @@ class Child:
         self._loop = loop
         self._done = loop.create_future()
         try:
-            for lan, path in self.core.paths.items():
-                family = socket.AF_INET6 if ipaddress.ip_address(path.local).version == 6 else socket.AF_INET
-                _t, endpoint = await loop.create_datagram_endpoint(
-                    lambda lan=lan: _Endpoint(self, lan), local_addr=(path.local, self.port), family=family)
-                self._endpoints[lan] = endpoint
-            await self._open_netlink()
+            await self.sockets.open({lan: (path.local, path.remote) for lan, path in self.core.paths.items()})
+            await self.carrier.open({lan: path.local for lan, path in self.core.paths.items()})
         except OSError as exc:
             self._send(wire.pack("error", text=str(exc)))
             return
@@ -169,11 +136,8 @@ class Child:
             for handle in (self._send_handle, self._deadline_handle):
                 if handle is not None:
                     handle.cancel()
-            for ep in self._endpoints.values():
-                if ep.transport is not None:
-                    ep.transport.close()
-            if self._nl is not None:
-                self._nl.close()
+            self.sockets.close()
+            self.carrier.close()
 
     def _stop(self) -> None:
         if self._done is not None and not self._done.done():
@@ -219,7 +183,7 @@ class Child:
                 log.warning("new heartbeat key: both keys accepted; sending with the old one until "
                             "the peer has the new one")
         elif kind == "cfgsend":
-            self._send_config(base64.b64decode(msg["data"]))
+            self.sockets.send_config(base64.b64decode(msg["data"]), silent=self.fenced)
         elif kind == "reset":
             for row in self.rows.values():
                 row.sent = row.received = row.lost = row.rejected = row.max_gap_us = 0
@@ -268,9 +232,7 @@ class Child:
         if self.fenced:
             return
         for lan, data, remote in self.core.messages(self.local):
-            ep = self._endpoints.get(lan)
-            if ep is not None and ep.transport is not None:
-                ep.transport.sendto(data, (remote, self.port))
+            self.sockets.sendto(lan, data, remote)
 
     def _fence(self, silent_for: float) -> None:
         """The daemon stopped answering: let go of its aliases and fall silent."""
@@ -295,9 +257,7 @@ class Child:
     # -- receiving and deadlines ---------------------------------------------------------
 
     def received(self, data: bytes, lan: Lan) -> None:
-        if data[:4] == CONFIG_MAGIC:
-            self._relay(data, lan)
-            return
+        """A heartbeat datagram from one path (the sockets sort out the others)."""
 
         def judge() -> str:
             if (self.core.receive(data, lan) or self.core.has_notices()
@@ -310,29 +270,6 @@ class Child:
             self._persist_epoch()
             return ""
         self._guarded(judge)
-
-    # -- the settings exchange's datagrams --------------------------------------------------
-
-    def _relay(self, data: bytes, lan: Lan) -> None:
-        """To the daemon, unread; bounded, so a flood costs the heartbeat nothing."""
-        now = time.monotonic()
-        if now - self._relay_window >= 1.0:
-            self._relay_window, self._relayed = now, 0
-        if self._relayed >= RELAY_PER_S or len(data) > RELAY_MAX_BYTES:
-            self.relay_dropped += 1
-            return
-        self._relayed += 1
-        if not self._send(wire.pack("cfg", lan=int(lan), data=base64.b64encode(data).decode("ascii"))):
-            self.relay_dropped += 1          # the daemon is not reading (frozen): dropped
-
-    def _send_config(self, data: bytes) -> None:
-        """The daemon's datagram, on each private LAN (the public path only arbitrates)."""
-        if self.fenced or len(data) > RELAY_MAX_BYTES:
-            return
-        for lan in (Lan.LAN_A, Lan.LAN_B):
-            ep, path = self._endpoints.get(lan), self.core.paths.get(lan)
-            if ep is not None and ep.transport is not None and path is not None:
-                ep.transport.sendto(data, (path.remote, self.port))
 
     def _check(self) -> None:
         if self.core.check() or self.core.has_notices():
@@ -362,61 +299,10 @@ class Child:
             log.warning("heartbeat boot counter raised to %d: the peer had seen a higher one "
                         "(was the state directory wiped?)", session.epoch)
 
-    # -- carrier (netlink) ---------------------------------------------------------------
-
-    async def _open_netlink(self) -> None:
-        from pyroute2 import AsyncIPRoute
-        from pyroute2.netlink.rtnl import RTMGRP_LINK
-
-        ipr = AsyncIPRoute()
-        await ipr.bind(groups=RTMGRP_LINK)
-        self._nl = ipr
-        names: dict[int, str] = {}
-        async for link in await ipr.link("dump"):
-            names[link["index"]] = link.get("ifname")
-            self._link_seen(link)
-        lan_if: dict[Lan, str] = {}
-        async for addr in await ipr.addr("dump"):
-            for lan, path in self.core.paths.items():
-                if addr.get("address") == path.local:
-                    lan_if[lan] = names.get(addr["index"], "")
-        self.watch |= {name for name in lan_if.values() if name}
-        self._links = LinkView(lan_a=lan_if.get(Lan.LAN_A, ""), lan_b=lan_if.get(Lan.LAN_B, ""),
-                               public=lan_if.get(Lan.PUBLIC, ""))
-        self._links = self._link_view()
-        asyncio.get_running_loop().create_task(self._netlink_events(ipr))
-
-    async def _netlink_events(self, ipr: Any) -> None:
-        try:
-            while True:   # each get() yields one batch of messages
-                async for msg in ipr.get():
-                    if msg.get("event") in ("RTM_NEWLINK", "RTM_DELLINK"):
-                        self._guarded(lambda msg=msg: self._link_event(msg))
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - the socket broke: say so, carry on without it
-            log.exception("netlink link watch stopped; carrier changes are no longer seen; %s", BUG_MARKER)
-
-    def _link_seen(self, msg: Any) -> None:
-        flags = msg.get("flags", 0)
-        up = msg.get("event") != "RTM_DELLINK" and (flags & (IFF_UP | IFF_LOWER_UP)) == IFF_UP | IFF_LOWER_UP
-        self._carrier[msg.get("ifname")] = up
-
-    def _link_view(self) -> LinkView:
-        carrier = tuple(sorted((n, self._carrier.get(n, False)) for n in self.watch if n in self._carrier))
-        return LinkView(lan_a=self._links.lan_a, lan_b=self._links.lan_b, public=self._links.public,
-                        carrier=carrier)
-
-    def _link_event(self, msg: Any) -> str:
-        if msg.get("ifname") not in self.watch:
-            return ""
-        self._link_seen(msg)
-        view = self._link_view()
-        if view != self._links:
-            self._links = view
-            self._dirty = True
-            self._sync()
-        return ""
+    def _links_changed(self) -> None:
+        """The carrier watch saw a change of this head's links: told at once."""
+        self._dirty = True
+        self._sync()
 
     # -- to the daemon -------------------------------------------------------------------
 
@@ -426,7 +312,7 @@ class Child:
         self._notices.extend(self.core.drain())
         del self._notices[:-MAX_PENDING_NOTICES]
         msg = wire.pack(
-            "snap", peer=wire.peer_to_wire(self.core.view()), links=wire.links_to_wire(self._links),
+            "snap", peer=wire.peer_to_wire(self.core.view()), links=wire.links_to_wire(self.carrier.view),
             notices=[wire.notice_to_wire(n) for n in self._notices], fenced=self.fenced,
             rows={str(int(lan)): wire.row_to_wire(row) for lan, row in self.rows.items()},
             security=[self.security.hb_auth_failures, self.security.hb_replays,
@@ -434,7 +320,7 @@ class Child:
             perf=[self.perf.rtt_us, self.perf.jitter_us], last_heartbeat=self.peer_row.last_heartbeat,
             paths={str(int(lan)): list(f) for lan, f in self.core.path_figures().items()},
             send_lag=[self._lag_us, self._lag_max_us],
-            job=self.job, nonces=self._nonces(), relay_dropped=self.relay_dropped,
+            job=self.job, nonces=self._nonces(), relay_dropped=self.sockets.relay_dropped,
             key_ids=[self._key_id(self.keys.sending()), *map(self._key_id, self.keys.accepting())])
         if self._send(msg):
             self._nonces_sent = self._nonces()
